@@ -1,3 +1,16 @@
 //! eepsocks: a SOCKS 4a/5 proxy into I2P, and nothing else.
+//!
+//! Layout: `socks` is the sans-IO handshake codec; `naming` decides which targets are I2P
+//! targets; `router` hides the I2P router behind a trait (`sam` is the SAM v3 client);
+//! `keys` and `i2p` hold the identity; `conn` is the life of one client; `server` the
+//! accept loop; `config` the settings.
 
+pub mod config;
+pub mod conn;
+pub mod i2p;
+pub mod keys;
+pub mod naming;
+pub mod router;
+pub mod sam;
+pub mod server;
 pub mod socks;

@@ -470,8 +470,8 @@ fn parse_socks4(input: &[u8]) -> Parse<Result<(usize, Request), HandshakeError>>
 /// An HTTP request on the SOCKS port: wait for the end of its head (or a full buffer),
 /// so the client is reading when the explanation arrives, then refuse.
 fn http(input: &[u8]) -> Step {
-    let end_of_head = input.windows(4).any(|w| w == b"\r\n\r\n")
-        || input.windows(2).any(|w| w == b"\n\n");
+    let end_of_head =
+        input.windows(4).any(|w| w == b"\r\n\r\n") || input.windows(2).any(|w| w == b"\n\n");
     if end_of_head || input.len() >= MAX_HANDSHAKE_BYTES {
         Step::Reject {
             reply: HTTP_NOT_A_PROXY.to_vec(),

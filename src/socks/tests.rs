@@ -30,7 +30,10 @@ fn drive(input: &[u8], chunk: usize) -> (Vec<Vec<u8>>, End) {
                 fed += n;
             }
             Step::Reply { consumed, reply } => {
-                assert!(consumed > 0 && consumed <= buf.len(), "bad drain {consumed}");
+                assert!(
+                    consumed > 0 && consumed <= buf.len(),
+                    "bad drain {consumed}"
+                );
                 buf.drain(..consumed);
                 replies.push(reply);
             }
@@ -163,7 +166,10 @@ fn socks5_userpass_preferred_and_kept() {
     all.extend_from_slice(&auth);
     all.extend_from_slice(&req);
     let (replies, end) = drive_all(&all);
-    assert_eq!(replies, vec![hex!("05 02").to_vec(), hex!("01 00").to_vec()]);
+    assert_eq!(
+        replies,
+        vec![hex!("05 02").to_vec(), hex!("01 00").to_vec()]
+    );
     let End::Finished(r, _) = end else {
         panic!("{end:?}")
     };
@@ -178,7 +184,10 @@ fn socks5_userpass_empty_fields_accepted() {
     all.extend_from_slice(&hex!("01 00 00"));
     all.extend_from_slice(&s5_name_request(1, "a.i2p", 1));
     let (replies, end) = drive_all(&all);
-    assert_eq!(replies, vec![hex!("05 02").to_vec(), hex!("01 00").to_vec()]);
+    assert_eq!(
+        replies,
+        vec![hex!("05 02").to_vec(), hex!("01 00").to_vec()]
+    );
     let End::Finished(r, _) = end else {
         panic!("{end:?}")
     };
@@ -189,13 +198,20 @@ fn socks5_userpass_empty_fields_accepted() {
 fn socks5_bad_auth_version() {
     let all = hex!("05 01 02  02 01 61 01 62");
     let (replies, end) = drive_all(&all);
-    assert_eq!(replies, vec![hex!("05 02").to_vec(), hex!("01 01").to_vec()]);
+    assert_eq!(
+        replies,
+        vec![hex!("05 02").to_vec(), hex!("01 01").to_vec()]
+    );
     assert_eq!(end, End::Rejected(HandshakeError::BadAuthVersion(2)));
 }
 
 #[test]
 fn socks5_no_acceptable_method() {
-    for greeting in [&hex!("05 01 01")[..], &hex!("05 00")[..], &hex!("05 02 01 80")[..]] {
+    for greeting in [
+        &hex!("05 01 01")[..],
+        &hex!("05 00")[..],
+        &hex!("05 02 01 80")[..],
+    ] {
         let (replies, end) = drive_all(greeting);
         assert_eq!(replies, vec![hex!("05 ff").to_vec()], "{greeting:02x?}");
         assert_eq!(end, End::Rejected(HandshakeError::NoAcceptableMethod));
@@ -247,7 +263,10 @@ fn socks5_bad_request_version() {
     let (replies, end) = drive_all(&all);
     assert_eq!(
         replies,
-        vec![hex!("05 00").to_vec(), hex!("05 01 00 01 00000000 0000").to_vec()]
+        vec![
+            hex!("05 00").to_vec(),
+            hex!("05 01 00 01 00000000 0000").to_vec()
+        ]
     );
     assert_eq!(end, End::Rejected(HandshakeError::BadRequestVersion(4)));
 }
@@ -345,7 +364,10 @@ fn socks4_bind_and_resolve_commands() {
     let (_, end) = drive_all(&hex!("04 02 0050 01020304 00"));
     let End::Finished(r, _) = end else { panic!() };
     assert_eq!(r.command, Command::Bind);
-    assert_eq!(r.reply(Reply::CommandNotSupported), hex!("00 5b 0000 00000000"));
+    assert_eq!(
+        r.reply(Reply::CommandNotSupported),
+        hex!("00 5b 0000 00000000")
+    );
     let mut msg = hex!("04 f0 0000 00000001 00").to_vec();
     msg.extend_from_slice(b"a.i2p\0");
     let (_, end) = drive_all(&msg);

@@ -1,0 +1,179 @@
+//! Configuration: a TOML file, overridden by command-line flags. Defaults follow the
+//! safe choices: loopback only, persistent keys, 3-hop tunnels.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// SOCKS listen address.
+    pub listen: SocketAddr,
+    /// The router's SAM v3 bridge.
+    pub sam: String,
+    /// Where key files live. Default: $XDG_DATA_HOME/eepsocks or ~/.local/share/eepsocks.
+    pub data_dir: Option<PathBuf>,
+    /// Key file name (relative to data_dir, or absolute), or "transient".
+    pub keys: String,
+    /// Signature type for new keys (7 = EdDSA-SHA512-Ed25519).
+    pub signature_type: u16,
+    /// Seconds a client has to complete its SOCKS request.
+    pub handshake_timeout: u64,
+    /// Seconds to wait for the router to open a stream (lookup included).
+    pub stream_timeout: u64,
+    /// Concurrent clients; more are closed at once.
+    pub max_clients: usize,
+    /// Options for the router's session, i2pd names: `inbound.length`, `outbound.quantity`,
+    /// `i2cp.leaseSetEncType`, ... Given values replace the defaults.
+    pub options: BTreeMap<String, toml::Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4447)),
+            sam: "127.0.0.1:7656".into(),
+            data_dir: None,
+            keys: "eepsocks.dat".into(),
+            signature_type: 7,
+            handshake_timeout: 30,
+            stream_timeout: 60,
+            max_clients: 512,
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+/// Session options used unless the config says otherwise.
+const DEFAULT_OPTIONS: &[(&str, &str)] = &[
+    ("inbound.length", "3"),
+    ("outbound.length", "3"),
+    ("inbound.quantity", "3"),
+    ("outbound.quantity", "3"),
+    // ECIES-X25519 first, ElGamal for old peers. Add 6 or 7 (ML-KEM hybrids) on routers
+    // that support them, e.g. "6,4,0".
+    ("i2cp.leaseSetEncType", "4,0"),
+    // A client identity needs no published LeaseSet: peers get it with our first messages
+    // (both i2pd and Java I2P do the same for their SOCKS tunnels).
+    ("i2cp.dontPublishLeaseSet", "true"),
+];
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("eepsocks");
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => PathBuf::from(h).join(".local/share/eepsocks"),
+            None => PathBuf::from("eepsocks-data"),
+        }
+    }
+
+    /// Key file path, or None for transient keys.
+    pub fn key_path(&self) -> Option<PathBuf> {
+        if self.keys == "transient" {
+            return None;
+        }
+        Some(self.data_dir().join(&self.keys))
+    }
+
+    /// Merged session options, checked so nothing can break the SAM command line.
+    pub fn session_options(&self) -> Result<Vec<(String, String)>> {
+        let mut m: BTreeMap<String, String> = DEFAULT_OPTIONS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in &self.options {
+            let v = match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => bail!("option {k}: unsupported value {other}"),
+            };
+            m.insert(k.clone(), v);
+        }
+        for (k, v) in &m {
+            let ok = |s: &str, extra: &str| {
+                !s.is_empty()
+                    && s.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c)
+                    })
+            };
+            if !ok(k, "") || !ok(v, ",:/+~=") {
+                bail!("option {k:?} = {v:?}: only letters, digits and ._-,:/+~= are allowed");
+            }
+        }
+        Ok(m.into_iter().collect())
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !self.listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {}: a SOCKS port reachable from the network lets anyone \
+                 use your I2P identity; listen on 127.0.0.1 or ::1",
+                self.listen
+            );
+        }
+        if self.max_clients == 0 {
+            bail!("max_clients must be at least 1");
+        }
+        if self.handshake_timeout == 0 || self.stream_timeout == 0 {
+            bail!("timeouts must be at least 1 second");
+        }
+        self.session_options()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c: Config = toml::from_str(
+            r#"
+            listen = "127.0.0.1:5555"
+            keys = "transient"
+            [options]
+            "inbound.length" = 0
+            "i2cp.leaseSetEncType" = "6,4,0"
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.listen.port(), 5555);
+        assert_eq!(c.key_path(), None);
+        let o = c.session_options().unwrap();
+        assert!(o.contains(&("inbound.length".into(), "0".into())));
+        assert!(o.contains(&("outbound.length".into(), "3".into())));
+        assert!(o.contains(&("i2cp.leaseSetEncType".into(), "6,4,0".into())));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+        let c: Config = toml::from_str("listen = \"0.0.0.0:4447\"").unwrap();
+        assert!(c.validate().is_err());
+        let c: Config = toml::from_str("[options]\n\"a\" = \"1 STREAM CONNECT\"").unwrap();
+        assert!(c.validate().is_err());
+        let c: Config = toml::from_str("[options]\n\"a\" = \"x\\nHELLO\"").unwrap();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! The life of one client connection, top to bottom:
+//! handshake (under a deadline) → policy → open the I2P stream (under a deadline) →
+//! success reply only once the router said OK → pipelined bytes both ways → relay until
+//! both sides have closed.
+
+use crate::naming::{self, Target};
+use crate::router::{OpenError, Router};
+use crate::socks::{Command, Handshake, HandshakeError, Reply, Request, Step, MAX_HANDSHAKE_BYTES};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+pub struct Limits {
+    pub handshake_timeout: Duration,
+    pub stream_timeout: Duration,
+}
+
+pub async fn serve<R: Router>(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    router: Arc<R>,
+    limits: Arc<Limits>,
+) {
+    // 1. Handshake, bounded in time so stalled clients cannot hold a slot.
+    let hs = tokio::time::timeout(limits.handshake_timeout, handshake(&mut client)).await;
+    let (request, pipelined) = match hs {
+        Err(_) => {
+            info!(client = %peer, "closed: no complete SOCKS request within {:?}", limits.handshake_timeout);
+            return;
+        }
+        Ok(Err(e)) => {
+            log_handshake_error(peer, &e);
+            return;
+        }
+        Ok(Ok(done)) => done,
+    };
+
+    // 2. Policy: what is asked, and whether it is an I2P target.
+    if request.command != Command::Connect {
+        info!(client = %peer, "refused: {:?} is not supported, only CONNECT (reply 0x07)", request.command);
+        let _ = client
+            .write_all(&request.reply(Reply::CommandNotSupported))
+            .await;
+        return;
+    }
+    let target = match naming::classify(&request.address) {
+        Ok(t) => t,
+        Err(refusal) => {
+            let reply = refusal.reply();
+            info!(client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
+            debug!(client = %peer, target = %request.address, "refused target");
+            let _ = client.write_all(&request.reply(reply)).await;
+            return;
+        }
+    };
+    debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
+
+    // 3. Open the stream. Success is only claimed after the router said OK.
+    let opened =
+        match tokio::time::timeout(limits.stream_timeout, router.open(&target, request.port)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(OpenError::Timeout(format!(
+                "no stream within {:?}",
+                limits.stream_timeout
+            ))),
+        };
+    let opened = match opened {
+        Ok(o) => o,
+        Err(e) => {
+            let reply = e.reply();
+            info!(client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
+            debug!(client = %peer, target = target.as_str(), "failed target");
+            let _ = client.write_all(&request.reply(reply)).await;
+            return;
+        }
+    };
+    let mut stream = opened.stream;
+
+    // 4. Success, then the bytes each side already sent before the relay took over.
+    if client
+        .write_all(&request.reply(Reply::Succeeded))
+        .await
+        .is_err()
+        || (!opened.early.is_empty() && client.write_all(&opened.early).await.is_err())
+        || (!pipelined.is_empty() && stream.write_all(&pipelined).await.is_err())
+    {
+        debug!(client = %peer, "closed right after the stream opened");
+        return;
+    }
+    log_open(peer, &target);
+
+    // 5. Relay. copy_bidirectional forwards EOF as a half-close (shutdown of the write
+    // side) and keeps the other direction going until it ends too.
+    match tokio::io::copy_bidirectional(&mut client, &mut stream).await {
+        Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
+        Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
+    }
+}
+
+fn log_open(peer: SocketAddr, target: &Target) {
+    debug!(client = %peer, target = target.as_str(), "stream open");
+}
+
+/// The reply code as the client sees it (SOCKS4 has only 90/91).
+fn code(req: &Request, reply: Reply) -> String {
+    match req.version {
+        crate::socks::Version::V5 => format!("{:#04x}", reply.code()),
+        _ => format!("{}", reply.socks4_code()),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum HsFailure {
+    #[error("{0}")]
+    Refused(HandshakeError),
+    #[error("client closed during the handshake")]
+    Eof,
+    #[error("i/o error during the handshake: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
+    match e {
+        HsFailure::Refused(HandshakeError::HttpRequest) => {
+            info!(client = %peer, "refused: HTTP request on the SOCKS port (sent an explanation page)")
+        }
+        HsFailure::Refused(r) => info!(client = %peer, "refused: {r}"),
+        HsFailure::Eof | HsFailure::Io(_) => debug!(client = %peer, "{e}"),
+    }
+}
+
+/// Run the codec against the socket. Returns the request and any pipelined payload.
+async fn handshake(client: &mut TcpStream) -> Result<(Request, Vec<u8>), HsFailure> {
+    let mut hs = Handshake::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    loop {
+        match hs.step(&buf) {
+            Step::NeedMore => {
+                // The codec rejects before its buffer limit; this read can never be empty.
+                let mut chunk = [0u8; 1024];
+                let room = (MAX_HANDSHAKE_BYTES + 1 - buf.len()).min(chunk.len());
+                let n = client.read(&mut chunk[..room]).await?;
+                if n == 0 {
+                    return Err(HsFailure::Eof);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Step::Reply { consumed, reply } => {
+                client.write_all(&reply).await?;
+                buf.drain(..consumed);
+            }
+            Step::Finished { consumed, request } => {
+                buf.drain(..consumed);
+                return Ok((request, buf));
+            }
+            Step::Reject { reply, error } => {
+                if !reply.is_empty() {
+                    let _ = client.write_all(&reply).await;
+                }
+                if error == HandshakeError::HttpRequest {
+                    linger(client).await;
+                }
+                return Err(HsFailure::Refused(error));
+            }
+        }
+    }
+}
+
+/// After a final reply, close our side and briefly drain the client so the kernel does not
+/// answer its unread request bytes with a reset that would destroy the reply in flight.
+async fn linger(client: &mut TcpStream) {
+    let _ = client.shutdown().await;
+    let mut sink = [0u8; 1024];
+    let drain = async {
+        while let Ok(n) = client.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(2), drain)
+        .await
+        .is_err()
+    {
+        warn!("client did not close after the HTTP explanation page");
+    }
+}

@@ -1,0 +1,131 @@
+//! The I2P side behind a small trait: open a stream to a target. Streams, destinations and
+//! keys belong to the router; this is the only place that knows how to ask it.
+
+use crate::naming::Target;
+use crate::sam::{SamError, Session};
+use crate::socks::Reply;
+use std::future::Future;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+/// An open stream and any bytes the peer already sent.
+pub struct Opened<S> {
+    pub stream: S,
+    pub early: Vec<u8>,
+}
+
+/// Why a stream could not be opened, in terms a SOCKS reply can express.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The name is not in any address book the router knows.
+    #[error("name not found in the address book")]
+    NameNotFound,
+    /// The destination is known but cannot be reached (no LeaseSet, peer gone).
+    #[error("destination unreachable: {0}")]
+    Unreachable(String),
+    /// The router or our own stream-open deadline gave up waiting.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The router is down, or the session is gone.
+    #[error("router unavailable: {0}")]
+    Router(String),
+}
+
+impl OpenError {
+    /// The SOCKS5 reply code for this failure (documented in docs/protocol.md).
+    pub fn reply(&self) -> Reply {
+        match self {
+            OpenError::NameNotFound | OpenError::Unreachable(_) => Reply::HostUnreachable,
+            OpenError::Timeout(_) => Reply::TtlExpired,
+            OpenError::Router(_) => Reply::GeneralFailure,
+        }
+    }
+}
+
+pub trait Router: Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Resolve `target` as needed and open a stream to its `port`.
+    fn open(
+        &self,
+        target: &Target,
+        port: u16,
+    ) -> impl Future<Output = Result<Opened<Self::Stream>, OpenError>> + Send;
+}
+
+/// Any router with a SAM v3 bridge (i2pd, Java I2P, emissary).
+pub struct SamRouter {
+    pub session: Session,
+}
+
+impl Router for SamRouter {
+    type Stream = TcpStream;
+
+    async fn open(&self, target: &Target, port: u16) -> Result<Opened<TcpStream>, OpenError> {
+        let dest = match target {
+            // The router resolves hashes itself (a LeaseSet lookup): hand it the name.
+            Target::B32(name) | Target::B33(name) => name.clone(),
+            Target::Name(name) => self
+                .session
+                .lookup(name)
+                .await
+                .map_err(|e| map_sam(e, true))?
+                .to_base64(),
+        };
+        let (stream, early) = self
+            .session
+            .connect(&dest, port)
+            .await
+            .map_err(|e| map_sam(e, false))?;
+        Ok(Opened { stream, early })
+    }
+}
+
+/// SAM results to open errors. `lookup` marks NAMING LOOKUP replies.
+fn map_sam(e: SamError, lookup: bool) -> OpenError {
+    match e.result() {
+        Some("KEY_NOT_FOUND") if lookup => OpenError::NameNotFound,
+        Some("INVALID_KEY") if lookup => OpenError::NameNotFound,
+        Some("CANT_REACH_PEER" | "PEER_NOT_FOUND" | "INVALID_KEY" | "KEY_NOT_FOUND") => {
+            OpenError::Unreachable(e.to_string())
+        }
+        Some("TIMEOUT") => OpenError::Timeout(e.to_string()),
+        _ => OpenError::Router(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(r: &str) -> SamError {
+        SamError::Refused {
+            result: r.into(),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn sam_results_map_to_replies() {
+        let cases = [
+            (refused("KEY_NOT_FOUND"), true, Reply::HostUnreachable),
+            (refused("INVALID_KEY"), true, Reply::HostUnreachable),
+            (refused("CANT_REACH_PEER"), false, Reply::HostUnreachable),
+            (refused("PEER_NOT_FOUND"), false, Reply::HostUnreachable),
+            (refused("INVALID_KEY"), false, Reply::HostUnreachable),
+            (refused("TIMEOUT"), false, Reply::TtlExpired),
+            (refused("INVALID_ID"), false, Reply::GeneralFailure),
+            (refused("I2P_ERROR"), false, Reply::GeneralFailure),
+            (SamError::NoSession, false, Reply::GeneralFailure),
+            (
+                SamError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+                false,
+                Reply::GeneralFailure,
+            ),
+        ];
+        for (e, lookup, want) in cases {
+            let d = format!("{e}");
+            assert_eq!(map_sam(e, lookup).reply(), want, "{d}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The accept loop: one task per client, at most `max_clients` at a time.
+
+use crate::conn::{self, Limits};
+use crate::router::Router;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{error, warn};
+
+pub async fn run<R: Router>(
+    listener: TcpListener,
+    router: Arc<R>,
+    limits: Limits,
+    max_clients: usize,
+) {
+    let limits = Arc::new(limits);
+    let slots = Arc::new(Semaphore::new(max_clients));
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends are transient: back off instead of spinning or dying.
+                error!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            warn!(client = %peer, "closed: {max_clients} clients already connected (max_clients)");
+            drop(sock);
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let router = router.clone();
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            conn::serve(sock, peer, router, limits).await;
+            drop(permit);
+        });
+    }
+}
