@@ -129,3 +129,24 @@ mod tests {
         }
     }
 }
+
+/// Opens plain TCP to one fixed address whatever the target. For measuring and testing the
+/// front end alone (benchmarks, relay tests); the command line never uses it.
+pub struct DirectRouter {
+    pub addr: std::net::SocketAddr,
+}
+
+impl Router for DirectRouter {
+    type Stream = TcpStream;
+
+    async fn open(&self, _target: &Target, _port: u16) -> Result<Opened<TcpStream>, OpenError> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| OpenError::Router(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Opened {
+            stream,
+            early: Vec::new(),
+        })
+    }
+}

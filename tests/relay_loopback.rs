@@ -1,0 +1,90 @@
+//! The relay alone, over loopback TCP: eepsocks' server loop with a backend that opens plain
+//! TCP to a local service. Checks what the i2pd network cannot show (i2pd ends a stream on
+//! the first FIN): a true half-close is relayed both ways, byte-exact.
+
+mod support;
+
+use eepsocks::conn::Limits;
+use eepsocks::router::DirectRouter;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+use support::client::socks5_connect;
+
+const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
+
+/// Start eepsocks' server on a loopback port, backed by plain TCP to `service`.
+fn proxy_to(service: SocketAddr) -> SocketAddr {
+    let std_l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_l.local_addr().unwrap();
+    std_l.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(std_l).unwrap();
+            let limits = Limits {
+                handshake_timeout: Duration::from_secs(5),
+                stream_timeout: Duration::from_secs(5),
+            };
+            eepsocks::server::run(l, Arc::new(DirectRouter { addr: service }), limits, 64).await;
+        });
+    });
+    addr
+}
+
+fn connect(proxy: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(socks5_connect(&mut s, B32, 80, None).unwrap(), 0);
+    s
+}
+
+#[test]
+fn client_fin_with_data_in_flight_loses_nothing() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = l.local_addr().unwrap();
+    support::services::spawn_echo(l);
+    let proxy = proxy_to(service);
+    let mut s = connect(proxy);
+    let payload: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| (i ^ (i >> 11)) as u8)
+        .collect();
+    let mut w = s.try_clone().unwrap();
+    let p2 = payload.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&p2).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    assert_eq!(back.len(), payload.len());
+    assert!(back == payload);
+}
+
+#[test]
+fn service_fin_first_leaves_client_direction_open() {
+    // The service sends a greeting and half-closes, then still reads what the client sends.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = l.local_addr().unwrap();
+    let got = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.write_all(b"banner\n").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut v = Vec::new();
+        c.read_to_end(&mut v).unwrap();
+        v
+    });
+    let proxy = proxy_to(service);
+    let mut s = connect(proxy);
+    let mut banner = Vec::new();
+    s.read_to_end(&mut banner).unwrap();
+    assert_eq!(banner, b"banner\n");
+    s.write_all(b"still talking after your FIN").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(got.join().unwrap(), b"still talking after your FIN");
+}
