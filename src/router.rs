@@ -94,6 +94,27 @@ fn map_sam(e: SamError, lookup: bool) -> OpenError {
     }
 }
 
+/// Opens plain TCP to one fixed address whatever the target. For measuring and testing the
+/// front end alone (benchmarks, relay tests); the command line never uses it.
+pub struct DirectRouter {
+    pub addr: std::net::SocketAddr,
+}
+
+impl Router for DirectRouter {
+    type Stream = TcpStream;
+
+    async fn open(&self, _target: &Target, _port: u16) -> Result<Opened<TcpStream>, OpenError> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| OpenError::Router(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        Ok(Opened {
+            stream,
+            early: Vec::new(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,26 +148,5 @@ mod tests {
             let d = format!("{e}");
             assert_eq!(map_sam(e, lookup).reply(), want, "{d}");
         }
-    }
-}
-
-/// Opens plain TCP to one fixed address whatever the target. For measuring and testing the
-/// front end alone (benchmarks, relay tests); the command line never uses it.
-pub struct DirectRouter {
-    pub addr: std::net::SocketAddr,
-}
-
-impl Router for DirectRouter {
-    type Stream = TcpStream;
-
-    async fn open(&self, _target: &Target, _port: u16) -> Result<Opened<TcpStream>, OpenError> {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| OpenError::Router(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
-        Ok(Opened {
-            stream,
-            early: Vec::new(),
-        })
     }
 }
