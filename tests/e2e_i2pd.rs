@@ -237,6 +237,8 @@ fn socks_into_i2p_through_i2pd_testnet() {
 
     // --- real clients: curl in every remote-DNS form
     let url = format!("http://{web}/");
+    let out = curl(&net, &["-v", "--socks5-hostname", SOCKS, "http://web.i2p/"]);
+    eprintln!("transcript:\n{}{}", text(&out.stderr), text(&out.stdout));
     for args in [
         vec!["--socks5-hostname", SOCKS, url.as_str()],
         vec!["--socks4a", SOCKS, url.as_str()],
