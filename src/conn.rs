@@ -92,10 +92,11 @@ pub async fn serve<R: Router>(
         return;
     }
     log_open(peer, &target);
+    // Nothing from the handshake is needed any more: free it before a possibly long idle life.
+    drop((request, pipelined, target, opened.early));
 
-    // 5. Relay. copy_bidirectional forwards EOF as a half-close (shutdown of the write
-    // side) and keeps the other direction going until it ends too.
-    match tokio::io::copy_bidirectional(&mut client, &mut stream).await {
+    // 5. Relay until both directions have ended (half-closes passed on).
+    match crate::relay::relay(&mut client, &mut stream).await {
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }
@@ -136,18 +137,17 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
 /// Run the codec against the socket. Returns the request and any pipelined payload.
 async fn handshake(client: &mut TcpStream) -> Result<(Request, Vec<u8>), HsFailure> {
     let mut hs = Handshake::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    let mut buf: Vec<u8> = Vec::new();
     loop {
         match hs.step(&buf) {
             Step::NeedMore => {
-                // The codec rejects before its buffer limit; this read can never be empty.
-                let mut chunk = [0u8; 1024];
-                let room = (MAX_HANDSHAKE_BYTES + 1 - buf.len()).min(chunk.len());
-                let n = client.read(&mut chunk[..room]).await?;
+                // The codec rejects at its buffer limit, so there is always room to read.
+                let room = MAX_HANDSHAKE_BYTES + 1 - buf.len();
+                buf.reserve(room.min(1024));
+                let n = (&mut *client).take(room as u64).read_buf(&mut buf).await?;
                 if n == 0 {
                     return Err(HsFailure::Eof);
                 }
-                buf.extend_from_slice(&chunk[..n]);
             }
             Step::Reply { consumed, reply } => {
                 client.write_all(&reply).await?;
@@ -174,7 +174,7 @@ async fn handshake(client: &mut TcpStream) -> Result<(Request, Vec<u8>), HsFailu
 /// answer its unread request bytes with a reset that would destroy the reply in flight.
 async fn linger(client: &mut TcpStream) {
     let _ = client.shutdown().await;
-    let mut sink = [0u8; 1024];
+    let mut sink = vec![0u8; 1024];
     let drain = async {
         while let Ok(n) = client.read(&mut sink).await {
             if n == 0 {

@@ -10,6 +10,7 @@ pub mod conn;
 pub mod i2p;
 pub mod keys;
 pub mod naming;
+pub mod relay;
 pub mod router;
 pub mod sam;
 pub mod server;

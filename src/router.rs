@@ -5,12 +5,13 @@ use crate::naming::Target;
 use crate::sam::{SamError, Session};
 use crate::socks::Reply;
 use std::future::Future;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-/// An open stream and any bytes the peer already sent.
-pub struct Opened<S> {
-    pub stream: S,
+/// An open stream and any bytes the peer already sent. Every backend hands over a TCP
+/// socket (SAM streams are sockets), which lets the relay wait for readiness without
+/// holding buffers while idle.
+pub struct Opened {
+    pub stream: TcpStream,
     pub early: Vec<u8>,
 }
 
@@ -43,14 +44,12 @@ impl OpenError {
 }
 
 pub trait Router: Send + Sync + 'static {
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-
     /// Resolve `target` as needed and open a stream to its `port`.
     fn open(
         &self,
         target: &Target,
         port: u16,
-    ) -> impl Future<Output = Result<Opened<Self::Stream>, OpenError>> + Send;
+    ) -> impl Future<Output = Result<Opened, OpenError>> + Send;
 }
 
 /// Any router with a SAM v3 bridge (i2pd, Java I2P, emissary).
@@ -59,9 +58,7 @@ pub struct SamRouter {
 }
 
 impl Router for SamRouter {
-    type Stream = TcpStream;
-
-    async fn open(&self, target: &Target, port: u16) -> Result<Opened<TcpStream>, OpenError> {
+    async fn open(&self, target: &Target, port: u16) -> Result<Opened, OpenError> {
         let dest = match target {
             // The router resolves hashes itself (a LeaseSet lookup): hand it the name.
             Target::B32(name) | Target::B33(name) => name.clone(),
@@ -101,9 +98,7 @@ pub struct DirectRouter {
 }
 
 impl Router for DirectRouter {
-    type Stream = TcpStream;
-
-    async fn open(&self, _target: &Target, _port: u16) -> Result<Opened<TcpStream>, OpenError> {
+    async fn open(&self, _target: &Target, _port: u16) -> Result<Opened, OpenError> {
         let stream = TcpStream::connect(self.addr)
             .await
             .map_err(|e| OpenError::Router(e.to_string()))?;

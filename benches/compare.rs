@@ -1,0 +1,568 @@
+//! Benchmarks against peers in the same run: `sudo cargo bench --bench compare`.
+//!
+//! - router: eepsocks over SAM vs i2pd's own SOCKS proxy, same i2pd router (r2 of the
+//!   offline test network), same echo service on r1: time to first byte, bulk throughput,
+//!   connection setup rate with 1/16/128 clients.
+//! - frontend: eepsocks' front end with a plain-TCP backend vs direct TCP vs microsocks
+//!   (Debian's bare SOCKS5 server): handshake latency, throughput, RSS per idle connection.
+//!
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router`
+//! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
+//! Results are printed as markdown (docs/benchmarks.md holds a copy with the date).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
+
+fn quick() -> bool {
+    std::env::var_os("EEPSOCKS_BENCH_QUICK").is_some()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--serve-direct") {
+        serve_direct(args[2].parse().unwrap(), args[3].parse().unwrap());
+        return;
+    }
+    raise_nofile();
+    let part = std::env::var("EEPSOCKS_BENCH").unwrap_or_else(|_| "all".into());
+    println!(
+        "# eepsocks benchmarks ({} cores, {})\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        if quick() { "QUICK sizes" } else { "full sizes" }
+    );
+    if part == "all" || part == "frontend" {
+        frontend();
+    }
+    if part == "all" || part == "router" {
+        router();
+    }
+}
+
+/// Child process: eepsocks' server loop with a backend that opens plain TCP to `target`.
+fn serve_direct(listen: SocketAddr, target: SocketAddr) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind(listen).await.unwrap();
+        let limits = eepsocks::conn::Limits {
+            handshake_timeout: Duration::from_secs(30),
+            stream_timeout: Duration::from_secs(30),
+        };
+        let router = Arc::new(eepsocks::router::DirectRouter { addr: target });
+        eepsocks::server::run(l, router, limits, 100_000).await;
+    });
+}
+
+fn raise_nofile() {
+    let lim = libc::rlimit {
+        rlim_cur: 200_000,
+        rlim_max: 200_000,
+    };
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
+// ---------------------------------------------------------------- clients
+
+#[derive(Clone)]
+enum Via {
+    Direct(SocketAddr),
+    /// SOCKS5 to `proxy`, CONNECT by name.
+    Name(SocketAddr, String, u16),
+    /// SOCKS5 to `proxy`, CONNECT by IPv4 (microsocks would resolve a name itself).
+    Ip(SocketAddr, SocketAddr),
+}
+
+async fn open(via: &Via) -> std::io::Result<TcpStream> {
+    let (proxy, req) = match via {
+        Via::Direct(a) => {
+            let s = TcpStream::connect(a).await?;
+            s.set_nodelay(true)?;
+            return Ok(s);
+        }
+        Via::Name(p, host, port) => {
+            let mut r = vec![5, 1, 0, 3, host.len() as u8];
+            r.extend_from_slice(host.as_bytes());
+            r.extend_from_slice(&port.to_be_bytes());
+            (p, r)
+        }
+        Via::Ip(p, SocketAddr::V4(t)) => {
+            let mut r = vec![5, 1, 0, 1];
+            r.extend_from_slice(&t.ip().octets());
+            r.extend_from_slice(&t.port().to_be_bytes());
+            (p, r)
+        }
+        Via::Ip(..) => unreachable!("IPv4 targets only"),
+    };
+    let mut s = TcpStream::connect(proxy).await?;
+    s.set_nodelay(true)?;
+    s.write_all(&[5, 1, 0]).await?;
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).await?;
+    if m != [5, 0] {
+        return Err(std::io::Error::other("method refused"));
+    }
+    s.write_all(&req).await?;
+    let mut rep = [0u8; 10];
+    s.read_exact(&mut rep).await?;
+    if rep[1] != 0 {
+        return Err(std::io::Error::other(format!(
+            "SOCKS reply {:#04x}",
+            rep[1]
+        )));
+    }
+    Ok(s)
+}
+
+/// Connect + 16-byte echo round trip.
+async fn ttfb(via: &Via) -> std::io::Result<Duration> {
+    let t = Instant::now();
+    let mut s = open(via).await?;
+    s.write_all(b"0123456789abcdef").await?;
+    let mut b = [0u8; 16];
+    s.read_exact(&mut b).await?;
+    Ok(t.elapsed())
+}
+
+/// `bytes` each way through an echo, concurrently; returns MiB/s (one direction).
+async fn bulk(via: &Via, bytes: usize) -> std::io::Result<f64> {
+    let s = open(via).await?;
+    let (mut r, mut w) = s.into_split();
+    let t = Instant::now();
+    let writer = tokio::spawn(async move {
+        let block = vec![0x5au8; 64 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(block.len());
+            w.write_all(&block[..n]).await?;
+            left -= n;
+        }
+        Ok::<_, std::io::Error>(w)
+    });
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0;
+    while got < bytes {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::other(format!("EOF after {got} of {bytes}")));
+        }
+        got += n;
+    }
+    let _w = writer.await.unwrap()?;
+    Ok(bytes as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64())
+}
+
+/// `clients` workers, each opening streams (connect + echo + close) for `dur`.
+async fn setup_rate(via: &Via, clients: usize, dur: Duration) -> (f64, usize) {
+    let t = Instant::now();
+    let mut hs = Vec::new();
+    for _ in 0..clients {
+        let via = via.clone();
+        hs.push(tokio::spawn(async move {
+            let (mut ok, mut fail) = (0usize, 0usize);
+            while t.elapsed() < dur {
+                match tokio::time::timeout(Duration::from_secs(30), ttfb(&via)).await {
+                    Ok(Ok(_)) => ok += 1,
+                    _ => fail += 1,
+                }
+            }
+            (ok, fail)
+        }));
+    }
+    let (mut ok, mut fail) = (0, 0);
+    for h in hs {
+        let (o, f) = h.await.unwrap();
+        ok += o;
+        fail += f;
+    }
+    (ok as f64 / t.elapsed().as_secs_f64(), fail)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+/// The front-end service. First byte: `U` + u64 length: read that many bytes, answer `k`
+/// (upload); `D` + u64 length: send that many bytes (download). Nothing: idle.
+/// One direction at a time, because microsocks' copy loop blocks on writes and deadlocks
+/// when both directions are full (seen with an echo).
+async fn service(l: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut s, _)) = l.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let _ = s.set_nodelay(true);
+            let mut head = [0u8; 9];
+            if s.read_exact(&mut head).await.is_err() {
+                return;
+            }
+            let n = u64::from_be_bytes(head[1..].try_into().unwrap()) as usize;
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut done = 0;
+            match head[0] {
+                b'U' => {
+                    while done < n {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => done += k,
+                        }
+                    }
+                    let _ = s.write_all(b"k").await;
+                }
+                b'D' => {
+                    while done < n {
+                        let k = (n - done).min(buf.len());
+                        if s.write_all(&buf[..k]).await.is_err() {
+                            return;
+                        }
+                        done += k;
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+}
+
+/// One-direction transfer of `bytes` through the front-end service; returns MiB/s.
+async fn transfer(via: &Via, up: bool, bytes: usize) -> std::io::Result<f64> {
+    let mut s = open(via).await?;
+    let t = Instant::now();
+    let mut head = vec![if up { b'U' } else { b'D' }];
+    head.extend_from_slice(&(bytes as u64).to_be_bytes());
+    s.write_all(&head).await?;
+    let mut buf = vec![0x5au8; 256 * 1024];
+    if up {
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(64 * 1024);
+            s.write_all(&buf[..n]).await?;
+            left -= n;
+        }
+        let mut k = [0u8; 1];
+        s.read_exact(&mut k).await?;
+    } else {
+        let mut got = 0;
+        while got < bytes {
+            match s.read(&mut buf).await? {
+                0 => return Err(std::io::Error::other("early EOF")),
+                n => got += n,
+            }
+        }
+    }
+    Ok(bytes as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_port(a: SocketAddr) {
+    for _ in 0..200 {
+        if TcpStream::connect(a).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{a} never opened");
+}
+
+// ---------------------------------------------------------------- front end alone
+
+fn frontend() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let echo = l.local_addr().unwrap();
+        tokio::spawn(service(l));
+        let eep_addr: SocketAddr = "127.0.0.1:24471".parse().unwrap();
+        let ms_addr: SocketAddr = "127.0.0.1:24472".parse().unwrap();
+        let eep = Proc(
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--serve-direct", &eep_addr.to_string(), &echo.to_string()])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let ms = Command::new("microsocks")
+            .args(["-i", "127.0.0.1", "-p", &ms_addr.port().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+            .map(Proc);
+        wait_port(eep_addr).await;
+        let mut peers: Vec<(&str, Via, Option<u32>)> = vec![
+            ("direct TCP", Via::Direct(echo), None),
+            ("eepsocks", Via::Name(eep_addr, B32.into(), 80), Some(eep.0.id())),
+        ];
+        match &ms {
+            Some(p) => {
+                wait_port(ms_addr).await;
+                peers.push(("microsocks", Via::Ip(ms_addr, echo), Some(p.0.id())));
+            }
+            None => println!("(microsocks not installed: apt-get install microsocks)\n"),
+        }
+        let q = quick();
+        let rounds = if q { 2 } else { 5 };
+        let n_hs = if q { 100 } else { 1000 };
+        let bulk_bytes = if q { 16 << 20 } else { 256 << 20 };
+        let idle = if q { 1000 } else { 10_000 };
+
+        // idle connections first, before TIME_WAIT sockets pile up
+        let mut rss = Vec::new();
+        for (name, via, pid) in &peers {
+            let Some(pid) = pid else { continue };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let before = rss_kib(*pid);
+            let mut conns = Vec::with_capacity(idle);
+            for _ in 0..idle {
+                conns.push(open(via).await.expect("idle connection"));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let after = rss_kib(*pid);
+            drop(conns);
+            rss.push((name.to_string(), before, after));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+
+        let mut hs: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+        let mut tp: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+        let mut tdown: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+        for round in 0..rounds {
+            for k in 0..peers.len() {
+                // alternate the order every round
+                let i = if round % 2 == 0 { k } else { peers.len() - 1 - k };
+                let via = &peers[i].1;
+                let mut lat = Vec::with_capacity(n_hs);
+                for _ in 0..n_hs {
+                    let t = Instant::now();
+                    let s = open(via).await.expect("handshake");
+                    lat.push(t.elapsed().as_secs_f64() * 1e6);
+                    drop(s);
+                }
+                hs[i].push(median(&mut lat));
+                if round < 3 {
+                    tp[i].push(transfer(via, true, bulk_bytes).await.expect("upload"));
+                    tdown[i].push(transfer(via, false, bulk_bytes).await.expect("download"));
+                }
+            }
+        }
+        println!("## Front end alone (loopback; eepsocks with a plain-TCP backend)\n");
+        println!(
+            "{rounds} alternating rounds; handshake = TCP connect + SOCKS5 greeting + CONNECT until the success reply, median of {n_hs} sequential per round; throughput = {} MiB up, then down (one direction at a time), 3 rounds.\n",
+            bulk_bytes >> 20
+        );
+        println!("| peer | handshake µs | eepsocks ÷ peer | upload MiB/s | eepsocks ÷ peer | download MiB/s | eepsocks ÷ peer |");
+        println!("|---|---|---|---|---|---|---|");
+        let e_hs = median(&mut hs[1].clone());
+        let e_up = median(&mut tp[1].clone());
+        let e_down = median(&mut tdown[1].clone());
+        for (i, (name, _, _)) in peers.iter().enumerate() {
+            let h = median(&mut hs[i]);
+            let u = median(&mut tp[i]);
+            let d = median(&mut tdown[i]);
+            println!(
+                "| {name} | {h:.1} | {:.2} | {u:.0} | {:.2} | {d:.0} | {:.2} |",
+                e_hs / h,
+                e_up / u,
+                e_down / d
+            );
+        }
+        println!("\n| proxy | idle connections | RSS before KiB | RSS after KiB | KiB per connection |");
+        println!("|---|---|---|---|---|");
+        for (name, before, after) in rss {
+            println!(
+                "| {name} | {idle} | {before} | {after} | {:.2} |",
+                (after.saturating_sub(before)) as f64 / idle as f64
+            );
+        }
+        println!();
+    });
+}
+
+// ---------------------------------------------------------------- through a real router
+
+fn router() {
+    use support::testnet::{sam_addr, socks_addr, Kind, ServiceSpec, Testnet};
+    let net = Testnet::start(
+        2,
+        &[ServiceSpec {
+            name: "echo",
+            port: 7001,
+            kind: Kind::Echo,
+        }],
+    );
+    let echo_b32 = net.service("echo").b32();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("eepsocks.toml");
+    // Same tunnel settings as the test network's i2pd [socksproxy]: 0 hops, 2 tunnels.
+    std::fs::write(
+        &cfg,
+        "[options]\n\"inbound.length\" = 0\n\"outbound.length\" = 0\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n",
+    )
+    .unwrap();
+    let eep_listen = "127.0.0.1:4447";
+    let mut child = net
+        .command(env!("CARGO_BIN_EXE_eepsocks"))
+        .args([
+            "run",
+            "--transient",
+            "--listen",
+            eep_listen,
+            "--sam",
+            &sam_addr(2),
+        ])
+        .arg("--config")
+        .arg(&cfg)
+        .env("EEPSOCKS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let out = child.stdout.take().unwrap();
+        for line in std::io::BufReader::new(out).lines() {
+            if line.unwrap().starts_with("ready") {
+                break;
+            }
+        }
+    }
+    let _eep = Proc(child);
+    let peers = vec![
+        (
+            "i2pd SOCKS",
+            Via::Name(socks_addr(2).parse().unwrap(), echo_b32.clone(), 80),
+        ),
+        (
+            "eepsocks",
+            Via::Name(eep_listen.parse().unwrap(), echo_b32.clone(), 80),
+        ),
+    ];
+    let q = quick();
+    let ns = net.ns.clone();
+    // Run the clients on threads inside the namespace: a runtime built on a thread that
+    // entered it spawns its workers there too.
+    let report = std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        use std::os::fd::AsRawFd;
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(router_rounds(peers, q))
+    })
+    .join()
+    .unwrap();
+    println!("{report}");
+    drop(net);
+}
+
+async fn router_rounds(peers: Vec<(&'static str, Via)>, q: bool) -> String {
+    // warm up: both must reach the echo before anything is timed
+    for (name, via) in &peers {
+        let t0 = Instant::now();
+        loop {
+            if ttfb(via).await.is_ok() {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(120), "{name}: no stream");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let rounds = if q { 2 } else { 5 };
+    let n_ttfb = if q { 5 } else { 30 };
+    let bulk_bytes = if q { 2 << 20 } else { 32 << 20 };
+    let rate_dur = Duration::from_secs(if q { 2 } else { 5 });
+    let mut tt: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+    let mut tp: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+    let concurrency = [1usize, 16, 128];
+    let mut rate: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); concurrency.len()]; peers.len()];
+    let mut fails: Vec<Vec<usize>> = vec![vec![0; concurrency.len()]; peers.len()];
+    for round in 0..rounds {
+        for k in 0..peers.len() {
+            let i = if round % 2 == 0 {
+                k
+            } else {
+                peers.len() - 1 - k
+            };
+            let via = &peers[i].1;
+            let mut lat = Vec::new();
+            for _ in 0..n_ttfb {
+                lat.push(ttfb(via).await.expect("ttfb").as_secs_f64() * 1e3);
+            }
+            tt[i].push(median(&mut lat));
+            if round < 3 {
+                tp[i].push(bulk(via, bulk_bytes).await.expect("bulk"));
+                for (c, &n) in concurrency.iter().enumerate() {
+                    let (r, f) = setup_rate(via, n, rate_dur).await;
+                    rate[i][c].push(r);
+                    fails[i][c] += f;
+                }
+            }
+        }
+    }
+    let mut o = String::new();
+    use std::fmt::Write;
+    let _ = writeln!(
+        o,
+        "## Through a real router (i2pd 2.45.1, offline test network, 0-hop tunnels)\n"
+    );
+    let _ = writeln!(
+        o,
+        "Same router (r2) and echo service (r1) for both. {rounds} alternating rounds; TTFB = connect + 16-byte echo, median of {n_ttfb} per round; bulk = {} MiB each way, 3 rounds; setup rate = streams (connect + echo + close) per second with N clients for {} s, 3 rounds.\n",
+        bulk_bytes >> 20,
+        rate_dur.as_secs()
+    );
+    let _ = writeln!(
+        o,
+        "| metric | i2pd SOCKS | eepsocks | ratio (eepsocks ÷ i2pd) | target |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    let (a, b) = (median(&mut tt[0]), median(&mut tt[1]));
+    let _ = writeln!(o, "| TTFB ms | {a:.2} | {b:.2} | {:.2} | ≤ 1.10 |", b / a);
+    let (a, b) = (median(&mut tp[0]), median(&mut tp[1]));
+    let _ = writeln!(
+        o,
+        "| bulk MiB/s | {a:.2} | {b:.2} | {:.2} | ≥ 0.95 |",
+        b / a
+    );
+    for (c, n) in concurrency.iter().enumerate() {
+        let (a, b) = (median(&mut rate[0][c]), median(&mut rate[1][c]));
+        let _ = writeln!(
+            o,
+            "| setup/s, {n} clients (failures {}/{}) | {a:.1} | {b:.1} | {:.2} | ≥ 1.0 |",
+            fails[0][c],
+            fails[1][c],
+            b / a
+        );
+    }
+    o
+}

@@ -1,0 +1,48 @@
+//! Byte relay between the client and the I2P stream.
+//!
+//! Each direction waits for readiness with no buffer, takes one only while data is waiting,
+//! and gives it back when the socket runs dry: an idle connection holds no relay buffer
+//! (tokio's copy_bidirectional keeps 2 × 8 KiB per connection for its whole life). EOF on
+//! one side becomes a half-close (shutdown of writing) on the other; the other direction
+//! carries on until it ends too.
+
+use std::io::ErrorKind;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+
+/// Large enough that bulk transfers need few system calls; only held while data flows.
+const BUF: usize = 64 * 1024;
+
+/// Relay until both directions have ended. Returns bytes (client→stream, stream→client).
+pub async fn relay(client: &mut TcpStream, stream: &mut TcpStream) -> std::io::Result<(u64, u64)> {
+    let (cr, cw) = client.split();
+    let (sr, sw) = stream.split();
+    tokio::try_join!(pump(cr, sw), pump(sr, cw))
+}
+
+async fn pump(from: ReadHalf<'_>, mut to: WriteHalf<'_>) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        from.readable().await?;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            match from.try_read(&mut buf) {
+                Ok(0) => {
+                    // Peer finished sending: pass the half-close on. A peer that already
+                    // went away (NotConnected) is not an error for the other direction.
+                    match to.shutdown().await {
+                        Err(e) if e.kind() != ErrorKind::NotConnected => return Err(e),
+                        _ => return Ok(total),
+                    }
+                }
+                Ok(n) => {
+                    to.write_all(&buf[..n]).await?;
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
