@@ -8,7 +8,9 @@
 use crate::i2p::{Destination, PrivateKeys};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -260,7 +262,21 @@ pub struct Session {
     sam_addr: String,
     state: watch::Receiver<SessionState>,
     cmds: mpsc::Sender<Cmd>,
+    warm: Arc<WarmPool>,
 }
+
+/// SAM connections that already said HELLO, so opening a stream costs one round trip
+/// (STREAM CONNECT) instead of three (TCP connect, HELLO, STREAM CONNECT).
+#[derive(Default)]
+struct WarmPool {
+    conns: Mutex<Vec<(Conn, Instant)>>,
+    filling: AtomicUsize,
+}
+
+/// Warm connections kept ready per session.
+const WARM: usize = 2;
+/// Older ones are dropped rather than trusted: the router may have timed them out.
+const WARM_MAX_AGE: Duration = Duration::from_secs(30);
 
 impl Session {
     /// Start the task that creates and keeps the session. Returns at once; use
@@ -274,6 +290,7 @@ impl Session {
             sam_addr,
             state,
             cmds: cmds_tx,
+            warm: Arc::default(),
         }
     }
 
@@ -316,17 +333,67 @@ impl Session {
     /// (plus any bytes that arrived behind the status line).
     pub async fn connect(&self, dest: &str, port: u16) -> Result<(TcpStream, Vec<u8>), SamError> {
         let id = self.wait_up().await?;
-        let mut c = Conn::connect(&self.sam_addr).await?;
-        let mut line = format!("STREAM CONNECT ID={id} DESTINATION={dest} SILENT=false");
-        // Ports came with SAM 3.2; older bridges reject unknown keys.
-        if port != 0 && c.minor >= 2 {
-            let _ = write!(line, " TO_PORT={port}");
+        let warm = self.take_warm();
+        self.refill();
+        if let Some(c) = warm {
+            match stream_connect(c, &id, dest, port).await {
+                // A warm connection the router closed meanwhile: use a fresh one.
+                Err(SamError::Io(_)) => {}
+                other => return other,
+            }
         }
-        let r = c.command(&line).await?;
-        r.expect("STREAM", "STATUS")?;
-        r.ok()?;
-        Ok(c.into_stream())
+        let c = Conn::connect(&self.sam_addr).await?;
+        stream_connect(c, &id, dest, port).await
     }
+
+    fn take_warm(&self) -> Option<Conn> {
+        let mut conns = self.warm.conns.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((c, born)) = conns.pop() {
+            if born.elapsed() < WARM_MAX_AGE {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Top the warm pool up in the background.
+    fn refill(&self) {
+        let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(WARM);
+        let filling = self.warm.filling.load(Ordering::Relaxed);
+        for _ in (have + filling)..WARM {
+            self.warm.filling.fetch_add(1, Ordering::Relaxed);
+            let pool = Arc::downgrade(&self.warm);
+            let addr = self.sam_addr.clone();
+            tokio::spawn(async move {
+                let c = Conn::connect(&addr).await;
+                if let Some(pool) = pool.upgrade() {
+                    if let Ok(c) = c {
+                        if let Ok(mut v) = pool.conns.lock() {
+                            v.push((c, Instant::now()));
+                        }
+                    }
+                    pool.filling.fetch_sub(1, Ordering::Relaxed);
+                }
+            });
+        }
+    }
+}
+
+async fn stream_connect(
+    mut c: Conn,
+    id: &str,
+    dest: &str,
+    port: u16,
+) -> Result<(TcpStream, Vec<u8>), SamError> {
+    let mut line = format!("STREAM CONNECT ID={id} DESTINATION={dest} SILENT=false");
+    // Ports came with SAM 3.2; older bridges reject unknown keys.
+    if port != 0 && c.minor >= 2 {
+        let _ = write!(line, " TO_PORT={port}");
+    }
+    let r = c.command(&line).await?;
+    r.expect("STREAM", "STATUS")?;
+    r.ok()?;
+    Ok(c.into_stream())
 }
 
 async fn keep_session(
