@@ -73,7 +73,7 @@ fn serve_direct(listen: SocketAddr, target: SocketAddr) {
             stream_timeout: Duration::from_secs(30),
         };
         let router = Arc::new(eepsocks::router::DirectRouter { addr: target });
-        eepsocks::server::run(l, router, limits, 100_000).await;
+        eepsocks::server::run(l, router, Arc::new(limits), 100_000).await;
     });
 }
 

@@ -29,6 +29,47 @@ pub struct Config {
     /// Options for the router's session, i2pd names: `inbound.length`, `outbound.quantity`,
     /// `i2cp.leaseSetEncType`, ... Given values replace the defaults.
     pub options: BTreeMap<String, toml::Value>,
+    /// Listeners. When none is given, one listens on `listen` with identity `keys`.
+    pub proxy: Vec<Listener>,
+}
+
+/// One SOCKS listener and the identity (or identities) behind it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// Names the listener in logs, session ids and per-user key directories.
+    pub name: String,
+    pub listen: SocketAddr,
+    /// Key file (relative to data_dir) or "transient". Default: "<name>.dat", a separate
+    /// identity per listener. Listeners naming the same file share one identity.
+    pub keys: Option<String>,
+    /// Share the identity "shared.dat" with the other `shared = true` listeners.
+    #[serde(default)]
+    pub shared: bool,
+    /// "none" (one identity for the listener) or "username" (one per SOCKS username).
+    #[serde(default)]
+    pub isolate: Isolate,
+    /// With isolate = "username": keep per-user keys across restarts (stored under a hash).
+    #[serde(default)]
+    pub persistent_users: bool,
+    /// With isolate = "username": seconds without streams before a user's identity closes.
+    #[serde(default = "default_idle")]
+    pub idle_timeout: u64,
+    /// Session options for this listener, over the global ones.
+    #[serde(default)]
+    pub options: BTreeMap<String, toml::Value>,
+}
+
+fn default_idle() -> u64 {
+    600
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolate {
+    #[default]
+    None,
+    Username,
 }
 
 impl Default for Config {
@@ -43,6 +84,7 @@ impl Default for Config {
             stream_timeout: 60,
             max_clients: 512,
             options: BTreeMap::new(),
+            proxy: Vec::new(),
         }
     }
 }
@@ -92,13 +134,51 @@ impl Config {
         Some(self.data_dir().join(&self.keys))
     }
 
+    /// The listeners to run: the `[[proxy]]` tables, or the single default one.
+    pub fn listeners(&self) -> Vec<Listener> {
+        if !self.proxy.is_empty() {
+            return self.proxy.clone();
+        }
+        vec![Listener {
+            name: "eepsocks".into(),
+            listen: self.listen,
+            keys: Some(self.keys.clone()),
+            shared: false,
+            isolate: Isolate::None,
+            persistent_users: false,
+            idle_timeout: default_idle(),
+            options: BTreeMap::new(),
+        }]
+    }
+
+    /// Key file for a listener's own identity, or None for transient keys.
+    pub fn listener_key_path(&self, l: &Listener) -> Option<PathBuf> {
+        let keys = match (&l.keys, l.shared) {
+            (Some(k), _) => k.clone(),
+            (None, true) => "shared.dat".into(),
+            (None, false) => format!("{}.dat", l.name),
+        };
+        if keys == "transient" {
+            return None;
+        }
+        Some(self.data_dir().join(keys))
+    }
+
     /// Merged session options, checked so nothing can break the SAM command line.
     pub fn session_options(&self) -> Result<Vec<(String, String)>> {
+        self.listener_options(&BTreeMap::new())
+    }
+
+    /// Defaults, then global options, then the listener's.
+    pub fn listener_options(
+        &self,
+        extra: &BTreeMap<String, toml::Value>,
+    ) -> Result<Vec<(String, String)>> {
         let mut m: BTreeMap<String, String> = DEFAULT_OPTIONS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        for (k, v) in &self.options {
+        for (k, v) in self.options.iter().chain(extra) {
             let v = match v {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
@@ -123,12 +203,43 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if !self.listen.ip().is_loopback() {
-            bail!(
-                "refusing to listen on {}: a SOCKS port reachable from the network lets anyone \
-                 use your I2P identity; listen on 127.0.0.1 or ::1",
-                self.listen
-            );
+        let mut names = std::collections::HashSet::new();
+        for l in self.listeners() {
+            if !l.listen.ip().is_loopback() {
+                bail!(
+                    "refusing to listen on {}: a SOCKS port reachable from the network lets \
+                     anyone use your I2P identity; listen on 127.0.0.1 or ::1",
+                    l.listen
+                );
+            }
+            if l.name.is_empty()
+                || l.name.len() > 32
+                || !l
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!(
+                    "listener name {:?}: 1-32 letters, digits, '-' or '_'",
+                    l.name
+                );
+            }
+            if !names.insert(l.name.clone()) {
+                bail!("two listeners are named {:?}", l.name);
+            }
+            if l.keys.is_some() && l.shared {
+                bail!(
+                    "listener {}: give either keys or shared = true, not both",
+                    l.name
+                );
+            }
+            if l.isolate == Isolate::Username && l.idle_timeout == 0 {
+                bail!(
+                    "listener {}: idle_timeout must be at least 1 second",
+                    l.name
+                );
+            }
+            self.listener_options(&l.options)?;
         }
         if self.max_clients == 0 {
             bail!("max_clients must be at least 1");
@@ -175,5 +286,55 @@ mod tests {
         assert!(c.validate().is_err());
         let c: Config = toml::from_str("[options]\n\"a\" = \"x\\nHELLO\"").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn listeners_and_identities() {
+        let c: Config = toml::from_str(
+            r#"
+            data_dir = "/d"
+            [[proxy]]
+            name = "irc"
+            listen = "127.0.0.1:4448"
+            [[proxy]]
+            name = "monero"
+            listen = "127.0.0.1:4449"
+            keys = "transient"
+            [[proxy]]
+            name = "apps"
+            listen = "127.0.0.1:4450"
+            isolate = "username"
+            persistent_users = true
+            [proxy.options]
+            "inbound.length" = 1
+            [[proxy]]
+            name = "a"
+            listen = "127.0.0.1:4451"
+            shared = true
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let ls = c.listeners();
+        assert_eq!(ls.len(), 4);
+        assert_eq!(c.listener_key_path(&ls[0]), Some("/d/irc.dat".into()));
+        assert_eq!(c.listener_key_path(&ls[1]), None);
+        assert_eq!(ls[2].isolate, Isolate::Username);
+        assert_eq!(c.listener_key_path(&ls[3]), Some("/d/shared.dat".into()));
+        let o = c.listener_options(&ls[2].options).unwrap();
+        assert!(o.contains(&("inbound.length".into(), "1".into())));
+        // the implicit default listener keeps the single-listener settings
+        let d = Config::default();
+        assert_eq!(d.listeners()[0].listen.port(), 4447);
+        assert!(d
+            .listener_key_path(&d.listeners()[0])
+            .unwrap()
+            .ends_with("eepsocks.dat"));
+        let bad: Config =
+            toml::from_str("[[proxy]]\nname = \"x y\"\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        assert!(bad.validate().is_err());
+        let bad: Config =
+            toml::from_str("[[proxy]]\nname = \"x\"\nlisten = \"10.0.0.1:1\"\n").unwrap();
+        assert!(bad.validate().is_err());
     }
 }

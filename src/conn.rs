@@ -59,15 +59,18 @@ pub async fn serve<R: Router>(
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
 
     // 3. Open the stream. Success is only claimed after the router said OK.
-    let opened =
-        match tokio::time::timeout(limits.stream_timeout, router.open(&target, request.port)).await
-        {
-            Ok(r) => r,
-            Err(_) => Err(OpenError::Timeout(format!(
-                "no stream within {:?}",
-                limits.stream_timeout
-            ))),
-        };
+    let opened = match tokio::time::timeout(
+        limits.stream_timeout,
+        router.open(request.credentials.as_ref(), &target, request.port),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(OpenError::Timeout(format!(
+            "no stream within {:?}",
+            limits.stream_timeout
+        ))),
+    };
     let opened = match opened {
         Ok(o) => o,
         Err(e) => {
@@ -94,6 +97,7 @@ pub async fn serve<R: Router>(
     log_open(peer, &target);
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
     drop((request, pipelined, target, opened.early));
+    let _identity = opened.hold;
 
     // 5. Relay until both directions have ended (half-closes passed on).
     match crate::relay::relay(&mut client, &mut stream).await {

@@ -1,16 +1,19 @@
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use eepsocks::config::Config;
+use eepsocks::config::{Config, Isolate};
 use eepsocks::conn::Limits;
+use eepsocks::identity::{self, Mode, Pool, Template};
 use eepsocks::keys::{self, KeySource};
+use eepsocks::naming::{self, AddressBook, Target};
 use eepsocks::router::SamRouter;
-use eepsocks::sam::{Session, SessionConfig};
+use eepsocks::sam::Session;
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +22,15 @@ use tracing::info;
     about = "A SOCKS 4a/5 proxy into I2P, and nothing else"
 )]
 struct Cli {
+    /// TOML configuration file
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory for key files and the address book [default: ~/.local/share/eepsocks]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// The router's SAM bridge [default: 127.0.0.1:7656]
+    #[arg(long, global = true)]
+    sam: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -27,21 +39,47 @@ struct Cli {
 enum Cmd {
     /// Serve SOCKS, opening every stream through an I2P router's SAM v3 bridge.
     Run {
-        /// SOCKS listen address (loopback only) [default: 127.0.0.1:4447]
+        /// SOCKS listen address of the (first) listener, loopback only [default: 127.0.0.1:4447]
         #[arg(long)]
         listen: Option<SocketAddr>,
-        /// The router's SAM bridge [default: 127.0.0.1:7656]
-        #[arg(long)]
-        sam: Option<String>,
-        /// Directory for key files [default: ~/.local/share/eepsocks]
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// TOML configuration file
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Use a new identity for this run only (no key file)
+        /// Use new identities for this run only (no key files)
         #[arg(long)]
         transient: bool,
+    },
+    /// Print the b32 (and base64, when known) of an I2P name.
+    Resolve { name: String },
+    /// The address book (hosts.txt format, in the data directory), looked up before the router's.
+    #[command(subcommand)]
+    Addressbook(BookCmd),
+    /// Key files in the i2pd / Java I2P binary layout.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand)]
+enum BookCmd {
+    /// List names and their b32 addresses.
+    List,
+    /// Add or replace a name: NAME BASE64-DESTINATION.
+    Add { name: String, destination: String },
+    /// Remove a name.
+    Remove { name: String },
+    /// Merge a hosts.txt file (names already in the book are kept).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Show a key file's b32 address and key types (never the private keys).
+    Show { file: PathBuf },
+    /// Create a new key file through the router (never overwrites).
+    Generate { file: PathBuf },
+    /// Copy an i2pd / Java I2P key file into the data directory as NAME.dat (the identity
+    /// of the listener NAME), keeping its b32.
+    Import {
+        file: PathBuf,
+        #[arg(long, default_value = "eepsocks")]
+        name: String,
     },
 }
 
@@ -54,74 +92,260 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(s) = cli.sam {
+        cfg.sam = s;
+    }
+    if cli.data_dir.is_some() {
+        cfg.data_dir = cli.data_dir;
+    }
+    let rt = || tokio::runtime::Runtime::new().context("tokio runtime");
     match cli.cmd {
-        Cmd::Run {
-            listen,
-            sam,
-            data_dir,
-            config,
-            transient,
-        } => {
-            let mut cfg = Config::load(config.as_deref())?;
+        Cmd::Run { listen, transient } => {
             if let Some(l) = listen {
-                cfg.listen = l;
-            }
-            if let Some(s) = sam {
-                cfg.sam = s;
-            }
-            if data_dir.is_some() {
-                cfg.data_dir = data_dir;
+                match cfg.proxy.first_mut() {
+                    Some(p) => p.listen = l,
+                    None => cfg.listen = l,
+                }
             }
             if transient {
                 cfg.keys = "transient".into();
+                for p in &mut cfg.proxy {
+                    p.keys = Some("transient".into());
+                    p.shared = false;
+                    p.persistent_users = false;
+                }
             }
             cfg.validate()?;
-            tokio::runtime::Runtime::new()?.block_on(run(cfg))
+            rt()?.block_on(run(cfg))
+        }
+        Cmd::Resolve { name } => rt()?.block_on(resolve(&cfg, &name)),
+        Cmd::Addressbook(c) => addressbook(&cfg, c),
+        Cmd::Keys(c) => rt()?.block_on(keys_cmd(&cfg, c)),
+    }
+}
+
+fn book_path(cfg: &Config) -> PathBuf {
+    cfg.data_dir().join("addressbook.txt")
+}
+
+fn load_book(cfg: &Config) -> Result<AddressBook> {
+    let path = book_path(cfg);
+    let (book, warnings) = AddressBook::load(&path)?;
+    for w in warnings {
+        warn!("address book {}: {w} (skipped)", path.display());
+    }
+    Ok(book)
+}
+
+async fn run(cfg: Config) -> Result<()> {
+    let book = Arc::new(RwLock::new(load_book(&cfg)?));
+    let limits = Arc::new(Limits {
+        handshake_timeout: Duration::from_secs(cfg.handshake_timeout),
+        stream_timeout: Duration::from_secs(cfg.stream_timeout),
+    });
+    // Bind everything first: a port conflict is reported before anything else happens.
+    let mut bound = Vec::new();
+    for l in cfg.listeners() {
+        let sock = tokio::net::TcpListener::bind(l.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", l.listen))?;
+        bound.push((l, sock));
+    }
+    info!("router SAM bridge at {}", cfg.sam);
+    // Listeners naming the same key file share one session (and one identity).
+    let mut by_file: HashMap<PathBuf, (Session, String)> = HashMap::new();
+    let mut fixed = Vec::new();
+    let mut per_user = Vec::new();
+    let mut lines = Vec::new();
+    for (l, sock) in bound {
+        let template = Template {
+            sam_addr: cfg.sam.clone(),
+            options: cfg.listener_options(&l.options)?,
+            sig_type: cfg.signature_type,
+        };
+        let mode = if l.isolate == Isolate::Username {
+            let key_dir = l
+                .persistent_users
+                .then(|| cfg.data_dir().join("users").join(&l.name));
+            lines.push(format!(
+                "destination per-username ({} on {})",
+                l.name, l.listen
+            ));
+            Mode::PerUser {
+                key_dir,
+                idle: Duration::from_secs(l.idle_timeout),
+            }
+        } else {
+            let path = cfg.listener_key_path(&l);
+            let (session, b32) = match path.as_ref().and_then(|p| by_file.get(p)) {
+                Some(s) => s.clone(),
+                None => {
+                    let source = match &path {
+                        Some(p) => KeySource::File(p.clone()),
+                        None => KeySource::Transient,
+                    };
+                    let s = identity::fixed_session(&l.name, &source, &template).await?;
+                    if let Some(p) = path {
+                        by_file.insert(p, s.clone());
+                    }
+                    s
+                }
+            };
+            lines.push(format!("destination {b32} ({} on {})", l.name, l.listen));
+            fixed.push(session.clone());
+            Mode::Fixed(session)
+        };
+        let pool = Arc::new(Pool::new(&l.name, template, mode));
+        if pool.is_per_user() {
+            per_user.push(pool.clone());
+        }
+        let router = Arc::new(SamRouter {
+            pool,
+            book: book.clone(),
+        });
+        info!("listener {} on {}", l.name, l.listen);
+        tokio::spawn(eepsocks::server::run(
+            sock,
+            router,
+            limits.clone(),
+            cfg.max_clients,
+        ));
+    }
+    tokio::spawn(identity::reaper(per_user));
+    for s in &fixed {
+        s.wait_up().await?;
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        for l in &lines {
+            writeln!(out, "{l}")?;
+        }
+        let addrs: Vec<String> = cfg
+            .listeners()
+            .iter()
+            .map(|l| l.listen.to_string())
+            .collect();
+        writeln!(out, "ready {}", addrs.join(" "))?;
+        out.flush()?;
+    }
+    tokio::signal::ctrl_c().await?;
+    info!("interrupted; exiting");
+    Ok(())
+}
+
+async fn resolve(cfg: &Config, name: &str) -> Result<()> {
+    let target = naming::classify(&naming_address(name)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match target {
+        Target::B32(b) | Target::B33(b) => {
+            println!("{b}");
+            Ok(())
+        }
+        Target::Name(n) => {
+            if let Some(d) = load_book(cfg)?.get(&n) {
+                println!("{}\n{}", d.b32(), d.to_base64());
+                return Ok(());
+            }
+            // Not ours: ask the router's address book (sessionless lookup).
+            let mut c = eepsocks::sam::Conn::connect(&cfg.sam).await?;
+            let r = c.command(&format!("NAMING LOOKUP NAME={n}")).await?;
+            match (r.get("RESULT"), r.get("VALUE")) {
+                (Some("OK"), Some(v)) => {
+                    let d = eepsocks::i2p::Destination::from_base64(v)?;
+                    println!("{}\n{}", d.b32(), d.to_base64());
+                    Ok(())
+                }
+                (res, _) => bail!(
+                    "{n}: not in the address book ({}) nor the router's ({})",
+                    book_path(cfg).display(),
+                    res.unwrap_or("no result")
+                ),
+            }
         }
     }
 }
 
-async fn run(cfg: Config) -> Result<()> {
-    // Bind first: a port conflict is reported before anything else happens.
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    info!("SOCKS on {}, router SAM bridge at {}", cfg.listen, cfg.sam);
-    let source = match cfg.key_path() {
-        Some(p) => KeySource::File(p),
-        None => KeySource::Transient,
-    };
-    let keys = keys::obtain(&source, &cfg.sam, cfg.signature_type).await?;
-    let b32 = keys.destination().b32();
-    let session = Session::spawn(SessionConfig {
-        sam_addr: cfg.sam.clone(),
-        name: "eepsocks".into(),
-        keys,
-        options: cfg.session_options()?,
-    });
-    let router = Arc::new(SamRouter {
-        session: session.clone(),
-    });
-    let limits = Limits {
-        handshake_timeout: Duration::from_secs(cfg.handshake_timeout),
-        stream_timeout: Duration::from_secs(cfg.stream_timeout),
-    };
-    let server = tokio::spawn(eepsocks::server::run(
-        listener,
-        router,
-        limits,
-        cfg.max_clients,
-    ));
-    session.wait_up().await?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "destination {b32}")?;
-        writeln!(out, "ready {}", cfg.listen)?;
-        out.flush()?;
-    }
-    tokio::select! {
-        r = server => r.context("server task failed")?,
-        _ = tokio::signal::ctrl_c() => info!("interrupted; exiting"),
+fn naming_address(name: &str) -> eepsocks::socks::Address {
+    eepsocks::socks::Address::Name(name.to_string())
+}
+
+fn addressbook(cfg: &Config, c: BookCmd) -> Result<()> {
+    let path = book_path(cfg);
+    let mut book = load_book(cfg)?;
+    match c {
+        BookCmd::List => {
+            for (n, d) in book.iter() {
+                println!("{n} {}", d.b32());
+            }
+        }
+        BookCmd::Add { name, destination } => {
+            book.insert(&name, &destination)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            book.save(&path)?;
+        }
+        BookCmd::Remove { name } => {
+            if !book.remove(&name) {
+                bail!("{name} is not in the address book");
+            }
+            book.save(&path)?;
+        }
+        BookCmd::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let (new, warnings) = AddressBook::parse(&text);
+            for w in &warnings {
+                eprintln!("{}: {w} (skipped)", file.display());
+            }
+            let mut added = 0;
+            for (n, d) in new.iter() {
+                // Names the user already has are theirs: never replaced by an import.
+                if book.get(n).is_none() {
+                    book.insert(n, &d.to_base64())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    added += 1;
+                }
+            }
+            book.save(&path)?;
+            println!(
+                "{added} names added, {} already present, {} lines skipped",
+                new.len() - added,
+                warnings.len()
+            );
+        }
     }
     Ok(())
+}
+
+async fn keys_cmd(cfg: &Config, c: KeysCmd) -> Result<()> {
+    match c {
+        KeysCmd::Show { file } => {
+            let k = keys::load(&file)?.with_context(|| format!("{} not found", file.display()))?;
+            show(&k);
+        }
+        KeysCmd::Generate { file } => {
+            if file.exists() {
+                bail!("{} exists; not overwriting it", file.display());
+            }
+            let k = eepsocks::sam::generate_keys(&cfg.sam, cfg.signature_type).await?;
+            keys::store_new(&file, &k)?;
+            show(&k);
+        }
+        KeysCmd::Import { file, name } => {
+            let k = keys::load(&file)?.with_context(|| format!("{} not found", file.display()))?;
+            let dest = cfg.data_dir().join(format!("{name}.dat"));
+            keys::store_new(&dest, &k)?;
+            println!("imported as {}", dest.display());
+            show(&k);
+        }
+    }
+    Ok(())
+}
+
+fn show(k: &eepsocks::i2p::PrivateKeys) {
+    let d = k.destination();
+    println!("{}", d.b32());
+    println!(
+        "signature type {}, encryption type {}",
+        d.sig_type, d.crypto_type
+    );
 }

@@ -107,6 +107,121 @@ pub fn classify(addr: &Address) -> Result<Target, Refusal> {
     Ok(Target::Name(name))
 }
 
+/// The user's address book: hosts.txt format (`name=base64destination`, optionally followed
+/// by `#!key=value#...` registration metadata, which is ignored; `#` and `;` start comments).
+/// Looked up before the router's own naming.
+#[derive(Debug, Default, Clone)]
+pub struct AddressBook {
+    entries: std::collections::BTreeMap<String, crate::i2p::Destination>,
+}
+
+impl AddressBook {
+    /// Parse hosts.txt text. Bad lines are skipped; each gives a warning naming its line.
+    pub fn parse(text: &str) -> (AddressBook, Vec<String>) {
+        let mut book = AddressBook::default();
+        let mut warnings = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() || line.starts_with(';') {
+                continue;
+            }
+            let Some((name, dest)) = line.split_once('=') else {
+                warnings.push(format!(
+                    "line {}: no '=' between name and destination",
+                    i + 1
+                ));
+                continue;
+            };
+            if let Err(e) = book.insert(name.trim(), dest.trim()) {
+                warnings.push(format!("line {}: {e}", i + 1));
+            }
+        }
+        (book, warnings)
+    }
+
+    /// Load a book file; a missing file is an empty book.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<(AddressBook, Vec<String>)> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => Ok(AddressBook::parse(&t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot read address book {}: {e}",
+                path.display()
+            )),
+        }
+    }
+
+    /// Add or replace a name. The name must be a plain `.i2p` host name (not a b32).
+    pub fn insert(&mut self, name: &str, dest_b64: &str) -> Result<(), String> {
+        let name = match classify(&Address::Name(name.to_string())) {
+            Ok(Target::Name(n)) => n,
+            Ok(_) => {
+                return Err(format!(
+                    "{name:?}: b32 addresses need no address-book entry"
+                ))
+            }
+            Err(e) => return Err(format!("{name:?}: {e}")),
+        };
+        let dest = crate::i2p::Destination::from_base64(dest_b64)
+            .map_err(|e| format!("{name}: destination is {e}"))?;
+        self.entries.insert(name, dest);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.entries.remove(&name.to_ascii_lowercase()).is_some()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&crate::i2p::Destination> {
+        self.entries.get(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &crate::i2p::Destination)> {
+        self.entries.iter()
+    }
+
+    pub fn to_hosts_txt(&self) -> String {
+        let mut s = String::from("# eepsocks address book (hosts.txt format)\n");
+        for (n, d) in &self.entries {
+            s += &format!("{n}={}\n", d.to_base64());
+        }
+        s
+    }
+
+    /// Write the book atomically (temp file, fsync, rename), mode 0600.
+    pub fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".addressbook.tmp-{}", std::process::id()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(self.to_hosts_txt().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +289,53 @@ mod tests {
         assert_eq!(Refusal::IpLiteral.reply(), Reply::NotAllowed);
         assert_eq!(Refusal::NotI2p.reply(), Reply::NotAllowed);
         assert_eq!(Refusal::Malformed("x").reply(), Reply::HostUnreachable);
+    }
+
+    fn dest_b64(fill: u8) -> String {
+        let mut v = vec![fill; 384];
+        v.extend_from_slice(&[5, 0, 4, 0, 7, 0, 4]);
+        crate::i2p::base64_encode(&v)
+    }
+
+    #[test]
+    fn hosts_txt_parsing() {
+        let d = dest_b64(1);
+        let text = format!(
+            "# comment\n\nforum.i2p={d}\nstats.i2p={d}#!sig=abc#date=1\n; old comment\n\
+             broken line\nbad name.i2p={d}\nx.i2p=notbase64!!\n{}.b32.i2p={d}\nexample.com={d}\n\
+             #!action=remove#name=old.i2p\nUPPER.I2P={d}\n",
+            H
+        );
+        let (book, warnings) = AddressBook::parse(&text);
+        assert_eq!(book.len(), 3, "{warnings:?}");
+        assert!(book.get("forum.i2p").is_some());
+        assert!(book.get("stats.i2p").is_some());
+        assert!(book.get("upper.i2p").is_some());
+        assert_eq!(warnings.len(), 5, "{warnings:?}");
+        assert!(warnings[0].starts_with("line 6:"), "{warnings:?}");
+        assert!(warnings[1].starts_with("line 7:") && warnings[1].contains("only letters"));
+        assert!(warnings[2].starts_with("line 8:") && warnings[2].contains("base64"));
+        assert!(warnings[3].contains("b32"));
+        assert!(warnings[4].contains("not an I2P name"));
+        let (again, w2) = AddressBook::parse(&book.to_hosts_txt());
+        assert!(w2.is_empty());
+        assert_eq!(again.len(), 3);
+    }
+
+    #[test]
+    fn book_save_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("addressbook.txt");
+        let mut b = AddressBook::default();
+        b.insert("a.i2p", &dest_b64(2)).unwrap();
+        b.save(&p).unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let (l, _) = AddressBook::load(&p).unwrap();
+        assert_eq!(l.len(), 1);
+        assert!(b.remove("A.I2P"));
     }
 }

@@ -1,10 +1,12 @@
 //! The I2P side behind a small trait: open a stream to a target. Streams, destinations and
 //! keys belong to the router; this is the only place that knows how to ask it.
 
-use crate::naming::Target;
-use crate::sam::{SamError, Session};
-use crate::socks::Reply;
+use crate::identity::{Lease, Pool};
+use crate::naming::{AddressBook, Target};
+use crate::sam::SamError;
+use crate::socks::{Credentials, Reply};
 use std::future::Future;
+use std::sync::{Arc, RwLock};
 use tokio::net::TcpStream;
 
 /// An open stream and any bytes the peer already sent. Every backend hands over a TCP
@@ -13,6 +15,8 @@ use tokio::net::TcpStream;
 pub struct Opened {
     pub stream: TcpStream,
     pub early: Vec<u8>,
+    /// Keeps the identity that opened the stream alive while the stream is.
+    pub hold: Option<Lease>,
 }
 
 /// Why a stream could not be opened, in terms a SOCKS reply can express.
@@ -44,37 +48,62 @@ impl OpenError {
 }
 
 pub trait Router: Send + Sync + 'static {
-    /// Resolve `target` as needed and open a stream to its `port`.
+    /// Resolve `target` as needed and open a stream to its `port`, as the identity that
+    /// serves a client with these credentials.
     fn open(
         &self,
+        who: Option<&Credentials>,
         target: &Target,
         port: u16,
     ) -> impl Future<Output = Result<Opened, OpenError>> + Send;
 }
 
-/// Any router with a SAM v3 bridge (i2pd, Java I2P, emissary).
+/// Any router with a SAM v3 bridge (i2pd, Java I2P, emissary), with the listener's
+/// identities and the user's address book.
 pub struct SamRouter {
-    pub session: Session,
+    pub pool: Arc<Pool>,
+    pub book: Arc<RwLock<AddressBook>>,
 }
 
 impl Router for SamRouter {
-    async fn open(&self, target: &Target, port: u16) -> Result<Opened, OpenError> {
+    async fn open(
+        &self,
+        who: Option<&Credentials>,
+        target: &Target,
+        port: u16,
+    ) -> Result<Opened, OpenError> {
+        let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
         let dest = match target {
             // The router resolves hashes itself (a LeaseSet lookup): hand it the name.
             Target::B32(name) | Target::B33(name) => name.clone(),
-            Target::Name(name) => self
-                .session
-                .lookup(name)
-                .await
-                .map_err(|e| map_sam(e, true))?
-                .to_base64(),
+            Target::Name(name) => {
+                let mine = self
+                    .book
+                    .read()
+                    .ok()
+                    .and_then(|b| b.get(name).map(|d| d.to_base64()));
+                match mine {
+                    Some(d) => d,
+                    // Not in our book: the router's address book, through this identity.
+                    None => lease
+                        .session
+                        .lookup(name)
+                        .await
+                        .map_err(|e| map_sam(e, true))?
+                        .to_base64(),
+                }
+            }
         };
-        let (stream, early) = self
+        let (stream, early) = lease
             .session
             .connect(&dest, port)
             .await
             .map_err(|e| map_sam(e, false))?;
-        Ok(Opened { stream, early })
+        Ok(Opened {
+            stream,
+            early,
+            hold: Some(lease),
+        })
     }
 }
 
@@ -98,7 +127,12 @@ pub struct DirectRouter {
 }
 
 impl Router for DirectRouter {
-    async fn open(&self, _target: &Target, _port: u16) -> Result<Opened, OpenError> {
+    async fn open(
+        &self,
+        _who: Option<&Credentials>,
+        _target: &Target,
+        _port: u16,
+    ) -> Result<Opened, OpenError> {
         let stream = TcpStream::connect(self.addr)
             .await
             .map_err(|e| OpenError::Router(e.to_string()))?;
@@ -106,6 +140,7 @@ impl Router for DirectRouter {
         Ok(Opened {
             stream,
             early: Vec::new(),
+            hold: None,
         })
     }
 }

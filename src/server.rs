@@ -11,10 +11,9 @@ use tracing::{error, warn};
 pub async fn run<R: Router>(
     listener: TcpListener,
     router: Arc<R>,
-    limits: Limits,
+    limits: Arc<Limits>,
     max_clients: usize,
 ) {
-    let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(max_clients));
     loop {
         let (sock, peer) = match listener.accept().await {

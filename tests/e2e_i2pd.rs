@@ -74,7 +74,9 @@ stream_timeout = 40
         loop {
             let left = Duration::from_secs(120).saturating_sub(t0.elapsed());
             match rx.recv_timeout(left) {
-                Ok(l) if l.starts_with("destination ") => b32 = Some(l[12..].to_string()),
+                Ok(l) if l.starts_with("destination ") => {
+                    b32 = l.split_whitespace().nth(1).map(str::to_string)
+                }
                 Ok(l) if l.starts_with("ready ") => break,
                 Ok(_) => {}
                 Err(_) => panic!(

@@ -30,7 +30,13 @@ fn proxy_to(service: SocketAddr) -> SocketAddr {
                 handshake_timeout: Duration::from_secs(5),
                 stream_timeout: Duration::from_secs(5),
             };
-            eepsocks::server::run(l, Arc::new(DirectRouter { addr: service }), limits, 64).await;
+            eepsocks::server::run(
+                l,
+                Arc::new(DirectRouter { addr: service }),
+                Arc::new(limits),
+                64,
+            )
+            .await;
         });
     });
     addr

@@ -58,3 +58,78 @@ fn http(mut s: TcpStream) {
     );
     let _ = s.write_all(resp.as_bytes());
 }
+
+/// A service that tells each caller its own I2P address: a SAM session on `sam` (inside the
+/// test network) accepting streams and answering with the caller's b32. Returns its b32.
+pub fn spawn_whoami(net: &crate::support::testnet::Testnet, sam: String) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ns = format!("/var/run/netns/{}", net.ns);
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&ns).unwrap();
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(whoami(sam, tx));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("whoami session created")
+}
+
+async fn whoami(sam: String, tx: std::sync::mpsc::Sender<String>) {
+    use eepsocks::i2p::PrivateKeys;
+    use eepsocks::sam::Conn;
+    let mut ctl = Conn::connect(&sam).await.expect("SAM");
+    let r = ctl
+        .command(
+            "SESSION CREATE STYLE=STREAM ID=whoami DESTINATION=TRANSIENT SIGNATURE_TYPE=7 \
+             inbound.length=0 outbound.length=0 inbound.quantity=2 outbound.quantity=2 \
+             i2cp.leaseSetEncType=4,0",
+        )
+        .await
+        .expect("SESSION CREATE");
+    let keys = PrivateKeys::from_base64(r.get("DESTINATION").expect("DESTINATION")).unwrap();
+    tx.send(keys.destination().b32()).unwrap();
+    // Several accepts pending at once, so callers arriving together are all answered.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        tasks.push(tokio::spawn(accept_loop(sam.clone())));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    drop(ctl);
+}
+
+async fn accept_loop(sam: String) {
+    use eepsocks::i2p::Destination;
+    use eepsocks::sam::Conn;
+    use tokio::io::AsyncWriteExt;
+    loop {
+        let Ok(mut c) = Conn::connect(&sam).await else {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        };
+        match c.command("STREAM ACCEPT ID=whoami SILENT=false").await {
+            Ok(r) if r.get("RESULT") == Some("OK") => {}
+            _ => continue,
+        }
+        // The caller's destination comes first, on its own line.
+        let Ok(line) = c.read_line().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let caller = line
+                .split_whitespace()
+                .next()
+                .and_then(|d| Destination::from_base64(d).ok())
+                .map(|d| d.b32())
+                .unwrap_or_else(|| "unparsable".into());
+            let (mut s, _) = c.into_stream();
+            let _ = s.write_all(format!("{caller}\n").as_bytes()).await;
+            let _ = s.shutdown().await;
+        });
+    }
+}

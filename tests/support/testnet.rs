@@ -111,7 +111,12 @@ impl Testnet {
             .unwrap();
         let keep = std::env::var_os("EEPSOCKS_KEEP_TESTNET").is_some();
         let base = tmp.path().to_path_buf();
-        let ns = format!("eeps{}", std::process::id());
+        static NETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let ns = format!(
+            "eeps{}-{}",
+            std::process::id(),
+            NETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         run(Command::new("ip").args(["netns", "add", &ns]));
         let mut net = Testnet {

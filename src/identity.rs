@@ -1,0 +1,208 @@
+//! Which I2P identity serves a client: the listener's own (or one it shares by naming the
+//! same key file), or, with `isolate = "username"`, one per SOCKS username, created on first
+//! use, kept while streams use it, and closed when idle. Per-user keys, when persistent,
+//! are stored under a hash of the listener and username, never the name in clear.
+
+use crate::keys::{self, KeySource};
+use crate::sam::{SamError, Session, SessionConfig};
+use crate::socks::Credentials;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+use tracing::info;
+
+/// What every session of a pool is created with.
+#[derive(Clone)]
+pub struct Template {
+    pub sam_addr: String,
+    pub options: Vec<(String, String)>,
+    pub sig_type: u16,
+}
+
+pub enum Mode {
+    /// Every client of the listener uses this session.
+    Fixed(Session),
+    /// One session per SOCKS username (clients without one share the empty username's).
+    PerUser {
+        /// Where per-user key files go; None = transient per-user keys.
+        key_dir: Option<PathBuf>,
+        /// Close a user's session after this long without streams.
+        idle: Duration,
+    },
+}
+
+struct UserSlot {
+    tag: String,
+    session: OnceCell<Session>,
+    active: AtomicUsize,
+    last_used: Mutex<Instant>,
+}
+
+pub struct Pool {
+    listener: String,
+    template: Template,
+    mode: Mode,
+    users: Mutex<HashMap<[u8; 32], Arc<UserSlot>>>,
+}
+
+/// A session in use by one stream; a per-user identity stays open while leases exist.
+pub struct Lease {
+    pub session: Session,
+    _active: Option<Active>,
+}
+
+/// Counts a stream (or one being set up) against a per-user identity.
+struct Active(Arc<UserSlot>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        *self.0.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Stable, non-reversible key for a username on a listener.
+pub fn user_hash(listener: &str, username: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"eepsocks-user-v1\0");
+    h.update(listener.as_bytes());
+    h.update([0]);
+    h.update(username);
+    h.finalize().into()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Pool {
+    pub fn new(listener: &str, template: Template, mode: Mode) -> Pool {
+        Pool {
+            listener: listener.to_string(),
+            template,
+            mode,
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_per_user(&self) -> bool {
+        matches!(self.mode, Mode::PerUser { .. })
+    }
+
+    /// The session for a client with these credentials.
+    pub async fn lease(&self, creds: Option<&Credentials>) -> Result<Lease, SamError> {
+        let key_dir = match &self.mode {
+            Mode::Fixed(s) => {
+                return Ok(Lease {
+                    session: s.clone(),
+                    _active: None,
+                })
+            }
+            Mode::PerUser { key_dir, .. } => key_dir,
+        };
+        let username = creds.map(|c| c.username.as_slice()).unwrap_or(b"");
+        let hash = user_hash(&self.listener, username);
+        let slot = {
+            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = users.entry(hash).or_insert_with(|| {
+                Arc::new(UserSlot {
+                    tag: hex(&hash[..4]),
+                    session: OnceCell::new(),
+                    active: AtomicUsize::new(0),
+                    last_used: Mutex::new(Instant::now()),
+                })
+            });
+            // Counted before the first await so the reaper never closes a session in setup.
+            slot.active.fetch_add(1, Ordering::AcqRel);
+            slot.clone()
+        };
+        let active = Active(slot.clone());
+        let session = slot
+            .session
+            .get_or_try_init(|| async {
+                let source = match key_dir {
+                    Some(d) => KeySource::File(d.join(format!("{}.dat", hex(&hash)))),
+                    None => KeySource::Transient,
+                };
+                let keys = keys::obtain(&source, &self.template.sam_addr, self.template.sig_type)
+                    .await
+                    .map_err(|e| SamError::Protocol(format!("{e:#}")))?;
+                info!(
+                    listener = %self.listener,
+                    user = %slot.tag,
+                    "new per-user identity {}",
+                    keys.destination().b32()
+                );
+                Ok::<_, SamError>(Session::spawn(SessionConfig {
+                    sam_addr: self.template.sam_addr.clone(),
+                    name: format!("eepsocks-{}-{}", self.listener, slot.tag),
+                    keys,
+                    options: self.template.options.clone(),
+                }))
+            })
+            .await?
+            .clone();
+        Ok(Lease {
+            session,
+            _active: Some(active),
+        })
+    }
+
+    /// Close per-user sessions that have had no stream for the idle time. Returns how many.
+    pub fn reap(&self) -> usize {
+        let Mode::PerUser { idle, .. } = &self.mode else {
+            return 0;
+        };
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        let before = users.len();
+        users.retain(|_, s| {
+            s.active.load(Ordering::Acquire) > 0
+                || s.last_used
+                    .lock()
+                    .map(|t| t.elapsed() < *idle)
+                    .unwrap_or(true)
+        });
+        let n = before - users.len();
+        if n > 0 {
+            info!(listener = %self.listener, "closed {n} idle per-user identities");
+        }
+        n
+    }
+
+    /// Number of per-user identities currently open.
+    pub fn users(&self) -> usize {
+        self.users.lock().map(|u| u.len()).unwrap_or(0)
+    }
+}
+
+/// Keep reaping idle per-user identities of these pools.
+pub async fn reaper(pools: Vec<Arc<Pool>>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        for p in &pools {
+            p.reap();
+        }
+    }
+}
+
+/// Create a session and its keys, for the fixed identities of listeners.
+pub async fn fixed_session(
+    name: &str,
+    source: &KeySource,
+    template: &Template,
+) -> anyhow::Result<(Session, String)> {
+    let keys = keys::obtain(source, &template.sam_addr, template.sig_type).await?;
+    let b32 = keys.destination().b32();
+    let session = Session::spawn(SessionConfig {
+        sam_addr: template.sam_addr.clone(),
+        name: name.to_string(),
+        keys,
+        options: template.options.clone(),
+    });
+    Ok((session, b32))
+}

@@ -1,0 +1,263 @@
+//! Identities and naming end to end, on the offline i2pd network: a service on r1 answers
+//! every caller with the caller's own b32, so the test sees which identity eepsocks used.
+//! Separate listeners have separate identities; `isolate = "username"` gives each SOCKS
+//! username its own (the same one again for the same name, and after a restart when
+//! persistent); names in eepsocks' own address book resolve without the router's.
+
+mod support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::client::socks5_connect;
+use support::services::{spawn_whoami, HTTP_BODY};
+use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
+
+const CONFIG: &str = r#"
+handshake_timeout = 5
+stream_timeout = 50
+[options]
+"inbound.length" = 0
+"outbound.length" = 0
+"inbound.quantity" = 2
+"outbound.quantity" = 2
+
+[[proxy]]
+name = "main"
+listen = "127.0.0.1:4447"
+
+[[proxy]]
+name = "second"
+listen = "127.0.0.1:4448"
+
+[[proxy]]
+name = "apps"
+listen = "127.0.0.1:4449"
+isolate = "username"
+persistent_users = true
+"#;
+
+/// Kills eepsocks when dropped, also when an assertion fails.
+struct Proxy(Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start eepsocks; returns it and the destinations it printed, by listener name.
+fn start(net: &Testnet, dir: &Path) -> (Proxy, HashMap<String, String>) {
+    let mut child = Proxy(
+        net.command(env!("CARGO_BIN_EXE_eepsocks"))
+            .arg("--config")
+            .arg(dir.join("eepsocks.toml"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--sam", &sam_addr(2), "run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(dir.join("eepsocks.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut dests = HashMap::new();
+    loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "eepsocks not ready; log:\n{}",
+                    fs::read_to_string(dir.join("eepsocks.log")).unwrap_or_default()
+                )
+            });
+        if l.starts_with("ready") {
+            return (child, dests);
+        }
+        // "destination <b32|per-username> (<name> on <addr>)"
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.first() == Some(&"destination") {
+            dests.insert(w[2].trim_start_matches('(').to_string(), w[1].to_string());
+        }
+    }
+}
+
+/// Ask the whoami service, through `proxy`, who we are. Retries while the network settles.
+fn whoami(net: &Testnet, proxy: &str, user: Option<(&str, &str)>, service: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let r = (|| -> std::io::Result<String> {
+            let mut s = net.connect(proxy)?;
+            s.set_read_timeout(Some(Duration::from_secs(90)))?;
+            let rep = socks5_connect(&mut s, service, 80, user)?;
+            if rep != 0 {
+                return Err(std::io::Error::other(format!("reply {rep:#04x}")));
+            }
+            let mut v = String::new();
+            s.read_to_string(&mut v)?;
+            Ok(v.trim().to_string())
+        })();
+        match r {
+            Ok(v) if !v.is_empty() => return v,
+            other if t0.elapsed() > Duration::from_secs(180) => {
+                panic!("whoami via {proxy} {user:?}: {other:?}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+fn eepsocks_cli(net: &Testnet, dir: &Path, args: &[&str]) -> std::process::Output {
+    net.command(env!("CARGO_BIN_EXE_eepsocks"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--sam", &sam_addr(2)])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn identities_and_address_book() {
+    let net = Testnet::start(
+        2,
+        &[
+            ServiceSpec {
+                name: "echo",
+                port: 7001,
+                kind: Kind::Echo,
+            },
+            ServiceSpec {
+                name: "web",
+                port: 7002,
+                kind: Kind::Http,
+            },
+        ],
+    );
+    let who = spawn_whoami(&net, sam_addr(1));
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("eepsocks.toml"), CONFIG).unwrap();
+    let (child, dests) = start(&net, dir.path());
+    let main_b32 = dests["main"].clone();
+    let second_b32 = dests["second"].clone();
+    assert_eq!(dests["apps"], "per-username");
+    assert_ne!(
+        main_b32, second_b32,
+        "listeners must not share an identity by default"
+    );
+
+    // Each listener is seen as the identity it printed.
+    assert_eq!(whoami(&net, "127.0.0.1:4447", None, &who), main_b32);
+    assert_eq!(whoami(&net, "127.0.0.1:4448", None, &who), second_b32);
+
+    // Per-username isolation: alice and bob (asked at the same time) differ from each other
+    // and from the listeners; alice again is alice.
+    let (alice, bob) = std::thread::scope(|s| {
+        let bob = s.spawn(|| whoami(&net, "127.0.0.1:4449", Some(("bob", "x")), &who));
+        let alice = whoami(&net, "127.0.0.1:4449", Some(("alice", "swordfish")), &who);
+        (alice, bob.join().unwrap())
+    });
+    eprintln!("alice = {alice}\nbob   = {bob}");
+    assert_ne!(alice, bob);
+    assert!(alice != main_b32 && alice != second_b32 && bob != main_b32);
+    assert_eq!(
+        whoami(&net, "127.0.0.1:4449", Some(("alice", "other")), &who),
+        alice
+    );
+    // Per-user key files are named by a hash, never the username.
+    let users: Vec<String> = fs::read_dir(dir.path().join("data/users/apps"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert!(users
+        .iter()
+        .all(|u| u.len() == 64 + 4 && !u.contains("alice") && !u.contains("bob")));
+
+    // The address book: a name only eepsocks knows, added with the CLI.
+    let web = net.service("web");
+    let out = eepsocks_cli(
+        &net,
+        dir.path(),
+        &[
+            "addressbook",
+            "add",
+            "mysite.i2p",
+            &web.keys.destination().to_base64(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = eepsocks_cli(&net, dir.path(), &["resolve", "MySite.i2p"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some(web.b32().as_str())
+    );
+    // Bad lines in an imported hosts.txt are reported by line, good ones imported.
+    let hosts = dir.path().join("hosts.txt");
+    fs::write(
+        &hosts,
+        format!(
+            "other.i2p={}\nnot a line\nbad_name.i2p={}\nmysite.i2p={}\n",
+            web.keys.destination().to_base64(),
+            web.keys.destination().to_base64(),
+            net.service("echo").keys.destination().to_base64()
+        ),
+    )
+    .unwrap();
+    let out = eepsocks_cli(
+        &net,
+        dir.path(),
+        &["addressbook", "import", hosts.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("line 3"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 names added, 1 already present"));
+    let out = eepsocks_cli(&net, dir.path(), &["resolve", "nosuch.i2p"]);
+    assert!(!out.status.success());
+    let out = eepsocks_cli(&net, dir.path(), &["resolve", &("a".repeat(64) + ".i2p")]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("longer than 63"),
+        "{out:?}"
+    );
+
+    // Restart: the book is read at start, listener and per-user identities come back.
+    drop(child);
+    let (child, dests2) = start(&net, dir.path());
+    assert_eq!(dests2["main"], main_b32);
+    assert_eq!(dests2["second"], second_b32);
+    assert_eq!(
+        whoami(&net, "127.0.0.1:4449", Some(("alice", "")), &who),
+        alice
+    );
+    let out = net
+        .command("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "60",
+            "--socks5-hostname",
+            "127.0.0.1:4447",
+        ])
+        .arg("http://mysite.i2p/")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), HTTP_BODY, "{out:?}");
+    let log = fs::read_to_string(dir.path().join("eepsocks.log")).unwrap();
+    assert!(
+        !log.contains("alice") && !log.contains("swordfish"),
+        "username in the log"
+    );
+    drop(child);
+}
