@@ -68,10 +68,7 @@ fn serve_direct(listen: SocketAddr, target: SocketAddr) {
     };
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind(listen).await.unwrap();
-        let limits = eepsocks::conn::Limits {
-            handshake_timeout: Duration::from_secs(30),
-            stream_timeout: Duration::from_secs(30),
-        };
+        let limits = eepsocks::conn::Limits::new(Duration::from_secs(30), Duration::from_secs(30));
         let router = Arc::new(eepsocks::router::DirectRouter { addr: target });
         eepsocks::server::run(l, router, Arc::new(limits), 100_000).await;
     });

@@ -3,9 +3,11 @@
 //! success reply only once the router said OK → pipelined bytes both ways → relay until
 //! both sides have closed.
 
-use crate::naming::{self, Target};
+use crate::naming::{self, FakeIps, Target};
 use crate::router::{OpenError, Router};
-use crate::socks::{Command, Handshake, HandshakeError, Reply, Request, Step, MAX_HANDSHAKE_BYTES};
+use crate::socks::{
+    Address, Command, Handshake, HandshakeError, Reply, Request, Step, MAX_HANDSHAKE_BYTES,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +15,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+/// Settings and state shared by the connections of a listener.
 pub struct Limits {
     pub handshake_timeout: Duration,
     pub stream_timeout: Duration,
+    /// Stand-in addresses handed out by RESOLVE.
+    pub fake_ips: FakeIps,
+}
+
+impl Limits {
+    pub fn new(handshake_timeout: Duration, stream_timeout: Duration) -> Limits {
+        Limits {
+            handshake_timeout,
+            stream_timeout,
+            fake_ips: FakeIps::default(),
+        }
+    }
 }
 
 pub async fn serve<R: Router>(
@@ -39,14 +54,19 @@ pub async fn serve<R: Router>(
     };
 
     // 2. Policy: what is asked, and whether it is an I2P target.
-    if request.command != Command::Connect {
-        info!(client = %peer, "refused: {:?} is not supported, only CONNECT (reply 0x07)", request.command);
+    if !matches!(request.command, Command::Connect | Command::Resolve) {
+        info!(client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
         let _ = client
             .write_all(&request.reply(Reply::CommandNotSupported))
             .await;
         return;
     }
-    let target = match naming::classify(&request.address) {
+    // A stand-in address from an earlier RESOLVE stands for its name.
+    let address = match limits.fake_ips.unmap(&request.address) {
+        Some(name) => Address::Name(name),
+        None => request.address.clone(),
+    };
+    let target = match naming::classify(&address) {
         Ok(t) => t,
         Err(refusal) => {
             let reply = refusal.reply();
@@ -56,6 +76,10 @@ pub async fn serve<R: Router>(
             return;
         }
     };
+    if request.command == Command::Resolve {
+        resolve(&mut client, peer, &*router, &limits, &request, &target).await;
+        return;
+    }
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
 
     // 3. Open the stream. Success is only claimed after the router said OK.
@@ -104,6 +128,31 @@ pub async fn serve<R: Router>(
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }
+}
+
+/// Tor's RESOLVE: check the name, answer with its stand-in address (see naming::FakeIps).
+async fn resolve<R: Router>(
+    client: &mut TcpStream,
+    peer: SocketAddr,
+    router: &R,
+    limits: &Limits,
+    request: &Request,
+    target: &Target,
+) {
+    let checked = tokio::time::timeout(
+        limits.stream_timeout,
+        router.resolve(request.credentials.as_ref(), target),
+    )
+    .await
+    .unwrap_or_else(|_| Err(OpenError::Timeout("no answer to the lookup".into())));
+    let reply = match checked {
+        Ok(()) => request.reply_resolved(limits.fake_ips.map(target.as_str())),
+        Err(e) => {
+            info!(client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
+            request.reply(e.reply())
+        }
+    };
+    let _ = client.write_all(&reply).await;
 }
 
 fn log_open(peer: SocketAddr, target: &Target) {

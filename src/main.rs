@@ -140,10 +140,10 @@ fn load_book(cfg: &Config) -> Result<AddressBook> {
 
 async fn run(cfg: Config) -> Result<()> {
     let book = Arc::new(RwLock::new(load_book(&cfg)?));
-    let limits = Arc::new(Limits {
-        handshake_timeout: Duration::from_secs(cfg.handshake_timeout),
-        stream_timeout: Duration::from_secs(cfg.stream_timeout),
-    });
+    let limits = Arc::new(Limits::new(
+        Duration::from_secs(cfg.handshake_timeout),
+        Duration::from_secs(cfg.stream_timeout),
+    ));
     // Bind everything first: a port conflict is reported before anything else happens.
     let mut bound = Vec::new();
     for l in cfg.listeners() {

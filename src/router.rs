@@ -56,6 +56,13 @@ pub trait Router: Send + Sync + 'static {
         target: &Target,
         port: u16,
     ) -> impl Future<Output = Result<Opened, OpenError>> + Send;
+
+    /// Check that a target can be named (for Tor's RESOLVE); hashes always can.
+    fn resolve(
+        &self,
+        who: Option<&Credentials>,
+        target: &Target,
+    ) -> impl Future<Output = Result<(), OpenError>> + Send;
 }
 
 /// Any router with a SAM v3 bridge (i2pd, Java I2P, emissary), with the listener's
@@ -65,7 +72,36 @@ pub struct SamRouter {
     pub book: Arc<RwLock<AddressBook>>,
 }
 
+impl SamRouter {
+    /// A name's destination: our address book first, then the router's (through the
+    /// identity that will use it, so lookups are isolated like streams).
+    async fn lookup(&self, lease: &Lease, name: &str) -> Result<String, OpenError> {
+        let mine = self
+            .book
+            .read()
+            .ok()
+            .and_then(|b| b.get(name).map(|d| d.to_base64()));
+        match mine {
+            Some(d) => Ok(d),
+            None => Ok(lease
+                .session
+                .lookup(name)
+                .await
+                .map_err(|e| map_sam(e, true))?
+                .to_base64()),
+        }
+    }
+}
+
 impl Router for SamRouter {
+    async fn resolve(&self, who: Option<&Credentials>, target: &Target) -> Result<(), OpenError> {
+        if let Target::Name(name) = target {
+            let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+            self.lookup(&lease, name).await?;
+        }
+        Ok(())
+    }
+
     async fn open(
         &self,
         who: Option<&Credentials>,
@@ -76,23 +112,7 @@ impl Router for SamRouter {
         let dest = match target {
             // The router resolves hashes itself (a LeaseSet lookup): hand it the name.
             Target::B32(name) | Target::B33(name) => name.clone(),
-            Target::Name(name) => {
-                let mine = self
-                    .book
-                    .read()
-                    .ok()
-                    .and_then(|b| b.get(name).map(|d| d.to_base64()));
-                match mine {
-                    Some(d) => d,
-                    // Not in our book: the router's address book, through this identity.
-                    None => lease
-                        .session
-                        .lookup(name)
-                        .await
-                        .map_err(|e| map_sam(e, true))?
-                        .to_base64(),
-                }
-            }
+            Target::Name(name) => self.lookup(&lease, name).await?,
         };
         let (stream, early) = lease
             .session
@@ -127,6 +147,10 @@ pub struct DirectRouter {
 }
 
 impl Router for DirectRouter {
+    async fn resolve(&self, _who: Option<&Credentials>, _target: &Target) -> Result<(), OpenError> {
+        Ok(())
+    }
+
     async fn open(
         &self,
         _who: Option<&Credentials>,

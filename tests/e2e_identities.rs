@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -254,6 +254,33 @@ fn identities_and_address_book() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), HTTP_BODY, "{out:?}");
+    // Tor's RESOLVE: a stand-in address for a known name, 0x04 for an unknown one, and a
+    // CONNECT to the stand-in reaches the name.
+    let resolve = |name: &str| -> [u8; 10] {
+        let mut s = net.connect("127.0.0.1:4447").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(&[5, 1, 0]).unwrap();
+        let mut m = [0u8; 2];
+        s.read_exact(&mut m).unwrap();
+        s.write_all(&support::client::socks5_request(0xF0, name, 0))
+            .unwrap();
+        let mut r = [0u8; 10];
+        s.read_exact(&mut r).unwrap();
+        r
+    };
+    let r = resolve("mysite.i2p");
+    assert_eq!((r[1], r[4]), (0, 255), "{r:?}");
+    assert_eq!(resolve("web.i2p")[1], 0, "a name only the router knows");
+    assert_eq!(resolve("nosuch.i2p")[1], 0x04);
+    let quad = format!("{}.{}.{}.{}", r[4], r[5], r[6], r[7]);
+    let out = net
+        .command("curl")
+        .args(["-sS", "--max-time", "60", "--socks5", "127.0.0.1:4447"])
+        .arg(format!("http://{quad}/"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), HTTP_BODY, "{out:?}");
+
     let log = fs::read_to_string(dir.path().join("eepsocks.log")).unwrap();
     assert!(
         !log.contains("alice") && !log.contains("swordfish"),

@@ -26,10 +26,7 @@ fn proxy_to(service: SocketAddr) -> SocketAddr {
             .unwrap();
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(std_l).unwrap();
-            let limits = Limits {
-                handshake_timeout: Duration::from_secs(5),
-                stream_timeout: Duration::from_secs(5),
-            };
+            let limits = Limits::new(Duration::from_secs(5), Duration::from_secs(5));
             eepsocks::server::run(
                 l,
                 Arc::new(DirectRouter { addr: service }),
@@ -93,4 +90,75 @@ fn service_fin_first_leaves_client_direction_open() {
     s.write_all(b"still talking after your FIN").unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(got.join().unwrap(), b"still talking after your FIN");
+}
+
+/// SOCKS5 request with an IPv4 literal target.
+fn s5_ipv4(cmd: u8, ip: [u8; 4], port: u16) -> Vec<u8> {
+    let mut r = vec![5, cmd, 0, 1];
+    r.extend_from_slice(&ip);
+    r.extend_from_slice(&port.to_be_bytes());
+    r
+}
+
+fn s5_exchange(proxy: SocketAddr, req: &[u8]) -> (TcpStream, [u8; 10]) {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    s.write_all(req).unwrap();
+    let mut r = [0u8; 10];
+    s.read_exact(&mut r).unwrap();
+    (s, r)
+}
+
+#[test]
+fn tor_resolve_then_connect_to_the_stand_in_address() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = l.local_addr().unwrap();
+    support::services::spawn_echo(l);
+    let proxy = proxy_to(service);
+    // RESOLVE (0xF0) of an I2P name: a 255.x.y.z stand-in.
+    let (_, r) = s5_exchange(
+        proxy,
+        &support::client::socks5_request(0xF0, "forum.i2p", 0),
+    );
+    assert_eq!(&r[..4], &[5, 0, 0, 1], "{r:?}");
+    assert_eq!(r[4], 255);
+    let ip = [r[4], r[5], r[6], r[7]];
+    // The same name gives the same address.
+    let (_, r2) = s5_exchange(
+        proxy,
+        &support::client::socks5_request(0xF0, "FORUM.i2p", 0),
+    );
+    assert_eq!(r2[4..8], ip);
+    // RESOLVE of a clearnet name: not allowed.
+    let (_, r) = s5_exchange(
+        proxy,
+        &support::client::socks5_request(0xF0, "example.com", 0),
+    );
+    assert_eq!(r[1], 0x02);
+    // CONNECT to the stand-in (as a literal, as torsocks does) reaches the name's stream.
+    let (mut s, r) = s5_exchange(proxy, &s5_ipv4(1, ip, 80));
+    assert_eq!(r[1], 0, "connect to the stand-in address");
+    s.write_all(b"hi").unwrap();
+    let mut b = [0u8; 2];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"hi");
+    // ... and as the dotted-quad string.
+    let quad = format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]);
+    let (_, r) = s5_exchange(proxy, &support::client::socks5_request(1, &quad, 80));
+    assert_eq!(r[1], 0);
+    // Any other IP is still refused.
+    let (_, r) = s5_exchange(proxy, &s5_ipv4(1, [255, ip[1], ip[2], ip[3] ^ 1], 80));
+    assert_eq!(r[1], 0x02);
+    // SOCKS4a RESOLVE (Tor's extension, CD 0xF0): VN 0, CD 90 and the address.
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"\x04\xf0\x00\x00\x00\x00\x00\x01\x00forum.i2p\x00")
+        .unwrap();
+    let mut r = [0u8; 8];
+    s.read_exact(&mut r).unwrap();
+    assert_eq!(&r[..2], &[0, 90]);
+    assert_eq!(r[4..8], ip);
 }
