@@ -31,6 +31,12 @@ pub struct Config {
     pub options: BTreeMap<String, toml::Value>,
     /// Listeners. When none is given, one listens on `listen` with identity `keys`.
     pub proxy: Vec<Listener>,
+    /// hosts.txt URLs inside I2P (`http://name.i2p/hosts.txt`), fetched through the router.
+    pub subscriptions: Vec<String>,
+    /// Seconds after start before the first fetch.
+    pub subscription_delay: u64,
+    /// Seconds between fetches.
+    pub subscription_interval: u64,
 }
 
 /// One SOCKS listener and the identity (or identities) behind it.
@@ -85,6 +91,9 @@ impl Default for Config {
             max_clients: 512,
             options: BTreeMap::new(),
             proxy: Vec::new(),
+            subscriptions: Vec::new(),
+            subscription_delay: 180,
+            subscription_interval: 12 * 3600,
         }
     }
 }
@@ -240,6 +249,12 @@ impl Config {
                 );
             }
             self.listener_options(&l.options)?;
+        }
+        for u in &self.subscriptions {
+            crate::subscriptions::parse_url(u)?;
+        }
+        if self.subscription_interval < 10 && !self.subscriptions.is_empty() {
+            bail!("subscription_interval must be at least 10 seconds");
         }
         if self.max_clients == 0 {
             bail!("max_clients must be at least 1");

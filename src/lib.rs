@@ -16,3 +16,4 @@ pub mod router;
 pub mod sam;
 pub mod server;
 pub mod socks;
+pub mod subscriptions;

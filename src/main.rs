@@ -7,11 +7,12 @@ use eepsocks::keys::{self, KeySource};
 use eepsocks::naming::{self, AddressBook, Target};
 use eepsocks::router::SamRouter;
 use eepsocks::sam::Session;
+use eepsocks::subscriptions::{Books, Subscriptions};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -139,7 +140,25 @@ fn load_book(cfg: &Config) -> Result<AddressBook> {
 }
 
 async fn run(cfg: Config) -> Result<()> {
-    let book = Arc::new(RwLock::new(load_book(&cfg)?));
+    let book = Arc::new(Books::default());
+    *book.user.write().map_err(|_| anyhow::anyhow!("lock"))? = load_book(&cfg)?;
+    let subs = Subscriptions {
+        urls: cfg.subscriptions.clone(),
+        dir: cfg.data_dir(),
+        template: Template {
+            sam_addr: cfg.sam.clone(),
+            options: cfg.session_options()?,
+            sig_type: cfg.signature_type,
+        },
+        books: book.clone(),
+        delay: Duration::from_secs(cfg.subscription_delay),
+        interval: Duration::from_secs(cfg.subscription_interval),
+        timeout: Duration::from_secs(300),
+    };
+    subs.load()?;
+    if !subs.urls.is_empty() {
+        tokio::spawn(subs.run());
+    }
     let limits = Arc::new(Limits::new(
         Duration::from_secs(cfg.handshake_timeout),
         Duration::from_secs(cfg.stream_timeout),

@@ -2,11 +2,12 @@
 //! keys belong to the router; this is the only place that knows how to ask it.
 
 use crate::identity::{Lease, Pool};
-use crate::naming::{AddressBook, Target};
+use crate::naming::Target;
 use crate::sam::SamError;
 use crate::socks::{Credentials, Reply};
+use crate::subscriptions::Books;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// An open stream and any bytes the peer already sent. Every backend hands over a TCP
@@ -69,19 +70,14 @@ pub trait Router: Send + Sync + 'static {
 /// identities and the user's address book.
 pub struct SamRouter {
     pub pool: Arc<Pool>,
-    pub book: Arc<RwLock<AddressBook>>,
+    pub book: Arc<Books>,
 }
 
 impl SamRouter {
-    /// A name's destination: our address book first, then the router's (through the
+    /// A name's destination: the user's book, then subscriptions, then the router's (through the
     /// identity that will use it, so lookups are isolated like streams).
     async fn lookup(&self, lease: &Lease, name: &str) -> Result<String, OpenError> {
-        let mine = self
-            .book
-            .read()
-            .ok()
-            .and_then(|b| b.get(name).map(|d| d.to_base64()));
-        match mine {
+        match self.book.get(name).map(|d| d.to_base64()) {
             Some(d) => Ok(d),
             None => Ok(lease
                 .session

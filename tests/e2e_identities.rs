@@ -11,13 +11,17 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::client::socks5_connect;
-use support::services::{spawn_whoami, HTTP_BODY};
+use support::services::{spawn_whoami, HostsFile, HTTP_BODY};
 use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
 
 const CONFIG: &str = r#"
+subscription_delay = 1
+subscription_interval = 10
 handshake_timeout = 5
 stream_timeout = 50
 [options]
@@ -119,6 +123,20 @@ fn whoami(net: &Testnet, proxy: &str, user: Option<(&str, &str)>, service: &str)
     }
 }
 
+fn curl(net: &Testnet, url: &str) -> std::process::Output {
+    net.command("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "60",
+            "--socks5-hostname",
+            "127.0.0.1:4447",
+            url,
+        ])
+        .output()
+        .unwrap()
+}
+
 fn eepsocks_cli(net: &Testnet, dir: &Path, args: &[&str]) -> std::process::Output {
     net.command(env!("CARGO_BIN_EXE_eepsocks"))
         .arg("--data-dir")
@@ -131,6 +149,7 @@ fn eepsocks_cli(net: &Testnet, dir: &Path, args: &[&str]) -> std::process::Outpu
 
 #[test]
 fn identities_and_address_book() {
+    let hosts_file = Arc::new(HostsFile::default());
     let net = Testnet::start(
         2,
         &[
@@ -144,11 +163,30 @@ fn identities_and_address_book() {
                 port: 7002,
                 kind: Kind::Http,
             },
+            ServiceSpec {
+                name: "subs",
+                port: 7003,
+                kind: Kind::Hosts(hosts_file.clone()),
+            },
         ],
+    );
+    // The subscription: a name only it knows, one that conflicts with the user's book (the
+    // user's must win), and a bad line.
+    *hosts_file.body.lock().unwrap() = format!(
+        "subname.i2p={}\nmysite.i2p={}\nthis is not a hosts line\n",
+        net.service("web").keys.destination().to_base64(),
+        net.service("echo").keys.destination().to_base64(),
     );
     let who = spawn_whoami(&net, sam_addr(1));
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("eepsocks.toml"), CONFIG).unwrap();
+    fs::write(
+        dir.path().join("eepsocks.toml"),
+        format!(
+            "subscriptions = [\"http://{}/hosts.txt\"]\n{CONFIG}",
+            net.service("subs").b32()
+        ),
+    )
+    .unwrap();
     let (child, dests) = start(&net, dir.path());
     let main_b32 = dests["main"].clone();
     let second_b32 = dests["second"].clone();
@@ -185,6 +223,39 @@ fn identities_and_address_book() {
     assert!(users
         .iter()
         .all(|u| u.len() == 64 + 4 && !u.contains("alice") && !u.contains("bob")));
+
+    // The subscription is fetched through eepsocks' own router connection; a name from it
+    // works in curl; the next refresh is a conditional GET answered 304.
+    let t0 = Instant::now();
+    loop {
+        let out = curl(&net, "http://subname.i2p/");
+        if String::from_utf8_lossy(&out.stdout) == HTTP_BODY {
+            eprintln!(
+                "subscription name works after {:.1} s",
+                t0.elapsed().as_secs_f32()
+            );
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "subscription never fetched: {out:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let saved = fs::read_to_string(dir.path().join("data/subscriptions.txt")).unwrap();
+    assert!(saved.contains("subname.i2p=") && !saved.contains("not a hosts line"));
+    while hosts_file.not_modified.load(Ordering::SeqCst) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "no conditional refresh"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(
+        hosts_file.full.load(Ordering::SeqCst),
+        1,
+        "refresh refetched the whole file"
+    );
 
     // The address book: a name only eepsocks knows, added with the CLI.
     let web = net.service("web");

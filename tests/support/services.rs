@@ -133,3 +133,47 @@ async fn accept_loop(sam: String) {
         });
     }
 }
+
+/// A hosts.txt served over HTTP, with counters of what was answered.
+#[derive(Default)]
+pub struct HostsFile {
+    pub body: std::sync::Mutex<String>,
+    pub full: std::sync::atomic::AtomicUsize,
+    pub not_modified: std::sync::atomic::AtomicUsize,
+}
+
+pub fn spawn_hosts(l: TcpListener, h: std::sync::Arc<HostsFile>) {
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let h = h.clone();
+            std::thread::spawn(move || hosts(s, &h));
+        }
+    });
+}
+
+fn hosts(mut s: TcpStream, h: &HostsFile) {
+    use std::sync::atomic::Ordering;
+    let mut head = Vec::new();
+    let mut b = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&b[..n]),
+        }
+    }
+    let body = h.body.lock().unwrap().clone();
+    let etag = format!("\"{}\"", body.len());
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let resp = if head.contains(&format!("if-none-match: {etag}")) {
+        h.not_modified.fetch_add(1, Ordering::SeqCst);
+        "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n".to_string()
+    } else {
+        h.full.fetch_add(1, Ordering::SeqCst);
+        // chunked, as many servers send it
+        format!(
+            "HTTP/1.1 200 OK\r\nETag: {etag}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    let _ = s.write_all(resp.as_bytes());
+}

@@ -28,10 +28,12 @@ pub struct ServiceSpec {
     pub kind: Kind,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub enum Kind {
     Echo,
     Http,
+    /// Serves a hosts.txt with an ETag (and 304 to a matching If-None-Match).
+    Hosts(std::sync::Arc<crate::support::services::HostsFile>),
 }
 
 pub struct Service {
@@ -134,9 +136,10 @@ impl Testnet {
         run(Command::new("ip").args(["-n", &net.ns, "link", "set", "lo", "up"]));
         for s in services {
             let l = net.listen(&format!("127.0.0.1:{}", s.port));
-            match s.kind {
+            match &s.kind {
                 Kind::Echo => crate::support::services::spawn_echo(l),
                 Kind::Http => crate::support::services::spawn_http(l),
+                Kind::Hosts(h) => crate::support::services::spawn_hosts(l, h.clone()),
             }
         }
         for i in 1..=n {
