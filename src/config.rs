@@ -64,6 +64,52 @@ pub struct Listener {
     /// Session options for this listener, over the global ones.
     #[serde(default)]
     pub options: BTreeMap<String, toml::Value>,
+    /// Require an RFC 1929 login: username = password, or username = "sha256:<hex of
+    /// SHA-256 of the password>". SOCKS4 and no-auth clients are then refused.
+    #[serde(default)]
+    pub auth: BTreeMap<String, String>,
+}
+
+impl Listener {
+    /// The login check for this listener, if it requires one.
+    pub fn auth_check(&self) -> Result<Option<crate::socks::AuthCheck>> {
+        use sha2::{Digest, Sha256};
+        if self.auth.is_empty() {
+            return Ok(None);
+        }
+        let mut table: BTreeMap<Vec<u8>, [u8; 32]> = BTreeMap::new();
+        for (user, pw) in &self.auth {
+            let digest: [u8; 32] = match pw.strip_prefix("sha256:") {
+                Some(hex) => {
+                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        bail!(
+                            "listener {}: auth for {user:?}: sha256: needs 64 hex digits",
+                            self.name
+                        );
+                    }
+                    let mut d = [0u8; 32];
+                    for (i, b) in d.iter_mut().enumerate() {
+                        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+                    }
+                    d
+                }
+                None => Sha256::digest(pw.as_bytes()).into(),
+            };
+            table.insert(user.as_bytes().to_vec(), digest);
+        }
+        Ok(Some(std::sync::Arc::new(
+            move |c: &crate::socks::Credentials| {
+                // Digests are compared, so the time taken says nothing about the password.
+                let got: [u8; 32] = Sha256::digest(&c.password).into();
+                table.get(&c.username).is_some_and(|want| {
+                    want.iter()
+                        .zip(got.iter())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+                })
+            },
+        )))
+    }
 }
 
 fn default_idle() -> u64 {
@@ -157,6 +203,7 @@ impl Config {
             persistent_users: false,
             idle_timeout: default_idle(),
             options: BTreeMap::new(),
+            auth: BTreeMap::new(),
         }]
     }
 
@@ -249,6 +296,7 @@ impl Config {
                 );
             }
             self.listener_options(&l.options)?;
+            l.auth_check()?;
         }
         for u in &self.subscriptions {
             crate::subscriptions::parse_url(u)?;

@@ -6,7 +6,8 @@
 use crate::naming::{self, FakeIps, Target};
 use crate::router::{OpenError, Router};
 use crate::socks::{
-    Address, Command, Handshake, HandshakeError, Reply, Request, Step, MAX_HANDSHAKE_BYTES,
+    Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
+    MAX_HANDSHAKE_BYTES,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +20,10 @@ use tracing::{debug, info, warn};
 pub struct Limits {
     pub handshake_timeout: Duration,
     pub stream_timeout: Duration,
-    /// Stand-in addresses handed out by RESOLVE.
-    pub fake_ips: FakeIps,
+    /// Stand-in addresses handed out by RESOLVE (shared by all listeners).
+    pub fake_ips: Arc<FakeIps>,
+    /// RFC 1929 login required on this listener.
+    pub auth: Option<AuthCheck>,
 }
 
 impl Limits {
@@ -28,10 +31,14 @@ impl Limits {
         Limits {
             handshake_timeout,
             stream_timeout,
-            fake_ips: FakeIps::default(),
+            fake_ips: Arc::default(),
+            auth: None,
         }
     }
 }
+
+/// Failed logins wait this long before the refusal, to slow down password guessing.
+const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
 
 pub async fn serve<R: Router>(
     mut client: TcpStream,
@@ -40,7 +47,11 @@ pub async fn serve<R: Router>(
     limits: Arc<Limits>,
 ) {
     // 1. Handshake, bounded in time so stalled clients cannot hold a slot.
-    let hs = tokio::time::timeout(limits.handshake_timeout, handshake(&mut client)).await;
+    let hs = tokio::time::timeout(
+        limits.handshake_timeout,
+        handshake(&mut client, Handshake::with_auth(limits.auth.clone())),
+    )
+    .await;
     let (request, pipelined) = match hs {
         Err(_) => {
             info!(client = %peer, "closed: no complete SOCKS request within {:?}", limits.handshake_timeout);
@@ -188,8 +199,10 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
 }
 
 /// Run the codec against the socket. Returns the request and any pipelined payload.
-async fn handshake(client: &mut TcpStream) -> Result<(Request, Vec<u8>), HsFailure> {
-    let mut hs = Handshake::new();
+async fn handshake(
+    client: &mut TcpStream,
+    mut hs: Handshake,
+) -> Result<(Request, Vec<u8>), HsFailure> {
     let mut buf: Vec<u8> = Vec::new();
     loop {
         match hs.step(&buf) {
@@ -211,6 +224,9 @@ async fn handshake(client: &mut TcpStream) -> Result<(Request, Vec<u8>), HsFailu
                 return Ok((request, buf));
             }
             Step::Reject { reply, error } => {
+                if error == HandshakeError::AuthRejected {
+                    tokio::time::sleep(AUTH_FAILURE_DELAY).await;
+                }
                 if !reply.is_empty() {
                     let _ = client.write_all(&reply).await;
                 }

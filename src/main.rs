@@ -159,10 +159,7 @@ async fn run(cfg: Config) -> Result<()> {
     if !subs.urls.is_empty() {
         tokio::spawn(subs.run());
     }
-    let limits = Arc::new(Limits::new(
-        Duration::from_secs(cfg.handshake_timeout),
-        Duration::from_secs(cfg.stream_timeout),
-    ));
+    let fake_ips = Arc::new(eepsocks::naming::FakeIps::default());
     // Bind everything first: a port conflict is reported before anything else happens.
     let mut bound = Vec::new();
     for l in cfg.listeners() {
@@ -223,7 +220,23 @@ async fn run(cfg: Config) -> Result<()> {
             pool,
             book: book.clone(),
         });
-        info!("listener {} on {}", l.name, l.listen);
+        let mut limits = Limits::new(
+            Duration::from_secs(cfg.handshake_timeout),
+            Duration::from_secs(cfg.stream_timeout),
+        );
+        limits.fake_ips = fake_ips.clone();
+        limits.auth = l.auth_check()?;
+        let limits = Arc::new(limits);
+        info!(
+            "listener {} on {}{}",
+            l.name,
+            l.listen,
+            if limits.auth.is_some() {
+                " (login required)"
+            } else {
+                ""
+            }
+        );
         tokio::spawn(eepsocks::server::run(
             sock,
             router,

@@ -208,7 +208,14 @@ pub enum HandshakeError {
     TooLong,
     #[error("handshake already finished")]
     AlreadyFinished,
+    #[error("wrong username or password")]
+    AuthRejected,
+    #[error("this listener requires a username and password (SOCKS5 only)")]
+    AuthRequired,
 }
+
+/// Checks RFC 1929 credentials; None means the listener takes anyone.
+pub type AuthCheck = std::sync::Arc<dyn Fn(&Credentials) -> bool + Send + Sync>;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
@@ -238,10 +245,10 @@ enum State {
 }
 
 /// Server side of one SOCKS handshake.
-#[derive(Debug)]
 pub struct Handshake {
     state: State,
     credentials: Option<Credentials>,
+    auth: Option<AuthCheck>,
 }
 
 impl Default for Handshake {
@@ -258,6 +265,16 @@ impl Handshake {
         Handshake {
             state: State::Initial,
             credentials: None,
+            auth: None,
+        }
+    }
+
+    /// A handshake that demands RFC 1929 credentials accepted by `check`. SOCKS4 and
+    /// clients that do not offer username/password are refused.
+    pub fn with_auth(check: Option<AuthCheck>) -> Handshake {
+        Handshake {
+            auth: check,
+            ..Handshake::new()
         }
     }
 
@@ -298,6 +315,13 @@ impl Handshake {
     }
 
     fn socks4(&mut self, input: &[u8]) -> Step {
+        if self.auth.is_some() {
+            // SOCKS4 has no password: never let it around a required login.
+            return Step::Reject {
+                reply: socks4_reply(91, Ipv4Addr::UNSPECIFIED),
+                error: HandshakeError::AuthRequired,
+            };
+        }
         match parse_socks4(input) {
             None => Step::NeedMore,
             Some(Err(error)) => Step::Reject {
@@ -321,7 +345,7 @@ impl Handshake {
         let method = if methods.contains(&0x02) {
             self.state = State::Socks5Auth;
             0x02
-        } else if methods.contains(&0x00) {
+        } else if methods.contains(&0x00) && self.auth.is_none() {
             self.state = State::Socks5Request;
             0x00
         } else {
@@ -357,8 +381,17 @@ impl Handshake {
         let Some((username, password)) = parsed else {
             return Step::NeedMore;
         };
-        // Credentials are not checked in this version; they are kept for isolation.
-        self.credentials = Some(Credentials { username, password });
+        let creds = Credentials { username, password };
+        if let Some(check) = &self.auth {
+            if !check(&creds) {
+                return Step::Reject {
+                    reply: vec![1, 1],
+                    error: HandshakeError::AuthRejected,
+                };
+            }
+        }
+        // Kept for identity isolation.
+        self.credentials = Some(creds);
         self.state = State::Socks5Request;
         Step::Reply {
             consumed: 1 + r.pos,

@@ -16,6 +16,10 @@ const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p"
 
 /// Start eepsocks' server on a loopback port, backed by plain TCP to `service`.
 fn proxy_to(service: SocketAddr) -> SocketAddr {
+    proxy_with(service, None)
+}
+
+fn proxy_with(service: SocketAddr, auth: Option<eepsocks::socks::AuthCheck>) -> SocketAddr {
     let std_l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = std_l.local_addr().unwrap();
     std_l.set_nonblocking(true).unwrap();
@@ -26,7 +30,8 @@ fn proxy_to(service: SocketAddr) -> SocketAddr {
             .unwrap();
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(std_l).unwrap();
-            let limits = Limits::new(Duration::from_secs(5), Duration::from_secs(5));
+            let mut limits = Limits::new(Duration::from_secs(5), Duration::from_secs(5));
+            limits.auth = auth;
             eepsocks::server::run(
                 l,
                 Arc::new(DirectRouter { addr: service }),
@@ -161,4 +166,39 @@ fn tor_resolve_then_connect_to_the_stand_in_address() {
     s.read_exact(&mut r).unwrap();
     assert_eq!(&r[..2], &[0, 90]);
     assert_eq!(r[4..8], ip);
+}
+
+#[test]
+fn required_login_is_checked_and_failures_are_slow() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = l.local_addr().unwrap();
+    support::services::spawn_echo(l);
+    let check: eepsocks::socks::AuthCheck = Arc::new(|c: &eepsocks::socks::Credentials| {
+        c.username == b"alice" && c.password == b"swordfish"
+    });
+    let proxy = proxy_with(service, Some(check));
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(
+        socks5_connect(&mut s, B32, 80, Some(("alice", "swordfish"))).unwrap(),
+        0
+    );
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&[5, 1, 2, 1, 5, b'a', b'l', b'i', b'c', b'e', 1, b'x'])
+        .unwrap();
+    let t = std::time::Instant::now();
+    let mut v = Vec::new();
+    s.read_to_end(&mut v).unwrap();
+    assert_eq!(v, [5, 2, 1, 1]);
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "no delay on a failed login"
+    );
+    // no-auth offers are refused outright
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut v = Vec::new();
+    s.read_to_end(&mut v).unwrap();
+    assert_eq!(v, [5, 0xff]);
 }

@@ -484,6 +484,61 @@ fn credentials_debug_hides_secrets() {
     assert!(!s.contains("alice") && !s.contains("swordfish"), "{s}");
 }
 
+// ---------------------------------------------------------------- required login
+
+fn drive_auth(input: &[u8]) -> (Vec<Vec<u8>>, End) {
+    let check: AuthCheck =
+        std::sync::Arc::new(|c: &Credentials| c.username == b"alice" && c.password == b"swordfish");
+    let mut hs = Handshake::with_auth(Some(check));
+    let mut replies = Vec::new();
+    let mut buf = input.to_vec();
+    loop {
+        match hs.step(&buf) {
+            Step::NeedMore => return (replies, End::Starved),
+            Step::Reply { consumed, reply } => {
+                buf.drain(..consumed);
+                replies.push(reply);
+            }
+            Step::Finished { request, consumed } => {
+                buf.drain(..consumed);
+                return (replies, End::Finished(request, buf));
+            }
+            Step::Reject { reply, error } => {
+                replies.push(reply);
+                return (replies, End::Rejected(error));
+            }
+        }
+    }
+}
+
+#[test]
+fn required_login() {
+    let good = [
+        &GREETING_BOTH[..],
+        &hex!("01 05 616c696365 09 73776f726466697368"),
+        &s5_name_request(1, "a.i2p", 80),
+    ]
+    .concat();
+    let (replies, end) = drive_auth(&good);
+    assert_eq!(
+        replies,
+        vec![hex!("05 02").to_vec(), hex!("01 00").to_vec()]
+    );
+    assert!(matches!(end, End::Finished(..)));
+    let bad = [&GREETING_BOTH[..], &hex!("01 05 616c696365 05 6775657373")].concat();
+    let (replies, end) = drive_auth(&bad);
+    assert_eq!(replies[1], hex!("01 01"));
+    assert_eq!(end, End::Rejected(HandshakeError::AuthRejected));
+    // no-auth only: refused
+    let (replies, end) = drive_auth(&GREETING_NOAUTH);
+    assert_eq!(replies, vec![hex!("05 ff").to_vec()]);
+    assert_eq!(end, End::Rejected(HandshakeError::NoAcceptableMethod));
+    // SOCKS4 cannot log in
+    let (replies, end) = drive_auth(&hex!("04 01 0050 00000001 616c69636500 612e69327000"));
+    assert_eq!(replies, vec![hex!("00 5b 0000 00000000").to_vec()]);
+    assert_eq!(end, End::Rejected(HandshakeError::AuthRequired));
+}
+
 // ---------------------------------------------------------------- properties
 
 proptest! {
