@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod i2p;
 pub mod identity;
+pub mod import;
 pub mod keys;
 pub mod naming;
 pub mod relay;

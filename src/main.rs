@@ -55,6 +55,9 @@ enum Cmd {
     /// Key files in the i2pd / Java I2P binary layout.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Convert the SOCKS proxies of an i2pd.conf, tunnels.conf or Java i2ptunnel.config
+    /// into an eepsocks config (printed); what has no equivalent is listed on stderr.
+    ImportConfig { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +126,19 @@ fn main() -> Result<()> {
         Cmd::Resolve { name } => rt()?.block_on(resolve(&cfg, &name)),
         Cmd::Addressbook(c) => addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys_cmd(&cfg, c)),
+        Cmd::ImportConfig { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let imported = eepsocks::import::detect(&text);
+            if imported.listeners.is_empty() {
+                bail!("{}: no SOCKS proxy found", file.display());
+            }
+            for n in &imported.notes {
+                eprintln!("note: {n}");
+            }
+            print!("{}", imported.to_toml());
+            Ok(())
+        }
     }
 }
 
