@@ -262,7 +262,7 @@ async fn run(cfg: Config) -> Result<()> {
     }
     tokio::spawn(identity::reaper(per_user));
     for s in &fixed {
-        s.wait_up().await?;
+        s.wait_until_up().await?;
     }
     {
         let mut out = std::io::stdout().lock();

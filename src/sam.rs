@@ -33,6 +33,9 @@ pub enum SamError {
     },
     #[error("the SAM session is not available")]
     NoSession,
+    /// The session is down (router unreachable or lost); being recreated.
+    #[error("the router is unavailable: {0}")]
+    Down(String),
 }
 
 impl SamError {
@@ -298,8 +301,25 @@ impl Session {
         self.state.borrow().clone()
     }
 
-    /// Wait until the session is up; returns its id.
+    /// Wait until the session is up; returns its id. While the first attempt is under way
+    /// this waits; once an attempt has failed or the session was lost, it fails at once,
+    /// so clients get a prompt failure reply instead of hanging while the router is away.
     pub async fn wait_up(&self) -> Result<String, SamError> {
+        let mut rx = self.state.clone();
+        loop {
+            match &*rx.borrow_and_update() {
+                SessionState::Up(id) => return Ok(id.clone()),
+                SessionState::Down(why) => return Err(SamError::Down(why.clone())),
+                SessionState::Starting => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(SamError::NoSession);
+            }
+        }
+    }
+
+    /// Wait until the session is up, however many attempts it takes (start-up).
+    pub async fn wait_until_up(&self) -> Result<String, SamError> {
         let mut rx = self.state.clone();
         loop {
             if let SessionState::Up(id) = &*rx.borrow_and_update() {

@@ -207,7 +207,7 @@ fn read_all(s: &mut TcpStream) -> Vec<u8> {
 
 #[test]
 fn socks_into_i2p_through_i2pd_testnet() {
-    let net = Testnet::start(
+    let mut net = Testnet::start(
         2,
         &[
             ServiceSpec {
@@ -432,6 +432,41 @@ fn socks_into_i2p_through_i2pd_testnet() {
         !log.contains(&keys.to_base64()[..40]),
         "private key in the log"
     );
+
+    // --- the router fails under us: open streams end, new requests get 0x01 at once
+    // instead of hanging; once the router is back, eepsocks recreates its session with the
+    // same keys by itself.
+    let mut open_stream = socks(&net);
+    assert_eq!(socks5_connect(&mut open_stream, &echo, 7, None).unwrap(), 0);
+    net.kill_router(2);
+    let t = Instant::now();
+    let mut rest = Vec::new();
+    let _ = open_stream.read_to_end(&mut rest);
+    eprintln!(
+        "open stream ended {:.2} s after the router died",
+        t.elapsed().as_secs_f32()
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "open stream hung");
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    assert_eq!(
+        s5_reply_for(&net, &socks5_request(1, &echo, 7)),
+        0x01,
+        "request while the router is down"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "failure reply took {:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    net.restart_router(2);
+    wait_stream(&net, &echo);
+    eprintln!(
+        "streams work again {:.1} s after the router restarted",
+        t.elapsed().as_secs_f32()
+    );
+    assert!(proxy.log().contains("SAM session lost"));
 
     // --- restart: same identity.
     let first_b32 = proxy.b32.clone();

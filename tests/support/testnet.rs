@@ -362,6 +362,23 @@ profiles = false
             .expect("start i2pd")
     }
 
+    /// Kill router `i` (1-based), as a crash would.
+    pub fn kill_router(&mut self, i: usize) {
+        let c = &mut self.routers[i - 1];
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    /// Start router `i` again (same identity and data) and wait for its SAM port.
+    pub fn restart_router(&mut self, i: usize) {
+        self.routers[i - 1] = self.spawn_router(&i2pd_path(), i);
+        self.wait_for(
+            &format!("r{i} SAM port after restart"),
+            Duration::from_secs(30),
+            || self.connect(&sam_addr(i)).is_ok(),
+        );
+    }
+
     /// i2pd shuts down gracefully on SIGTERM, which takes minutes: kill it.
     fn kill_routers(&mut self) {
         for mut c in self.routers.drain(..) {
