@@ -68,7 +68,7 @@ enum BookCmd {
     Add { name: String, destination: String },
     /// Remove a name.
     Remove { name: String },
-    /// Merge a hosts.txt file (names already in the book are kept).
+    /// Merge a hosts.txt file, or i2pd's addresses.csv (names already in the book are kept).
     Import { file: PathBuf },
 }
 
@@ -78,6 +78,13 @@ enum KeysCmd {
     Show { file: PathBuf },
     /// Create a new key file through the router (never overwrites).
     Generate { file: PathBuf },
+    /// Copy a listener's key file (NAME.dat in the data directory) out to FILE, for i2pd
+    /// or Java I2P (same binary layout). Never overwrites.
+    Export {
+        file: PathBuf,
+        #[arg(long, default_value = "eepsocks")]
+        name: String,
+    },
     /// Copy an i2pd / Java I2P key file into the data directory as NAME.dat (the identity
     /// of the listener NAME), keeping its b32.
     Import {
@@ -283,6 +290,12 @@ async fn run(cfg: Config) -> Result<()> {
 }
 
 async fn resolve(cfg: &Config, name: &str) -> Result<()> {
+    // A full base64 destination stands for itself.
+    if name.len() >= 516 && !name.contains('.') {
+        let d = eepsocks::i2p::Destination::from_base64(name)?;
+        println!("{}\n{}", d.b32(), d.to_base64());
+        return Ok(());
+    }
     let target = naming::classify(&naming_address(name)).map_err(|e| anyhow::anyhow!("{e}"))?;
     match target {
         Target::B32(b) | Target::B33(b) => {
@@ -290,9 +303,16 @@ async fn resolve(cfg: &Config, name: &str) -> Result<()> {
             Ok(())
         }
         Target::Name(n) => {
-            if let Some(d) = load_book(cfg)?.get(&n) {
-                println!("{}\n{}", d.b32(), d.to_base64());
-                return Ok(());
+            match load_book(cfg)?.get(&n) {
+                Some(naming::Entry::Dest(d)) => {
+                    println!("{}\n{}", d.b32(), d.to_base64());
+                    return Ok(());
+                }
+                Some(naming::Entry::B32(b)) => {
+                    println!("{b}");
+                    return Ok(());
+                }
+                None => {}
             }
             // Not ours: ask the router's address book (sessionless lookup).
             let mut c = eepsocks::sam::Conn::connect(&cfg.sam).await?;
@@ -340,7 +360,13 @@ fn addressbook(cfg: &Config, c: BookCmd) -> Result<()> {
         BookCmd::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let (new, warnings) = AddressBook::parse(&text);
+            // i2pd's addresses.csv (name,b32) or hosts.txt (name=base64)
+            let csv = file.extension().is_some_and(|e| e == "csv");
+            let (new, warnings) = if csv {
+                AddressBook::parse_csv(&text)
+            } else {
+                AddressBook::parse(&text)
+            };
             for w in &warnings {
                 eprintln!("{}: {w} (skipped)", file.display());
             }
@@ -348,7 +374,7 @@ fn addressbook(cfg: &Config, c: BookCmd) -> Result<()> {
             for (n, d) in new.iter() {
                 // Names the user already has are theirs: never replaced by an import.
                 if book.get(n).is_none() {
-                    book.insert(n, &d.to_base64())
+                    book.insert(n, &d.value())
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     added += 1;
                 }
@@ -376,6 +402,13 @@ async fn keys_cmd(cfg: &Config, c: KeysCmd) -> Result<()> {
             }
             let k = eepsocks::sam::generate_keys(&cfg.sam, cfg.signature_type).await?;
             keys::store_new(&file, &k)?;
+            show(&k);
+        }
+        KeysCmd::Export { file, name } => {
+            let src = cfg.data_dir().join(format!("{name}.dat"));
+            let k = keys::load(&src)?.with_context(|| format!("{} not found", src.display()))?;
+            keys::store_new(&file, &k)?;
+            println!("exported to {}", file.display());
             show(&k);
         }
         KeysCmd::Import { file, name } => {

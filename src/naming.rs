@@ -172,7 +172,38 @@ impl FakeIps {
 /// Looked up before the router's own naming.
 #[derive(Debug, Default, Clone)]
 pub struct AddressBook {
-    entries: std::collections::BTreeMap<String, crate::i2p::Destination>,
+    entries: std::collections::BTreeMap<String, Entry>,
+}
+
+/// What a name stands for: a full destination (hosts.txt), or only its hash (i2pd's
+/// `addresses.csv` keeps `name,b32`), which the router resolves with a LeaseSet lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Dest(crate::i2p::Destination),
+    B32(String),
+}
+
+impl Entry {
+    pub fn b32(&self) -> String {
+        match self {
+            Entry::Dest(d) => d.b32(),
+            Entry::B32(b) => b.clone(),
+        }
+    }
+
+    /// The form SAM's `STREAM CONNECT DESTINATION=` takes.
+    pub fn sam_dest(&self) -> String {
+        match self {
+            Entry::Dest(d) => d.to_base64(),
+            Entry::B32(b) => b.clone(),
+        }
+    }
+
+    /// The value column of a hosts.txt line (a b32 for hash-only entries: eepsocks' own
+    /// extension, which it reads back).
+    pub fn value(&self) -> String {
+        self.sam_dest()
+    }
 }
 
 impl AddressBook {
@@ -211,7 +242,34 @@ impl AddressBook {
         }
     }
 
-    /// Add or replace a name. The name must be a plain `.i2p` host name (not a b32).
+    /// Parse i2pd's `addresses.csv` (`name,b32` per line).
+    pub fn parse_csv(text: &str) -> (AddressBook, Vec<String>) {
+        let mut book = AddressBook::default();
+        let mut warnings = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((name, hash)) = line.split_once(',') else {
+                warnings.push(format!("line {}: no ',' between name and address", i + 1));
+                continue;
+            };
+            let hash = hash.trim();
+            let b32 = if hash.ends_with(".b32.i2p") {
+                hash.to_string()
+            } else {
+                format!("{hash}.b32.i2p")
+            };
+            if let Err(e) = book.insert(name.trim(), &b32) {
+                warnings.push(format!("line {}: {e}", i + 1));
+            }
+        }
+        (book, warnings)
+    }
+
+    /// Add or replace a name. The name must be a plain `.i2p` host name (not a b32); the
+    /// value a base64 destination or a b32 address.
     pub fn insert(&mut self, name: &str, dest_b64: &str) -> Result<(), String> {
         let name = match classify(&Address::Name(name.to_string())) {
             Ok(Target::Name(n)) => n,
@@ -222,9 +280,18 @@ impl AddressBook {
             }
             Err(e) => return Err(format!("{name:?}: {e}")),
         };
-        let dest = crate::i2p::Destination::from_base64(dest_b64)
-            .map_err(|e| format!("{name}: destination is {e}"))?;
-        self.entries.insert(name, dest);
+        let entry = if dest_b64.to_ascii_lowercase().ends_with(".b32.i2p") {
+            match classify(&Address::Name(dest_b64.to_string())) {
+                Ok(Target::B32(b)) => Entry::B32(b),
+                _ => return Err(format!("{name}: {dest_b64:?} is not a valid b32 address")),
+            }
+        } else {
+            Entry::Dest(
+                crate::i2p::Destination::from_base64(dest_b64)
+                    .map_err(|e| format!("{name}: destination is {e}"))?,
+            )
+        };
+        self.entries.insert(name, entry);
         Ok(())
     }
 
@@ -232,7 +299,7 @@ impl AddressBook {
         self.entries.remove(&name.to_ascii_lowercase()).is_some()
     }
 
-    pub fn get(&self, name: &str) -> Option<&crate::i2p::Destination> {
+    pub fn get(&self, name: &str) -> Option<&Entry> {
         self.entries.get(name)
     }
 
@@ -244,14 +311,14 @@ impl AddressBook {
         self.entries.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &crate::i2p::Destination)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.entries.iter()
     }
 
     pub fn to_hosts_txt(&self) -> String {
         let mut s = String::from("# eepsocks address book (hosts.txt format)\n");
         for (n, d) in &self.entries {
-            s += &format!("{n}={}\n", d.to_base64());
+            s += &format!("{n}={}\n", d.value());
         }
         s
     }
@@ -380,6 +447,26 @@ mod tests {
         let (again, w2) = AddressBook::parse(&book.to_hosts_txt());
         assert!(w2.is_empty());
         assert_eq!(again.len(), 3);
+    }
+
+    #[test]
+    fn addresses_csv() {
+        let (book, warnings) = AddressBook::parse_csv(&format!(
+            "forum.i2p,{H}\nbad line\nx.i2p,notb32\nstats.i2p,{H}.b32.i2p\n"
+        ));
+        assert_eq!(book.len(), 2, "{warnings:?}");
+        assert_eq!(
+            book.get("forum.i2p"),
+            Some(&Entry::B32(format!("{H}.b32.i2p")))
+        );
+        assert_eq!(warnings.len(), 2);
+        // hash-only entries survive a save and load
+        let (again, w) = AddressBook::parse(&book.to_hosts_txt());
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            again.get("stats.i2p").unwrap().b32(),
+            format!("{H}.b32.i2p")
+        );
     }
 
     #[test]

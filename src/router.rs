@@ -77,7 +77,7 @@ impl SamRouter {
     /// A name's destination: the user's book, then subscriptions, then the router's (through the
     /// identity that will use it, so lookups are isolated like streams).
     async fn lookup(&self, lease: &Lease, name: &str) -> Result<String, OpenError> {
-        match self.book.get(name).map(|d| d.to_base64()) {
+        match self.book.get(name).map(|d| d.sam_dest()) {
             Some(d) => Ok(d),
             None => Ok(lease
                 .session

@@ -28,7 +28,7 @@ pub struct Books {
 }
 
 impl Books {
-    pub fn get(&self, name: &str) -> Option<crate::i2p::Destination> {
+    pub fn get(&self, name: &str) -> Option<crate::naming::Entry> {
         if let Some(d) = self.user.read().ok().and_then(|b| b.get(name).cloned()) {
             return Some(d);
         }
@@ -174,8 +174,7 @@ impl Subscriptions {
         let mut added = 0;
         for (name, dest) in new.iter() {
             if book.get(name).is_none() {
-                book.insert(name, &dest.to_base64())
-                    .map_err(|e| anyhow!(e))?;
+                book.insert(name, &dest.value()).map_err(|e| anyhow!(e))?;
                 added += 1;
             }
         }
@@ -196,7 +195,7 @@ impl Subscriptions {
         let dest = match &u.host {
             Target::B32(n) | Target::B33(n) => n.clone(),
             Target::Name(n) => match self.books.get(n) {
-                Some(d) => d.to_base64(),
+                Some(d) => d.sam_dest(),
                 None => session.lookup(n).await?.to_base64(),
             },
         };

@@ -295,6 +295,57 @@ fn identities_and_address_book() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2") && err.contains("line 3"), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 names added, 1 already present"));
+    // i2pd's addresses.csv (name,b32 only): the router finds the destination by its hash.
+    let csv = dir.path().join("addresses.csv");
+    let web_hash = web.b32().trim_end_matches(".b32.i2p").to_string();
+    fs::write(&csv, format!("csvname.i2p,{web_hash}\n")).unwrap();
+    let out = eepsocks_cli(
+        &net,
+        dir.path(),
+        &["addressbook", "import", csv.to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 names added"),
+        "{out:?}"
+    );
+    // Key files move in and out in the i2pd / Java layout, b32 unchanged.
+    let exported = dir.path().join("main-export.dat");
+    let out = eepsocks_cli(
+        &net,
+        dir.path(),
+        &[
+            "keys",
+            "export",
+            exported.to_str().unwrap(),
+            "--name",
+            "main",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = eepsocks_cli(
+        &net,
+        dir.path(),
+        &["keys", "show", exported.to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&main_b32),
+        "{out:?}"
+    );
+    let out = eepsocks_cli(
+        &net,
+        dir.path(),
+        &[
+            "keys",
+            "import",
+            exported.to_str().unwrap(),
+            "--name",
+            "main",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "import must never overwrite a key file"
+    );
     let out = eepsocks_cli(&net, dir.path(), &["resolve", "nosuch.i2p"]);
     assert!(!out.status.success());
     let out = eepsocks_cli(&net, dir.path(), &["resolve", &("a".repeat(64) + ".i2p")]);
