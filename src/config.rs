@@ -37,6 +37,8 @@ pub struct Config {
     pub subscription_delay: u64,
     /// Seconds between fetches.
     pub subscription_interval: u64,
+    /// Seconds open connections get to finish after SIGTERM.
+    pub drain_timeout: u64,
 }
 
 /// One SOCKS listener and the identity (or identities) behind it.
@@ -140,6 +142,7 @@ impl Default for Config {
             subscriptions: Vec::new(),
             subscription_delay: 180,
             subscription_interval: 12 * 3600,
+            drain_timeout: 10,
         }
     }
 }

@@ -54,7 +54,9 @@ pub async fn serve<R: Router>(
     .await;
     let (request, pipelined) = match hs {
         Err(_) => {
-            info!(client = %peer, "closed: no complete SOCKS request within {:?}", limits.handshake_timeout);
+            if crate::ratelimit::allow() {
+                info!(client = %peer, "closed: no complete SOCKS request within {:?}", limits.handshake_timeout);
+            }
             return;
         }
         Ok(Err(e)) => {
@@ -189,6 +191,9 @@ enum HsFailure {
 }
 
 fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
+    if matches!(e, HsFailure::Refused(_)) && !crate::ratelimit::allow() {
+        return;
+    }
     match e {
         HsFailure::Refused(HandshakeError::HttpRequest) => {
             info!(client = %peer, "refused: HTTP request on the SOCKS port (sent an explanation page)")

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod import;
 pub mod keys;
 pub mod naming;
+pub mod ratelimit;
 pub mod relay;
 pub mod router;
 pub mod sam;

@@ -197,6 +197,8 @@ async fn run(cfg: Config) -> Result<()> {
     let mut fixed = Vec::new();
     let mut per_user = Vec::new();
     let mut lines = Vec::new();
+    let mut accepting = Vec::new();
+    let mut all_slots = Vec::new();
     for (l, sock) in bound {
         let template = Template {
             sam_addr: cfg.sam.clone(),
@@ -260,12 +262,15 @@ async fn run(cfg: Config) -> Result<()> {
                 ""
             }
         );
-        tokio::spawn(eepsocks::server::run(
+        let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_clients));
+        accepting.push(tokio::spawn(eepsocks::server::serve_with(
             sock,
             router,
             limits.clone(),
+            slots.clone(),
             cfg.max_clients,
-        ));
+        )));
+        all_slots.push(slots);
     }
     tokio::spawn(identity::reaper(per_user));
     for s in &fixed {
@@ -284,9 +289,62 @@ async fn run(cfg: Config) -> Result<()> {
         writeln!(out, "ready {}", addrs.join(" "))?;
         out.flush()?;
     }
-    tokio::signal::ctrl_c().await?;
-    info!("interrupted; exiting");
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload(&cfg, &book),
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    // Stop accepting, then give open streams time to finish.
+    for a in &accepting {
+        a.abort();
+    }
+    let open = |slots: &[Arc<tokio::sync::Semaphore>]| -> usize {
+        slots
+            .iter()
+            .map(|s| cfg.max_clients - s.available_permits())
+            .sum()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.drain_timeout);
+    info!(
+        "stopping: no new clients; waiting up to {} s for {} open connections",
+        cfg.drain_timeout,
+        open(&all_slots)
+    );
+    while open(&all_slots) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = open(&all_slots);
+    if left > 0 {
+        warn!("exiting with {left} connections still open (drain_timeout)");
+    } else {
+        info!("all connections closed; exiting");
+    }
     Ok(())
+}
+
+/// SIGHUP: read the address books again. Open streams and identities are untouched.
+fn reload(cfg: &Config, books: &Books) {
+    match load_book(cfg) {
+        Ok(b) => {
+            let n = b.len();
+            if let Ok(mut u) = books.user.write() {
+                *u = b;
+            }
+            info!("SIGHUP: address book reloaded ({n} names)");
+        }
+        Err(e) => warn!("SIGHUP: address book not reloaded: {e:#}"),
+    }
+    let path = cfg.data_dir().join("subscriptions.txt");
+    if let Ok((b, _)) = AddressBook::load(&path) {
+        if let Ok(mut s) = books.subscribed.write() {
+            *s = b;
+        }
+    }
 }
 
 async fn resolve(cfg: &Config, name: &str) -> Result<()> {

@@ -14,7 +14,25 @@ pub async fn run<R: Router>(
     limits: Arc<Limits>,
     max_clients: usize,
 ) {
-    let slots = Arc::new(Semaphore::new(max_clients));
+    serve_with(
+        listener,
+        router,
+        limits,
+        Arc::new(Semaphore::new(max_clients)),
+        max_clients,
+    )
+    .await
+}
+
+/// The accept loop with the caller's slot semaphore, so the caller can see how many
+/// clients are connected (to drain them at shutdown).
+pub async fn serve_with<R: Router>(
+    listener: TcpListener,
+    router: Arc<R>,
+    limits: Arc<Limits>,
+    slots: Arc<Semaphore>,
+    max_clients: usize,
+) {
     loop {
         let (sock, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -26,7 +44,9 @@ pub async fn run<R: Router>(
             }
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            warn!(client = %peer, "closed: {max_clients} clients already connected (max_clients)");
+            if crate::ratelimit::allow() {
+                warn!(client = %peer, "closed: {max_clients} clients already connected (max_clients)");
+            }
             drop(sock);
             continue;
         };

@@ -403,7 +403,72 @@ fn identities_and_address_book() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), HTTP_BODY, "{out:?}");
 
+    // SIGHUP reloads the address book; an open stream is not disturbed.
+    let echo_b32 = net.service("echo").b32();
+    let mut open = net.connect("127.0.0.1:4447").unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(socks5_connect(&mut open, &echo_b32, 7, None).unwrap(), 0);
+    let ping = |s: &mut std::net::TcpStream, b: &[u8]| {
+        s.write_all(b).unwrap();
+        let mut got = vec![0u8; b.len()];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(got, b);
+    };
+    ping(&mut open, b"before");
+    let out = eepsocks_cli(
+        &net,
+        dir.path(),
+        &[
+            "addressbook",
+            "add",
+            "hupname.i2p",
+            &web.keys.destination().to_base64(),
+        ],
+    );
+    assert!(out.status.success());
+    let pid = child.0.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(500));
+    let out = curl(&net, "http://hupname.i2p/");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        HTTP_BODY,
+        "after SIGHUP: {out:?}"
+    );
+    ping(&mut open, b"after HUP");
+    // SIGTERM: no new clients, the open stream goes on, exit once it closes.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        net.connect("127.0.0.1:4447").is_err(),
+        "still accepting after SIGTERM"
+    );
+    ping(&mut open, b"draining");
+    drop(open);
+    let t = Instant::now();
+    let mut child = child;
+    let status = loop {
+        if let Some(st) = child.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "did not exit after the last stream"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    eprintln!(
+        "exited {:.2} s after the last stream closed",
+        t.elapsed().as_secs_f32()
+    );
+
     let log = fs::read_to_string(dir.path().join("eepsocks.log")).unwrap();
+    assert!(
+        log.contains("address book reloaded") && log.contains("all connections closed"),
+        "{log}"
+    );
     assert!(
         !log.contains("alice") && !log.contains("swordfish"),
         "username in the log"
