@@ -39,6 +39,9 @@ pub struct Config {
     pub subscription_interval: u64,
     /// Seconds open connections get to finish after SIGTERM.
     pub drain_timeout: u64,
+    /// Loopback address of the status endpoint (/status JSON, /metrics Prometheus);
+    /// "off" disables it.
+    pub status_listen: String,
 }
 
 /// One SOCKS listener and the identity (or identities) behind it.
@@ -143,6 +146,7 @@ impl Default for Config {
             subscription_delay: 180,
             subscription_interval: 12 * 3600,
             drain_timeout: 10,
+            status_listen: "127.0.0.1:4446".into(),
         }
     }
 }
@@ -190,6 +194,19 @@ impl Config {
             return None;
         }
         Some(self.data_dir().join(&self.keys))
+    }
+
+    /// The status endpoint's address, None when "off".
+    pub fn status_addr(&self) -> Result<Option<SocketAddr>> {
+        if self.status_listen == "off" {
+            return Ok(None);
+        }
+        Ok(Some(self.status_listen.parse().with_context(|| {
+            format!(
+                "status_listen {:?}: an address like 127.0.0.1:4446, or \"off\"",
+                self.status_listen
+            )
+        })?))
     }
 
     /// The listeners to run: the `[[proxy]]` tables, or the single default one.
@@ -300,6 +317,11 @@ impl Config {
             }
             self.listener_options(&l.options)?;
             l.auth_check()?;
+        }
+        if let Some(a) = self.status_addr()? {
+            if !a.ip().is_loopback() {
+                bail!("status_listen {a}: loopback only");
+            }
         }
         for u in &self.subscriptions {
             crate::subscriptions::parse_url(u)?;

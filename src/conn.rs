@@ -9,7 +9,9 @@ use crate::socks::{
     Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
     MAX_HANDSHAKE_BYTES,
 };
+use crate::status::Stats;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +26,8 @@ pub struct Limits {
     pub fake_ips: Arc<FakeIps>,
     /// RFC 1929 login required on this listener.
     pub auth: Option<AuthCheck>,
+    /// This listener's counters.
+    pub stats: Arc<Stats>,
 }
 
 impl Limits {
@@ -33,6 +37,7 @@ impl Limits {
             stream_timeout,
             fake_ips: Arc::default(),
             auth: None,
+            stats: Arc::default(),
         }
     }
 }
@@ -46,6 +51,8 @@ pub async fn serve<R: Router>(
     router: Arc<R>,
     limits: Arc<Limits>,
 ) {
+    let stats = &limits.stats;
+    stats.connections.fetch_add(1, Ordering::Relaxed);
     // 1. Handshake, bounded in time so stalled clients cannot hold a slot.
     let hs = tokio::time::timeout(
         limits.handshake_timeout,
@@ -54,12 +61,14 @@ pub async fn serve<R: Router>(
     .await;
     let (request, pipelined) = match hs {
         Err(_) => {
+            stats.handshake_failed();
             if crate::ratelimit::allow() {
                 info!(client = %peer, "closed: no complete SOCKS request within {:?}", limits.handshake_timeout);
             }
             return;
         }
         Ok(Err(e)) => {
+            stats.handshake_failed();
             log_handshake_error(peer, &e);
             return;
         }
@@ -69,9 +78,7 @@ pub async fn serve<R: Router>(
     // 2. Policy: what is asked, and whether it is an I2P target.
     if !matches!(request.command, Command::Connect | Command::Resolve) {
         info!(client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
-        let _ = client
-            .write_all(&request.reply(Reply::CommandNotSupported))
-            .await;
+        send_reply(&mut client, &request, Reply::CommandNotSupported, stats).await;
         return;
     }
     // A stand-in address from an earlier RESOLVE stands for its name.
@@ -85,7 +92,7 @@ pub async fn serve<R: Router>(
             let reply = refusal.reply();
             info!(client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
             debug!(client = %peer, target = %request.address, "refused target");
-            let _ = client.write_all(&request.reply(reply)).await;
+            send_reply(&mut client, &request, reply, stats).await;
             return;
         }
     };
@@ -114,13 +121,15 @@ pub async fn serve<R: Router>(
             let reply = e.reply();
             info!(client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
             debug!(client = %peer, target = target.as_str(), "failed target");
-            let _ = client.write_all(&request.reply(reply)).await;
+            send_reply(&mut client, &request, reply, stats).await;
             return;
         }
     };
     let mut stream = opened.stream;
 
     // 4. Success, then the bytes each side already sent before the relay took over.
+    stats.reply(Reply::Succeeded.code());
+    stats.streams_opened.fetch_add(1, Ordering::Relaxed);
     if client
         .write_all(&request.reply(Reply::Succeeded))
         .await
@@ -137,10 +146,17 @@ pub async fn serve<R: Router>(
     let _identity = opened.hold;
 
     // 5. Relay until both directions have ended (half-closes passed on).
-    match crate::relay::relay(&mut client, &mut stream).await {
+    stats.streams_active.fetch_add(1, Ordering::Relaxed);
+    match crate::relay::relay(&mut client, &mut stream, stats).await {
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }
+    stats.streams_active.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn send_reply(client: &mut TcpStream, request: &Request, reply: Reply, stats: &Stats) {
+    stats.reply(reply.code());
+    let _ = client.write_all(&request.reply(reply)).await;
 }
 
 /// Tor's RESOLVE: check the name, answer with its stand-in address (see naming::FakeIps).
@@ -158,14 +174,17 @@ async fn resolve<R: Router>(
     )
     .await
     .unwrap_or_else(|_| Err(OpenError::Timeout("no answer to the lookup".into())));
-    let reply = match checked {
-        Ok(()) => request.reply_resolved(limits.fake_ips.map(target.as_str())),
+    match checked {
+        Ok(()) => {
+            limits.stats.reply(Reply::Succeeded.code());
+            let reply = request.reply_resolved(limits.fake_ips.map(target.as_str()));
+            let _ = client.write_all(&reply).await;
+        }
         Err(e) => {
             info!(client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
-            request.reply(e.reply())
+            send_reply(client, request, e.reply(), &limits.stats).await;
         }
-    };
-    let _ = client.write_all(&reply).await;
+    }
 }
 
 fn log_open(peer: SocketAddr, target: &Target) {

@@ -173,6 +173,14 @@ impl Pool {
         n
     }
 
+    /// Whether the listener's own session exists (per-user pools: always true).
+    pub fn is_up(&self) -> bool {
+        match &self.mode {
+            Mode::Fixed(s) => matches!(s.state(), crate::sam::SessionState::Up(_)),
+            Mode::PerUser { .. } => true,
+        }
+    }
+
     /// Number of per-user identities currently open.
     pub fn users(&self) -> usize {
         self.users.lock().map(|u| u.len()).unwrap_or(0)

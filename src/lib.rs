@@ -18,4 +18,5 @@ pub mod router;
 pub mod sam;
 pub mod server;
 pub mod socks;
+pub mod status;
 pub mod subscriptions;

@@ -7,6 +7,7 @@ use eepsocks::keys::{self, KeySource};
 use eepsocks::naming::{self, AddressBook, Target};
 use eepsocks::router::SamRouter;
 use eepsocks::sam::Session;
+use eepsocks::status::ListenerInfo;
 use eepsocks::subscriptions::{Books, Subscriptions};
 use std::collections::HashMap;
 use std::io::Write;
@@ -55,6 +56,8 @@ enum Cmd {
     /// Key files in the i2pd / Java I2P binary layout.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Print the running proxy's status (JSON from its status endpoint).
+    Status,
     /// Convert the SOCKS proxies of an i2pd.conf, tunnels.conf or Java i2ptunnel.config
     /// into an eepsocks config (printed); what has no equivalent is listed on stderr.
     ImportConfig { file: PathBuf },
@@ -133,6 +136,22 @@ fn main() -> Result<()> {
         Cmd::Resolve { name } => rt()?.block_on(resolve(&cfg, &name)),
         Cmd::Addressbook(c) => addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys_cmd(&cfg, c)),
+        Cmd::Status => rt()?.block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let a = cfg.status_addr()?.context("status_listen is off")?;
+            let mut s = tokio::net::TcpStream::connect(a)
+                .await
+                .with_context(|| format!("no eepsocks status endpoint at {a}: is it running?"))?;
+            s.write_all(b"GET /status HTTP/1.0\r\n\r\n").await?;
+            let mut v = Vec::new();
+            s.read_to_end(&mut v).await?;
+            let text = String::from_utf8_lossy(&v);
+            print!(
+                "{}",
+                text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or(&text)
+            );
+            Ok(())
+        }),
         Cmd::ImportConfig { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
@@ -199,6 +218,7 @@ async fn run(cfg: Config) -> Result<()> {
     let mut lines = Vec::new();
     let mut accepting = Vec::new();
     let mut all_slots = Vec::new();
+    let mut infos = Vec::new();
     for (l, sock) in bound {
         let template = Template {
             sam_addr: cfg.sam.clone(),
@@ -237,10 +257,16 @@ async fn run(cfg: Config) -> Result<()> {
             fixed.push(session.clone());
             Mode::Fixed(session)
         };
+        let identity_line = lines
+            .last()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("")
+            .to_string();
         let pool = Arc::new(Pool::new(&l.name, template, mode));
         if pool.is_per_user() {
             per_user.push(pool.clone());
         }
+        let pool_for_status = pool.clone();
         let router = Arc::new(SamRouter {
             pool,
             book: book.clone(),
@@ -252,6 +278,15 @@ async fn run(cfg: Config) -> Result<()> {
         limits.fake_ips = fake_ips.clone();
         limits.auth = l.auth_check()?;
         let limits = Arc::new(limits);
+        let (p1, p2) = (pool_for_status.clone(), pool_for_status);
+        infos.push(ListenerInfo {
+            name: l.name.clone(),
+            listen: l.listen.to_string(),
+            identity: identity_line,
+            stats: limits.stats.clone(),
+            session_up: Box::new(move || p1.is_up()),
+            per_user_identities: Box::new(move || p2.users()),
+        });
         info!(
             "listener {} on {}{}",
             l.name,
@@ -273,6 +308,13 @@ async fn run(cfg: Config) -> Result<()> {
         all_slots.push(slots);
     }
     tokio::spawn(identity::reaper(per_user));
+    if let Some(a) = cfg.status_addr()? {
+        let l = tokio::net::TcpListener::bind(a)
+            .await
+            .with_context(|| format!("cannot listen on {a} (status_listen)"))?;
+        info!("status on http://{a}/status and /metrics");
+        tokio::spawn(eepsocks::status::serve(l, Arc::new(infos), cfg.sam.clone()));
+    }
     for s in &fixed {
         s.wait_until_up().await?;
     }

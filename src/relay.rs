@@ -6,7 +6,9 @@
 //! one side becomes a half-close (shutdown of writing) on the other; the other direction
 //! carries on until it ends too.
 
+use crate::status::Stats;
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -15,13 +17,24 @@ use tokio::net::TcpStream;
 const BUF: usize = 64 * 1024;
 
 /// Relay until both directions have ended. Returns bytes (client→stream, stream→client).
-pub async fn relay(client: &mut TcpStream, stream: &mut TcpStream) -> std::io::Result<(u64, u64)> {
+pub async fn relay(
+    client: &mut TcpStream,
+    stream: &mut TcpStream,
+    stats: &Stats,
+) -> std::io::Result<(u64, u64)> {
     let (cr, cw) = client.split();
     let (sr, sw) = stream.split();
-    tokio::try_join!(pump(cr, sw), pump(sr, cw))
+    tokio::try_join!(
+        pump(cr, sw, &stats.bytes_up),
+        pump(sr, cw, &stats.bytes_down)
+    )
 }
 
-async fn pump(from: ReadHalf<'_>, mut to: WriteHalf<'_>) -> std::io::Result<u64> {
+async fn pump(
+    from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
+    counter: &AtomicU64,
+) -> std::io::Result<u64> {
     let mut total = 0u64;
     loop {
         from.readable().await?;
@@ -39,6 +52,7 @@ async fn pump(from: ReadHalf<'_>, mut to: WriteHalf<'_>) -> std::io::Result<u64>
                 Ok(n) => {
                     to.write_all(&buf[..n]).await?;
                     total += n as u64;
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),

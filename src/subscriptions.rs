@@ -78,9 +78,9 @@ struct State {
 }
 
 #[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
-struct Validators {
-    etag: Option<String>,
-    last_modified: Option<String>,
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
 }
 
 pub struct Subscriptions {
@@ -229,8 +229,8 @@ impl Subscriptions {
     }
 }
 
-/// Parse a whole HTTP/1.x response read until close.
-fn parse_response(raw: &[u8]) -> Result<Option<(String, Validators)>> {
+/// Parse a whole HTTP/1.x response read until close (public for the fuzz target).
+pub fn parse_response(raw: &[u8]) -> Result<Option<(String, Validators)>> {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

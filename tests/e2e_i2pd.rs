@@ -419,6 +419,35 @@ fn socks_into_i2p_through_i2pd_testnet() {
     assert!(read_all(&mut s).is_empty());
     assert!(t.elapsed() >= Duration::from_secs(4), "closed too early");
 
+    // The status endpoint: identity (b32 only), session, counters by reply code.
+    let out = net
+        .command(env!("CARGO_BIN_EXE_eepsocks"))
+        .arg("status")
+        .output()
+        .unwrap();
+    let status = text(&out.stdout);
+    assert!(
+        status.contains(&proxy.b32) && status.contains("\"session_up\":true"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("\"streams_opened\":0,") && !status.contains("\"not_allowed\":0"),
+        "{status}"
+    );
+    assert!(
+        !status.contains(&echo) && !status.contains(&web),
+        "a target in the status: {status}"
+    );
+    let out = curl(&net, &["http://127.0.0.1:4446/metrics"]);
+    let metrics = text(&out.stdout);
+    assert!(
+        metrics.contains(
+            "eepsocks_replies_total{listener=\"eepsocks\",reply=\"command_not_supported\"} 2"
+        ),
+        "{metrics}"
+    );
+    eprintln!("status: {status}");
+
     // Logs: one line per refusal, and no target at info level.
     let log = proxy.log();
     assert!(log.contains("IP address literal"), "{log}");

@@ -1,0 +1,40 @@
+//! The SOCKS codec driven like the server drives it: the first byte picks a chunk size,
+//! the rest arrives in chunks of that size; replies are drained as the server does.
+#![no_main]
+use eepsocks::socks::{Handshake, Step, MAX_HANDSHAKE_BYTES};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&c, input)) = data.split_first() else {
+        return;
+    };
+    let chunk = (c as usize % 64) + 1;
+    let mut hs = Handshake::new();
+    let mut buf = Vec::new();
+    let mut fed = 0;
+    for _ in 0..10_000 {
+        match hs.step(&buf) {
+            Step::NeedMore => {
+                assert!(buf.len() < MAX_HANDSHAKE_BYTES, "asked for more past the limit");
+                if fed == input.len() {
+                    return;
+                }
+                let n = chunk.min(input.len() - fed);
+                buf.extend_from_slice(&input[fed..fed + n]);
+                fed += n;
+            }
+            Step::Reply { consumed, .. } => {
+                assert!(consumed > 0 && consumed <= buf.len());
+                buf.drain(..consumed);
+            }
+            Step::Finished { consumed, request } => {
+                assert!(consumed <= buf.len());
+                let _ = request.reply(eepsocks::socks::Reply::HostUnreachable);
+                let _ = eepsocks::naming::classify(&request.address);
+                return;
+            }
+            Step::Reject { .. } => return,
+        }
+    }
+    panic!("handshake did not terminate");
+});
