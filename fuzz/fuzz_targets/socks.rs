@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..10_000 {
         match hs.step(&buf) {
             Step::NeedMore => {
-                assert!(buf.len() < MAX_HANDSHAKE_BYTES, "asked for more past the limit");
+                assert!(
+                    buf.len() < MAX_HANDSHAKE_BYTES,
+                    "asked for more past the limit"
+                );
                 if fed == input.len() {
                     return;
                 }
