@@ -281,10 +281,11 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         let mut names = std::collections::HashSet::new();
         for l in self.listeners() {
-            if !l.listen.ip().is_loopback() {
+            if !l.listen.ip().is_loopback() && l.auth.is_empty() {
                 bail!(
-                    "refusing to listen on {}: a SOCKS port reachable from the network lets \
-                     anyone use your I2P identity; listen on 127.0.0.1 or ::1",
+                    "refusing to listen on {} without [proxy.auth]: a SOCKS port reachable \
+                     from the network lets anyone use your I2P identity; listen on 127.0.0.1 \
+                     or ::1, or require a login",
                     l.listen
                 );
             }

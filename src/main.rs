@@ -287,6 +287,13 @@ async fn run(cfg: Config) -> Result<()> {
             session_up: Box::new(move || p1.is_up()),
             per_user_identities: Box::new(move || p2.users()),
         });
+        if !l.listen.ip().is_loopback() {
+            warn!(
+                "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can use \
+                 this I2P identity, and the network can see that you use I2P",
+                l.name, l.listen
+            );
+        }
         info!(
             "listener {} on {}{}",
             l.name,
