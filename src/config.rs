@@ -188,14 +188,6 @@ impl Config {
         }
     }
 
-    /// Key file path, or None for transient keys.
-    pub fn key_path(&self) -> Option<PathBuf> {
-        if self.keys == "transient" {
-            return None;
-        }
-        Some(self.data_dir().join(&self.keys))
-    }
-
     /// The status endpoint's address, None when "off".
     pub fn status_addr(&self) -> Result<Option<SocketAddr>> {
         if self.status_listen == "off" {
@@ -359,7 +351,7 @@ mod tests {
         .unwrap();
         c.validate().unwrap();
         assert_eq!(c.listen.port(), 5555);
-        assert_eq!(c.key_path(), None);
+        assert_eq!(c.listener_key_path(&c.listeners()[0]), None);
         let o = c.session_options().unwrap();
         assert!(o.contains(&("inbound.length".into(), "0".into())));
         assert!(o.contains(&("outbound.length".into(), "3".into())));

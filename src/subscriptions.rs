@@ -152,7 +152,7 @@ impl Subscriptions {
             }
         }
         let text = toml::to_string(&state)?;
-        write_atomic(&self.state_path(), text.as_bytes())?;
+        crate::keys::write_replace(&self.state_path(), text.as_bytes())?;
         Ok(added)
     }
 
@@ -296,25 +296,6 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
         out.extend_from_slice(&b[..size]);
         b = &b[size + 2..];
     }
-}
-
-/// Temp file, fsync, rename: readers see the old file or the new one, never half.
-fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 #[cfg(test)]
