@@ -187,12 +187,13 @@ impl Pool {
     }
 }
 
-/// Keep reaping idle per-user identities of these pools.
-pub async fn reaper(pools: Vec<Arc<Pool>>) {
+/// Keep reaping idle per-user identities of these pools (the list changes on reload).
+pub async fn reaper(pools: Arc<std::sync::RwLock<Vec<Arc<Pool>>>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     loop {
         tick.tick().await;
-        for p in &pools {
+        let list = pools.read().map(|p| p.clone()).unwrap_or_default();
+        for p in &list {
             p.reap();
         }
     }

@@ -67,8 +67,13 @@ enum Cmd {
 enum BookCmd {
     /// List names and their b32 addresses.
     List,
-    /// Add or replace a name: NAME BASE64-DESTINATION.
-    Add { name: String, destination: String },
+    /// Add or replace a name: NAME BASE64-DESTINATION (or b32).
+    Add {
+        name: String,
+        /// I2P base64 may begin with '-'; it is a value, not a flag.
+        #[arg(allow_hyphen_values = true)]
+        destination: String,
+    },
     /// Remove a name.
     Remove { name: String },
     /// Merge a hosts.txt file, or i2pd's addresses.csv (names already in the book are kept).
@@ -106,6 +111,7 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let _ = CONFIG_PATH.set(cli.config.clone());
     let mut cfg = Config::load(cli.config.as_deref())?;
     if let Some(s) = cli.sam {
         cfg.sam = s;
@@ -181,9 +187,208 @@ fn load_book(cfg: &Config) -> Result<AddressBook> {
     Ok(book)
 }
 
+/// One running listener.
+struct Running {
+    /// Everything its behaviour depends on; a reload restarts it when this changes.
+    spec: String,
+    name: String,
+    task: tokio::task::JoinHandle<()>,
+    slots: Arc<tokio::sync::Semaphore>,
+    max: usize,
+    key_file: Option<PathBuf>,
+    info: Arc<ListenerInfo>,
+    pool: Arc<Pool>,
+}
+
+/// What lives across reloads: books, identities by key file, listeners, and the drain list.
+struct Daemon {
+    books: Arc<Books>,
+    fake_ips: Arc<eepsocks::naming::FakeIps>,
+    by_file: HashMap<PathBuf, (Session, String)>,
+    running: Vec<Running>,
+    /// Slots of listeners stopped by a reload, whose streams may still be open.
+    draining: Vec<(Arc<tokio::sync::Semaphore>, usize)>,
+    infos: Arc<std::sync::RwLock<Vec<Arc<ListenerInfo>>>>,
+    pools: Arc<std::sync::RwLock<Vec<Arc<Pool>>>>,
+}
+
+fn spec_of(cfg: &Config, l: &eepsocks::config::Listener) -> String {
+    format!(
+        "{l:?}|{}|{}|{}|{}|{}|{:?}|{}",
+        cfg.sam,
+        cfg.handshake_timeout,
+        cfg.stream_timeout,
+        cfg.max_clients,
+        cfg.signature_type,
+        cfg.options,
+        cfg.data_dir().display()
+    )
+}
+
+impl Daemon {
+    /// Make the running listeners match `cfg`: stop the removed and changed ones (their
+    /// open streams carry on), start the new and changed ones. Identities are kept per key
+    /// file, so an unchanged key file keeps its session. Returns the "destination" lines of
+    /// the listeners started, and the sessions to wait for.
+    async fn apply(&mut self, cfg: &Config) -> Result<(Vec<String>, Vec<Session>)> {
+        let wanted: Vec<_> = cfg.listeners();
+        let specs: HashMap<String, String> = wanted
+            .iter()
+            .map(|l| (l.name.clone(), spec_of(cfg, l)))
+            .collect();
+        let mut old_stats = HashMap::new();
+        let mut keep = Vec::new();
+        for r in self.running.drain(..) {
+            if specs.get(&r.name) == Some(&r.spec) {
+                keep.push(r);
+            } else {
+                info!(
+                    "listener {} stopped (removed or changed); its open streams continue",
+                    r.name
+                );
+                r.task.abort();
+                old_stats.insert(r.name.clone(), r.info.stats.clone());
+                self.draining.push((r.slots, r.max));
+            }
+        }
+        self.running = keep;
+        let mut lines = Vec::new();
+        let mut sessions = Vec::new();
+        for l in wanted {
+            if self.running.iter().any(|r| r.name == l.name) {
+                continue;
+            }
+            let sock = tokio::net::TcpListener::bind(l.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", l.listen))?;
+            let template = Template {
+                sam_addr: cfg.sam.clone(),
+                options: cfg.listener_options(&l.options)?,
+                sig_type: cfg.signature_type,
+            };
+            let mut key_file = None;
+            let (mode, identity_name) = if l.isolate == Isolate::Username {
+                let key_dir = l
+                    .persistent_users
+                    .then(|| cfg.data_dir().join("users").join(&l.name));
+                let mode = Mode::PerUser {
+                    key_dir,
+                    idle: Duration::from_secs(l.idle_timeout),
+                };
+                (mode, "per-username".to_string())
+            } else {
+                let path = cfg.listener_key_path(&l);
+                let (session, b32) = match path.as_ref().and_then(|p| self.by_file.get(p)) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let source = match &path {
+                            Some(p) => KeySource::File(p.clone()),
+                            None => KeySource::Transient,
+                        };
+                        let s = identity::fixed_session(&l.name, &source, &template).await?;
+                        if let Some(p) = &path {
+                            self.by_file.insert(p.clone(), s.clone());
+                        }
+                        s
+                    }
+                };
+                key_file = path;
+                sessions.push(session.clone());
+                (Mode::Fixed(session), b32)
+            };
+            lines.push(format!(
+                "destination {identity_name} ({} on {})",
+                l.name, l.listen
+            ));
+            let pool = Arc::new(Pool::new(&l.name, template, mode));
+            let router = Arc::new(SamRouter {
+                pool: pool.clone(),
+                book: self.books.clone(),
+            });
+            let mut limits = Limits::new(
+                Duration::from_secs(cfg.handshake_timeout),
+                Duration::from_secs(cfg.stream_timeout),
+            );
+            limits.fake_ips = self.fake_ips.clone();
+            limits.auth = l.auth_check()?;
+            if let Some(s) = old_stats.remove(&l.name) {
+                limits.stats = s;
+            }
+            let limits = Arc::new(limits);
+            let (p1, p2) = (pool.clone(), pool.clone());
+            let info = Arc::new(ListenerInfo {
+                name: l.name.clone(),
+                listen: l.listen.to_string(),
+                identity: identity_name,
+                stats: limits.stats.clone(),
+                session_up: Box::new(move || p1.is_up()),
+                per_user_identities: Box::new(move || p2.users()),
+            });
+            if !l.listen.ip().is_loopback() {
+                warn!(
+                    "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can \
+                     use this I2P identity, and the network can see that you use I2P",
+                    l.name, l.listen
+                );
+            }
+            info!(
+                "listener {} on {}{}",
+                l.name,
+                l.listen,
+                if limits.auth.is_some() {
+                    " (login required)"
+                } else {
+                    ""
+                }
+            );
+            let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_clients));
+            let task = tokio::spawn(eepsocks::server::serve_with(
+                sock,
+                router,
+                limits,
+                slots.clone(),
+                cfg.max_clients,
+            ));
+            self.running.push(Running {
+                spec: specs[&l.name].clone(),
+                name: l.name.clone(),
+                task,
+                slots,
+                max: cfg.max_clients,
+                key_file,
+                info,
+                pool,
+            });
+        }
+        // Identities no listener uses any more close once their last stream ends.
+        let used: Vec<PathBuf> = self
+            .running
+            .iter()
+            .filter_map(|r| r.key_file.clone())
+            .collect();
+        self.by_file.retain(|p, _| used.contains(p));
+        *self.infos.write().map_err(|_| anyhow::anyhow!("lock"))? =
+            self.running.iter().map(|r| r.info.clone()).collect();
+        *self.pools.write().map_err(|_| anyhow::anyhow!("lock"))? = self
+            .running
+            .iter()
+            .filter(|r| r.pool.is_per_user())
+            .map(|r| r.pool.clone())
+            .collect();
+        Ok((lines, sessions))
+    }
+
+    /// Connections still open, on running and on stopped listeners.
+    fn open(&self) -> usize {
+        let run = self.running.iter().map(|r| (&r.slots, r.max));
+        let old = self.draining.iter().map(|(s, m)| (s, *m));
+        run.chain(old).map(|(s, m)| m - s.available_permits()).sum()
+    }
+}
+
 async fn run(cfg: Config) -> Result<()> {
-    let book = Arc::new(Books::default());
-    *book.user.write().map_err(|_| anyhow::anyhow!("lock"))? = load_book(&cfg)?;
+    let books = Arc::new(Books::default());
+    *books.user.write().map_err(|_| anyhow::anyhow!("lock"))? = load_book(&cfg)?;
     let subs = Subscriptions {
         urls: cfg.subscriptions.clone(),
         dir: cfg.data_dir(),
@@ -192,7 +397,7 @@ async fn run(cfg: Config) -> Result<()> {
             options: cfg.session_options()?,
             sig_type: cfg.signature_type,
         },
-        books: book.clone(),
+        books: books.clone(),
         delay: Duration::from_secs(cfg.subscription_delay),
         interval: Duration::from_secs(cfg.subscription_interval),
         timeout: Duration::from_secs(300),
@@ -201,128 +406,30 @@ async fn run(cfg: Config) -> Result<()> {
     if !subs.urls.is_empty() {
         tokio::spawn(subs.run());
     }
-    let fake_ips = Arc::new(eepsocks::naming::FakeIps::default());
-    // Bind everything first: a port conflict is reported before anything else happens.
-    let mut bound = Vec::new();
-    for l in cfg.listeners() {
-        let sock = tokio::net::TcpListener::bind(l.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", l.listen))?;
-        bound.push((l, sock));
-    }
     info!("router SAM bridge at {}", cfg.sam);
-    // Listeners naming the same key file share one session (and one identity).
-    let mut by_file: HashMap<PathBuf, (Session, String)> = HashMap::new();
-    let mut fixed = Vec::new();
-    let mut per_user = Vec::new();
-    let mut lines = Vec::new();
-    let mut accepting = Vec::new();
-    let mut all_slots = Vec::new();
-    let mut infos = Vec::new();
-    for (l, sock) in bound {
-        let template = Template {
-            sam_addr: cfg.sam.clone(),
-            options: cfg.listener_options(&l.options)?,
-            sig_type: cfg.signature_type,
-        };
-        let mode = if l.isolate == Isolate::Username {
-            let key_dir = l
-                .persistent_users
-                .then(|| cfg.data_dir().join("users").join(&l.name));
-            lines.push(format!(
-                "destination per-username ({} on {})",
-                l.name, l.listen
-            ));
-            Mode::PerUser {
-                key_dir,
-                idle: Duration::from_secs(l.idle_timeout),
-            }
-        } else {
-            let path = cfg.listener_key_path(&l);
-            let (session, b32) = match path.as_ref().and_then(|p| by_file.get(p)) {
-                Some(s) => s.clone(),
-                None => {
-                    let source = match &path {
-                        Some(p) => KeySource::File(p.clone()),
-                        None => KeySource::Transient,
-                    };
-                    let s = identity::fixed_session(&l.name, &source, &template).await?;
-                    if let Some(p) = path {
-                        by_file.insert(p, s.clone());
-                    }
-                    s
-                }
-            };
-            lines.push(format!("destination {b32} ({} on {})", l.name, l.listen));
-            fixed.push(session.clone());
-            Mode::Fixed(session)
-        };
-        let identity_line = lines
-            .last()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or("")
-            .to_string();
-        let pool = Arc::new(Pool::new(&l.name, template, mode));
-        if pool.is_per_user() {
-            per_user.push(pool.clone());
-        }
-        let pool_for_status = pool.clone();
-        let router = Arc::new(SamRouter {
-            pool,
-            book: book.clone(),
-        });
-        let mut limits = Limits::new(
-            Duration::from_secs(cfg.handshake_timeout),
-            Duration::from_secs(cfg.stream_timeout),
-        );
-        limits.fake_ips = fake_ips.clone();
-        limits.auth = l.auth_check()?;
-        let limits = Arc::new(limits);
-        let (p1, p2) = (pool_for_status.clone(), pool_for_status);
-        infos.push(ListenerInfo {
-            name: l.name.clone(),
-            listen: l.listen.to_string(),
-            identity: identity_line,
-            stats: limits.stats.clone(),
-            session_up: Box::new(move || p1.is_up()),
-            per_user_identities: Box::new(move || p2.users()),
-        });
-        if !l.listen.ip().is_loopback() {
-            warn!(
-                "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can use \
-                 this I2P identity, and the network can see that you use I2P",
-                l.name, l.listen
-            );
-        }
-        info!(
-            "listener {} on {}{}",
-            l.name,
-            l.listen,
-            if limits.auth.is_some() {
-                " (login required)"
-            } else {
-                ""
-            }
-        );
-        let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_clients));
-        accepting.push(tokio::spawn(eepsocks::server::serve_with(
-            sock,
-            router,
-            limits.clone(),
-            slots.clone(),
-            cfg.max_clients,
-        )));
-        all_slots.push(slots);
-    }
-    tokio::spawn(identity::reaper(per_user));
+    let mut daemon = Daemon {
+        books: books.clone(),
+        fake_ips: Arc::default(),
+        by_file: HashMap::new(),
+        running: Vec::new(),
+        draining: Vec::new(),
+        infos: Arc::default(),
+        pools: Arc::default(),
+    };
+    let (lines, sessions) = daemon.apply(&cfg).await?;
+    tokio::spawn(identity::reaper(daemon.pools.clone()));
     if let Some(a) = cfg.status_addr()? {
         let l = tokio::net::TcpListener::bind(a)
             .await
             .with_context(|| format!("cannot listen on {a} (status_listen)"))?;
         info!("status on http://{a}/status and /metrics");
-        tokio::spawn(eepsocks::status::serve(l, Arc::new(infos), cfg.sam.clone()));
+        tokio::spawn(eepsocks::status::serve(
+            l,
+            daemon.infos.clone(),
+            cfg.sam.clone(),
+        ));
     }
-    for s in &fixed {
+    for s in &sessions {
         s.wait_until_up().await?;
     }
     {
@@ -341,33 +448,47 @@ async fn run(cfg: Config) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut current = cfg;
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&cfg, &book),
+            _ = hup.recv() => {
+                reload(&current, &books);
+                // The config file too, when there is one; a bad file changes nothing.
+                match reload_config(&current) {
+                    Ok(Some(new)) => match daemon.apply(&new).await {
+                        Ok((lines, _)) => {
+                            for l in lines {
+                                info!("SIGHUP: {l}");
+                            }
+                            if new.subscriptions != current.subscriptions {
+                                warn!("SIGHUP: subscription changes take effect at the next start");
+                            }
+                            current = new;
+                        }
+                        Err(e) => warn!("SIGHUP: config applied in part: {e:#}"),
+                    },
+                    Ok(None) => {}
+                    Err(e) => warn!("SIGHUP: config not reloaded, keeping the running one: {e:#}"),
+                }
+            }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
     }
     // Stop accepting, then give open streams time to finish.
-    for a in &accepting {
-        a.abort();
+    for r in &daemon.running {
+        r.task.abort();
     }
-    let open = |slots: &[Arc<tokio::sync::Semaphore>]| -> usize {
-        slots
-            .iter()
-            .map(|s| cfg.max_clients - s.available_permits())
-            .sum()
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.drain_timeout);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(current.drain_timeout);
     info!(
         "stopping: no new clients; waiting up to {} s for {} open connections",
-        cfg.drain_timeout,
-        open(&all_slots)
+        current.drain_timeout,
+        daemon.open()
     );
-    while open(&all_slots) > 0 && tokio::time::Instant::now() < deadline {
+    while daemon.open() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let left = open(&all_slots);
+    let left = daemon.open();
     if left > 0 {
         warn!("exiting with {left} connections still open (drain_timeout)");
     } else {
@@ -375,6 +496,26 @@ async fn run(cfg: Config) -> Result<()> {
     }
     Ok(())
 }
+
+/// Read the config file again, with the command line's overrides kept.
+fn reload_config(current: &Config) -> Result<Option<Config>> {
+    let Some(path) = CONFIG_PATH.get().cloned().flatten() else {
+        return Ok(None);
+    };
+    let mut new = Config::load(Some(&path))?;
+    // What came from the command line stays.
+    new.sam = current.sam.clone();
+    new.data_dir = current.data_dir.clone();
+    if current.proxy.is_empty() && new.proxy.is_empty() {
+        new.listen = current.listen;
+        new.keys = current.keys.clone();
+    }
+    new.validate()?;
+    Ok(Some(new))
+}
+
+/// The config file given at start, for SIGHUP.
+static CONFIG_PATH: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
 
 /// SIGHUP: read the address books again. Open streams and identities are untouched.
 fn reload(cfg: &Config, books: &Books) {

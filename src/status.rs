@@ -76,7 +76,7 @@ fn json_str(s: &str) -> String {
     o
 }
 
-pub fn json(listeners: &[ListenerInfo], sam: &str) -> String {
+pub fn json(listeners: &[Arc<ListenerInfo>], sam: &str) -> String {
     let mut o = format!("{{\"router\":{{\"sam\":{}}},\"listeners\":[", json_str(sam));
     for (k, l) in listeners.iter().enumerate() {
         let s = &l.stats;
@@ -110,7 +110,7 @@ pub fn json(listeners: &[ListenerInfo], sam: &str) -> String {
     o
 }
 
-pub fn prometheus(listeners: &[ListenerInfo]) -> String {
+pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
     let mut o = String::new();
     let metric = |o: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(
@@ -186,7 +186,11 @@ pub fn prometheus(listeners: &[ListenerInfo]) -> String {
 }
 
 /// Serve `/status` and `/metrics` on a loopback listener.
-pub async fn serve(l: TcpListener, listeners: Arc<Vec<ListenerInfo>>, sam: String) {
+pub async fn serve(
+    l: TcpListener,
+    listeners: Arc<std::sync::RwLock<Vec<Arc<ListenerInfo>>>>,
+    sam: String,
+) {
     loop {
         let Ok((mut s, _)) = l.accept().await else {
             continue;
@@ -205,6 +209,7 @@ pub async fn serve(l: TcpListener, listeners: Arc<Vec<ListenerInfo>>, sam: Strin
                     Ok(Ok(k)) => n += k,
                 }
             }
+            let listeners = listeners.read().map(|l| l.clone()).unwrap_or_default();
             let line = String::from_utf8_lossy(&buf[..n]);
             let path = line.split_whitespace().nth(1).unwrap_or("");
             let (status, ctype, body) = match path {
@@ -243,14 +248,14 @@ mod tests {
         stats.reply(2);
         stats.reply(91); // clamps, never panics
         stats.handshake_failed();
-        let l = vec![ListenerInfo {
+        let l = vec![Arc::new(ListenerInfo {
             name: "main".into(),
             listen: "127.0.0.1:4447".into(),
             identity: "x.b32.i2p".into(),
             stats,
             session_up: Box::new(|| true),
             per_user_identities: Box::new(|| 0),
-        }];
+        })];
         let j = json(&l, "127.0.0.1:7656");
         assert!(
             j.contains("\"connections\":3") && j.contains("\"not_allowed\":1"),

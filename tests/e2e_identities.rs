@@ -64,6 +64,7 @@ fn start(net: &Testnet, dir: &Path) -> (Proxy, HashMap<String, String>) {
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--sam", &sam_addr(2), "run"])
+            .env("EEPSOCKS_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(fs::File::create(dir.join("eepsocks.log")).unwrap())
@@ -409,11 +410,16 @@ fn identities_and_address_book() {
     open.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     assert_eq!(socks5_connect(&mut open, &echo_b32, 7, None).unwrap(), 0);
+    let log_path = dir.path().join("eepsocks.log");
     let ping = |s: &mut std::net::TcpStream, b: &[u8]| {
-        s.write_all(b).unwrap();
         let mut got = vec![0u8; b.len()];
-        s.read_exact(&mut got).unwrap();
-        assert_eq!(got, b);
+        let r = s.write_all(b).and_then(|_| s.read_exact(&mut got));
+        assert!(
+            r.is_ok() && got == b,
+            "open stream broken at {:?}: {r:?}\n{}",
+            String::from_utf8_lossy(b),
+            fs::read_to_string(&log_path).unwrap_or_default()
+        );
     };
     ping(&mut open, b"before");
     let out = eepsocks_cli(
@@ -437,6 +443,26 @@ fn identities_and_address_book() {
         "after SIGHUP: {out:?}"
     );
     ping(&mut open, b"after HUP");
+    // SIGHUP also re-reads the config: "second" moves to another port (same key file, so the
+    // same identity, no new session); the open stream on "main" is untouched. (Adding a
+    // listener works too, but i2pd 2.45.1 sometimes ends open streams while it creates the
+    // new session, so that is not asserted here; see the closing note of this change.)
+    let config = fs::read_to_string(dir.path().join("eepsocks.toml")).unwrap();
+    let config = config.replace("listen = \"127.0.0.1:4448\"", "listen = \"127.0.0.1:4450\"");
+    fs::write(dir.path().join("eepsocks.toml"), config).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        net.connect("127.0.0.1:4448").is_err(),
+        "old port still open after reload"
+    );
+    let t = Instant::now();
+    assert_eq!(whoami(&net, "127.0.0.1:4450", None, &who), second_b32);
+    eprintln!(
+        "moved listener served {:.2} s after SIGHUP",
+        t.elapsed().as_secs_f32()
+    );
+    ping(&mut open, b"after config reload");
     // SIGTERM: no new clients, the open stream goes on, exit once it closes.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     std::thread::sleep(Duration::from_millis(500));
@@ -445,6 +471,14 @@ fn identities_and_address_book() {
         "still accepting after SIGTERM"
     );
     ping(&mut open, b"draining");
+    for l in fs::read_to_string(dir.path().join("eepsocks.log"))
+        .unwrap()
+        .lines()
+    {
+        if l.contains("SIGHUP") || l.contains("stopped") {
+            eprintln!("{l}");
+        }
+    }
     drop(open);
     let t = Instant::now();
     let mut child = child;
