@@ -83,8 +83,8 @@ pub async fn serve<R: Router>(
     }
     // A stand-in address from an earlier RESOLVE stands for its name.
     let address = match limits.fake_ips.unmap(&request.address) {
-        Some(name) => Address::Name(name),
-        None => request.address.clone(),
+        Some(name) => std::borrow::Cow::Owned(Address::Name(name)),
+        None => std::borrow::Cow::Borrowed(&request.address),
     };
     let target = match naming::classify(&address) {
         Ok(t) => t,

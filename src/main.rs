@@ -621,11 +621,7 @@ fn addressbook(cfg: &Config, c: BookCmd) -> Result<()> {
             let mut added = 0;
             for (n, d) in new.iter() {
                 // Names the user already has are theirs: never replaced by an import.
-                if book.get(n).is_none() {
-                    book.insert(n, &d.value())
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    added += 1;
-                }
+                added += book.add_new(n, d) as usize;
             }
             book.save(&path)?;
             println!(

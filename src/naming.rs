@@ -157,11 +157,16 @@ impl FakeIps {
 
     /// The name behind a stand-in address given as a literal or as its dotted-quad string.
     pub fn unmap(&self, addr: &Address) -> Option<String> {
-        let ip = match addr {
+        let ip: std::net::Ipv4Addr = match addr {
             Address::Ipv4(ip) => *ip,
-            Address::Name(n) => n.parse().ok()?,
-            Address::Ipv6(_) => return None,
+            // Only dotted quads can be stand-ins; skip the parse for ordinary names.
+            Address::Name(n) if n.starts_with("255.") => n.parse().ok()?,
+            _ => return None,
         };
+        // Stand-ins are all in 255/8: no lock for any other address.
+        if ip.octets()[0] != 255 {
+            return None;
+        }
         let t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         t.by_ip.get(&u32::from(ip)).cloned()
     }
@@ -197,12 +202,6 @@ impl Entry {
             Entry::Dest(d) => d.to_base64(),
             Entry::B32(b) => b.clone(),
         }
-    }
-
-    /// The value column of a hosts.txt line (a b32 for hash-only entries: eepsocks' own
-    /// extension, which it reads back).
-    pub fn value(&self) -> String {
-        self.sam_dest()
     }
 }
 
@@ -295,6 +294,16 @@ impl AddressBook {
         Ok(())
     }
 
+    /// Add an entry taken from another book (already validated there) if the name is new.
+    /// Returns whether it was added: names already present are never replaced.
+    pub fn add_new(&mut self, name: &str, entry: &Entry) -> bool {
+        if self.entries.contains_key(name) {
+            return false;
+        }
+        self.entries.insert(name.to_string(), entry.clone());
+        true
+    }
+
     pub fn remove(&mut self, name: &str) -> bool {
         self.entries.remove(&name.to_ascii_lowercase()).is_some()
     }
@@ -318,7 +327,8 @@ impl AddressBook {
     pub fn to_hosts_txt(&self) -> String {
         let mut s = String::from("# eepsocks address book (hosts.txt format)\n");
         for (n, d) in &self.entries {
-            s += &format!("{n}={}\n", d.value());
+            // hash-only entries are written as a b32: eepsocks' own extension, read back above
+            s += &format!("{n}={}\n", d.sam_dest());
         }
         s
     }
@@ -463,6 +473,13 @@ mod tests {
         );
         let (l, _) = AddressBook::load(&p).unwrap();
         assert_eq!(l.len(), 1);
+        // merging never replaces a name that is already there
+        let (other, _) =
+            AddressBook::parse(&format!("a.i2p={}\nb.i2p={}\n", dest_b64(3), dest_b64(3)));
+        let before = b.get("a.i2p").cloned();
+        let added: usize = other.iter().map(|(n, e)| b.add_new(n, e) as usize).sum();
+        assert_eq!(added, 1);
+        assert_eq!(b.get("a.i2p").cloned(), before);
         assert!(b.remove("A.I2P"));
     }
 

@@ -172,11 +172,8 @@ impl Subscriptions {
             .write()
             .map_err(|_| anyhow!("address book lock poisoned"))?;
         let mut added = 0;
-        for (name, dest) in new.iter() {
-            if book.get(name).is_none() {
-                book.insert(name, &dest.value()).map_err(|e| anyhow!(e))?;
-                added += 1;
-            }
+        for (name, entry) in new.iter() {
+            added += book.add_new(name, entry) as usize;
         }
         if added > 0 {
             book.save(&self.book_path())?;

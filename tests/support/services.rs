@@ -30,6 +30,22 @@ fn echo(mut s: TcpStream) {
     let _ = s.shutdown(std::net::Shutdown::Write);
 }
 
+/// An HTTP request head (up to the blank line), or None if the client went away.
+fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&b[..n]),
+        }
+        if head.len() > 64 * 1024 {
+            return None;
+        }
+    }
+    Some(head)
+}
+
 /// Answers every request with HTTP_BODY (HTTP/1.0, then close).
 pub fn spawn_http(l: TcpListener) {
     std::thread::spawn(move || {
@@ -40,17 +56,9 @@ pub fn spawn_http(l: TcpListener) {
 }
 
 fn http(mut s: TcpStream) {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&b[..n]),
-        }
-        if head.len() > 64 * 1024 {
-            return;
-        }
-    }
+    let Some(_head) = read_head(&mut s) else {
+        return;
+    };
     let resp = format!(
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}",
         HTTP_BODY.len(),
@@ -153,14 +161,9 @@ pub fn spawn_hosts(l: TcpListener, h: std::sync::Arc<HostsFile>) {
 
 fn hosts(mut s: TcpStream, h: &HostsFile) {
     use std::sync::atomic::Ordering;
-    let mut head = Vec::new();
-    let mut b = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&b[..n]),
-        }
-    }
+    let Some(head) = read_head(&mut s) else {
+        return;
+    };
     let body = h.body.lock().unwrap().clone();
     let etag = format!("\"{}\"", body.len());
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
