@@ -1,0 +1,323 @@
+//! emissary-core's `Runtime` on tokio. emissary-util has one too, but it brings reqwest,
+//! OpenSSL, UPnP and NAT-PMP along (333 crates against 170 for this crate); the router
+//! needs only sockets, timers, tasks and gzip.
+
+use emissary_core::runtime::{
+    AsyncRead, AsyncWrite, Counter, Gauge, Histogram, Instant as InstantT, JoinSet, MetricType,
+    MetricsHandle, Runtime, TcpListener, TcpStream, UdpSocket,
+};
+use futures::Stream;
+use rand::{CryptoRng, RngExt};
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncRead as _, AsyncWrite as _, ReadBuf};
+
+#[derive(Clone, Default)]
+pub struct Tokio;
+
+fn custom(e: std::io::Error) -> emissary_core::Error {
+    emissary_core::Error::Custom(e.to_string())
+}
+
+pub struct Tcp(tokio::net::TcpStream);
+
+impl AsyncRead for Tcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<emissary_core::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        match Pin::new(&mut self.0).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(custom(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for Tcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<emissary_core::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf).map_err(custom)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<emissary_core::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx).map_err(custom)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<emissary_core::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx).map_err(custom)
+    }
+}
+
+/// Dial timeout: a peer that does not answer is not worth a stuck task.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TcpStream for Tcp {
+    async fn connect(address: SocketAddr) -> Option<Self> {
+        let s = tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(address))
+            .await
+            .ok()?
+            .ok()?;
+        s.set_nodelay(true).ok()?;
+        Some(Tcp(s))
+    }
+}
+
+pub struct Listener(tokio::net::TcpListener);
+
+fn socket(address: SocketAddr, ty: socket2::Type) -> Option<socket2::Socket> {
+    let domain = socket2::Domain::for_address(address);
+    let s = socket2::Socket::new(domain, ty, None).ok()?;
+    // IPv6 sockets take IPv6 only, so the IPv4 listener can share the port.
+    if address.is_ipv6() {
+        s.set_only_v6(true).ok()?;
+    }
+    s.set_nonblocking(true).ok()?;
+    Some(s)
+}
+
+impl TcpListener<Tcp> for Listener {
+    async fn bind(address: SocketAddr) -> Option<Self> {
+        let s = socket(address, socket2::Type::STREAM)?;
+        s.set_reuse_address(true).ok()?;
+        s.bind(&address.into()).ok()?;
+        s.listen(128).ok()?;
+        tokio::net::TcpListener::from_std(s.into()).ok().map(Listener)
+    }
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Tcp, SocketAddr)>> {
+        match self.0.poll_accept(cx) {
+            Poll::Ready(Ok((s, a))) => {
+                let _ = s.set_nodelay(true);
+                Poll::Ready(Some((Tcp(s), a)))
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn local_address(&self) -> Option<SocketAddr> {
+        self.0.local_addr().ok()
+    }
+}
+
+#[derive(Clone)]
+pub struct Udp {
+    socket: Arc<tokio::net::UdpSocket>,
+    mtu: usize,
+}
+
+/// Ethernet's MTU; the router asks for another through `bind_with_mtu` when configured.
+const DEFAULT_MTU: usize = 1500;
+
+impl UdpSocket for Udp {
+    fn bind(address: SocketAddr) -> impl Future<Output = Option<Self>> {
+        Self::bind_with_mtu(address, DEFAULT_MTU)
+    }
+
+    fn bind_with_mtu(address: SocketAddr, mtu: usize) -> impl Future<Output = Option<Self>> {
+        async move {
+            let s = socket(address, socket2::Type::DGRAM)?;
+            s.bind(&address.into()).ok()?;
+            let socket = Arc::new(tokio::net::UdpSocket::from_std(s.into()).ok()?);
+            Some(Udp { socket, mtu })
+        }
+    }
+
+    fn send_to(&mut self, buf: &[u8], target: SocketAddr) -> impl Future<Output = Option<usize>> + Send {
+        async move { self.socket.send_to(buf, target).await.ok() }
+    }
+
+    fn recv_from(&mut self, buf: &mut [u8]) -> impl Future<Output = Option<(usize, SocketAddr)>> + Send {
+        async move { self.socket.recv_from(buf).await.ok() }
+    }
+
+    fn poll_send_to(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<Option<usize>> {
+        self.socket.poll_send_to(cx, buf, target).map(|r| r.ok())
+    }
+
+    fn poll_recv_from(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Option<(usize, SocketAddr)>> {
+        let mut rb = ReadBuf::new(buf);
+        match self.socket.poll_recv_from(cx, &mut rb) {
+            Poll::Ready(Ok(from)) => Poll::Ready(Some((rb.filled().len(), from))),
+            Poll::Ready(Err(_)) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn local_address(&self) -> Option<SocketAddr> {
+        self.socket.local_addr().ok()
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+}
+
+/// A tokio `JoinSet` as a stream that stays pending while empty (the router polls it in
+/// its event loops and pushes work later), waking when work is pushed.
+pub struct Tasks<T> {
+    set: tokio::task::JoinSet<T>,
+    waker: Option<Waker>,
+}
+
+impl<T: Send + 'static> JoinSet<T> for Tasks<T> {
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn push<F>(&mut self, future: F)
+    where
+        F: Future<Output = T> + Send + 'static,
+        F::Output: Send,
+    {
+        self.set.spawn(future);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl<T: Send + 'static> Stream for Tasks<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        loop {
+            match self.set.poll_join_next(cx) {
+                Poll::Ready(Some(Ok(v))) => return Poll::Ready(Some(v)),
+                // A task that panicked or was cancelled has no value; look at the next.
+                Poll::Ready(Some(Err(_))) => continue,
+                Poll::Ready(None) | Poll::Pending => {
+                    self.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Instant(tokio::time::Instant);
+
+impl InstantT for Instant {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+/// The router's own metrics are not exported: eepsocks has its own /metrics, and
+/// emissary's exporter would listen on 0.0.0.0.
+#[derive(Clone)]
+pub struct NoMetrics;
+
+impl Counter for NoMetrics {
+    fn increment(&mut self, _: usize) {}
+    fn increment_with_label(&mut self, _: usize, _: &'static str, _: &'static str) {}
+}
+
+impl Gauge for NoMetrics {
+    fn increment(&mut self, _: usize) {}
+    fn decrement(&mut self, _: usize) {}
+}
+
+impl Histogram for NoMetrics {
+    fn record(&mut self, _: f64) {}
+}
+
+impl MetricsHandle for NoMetrics {
+    fn counter(&self, _: &'static str) -> impl Counter {
+        NoMetrics
+    }
+    fn gauge(&self, _: &'static str) -> impl Gauge {
+        NoMetrics
+    }
+    fn histogram(&self, _: &'static str) -> impl Histogram {
+        NoMetrics
+    }
+}
+
+impl Runtime for Tokio {
+    type TcpStream = Tcp;
+    type UdpSocket = Udp;
+    type TcpListener = Listener;
+    type JoinSet<T: Send + 'static> = Tasks<T>;
+    type MetricsHandle = NoMetrics;
+    type Instant = Instant;
+    type Timer = Pin<Box<tokio::time::Sleep>>;
+
+    fn spawn<F>(future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send,
+    {
+        tokio::spawn(future);
+    }
+
+    fn time_since_epoch() -> Duration {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+    }
+
+    fn now() -> Instant {
+        Instant(tokio::time::Instant::now())
+    }
+
+    fn rng() -> impl CryptoRng + RngExt {
+        rand::rng()
+    }
+
+    fn join_set<T: Send + 'static>() -> Tasks<T> {
+        Tasks {
+            set: tokio::task::JoinSet::new(),
+            waker: None,
+        }
+    }
+
+    fn register_metrics(_: Vec<MetricType>, _: Option<u16>) -> NoMetrics {
+        NoMetrics
+    }
+
+    fn timer(duration: Duration) -> Self::Timer {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn delay(duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+
+    fn gzip_compress(bytes: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes.as_ref()).ok()?;
+        e.finish().ok()
+    }
+
+    fn gzip_decompress(bytes: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        let mut d = flate2::write::GzDecoder::new(Vec::new());
+        d.write_all(bytes.as_ref()).ok()?;
+        d.finish().ok()
+    }
+}
