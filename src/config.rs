@@ -42,6 +42,74 @@ pub struct Config {
     /// Loopback address of the status endpoint (/status JSON, /metrics Prometheus);
     /// "off" disables it.
     pub status_listen: String,
+    /// Which I2P router: "auto" (the SAM bridge at `sam` if one answers, else the
+    /// embedded one), "sam" or "embedded".
+    pub router: RouterKind,
+    /// The embedded router's settings.
+    pub embedded: EmbeddedConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterKind {
+    #[default]
+    Auto,
+    Sam,
+    Embedded,
+}
+
+/// `[embedded]`: the built-in emissary router. Its keys, netDb and profiles live in
+/// `<data_dir>/router`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    pub ntcp2: bool,
+    /// 0: a random port, chosen once and kept.
+    pub ntcp2_port: u16,
+    pub ssu2: bool,
+    pub ssu2_port: u16,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    /// The public IPv4 address to publish. emissary-core listens on all interfaces.
+    pub host: Option<std::net::Ipv4Addr>,
+    /// Publish the address so peers can connect in (a reachable router). Off: firewalled.
+    pub publish: bool,
+    /// KiB/s the router may use; none: emissary's default (1 MB/s).
+    pub bandwidth_kib: Option<usize>,
+    /// Share of the bandwidth for other people's tunnels (0.0 - 1.0).
+    pub share_ratio: Option<f64>,
+    /// Tunnels built through this router for others; 0 turns transit off.
+    pub transit_tunnels: Option<usize>,
+    /// Reseed from this .su3 or .zip file instead of the reseed servers.
+    pub reseed_file: Option<PathBuf>,
+    /// Reseed servers (host names); empty: the standard list.
+    pub reseed_servers: Vec<String>,
+    /// Reseed when fewer routers than this are known.
+    pub reseed_threshold: usize,
+    /// Threads for the router.
+    pub threads: usize,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            ntcp2: true,
+            ntcp2_port: 0,
+            ssu2: true,
+            ssu2_port: 0,
+            ipv4: true,
+            ipv6: false,
+            host: None,
+            publish: false,
+            bandwidth_kib: None,
+            share_ratio: None,
+            transit_tunnels: None,
+            reseed_file: None,
+            reseed_servers: Vec::new(),
+            reseed_threshold: 25,
+            threads: 2,
+        }
+    }
 }
 
 /// One SOCKS listener and the identity (or identities) behind it.
@@ -147,6 +215,8 @@ impl Default for Config {
             subscription_interval: 12 * 3600,
             drain_timeout: 10,
             status_listen: "127.0.0.1:4446".into(),
+            router: RouterKind::Auto,
+            embedded: EmbeddedConfig::default(),
         }
     }
 }

@@ -7,6 +7,9 @@
 
 pub mod config;
 pub mod conn;
+#[cfg(feature = "embedded")]
+pub mod demo;
+pub mod embedded;
 pub mod i2p;
 pub mod identity;
 pub mod import;

@@ -47,6 +47,22 @@ enum Cmd {
         /// Use new identities for this run only (no key files)
         #[arg(long)]
         transient: bool,
+        /// auto: the SAM bridge (--sam) if one answers, else the embedded router [default: auto]
+        #[arg(long, value_enum)]
+        router: Option<eepsocks::config::RouterKind>,
+    },
+    /// Start an offline I2P network in this process (emissary routers on loopback) with an
+    /// eepsite named demo.i2p, and serve SOCKS into it:
+    /// curl --socks5-hostname 127.0.0.1:4447 http://demo.i2p/
+    #[cfg(feature = "embedded")]
+    Demo {
+        /// SOCKS listen address [default: 127.0.0.1:4447]
+        #[arg(long, default_value = "127.0.0.1:4447")]
+        listen: SocketAddr,
+        /// Keep the network here, so a restart has the same routers, site and identity
+        /// [default: a new temporary directory, removed at exit]
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Print the b32 (and base64, when known) of an I2P name.
     Resolve { name: String },
@@ -106,7 +122,7 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("EEPSOCKS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,emissary=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -121,7 +137,14 @@ fn main() -> Result<()> {
     }
     let rt = || tokio::runtime::Runtime::new().context("tokio runtime");
     match cli.cmd {
-        Cmd::Run { listen, transient } => {
+        Cmd::Run {
+            listen,
+            transient,
+            router,
+        } => {
+            if let Some(r) = router {
+                cfg.router = r;
+            }
             if let Some(l) = listen {
                 match cfg.proxy.first_mut() {
                     Some(p) => p.listen = l,
@@ -139,6 +162,8 @@ fn main() -> Result<()> {
             cfg.validate()?;
             rt()?.block_on(run(cfg))
         }
+        #[cfg(feature = "embedded")]
+        Cmd::Demo { listen, dir } => rt()?.block_on(demo(listen, dir)),
         Cmd::Resolve { name } => rt()?.block_on(resolve(&cfg, &name)),
         Cmd::Addressbook(c) => addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys_cmd(&cfg, c)),
@@ -386,7 +411,41 @@ impl Daemon {
     }
 }
 
-async fn run(cfg: Config) -> Result<()> {
+#[cfg(feature = "embedded")]
+async fn demo(listen: SocketAddr, dir: Option<PathBuf>) -> Result<()> {
+    let temp = dir.is_none();
+    let dir = dir.unwrap_or_else(eepsocks::demo::default_dir);
+    let d = eepsocks::demo::start(&dir, listen).await?;
+    println!("demo.i2p {}", d.site_b32);
+    println!(
+        "try: curl --socks5-hostname {listen} http://{}/  (or http://{}/)",
+        eepsocks::demo::SITE_NAME,
+        d.site_b32
+    );
+    let r = run_with(d.config.clone(), eepsocks::embedded::Backend::Sam).await;
+    d.router.stop().await;
+    d.net.stop().await;
+    if temp {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    r
+}
+
+async fn run(mut cfg: Config) -> Result<()> {
+    let backend = eepsocks::embedded::choose(&mut cfg).await?;
+    run_with(cfg, backend).await
+}
+
+/// Serve until SIGTERM/ctrl-c. `backend` (the embedded router, if that is the one) runs
+/// until then.
+async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<()> {
+    #[cfg(feature = "embedded")]
+    let progress = match &backend {
+        eepsocks::embedded::Backend::Embedded(r) => Some(tokio::spawn(
+            eepsocks::embedded::log_progress(r.progress()),
+        )),
+        _ => None,
+    };
     let books = Arc::new(Books::default());
     *books.user.write().map_err(|_| anyhow::anyhow!("lock"))? = load_book(&cfg)?;
     let subs = Subscriptions {
@@ -406,7 +465,6 @@ async fn run(cfg: Config) -> Result<()> {
     if !subs.urls.is_empty() {
         tokio::spawn(subs.run());
     }
-    info!("router SAM bridge at {}", cfg.sam);
     let mut daemon = Daemon {
         books: books.clone(),
         fake_ips: Arc::default(),
@@ -431,6 +489,10 @@ async fn run(cfg: Config) -> Result<()> {
     }
     for s in &sessions {
         s.wait_until_up().await?;
+    }
+    #[cfg(feature = "embedded")]
+    if let Some(p) = progress {
+        p.abort();
     }
     {
         let mut out = std::io::stdout().lock();
@@ -494,6 +556,11 @@ async fn run(cfg: Config) -> Result<()> {
     } else {
         info!("all connections closed; exiting");
     }
+    match backend {
+        eepsocks::embedded::Backend::Sam => {}
+        #[cfg(feature = "embedded")]
+        eepsocks::embedded::Backend::Embedded(r) => r.stop().await,
+    }
     Ok(())
 }
 
@@ -506,6 +573,9 @@ fn reload_config(current: &Config) -> Result<Option<Config>> {
     // What came from the command line stays.
     new.sam = current.sam.clone();
     new.data_dir = current.data_dir.clone();
+    // The router is chosen once, at start.
+    new.router = current.router;
+    new.embedded = current.embedded.clone();
     if current.proxy.is_empty() && new.proxy.is_empty() {
         new.listen = current.listen;
         new.keys = current.keys.clone();

@@ -142,7 +142,8 @@ impl Embedded {
         if let Some(st) = &store {
             routers.extend(st.routers());
         }
-        if routers.len() < s.reseed_threshold && !s.local_network {
+        // A private network never asks the public reseed servers; a file is fine.
+        if routers.len() < s.reseed_threshold && (s.reseed_file.is_some() || !s.local_network) {
             let got = reseed(&s).await?;
             if let Some(st) = &store {
                 for ri in &got {

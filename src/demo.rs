@@ -1,0 +1,177 @@
+//! `eepsocks demo`: a small offline I2P network in this process (emissary routers on
+//! loopback), an eepsite on it named demo.i2p, and the proxy's own embedded router joined
+//! to it through a reseed file, the way a real first start reseeds. Nothing leaves the
+//! machine; `local_network` (loopback peers, all hops on one address) exists only here.
+
+use crate::config::{Config, RouterKind};
+use crate::embedded::{devnet, Embedded};
+use crate::keys::{self, KeySource};
+use crate::naming::AddressBook;
+use crate::sam::{Conn, Session, SessionConfig};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+/// 1-hop tunnels: emissary refuses 0 hops, and every hop here is the same machine anyway.
+pub const OPTIONS: &[(&str, &str)] = &[
+    ("inbound.length", "1"),
+    ("outbound.length", "1"),
+    ("inbound.quantity", "2"),
+    ("outbound.quantity", "2"),
+];
+
+pub const SITE_NAME: &str = "demo.i2p";
+
+pub struct Demo {
+    pub net: devnet::Devnet,
+    pub router: Embedded,
+    pub site_b32: String,
+    /// The proxy's config: its SAM bridge is `router`'s, its data in `<dir>/eepsocks`.
+    pub config: Config,
+    _site: Session,
+}
+
+/// Start the network, the site and the proxy's router in `dir` (kept: a second start in
+/// the same directory has the same routers, site address and proxy identity).
+pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let spec = devnet::Spec {
+        floodfills: 2,
+        relays: 2,
+        sam_routers: 1,
+        ssu2: false,
+        dir: dir.join("net"),
+        net_id: 77,
+    };
+    let t0 = std::time::Instant::now();
+    let net = devnet::Devnet::start(spec.clone()).await?;
+    info!(
+        "demo: offline I2P network of {} routers up in {:.2} s (net id {}, loopback only)",
+        net.routers.len(),
+        t0.elapsed().as_secs_f32(),
+        spec.net_id
+    );
+    let site_sam = net.sam()[0].to_string();
+
+    // The site: a tiny HTTP server, published through STREAM FORWARD on its router.
+    let http = TcpListener::bind("127.0.0.1:0").await?;
+    let port = http.local_addr()?.port();
+    tokio::spawn(serve_site(http));
+    let site_keys = keys::obtain(&KeySource::File(dir.join("site.dat")), &site_sam, 7).await?;
+    let site_dest = site_keys.destination().clone();
+    let site_b32 = site_dest.b32();
+    let site = Session::spawn(SessionConfig {
+        sam_addr: site_sam.clone(),
+        name: "demo-site".into(),
+        keys: site_keys,
+        options: opts(),
+    });
+    // The proxy's own router joins through the network's reseed file.
+    let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;
+    let sam = router.sam.context("embedded router without SAM")?;
+
+    let id = site.wait_until_up().await?;
+    let mut fwd = Conn::connect(&site_sam).await?;
+    let r = fwd
+        .command(&format!(
+            "STREAM FORWARD ID={id} PORT={port} HOST=127.0.0.1 SILENT=false"
+        ))
+        .await?;
+    if r.get("RESULT") != Some("OK") {
+        anyhow::bail!("demo site: STREAM FORWARD refused: {r:?}");
+    }
+    // The forward lasts as long as this connection.
+    tokio::spawn(async move {
+        let _ = fwd.read_line().await;
+        warn!("demo: the site's STREAM FORWARD ended; demo.i2p no longer answers");
+    });
+    info!("demo: {SITE_NAME} is {site_b32}");
+
+    let data = dir.join("eepsocks");
+    std::fs::create_dir_all(&data)?;
+    let mut book = AddressBook::default();
+    book.insert(SITE_NAME, &site_dest.to_base64())
+        .map_err(anyhow::Error::msg)?;
+    book.save(&data.join("addressbook.txt"))?;
+
+    let mut config = Config {
+        sam: sam.to_string(),
+        data_dir: Some(data),
+        listen,
+        router: RouterKind::Sam,
+        status_listen: "off".into(),
+        ..Config::default()
+    };
+    for (k, v) in OPTIONS {
+        config
+            .options
+            .insert(k.to_string(), toml::Value::String(v.to_string()));
+    }
+    Ok(Demo {
+        net,
+        router,
+        site_b32,
+        config,
+        _site: site,
+    })
+}
+
+fn opts() -> Vec<(String, String)> {
+    OPTIONS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Where `eepsocks demo` keeps its network when no directory is given.
+pub fn default_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("eepsocks-demo-{}", std::process::id()))
+}
+
+async fn serve_site(l: TcpListener) {
+    loop {
+        let Ok((s, _)) = l.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut r = BufReader::new(s);
+            // STREAM FORWARD puts the caller's destination on the first line.
+            let mut line = String::new();
+            if r.read_line(&mut line).await.is_err() {
+                return;
+            }
+            if !line.starts_with("GET ") && !line.starts_with("HEAD ") {
+                line.clear();
+                if r.read_line(&mut line).await.is_err() {
+                    return;
+                }
+            }
+            let head = line.starts_with("HEAD ");
+            // Read the rest of the request head (bounded).
+            let mut rest = String::new();
+            while rest.len() < 16384 {
+                let mut l = String::new();
+                match r.read_line(&mut l).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if l == "\r\n" || l == "\n" => break,
+                    Ok(_) => rest.push_str(&l),
+                }
+            }
+            let body = "Hello from demo.i2p, an eepsite on eepsocks' offline demo network.\n\
+                        You reached it over I2P tunnels, through the SOCKS proxy.\n";
+            let mut s = r.into_inner();
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{}",
+                body.len(),
+                if head { "" } else { body }
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+            let _ = s.shutdown().await;
+            let mut sink = [0u8; 512];
+            let _ = s.read(&mut sink).await;
+        });
+    }
+}

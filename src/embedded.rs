@@ -1,0 +1,137 @@
+//! Choosing the router (`--router auto|sam|embedded`), starting the embedded one, and the
+//! offline demo network. Everything above this still speaks SAM: the embedded emissary
+//! router serves SAM on a loopback port, so the proxy is the same code with either.
+
+use crate::config::{Config, RouterKind};
+#[cfg(feature = "embedded")]
+use crate::config::EmbeddedConfig;
+use crate::sam::Conn;
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+use tracing::info;
+
+#[cfg(feature = "embedded")]
+pub use eepsocks_embedded::{devnet, Embedded, Progress, Settings, Transport};
+
+/// Whether a SAM bridge answers HELLO at `addr` within two seconds.
+pub async fn sam_answers(addr: &str) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), Conn::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// What `run` ends up using; the embedded router runs as long as this is kept.
+pub enum Backend {
+    Sam,
+    #[cfg(feature = "embedded")]
+    Embedded(Embedded),
+}
+
+/// Pick the router as configured and point `cfg.sam` at it. Logs the choice once.
+pub async fn choose(cfg: &mut Config) -> Result<Backend> {
+    let use_sam = match cfg.router {
+        RouterKind::Sam => true,
+        RouterKind::Embedded => false,
+        RouterKind::Auto => {
+            if sam_answers(&cfg.sam).await {
+                true
+            } else {
+                info!(
+                    "router: no SAM bridge answers at {} (auto): using the embedded router",
+                    cfg.sam
+                );
+                false
+            }
+        }
+    };
+    if use_sam {
+        info!(
+            "router: SAM bridge at {}{}",
+            cfg.sam,
+            if cfg.router == RouterKind::Auto {
+                " (auto: it answered)"
+            } else {
+                ""
+            }
+        );
+        return Ok(Backend::Sam);
+    }
+    start_embedded(cfg).await
+}
+
+#[cfg(not(feature = "embedded"))]
+async fn start_embedded(_: &mut Config) -> Result<Backend> {
+    bail!("this eepsocks was built without the embedded router (feature \"embedded\"); give a SAM bridge with --sam")
+}
+
+#[cfg(feature = "embedded")]
+async fn start_embedded(cfg: &mut Config) -> Result<Backend> {
+    let dir = cfg.data_dir().join("router");
+    let s = settings(&cfg.embedded, &dir)?;
+    info!(
+        "router: embedded emissary router, data in {} (it may take a few minutes to \
+         bootstrap the first time)",
+        dir.display()
+    );
+    let r = Embedded::start(s).await?;
+    let sam = r.sam.context("the embedded router has no SAM bridge")?;
+    cfg.sam = sam.to_string();
+    info!("embedded router SAM bridge on {sam}");
+    Ok(Backend::Embedded(r))
+}
+
+/// The embedded router's settings from the config file.
+#[cfg(feature = "embedded")]
+pub fn settings(e: &EmbeddedConfig, dir: &std::path::Path) -> Result<Settings> {
+    if !e.ntcp2 && !e.ssu2 {
+        bail!("[embedded]: enable ntcp2 or ssu2 (or both)");
+    }
+    if !e.ipv4 && !e.ipv6 {
+        bail!("[embedded]: enable ipv4 or ipv6 (or both)");
+    }
+    if let Some(r) = e.share_ratio {
+        if !(0.0..=1.0).contains(&r) {
+            bail!("[embedded] share_ratio {r}: a fraction from 0.0 to 1.0");
+        }
+    }
+    let t = |port| Transport {
+        port,
+        ipv4: e.ipv4,
+        ipv6: e.ipv6,
+        host: e.host,
+        publish: e.publish,
+    };
+    Ok(Settings {
+        data_dir: Some(dir.into()),
+        ntcp2: e.ntcp2.then(|| t(e.ntcp2_port)),
+        ssu2: e.ssu2.then(|| t(e.ssu2_port)),
+        bandwidth: e.bandwidth_kib.map(|k| k * 1024),
+        share_ratio: e.share_ratio,
+        transit_tunnels: e.transit_tunnels,
+        reseed_file: e.reseed_file.clone(),
+        reseed_servers: e.reseed_servers.clone(),
+        reseed_threshold: e.reseed_threshold,
+        threads: e.threads,
+        ..Settings::default()
+    })
+}
+
+/// Log the embedded router's bootstrap every few seconds (abort the task when ready).
+#[cfg(feature = "embedded")]
+pub async fn log_progress(rx: tokio::sync::watch::Receiver<Progress>) {
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let p = rx.borrow().clone();
+        info!(
+            "embedded router bootstrapping ({:.0} s): {} routers known, {} connected, {} \
+             tunnels built, {} build failures",
+            started.elapsed().as_secs_f32(),
+            p.known_routers,
+            p.connected_routers,
+            p.tunnels_built,
+            p.tunnel_build_failures
+        );
+    }
+}
