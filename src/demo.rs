@@ -71,6 +71,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     // The proxy's own router joins through the network's reseed file.
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;
     let sam = router.sam.context("embedded router without SAM")?;
+    info!("demo: SAM bridges: site router {site_sam}, proxy router {sam}");
 
     let id = site.wait_until_up().await?;
     let mut fwd = Conn::connect(&site_sam).await?;
@@ -87,7 +88,6 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         let _ = fwd.read_line().await;
         warn!("demo: the site's STREAM FORWARD ended; demo.i2p no longer answers");
     });
-    info!("demo: {SITE_NAME} is {site_b32}");
 
     let data = dir.join("eepsocks");
     std::fs::create_dir_all(&data)?;

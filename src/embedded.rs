@@ -2,11 +2,13 @@
 //! offline demo network. Everything above this still speaks SAM: the embedded emissary
 //! router serves SAM on a loopback port, so the proxy is the same code with either.
 
-use crate::config::{Config, RouterKind};
 #[cfg(feature = "embedded")]
 use crate::config::EmbeddedConfig;
+use crate::config::{Config, RouterKind};
 use crate::sam::Conn;
-use anyhow::{bail, Context, Result};
+#[cfg(feature = "embedded")]
+use anyhow::Context;
+use anyhow::{bail, Result};
 use std::time::Duration;
 use tracing::info;
 

@@ -441,9 +441,9 @@ async fn run(mut cfg: Config) -> Result<()> {
 async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<()> {
     #[cfg(feature = "embedded")]
     let progress = match &backend {
-        eepsocks::embedded::Backend::Embedded(r) => Some(tokio::spawn(
-            eepsocks::embedded::log_progress(r.progress()),
-        )),
+        eepsocks::embedded::Backend::Embedded(r) => {
+            Some(tokio::spawn(eepsocks::embedded::log_progress(r.progress())))
+        }
         _ => None,
     };
     let books = Arc::new(Books::default());

@@ -169,7 +169,9 @@ impl Embedded {
             .name("i2p-router".into())
             .spawn(move || {
                 let rt = if threads == 1 {
-                    tokio::runtime::Builder::new_current_thread().enable_all().build()
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
                 } else {
                     tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(threads)
@@ -254,12 +256,15 @@ async fn drive(
     mut stop: oneshot::Receiver<()>,
     progress: watch::Sender<Progress>,
 ) {
-    let storage = store.map(|s| Arc::new(store::Saver(s)) as Arc<dyn emissary_core::runtime::Storage>);
+    let storage =
+        store.map(|s| Arc::new(store::Saver(s)) as Arc<dyn emissary_core::runtime::Storage>);
     let (mut router, mut events, router_info) =
         match Router::<Tokio>::new(config, None, storage).await {
             Ok(r) => r,
             Err(e) => {
-                let _ = ready.send(Err(anyhow::anyhow!("the embedded router did not start: {e:?}")));
+                let _ = ready.send(Err(anyhow::anyhow!(
+                    "the embedded router did not start: {e:?}"
+                )));
                 return;
             }
         };
@@ -431,4 +436,54 @@ async fn reseed(s: &Settings) -> Result<Vec<Vec<u8>>> {
         );
     }
     Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The data directory keeps the router's identity and port across a restart.
+    #[tokio::test]
+    async fn restart_keeps_router_hash_and_port() {
+        let dir = std::env::temp_dir().join(format!("eepsocks-embedded-{}", std::process::id()));
+        let s = Settings {
+            data_dir: Some(dir.clone()),
+            net_id: Some(99),
+            local_network: true,
+            threads: 1,
+            ..Settings::default()
+        };
+        let a = Embedded::start(s.clone()).await.unwrap();
+        let (ri_a, port_a) = (a.router_info.clone(), a.ntcp2_port);
+        assert!(a.sam.unwrap().ip().is_loopback());
+        a.stop().await;
+        let b = Embedded::start(s).await.unwrap();
+        assert_eq!(router_name(&ri_a), router_name(&b.router_info));
+        assert!(router_name(&ri_a).is_some());
+        assert_eq!(port_a, b.ntcp2_port);
+        b.stop().await;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("router.keys"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn offline_reseed_failure_is_explained() {
+        let dir = std::env::temp_dir().join(format!("eepsocks-reseed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = Settings {
+            data_dir: Some(dir.clone()),
+            reseed_file: Some(dir.join("missing.su3")),
+            ..Settings::default()
+        };
+        let Err(e) = Embedded::start(s).await else {
+            panic!("started without routers")
+        };
+        assert!(format!("{e:#}").contains("missing.su3"), "{e:#}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -50,11 +50,17 @@ impl AsyncWrite for Tcp {
         Pin::new(&mut self.0).poll_write(cx, buf).map_err(custom)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<emissary_core::Result<()>> {
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<emissary_core::Result<()>> {
         Pin::new(&mut self.0).poll_flush(cx).map_err(custom)
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<emissary_core::Result<()>> {
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<emissary_core::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx).map_err(custom)
     }
 }
@@ -92,7 +98,9 @@ impl TcpListener<Tcp> for Listener {
         s.set_reuse_address(true).ok()?;
         s.bind(&address.into()).ok()?;
         s.listen(128).ok()?;
-        tokio::net::TcpListener::from_std(s.into()).ok().map(Listener)
+        tokio::net::TcpListener::from_std(s.into())
+            .ok()
+            .map(Listener)
     }
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Tcp, SocketAddr)>> {
@@ -125,21 +133,19 @@ impl UdpSocket for Udp {
         Self::bind_with_mtu(address, DEFAULT_MTU)
     }
 
-    fn bind_with_mtu(address: SocketAddr, mtu: usize) -> impl Future<Output = Option<Self>> {
-        async move {
-            let s = socket(address, socket2::Type::DGRAM)?;
-            s.bind(&address.into()).ok()?;
-            let socket = Arc::new(tokio::net::UdpSocket::from_std(s.into()).ok()?);
-            Some(Udp { socket, mtu })
-        }
+    async fn bind_with_mtu(address: SocketAddr, mtu: usize) -> Option<Self> {
+        let s = socket(address, socket2::Type::DGRAM)?;
+        s.bind(&address.into()).ok()?;
+        let socket = Arc::new(tokio::net::UdpSocket::from_std(s.into()).ok()?);
+        Some(Udp { socket, mtu })
     }
 
-    fn send_to(&mut self, buf: &[u8], target: SocketAddr) -> impl Future<Output = Option<usize>> + Send {
-        async move { self.socket.send_to(buf, target).await.ok() }
+    async fn send_to(&mut self, buf: &[u8], target: SocketAddr) -> Option<usize> {
+        self.socket.send_to(buf, target).await.ok()
     }
 
-    fn recv_from(&mut self, buf: &mut [u8]) -> impl Future<Output = Option<(usize, SocketAddr)>> + Send {
-        async move { self.socket.recv_from(buf).await.ok() }
+    async fn recv_from(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        self.socket.recv_from(buf).await.ok()
     }
 
     fn poll_send_to(

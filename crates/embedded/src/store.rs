@@ -159,7 +159,10 @@ impl Store {
             anyhow::bail!("bad router name");
         }
         write_atomic(
-            &self.dir.join("netDb").join(format!("routerInfo-{name}.dat")),
+            &self
+                .dir
+                .join("netDb")
+                .join(format!("routerInfo-{name}.dat")),
             ri,
         )
     }
@@ -288,7 +291,9 @@ mod tests {
         s.save_router("AbC-~", b"ri").unwrap();
         assert_eq!(s.routers(), vec![b"ri".to_vec()]);
         fs::write(d.join("router.keys"), b"short").unwrap();
-        let Err(e) = s.keys() else { panic!("short key file accepted") };
+        let Err(e) = s.keys() else {
+            panic!("short key file accepted")
+        };
         assert!(e.to_string().contains("damaged"));
         fs::remove_dir_all(d).unwrap();
     }

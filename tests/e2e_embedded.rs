@@ -1,0 +1,344 @@
+//! The embedded emissary router, end to end, on loopback (no i2pd, no netns):
+//! `eepsocks demo` starts an offline network of emissary routers in its process, an
+//! eepsite demo.i2p on one of them, and the proxy's own embedded router, joined through
+//! a reseed file. curl reaches the site by address-book name and by b32; a restart in the
+//! same directory keeps every identity. `--router auto` takes a SAM bridge that answers
+//! (here the demo's emissary) and starts the embedded router when none does.
+
+#![cfg(feature = "embedded")]
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::client::socks5_connect;
+
+const BODY: &str = "Hello from demo.i2p";
+
+/// Kills the process when dropped, also when an assertion fails.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn start(args: &[&str], log: &Path) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
+            .args(args)
+            .env("EEPSOCKS_LOG", "info,emissary=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        Proc {
+            child,
+            lines,
+            log: log.into(),
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// stdout lines up to and including "ready ...".
+    fn until_ready(&self, budget: Duration) -> Vec<String> {
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        loop {
+            let left = budget.saturating_sub(t0.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let ready = l.starts_with("ready");
+                    got.push(l);
+                    if ready {
+                        return got;
+                    }
+                }
+                Err(_) => panic!(
+                    "not ready in {budget:?}; stdout {got:?}; log:\n{}",
+                    self.log()
+                ),
+            }
+        }
+    }
+
+    /// Wait until the log has a line containing `what`; returns that line.
+    fn wait_log(&self, what: &str, budget: Duration) -> String {
+        let t0 = Instant::now();
+        loop {
+            if let Some(l) = self.log().lines().find(|l| l.contains(what)) {
+                return l.to_string();
+            }
+            if t0.elapsed() > budget {
+                panic!("no {what:?} in the log within {budget:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// curl through the proxy; retried while the young network settles (emissary's first
+/// tunnel builds can time out once: 8 s steps, see docs/testing.md).
+fn curl(args: &[&str], url: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new("curl")
+            .args(["-sS", "-m", "30"])
+            .args(args)
+            .arg(url)
+            .output()
+            .expect("curl");
+        let body = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() && body.contains(BODY) {
+            return body;
+        }
+        if t0.elapsed() > Duration::from_secs(90) {
+            panic!(
+                "curl {args:?} {url}: {:?} {body:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn field(lines: &[String], first: &str) -> String {
+    lines
+        .iter()
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.first() == Some(&first)).then(|| w[1].to_string())
+        })
+        .unwrap_or_else(|| panic!("no {first:?} line in {lines:?}"))
+}
+
+fn start_demo(dir: &Path, port: u16) -> (Proc, Vec<String>) {
+    let listen = format!("127.0.0.1:{port}");
+    let d = dir.to_str().unwrap();
+    let p = Proc::start(
+        &["demo", "--listen", &listen, "--dir", d],
+        &dir.with_extension("log"),
+    );
+    let t0 = Instant::now();
+    let lines = p.until_ready(Duration::from_secs(120));
+    println!("demo ready in {:.2} s", t0.elapsed().as_secs_f32());
+    (p, lines)
+}
+
+#[test]
+fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let port = free_port();
+    let proxy = format!("127.0.0.1:{port}");
+    let (p, lines) = start_demo(&dir, port);
+    let site = field(&lines, "demo.i2p");
+    let me = field(&lines, "destination");
+    assert!(site.ends_with(".b32.i2p") && site.len() == 60, "{site}");
+
+    // The README's command, by address-book name.
+    let t0 = Instant::now();
+    let body = curl(&["--socks5-hostname", &proxy], "http://demo.i2p/");
+    println!("curl demo.i2p: {:.2} s: {body}", t0.elapsed().as_secs_f32());
+    curl(
+        &["-x", &format!("socks5h://{proxy}")],
+        &format!("http://{site}/"),
+    );
+    curl(&["--socks4a", &proxy], "http://demo.i2p/");
+    // A name nobody knows, and a clearnet name: refused with the documented codes.
+    let mut s = TcpStream::connect(&proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(
+        socks5_connect(&mut s, "nosuch.i2p", 80, None).unwrap(),
+        0x04
+    );
+    let mut s = TcpStream::connect(&proxy).unwrap();
+    assert_eq!(
+        socks5_connect(&mut s, "example.com", 80, None).unwrap(),
+        0x02
+    );
+
+    // State kept: router keys private, the site's and the proxy's keys in place.
+    use std::os::unix::fs::PermissionsExt;
+    for f in [
+        "router/router.keys",
+        "net/r0/router.keys",
+        "site.dat",
+        "eepsocks/eepsocks.dat",
+    ] {
+        let m = fs::metadata(dir.join(f)).unwrap().permissions().mode();
+        assert_eq!(m & 0o077, 0, "{f} is readable by others: {m:o}");
+    }
+    let log = p.log();
+    assert!(
+        !log.contains(&site[..20]),
+        "a target in the info log:\n{log}"
+    );
+    assert!(p.terminate().success());
+
+    // Same directory: the same network, site address and proxy identity.
+    let (p, lines) = start_demo(&dir, port);
+    assert_eq!(field(&lines, "demo.i2p"), site);
+    assert_eq!(field(&lines, "destination"), me);
+    curl(&["--socks5-hostname", &proxy], "http://demo.i2p/");
+    assert!(p.terminate().success());
+}
+
+#[test]
+fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (demo, lines) = start_demo(&tmp.path().join("demo"), free_port());
+    let site = field(&lines, "demo.i2p");
+    // "demo: SAM bridges: site router A, proxy router B"
+    let l = demo.wait_log("demo: SAM bridges:", Duration::from_secs(5));
+    let bridge = l.rsplit(' ').next().unwrap().to_string();
+
+    // 1. A bridge answers (emissary's, in the demo): eepsocks uses it over SAM.
+    let conf = tmp.path().join("sam.toml");
+    fs::write(
+        &conf,
+        "status_listen = \"off\"\n[options]\n\"inbound.length\" = 1\n\"outbound.length\" = 1\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let data = tmp.path().join("d1");
+    let p = Proc::start(
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--sam",
+            &bridge,
+            "run",
+            "--router",
+            "auto",
+            "--transient",
+            "--listen",
+            &listen,
+        ],
+        &tmp.path().join("d1.log"),
+    );
+    p.until_ready(Duration::from_secs(120));
+    p.wait_log(
+        &format!("router: SAM bridge at {bridge} (auto: it answered)"),
+        Duration::from_secs(1),
+    );
+    assert!(
+        !p.log().contains("using the embedded router"),
+        "{}",
+        p.log()
+    );
+    curl(&["--socks5-hostname", &listen], &format!("http://{site}/"));
+    drop(p);
+
+    // 2. Nothing answers: the embedded router starts, in <data_dir>/router, and reports
+    // its bootstrap. It is on the public network (net id 2), which is unreachable here,
+    // so it never gets ready; a request meanwhile waits for the stream timeout (4 s)
+    // instead of failing at once.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let conf = tmp.path().join("embedded.toml");
+    let seed = tmp.path().join("demo/net/reseed.zip");
+    fs::write(
+        &conf,
+        format!(
+            "status_listen = \"off\"\nstream_timeout = 4\n[embedded]\nssu2 = false\n\
+             reseed_file = {:?}\n",
+            seed.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let data = tmp.path().join("d2");
+    let p = Proc::start(
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--sam",
+            &dead,
+            "run",
+            "--listen",
+            &listen,
+        ],
+        &tmp.path().join("d2.log"),
+    );
+    p.wait_log(
+        &format!("no SAM bridge answers at {dead} (auto): using the embedded router"),
+        Duration::from_secs(10),
+    );
+    p.wait_log(
+        "embedded router SAM bridge on 127.0.0.1:",
+        Duration::from_secs(10),
+    );
+    p.wait_log("reseeded from", Duration::from_secs(1));
+    p.wait_log("listener eepsocks on", Duration::from_secs(10));
+    assert!(data.join("router/router.keys").exists());
+    let mut s = TcpStream::connect(&listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let t0 = Instant::now();
+    let rep = socks5_connect(&mut s, &site, 80, None).unwrap();
+    let waited = t0.elapsed();
+    assert_eq!(
+        rep, 0x06,
+        "TTL expired (stream timeout) while bootstrapping"
+    );
+    assert!(
+        waited >= Duration::from_secs(3),
+        "failed at once: {waited:?}"
+    );
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    p.wait_log("embedded router bootstrapping", Duration::from_secs(10));
+    drop(p);
+    drop(demo);
+}
