@@ -30,7 +30,8 @@ pub struct Demo {
     pub site_b32: String,
     /// The proxy's config: its SAM bridge is `router`'s, its data in `<dir>/eepsocks`.
     pub config: Config,
-    _site: Session,
+    /// The site's session: the site is published while this is kept.
+    pub site: Session,
 }
 
 /// Start the network, the site and the proxy's router in `dir` (kept: a second start in
@@ -114,7 +115,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         router,
         site_b32,
         config,
-        _site: site,
+        site,
     })
 }
 

@@ -30,6 +30,16 @@ pub enum Backend {
     Embedded(Embedded),
 }
 
+impl Backend {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Backend::Sam => "sam",
+            #[cfg(feature = "embedded")]
+            Backend::Embedded(_) => "embedded",
+        }
+    }
+}
+
 /// Pick the router as configured and point `cfg.sam` at it. Logs the choice once.
 pub async fn choose(cfg: &mut Config) -> Result<Backend> {
     let use_sam = match cfg.router {

@@ -415,16 +415,21 @@ impl Daemon {
 async fn demo(listen: SocketAddr, dir: Option<PathBuf>) -> Result<()> {
     let temp = dir.is_none();
     let dir = dir.unwrap_or_else(eepsocks::demo::default_dir);
-    let d = eepsocks::demo::start(&dir, listen).await?;
-    println!("demo.i2p {}", d.site_b32);
+    let eepsocks::demo::Demo {
+        net,
+        router,
+        site_b32,
+        config,
+        site,
+    } = eepsocks::demo::start(&dir, listen).await?;
+    println!("demo.i2p {site_b32}");
     println!(
-        "try: curl --socks5-hostname {listen} http://{}/  (or http://{}/)",
+        "try: curl --socks5-hostname {listen} http://{}/  (or http://{site_b32}/)",
         eepsocks::demo::SITE_NAME,
-        d.site_b32
     );
-    let r = run_with(d.config.clone(), eepsocks::embedded::Backend::Sam).await;
-    d.router.stop().await;
-    d.net.stop().await;
+    let r = run_with(config, eepsocks::embedded::Backend::Embedded(router)).await;
+    drop(site);
+    net.stop().await;
     if temp {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -484,6 +489,7 @@ async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<(
         tokio::spawn(eepsocks::status::serve(
             l,
             daemon.infos.clone(),
+            backend.kind(),
             cfg.sam.clone(),
         ));
     }

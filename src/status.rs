@@ -76,8 +76,13 @@ fn json_str(s: &str) -> String {
     o
 }
 
-pub fn json(listeners: &[Arc<ListenerInfo>], sam: &str) -> String {
-    let mut o = format!("{{\"router\":{{\"sam\":{}}},\"listeners\":[", json_str(sam));
+/// `kind`: "sam" (an external router) or "embedded".
+pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
+    let mut o = format!(
+        "{{\"router\":{{\"kind\":{},\"sam\":{}}},\"listeners\":[",
+        json_str(kind),
+        json_str(sam)
+    );
     for (k, l) in listeners.iter().enumerate() {
         let s = &l.stats;
         if k > 0 {
@@ -189,6 +194,7 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
 pub async fn serve(
     l: TcpListener,
     listeners: Arc<std::sync::RwLock<Vec<Arc<ListenerInfo>>>>,
+    kind: &'static str,
     sam: String,
 ) {
     loop {
@@ -213,7 +219,7 @@ pub async fn serve(
             let line = String::from_utf8_lossy(&buf[..n]);
             let path = line.split_whitespace().nth(1).unwrap_or("");
             let (status, ctype, body) = match path {
-                "/status" | "/" => ("200 OK", "application/json", json(&listeners, &sam)),
+                "/status" | "/" => ("200 OK", "application/json", json(&listeners, kind, &sam)),
                 "/metrics" => (
                     "200 OK",
                     "text/plain; version=0.0.4",
@@ -256,7 +262,8 @@ mod tests {
             session_up: Box::new(|| true),
             per_user_identities: Box::new(|| 0),
         })];
-        let j = json(&l, "127.0.0.1:7656");
+        let j = json(&l, "sam", "127.0.0.1:7656");
+        assert!(j.starts_with("{\"router\":{\"kind\":\"sam\","), "{j}");
         assert!(
             j.contains("\"connections\":3") && j.contains("\"not_allowed\":1"),
             "{j}"
