@@ -52,6 +52,8 @@ pub struct Testnet {
     pub base: PathBuf,
     pub n: usize,
     pub hops: u8,
+    /// From the first router start to the first stream through i2pd's SOCKS proxy.
+    pub first_stream: Duration,
     routers: Vec<Child>,
     pub services: Vec<Service>,
     _tmp: Option<tempfile::TempDir>,
@@ -97,6 +99,11 @@ impl Testnet {
     /// Start `n` routers; r1 publishes `services`. Returns once a stream through i2pd's own
     /// SOCKS proxy on the last router reaches the first service (which must be an echo).
     pub fn start(n: usize, services: &[ServiceSpec]) -> Testnet {
+        Testnet::start_hops(n, services, 0)
+    }
+
+    /// The same, with `hops`-hop tunnels for every tunnel of the routers and their SOCKS.
+    pub fn start_hops(n: usize, services: &[ServiceSpec], hops: u8) -> Testnet {
         assert!(
             n >= 2,
             "one router cannot connect two destinations (needs a floodfill other than itself)"
@@ -125,7 +132,8 @@ impl Testnet {
             ns,
             base,
             n,
-            hops: 0,
+            hops,
+            first_stream: Duration::ZERO,
             routers: Vec::new(),
             services: Vec::new(),
             _tmp: if keep { None } else { Some(tmp) },
@@ -209,6 +217,7 @@ impl Testnet {
                 || net.echo_once_via_socks5(&via, &b32).is_ok(),
             );
         }
+        net.first_stream = t0.elapsed();
         eprintln!(
             "testnet: {n} routers up after {:.1} s, first stream after {:.1} s",
             routers_up.as_secs_f32(),
