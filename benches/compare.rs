@@ -60,8 +60,9 @@ fn main() {
     if part == "all" || part == "router" {
         router();
     }
+    #[cfg(feature = "embedded")]
     if part == "all" || part == "embedded" {
-        embedded();
+        embedded_part::embedded();
     }
 }
 
@@ -594,314 +595,320 @@ async fn router_rounds(peers: Vec<(&'static str, Via)>, q: bool) -> String {
 }
 
 // ---------------------------------------------------------------- embedded router
+#[cfg(feature = "embedded")]
+mod embedded_part {
+    use super::*;
 
-/// One stream that reaches the demo site: SOCKS5 by name, GET /, a 200.
-async fn demo_get(proxy: SocketAddr) -> std::io::Result<()> {
-    let mut s = open(&Via::Name(proxy, "demo.i2p".into(), 80)).await?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: demo.i2p\r\n\r\n")
-        .await?;
-    let mut v = Vec::new();
-    s.read_to_end(&mut v).await?;
-    if v.starts_with(b"HTTP/1.1 200") {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("not a 200"))
-    }
-}
-
-/// Seconds from spawning `eepsocks demo` in a new directory to "ready", and to the first
-/// successful GET of demo.i2p through it.
-fn demo_startup(rt: &tokio::runtime::Runtime) -> (f64, f64) {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let listen: SocketAddr = "127.0.0.1:24480".parse().unwrap();
-    let t0 = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
-        .args(["demo", "--listen", &listen.to_string(), "--dir"])
-        .arg(dir.path().join("d"))
-        .env("EEPSOCKS_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let _p = Proc(child);
-    for line in std::io::BufReader::new(out).lines() {
-        if line.unwrap().starts_with("ready") {
-            break;
+    /// One stream that reaches the demo site: SOCKS5 by name, GET /, a 200.
+    async fn demo_get(proxy: SocketAddr) -> std::io::Result<()> {
+        let mut s = open(&Via::Name(proxy, "demo.i2p".into(), 80)).await?;
+        s.write_all(b"GET / HTTP/1.0\r\nHost: demo.i2p\r\n\r\n")
+            .await?;
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).await?;
+        if v.starts_with(b"HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("not a 200"))
         }
     }
-    let ready = t0.elapsed().as_secs_f64();
-    rt.block_on(async {
-        loop {
-            if tokio::time::timeout(Duration::from_secs(60), demo_get(listen))
-                .await
-                .is_ok_and(|r| r.is_ok())
-            {
+
+    /// Seconds from spawning `eepsocks demo` in a new directory to "ready", and to the first
+    /// successful GET of demo.i2p through it.
+    fn demo_startup(rt: &tokio::runtime::Runtime) -> (f64, f64) {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let listen: SocketAddr = "127.0.0.1:24480".parse().unwrap();
+        let t0 = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
+            .args(["demo", "--listen", &listen.to_string(), "--dir"])
+            .arg(dir.path().join("d"))
+            .env("EEPSOCKS_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let _p = Proc(child);
+        for line in std::io::BufReader::new(out).lines() {
+            if line.unwrap().starts_with("ready") {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(180), "demo: no stream");
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    });
-    (ready, t0.elapsed().as_secs_f64())
-}
-
-/// Run `f` on a runtime whose threads are in the test network's namespace.
-fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>> + Send + 'static,
-) -> T {
-    let ns = ns.to_string();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        use std::os::fd::AsRawFd;
-        assert_eq!(
-            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(f())
-    })
-    .join()
-    .unwrap()
-}
-
-fn wait_ready(child: &mut Child) {
-    use std::io::BufRead;
-    let out = child.stdout.take().unwrap();
-    for line in std::io::BufReader::new(out).lines() {
-        if line.unwrap().starts_with("ready") {
-            return;
-        }
-    }
-    panic!("eepsocks exited before ready");
-}
-
-const ONE_HOP: &str = "status_listen = \"off\"\n[options]\n\"inbound.length\" = 1\n\"outbound.length\" = 1\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n";
-
-fn embedded() {
-    use eepsocks::embedded::devnet;
-    use support::testnet::{sam_addr, socks_addr, Kind, ServiceSpec, Testnet};
-    let q = quick();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let echo_spec = [ServiceSpec {
-        name: "echo",
-        port: 7001,
-        kind: Kind::Echo,
-    }];
-
-    // 1. From nothing to the first stream.
-    let rounds = if q { 1 } else { 3 };
-    let (mut ready, mut first, mut i2pd_first) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let (r, f) = demo_startup(&rt);
-        ready.push(r);
-        first.push(f);
-        let net = Testnet::start(4, &echo_spec);
-        i2pd_first.push(net.first_stream.as_secs_f64());
-    }
-    let mut out = String::new();
-    out.push_str(&format!(
-        "## Embedded router: start to first stream ({rounds} rounds, seconds, median [all])\n\n\
-         | | eepsocks demo (emissary) | i2pd network, its SOCKS | ratio |\n|---|---|---|---|\n\
-         | ready | {:.2} {:.2?} | | |\n| first stream | {:.2} {:.2?} | {:.2} {:.2?} | {:.2} |\n\n",
-        median(&mut ready.clone()),
-        ready,
-        median(&mut first.clone()),
-        first,
-        median(&mut i2pd_first.clone()),
-        i2pd_first,
-        median(&mut first.clone()) / median(&mut i2pd_first.clone()),
-    ));
-    println!("{out}");
-
-    // 2. Throughput: 4 routers each, echo on another router than the client's.
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("one-hop.toml");
-    std::fs::write(&cfg, ONE_HOP).unwrap();
-    let zero = dir.path().join("zero-hop.toml");
-    std::fs::write(&zero, ONE_HOP.replace("length\" = 1", "length\" = 0")).unwrap();
-    let (net, echo_b32, site) = rt.block_on(async {
-        let net = devnet::Devnet::start(devnet::Spec {
-            floodfills: 2,
-            relays: 0,
-            sam_routers: 2,
-            ssu2: false,
-            dir: dir.path().join("net"),
-            net_id: 78,
-        })
-        .await
-        .unwrap();
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        tokio::spawn(async move {
+        let ready = t0.elapsed().as_secs_f64();
+        rt.block_on(async {
             loop {
-                let Ok((s, _)) = l.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let (mut r, mut w) = s.into_split();
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                });
+                if tokio::time::timeout(Duration::from_secs(60), demo_get(listen))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+                {
+                    break;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(180), "demo: no stream");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
-        let sam = net.sam()[0].to_string();
-        let keys = eepsocks::sam::generate_keys(&sam, 7).await.unwrap();
-        let b32 = keys.destination().b32();
-        let site = eepsocks::sam::Session::spawn(eepsocks::sam::SessionConfig {
-            sam_addr: sam.clone(),
-            name: "bench-echo".into(),
-            keys,
-            options: ONE_HOP_OPTS
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        });
-        let id = site.wait_until_up().await.unwrap();
-        let mut fwd = eepsocks::sam::Conn::connect(&sam).await.unwrap();
-        let r = fwd
-            .command(&format!(
-                "STREAM FORWARD ID={id} PORT={port} HOST=127.0.0.1 SILENT=true"
-            ))
+        (ready, t0.elapsed().as_secs_f64())
+    }
+
+    /// Run `f` on a runtime whose threads are in the test network's namespace.
+    fn in_netns<T: Send + 'static>(
+        ns: &str,
+        f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
+            + Send
+            + 'static,
+    ) -> T {
+        let ns = ns.to_string();
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+            use std::os::fd::AsRawFd;
+            assert_eq!(
+                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(f())
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn wait_ready(child: &mut Child) {
+        use std::io::BufRead;
+        let out = child.stdout.take().unwrap();
+        for line in std::io::BufReader::new(out).lines() {
+            if line.unwrap().starts_with("ready") {
+                return;
+            }
+        }
+        panic!("eepsocks exited before ready");
+    }
+
+    const ONE_HOP: &str = "status_listen = \"off\"\n[options]\n\"inbound.length\" = 1\n\"outbound.length\" = 1\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n";
+
+    pub fn embedded() {
+        use eepsocks::embedded::devnet;
+        use support::testnet::{sam_addr, socks_addr, Kind, ServiceSpec, Testnet};
+        let q = quick();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let echo_spec = [ServiceSpec {
+            name: "echo",
+            port: 7001,
+            kind: Kind::Echo,
+        }];
+
+        // 1. From nothing to the first stream.
+        let rounds = if q { 1 } else { 3 };
+        let (mut ready, mut first, mut i2pd_first) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let (r, f) = demo_startup(&rt);
+            ready.push(r);
+            first.push(f);
+            let net = Testnet::start(4, &echo_spec);
+            i2pd_first.push(net.first_stream.as_secs_f64());
+        }
+        let mut out = String::new();
+        out.push_str(&format!(
+            "## Embedded router: start to first stream ({rounds} rounds, seconds, median [all])\n\n\
+             | | eepsocks demo (emissary) | i2pd network, its SOCKS | ratio |\n|---|---|---|---|\n\
+             | ready | {:.2} {:.2?} | | |\n| first stream | {:.2} {:.2?} | {:.2} {:.2?} | {:.2} |\n\n",
+            median(&mut ready.clone()),
+            ready,
+            median(&mut first.clone()),
+            first,
+            median(&mut i2pd_first.clone()),
+            i2pd_first,
+            median(&mut first.clone()) / median(&mut i2pd_first.clone()),
+        ));
+        println!("{out}");
+
+        // 2. Throughput: 4 routers each, echo on another router than the client's.
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("one-hop.toml");
+        std::fs::write(&cfg, ONE_HOP).unwrap();
+        let zero = dir.path().join("zero-hop.toml");
+        std::fs::write(&zero, ONE_HOP.replace("length\" = 1", "length\" = 0")).unwrap();
+        let (net, echo_b32, site) = rt.block_on(async {
+            let net = devnet::Devnet::start(devnet::Spec {
+                floodfills: 2,
+                relays: 0,
+                sam_routers: 2,
+                ssu2: false,
+                dir: dir.path().join("net"),
+                net_id: 78,
+            })
             .await
             .unwrap();
-        assert_eq!(r.get("RESULT"), Some("OK"));
-        tokio::spawn(async move {
-            let _ = fwd.read_line().await;
-        });
-        (net, b32, site)
-    });
-    let eep_em: SocketAddr = "127.0.0.1:24481".parse().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
-        .args([
-            "run",
-            "--router",
-            "sam",
-            "--transient",
-            "--listen",
-            &eep_em.to_string(),
-        ])
-        .arg("--sam")
-        .arg(net.sam()[1].to_string())
-        .arg("--config")
-        .arg(&cfg)
-        .env("EEPSOCKS_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
-    let _eep_em = Proc(child);
-
-    // i2pd gets 0-hop tunnels: with 1 hop no tunnel was built in 180 s on this network
-    // (all routers in one /24); emissary refuses 0 hops. So i2pd has the easier path.
-    let inet = Testnet::start(4, &echo_spec);
-    let i2pd_echo = inet.service("echo").b32();
-    let mut child = inet
-        .command(env!("CARGO_BIN_EXE_eepsocks"))
-        .args([
-            "run",
-            "--router",
-            "sam",
-            "--transient",
-            "--listen",
-            "127.0.0.1:4447",
-        ])
-        .args(["--sam", &sam_addr(4)])
-        .arg("--config")
-        .arg(&zero)
-        .env("EEPSOCKS_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
-    let _eep_i2pd = Proc(child);
-
-    let bytes = if q { 1 << 20 } else { 8 << 20 };
-    let n_ttfb = if q { 5 } else { 30 };
-    let rounds = if q { 1 } else { 3 };
-    let em_via = Via::Name(eep_em, echo_b32.clone(), 80);
-    let i2pd_vias = [
-        Via::Name(socks_addr(4).parse().unwrap(), i2pd_echo.clone(), 80),
-        Via::Name("127.0.0.1:4447".parse().unwrap(), i2pd_echo.clone(), 80),
-    ];
-    // warm up every path
-    rt.block_on(warm(&em_via));
-    for v in &i2pd_vias {
-        let v = v.clone();
-        in_netns(&inet.ns, move || Box::pin(async move { warm(&v).await }));
-    }
-    let mut tt: Vec<Vec<f64>> = vec![Vec::new(); 3];
-    let mut bw: Vec<Vec<f64>> = vec![Vec::new(); 3];
-    for _ in 0..rounds {
-        let v = em_via.clone();
-        let (t, b) = rt.block_on(measure(v, n_ttfb, bytes));
-        tt[2].extend(t);
-        bw[2].push(b);
-        for (i, v) in i2pd_vias.iter().enumerate() {
-            let v = v.clone();
-            let (t, b) = in_netns(&inet.ns, move || {
-                Box::pin(async move { measure(v, n_ttfb, bytes).await })
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((s, _)) = l.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let (mut r, mut w) = s.into_split();
+                        let _ = tokio::io::copy(&mut r, &mut w).await;
+                    });
+                }
             });
-            tt[i].extend(t);
-            bw[i].push(b);
+            let sam = net.sam()[0].to_string();
+            let keys = eepsocks::sam::generate_keys(&sam, 7).await.unwrap();
+            let b32 = keys.destination().b32();
+            let site = eepsocks::sam::Session::spawn(eepsocks::sam::SessionConfig {
+                sam_addr: sam.clone(),
+                name: "bench-echo".into(),
+                keys,
+                options: ONE_HOP_OPTS
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            });
+            let id = site.wait_until_up().await.unwrap();
+            let mut fwd = eepsocks::sam::Conn::connect(&sam).await.unwrap();
+            let r = fwd
+                .command(&format!(
+                    "STREAM FORWARD ID={id} PORT={port} HOST=127.0.0.1 SILENT=true"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(r.get("RESULT"), Some("OK"));
+            tokio::spawn(async move {
+                let _ = fwd.read_line().await;
+            });
+            (net, b32, site)
+        });
+        let eep_em: SocketAddr = "127.0.0.1:24481".parse().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
+            .args([
+                "run",
+                "--router",
+                "sam",
+                "--transient",
+                "--listen",
+                &eep_em.to_string(),
+            ])
+            .arg("--sam")
+            .arg(net.sam()[1].to_string())
+            .arg("--config")
+            .arg(&cfg)
+            .env("EEPSOCKS_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_ready(&mut child);
+        let _eep_em = Proc(child);
+
+        // i2pd gets 0-hop tunnels: with 1 hop no tunnel was built in 180 s on this network
+        // (all routers in one /24); emissary refuses 0 hops. So i2pd has the easier path.
+        let inet = Testnet::start(4, &echo_spec);
+        let i2pd_echo = inet.service("echo").b32();
+        let mut child = inet
+            .command(env!("CARGO_BIN_EXE_eepsocks"))
+            .args([
+                "run",
+                "--router",
+                "sam",
+                "--transient",
+                "--listen",
+                "127.0.0.1:4447",
+            ])
+            .args(["--sam", &sam_addr(4)])
+            .arg("--config")
+            .arg(&zero)
+            .env("EEPSOCKS_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_ready(&mut child);
+        let _eep_i2pd = Proc(child);
+
+        let bytes = if q { 1 << 20 } else { 8 << 20 };
+        let n_ttfb = if q { 5 } else { 30 };
+        let rounds = if q { 1 } else { 3 };
+        let em_via = Via::Name(eep_em, echo_b32.clone(), 80);
+        let i2pd_vias = [
+            Via::Name(socks_addr(4).parse().unwrap(), i2pd_echo.clone(), 80),
+            Via::Name("127.0.0.1:4447".parse().unwrap(), i2pd_echo.clone(), 80),
+        ];
+        // warm up every path
+        rt.block_on(warm(&em_via));
+        for v in &i2pd_vias {
+            let v = v.clone();
+            in_netns(&inet.ns, move || Box::pin(async move { warm(&v).await }));
         }
+        let mut tt: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        let mut bw: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        for _ in 0..rounds {
+            let v = em_via.clone();
+            let (t, b) = rt.block_on(measure(v, n_ttfb, bytes));
+            tt[2].extend(t);
+            bw[2].push(b);
+            for (i, v) in i2pd_vias.iter().enumerate() {
+                let v = v.clone();
+                let (t, b) = in_netns(&inet.ns, move || {
+                    Box::pin(async move { measure(v, n_ttfb, bytes).await })
+                });
+                tt[i].extend(t);
+                bw[i].push(b);
+            }
+        }
+        let names = [
+            "i2pd SOCKS (i2pd net)",
+            "eepsocks (i2pd net)",
+            "eepsocks (emissary net)",
+        ];
+        let mut o = format!(
+            "## Embedded router: throughput on comparable networks (4 routers; emissary 1 hop, i2pd 0 hops; {} MiB each \
+             way, {rounds} rounds; TTFB {n_ttfb} per round)\n\n| path | TTFB ms | bulk MiB/s [all] | \
+             bulk ÷ i2pd SOCKS |\n|---|---|---|---|\n",
+            bytes >> 20
+        );
+        let base = median(&mut bw[0].clone());
+        for i in 0..3 {
+            o.push_str(&format!(
+                "| {} | {:.2} | {:.2} {:.2?} | {:.2} |\n",
+                names[i],
+                median(&mut tt[i]),
+                median(&mut bw[i].clone()),
+                bw[i],
+                median(&mut bw[i].clone()) / base
+            ));
+        }
+        println!("{o}");
+        drop(site);
+        rt.block_on(net.stop());
     }
-    let names = [
-        "i2pd SOCKS (i2pd net)",
-        "eepsocks (i2pd net)",
-        "eepsocks (emissary net)",
+
+    const ONE_HOP_OPTS: &[(&str, &str)] = &[
+        ("inbound.length", "1"),
+        ("outbound.length", "1"),
+        ("inbound.quantity", "2"),
+        ("outbound.quantity", "2"),
     ];
-    let mut o = format!(
-        "## Embedded router: throughput on comparable networks (4 routers; emissary 1 hop, i2pd 0 hops; {} MiB each \
-         way, {rounds} rounds; TTFB {n_ttfb} per round)\n\n| path | TTFB ms | bulk MiB/s [all] | \
-         bulk ÷ i2pd SOCKS |\n|---|---|---|---|\n",
-        bytes >> 20
-    );
-    let base = median(&mut bw[0].clone());
-    for i in 0..3 {
-        o.push_str(&format!(
-            "| {} | {:.2} | {:.2} {:.2?} | {:.2} |\n",
-            names[i],
-            median(&mut tt[i]),
-            median(&mut bw[i].clone()),
-            bw[i],
-            median(&mut bw[i].clone()) / base
-        ));
-    }
-    println!("{o}");
-    drop(site);
-    rt.block_on(net.stop());
-}
 
-const ONE_HOP_OPTS: &[(&str, &str)] = &[
-    ("inbound.length", "1"),
-    ("outbound.length", "1"),
-    ("inbound.quantity", "2"),
-    ("outbound.quantity", "2"),
-];
-
-async fn warm(via: &Via) {
-    let t0 = Instant::now();
-    while tokio::time::timeout(Duration::from_secs(30), ttfb(via))
-        .await
-        .map_or(true, |r| r.is_err())
-    {
-        assert!(t0.elapsed() < Duration::from_secs(180), "no stream");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// `n` TTFB samples (ms) and one bulk transfer (MiB/s; 0 when it failed).
-async fn measure(via: Via, n: usize, bytes: usize) -> (Vec<f64>, f64) {
-    let mut t = Vec::new();
-    for _ in 0..n {
-        if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(30), ttfb(&via)).await {
-            t.push(d.as_secs_f64() * 1000.0);
+    async fn warm(via: &Via) {
+        let t0 = Instant::now();
+        while tokio::time::timeout(Duration::from_secs(30), ttfb(via))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            assert!(t0.elapsed() < Duration::from_secs(180), "no stream");
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    let b = match tokio::time::timeout(Duration::from_secs(300), bulk(&via, bytes)).await {
-        Ok(Ok(b)) => b,
-        _ => 0.0,
-    };
-    (t, b)
+
+    /// `n` TTFB samples (ms) and one bulk transfer (MiB/s; 0 when it failed).
+    async fn measure(via: Via, n: usize, bytes: usize) -> (Vec<f64>, f64) {
+        let mut t = Vec::new();
+        for _ in 0..n {
+            if let Ok(Ok(d)) = tokio::time::timeout(Duration::from_secs(30), ttfb(&via)).await {
+                t.push(d.as_secs_f64() * 1000.0);
+            }
+        }
+        let b = match tokio::time::timeout(Duration::from_secs(300), bulk(&via, bytes)).await {
+            Ok(Ok(b)) => b,
+            _ => 0.0,
+        };
+        (t, b)
+    }
 }

@@ -5,6 +5,10 @@
 //! (tokio's copy_bidirectional keeps 2 × 8 KiB per connection for its whole life). EOF on
 //! one side becomes a half-close (shutdown of writing) on the other; the other direction
 //! carries on until it ends too.
+//!
+//! Bulk bursts (a read that fills the whole buffer) go on with splice(2) through a pipe
+//! made for that burst: the bytes move socket → pipe → socket inside the kernel instead of
+//! being copied into this process and back. Small messages never make a pipe.
 
 use crate::status::Stats;
 use std::io::ErrorKind;
@@ -53,10 +57,108 @@ async fn pump(
                     to.write_all(&buf[..n]).await?;
                     total += n as u64;
                     counter.fetch_add(n as u64, Ordering::Relaxed);
+                    #[cfg(target_os = "linux")]
+                    if n == BUF {
+                        drop(buf);
+                        match splice::burst(from.as_ref(), to.as_ref(), counter).await? {
+                            splice::End::Dry(n) => {
+                                total += n;
+                                break;
+                            }
+                            splice::End::Eof(n) => {
+                                total += n;
+                                match to.shutdown().await {
+                                    Err(e) if e.kind() != ErrorKind::NotConnected => return Err(e),
+                                    _ => return Ok(total),
+                                }
+                            }
+                        }
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod splice {
+    use std::io::{Error, ErrorKind, Result};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::Interest;
+    use tokio::net::TcpStream;
+
+    /// How a burst ended, with the bytes it moved.
+    pub enum End {
+        /// The source ran dry (would block): back to waiting without a pipe.
+        Dry(u64),
+        /// The source finished sending.
+        Eof(u64),
+    }
+
+    /// Bytes per splice; the pipe is grown to this when the kernel allows.
+    const CHUNK: usize = 256 * 1024;
+
+    fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into `fds`, which we then own.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            return Err(Error::last_os_error());
+        }
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Best effort: a bigger pipe means fewer system calls per MiB.
+        unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, CHUNK as libc::c_int) };
+        Ok((r, w))
+    }
+
+    fn splice(from: i32, to: i32, len: usize) -> Result<usize> {
+        // SAFETY: plain descriptors, no user memory involved.
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n < 0 {
+            Err(Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Move bytes from `from` to `to` through a pipe until `from` would block or ends.
+    pub async fn burst(from: &TcpStream, to: &TcpStream, counter: &AtomicU64) -> Result<End> {
+        let (pr, pw) = pipe()?;
+        let mut total = 0u64;
+        loop {
+            let n = match from.try_io(Interest::READABLE, || {
+                splice(from.as_raw_fd(), pw.as_raw_fd(), CHUNK)
+            }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(End::Dry(total)),
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(End::Eof(total));
+            }
+            let mut left = n;
+            while left > 0 {
+                match to.try_io(Interest::WRITABLE, || {
+                    splice(pr.as_raw_fd(), to.as_raw_fd(), left)
+                }) {
+                    Ok(k) => left -= k,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => to.writable().await?,
+                    Err(e) => return Err(e),
+                }
+            }
+            total += n as u64;
+            counter.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 }
