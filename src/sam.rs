@@ -274,10 +274,14 @@ pub struct Session {
 struct WarmPool {
     conns: Mutex<Vec<(Conn, Instant)>>,
     filling: AtomicUsize,
+    /// Stream opens under way: the pool grows with them, so concurrent clients do not
+    /// fall back to cold connections (two extra round trips each).
+    opening: AtomicUsize,
 }
 
-/// Warm connections kept ready per session.
+/// Warm connections kept ready per session when idle, and at most.
 const WARM: usize = 2;
+const WARM_MAX: usize = 32;
 /// Older ones are dropped rather than trusted: the router may have timed them out.
 const WARM_MAX_AGE: Duration = Duration::from_secs(30);
 
@@ -354,6 +358,8 @@ impl Session {
     pub async fn connect(&self, dest: &str, port: u16) -> Result<(TcpStream, Vec<u8>), SamError> {
         let id = self.wait_up().await?;
         let warm = self.take_warm();
+        self.warm.opening.fetch_add(1, Ordering::Relaxed);
+        let _opening = Opening(&self.warm.opening);
         self.refill();
         if let Some(c) = warm {
             match stream_connect(c, &id, dest, port).await {
@@ -368,19 +374,17 @@ impl Session {
 
     fn take_warm(&self) -> Option<Conn> {
         let mut conns = self.warm.conns.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((c, born)) = conns.pop() {
-            if born.elapsed() < WARM_MAX_AGE {
-                return Some(c);
-            }
-        }
-        None
+        // Stale ones go, wherever they are: after a burst the pool may hold many.
+        conns.retain(|(_, born)| born.elapsed() < WARM_MAX_AGE);
+        conns.pop().map(|(c, _)| c)
     }
 
-    /// Top the warm pool up in the background.
+    /// Top the warm pool up in the background: two more than the opens under way.
     fn refill(&self) {
-        let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(WARM);
+        let want = (self.warm.opening.load(Ordering::Relaxed) + WARM).min(WARM_MAX);
+        let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(want);
         let filling = self.warm.filling.load(Ordering::Relaxed);
-        for _ in (have + filling)..WARM {
+        for _ in (have + filling)..want {
             self.warm.filling.fetch_add(1, Ordering::Relaxed);
             let pool = Arc::downgrade(&self.warm);
             let addr = self.sam_addr.clone();
@@ -396,6 +400,15 @@ impl Session {
                 }
             });
         }
+    }
+}
+
+/// Counts one stream open while alive.
+struct Opening<'a>(&'a AtomicUsize);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
