@@ -274,14 +274,10 @@ pub struct Session {
 struct WarmPool {
     conns: Mutex<Vec<(Conn, Instant)>>,
     filling: AtomicUsize,
-    /// Stream opens under way: the pool grows with them, so concurrent clients do not
-    /// fall back to cold connections (two extra round trips each).
-    opening: AtomicUsize,
 }
 
-/// Warm connections kept ready per session when idle, and at most.
+/// Warm connections kept ready per session.
 const WARM: usize = 2;
-const WARM_MAX: usize = 32;
 /// Older ones are dropped rather than trusted: the router may have timed them out.
 const WARM_MAX_AGE: Duration = Duration::from_secs(30);
 
@@ -358,8 +354,6 @@ impl Session {
     pub async fn connect(&self, dest: &str, port: u16) -> Result<(TcpStream, Vec<u8>), SamError> {
         let id = self.wait_up().await?;
         let warm = self.take_warm();
-        self.warm.opening.fetch_add(1, Ordering::Relaxed);
-        let _opening = Opening(&self.warm.opening);
         self.refill();
         if let Some(c) = warm {
             match stream_connect(c, &id, dest, port).await {
@@ -374,17 +368,19 @@ impl Session {
 
     fn take_warm(&self) -> Option<Conn> {
         let mut conns = self.warm.conns.lock().unwrap_or_else(|e| e.into_inner());
-        // Stale ones go, wherever they are: after a burst the pool may hold many.
-        conns.retain(|(_, born)| born.elapsed() < WARM_MAX_AGE);
-        conns.pop().map(|(c, _)| c)
+        while let Some((c, born)) = conns.pop() {
+            if born.elapsed() < WARM_MAX_AGE {
+                return Some(c);
+            }
+        }
+        None
     }
 
-    /// Top the warm pool up in the background: two more than the opens under way.
+    /// Top the warm pool up in the background.
     fn refill(&self) {
-        let want = (self.warm.opening.load(Ordering::Relaxed) + WARM).min(WARM_MAX);
-        let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(want);
+        let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(WARM);
         let filling = self.warm.filling.load(Ordering::Relaxed);
-        for _ in (have + filling)..want {
+        for _ in (have + filling)..WARM {
             self.warm.filling.fetch_add(1, Ordering::Relaxed);
             let pool = Arc::downgrade(&self.warm);
             let addr = self.sam_addr.clone();
@@ -400,15 +396,6 @@ impl Session {
                 }
             });
         }
-    }
-}
-
-/// Counts one stream open while alive.
-struct Opening<'a>(&'a AtomicUsize);
-
-impl Drop for Opening<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
