@@ -103,6 +103,8 @@ fn raise_nofile() -> u64 {
 #[derive(Clone)]
 enum Via {
     Direct(SocketAddr),
+    /// A bare SAM client: new connection, HELLO, STREAM CONNECT (session id, destination).
+    Sam(SocketAddr, String, String),
     /// SOCKS5 to `proxy`, CONNECT by name.
     Name(SocketAddr, String, u16),
     /// SOCKS5 to `proxy`, CONNECT by IPv4 (microsocks would resolve a name itself).
@@ -111,6 +113,7 @@ enum Via {
 
 async fn open(via: &Via) -> std::io::Result<TcpStream> {
     let (proxy, req) = match via {
+        Via::Sam(sam, id, dest) => return sam_open(*sam, id, dest).await,
         Via::Direct(a) => {
             let s = TcpStream::connect(a).await?;
             s.set_nodelay(true)?;
@@ -146,6 +149,38 @@ async fn open(via: &Via) -> std::io::Result<TcpStream> {
             "SOCKS reply {:#04x}",
             rep[1]
         )));
+    }
+    Ok(s)
+}
+
+/// What every SAM client does per stream (no warm connections): connect, HELLO, STREAM
+/// CONNECT. The router sends one line per command and nothing more until we write, so
+/// reading a buffer up to the newline takes no stream data.
+async fn sam_open(sam: SocketAddr, id: &str, dest: &str) -> std::io::Result<TcpStream> {
+    let mut s = TcpStream::connect(sam).await?;
+    s.set_nodelay(true)?;
+    async fn line(s: &mut TcpStream) -> std::io::Result<String> {
+        let mut v = Vec::with_capacity(128);
+        let mut b = [0u8; 256];
+        while !v.ends_with(b"\n") {
+            let n = s.read(&mut b).await?;
+            if n == 0 {
+                return Err(std::io::Error::other("SAM closed"));
+            }
+            v.extend_from_slice(&b[..n]);
+        }
+        Ok(String::from_utf8_lossy(&v).into_owned())
+    }
+    s.write_all(b"HELLO VERSION MIN=3.1 MAX=3.3\n").await?;
+    let l = line(&mut s).await?;
+    if !l.contains("RESULT=OK") {
+        return Err(std::io::Error::other(l));
+    }
+    s.write_all(format!("STREAM CONNECT ID={id} DESTINATION={dest} SILENT=false\n").as_bytes())
+        .await?;
+    let l = line(&mut s).await?;
+    if !l.contains("RESULT=OK") {
+        return Err(std::io::Error::other(l));
     }
     Ok(s)
 }
@@ -495,6 +530,7 @@ fn router() {
     ];
     let q = quick();
     let ns = net.ns.clone();
+    let echo_b32 = echo_b32.clone();
     // Run the clients on threads inside the namespace: a runtime built on a thread that
     // entered it spawns its workers there too.
     let report = std::thread::spawn(move || {
@@ -502,7 +538,32 @@ fn router() {
         use std::os::fd::AsRawFd;
         assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
         let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(router_rounds(peers, q))
+        rt.block_on(async move {
+            // The third peer: a bare SAM client on the same router and session settings.
+            let sam = sam_addr(2);
+            let keys = eepsocks::sam::generate_keys(&sam, 7).await.unwrap();
+            let session = eepsocks::sam::Session::spawn(eepsocks::sam::SessionConfig {
+                sam_addr: sam.clone(),
+                name: "bench-raw".into(),
+                keys,
+                options: [
+                    ("inbound.length", "0"),
+                    ("outbound.length", "0"),
+                    ("inbound.quantity", "2"),
+                    ("outbound.quantity", "2"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            });
+            let id = session.wait_until_up().await.unwrap();
+            let mut peers = peers;
+            peers.push((
+                "bare SAM client",
+                Via::Sam(sam.parse().unwrap(), id, echo_b32),
+            ));
+            router_rounds(peers, q).await
+        })
     })
     .join()
     .unwrap();
@@ -570,25 +631,37 @@ async fn router_rounds(peers: Vec<(&'static str, Via)>, q: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "| metric | i2pd SOCKS | eepsocks | ratio (eepsocks ÷ i2pd) | target |"
+        "| metric | i2pd SOCKS | eepsocks | ratio (eepsocks ÷ i2pd) | target | bare SAM client | eepsocks ÷ bare SAM |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|");
-    let (a, b) = (median(&mut tt[0]), median(&mut tt[1]));
-    let _ = writeln!(o, "| TTFB ms | {a:.2} | {b:.2} | {:.2} | ≤ 1.10 |", b / a);
-    let (a, b) = (median(&mut tp[0]), median(&mut tp[1]));
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    let (a, b, c) = (median(&mut tt[0]), median(&mut tt[1]), median(&mut tt[2]));
     let _ = writeln!(
         o,
-        "| bulk MiB/s | {a:.2} | {b:.2} | {:.2} | ≥ 0.95 |",
-        b / a
+        "| TTFB ms | {a:.2} | {b:.2} | {:.2} | ≤ 1.10 | {c:.2} | {:.2} |",
+        b / a,
+        b / c
     );
-    for (c, n) in concurrency.iter().enumerate() {
-        let (a, b) = (median(&mut rate[0][c]), median(&mut rate[1][c]));
+    let (a, b, c) = (median(&mut tp[0]), median(&mut tp[1]), median(&mut tp[2]));
+    let _ = writeln!(
+        o,
+        "| bulk MiB/s | {a:.2} | {b:.2} | {:.2} | ≥ 0.95 | {c:.2} | {:.2} |",
+        b / a,
+        b / c
+    );
+    for (k, n) in concurrency.iter().enumerate() {
+        let (a, b, c) = (
+            median(&mut rate[0][k]),
+            median(&mut rate[1][k]),
+            median(&mut rate[2][k]),
+        );
         let _ = writeln!(
             o,
-            "| setup/s, {n} clients (failures {}/{}) | {a:.1} | {b:.1} | {:.2} | ≥ 1.0 |",
-            fails[0][c],
-            fails[1][c],
-            b / a
+            "| setup/s, {n} clients (failures {}/{}/{}) | {a:.1} | {b:.1} | {:.2} | ≥ 1.0 | {c:.1} | {:.2} |",
+            fails[0][k],
+            fails[1][k],
+            fails[2][k],
+            b / a,
+            b / c
         );
     }
     o
