@@ -126,18 +126,39 @@ fn opts() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Where `eepsocks demo` keeps its network when no directory is given.
-pub fn default_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("eepsocks-demo-{}", std::process::id()))
+/// A new private directory for `eepsocks demo` when none is given. `create_dir` fails
+/// on anything already there, so another user cannot plant the directory or a link.
+pub fn temp_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for i in 0..100u32 {
+        let p = std::env::temp_dir().join(format!(
+            "eepsocks-demo-{}-{:x}",
+            std::process::id(),
+            nanos.wrapping_mul(2654435761).wrapping_add(i)
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", p.display())),
+        }
+    }
+    anyhow::bail!("cannot create a temporary directory for the demo")
 }
 
 async fn serve_site(l: TcpListener) {
     loop {
         let Ok((s, _)) = l.accept().await else {
+            // e.g. out of file descriptors: do not spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         tokio::spawn(async move {
-            let mut r = BufReader::new(s);
+            // Requests are small; a client sending more is cut off, not buffered.
+            let mut r = BufReader::new(s.take(32 * 1024));
             // STREAM FORWARD puts the caller's destination on the first line.
             let mut line = String::new();
             if r.read_line(&mut line).await.is_err() {
@@ -162,7 +183,7 @@ async fn serve_site(l: TcpListener) {
             }
             let body = "Hello from demo.i2p, an eepsite on eepsocks' offline demo network.\n\
                         You reached it over I2P tunnels, through the SOCKS proxy.\n";
-            let mut s = r.into_inner();
+            let mut s = r.into_inner().into_inner();
             let resp = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
                  Connection: close\r\n\r\n{}",

@@ -80,12 +80,23 @@ async fn start_embedded(_: &mut Config) -> Result<Backend> {
 #[cfg(feature = "embedded")]
 async fn start_embedded(cfg: &mut Config) -> Result<Backend> {
     let dir = cfg.data_dir().join("router");
-    let s = settings(&cfg.embedded, &dir)?;
-    info!(
-        "router: embedded emissary router, data in {} (it may take a few minutes to \
-         bootstrap the first time)",
-        dir.display()
-    );
+    let mut s = settings(&cfg.embedded, &dir)?;
+    // --transient leaves no trace: the router's keys and netDb are thrown away too.
+    let transient = cfg.keys == "transient"
+        && cfg
+            .proxy
+            .iter()
+            .all(|p| p.keys.as_deref() == Some("transient"));
+    if transient {
+        s.data_dir = None;
+        info!("router: embedded emissary router, transient (nothing kept; reseeds each start)");
+    } else {
+        info!(
+            "router: embedded emissary router, data in {} (it may take a few minutes to \
+             bootstrap the first time)",
+            dir.display()
+        );
+    }
     let r = Embedded::start(s).await?;
     let sam = r.sam.context("the embedded router has no SAM bridge")?;
     cfg.sam = sam.to_string();
@@ -101,6 +112,9 @@ pub fn settings(e: &EmbeddedConfig, dir: &std::path::Path) -> Result<Settings> {
     }
     if !e.ipv4 && !e.ipv6 {
         bail!("[embedded]: enable ipv4 or ipv6 (or both)");
+    }
+    if e.publish && e.host.is_none() {
+        bail!("[embedded] publish = true needs host (the public IPv4 address to publish)");
     }
     if let Some(r) = e.share_ratio {
         if !(0.0..=1.0).contains(&r) {
@@ -129,6 +143,22 @@ pub fn settings(e: &EmbeddedConfig, dir: &std::path::Path) -> Result<Settings> {
     })
 }
 
+/// Resolves if the embedded router stops by itself; never for a SAM bridge.
+#[cfg(feature = "embedded")]
+pub async fn stopped(rx: Option<tokio::sync::watch::Receiver<Progress>>) {
+    match rx {
+        Some(mut rx) => {
+            let _ = rx.wait_for(|p| p.stopped).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(feature = "embedded"))]
+pub async fn stopped(_: Option<()>) {
+    std::future::pending().await
+}
+
 /// Log the embedded router's bootstrap every few seconds (abort the task when ready).
 #[cfg(feature = "embedded")]
 pub async fn log_progress(rx: tokio::sync::watch::Receiver<Progress>) {
@@ -137,8 +167,8 @@ pub async fn log_progress(rx: tokio::sync::watch::Receiver<Progress>) {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let p = rx.borrow().clone();
         info!(
-            "embedded router bootstrapping ({:.0} s): {} routers known, {} connected, {} \
-             tunnels built, {} build failures",
+            "embedded router bootstrapping ({:.0} s): {} routers known at start, {} \
+             connected, {} tunnels built, {} build failures",
             started.elapsed().as_secs_f32(),
             p.known_routers,
             p.connected_routers,

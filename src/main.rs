@@ -414,14 +414,34 @@ impl Daemon {
 #[cfg(feature = "embedded")]
 async fn demo(listen: SocketAddr, dir: Option<PathBuf>) -> Result<()> {
     let temp = dir.is_none();
-    let dir = dir.unwrap_or_else(eepsocks::demo::default_dir);
+    let dir = match dir {
+        Some(d) => d,
+        None => eepsocks::demo::temp_dir()?,
+    };
+    let r = demo_in(&dir, listen).await;
+    if temp {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    r
+}
+
+#[cfg(feature = "embedded")]
+async fn demo_in(dir: &std::path::Path, listen: SocketAddr) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    // Interrupted while starting: return, so the temporary directory is removed.
+    let d = tokio::select! {
+        d = eepsocks::demo::start(dir, listen) => d?,
+        _ = term.recv() => return Ok(()),
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+    };
     let eepsocks::demo::Demo {
         net,
         router,
         site_b32,
         config,
         site,
-    } = eepsocks::demo::start(&dir, listen).await?;
+    } = d;
     println!("demo.i2p {site_b32}");
     println!(
         "try: curl --socks5-hostname {listen} http://{}/  (or http://{site_b32}/)",
@@ -430,9 +450,6 @@ async fn demo(listen: SocketAddr, dir: Option<PathBuf>) -> Result<()> {
     let r = run_with(config, eepsocks::embedded::Backend::Embedded(router)).await;
     drop(site);
     net.stop().await;
-    if temp {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
     r
 }
 
@@ -514,6 +531,14 @@ async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<(
         out.flush()?;
     }
     use tokio::signal::unix::{signal, SignalKind};
+    #[cfg(feature = "embedded")]
+    let router_stopped = match &backend {
+        eepsocks::embedded::Backend::Embedded(r) => Some(r.progress()),
+        _ => None,
+    };
+    #[cfg(not(feature = "embedded"))]
+    let router_stopped: Option<()> = None;
+    let mut router_stopped = std::pin::pin!(eepsocks::embedded::stopped(router_stopped));
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut current = cfg;
@@ -540,6 +565,9 @@ async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<(
                 }
             }
             _ = term.recv() => break,
+            _ = &mut router_stopped => {
+                anyhow::bail!("the embedded router stopped (see the log above); exiting");
+            }
             _ = tokio::signal::ctrl_c() => break,
         }
     }

@@ -20,6 +20,10 @@ use support::client::socks5_connect;
 
 const BODY: &str = "Hello from demo.i2p";
 
+/// One demo at a time: a demo restarts its routers on the ports they had, and a second
+/// demo starting meanwhile could take one of them.
+static ONE_DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Kills the process when dropped, also when an assertion fails.
 struct Proc {
     child: Child,
@@ -173,6 +177,7 @@ fn start_demo(dir: &Path, port: u16) -> (Proc, Vec<String>) {
 
 #[test]
 fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     let port = free_port();
@@ -232,6 +237,7 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
 
 #[test]
 fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let (demo, lines) = start_demo(&tmp.path().join("demo"), free_port());
     let site = field(&lines, "demo.i2p");

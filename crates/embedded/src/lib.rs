@@ -114,7 +114,10 @@ impl Default for Settings {
 /// What the router reports while it bootstraps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Routers known at start (netDb and reseed).
     pub known_routers: usize,
+    /// The router stopped by itself (a transport failed): its SAM bridge is gone.
+    pub stopped: bool,
     pub connected_routers: usize,
     pub tunnels_built: usize,
     pub tunnel_build_failures: usize,
@@ -144,7 +147,15 @@ impl Embedded {
         }
         // A private network never asks the public reseed servers; a file is fine.
         if routers.len() < s.reseed_threshold && (s.reseed_file.is_some() || !s.local_network) {
-            let got = reseed(&s).await?;
+            let got = match reseed(&s).await {
+                Ok(got) => got,
+                // Some routers known already: start with them; the netDb grows from there.
+                Err(e) if !routers.is_empty() => {
+                    warn!("{e:#}; starting with the {} routers known", routers.len());
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(st) = &store {
                 for ri in &got {
                     if let Some(name) = router_name(ri) {
@@ -155,45 +166,27 @@ impl Embedded {
             routers.extend(got);
         }
         let known = routers.len();
-        let config = build_config(&s, store.as_ref(), routers)?;
-
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let (prog_tx, progress) = watch::channel(Progress {
-            known_routers: known,
-            ..Progress::default()
-        });
         let threads = s.threads.max(1);
-        let saver = store.clone();
-        let thread = std::thread::Builder::new()
-            .name("i2p-router".into())
-            .spawn(move || {
-                let rt = if threads == 1 {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                } else {
-                    tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(threads)
-                        .thread_name("i2p-router")
-                        .enable_all()
-                        .build()
-                };
-                let rt = match rt {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(anyhow::anyhow!("router runtime: {e}")));
-                        return;
-                    }
-                };
-                rt.block_on(drive(config, saver, ready_tx, stop_rx, prog_tx));
-                // Dropping the runtime ends every task the router spawned, sockets included.
-                rt.shutdown_timeout(Duration::from_secs(1));
-            })
-            .context("cannot start the router thread")?;
-        let started = ready_rx
-            .await
-            .map_err(|_| anyhow::anyhow!("the embedded router stopped while starting"))??;
+        let config = build_config(&s, store.as_ref(), routers.clone(), true)?;
+        let launched = match launch(config, store.clone(), threads, known).await {
+            Err(e)
+                if store
+                    .as_ref()
+                    .is_some_and(|st| st.port("ntcp2").is_some() || st.port("ssu2").is_some()) =>
+            {
+                // Most likely another program took a saved port since the last run.
+                warn!("{e:#}: retrying on new ports (the saved ones may be taken)");
+                let config = build_config(&s, store.as_ref(), routers, false)?;
+                launch(config, store.clone(), threads, known).await?
+            }
+            other => other?,
+        };
+        let Launched {
+            started,
+            progress,
+            stop: stop_tx,
+            thread,
+        } = launched;
         if let Some(st) = &store {
             st.save_router_info(&started.router_info)?;
             let mut ports = Vec::new();
@@ -242,6 +235,64 @@ impl Drop for Embedded {
     }
 }
 
+struct Launched {
+    started: Started,
+    progress: watch::Receiver<Progress>,
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Run the router on a thread and runtime of its own; returns once its ports are bound.
+async fn launch(
+    config: Config,
+    store: Option<Store>,
+    threads: usize,
+    known: usize,
+) -> Result<Launched> {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (prog_tx, progress) = watch::channel(Progress {
+        known_routers: known,
+        ..Progress::default()
+    });
+    let thread = std::thread::Builder::new()
+        .name("i2p-router".into())
+        .spawn(move || {
+            let rt = if threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads)
+                    .thread_name("i2p-router")
+                    .enable_all()
+                    .build()
+            };
+            let rt = match rt {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(anyhow::anyhow!("router runtime: {e}")));
+                    return;
+                }
+            };
+            rt.block_on(drive(config, store, ready_tx, stop_rx, prog_tx));
+            // Dropping the runtime ends every task the router spawned, sockets included.
+            rt.shutdown_timeout(Duration::from_secs(1));
+        })
+        .context("cannot start the router thread")?;
+    let started = match ready_rx.await {
+        Ok(r) => r?,
+        Err(_) => bail!("the embedded router stopped while starting"),
+    };
+    Ok(Launched {
+        started,
+        progress,
+        stop: stop_tx,
+        thread,
+    })
+}
+
 struct Started {
     sam: Option<SocketAddr>,
     router_info: Vec<u8>,
@@ -278,7 +329,11 @@ async fn drive(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            _ = &mut router => break,
+            _ = &mut router => {
+                tracing::error!("the embedded router stopped by itself");
+                progress.send_modify(|p| p.stopped = true);
+                break;
+            }
             _ = &mut stop => {
                 // Twice: the second call skips the graceful drain of transit tunnels.
                 router.shutdown();
@@ -303,12 +358,19 @@ async fn drive(
 /// The router hash of a RouterInfo, as emissary names it (base64), or `None` when the
 /// bytes are not a RouterInfo.
 pub fn router_name(ri: &[u8]) -> Option<String> {
+    // Not `RouterId`'s Display: that is cut to 8 characters.
     emissary_core::primitives::RouterInfo::parse::<Tokio>(ri)
         .ok()
-        .map(|r| r.identity.id().to_string())
+        .map(|r| emissary_core::crypto::base64_encode(r.identity.id().to_vec()))
 }
 
-fn build_config(s: &Settings, store: Option<&Store>, routers: Vec<Vec<u8>>) -> Result<Config> {
+/// `saved_ports`: use the ports kept in the data directory for transports configured with 0.
+fn build_config(
+    s: &Settings,
+    store: Option<&Store>,
+    routers: Vec<Vec<u8>>,
+    saved_ports: bool,
+) -> Result<Config> {
     if s.ntcp2.is_none() && s.ssu2.is_none() {
         bail!("the embedded router needs a transport: enable ntcp2 or ssu2");
     }
@@ -317,7 +379,7 @@ fn build_config(s: &Settings, store: Option<&Store>, routers: Vec<Vec<u8>>) -> R
         None => None,
     };
     let saved_port = |t: &str, p: u16| match (p, store) {
-        (0, Some(st)) => st.port(t).unwrap_or(0),
+        (0, Some(st)) if saved_ports => st.port(t).unwrap_or(0),
         _ => p,
     };
     let ntcp2 = s.ntcp2.as_ref().map(|t| Ntcp2Config {
@@ -453,15 +515,24 @@ mod tests {
             threads: 1,
             ..Settings::default()
         };
+        let s2 = s.clone();
         let a = Embedded::start(s.clone()).await.unwrap();
         let (ri_a, port_a) = (a.router_info.clone(), a.ntcp2_port);
         assert!(a.sam.unwrap().ip().is_loopback());
         a.stop().await;
         let b = Embedded::start(s).await.unwrap();
         assert_eq!(router_name(&ri_a), router_name(&b.router_info));
-        assert!(router_name(&ri_a).is_some());
+        // The whole 32-byte hash in base64, not emissary's 8-character display form.
+        assert_eq!(router_name(&ri_a).unwrap().len(), 44);
         assert_eq!(port_a, b.ntcp2_port);
         b.stop().await;
+        // New keys (the old file moved away): a new identity, not the old RouterInfo
+        // signed with the wrong key.
+        std::fs::rename(dir.join("router.keys"), dir.join("old.keys")).unwrap();
+        let c = Embedded::start(s2).await.unwrap();
+        assert_ne!(router_name(&ri_a), router_name(&c.router_info));
+        c.stop().await;
+        std::fs::rename(dir.join("old.keys"), dir.join("router.keys")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.join("router.keys"))
             .unwrap()

@@ -76,7 +76,16 @@ pub fn parse(b: &[u8]) -> Result<Vec<Vec<u8>>> {
 }
 
 pub fn from_file(p: &Path) -> Result<Vec<Vec<u8>>> {
-    let b = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let f = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let mut b = Vec::new();
+    f.take(MAX_BYTES + 1).read_to_end(&mut b)?;
+    if b.len() as u64 > MAX_BYTES {
+        bail!(
+            "{}: over {} MiB, not a reseed file",
+            p.display(),
+            MAX_BYTES >> 20
+        );
+    }
     parse(&b).with_context(|| format!("{}: not a reseed file", p.display()))
 }
 
@@ -85,6 +94,8 @@ pub fn from_server(server: &str, net_id: u8) -> Result<Vec<Vec<u8>>> {
     let url = format!("https://{server}/i2pseeds.su3?netid={net_id}");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(60)))
+        // Never let a redirect take the download off TLS.
+        .https_only(true)
         .build()
         .into();
     // The reseed servers answer this user agent (the one Java I2P sends).

@@ -20,6 +20,8 @@ use tokio::io::{AsyncRead as _, AsyncWrite as _, ReadBuf};
 #[derive(Clone, Default)]
 pub struct Tokio;
 
+const MAX_GUNZIP: usize = 1 << 20;
+
 fn custom(e: std::io::Error) -> emissary_core::Error {
     emissary_core::Error::Custom(e.to_string())
 }
@@ -79,7 +81,13 @@ impl TcpStream for Tcp {
     }
 }
 
-pub struct Listener(tokio::net::TcpListener);
+pub struct Listener {
+    l: tokio::net::TcpListener,
+    /// After a failed accept (e.g. out of file descriptors): wait before trying again.
+    /// emissary takes `None` for "listener closed" and stops the transport, so errors
+    /// must not reach it.
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
 
 fn socket(address: SocketAddr, ty: socket2::Type) -> Option<socket2::Socket> {
     let domain = socket2::Domain::for_address(address);
@@ -98,24 +106,34 @@ impl TcpListener<Tcp> for Listener {
         s.set_reuse_address(true).ok()?;
         s.bind(&address.into()).ok()?;
         s.listen(128).ok()?;
-        tokio::net::TcpListener::from_std(s.into())
-            .ok()
-            .map(Listener)
+        let l = tokio::net::TcpListener::from_std(s.into()).ok()?;
+        Some(Listener { l, pause: None })
     }
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Tcp, SocketAddr)>> {
-        match self.0.poll_accept(cx) {
-            Poll::Ready(Ok((s, a))) => {
-                let _ = s.set_nodelay(true);
-                Poll::Ready(Some((Tcp(s), a)))
+        loop {
+            if let Some(p) = &mut self.pause {
+                if p.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.pause = None;
             }
-            Poll::Ready(Err(_)) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            match self.l.poll_accept(cx) {
+                Poll::Ready(Ok((s, a))) => {
+                    let _ = s.set_nodelay(true);
+                    return Poll::Ready(Some((Tcp(s), a)));
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::warn!("embedded router: accept failed: {e}; retrying in 1 s");
+                    self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_secs(1))));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 
     fn local_address(&self) -> Option<SocketAddr> {
-        self.0.local_addr().ok()
+        self.l.local_addr().ok()
     }
 }
 
@@ -140,12 +158,20 @@ impl UdpSocket for Udp {
         Some(Udp { socket, mtu })
     }
 
+    // A failed send (unreachable network, EPERM, too big) loses that datagram only, as on
+    // the wire; `None` would make emissary take the socket for closed and stop SSU2.
     async fn send_to(&mut self, buf: &[u8], target: SocketAddr) -> Option<usize> {
-        self.socket.send_to(buf, target).await.ok()
+        Some(self.socket.send_to(buf, target).await.unwrap_or(buf.len()))
     }
 
     async fn recv_from(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-        self.socket.recv_from(buf).await.ok()
+        loop {
+            match self.socket.recv_from(buf).await {
+                Ok(r) => return Some(r),
+                // e.g. an ICMP error queued on the socket: skip it.
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
     }
 
     fn poll_send_to(
@@ -154,7 +180,9 @@ impl UdpSocket for Udp {
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<Option<usize>> {
-        self.socket.poll_send_to(cx, buf, target).map(|r| r.ok())
+        self.socket
+            .poll_send_to(cx, buf, target)
+            .map(|r| Some(r.unwrap_or(buf.len())))
     }
 
     fn poll_recv_from(
@@ -165,7 +193,11 @@ impl UdpSocket for Udp {
         let mut rb = ReadBuf::new(buf);
         match self.socket.poll_recv_from(cx, &mut rb) {
             Poll::Ready(Ok(from)) => Poll::Ready(Some((rb.filled().len(), from))),
-            Poll::Ready(Err(_)) => Poll::Ready(None),
+            // Skip the error, try again on the next poll (not `None`: see send_to).
+            Poll::Ready(Err(_)) => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -322,8 +354,30 @@ impl Runtime for Tokio {
     }
 
     fn gzip_decompress(bytes: impl AsRef<[u8]>) -> Option<Vec<u8>> {
-        let mut d = flate2::write::GzDecoder::new(Vec::new());
-        d.write_all(bytes.as_ref()).ok()?;
-        d.finish().ok()
+        use std::io::Read;
+        // Input comes from peers; gzip expands ~1000:1, so cap the output. I2NP messages
+        // and LeaseSets are far below this.
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_ref())
+            .take(MAX_GUNZIP as u64 + 1)
+            .read_to_end(&mut out)
+            .ok()?;
+        (out.len() <= MAX_GUNZIP).then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gunzip_round_trip_and_bomb_refused() {
+        let v = b"hello".repeat(100);
+        let z = Tokio::gzip_compress(&v).unwrap();
+        assert_eq!(Tokio::gzip_decompress(&z).unwrap(), v);
+        let bomb = Tokio::gzip_compress(vec![0u8; MAX_GUNZIP + 1]).unwrap();
+        assert!(bomb.len() < 10_000);
+        assert_eq!(Tokio::gzip_decompress(&bomb), None);
+        assert_eq!(Tokio::gzip_decompress(b"not gzip"), None);
     }
 }

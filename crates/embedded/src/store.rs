@@ -60,6 +60,11 @@ impl Keys {
 /// Write `bytes` to `path` through a temporary file and a rename, mode 0600, so a crash
 /// never leaves half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(path, bytes, true)
+}
+
+/// `write_atomic` with the fsync optional: netDb entries are many and can be fetched again.
+fn write_file(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut f = fs::OpenOptions::new()
@@ -70,7 +75,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
@@ -108,6 +115,8 @@ impl Store {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let k = Keys::random();
+                // A RouterInfo left from other keys would be signed with the wrong key.
+                let _ = fs::remove_file(self.dir.join("router.info"));
                 write_atomic(&p, &k.to_bytes())?;
                 Ok(k)
             }
@@ -115,8 +124,14 @@ impl Store {
         }
     }
 
+    /// The saved RouterInfo, if it parses (emissary panics on a damaged one).
     pub fn router_info(&self) -> Option<Vec<u8>> {
-        fs::read(self.dir.join("router.info")).ok()
+        let b = fs::read(self.dir.join("router.info")).ok()?;
+        if crate::router_name(&b).is_none() {
+            tracing::warn!("embedded router: router.info is damaged; making a new one");
+            return None;
+        }
+        Some(b)
     }
 
     pub fn save_router_info(&self, ri: &[u8]) -> Result<()> {
@@ -137,13 +152,14 @@ impl Store {
         write_atomic(&self.dir.join("ports"), text.as_bytes())
     }
 
-    /// Every RouterInfo file in netDb/.
+    /// Every RouterInfo file in netDb/ (files over 64 KiB are not RouterInfos).
     pub fn routers(&self) -> Vec<Vec<u8>> {
         let Ok(rd) = fs::read_dir(self.dir.join("netDb")) else {
             return Vec::new();
         };
         rd.filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().ends_with(".dat"))
+            .filter(|e| e.metadata().is_ok_and(|m| m.len() <= 64 << 10))
             .filter_map(|e| fs::read(e.path()).ok())
             .collect()
     }
@@ -241,16 +257,20 @@ pub struct Saver(pub Store);
 
 impl emissary_core::runtime::Storage for Saver {
     fn save_to_disk(&self, routers: Vec<(String, Option<Vec<u8>>, Profile)>) {
-        let mut profiles = Vec::with_capacity(routers.len());
-        for (name, ri, profile) in routers {
-            if let Some(ri) = ri {
-                let _ = self.0.save_router(&name, &ri);
+        // Called inside a router task: do the file work on a blocking thread.
+        let store = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut profiles = Vec::with_capacity(routers.len());
+            for (name, ri, profile) in routers {
+                if let Some(ri) = ri {
+                    let _ = store.save_router(&name, &ri);
+                }
+                profiles.push((name, profile));
             }
-            profiles.push((name, profile));
-        }
-        if let Err(e) = self.0.save_profiles(&profiles) {
-            tracing::warn!("embedded router: profiles not saved: {e:#}");
-        }
+            if let Err(e) = store.save_profiles(&profiles) {
+                tracing::warn!("embedded router: profiles not saved: {e:#}");
+            }
+        });
     }
 }
 
@@ -290,6 +310,9 @@ mod tests {
         assert!(s.save_router("../x", b"ri").is_err());
         s.save_router("AbC-~", b"ri").unwrap();
         assert_eq!(s.routers(), vec![b"ri".to_vec()]);
+        // Not a RouterInfo: ignored rather than handed to emissary (which would panic).
+        fs::write(d.join("router.info"), b"junk").unwrap();
+        assert_eq!(s.router_info(), None);
         fs::write(d.join("router.keys"), b"short").unwrap();
         let Err(e) = s.keys() else {
             panic!("short key file accepted")
