@@ -492,32 +492,48 @@ fn router() {
     )
     .unwrap();
     let eep_listen = "127.0.0.1:4447";
-    let mut child = net
-        .command(env!("CARGO_BIN_EXE_eepsocks"))
-        .args([
-            "run",
-            "--transient",
-            "--listen",
-            eep_listen,
-            "--sam",
-            &sam_addr(2),
-        ])
-        .arg("--config")
-        .arg(&cfg)
-        .env("EEPSOCKS_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
+    let eep1_listen = "127.0.0.1:4448";
+    // The same, on one worker thread: fewer cross-thread wake-ups per stream.
+    let cfg1 = dir.path().join("eepsocks-1.toml");
+    std::fs::write(
+        &cfg1,
+        format!("threads = 1\n{}", std::fs::read_to_string(&cfg).unwrap()),
+    )
+    .unwrap();
+    let spawn = |listen: &str, cfg: &std::path::Path| {
+        net.command(env!("CARGO_BIN_EXE_eepsocks"))
+            .args([
+                "run",
+                "--transient",
+                "--listen",
+                listen,
+                "--sam",
+                &sam_addr(2),
+            ])
+            .arg("--config")
+            .arg(cfg)
+            .env("EEPSOCKS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn(eep_listen, &cfg);
+    let mut child1 = spawn(eep1_listen, &cfg1);
+    for c in [&mut child, &mut child1] {
         use std::io::BufRead;
-        let out = child.stdout.take().unwrap();
+        let out = c.stdout.take().unwrap();
         for line in std::io::BufReader::new(out).lines() {
             if line.unwrap().starts_with("ready") {
                 break;
             }
         }
     }
+    let pids = (
+        vec![None, Some(child.id()), None, Some(child1.id())],
+        net.router_pid(2),
+    );
     let _eep = Proc(child);
+    let _eep1 = Proc(child1);
     let peers = vec![
         (
             "i2pd SOCKS",
@@ -560,9 +576,13 @@ fn router() {
             let mut peers = peers;
             peers.push((
                 "bare SAM client",
-                Via::Sam(sam.parse().unwrap(), id, echo_b32),
+                Via::Sam(sam.parse().unwrap(), id, echo_b32.clone()),
             ));
-            router_rounds(peers, q).await
+            peers.push((
+                "eepsocks, threads = 1",
+                Via::Name(eep1_listen.parse().unwrap(), echo_b32, 80),
+            ));
+            router_rounds(peers, q, pids).await
         })
     })
     .join()
@@ -571,7 +591,28 @@ fn router() {
     drop(net);
 }
 
-async fn router_rounds(peers: Vec<(&'static str, Via)>, q: bool) -> String {
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    f.iter().sum::<u64>() as f64 / hz
+}
+
+/// `pids`: each peer's eepsocks process (if any), and the i2pd router: their CPU per
+/// stream is reported.
+async fn router_rounds(
+    peers: Vec<(&'static str, Via)>,
+    q: bool,
+    pids: (Vec<Option<u32>>, u32),
+) -> String {
     // warm up: both must reach the echo before anything is timed
     for (name, via) in &peers {
         let t0 = Instant::now();
@@ -599,6 +640,8 @@ async fn router_rounds(peers: Vec<(&'static str, Via)>, q: bool) -> String {
     let concurrency = [1usize, 16, 128];
     let mut rate: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); concurrency.len()]; peers.len()];
     let mut fails: Vec<Vec<usize>> = vec![vec![0; concurrency.len()]; peers.len()];
+    // Per peer: CPU seconds of eepsocks, of i2pd, and streams, over the setup-rate runs.
+    let mut cpu: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); peers.len()];
     for round in 0..rounds {
         for k in 0..peers.len() {
             let i = if round % 2 == 0 {
@@ -611,7 +654,13 @@ async fn router_rounds(peers: Vec<(&'static str, Via)>, q: bool) -> String {
                 tp[i].push(bulk(via, bulk_bytes).await.expect("bulk"));
             }
             for (c, &n) in concurrency.iter().enumerate() {
+                let eep = || pids.0[i].map_or(0.0, cpu_secs);
+                let (e0, r0) = (eep(), cpu_secs(pids.1));
+                let t0 = Instant::now();
                 let (r, f) = setup_rate(via, n, rate_dur).await;
+                cpu[i].0 += eep() - e0;
+                cpu[i].1 += cpu_secs(pids.1) - r0;
+                cpu[i].2 += r * t0.elapsed().as_secs_f64();
                 rate[i][c].push(r);
                 fails[i][c] += f;
             }
@@ -662,6 +711,37 @@ async fn router_rounds(peers: Vec<(&'static str, Via)>, q: bool) -> String {
             fails[2][k],
             b / a,
             b / c
+        );
+    }
+    for i in 3..peers.len() {
+        let rates: Vec<String> = (0..concurrency.len())
+            .map(|k| {
+                let (a, b) = (median(&mut rate[0][k]), median(&mut rate[i][k]));
+                format!("{b:.1} ({:.2})", b / a)
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "\n{}: TTFB {:.2} ms ({:.2} of i2pd), bulk {:.2} MiB/s, setup/s 1/16/128 clients (÷ i2pd): {}",
+            peers[i].0,
+            median(&mut tt[i]),
+            median(&mut tt[i]) / median(&mut tt[0]),
+            median(&mut tp[i]),
+            rates.join(", ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nCPU per stream over all setup-rate runs (/proc utime + stime; the bench client not counted):\n\n| path | streams | eepsocks µs/stream | i2pd µs/stream | total µs/stream |\n|---|---|---|---|---|"
+    );
+    for (i, (name, _)) in peers.iter().enumerate() {
+        let (e, r, n) = cpu[i];
+        let _ = writeln!(
+            o,
+            "| {name} | {n:.0} | {:.0} | {:.0} | {:.0} |",
+            e / n * 1e6,
+            r / n * 1e6,
+            (e + r) / n * 1e6
         );
     }
     o

@@ -42,6 +42,8 @@ pub struct Config {
     /// Loopback address of the status endpoint (/status JSON, /metrics Prometheus);
     /// "off" disables it.
     pub status_listen: String,
+    /// Worker threads for the proxy; 0 = one per CPU core.
+    pub threads: usize,
     /// Which I2P router: "auto" (the SAM bridge at `sam` if one answers, else the
     /// embedded one), "sam" or "embedded".
     pub router: RouterKind,
@@ -215,6 +217,7 @@ impl Default for Config {
             subscription_interval: 12 * 3600,
             drain_timeout: 10,
             status_listen: "127.0.0.1:4446".into(),
+            threads: 0,
             router: RouterKind::Auto,
             embedded: EmbeddedConfig::default(),
         }

@@ -135,7 +135,14 @@ fn main() -> Result<()> {
     if cli.data_dir.is_some() {
         cfg.data_dir = cli.data_dir;
     }
-    let rt = || tokio::runtime::Runtime::new().context("tokio runtime");
+    let threads = cfg.threads;
+    let rt = || {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 0 {
+            b.worker_threads(threads);
+        }
+        b.enable_all().build().context("tokio runtime")
+    };
     match cli.cmd {
         Cmd::Run {
             listen,

@@ -388,6 +388,11 @@ profiles = false
         );
     }
 
+    /// Process id of router `i` (1-based), e.g. to read its CPU time.
+    pub fn router_pid(&self, i: usize) -> u32 {
+        self.routers[i - 1].id()
+    }
+
     /// i2pd shuts down gracefully on SIGTERM, which takes minutes: kill it.
     fn kill_routers(&mut self) {
         for mut c in self.routers.drain(..) {
