@@ -488,7 +488,7 @@ fn router() {
     // Same tunnel settings as the test network's i2pd [socksproxy]: 0 hops, 2 tunnels.
     std::fs::write(
         &cfg,
-        "[options]\n\"inbound.length\" = 0\n\"outbound.length\" = 0\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n",
+        "status_listen = \"off\"\n[options]\n\"inbound.length\" = 0\n\"outbound.length\" = 0\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n",
     )
     .unwrap();
     let eep_listen = "127.0.0.1:4447";
