@@ -38,9 +38,12 @@ async fn pump(
     let mut total = 0u64;
     loop {
         from.readable().await?;
-        let mut buf = vec![0u8; BUF];
+        // Not zeroed: try_read_buf fills spare capacity, so a wake-up for a few bytes (or
+        // the EOF) does not pay for clearing 64 KiB.
+        let mut buf = Vec::with_capacity(BUF);
         loop {
-            match from.try_read(&mut buf) {
+            buf.clear();
+            match from.try_read_buf(&mut buf) {
                 Ok(0) => {
                     // Peer finished sending: pass the half-close on. A peer that already
                     // went away (NotConnected) is not an error for the other direction.
