@@ -162,6 +162,29 @@ fn field(lines: &[String], first: &str) -> String {
         .unwrap_or_else(|| panic!("no {first:?} line in {lines:?}"))
 }
 
+/// `eepsocks run` with config text `conf`, data in `<tmp>/<name>`, SAM address `sam` and
+/// `extra` run flags, on a free port; returns it and its listen address.
+fn run_proxy(tmp: &Path, name: &str, conf: &str, sam: &str, extra: &[&str]) -> (Proc, String) {
+    let conf_path = tmp.join(format!("{name}.toml"));
+    fs::write(&conf_path, conf).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let data = tmp.join(name);
+    let mut args = vec![
+        "--config",
+        conf_path.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--sam",
+        sam,
+        "run",
+        "--listen",
+        &listen,
+    ];
+    args.extend_from_slice(extra);
+    let p = Proc::start(&args, &tmp.join(format!("{name}.log")));
+    (p, listen)
+}
+
 fn start_demo(dir: &Path, port: u16) -> (Proc, Vec<String>) {
     let listen = format!("127.0.0.1:{port}");
     let d = dir.to_str().unwrap();
@@ -246,31 +269,12 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     let bridge = l.rsplit(' ').next().unwrap().to_string();
 
     // 1. A bridge answers (emissary's, in the demo): eepsocks uses it over SAM.
-    let conf = tmp.path().join("sam.toml");
-    fs::write(
-        &conf,
+    let (p, listen) = run_proxy(
+        tmp.path(),
+        "d1",
         "status_listen = \"off\"\n[options]\n\"inbound.length\" = 1\n\"outbound.length\" = 1\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let data = tmp.path().join("d1");
-    let p = Proc::start(
-        &[
-            "--config",
-            conf.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--sam",
-            &bridge,
-            "run",
-            "--router",
-            "auto",
-            "--transient",
-            "--listen",
-            &listen,
-        ],
-        &tmp.path().join("d1.log"),
+        &bridge,
+        &["--router", "auto", "--transient"],
     );
     p.until_ready(Duration::from_secs(120));
     p.wait_log(
@@ -290,34 +294,14 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     // so it never gets ready; a request meanwhile waits for the stream timeout (4 s)
     // instead of failing at once.
     let dead = format!("127.0.0.1:{}", free_port());
-    let conf = tmp.path().join("embedded.toml");
     let seed = tmp.path().join("demo/net/reseed.zip");
-    fs::write(
-        &conf,
-        format!(
-            "status_listen = \"off\"\nstream_timeout = 4\n[embedded]\nssu2 = false\n\
-             reseed_file = {:?}\n",
-            seed.to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let data = tmp.path().join("d2");
-    let p = Proc::start(
-        &[
-            "--config",
-            conf.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--sam",
-            &dead,
-            "run",
-            "--listen",
-            &listen,
-        ],
-        &tmp.path().join("d2.log"),
+    let conf = format!(
+        "status_listen = \"off\"\nstream_timeout = 4\n[embedded]\nssu2 = false\n\
+         reseed_file = {:?}\n",
+        seed.to_str().unwrap()
     );
+    let (p, listen) = run_proxy(tmp.path(), "d2", &conf, &dead, &[]);
+    let data = tmp.path().join("d2");
     p.wait_log(
         &format!("no SAM bridge answers at {dead} (auto): using the embedded router"),
         Duration::from_secs(10),
