@@ -338,6 +338,29 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// `eepsocks run --router sam --transient` from `cmd` (plain, or inside the test network's
+/// namespace), returned once it printed "ready".
+fn run_eepsocks(mut cmd: Command, listen: &str, sam: &str, cfg: &std::path::Path) -> Child {
+    use std::io::BufRead;
+    let mut child = cmd
+        .args(["run", "--router", "sam", "--transient", "--listen", listen])
+        .args(["--sam", sam])
+        .arg("--config")
+        .arg(cfg)
+        .env("EEPSOCKS_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    for line in std::io::BufReader::new(out).lines() {
+        if line.unwrap().starts_with("ready") {
+            return child;
+        }
+    }
+    let _ = child.wait();
+    panic!("eepsocks exited before ready");
+}
+
 struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -500,34 +523,9 @@ fn router() {
         format!("threads = 1\n{}", std::fs::read_to_string(&cfg).unwrap()),
     )
     .unwrap();
-    let spawn = |listen: &str, cfg: &std::path::Path| {
-        net.command(env!("CARGO_BIN_EXE_eepsocks"))
-            .args([
-                "run",
-                "--transient",
-                "--listen",
-                listen,
-                "--sam",
-                &sam_addr(2),
-            ])
-            .arg("--config")
-            .arg(cfg)
-            .env("EEPSOCKS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut child = spawn(eep_listen, &cfg);
-    let mut child1 = spawn(eep1_listen, &cfg1);
-    for c in [&mut child, &mut child1] {
-        use std::io::BufRead;
-        let out = c.stdout.take().unwrap();
-        for line in std::io::BufReader::new(out).lines() {
-            if line.unwrap().starts_with("ready") {
-                break;
-            }
-        }
-    }
+    let cmd = || net.command(env!("CARGO_BIN_EXE_eepsocks"));
+    let child = run_eepsocks(cmd(), eep_listen, &sam_addr(2), &cfg);
+    let child1 = run_eepsocks(cmd(), eep1_listen, &sam_addr(2), &cfg1);
     let pids = (
         vec![None, Some(child.id()), None, Some(child1.id())],
         net.router_pid(2),
@@ -825,17 +823,6 @@ mod embedded_part {
         .unwrap()
     }
 
-    fn wait_ready(child: &mut Child) {
-        use std::io::BufRead;
-        let out = child.stdout.take().unwrap();
-        for line in std::io::BufReader::new(out).lines() {
-            if line.unwrap().starts_with("ready") {
-                return;
-            }
-        }
-        panic!("eepsocks exited before ready");
-    }
-
     const ONE_HOP: &str = "status_listen = \"off\"\n[options]\n\"inbound.length\" = 1\n\"outbound.length\" = 1\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n";
 
     pub fn embedded() {
@@ -917,63 +904,28 @@ mod embedded_part {
                     .collect(),
             });
             let id = site.wait_until_up().await.unwrap();
-            let mut fwd = eepsocks::sam::Conn::connect(&sam).await.unwrap();
-            let r = fwd
-                .command(&format!(
-                    "STREAM FORWARD ID={id} PORT={port} HOST=127.0.0.1 SILENT=true"
-                ))
-                .await
-                .unwrap();
-            assert_eq!(r.get("RESULT"), Some("OK"));
-            tokio::spawn(async move {
-                let _ = fwd.read_line().await;
-            });
+            eepsocks::sam::forward(&sam, &id, port, true).await.unwrap();
             (net, b32, site)
         });
         let eep_em: SocketAddr = "127.0.0.1:24481".parse().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
-            .args([
-                "run",
-                "--router",
-                "sam",
-                "--transient",
-                "--listen",
-                &eep_em.to_string(),
-            ])
-            .arg("--sam")
-            .arg(net.sam()[1].to_string())
-            .arg("--config")
-            .arg(&cfg)
-            .env("EEPSOCKS_LOG", "error")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_ready(&mut child);
-        let _eep_em = Proc(child);
+        let _eep_em = Proc(run_eepsocks(
+            Command::new(env!("CARGO_BIN_EXE_eepsocks")),
+            &eep_em.to_string(),
+            &net.sam()[1].to_string(),
+            &cfg,
+        ));
 
-        // i2pd gets 0-hop tunnels: with 1 hop no tunnel was built in 180 s on this network
-        // (all routers in one /24); emissary refuses 0 hops. So i2pd has the easier path.
+        // i2pd gets 0-hop tunnels and 2 routers: with 1 hop no tunnel was built in 180 s,
+        // and a 4-router i2pd network once built no first stream in 180 s; emissary refuses
+        // 0 hops. So i2pd has the easier path.
         let inet = Testnet::start(2, &echo_spec);
         let i2pd_echo = inet.service("echo").b32();
-        let mut child = inet
-            .command(env!("CARGO_BIN_EXE_eepsocks"))
-            .args([
-                "run",
-                "--router",
-                "sam",
-                "--transient",
-                "--listen",
-                "127.0.0.1:4447",
-            ])
-            .args(["--sam", &sam_addr(2)])
-            .arg("--config")
-            .arg(&zero)
-            .env("EEPSOCKS_LOG", "error")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_ready(&mut child);
-        let _eep_i2pd = Proc(child);
+        let _eep_i2pd = Proc(run_eepsocks(
+            inet.command(env!("CARGO_BIN_EXE_eepsocks")),
+            "127.0.0.1:4447",
+            &sam_addr(2),
+            &zero,
+        ));
 
         let bytes = if q { 1 << 20 } else { 8 << 20 };
         let n_ttfb = if q { 5 } else { 30 };

@@ -7,7 +7,7 @@ use crate::config::{Config, RouterKind};
 use crate::embedded::{devnet, Embedded};
 use crate::keys::{self, KeySource};
 use crate::naming::AddressBook;
-use crate::sam::{Conn, Session, SessionConfig};
+use crate::sam::{Session, SessionConfig};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -75,18 +75,11 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     info!("demo: SAM bridges: site router {site_sam}, proxy router {sam}");
 
     let id = site.wait_until_up().await?;
-    let mut fwd = Conn::connect(&site_sam).await?;
-    let r = fwd
-        .command(&format!(
-            "STREAM FORWARD ID={id} PORT={port} HOST=127.0.0.1 SILENT=false"
-        ))
-        .await?;
-    if r.get("RESULT") != Some("OK") {
-        anyhow::bail!("demo site: STREAM FORWARD refused: {r:?}");
-    }
-    // The forward lasts as long as this connection.
+    let fwd = crate::sam::forward(&site_sam, &id, port, false)
+        .await
+        .context("demo site: STREAM FORWARD")?;
     tokio::spawn(async move {
-        let _ = fwd.read_line().await;
+        let _ = fwd.await;
         warn!("demo: the site's STREAM FORWARD ended; demo.i2p no longer answers");
     });
 

@@ -399,6 +399,28 @@ impl Session {
     }
 }
 
+/// `STREAM FORWARD`: the router connects to 127.0.0.1:`port` for every incoming stream of
+/// the session (`silent`: without the caller's destination as a first line). Lasts while
+/// the returned task runs; it ends when the router drops the forward.
+pub async fn forward(
+    sam_addr: &str,
+    session_id: &str,
+    port: u16,
+    silent: bool,
+) -> Result<tokio::task::JoinHandle<()>, SamError> {
+    let mut c = Conn::connect(sam_addr).await?;
+    let r = c
+        .command(&format!(
+            "STREAM FORWARD ID={session_id} PORT={port} HOST=127.0.0.1 SILENT={silent}"
+        ))
+        .await?;
+    r.expect("STREAM", "STATUS")?;
+    r.ok()?;
+    Ok(tokio::spawn(async move {
+        let _ = c.read_line().await;
+    }))
+}
+
 async fn stream_connect(
     mut c: Conn,
     id: &str,
