@@ -13,8 +13,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
-/// Large enough that bulk transfers need few system calls; only held while data flows.
-const BUF: usize = 64 * 1024;
+/// A wake-up starts with a small buffer (most carry a few bytes or the EOF); reads that
+/// fill it grow the next one up to `MAX_BUF`, so bulk transfers need few system calls.
+/// Either is only held while data flows.
+const MIN_BUF: usize = 16 * 1024;
+const MAX_BUF: usize = 256 * 1024;
 
 /// Relay until both directions have ended. Returns bytes (client→stream, stream→client).
 pub async fn relay(
@@ -36,12 +39,18 @@ async fn pump(
     counter: &AtomicU64,
 ) -> std::io::Result<u64> {
     let mut total = 0u64;
+    // Remembered across wake-ups: a stream that moved bulk data once likely will again.
+    let mut size = MIN_BUF;
     loop {
         from.readable().await?;
         // Not zeroed: try_read_buf fills spare capacity, so a wake-up for a few bytes (or
-        // the EOF) does not pay for clearing 64 KiB.
-        let mut buf = Vec::with_capacity(BUF);
+        // the EOF) does not pay for clearing the buffer.
+        let mut buf = Vec::with_capacity(size);
         loop {
+            if buf.len() == size && size < MAX_BUF {
+                size *= 4;
+                buf = Vec::with_capacity(size);
+            }
             buf.clear();
             match from.try_read_buf(&mut buf) {
                 Ok(0) => {
