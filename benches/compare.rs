@@ -571,12 +571,19 @@ fn router() {
     let cmd = || net.command(env!("CARGO_BIN_EXE_eepsocks"));
     let child = run_eepsocks(cmd(), eep_listen, &sam_addr(2), &cfg);
     let child1 = run_eepsocks(cmd(), eep1_listen, &sam_addr(2), &cfg1);
-    let pids = (
-        vec![None, Some(child.id()), None, Some(child1.id())],
-        net.router_pid(2),
-    );
+    // Before/after in one run: another eepsocks binary (e.g. a build of the previous
+    // commit) as one more peer.
+    let base_listen = "127.0.0.1:4449";
+    let base = std::env::var_os("EEPSOCKS_BENCH_BASELINE")
+        .map(|p| run_eepsocks(net.command(p), base_listen, &sam_addr(2), &cfg));
+    let mut pid_list = vec![None, Some(child.id()), None, Some(child1.id())];
+    if let Some(b) = &base {
+        pid_list.push(Some(b.id()));
+    }
+    let pids = (pid_list, net.router_pid(2));
     let _eep = Proc(child);
     let _eep1 = Proc(child1);
+    let _base = base.map(Proc);
     let peers = vec![
         (
             "i2pd SOCKS",
@@ -623,8 +630,14 @@ fn router() {
             ));
             peers.push((
                 "eepsocks, threads = 1",
-                Via::Name(eep1_listen.parse().unwrap(), echo_b32, 80),
+                Via::Name(eep1_listen.parse().unwrap(), echo_b32.clone(), 80),
             ));
+            if std::env::var_os("EEPSOCKS_BENCH_BASELINE").is_some() {
+                peers.push((
+                    "eepsocks baseline (EEPSOCKS_BENCH_BASELINE)",
+                    Via::Name(base_listen.parse().unwrap(), echo_b32, 80),
+                ));
+            }
             router_rounds(peers, q, pids).await
         })
     })
@@ -667,10 +680,16 @@ async fn router_rounds(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    let rounds = if q { 2 } else { 6 };
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let rounds = env("EEPSOCKS_BENCH_ROUNDS", if q { 2 } else { 6 }) as usize;
     let n_ttfb = if q { 10 } else { 300 };
     let bulk_bytes = if q { 2 << 20 } else { 32 << 20 };
-    let rate_dur = Duration::from_secs(if q { 2 } else { 3 });
+    let rate_dur = Duration::from_secs(env("EEPSOCKS_BENCH_RATE_SECS", if q { 2 } else { 3 }));
     // TTFB interleaved one by one across peers, so drift in the router hits both alike.
     let mut tt: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
     for k in 0..n_ttfb {
@@ -680,7 +699,11 @@ async fn router_rounds(
         }
     }
     let mut tp: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
-    let concurrency = [1usize, 16, 128];
+    // EEPSOCKS_BENCH_CLIENTS=1,16 picks client counts (for quicker A/B runs).
+    let concurrency: Vec<usize> = std::env::var("EEPSOCKS_BENCH_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 16, 128]);
     let mut rate: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); concurrency.len()]; peers.len()];
     let mut fails: Vec<Vec<usize>> = vec![vec![0; concurrency.len()]; peers.len()];
     // Per peer: CPU seconds of eepsocks, of i2pd, and streams, over the setup-rate runs.
@@ -717,7 +740,7 @@ async fn router_rounds(
     );
     let _ = writeln!(
         o,
-        "Same router (r2) and echo service (r1) for both. TTFB = connect + 16-byte echo, {n_ttfb} per peer interleaved one by one, median; bulk = {} MiB each way, 3 alternating rounds, median; setup rate = streams (connect + echo + close) per second with N clients for {} s, {rounds} alternating rounds, median.\n",
+        "Same router (r2) and echo service (r1) for both. TTFB = connect + 16-byte echo, {n_ttfb} per peer interleaved one by one, median; bulk = {} MiB each way, 3 alternating rounds, median; setup rate = streams (connect + echo + close) per second with N clients for {} s, {rounds} alternating rounds, median; its ratios are medians of per-round ratios (each round against the peer's run next to it).\n",
         bulk_bytes >> 20,
         rate_dur.as_secs()
     );
@@ -740,7 +763,18 @@ async fn router_rounds(
         b / a,
         b / c
     );
+    // Setup-rate ratios pair each round with the peer's run next to it in time (the
+    // median of per-round ratios), which cancels most of the machine's drift.
+    let paired = |rate: &[Vec<Vec<f64>>], i: usize, j: usize, k: usize| {
+        let mut r: Vec<f64> = rate[i][k]
+            .iter()
+            .zip(&rate[j][k])
+            .map(|(x, y)| x / y)
+            .collect();
+        median(&mut r)
+    };
     for (k, n) in concurrency.iter().enumerate() {
+        let (eb, ec) = (paired(&rate, 1, 0, k), paired(&rate, 1, 2, k));
         let (a, b, c) = (
             median(&mut rate[0][k]),
             median(&mut rate[1][k]),
@@ -748,28 +782,27 @@ async fn router_rounds(
         );
         let _ = writeln!(
             o,
-            "| setup/s, {n} clients (failures {}/{}/{}) | {a:.1} | {b:.1} | {:.2} | ≥ 1.0 | {c:.1} | {:.2} |",
+            "| setup/s, {n} clients (failures {}/{}/{}) | {a:.1} | {b:.1} | {eb:.2} | ≥ 1.0 | {c:.1} | {ec:.2} |",
             fails[0][k],
             fails[1][k],
             fails[2][k],
-            b / a,
-            b / c
         );
     }
     for i in 3..peers.len() {
         let rates: Vec<String> = (0..concurrency.len())
             .map(|k| {
-                let (a, b) = (median(&mut rate[0][k]), median(&mut rate[i][k]));
-                format!("{b:.1} ({:.2})", b / a)
+                let (r, e) = (paired(&rate, i, 0, k), paired(&rate, i, 1, k));
+                format!("{:.1} ({r:.2}; {e:.2})", median(&mut rate[i][k].clone()))
             })
             .collect();
         let _ = writeln!(
             o,
-            "\n{}: TTFB {:.2} ms ({:.2} of i2pd), bulk {:.2} MiB/s, setup/s 1/16/128 clients (÷ i2pd): {}",
+            "\n{}: TTFB {:.2} ms ({:.2} of i2pd), bulk {:.2} MiB/s, setup/s {} clients (÷ i2pd; ÷ eepsocks): {}",
             peers[i].0,
             median(&mut tt[i]),
             median(&mut tt[i]) / median(&mut tt[0]),
             median(&mut tp[i]),
+            concurrency.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("/"),
             rates.join(", ")
         );
     }
