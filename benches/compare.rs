@@ -571,19 +571,36 @@ fn router() {
     let cmd = || net.command(env!("CARGO_BIN_EXE_eepsocks"));
     let child = run_eepsocks(cmd(), eep_listen, &sam_addr(2), &cfg);
     let child1 = run_eepsocks(cmd(), eep1_listen, &sam_addr(2), &cfg1);
-    // Before/after in one run: another eepsocks binary (e.g. a build of the previous
-    // commit) as one more peer.
-    let base_listen = "127.0.0.1:4449";
-    let base = std::env::var_os("EEPSOCKS_BENCH_BASELINE")
-        .map(|p| run_eepsocks(net.command(p), base_listen, &sam_addr(2), &cfg));
+    // Before/after in one run: other eepsocks binaries (e.g. a build of the previous
+    // commit; colon-separated paths) as more peers.
+    let bases: Vec<(String, String, Proc)> = std::env::var("EEPSOCKS_BENCH_BASELINE")
+        .map(|v| {
+            v.split(':')
+                .filter(|p| !p.is_empty())
+                .enumerate()
+                .map(|(k, p)| {
+                    let listen = format!("127.0.0.1:{}", 4449 + k);
+                    let c = run_eepsocks(net.command(p), &listen, &sam_addr(2), &cfg);
+                    (p.to_string(), listen, Proc(c))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut pid_list = vec![None, Some(child.id()), None, Some(child1.id())];
-    if let Some(b) = &base {
-        pid_list.push(Some(b.id()));
-    }
+    pid_list.extend(bases.iter().map(|b| Some(b.2 .0.id())));
     let pids = (pid_list, net.router_pid(2));
     let _eep = Proc(child);
     let _eep1 = Proc(child1);
-    let _base = base.map(Proc);
+    let base_peers: Vec<(&'static str, Via)> = bases
+        .iter()
+        .map(|(p, listen, _)| {
+            let name: &'static str = Box::leak(format!("baseline {p}").into_boxed_str());
+            (
+                name,
+                Via::Name(listen.parse().unwrap(), echo_b32.clone(), 80),
+            )
+        })
+        .collect();
     let peers = vec![
         (
             "i2pd SOCKS",
@@ -632,12 +649,7 @@ fn router() {
                 "eepsocks, threads = 1",
                 Via::Name(eep1_listen.parse().unwrap(), echo_b32.clone(), 80),
             ));
-            if std::env::var_os("EEPSOCKS_BENCH_BASELINE").is_some() {
-                peers.push((
-                    "eepsocks baseline (EEPSOCKS_BENCH_BASELINE)",
-                    Via::Name(base_listen.parse().unwrap(), echo_b32, 80),
-                ));
-            }
+            peers.extend(base_peers);
             router_rounds(peers, q, pids).await
         })
     })
