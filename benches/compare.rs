@@ -572,7 +572,8 @@ fn router() {
     let child = run_eepsocks(cmd(), eep_listen, &sam_addr(2), &cfg);
     let child1 = run_eepsocks(cmd(), eep1_listen, &sam_addr(2), &cfg1);
     // Before/after in one run: other eepsocks binaries (e.g. a build of the previous
-    // commit; colon-separated paths) as more peers.
+    // commit), or this one with another config file (`cfg=<path>`), as more peers;
+    // colon-separated.
     let bases: Vec<(String, String, Proc)> = std::env::var("EEPSOCKS_BENCH_BASELINE")
         .map(|v| {
             v.split(':')
@@ -580,7 +581,11 @@ fn router() {
                 .enumerate()
                 .map(|(k, p)| {
                     let listen = format!("127.0.0.1:{}", 4449 + k);
-                    let c = run_eepsocks(net.command(p), &listen, &sam_addr(2), &cfg);
+                    let (bin, conf) = match p.strip_prefix("cfg=") {
+                        Some(c) => (env!("CARGO_BIN_EXE_eepsocks"), std::path::Path::new(c)),
+                        None => (p, cfg.as_path()),
+                    };
+                    let c = run_eepsocks(net.command(bin), &listen, &sam_addr(2), conf);
                     (p.to_string(), listen, Proc(c))
                 })
                 .collect()
@@ -659,6 +664,24 @@ fn router() {
     drop(net);
 }
 
+/// The whole machine's CPU seconds so far: (busy, total), from the first line of /proc/stat
+/// (busy = everything but idle and iowait).
+fn machine_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = f.iter().take(8).sum();
+    let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ((total - idle) as f64 / hz, total as f64 / hz)
+}
+
 /// CPU seconds (user + system) a process has used so far.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -720,6 +743,8 @@ async fn router_rounds(
     let mut fails: Vec<Vec<usize>> = vec![vec![0; concurrency.len()]; peers.len()];
     // Per peer: CPU seconds of eepsocks, of i2pd, and streams, over the setup-rate runs.
     let mut cpu: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); peers.len()];
+    // Per peer and client count: the whole machine's busy and total CPU seconds.
+    let mut machine: Vec<Vec<(f64, f64)>> = vec![vec![(0.0, 0.0); concurrency.len()]; peers.len()];
     for round in 0..rounds {
         for k in 0..peers.len() {
             let i = if round % 2 == 0 {
@@ -734,8 +759,12 @@ async fn router_rounds(
             for (c, &n) in concurrency.iter().enumerate() {
                 let eep = || pids.0[i].map_or(0.0, cpu_secs);
                 let (e0, r0) = (eep(), cpu_secs(pids.1));
+                let m0 = machine_cpu();
                 let t0 = Instant::now();
                 let (r, f) = setup_rate(via, n, rate_dur).await;
+                let m1 = machine_cpu();
+                machine[i][c].0 += m1.0 - m0.0;
+                machine[i][c].1 += m1.1 - m0.1;
                 cpu[i].0 += eep() - e0;
                 cpu[i].1 += cpu_secs(pids.1) - r0;
                 cpu[i].2 += r * t0.elapsed().as_secs_f64();
@@ -787,10 +816,11 @@ async fn router_rounds(
     };
     for (k, n) in concurrency.iter().enumerate() {
         let (eb, ec) = (paired(&rate, 1, 0, k), paired(&rate, 1, 2, k));
+        // On copies: `paired` needs the rounds in their order.
         let (a, b, c) = (
-            median(&mut rate[0][k]),
-            median(&mut rate[1][k]),
-            median(&mut rate[2][k]),
+            median(&mut rate[0][k].clone()),
+            median(&mut rate[1][k].clone()),
+            median(&mut rate[2][k].clone()),
         );
         let _ = writeln!(
             o,
@@ -820,7 +850,27 @@ async fn router_rounds(
     }
     let _ = writeln!(
         o,
-        "\nCPU per stream over all setup-rate runs (/proc utime + stime; the bench client not counted):\n\n| path | streams | eepsocks µs/stream | i2pd µs/stream | total µs/stream |\n|---|---|---|---|---|"
+        "\nWhole machine during the setup-rate runs (/proc/stat; every process, the bench client too): busy share of all cores, and busy CPU µs per stream:\n\n| path | {} |\n|---|{}",
+        concurrency
+            .iter()
+            .map(|n| format!("{n} clients: busy %, µs/stream"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(concurrency.len())
+    );
+    for (i, (name, _)) in peers.iter().enumerate() {
+        let cells: Vec<String> = (0..concurrency.len())
+            .map(|k| {
+                let (busy, total) = machine[i][k];
+                let streams: f64 = rate[i][k].iter().sum::<f64>() * rate_dur.as_secs_f64();
+                format!("{:.0} %, {:.0}", busy / total * 100.0, busy / streams * 1e6)
+            })
+            .collect();
+        let _ = writeln!(o, "| {name} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(
+        o,
+        "\nProcess CPU per stream (/proc/<pid>/stat; the bench client not counted):\n\n| path | streams | eepsocks µs/stream | i2pd µs/stream | total µs/stream |\n|---|---|---|---|---|"
     );
     for (i, (name, _)) in peers.iter().enumerate() {
         let (e, r, n) = cpu[i];
