@@ -68,14 +68,16 @@ fn main() {
 
 /// Child process: eepsocks' server loop with a backend that opens plain TCP to `target`.
 fn serve_direct(listen: SocketAddr, target: SocketAddr) {
-    let rt = if std::env::var_os("EEPSOCKS_BENCH_CT").is_some() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    } else {
-        tokio::runtime::Runtime::new().unwrap()
-    };
+    // The runtime `eepsocks run` builds: `threads` workers (default 1; 0 = one per core).
+    let threads: usize = std::env::var("EEPSOCKS_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        b.worker_threads(threads);
+    }
+    let rt = b.enable_all().build().unwrap();
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind(listen).await.unwrap();
         let limits = eepsocks::conn::Limits::new(Duration::from_secs(30), Duration::from_secs(30));
@@ -561,16 +563,28 @@ fn router() {
     .unwrap();
     let eep_listen = "127.0.0.1:4447";
     let eep1_listen = "127.0.0.1:4448";
-    // The same, on one worker thread: fewer cross-thread wake-ups per stream.
+    // The same, on one worker per core (the default until 2026-11-27).
     let cfg1 = dir.path().join("eepsocks-1.toml");
     std::fs::write(
         &cfg1,
-        format!("threads = 1\n{}", std::fs::read_to_string(&cfg).unwrap()),
+        format!("threads = 0\n{}", std::fs::read_to_string(&cfg).unwrap()),
     )
     .unwrap();
+    // The same with a published LeaseSet (not the default: see README).
+    let cfg_pub = dir.path().join("eepsocks-pub.toml");
+    std::fs::write(
+        &cfg_pub,
+        format!(
+            "{}\"i2cp.dontPublishLeaseSet\" = \"false\"\n",
+            std::fs::read_to_string(&cfg).unwrap()
+        ),
+    )
+    .unwrap();
+    let eep_pub_listen = "127.0.0.1:4446";
     let cmd = || net.command(env!("CARGO_BIN_EXE_eepsocks"));
     let child = run_eepsocks(cmd(), eep_listen, &sam_addr(2), &cfg);
     let child1 = run_eepsocks(cmd(), eep1_listen, &sam_addr(2), &cfg1);
+    let child_pub = run_eepsocks(cmd(), eep_pub_listen, &sam_addr(2), &cfg_pub);
     // Before/after in one run: other eepsocks binaries (e.g. a build of the previous
     // commit), or this one with another config file (`cfg=<path>`), as more peers;
     // colon-separated.
@@ -591,11 +605,18 @@ fn router() {
                 .collect()
         })
         .unwrap_or_default();
-    let mut pid_list = vec![None, Some(child.id()), None, Some(child1.id())];
+    let mut pid_list = vec![
+        None,
+        Some(child.id()),
+        None,
+        Some(child1.id()),
+        Some(child_pub.id()),
+    ];
     pid_list.extend(bases.iter().map(|b| Some(b.2 .0.id())));
     let pids = (pid_list, net.router_pid(2));
     let _eep = Proc(child);
     let _eep1 = Proc(child1);
+    let _eep_pub = Proc(child_pub);
     let base_peers: Vec<(&'static str, Via)> = bases
         .iter()
         .map(|(p, listen, _)| {
@@ -651,8 +672,12 @@ fn router() {
                 Via::Sam(sam.parse().unwrap(), id, echo_b32.clone()),
             ));
             peers.push((
-                "eepsocks, threads = 1",
+                "eepsocks, threads = 0 (one per core)",
                 Via::Name(eep1_listen.parse().unwrap(), echo_b32.clone(), 80),
+            ));
+            peers.push((
+                "eepsocks, LeaseSet published",
+                Via::Name(eep_pub_listen.parse().unwrap(), echo_b32.clone(), 80),
             ));
             peers.extend(base_peers);
             router_rounds(peers, q, pids).await
