@@ -4,7 +4,8 @@
 //!   offline test network), same echo service on r1: time to first byte, bulk throughput,
 //!   connection setup rate with 1/16/128 clients.
 //! - frontend: eepsocks' front end with a plain-TCP backend vs direct TCP vs microsocks
-//!   (Debian's bare SOCKS5 server): handshake latency, throughput, RSS per idle connection.
+//!   (Debian's bare SOCKS5 server): handshake latency, throughput, RSS per idle connection;
+//!   haproxy (a plain TCP relay with splice) for throughput only.
 //!
 //! - embedded: the emissary router. Start to first stream: `eepsocks demo` (a new offline
 //!   emissary network + eepsocks) vs a new i2pd network of 2 routers (first stream through
@@ -14,6 +15,10 @@
 //!
 //! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router`
 //! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
+//! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
+//! adds peers (another eepsocks build, or this one with another config);
+//! `EEPSOCKS_BENCH_ROUNDS`, `EEPSOCKS_BENCH_RATE_SECS`, `EEPSOCKS_BENCH_CLIENTS=1,16`.
+//! Front end: `EEPSOCKS_BENCH_THREADS` (eepsocks' `threads`, default 1).
 //! Results are printed as markdown (docs/benchmarks.md holds a copy with the date).
 
 #[path = "../tests/support/mod.rs"]
@@ -806,7 +811,7 @@ async fn router_rounds(
     );
     let _ = writeln!(
         o,
-        "Same router (r2) and echo service (r1) for both. TTFB = connect + 16-byte echo, {n_ttfb} per peer interleaved one by one, median; bulk = {} MiB each way, 3 alternating rounds, median; setup rate = streams (connect + echo + close) per second with N clients for {} s, {rounds} alternating rounds, median; its ratios are medians of per-round ratios (each round against the peer's run next to it).\n",
+        "Same router (r2) and echo service (r1) for both. TTFB = connect + 16-byte echo, {n_ttfb} per peer interleaved one by one, median; bulk = {} MiB each way, 3 alternating rounds, median; setup rate = streams (connect + echo + close) per second with N clients for {} s, {rounds} alternating rounds, median; its ratios are medians of per-round ratios (each round against the peer's run next to it), in brackets the ratio of the medians.\n",
         bulk_bytes >> 20,
         rate_dur.as_secs()
     );
@@ -849,10 +854,12 @@ async fn router_rounds(
         );
         let _ = writeln!(
             o,
-            "| setup/s, {n} clients (failures {}/{}/{}) | {a:.1} | {b:.1} | {eb:.2} | ≥ 1.0 | {c:.1} | {ec:.2} |",
+            "| setup/s, {n} clients (failures {}/{}/{}) | {a:.1} | {b:.1} | {eb:.2} ({:.2}) | ≥ 1.0 | {c:.1} | {ec:.2} ({:.2}) |",
             fails[0][k],
             fails[1][k],
             fails[2][k],
+            b / a,
+            b / c,
         );
     }
     for i in 3..peers.len() {
