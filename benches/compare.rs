@@ -408,6 +408,10 @@ fn haproxy(listen: SocketAddr, target: SocketAddr) -> Option<Proc> {
         .spawn()
         .ok()
         .map(Proc);
+    // haproxy has read its configuration once it listens; `wait_port` before this returns
+    // would need async here, so give it the moment it needs and remove the file.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::fs::remove_file(&cfg);
     p
 }
 
@@ -773,8 +777,9 @@ async fn router_rounds(
     let mut fails: Vec<Vec<usize>> = vec![vec![0; concurrency.len()]; peers.len()];
     // Per peer: CPU seconds of eepsocks, of i2pd, and streams, over the setup-rate runs.
     let mut cpu: Vec<(f64, f64, f64)> = vec![(0.0, 0.0, 0.0); peers.len()];
-    // Per peer and client count: the whole machine's busy and total CPU seconds.
-    let mut machine: Vec<Vec<(f64, f64)>> = vec![vec![(0.0, 0.0); concurrency.len()]; peers.len()];
+    // Per peer and client count: the whole machine's busy and total CPU seconds, streams.
+    let mut machine: Vec<Vec<(f64, f64, f64)>> =
+        vec![vec![(0.0, 0.0, 0.0); concurrency.len()]; peers.len()];
     for round in 0..rounds {
         for k in 0..peers.len() {
             let i = if round % 2 == 0 {
@@ -793,11 +798,13 @@ async fn router_rounds(
                 let t0 = Instant::now();
                 let (r, f) = setup_rate(via, n, rate_dur).await;
                 let m1 = machine_cpu();
+                let streams = r * t0.elapsed().as_secs_f64();
                 machine[i][c].0 += m1.0 - m0.0;
                 machine[i][c].1 += m1.1 - m0.1;
+                machine[i][c].2 += streams;
                 cpu[i].0 += eep() - e0;
                 cpu[i].1 += cpu_secs(pids.1) - r0;
-                cpu[i].2 += r * t0.elapsed().as_secs_f64();
+                cpu[i].2 += streams;
                 rate[i][c].push(r);
                 fails[i][c] += f;
             }
@@ -893,8 +900,7 @@ async fn router_rounds(
     for (i, (name, _)) in peers.iter().enumerate() {
         let cells: Vec<String> = (0..concurrency.len())
             .map(|k| {
-                let (busy, total) = machine[i][k];
-                let streams: f64 = rate[i][k].iter().sum::<f64>() * rate_dur.as_secs_f64();
+                let (busy, total, streams) = machine[i][k];
                 format!("{:.0} %, {:.0}", busy / total * 100.0, busy / streams * 1e6)
             })
             .collect();
