@@ -39,6 +39,14 @@ fn quick() -> bool {
     std::env::var_os("EEPSOCKS_BENCH_QUICK").is_some()
 }
 
+/// A numeric setting from the environment, or `default`.
+fn env_num(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--serve-direct") {
@@ -73,16 +81,10 @@ fn main() {
 
 /// Child process: eepsocks' server loop with a backend that opens plain TCP to `target`.
 fn serve_direct(listen: SocketAddr, target: SocketAddr) {
-    // The runtime `eepsocks run` builds: `threads` workers (default 1; 0 = one per core).
-    let threads: usize = std::env::var("EEPSOCKS_BENCH_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    if threads > 0 {
-        b.worker_threads(threads);
-    }
-    let rt = b.enable_all().build().unwrap();
+    // The runtime `eepsocks run` builds, with the proxy's default `threads` unless set.
+    let default = eepsocks::config::Config::default().threads as u64;
+    let threads = env_num("EEPSOCKS_BENCH_THREADS", default) as usize;
+    let rt = eepsocks::server::runtime(threads).unwrap();
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind(listen).await.unwrap();
         let limits = eepsocks::conn::Limits::new(Duration::from_secs(30), Duration::from_secs(30));
@@ -390,7 +392,7 @@ async fn wait_port(a: SocketAddr) {
 
 /// haproxy in TCP mode relaying `listen` to `target`, splicing when it can (the relay
 /// design that moves bytes with the least CPU), or None when it is not installed.
-fn haproxy(listen: SocketAddr, target: SocketAddr) -> Option<Proc> {
+async fn haproxy(listen: SocketAddr, target: SocketAddr) -> Option<Proc> {
     let cfg =
         std::env::temp_dir().join(format!("eepsocks-bench-haproxy-{}.cfg", std::process::id()));
     std::fs::write(
@@ -408,9 +410,10 @@ fn haproxy(listen: SocketAddr, target: SocketAddr) -> Option<Proc> {
         .spawn()
         .ok()
         .map(Proc);
-    // haproxy has read its configuration once it listens; `wait_port` before this returns
-    // would need async here, so give it the moment it needs and remove the file.
-    std::thread::sleep(Duration::from_millis(500));
+    if p.is_some() {
+        // Listening means it has read its configuration.
+        wait_port(listen).await;
+    }
     let _ = std::fs::remove_file(&cfg);
     p
 }
@@ -453,12 +456,9 @@ fn frontend() {
         // the fastest established relay gets through two loopback connections here.
         let n_socks = peers.len();
         let hap_addr: SocketAddr = "127.0.0.1:24473".parse().unwrap();
-        let _hap = haproxy(hap_addr, echo);
-        match &_hap {
-            Some(_) => {
-                wait_port(hap_addr).await;
-                peers.push(("haproxy (TCP relay, splice)", Via::Direct(hap_addr), None));
-            }
+        let hap = haproxy(hap_addr, echo).await;
+        match &hap {
+            Some(_) => peers.push(("haproxy (TCP relay, splice)", Via::Direct(hap_addr), None)),
             None => println!("(haproxy not installed: apt-get install haproxy)\n"),
         }
         let q = quick();
@@ -563,88 +563,68 @@ fn router() {
     );
     let echo_b32 = net.service("echo").b32();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("eepsocks.toml");
     // Same tunnel settings as the test network's i2pd [socksproxy]: 0 hops, 2 tunnels.
-    std::fs::write(
-        &cfg,
-        "status_listen = \"off\"\n[options]\n\"inbound.length\" = 0\n\"outbound.length\" = 0\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n",
-    )
-    .unwrap();
-    let eep_listen = "127.0.0.1:4447";
-    let eep1_listen = "127.0.0.1:4448";
-    // The same, on one worker per core (the default until 2026-11-27).
-    let cfg1 = dir.path().join("eepsocks-1.toml");
-    std::fs::write(
-        &cfg1,
-        format!("threads = 0\n{}", std::fs::read_to_string(&cfg).unwrap()),
-    )
-    .unwrap();
-    // The same with a published LeaseSet (not the default: see README).
-    let cfg_pub = dir.path().join("eepsocks-pub.toml");
-    std::fs::write(
-        &cfg_pub,
-        format!(
-            "{}\"i2cp.dontPublishLeaseSet\" = \"false\"\n",
-            std::fs::read_to_string(&cfg).unwrap()
+    let base = "status_listen = \"off\"\n[options]\n\"inbound.length\" = 0\n\"outbound.length\" = 0\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n";
+    let exe = env!("CARGO_BIN_EXE_eepsocks").to_string();
+    let cfg = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // eepsocks processes: (peer name, binary, config). The first is the one measured.
+    let mut variants = vec![
+        (
+            "eepsocks".to_string(),
+            exe.clone(),
+            cfg("eepsocks.toml", base.into()),
         ),
-    )
-    .unwrap();
-    let eep_pub_listen = "127.0.0.1:4446";
-    let cmd = || net.command(env!("CARGO_BIN_EXE_eepsocks"));
-    let child = run_eepsocks(cmd(), eep_listen, &sam_addr(2), &cfg);
-    let child1 = run_eepsocks(cmd(), eep1_listen, &sam_addr(2), &cfg1);
-    let child_pub = run_eepsocks(cmd(), eep_pub_listen, &sam_addr(2), &cfg_pub);
-    // Before/after in one run: other eepsocks binaries (e.g. a build of the previous
-    // commit), or this one with another config file (`cfg=<path>`), as more peers;
-    // colon-separated.
-    let bases: Vec<(String, String, Proc)> = std::env::var("EEPSOCKS_BENCH_BASELINE")
-        .map(|v| {
-            v.split(':')
-                .filter(|p| !p.is_empty())
-                .enumerate()
-                .map(|(k, p)| {
-                    let listen = format!("127.0.0.1:{}", 4449 + k);
-                    let (bin, conf) = match p.strip_prefix("cfg=") {
-                        Some(c) => (env!("CARGO_BIN_EXE_eepsocks"), std::path::Path::new(c)),
-                        None => (p, cfg.as_path()),
-                    };
-                    let c = run_eepsocks(net.command(bin), &listen, &sam_addr(2), conf);
-                    (p.to_string(), listen, Proc(c))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut pid_list = vec![
-        None,
-        Some(child.id()),
-        None,
-        Some(child1.id()),
-        Some(child_pub.id()),
+        (
+            // the default until 2026-11-27
+            "eepsocks, threads = 0 (one per core)".into(),
+            exe.clone(),
+            cfg("threads0.toml", format!("threads = 0\n{base}")),
+        ),
+        (
+            // not the default: see README
+            "eepsocks, LeaseSet published".into(),
+            exe.clone(),
+            cfg(
+                "published.toml",
+                format!("{base}\"i2cp.dontPublishLeaseSet\" = \"false\"\n"),
+            ),
+        ),
     ];
-    pid_list.extend(bases.iter().map(|b| Some(b.2 .0.id())));
-    let pids = (pid_list, net.router_pid(2));
-    let _eep = Proc(child);
-    let _eep1 = Proc(child1);
-    let _eep_pub = Proc(child_pub);
-    let base_peers: Vec<(&'static str, Via)> = bases
-        .iter()
-        .map(|(p, listen, _)| {
-            let name: &'static str = Box::leak(format!("baseline {p}").into_boxed_str());
-            (
-                name,
-                Via::Name(listen.parse().unwrap(), echo_b32.clone(), 80),
-            )
-        })
-        .collect();
+    // Before/after in one run: other eepsocks binaries (e.g. a build of the previous
+    // commit), or this one with another config file (`cfg=<path>`); colon-separated.
+    for p in std::env::var("EEPSOCKS_BENCH_BASELINE")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|p| !p.is_empty())
+    {
+        let (bin, conf) = match p.strip_prefix("cfg=") {
+            Some(c) => (exe.clone(), c.into()),
+            None => (p.to_string(), variants[0].2.clone()),
+        };
+        variants.push((format!("baseline {p}"), bin, conf));
+    }
+    let mut procs = Vec::new();
+    let mut eeps: Vec<(String, Via, Option<u32>)> = Vec::new();
+    for (k, (name, bin, conf)) in variants.into_iter().enumerate() {
+        let listen = format!("127.0.0.1:{}", 4447 + k);
+        let child = run_eepsocks(net.command(bin), &listen, &sam_addr(2), &conf);
+        let via = Via::Name(listen.parse().unwrap(), echo_b32.clone(), 80);
+        eeps.push((name, via, Some(child.id())));
+        procs.push(Proc(child));
+    }
+    let router_pid = net.router_pid(2);
+    let mut eeps = eeps.into_iter();
     let peers = vec![
         (
-            "i2pd SOCKS",
+            "i2pd SOCKS".to_string(),
             Via::Name(socks_addr(2).parse().unwrap(), echo_b32.clone(), 80),
+            None,
         ),
-        (
-            "eepsocks",
-            Via::Name(eep_listen.parse().unwrap(), echo_b32.clone(), 80),
-        ),
+        eeps.next().unwrap(),
     ];
     let q = quick();
     let ns = net.ns.clone();
@@ -677,24 +657,18 @@ fn router() {
             let id = session.wait_until_up().await.unwrap();
             let mut peers = peers;
             peers.push((
-                "bare SAM client",
-                Via::Sam(sam.parse().unwrap(), id, echo_b32.clone()),
+                "bare SAM client".into(),
+                Via::Sam(sam.parse().unwrap(), id, echo_b32),
+                None,
             ));
-            peers.push((
-                "eepsocks, threads = 0 (one per core)",
-                Via::Name(eep1_listen.parse().unwrap(), echo_b32.clone(), 80),
-            ));
-            peers.push((
-                "eepsocks, LeaseSet published",
-                Via::Name(eep_pub_listen.parse().unwrap(), echo_b32.clone(), 80),
-            ));
-            peers.extend(base_peers);
-            router_rounds(peers, q, pids).await
+            peers.extend(eeps);
+            router_rounds(peers, q, router_pid).await
         })
     })
     .join()
     .unwrap();
     println!("{report}");
+    drop(procs);
     drop(net);
 }
 
@@ -731,15 +705,12 @@ fn cpu_secs(pid: u32) -> f64 {
     f.iter().sum::<u64>() as f64 / hz
 }
 
-/// `pids`: each peer's eepsocks process (if any), and the i2pd router: their CPU per
-/// stream is reported.
-async fn router_rounds(
-    peers: Vec<(&'static str, Via)>,
-    q: bool,
-    pids: (Vec<Option<u32>>, u32),
-) -> String {
+/// `peers`: name, how to reach it, and its eepsocks process (if any). The first three are
+/// i2pd's SOCKS, eepsocks and the bare SAM client. The CPU per stream of each eepsocks and
+/// of the i2pd router (`router_pid`) is reported.
+async fn router_rounds(peers: Vec<(String, Via, Option<u32>)>, q: bool, router_pid: u32) -> String {
     // warm up: both must reach the echo before anything is timed
-    for (name, via) in &peers {
+    for (name, via, _) in &peers {
         let t0 = Instant::now();
         loop {
             if ttfb(via).await.is_ok() {
@@ -749,16 +720,10 @@ async fn router_rounds(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let rounds = env("EEPSOCKS_BENCH_ROUNDS", if q { 2 } else { 6 }) as usize;
+    let rounds = env_num("EEPSOCKS_BENCH_ROUNDS", if q { 2 } else { 6 }) as usize;
     let n_ttfb = if q { 10 } else { 300 };
     let bulk_bytes = if q { 2 << 20 } else { 32 << 20 };
-    let rate_dur = Duration::from_secs(env("EEPSOCKS_BENCH_RATE_SECS", if q { 2 } else { 3 }));
+    let rate_dur = Duration::from_secs(env_num("EEPSOCKS_BENCH_RATE_SECS", if q { 2 } else { 3 }));
     // TTFB interleaved one by one across peers, so drift in the router hits both alike.
     let mut tt: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
     for k in 0..n_ttfb {
@@ -792,8 +757,8 @@ async fn router_rounds(
                 tp[i].push(bulk(via, bulk_bytes).await.expect("bulk"));
             }
             for (c, &n) in concurrency.iter().enumerate() {
-                let eep = || pids.0[i].map_or(0.0, cpu_secs);
-                let (e0, r0) = (eep(), cpu_secs(pids.1));
+                let eep = || peers[i].2.map_or(0.0, cpu_secs);
+                let (e0, r0) = (eep(), cpu_secs(router_pid));
                 let m0 = machine_cpu();
                 let t0 = Instant::now();
                 let (r, f) = setup_rate(via, n, rate_dur).await;
@@ -803,7 +768,7 @@ async fn router_rounds(
                 machine[i][c].1 += m1.1 - m0.1;
                 machine[i][c].2 += streams;
                 cpu[i].0 += eep() - e0;
-                cpu[i].1 += cpu_secs(pids.1) - r0;
+                cpu[i].1 += cpu_secs(router_pid) - r0;
                 cpu[i].2 += streams;
                 rate[i][c].push(r);
                 fails[i][c] += f;
@@ -897,7 +862,7 @@ async fn router_rounds(
             .join(" | "),
         "---|".repeat(concurrency.len())
     );
-    for (i, (name, _)) in peers.iter().enumerate() {
+    for (i, (name, _, _)) in peers.iter().enumerate() {
         let cells: Vec<String> = (0..concurrency.len())
             .map(|k| {
                 let (busy, total, streams) = machine[i][k];
@@ -910,7 +875,7 @@ async fn router_rounds(
         o,
         "\nProcess CPU per stream (/proc/<pid>/stat; the bench client not counted):\n\n| path | streams | eepsocks µs/stream | i2pd µs/stream | total µs/stream |\n|---|---|---|---|---|"
     );
-    for (i, (name, _)) in peers.iter().enumerate() {
+    for (i, (name, _, _)) in peers.iter().enumerate() {
         let (e, r, n) = cpu[i];
         let _ = writeln!(
             o,

@@ -136,13 +136,7 @@ fn main() -> Result<()> {
         cfg.data_dir = cli.data_dir;
     }
     let threads = cfg.threads;
-    let rt = || {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if threads > 0 {
-            b.worker_threads(threads);
-        }
-        b.enable_all().build().context("tokio runtime")
-    };
+    let rt = || eepsocks::server::runtime(threads).context("tokio runtime");
     match cli.cmd {
         Cmd::Run {
             listen,

@@ -8,6 +8,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{error, warn};
 
+/// The runtime the proxy runs on: `threads` workers (`Config::threads`; 0 = one per core).
+pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        b.worker_threads(threads);
+    }
+    b.enable_all().build()
+}
+
 pub async fn run<R: Router>(
     listener: TcpListener,
     router: Arc<R>,
