@@ -4,10 +4,10 @@
 //! machine; `local_network` (loopback peers, all hops on one address) exists only here.
 
 use crate::config::{Config, RouterKind};
-use crate::embedded::{devnet, Embedded};
-use crate::keys::{self, KeySource};
+use crate::i2p::backend::{devnet, Embedded};
+use crate::i2p::keyfile::{self, KeySource};
 use crate::naming::AddressBook;
-use crate::sam::{Session, SessionConfig};
+use crate::i2p::sam::{Session, SessionConfig};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -60,7 +60,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     let http = TcpListener::bind("127.0.0.1:0").await?;
     let port = http.local_addr()?.port();
     tokio::spawn(serve_site(http));
-    let site_keys = keys::obtain(&KeySource::File(dir.join("site.dat")), &site_sam, 7).await?;
+    let site_keys = keyfile::obtain(&KeySource::File(dir.join("site.dat")), &site_sam, 7).await?;
     let site_dest = site_keys.destination().clone();
     let site_b32 = site_dest.b32();
     let site = Session::spawn(SessionConfig {
@@ -75,7 +75,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     info!("demo: SAM bridges: site router {site_sam}, proxy router {sam}");
 
     let id = site.wait_until_up().await?;
-    let fwd = crate::sam::forward(&site_sam, &id, port, false)
+    let fwd = crate::i2p::sam::forward(&site_sam, &id, port, false)
         .await
         .context("demo site: STREAM FORWARD")?;
     tokio::spawn(async move {

@@ -1,25 +1,28 @@
 //! eepsocks: a SOCKS 4a/5 proxy into I2P, and nothing else.
 //!
-//! Layout: `socks` is the sans-IO handshake codec; `naming` decides which targets are I2P
-//! targets; `router` hides the I2P router behind a trait (`sam` is the SAM v3 client);
-//! `keys` and `i2p` hold the identity; `conn` is the life of one client; `server` the
-//! accept loop; `config` the settings.
+//! Layout, one folder per concept:
+//! - `socks`: the sans-IO SOCKS 4a/5 handshake codec (bytes in, bytes to send out).
+//! - `naming`: which targets are I2P targets (policy), address books and their lookup
+//!   order, RESOLVE stand-ins, subscriptions and their small HTTP client.
+//! - `i2p`: the router behind the `Router` trait: I2P formats, key files, identities and
+//!   per-user pools, the SAM v3 client, and the choice of backend (SAM or embedded).
+//! - `proxy`: the accept loop, the life of one connection (`proxy/conn.rs`), the relay,
+//!   the status endpoint.
+//! - `config`: the TOML settings, command-line overrides, and importing i2pd / Java I2P
+//!   tunnel configs.
+//! - `daemon`: the running proxy: listeners, identities, reload and drain, driven by a
+//!   shutdown future and a stream of reloads.
+//! - `cli`: the subcommands; `main.rs` only parses and dispatches.
+//! - `demo`: an offline I2P network in this process (feature `embedded`).
 
+pub mod cli;
 pub mod config;
-pub mod conn;
+pub mod daemon;
 #[cfg(feature = "embedded")]
 pub mod demo;
-pub mod embedded;
 pub mod i2p;
-pub mod identity;
-pub mod import;
-pub mod keys;
 pub mod naming;
-pub mod ratelimit;
-pub mod relay;
-pub mod router;
-pub mod sam;
-pub mod server;
+pub mod proxy;
 pub mod socks;
-pub mod status;
-pub mod subscriptions;
+
+pub use eepsocks_fsutil as fsutil;

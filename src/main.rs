@@ -1,7 +1,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use eepsocks::config::{Config, Isolate};
-use eepsocks::conn::Limits;
+use eepsocks::conn::ListenerContext;
 use eepsocks::identity::{self, Mode, Pool, Template};
 use eepsocks::keys::{self, KeySource};
 use eepsocks::naming::{self, AddressBook, Target};
@@ -229,7 +229,7 @@ struct Running {
 /// What lives across reloads: books, identities by key file, listeners, and the drain list.
 struct Daemon {
     books: Arc<Books>,
-    fake_ips: Arc<eepsocks::naming::FakeIps>,
+    stand_ins: Arc<eepsocks::naming::StandIns>,
     by_file: HashMap<PathBuf, (Session, String)>,
     running: Vec<Running>,
     /// Slots of listeners stopped by a reload, whose streams may still be open.
@@ -331,22 +331,22 @@ impl Daemon {
                 pool: pool.clone(),
                 book: self.books.clone(),
             });
-            let mut limits = Limits::new(
+            let mut ctx = ListenerContext::new(
                 Duration::from_secs(cfg.handshake_timeout),
                 Duration::from_secs(cfg.stream_timeout),
             );
-            limits.fake_ips = self.fake_ips.clone();
-            limits.auth = l.auth_check()?;
+            ctx.stand_ins = self.stand_ins.clone();
+            ctx.auth = l.auth_check()?;
             if let Some(s) = old_stats.remove(&l.name) {
-                limits.stats = s;
+                ctx.stats = s;
             }
-            let limits = Arc::new(limits);
+            let ctx = Arc::new(ctx);
             let (p1, p2) = (pool.clone(), pool.clone());
             let info = Arc::new(ListenerInfo {
                 name: l.name.clone(),
                 listen: l.listen.to_string(),
                 identity: identity_name,
-                stats: limits.stats.clone(),
+                stats: ctx.stats.clone(),
                 session_up: Box::new(move || p1.is_up()),
                 per_user_identities: Box::new(move || p2.users()),
             });
@@ -361,7 +361,7 @@ impl Daemon {
                 "listener {} on {}{}",
                 l.name,
                 l.listen,
-                if limits.auth.is_some() {
+                if ctx.auth.is_some() {
                     " (login required)"
                 } else {
                     ""
@@ -371,7 +371,7 @@ impl Daemon {
             let task = tokio::spawn(eepsocks::server::serve_with(
                 sock,
                 router,
-                limits,
+                ctx,
                 slots.clone(),
                 cfg.max_clients,
             ));
@@ -490,7 +490,7 @@ async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<(
     }
     let mut daemon = Daemon {
         books: books.clone(),
-        fake_ips: Arc::default(),
+        stand_ins: Arc::default(),
         by_file: HashMap::new(),
         running: Vec::new(),
         draining: Vec::new(),

@@ -6,11 +6,11 @@
 //! key), `router.info`, `ports` (`ntcp2=N` lines), `netDb/routerInfo-<hash>.dat`,
 //! `profiles.txt`.
 
+use eepsocks_fsutil as fsutil;
 use anyhow::{Context, Result};
 use emissary_core::Profile;
 use rand::RngExt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,28 +57,9 @@ impl Keys {
     }
 }
 
-/// Write `bytes` to `path` through a temporary file and a rename, mode 0600, so a crash
-/// never leaves half a file.
+/// Write `bytes` to `path` atomically, mode 0600, durably (keys, router info, profiles).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_file(path, bytes, true)
-}
-
-/// `write_atomic` with the fsync optional: netDb entries are many and can be fetched again.
-fn write_file(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    if sync {
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    fsutil::write_replace(path, bytes, fsutil::Sync::Durable)?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 #[cfg(feature = "embedded")]
 use crate::config::EmbeddedConfig;
 use crate::config::{Config, RouterKind};
-use crate::sam::Conn;
+use crate::i2p::sam::SamSocket;
 #[cfg(feature = "embedded")]
 use anyhow::Context;
 use anyhow::{bail, Result};
@@ -18,7 +18,7 @@ pub use eepsocks_embedded::{devnet, Embedded, Progress, Settings, Transport};
 /// Whether a SAM bridge answers HELLO at `addr` within two seconds.
 pub async fn sam_answers(addr: &str) -> bool {
     matches!(
-        tokio::time::timeout(Duration::from_secs(2), Conn::connect(addr)).await,
+        tokio::time::timeout(Duration::from_secs(2), SamSocket::connect(addr)).await,
         Ok(Ok(_))
     )
 }

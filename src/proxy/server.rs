@@ -1,7 +1,7 @@
 //! The accept loop: one task per client, at most `max_clients` at a time.
 
-use crate::conn::{self, Limits};
-use crate::router::Router;
+use crate::proxy::conn::{self, ListenerContext};
+use crate::i2p::Router;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -20,13 +20,13 @@ pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 pub async fn run<R: Router>(
     listener: TcpListener,
     router: Arc<R>,
-    limits: Arc<Limits>,
+    ctx: Arc<ListenerContext>,
     max_clients: usize,
 ) {
     serve_with(
         listener,
         router,
-        limits,
+        ctx,
         Arc::new(Semaphore::new(max_clients)),
         max_clients,
     )
@@ -38,7 +38,7 @@ pub async fn run<R: Router>(
 pub async fn serve_with<R: Router>(
     listener: TcpListener,
     router: Arc<R>,
-    limits: Arc<Limits>,
+    ctx: Arc<ListenerContext>,
     slots: Arc<Semaphore>,
     max_clients: usize,
 ) {
@@ -53,7 +53,7 @@ pub async fn serve_with<R: Router>(
             }
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            if crate::ratelimit::allow() {
+            if crate::proxy::ratelimit::allow() {
                 warn!(client = %peer, "closed: {max_clients} clients already connected (max_clients)");
             }
             drop(sock);
@@ -61,9 +61,9 @@ pub async fn serve_with<R: Router>(
         };
         let _ = sock.set_nodelay(true);
         let router = router.clone();
-        let limits = limits.clone();
+        let ctx = ctx.clone();
         tokio::spawn(async move {
-            conn::serve(sock, peer, router, limits).await;
+            conn::serve(sock, peer, router, ctx).await;
             drop(permit);
         });
     }

@@ -3,13 +3,13 @@
 //! success reply only once the router said OK → pipelined bytes both ways → relay until
 //! both sides have closed.
 
-use crate::naming::{self, FakeIps, Target};
-use crate::router::{OpenError, Router};
+use crate::naming::{self, StandIns, Target};
+use crate::i2p::{OpenError, Router};
 use crate::socks::{
     Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
     MAX_HANDSHAKE_BYTES,
 };
-use crate::status::Stats;
+use crate::proxy::status::Stats;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,23 +19,23 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 /// Settings and state shared by the connections of a listener.
-pub struct Limits {
+pub struct ListenerContext {
     pub handshake_timeout: Duration,
     pub stream_timeout: Duration,
     /// Stand-in addresses handed out by RESOLVE (shared by all listeners).
-    pub fake_ips: Arc<FakeIps>,
+    pub stand_ins: Arc<StandIns>,
     /// RFC 1929 login required on this listener.
     pub auth: Option<AuthCheck>,
     /// This listener's counters.
     pub stats: Arc<Stats>,
 }
 
-impl Limits {
-    pub fn new(handshake_timeout: Duration, stream_timeout: Duration) -> Limits {
-        Limits {
+impl ListenerContext {
+    pub fn new(handshake_timeout: Duration, stream_timeout: Duration) -> ListenerContext {
+        ListenerContext {
             handshake_timeout,
             stream_timeout,
-            fake_ips: Arc::default(),
+            stand_ins: Arc::default(),
             auth: None,
             stats: Arc::default(),
         }
@@ -49,21 +49,21 @@ pub async fn serve<R: Router>(
     mut client: TcpStream,
     peer: SocketAddr,
     router: Arc<R>,
-    limits: Arc<Limits>,
+    ctx: Arc<ListenerContext>,
 ) {
-    let stats = &limits.stats;
+    let stats = &ctx.stats;
     stats.connections.fetch_add(1, Ordering::Relaxed);
     // 1. Handshake, bounded in time so stalled clients cannot hold a slot.
     let hs = tokio::time::timeout(
-        limits.handshake_timeout,
-        handshake(&mut client, Handshake::with_auth(limits.auth.clone())),
+        ctx.handshake_timeout,
+        handshake(&mut client, Handshake::with_auth(ctx.auth.clone())),
     )
     .await;
     let (request, pipelined) = match hs {
         Err(_) => {
             stats.handshake_failed();
-            if crate::ratelimit::allow() {
-                info!(client = %peer, "closed: no complete SOCKS request within {:?}", limits.handshake_timeout);
+            if crate::proxy::ratelimit::allow() {
+                info!(client = %peer, "closed: no complete SOCKS request within {:?}", ctx.handshake_timeout);
             }
             return;
         }
@@ -82,7 +82,7 @@ pub async fn serve<R: Router>(
         return;
     }
     // A stand-in address from an earlier RESOLVE stands for its name.
-    let address = match limits.fake_ips.unmap(&request.address) {
+    let address = match ctx.stand_ins.unmap(&request.address) {
         Some(name) => std::borrow::Cow::Owned(Address::Name(name)),
         None => std::borrow::Cow::Borrowed(&request.address),
     };
@@ -97,14 +97,14 @@ pub async fn serve<R: Router>(
         }
     };
     if request.command == Command::Resolve {
-        resolve(&mut client, peer, &*router, &limits, &request, &target).await;
+        resolve(&mut client, peer, &*router, &ctx, &request, &target).await;
         return;
     }
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
 
     // 3. Open the stream. Success is only claimed after the router said OK.
     let opened = match tokio::time::timeout(
-        limits.stream_timeout,
+        ctx.stream_timeout,
         router.open(request.credentials.as_ref(), &target, request.port),
     )
     .await
@@ -112,7 +112,7 @@ pub async fn serve<R: Router>(
         Ok(r) => r,
         Err(_) => Err(OpenError::Timeout(format!(
             "no stream within {:?}",
-            limits.stream_timeout
+            ctx.stream_timeout
         ))),
     };
     let opened = match opened {
@@ -147,7 +147,7 @@ pub async fn serve<R: Router>(
 
     // 5. Relay until both directions have ended (half-closes passed on).
     stats.streams_active.fetch_add(1, Ordering::Relaxed);
-    match crate::relay::relay(&mut client, &mut stream, stats).await {
+    match crate::proxy::relay::relay(&mut client, &mut stream, stats).await {
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }
@@ -159,30 +159,30 @@ async fn send_reply(client: &mut TcpStream, request: &Request, reply: Reply, sta
     let _ = client.write_all(&request.reply(reply)).await;
 }
 
-/// Tor's RESOLVE: check the name, answer with its stand-in address (see naming::FakeIps).
+/// Tor's RESOLVE: check the name, answer with its stand-in address (see naming::StandIns).
 async fn resolve<R: Router>(
     client: &mut TcpStream,
     peer: SocketAddr,
     router: &R,
-    limits: &Limits,
+    ctx: &ListenerContext,
     request: &Request,
     target: &Target,
 ) {
     let checked = tokio::time::timeout(
-        limits.stream_timeout,
+        ctx.stream_timeout,
         router.resolve(request.credentials.as_ref(), target),
     )
     .await
     .unwrap_or_else(|_| Err(OpenError::Timeout("no answer to the lookup".into())));
     match checked {
         Ok(()) => {
-            limits.stats.reply(Reply::Succeeded.code());
-            let reply = request.reply_resolved(limits.fake_ips.map(target.as_str()));
+            ctx.stats.reply(Reply::Succeeded.code());
+            let reply = request.reply_resolved(ctx.stand_ins.map(target.as_str()));
             let _ = client.write_all(&reply).await;
         }
         Err(e) => {
             info!(client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
-            send_reply(client, request, e.reply(), &limits.stats).await;
+            send_reply(client, request, e.reply(), &ctx.stats).await;
         }
     }
 }
@@ -210,7 +210,7 @@ enum HsFailure {
 }
 
 fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
-    if matches!(e, HsFailure::Refused(_)) && !crate::ratelimit::allow() {
+    if matches!(e, HsFailure::Refused(_)) && !crate::proxy::ratelimit::allow() {
         return;
     }
     match e {

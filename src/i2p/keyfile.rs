@@ -2,11 +2,10 @@
 //! binary layout), mode 0600, written atomically and never replaced.
 
 use crate::i2p::PrivateKeys;
-use crate::sam;
+use crate::i2p::sam;
 use anyhow::{bail, Context, Result};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -40,66 +39,15 @@ pub fn load(path: &Path) -> Result<Option<PrivateKeys>> {
     Ok(Some(keys))
 }
 
-/// Write `data` to a private (0600) temp file beside `path` and fsync it. Returns the
-/// temp file and the directory, for the caller to move it into place.
-fn write_temp<'a>(path: &'a Path, data: &[u8]) -> Result<(std::path::PathBuf, &'a Path)> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    let res = f.write_all(data).and_then(|_| f.sync_all());
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    Ok((tmp, dir))
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Write a new key file: private temp file, fsync, then link into place, which fails if
-/// the name exists (nothing is ever overwritten), then fsync the directory.
+/// Write a new key file (0600, atomically); fails if the file exists: an identity is
+/// never overwritten.
 pub fn store_new(path: &Path, keys: &PrivateKeys) -> Result<()> {
-    let (tmp, dir) = write_temp(path, keys.as_bytes())?;
-    let linked = fs::hard_link(&tmp, path).with_context(|| {
+    crate::fsutil::write_new(path, keys.as_bytes()).with_context(|| {
         format!(
             "cannot create key file {} (does it exist already?)",
             path.display()
         )
-    });
-    let _ = fs::remove_file(&tmp);
-    linked?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// Replace a (non-key) file atomically: private temp file, fsync, rename over the old one,
-/// fsync the directory. Readers see the old file or the new one, never half of either.
-pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
-    let (tmp, dir) = write_temp(path, data)?;
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot replace {}", path.display()));
-    }
-    sync_dir(dir);
-    Ok(())
+    })
 }
 
 /// Where keys come from.

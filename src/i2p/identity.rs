@@ -3,8 +3,8 @@
 //! use, kept while streams use it, and closed when idle. Per-user keys, when persistent,
 //! are stored under a hash of the listener and username, never the name in clear.
 
-use crate::keys::{self, KeySource};
-use crate::sam::{SamError, Session, SessionConfig};
+use crate::i2p::keyfile::{self, KeySource};
+use crate::i2p::sam::{SamError, Session, SessionConfig};
 use crate::socks::Credentials;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -128,7 +128,7 @@ impl Pool {
                     Some(d) => KeySource::File(d.join(format!("{}.dat", hex(&hash)))),
                     None => KeySource::Transient,
                 };
-                let keys = keys::obtain(&source, &self.template.sam_addr, self.template.sig_type)
+                let keys = keyfile::obtain(&source, &self.template.sam_addr, self.template.sig_type)
                     .await
                     .map_err(|e| SamError::Protocol(format!("{e:#}")))?;
                 info!(
@@ -176,7 +176,7 @@ impl Pool {
     /// Whether the listener's own session exists (per-user pools: always true).
     pub fn is_up(&self) -> bool {
         match &self.mode {
-            Mode::Fixed(s) => matches!(s.state(), crate::sam::SessionState::Up(_)),
+            Mode::Fixed(s) => matches!(s.state(), crate::i2p::sam::SessionState::Up(_)),
             Mode::PerUser { .. } => true,
         }
     }
@@ -205,7 +205,7 @@ pub async fn fixed_session(
     source: &KeySource,
     template: &Template,
 ) -> anyhow::Result<(Session, String)> {
-    let keys = keys::obtain(source, &template.sam_addr, template.sig_type).await?;
+    let keys = keyfile::obtain(source, &template.sam_addr, template.sig_type).await?;
     let b32 = keys.destination().b32();
     let session = Session::spawn(SessionConfig {
         sam_addr: template.sam_addr.clone(),

@@ -1,70 +1,13 @@
-//! The I2P side behind a small trait: open a stream to a target. Streams, destinations and
-//! keys belong to the router; this is the only place that knows how to ask it.
+//! The `Router` for any router with a SAM v3 bridge (i2pd, Java I2P, emissary, the
+//! embedded one): names through the address books, then the router; streams through the
+//! identity that serves the client.
 
-use crate::identity::{Lease, Pool};
-use crate::naming::Target;
-use crate::sam::SamError;
-use crate::socks::{Credentials, Reply};
-use crate::subscriptions::Books;
-use std::future::Future;
+use super::identity::{Lease, Pool};
+use super::sam::SamError;
+use super::{OpenError, Opened, Router};
+use crate::naming::{Books, Target};
+use crate::socks::Credentials;
 use std::sync::Arc;
-use tokio::net::TcpStream;
-
-/// An open stream and any bytes the peer already sent. Every backend hands over a TCP
-/// socket (SAM streams are sockets), which lets the relay wait for readiness without
-/// holding buffers while idle.
-pub struct Opened {
-    pub stream: TcpStream,
-    pub early: Vec<u8>,
-    /// Keeps the identity that opened the stream alive while the stream is.
-    pub hold: Option<Lease>,
-}
-
-/// Why a stream could not be opened, in terms a SOCKS reply can express.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// The name is not in any address book the router knows.
-    #[error("name not found in the address book")]
-    NameNotFound,
-    /// The destination is known but cannot be reached (no LeaseSet, peer gone).
-    #[error("destination unreachable: {0}")]
-    Unreachable(String),
-    /// The router or our own stream-open deadline gave up waiting.
-    #[error("timed out: {0}")]
-    Timeout(String),
-    /// The router is down, or the session is gone.
-    #[error("router unavailable: {0}")]
-    Router(String),
-}
-
-impl OpenError {
-    /// The SOCKS5 reply code for this failure (documented in docs/protocol.md).
-    pub fn reply(&self) -> Reply {
-        match self {
-            OpenError::NameNotFound | OpenError::Unreachable(_) => Reply::HostUnreachable,
-            OpenError::Timeout(_) => Reply::TtlExpired,
-            OpenError::Router(_) => Reply::GeneralFailure,
-        }
-    }
-}
-
-pub trait Router: Send + Sync + 'static {
-    /// Resolve `target` as needed and open a stream to its `port`, as the identity that
-    /// serves a client with these credentials.
-    fn open(
-        &self,
-        who: Option<&Credentials>,
-        target: &Target,
-        port: u16,
-    ) -> impl Future<Output = Result<Opened, OpenError>> + Send;
-
-    /// Check that a target can be named (for Tor's RESOLVE); hashes always can.
-    fn resolve(
-        &self,
-        who: Option<&Credentials>,
-        target: &Target,
-    ) -> impl Future<Output = Result<(), OpenError>> + Send;
-}
 
 /// Any router with a SAM v3 bridge (i2pd, Java I2P, emissary), with the listener's
 /// identities and the user's address book.
@@ -136,38 +79,10 @@ fn map_sam(e: SamError, lookup: bool) -> OpenError {
     }
 }
 
-/// Opens plain TCP to one fixed address whatever the target. For measuring and testing the
-/// front end alone (benchmarks, relay tests); the command line never uses it.
-pub struct DirectRouter {
-    pub addr: std::net::SocketAddr,
-}
-
-impl Router for DirectRouter {
-    async fn resolve(&self, _who: Option<&Credentials>, _target: &Target) -> Result<(), OpenError> {
-        Ok(())
-    }
-
-    async fn open(
-        &self,
-        _who: Option<&Credentials>,
-        _target: &Target,
-        _port: u16,
-    ) -> Result<Opened, OpenError> {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| OpenError::Router(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
-        Ok(Opened {
-            stream,
-            early: Vec::new(),
-            hold: None,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::socks::Reply;
 
     fn refused(r: &str) -> SamError {
         SamError::Refused {

@@ -1,6 +1,8 @@
 //! Configuration: a TOML file, overridden by command-line flags. Defaults follow the
 //! safe choices: loopback only, persistent keys, 3-hop tunnels.
 
+pub mod import;
+
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -392,7 +394,7 @@ impl Config {
             }
         }
         for u in &self.subscriptions {
-            crate::subscriptions::parse_url(u)?;
+            crate::naming::http::parse_url(u)?;
         }
         if self.subscription_interval < 10 && !self.subscriptions.is_empty() {
             bail!("subscription_interval must be at least 10 seconds");

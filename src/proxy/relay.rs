@@ -6,7 +6,7 @@
 //! one side becomes a half-close (shutdown of writing) on the other; the other direction
 //! carries on until it ends too.
 
-use crate::status::Stats;
+use crate::proxy::status::Stats;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWriteExt;

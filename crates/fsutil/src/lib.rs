@@ -1,0 +1,117 @@
+//! The one way eepsocks writes files: a private (0600) temp file beside the target, written
+//! and fsynced, then moved into place, then the directory fsynced. A crash leaves the old
+//! file or the new one, never half of either, and a failure leaves no temp file behind.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Whether to fsync: keys and books must survive a crash; caches that can be fetched again
+/// (netDb entries) need not pay for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    Durable,
+    Cache,
+}
+
+/// Replace `path` atomically with `data` (mode 0600).
+pub fn write_replace(path: &Path, data: &[u8], sync: Sync) -> io::Result<()> {
+    let (tmp, dir) = write_temp(path, data, sync)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(with_path(e, "cannot replace", path));
+    }
+    if sync == Sync::Durable {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
+/// Create `path` with `data` (mode 0600); fails with `AlreadyExists` if it exists, so
+/// nothing is ever overwritten (key files).
+pub fn write_new(path: &Path, data: &[u8]) -> io::Result<()> {
+    let (tmp, dir) = write_temp(path, data, Sync::Durable)?;
+    // A hard link fails if the name exists, where a rename would replace it.
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    linked.map_err(|e| with_path(e, "cannot create", path))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+fn write_temp<'a>(path: &'a Path, data: &[u8], sync: Sync) -> io::Result<(PathBuf, &'a Path)> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| with_path(e, "cannot create", dir))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    // A temp file of ours from a crashed run with the same pid.
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| with_path(e, "cannot create", &tmp))?;
+    let res = f.write_all(data).and_then(|_| match sync {
+        Sync::Durable => f.sync_all(),
+        Sync::Cache => Ok(()),
+    });
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok((tmp, dir))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn replace_and_new() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/f");
+        write_replace(&p, b"one", Sync::Durable).unwrap();
+        write_replace(&p, b"two", Sync::Cache).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let e = write_new(&p, b"three").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let q = d.path().join("sub/g");
+        write_new(&q, b"new").unwrap();
+        assert_eq!(fs::read(&q).unwrap(), b"new");
+        // No temp files left behind, failures included.
+        assert_eq!(fs::read_dir(d.path().join("sub")).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn failed_rename_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        // A directory cannot be replaced by a file.
+        let p = d.path().join("dir");
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join("x"), b"").unwrap();
+        assert!(write_replace(&p, b"data", Sync::Durable).is_err());
+        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("dir")]);
+    }
+}

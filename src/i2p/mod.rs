@@ -1,0 +1,83 @@
+//! The I2P side. The proxy sees only the `Router` trait below: open a stream to a target.
+//! Streams, destinations and keys belong to the router; this folder is the only place that
+//! knows how to ask it.
+//!
+//! - `format`: destinations, private keys, base64/b32 (I2P's binary formats).
+//! - `keyfile`: key files on disk (i2pd / Java I2P layout, 0600, never replaced).
+//! - `sam`: the SAM v3 client (line protocol, sessions kept alive, warm stream sockets).
+//! - `identity`: which session serves a client (per listener, or per SOCKS username).
+//! - `sam_router`: the `Router` for any SAM bridge, with the address books.
+//! - `backend`: choosing the router (a SAM bridge, or the embedded one) and starting it.
+
+pub mod backend;
+pub mod format;
+pub mod identity;
+pub mod keyfile;
+pub mod sam;
+pub mod sam_router;
+
+pub use format::{Destination, PrivateKeys};
+pub use sam_router::SamRouter;
+
+use identity::Lease;
+use crate::naming::Target;
+use crate::socks::{Credentials, Reply};
+use std::future::Future;
+use tokio::net::TcpStream;
+
+/// An open stream and any bytes the peer already sent. Every backend hands over a TCP
+/// socket (SAM streams are sockets), which lets the relay wait for readiness without
+/// holding buffers while idle.
+pub struct Opened {
+    pub stream: TcpStream,
+    pub early: Vec<u8>,
+    /// Keeps the identity that opened the stream alive while the stream is.
+    pub hold: Option<Lease>,
+}
+
+/// Why a stream could not be opened, in terms a SOCKS reply can express.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The name is not in any address book the router knows.
+    #[error("name not found in the address book")]
+    NameNotFound,
+    /// The destination is known but cannot be reached (no LeaseSet, peer gone).
+    #[error("destination unreachable: {0}")]
+    Unreachable(String),
+    /// The router or our own stream-open deadline gave up waiting.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The router is down, or the session is gone.
+    #[error("router unavailable: {0}")]
+    Router(String),
+}
+
+impl OpenError {
+    /// The SOCKS5 reply code for this failure (documented in docs/protocol.md).
+    pub fn reply(&self) -> Reply {
+        match self {
+            OpenError::NameNotFound | OpenError::Unreachable(_) => Reply::HostUnreachable,
+            OpenError::Timeout(_) => Reply::TtlExpired,
+            OpenError::Router(_) => Reply::GeneralFailure,
+        }
+    }
+}
+
+pub trait Router: Send + Sync + 'static {
+    /// Resolve `target` as needed and open a stream to its `port`, as the identity that
+    /// serves a client with these credentials.
+    fn open(
+        &self,
+        who: Option<&Credentials>,
+        target: &Target,
+        port: u16,
+    ) -> impl Future<Output = Result<Opened, OpenError>> + Send;
+
+    /// Check that a target can be named (for Tor's RESOLVE); hashes always can.
+    fn resolve(
+        &self,
+        who: Option<&Credentials>,
+        target: &Target,
+    ) -> impl Future<Output = Result<(), OpenError>> + Send;
+}
+

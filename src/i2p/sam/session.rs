@@ -1,0 +1,321 @@
+//! A SAM STREAM session kept alive by a task that owns its control connection: it creates
+//! the session, answers the router's PINGs, runs NAMING LOOKUPs (emissary only answers
+//! them inside a session), and recreates the session with the same keys, with backoff,
+//! when the router goes away. Streams open their own connections, from a small warm pool.
+
+use super::wire::{ReplyLine, SamSocket};
+use super::SamError;
+use crate::i2p::format::{Destination, PrivateKeys};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+/// What a session needs to (re)create itself.
+#[derive(Clone)]
+pub struct SessionConfig {
+    pub sam_addr: String,
+    /// Nickname prefix for the session id; a counter is appended on each (re)creation.
+    pub name: String,
+    pub keys: PrivateKeys,
+    /// `key=value` options passed to SESSION CREATE (i2cp and tunnel options).
+    pub options: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    Starting,
+    /// The session exists under this id.
+    Up(String),
+    /// The last attempt failed; retrying.
+    Down(String),
+}
+
+enum Cmd {
+    Lookup(String, oneshot::Sender<Result<ReplyLine, SamError>>),
+}
+
+/// Handle to a SAM STREAM session kept alive by a background task.
+#[derive(Clone)]
+pub struct Session {
+    sam_addr: String,
+    state: watch::Receiver<SessionState>,
+    cmds: mpsc::Sender<Cmd>,
+    warm: Arc<WarmPool>,
+}
+
+/// SAM connections that already said HELLO, so opening a stream costs one round trip
+/// (STREAM CONNECT) instead of three (TCP connect, HELLO, STREAM CONNECT).
+#[derive(Default)]
+struct WarmPool {
+    conns: Mutex<Vec<(SamSocket, Instant)>>,
+    filling: AtomicUsize,
+}
+
+/// Warm connections kept ready per session.
+const WARM: usize = 2;
+/// Older ones are dropped rather than trusted: the router may have timed them out.
+const WARM_MAX_AGE: Duration = Duration::from_secs(30);
+
+impl Session {
+    /// Start the task that creates and keeps the session. Returns at once; use
+    /// [`Session::usable_id`] to wait for the router.
+    pub fn spawn(cfg: SessionConfig) -> Session {
+        let (state_tx, state) = watch::channel(SessionState::Starting);
+        let (cmds_tx, cmds) = mpsc::channel(64);
+        let sam_addr = cfg.sam_addr.clone();
+        tokio::spawn(keep_session(cfg, state_tx, cmds));
+        Session {
+            sam_addr,
+            state,
+            cmds: cmds_tx,
+            warm: Arc::default(),
+        }
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.state.borrow().clone()
+    }
+
+    /// Wait until the session is up; returns its id. While the first attempt is under way
+    /// this waits; once an attempt has failed or the session was lost, it fails at once,
+    /// so clients get a prompt failure reply instead of hanging while the router is away.
+    pub async fn usable_id(&self) -> Result<String, SamError> {
+        let mut rx = self.state.clone();
+        loop {
+            match &*rx.borrow_and_update() {
+                SessionState::Up(id) => return Ok(id.clone()),
+                SessionState::Down(why) => return Err(SamError::Down(why.clone())),
+                SessionState::Starting => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(SamError::NoSession);
+            }
+        }
+    }
+
+    /// Wait until the session is up, however many attempts it takes (start-up).
+    pub async fn wait_until_up(&self) -> Result<String, SamError> {
+        let mut rx = self.state.clone();
+        loop {
+            if let SessionState::Up(id) = &*rx.borrow_and_update() {
+                return Ok(id.clone());
+            }
+            if rx.changed().await.is_err() {
+                return Err(SamError::NoSession);
+            }
+        }
+    }
+
+    /// `NAMING LOOKUP` inside the session; returns the full destination.
+    pub async fn lookup(&self, name: &str) -> Result<Destination, SamError> {
+        self.usable_id().await?;
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Lookup(name.to_string(), tx))
+            .await
+            .map_err(|_| SamError::NoSession)?;
+        let r = rx.await.map_err(|_| SamError::NoSession)??;
+        r.expect("NAMING", "REPLY")?;
+        r.ok()?;
+        let v = r
+            .get("VALUE")
+            .ok_or_else(|| SamError::Protocol("NAMING REPLY without VALUE".into()))?;
+        Destination::from_base64(v)
+            .map_err(|e| SamError::Protocol(format!("router returned a bad destination: {e}")))
+    }
+
+    /// Open a stream: a new SAM connection, `STREAM CONNECT`, and on `RESULT=OK` the socket
+    /// (plus any bytes that arrived behind the status line).
+    pub async fn connect(&self, dest: &str, port: u16) -> Result<(TcpStream, Vec<u8>), SamError> {
+        let id = self.usable_id().await?;
+        let warm = self.take_warm();
+        self.refill();
+        if let Some(c) = warm {
+            match stream_connect(c, &id, dest, port).await {
+                // A warm connection the router closed meanwhile: use a fresh one.
+                Err(SamError::Io(_)) => {}
+                other => return other,
+            }
+        }
+        let c = SamSocket::connect(&self.sam_addr).await?;
+        stream_connect(c, &id, dest, port).await
+    }
+
+    fn take_warm(&self) -> Option<SamSocket> {
+        let mut conns = self.warm.conns.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((c, born)) = conns.pop() {
+            if born.elapsed() < WARM_MAX_AGE {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Top the warm pool up in the background.
+    fn refill(&self) {
+        let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(WARM);
+        let filling = self.warm.filling.load(Ordering::Relaxed);
+        for _ in (have + filling)..WARM {
+            self.warm.filling.fetch_add(1, Ordering::Relaxed);
+            let pool = Arc::downgrade(&self.warm);
+            let addr = self.sam_addr.clone();
+            tokio::spawn(async move {
+                let c = SamSocket::connect(&addr).await;
+                if let Some(pool) = pool.upgrade() {
+                    if let Ok(c) = c {
+                        if let Ok(mut v) = pool.conns.lock() {
+                            v.push((c, Instant::now()));
+                        }
+                    }
+                    pool.filling.fetch_sub(1, Ordering::Relaxed);
+                }
+            });
+        }
+    }
+}
+
+async fn stream_connect(
+    mut c: SamSocket,
+    id: &str,
+    dest: &str,
+    port: u16,
+) -> Result<(TcpStream, Vec<u8>), SamError> {
+    let mut line = format!("STREAM CONNECT ID={id} DESTINATION={dest} SILENT=false");
+    // Ports came with SAM 3.2; older bridges reject unknown keys.
+    if port != 0 && c.minor >= 2 {
+        let _ = write!(line, " TO_PORT={port}");
+    }
+    let r = c.command(&line).await?;
+    r.expect("STREAM", "STATUS")?;
+    r.ok()?;
+    Ok(c.into_stream())
+}
+
+async fn keep_session(
+    cfg: SessionConfig,
+    state: watch::Sender<SessionState>,
+    mut cmds: mpsc::Receiver<Cmd>,
+) {
+    let mut attempt: u32 = 0;
+    let mut generation: u32 = 0;
+    loop {
+        generation += 1;
+        let id = format!("{}-{}-{}", cfg.name, std::process::id(), generation);
+        match create(&cfg, &id).await {
+            Ok(conn) => {
+                attempt = 0;
+                let _ = state.send(SessionState::Up(id.clone()));
+                info!(session = %id, "SAM session up at {}", cfg.sam_addr);
+                let err = serve(conn, &mut cmds).await;
+                if state.is_closed() && cmds.is_closed() {
+                    return;
+                }
+                warn!(session = %id, "SAM session lost: {err}; recreating");
+                let _ = state.send(SessionState::Down(err.to_string()));
+            }
+            Err(e) => {
+                attempt += 1;
+                let wait =
+                    Duration::from_millis(500u64 << attempt.min(6)).min(Duration::from_secs(30));
+                warn!(
+                    "SAM session at {} not created: {e}; retrying in {:.1} s",
+                    cfg.sam_addr,
+                    wait.as_secs_f32()
+                );
+                let _ = state.send(SessionState::Down(e.to_string()));
+                // Fail lookups that queued while the router was away instead of leaving them hanging.
+                while let Ok(Cmd::Lookup(_, tx)) = cmds.try_recv() {
+                    let _ = tx.send(Err(SamError::NoSession));
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+        if state.is_closed() && cmds.is_closed() {
+            return;
+        }
+    }
+}
+
+async fn create(cfg: &SessionConfig, id: &str) -> Result<SamSocket, SamError> {
+    let mut c = SamSocket::connect(&cfg.sam_addr).await?;
+    let mut line = format!(
+        "SESSION CREATE STYLE=STREAM ID={id} DESTINATION={}",
+        cfg.keys.to_base64()
+    );
+    for (k, v) in &cfg.options {
+        let _ = write!(line, " {k}={v}");
+    }
+    debug!(session = id, "creating SAM session");
+    let r = c.command(&line).await?;
+    r.expect("SESSION", "STATUS")?;
+    r.ok()?;
+    Ok(c)
+}
+
+/// Serve lookups and PINGs on the control connection until it fails.
+async fn serve(mut c: SamSocket, cmds: &mut mpsc::Receiver<Cmd>) -> SamError {
+    loop {
+        tokio::select! {
+            cmd = cmds.recv() => {
+                let Some(Cmd::Lookup(name, tx)) = cmd else {
+                    return SamError::NoSession;
+                };
+                let res = lookup_on(&mut c, &name).await;
+                let fatal = matches!(res, Err(SamError::Io(_)) | Err(SamError::Protocol(_)));
+                match res {
+                    Ok(r) => { let _ = tx.send(Ok(r)); }
+                    Err(e) if fatal => {
+                        let _ = tx.send(Err(SamError::NoSession));
+                        return e;
+                    }
+                    Err(e) => { let _ = tx.send(Err(e)); }
+                }
+            }
+            line = c.read_line() => {
+                match line {
+                    Ok(l) => {
+                        if let Err(e) = answer_unsolicited(&mut c, &l).await {
+                            return e;
+                        }
+                    }
+                    Err(e) => return e,
+                }
+            }
+        }
+    }
+}
+
+/// Lines the router sends on its own: PING (answered), anything else logged and skipped.
+async fn answer_unsolicited(c: &mut SamSocket, line: &str) -> Result<bool, SamError> {
+    if let Some(rest) = line.strip_prefix("PING") {
+        c.send_line(&format!("PONG{rest}")).await?;
+        return Ok(true);
+    }
+    if line.starts_with("PONG") {
+        return Ok(true);
+    }
+    debug!(
+        "ignoring unsolicited SAM line: {}",
+        line.chars().take(80).collect::<String>()
+    );
+    Ok(false)
+}
+
+async fn lookup_on(c: &mut SamSocket, name: &str) -> Result<ReplyLine, SamError> {
+    c.send_line(&format!("NAMING LOOKUP NAME={name}")).await?;
+    loop {
+        let line = c.read_line().await?;
+        if answer_unsolicited(c, &line).await? {
+            continue;
+        }
+        let r = ReplyLine::parse(&line)?;
+        if r.topic == "NAMING" {
+            return Ok(r);
+        }
+    }
+}
+

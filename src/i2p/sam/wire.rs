@@ -1,0 +1,211 @@
+//! The SAM v3 line protocol: reply lines and a command-mode socket.
+
+use super::SamError;
+use std::collections::HashMap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest reply line accepted. Private-key blobs with post-quantum signatures are ~13 KB.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One parsed reply line: `TOPIC KIND KEY=VALUE ...` (values may be "quoted").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyLine {
+    pub topic: String,
+    pub kind: String,
+    pub params: HashMap<String, String>,
+}
+
+impl ReplyLine {
+    pub fn parse(line: &str) -> Result<ReplyLine, SamError> {
+        let mut toks = tokenize(line.trim_end_matches(['\r', '\n']))?.into_iter();
+        let topic = toks
+            .next()
+            .ok_or_else(|| SamError::Protocol("empty reply line".into()))?;
+        let kind = toks.next().unwrap_or_default();
+        let mut params = HashMap::new();
+        for t in toks {
+            match t.split_once('=') {
+                Some((k, v)) => params.insert(k.to_string(), v.to_string()),
+                None => params.insert(t, String::new()),
+            };
+        }
+        Ok(ReplyLine {
+            topic,
+            kind,
+            params,
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params.get(key).map(String::as_str)
+    }
+
+    pub(crate) fn expect(&self, topic: &str, kind: &str) -> Result<(), SamError> {
+        if self.topic == topic && self.kind == kind {
+            Ok(())
+        } else {
+            Err(SamError::Protocol(format!(
+                "expected {topic} {kind}, got {} {}",
+                self.topic, self.kind
+            )))
+        }
+    }
+
+    /// Ok when RESULT=OK, else the router's result and message.
+    pub(crate) fn ok(&self) -> Result<(), SamError> {
+        match self.get("RESULT") {
+            Some("OK") => Ok(()),
+            Some(r) => Err(SamError::Refused {
+                result: r.to_string(),
+                message: self.get("MESSAGE").map(str::to_string),
+            }),
+            None => Err(SamError::Protocol(format!(
+                "{} {} without RESULT",
+                self.topic, self.kind
+            ))),
+        }
+    }
+}
+
+/// Split on spaces, honouring "double quotes" with backslash escapes inside values.
+fn tokenize(line: &str) -> Result<Vec<String>, SamError> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut have = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                have = true;
+            }
+            '\\' if in_quotes => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            ' ' | '\t' if !in_quotes => {
+                if have {
+                    out.push(std::mem::take(&mut cur));
+                    have = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                have = true;
+            }
+        }
+    }
+    if in_quotes {
+        return Err(SamError::Protocol("unterminated quote in reply".into()));
+    }
+    if have {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// A SAM connection in command mode, with its own read buffer so that bytes the router
+/// sends right after a reply line (stream data) are never lost.
+pub struct SamSocket {
+    tcp: TcpStream,
+    buf: Vec<u8>,
+    /// Negotiated minor version (3.x).
+    pub minor: u8,
+}
+
+impl SamSocket {
+    pub async fn connect(addr: &str) -> Result<SamSocket, SamError> {
+        let tcp = TcpStream::connect(addr).await?;
+        // Command lines are small; Nagle would add delayed-ACK stalls to every round trip.
+        tcp.set_nodelay(true)?;
+        let mut c = SamSocket {
+            tcp,
+            buf: Vec::with_capacity(256),
+            minor: 0,
+        };
+        let r = c.command("HELLO VERSION MIN=3.1 MAX=3.3").await?;
+        r.expect("HELLO", "REPLY")?;
+        r.ok()?;
+        c.minor = r
+            .get("VERSION")
+            .and_then(|v| v.strip_prefix("3."))
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(1);
+        Ok(c)
+    }
+
+    pub async fn send_line(&mut self, line: &str) -> Result<(), SamError> {
+        let mut l = String::with_capacity(line.len() + 1);
+        l.push_str(line);
+        l.push('\n');
+        self.tcp.write_all(l.as_bytes()).await?;
+        Ok(())
+    }
+
+    pub async fn read_line(&mut self) -> Result<String, SamError> {
+        let mut scanned = 0;
+        loop {
+            if let Some(i) = self.buf[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + i;
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..=end);
+                return Ok(line);
+            }
+            scanned = self.buf.len();
+            if self.buf.len() > MAX_LINE {
+                return Err(SamError::Protocol("reply line too long".into()));
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.tcp.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(SamError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "SAM bridge closed the connection",
+                )));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    pub async fn command(&mut self, line: &str) -> Result<ReplyLine, SamError> {
+        self.send_line(line).await?;
+        let line = self.read_line().await?;
+        ReplyLine::parse(&line)
+    }
+
+    /// Hand over the socket for stream data, with whatever was read past the last line.
+    pub fn into_stream(self) -> (TcpStream, Vec<u8>) {
+        (self.tcp, self.buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_replies() {
+        let r = ReplyLine::parse("HELLO REPLY RESULT=OK VERSION=3.1\n").unwrap();
+        assert_eq!((r.topic.as_str(), r.kind.as_str()), ("HELLO", "REPLY"));
+        assert_eq!(r.get("VERSION"), Some("3.1"));
+        let r = ReplyLine::parse(
+            r#"STREAM STATUS RESULT=CANT_REACH_PEER MESSAGE="Can't find \"peer\" leaseset""#,
+        )
+        .unwrap();
+        assert_eq!(r.get("RESULT"), Some("CANT_REACH_PEER"));
+        assert_eq!(r.get("MESSAGE"), Some(r#"Can't find "peer" leaseset"#));
+        let e = r.ok().unwrap_err();
+        assert_eq!(e.result(), Some("CANT_REACH_PEER"));
+        let r = ReplyLine::parse("NAMING REPLY RESULT=KEY_NOT_FOUND NAME=x.i2p").unwrap();
+        assert_eq!(r.get("NAME"), Some("x.i2p"));
+        let r = ReplyLine::parse("SESSION STATUS RESULT=OK DESTINATION=abc==~-").unwrap();
+        assert_eq!(r.get("DESTINATION"), Some("abc==~-"));
+        assert!(ReplyLine::parse("").is_err());
+        assert!(ReplyLine::parse("A B MESSAGE=\"open").is_err());
+        let r = ReplyLine::parse("PING").unwrap();
+        assert_eq!(r.kind, "");
+    }
+}

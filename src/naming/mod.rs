@@ -1,0 +1,190 @@
+//! Which SOCKS targets are I2P targets, and how each kind is resolved.
+//!
+//! Policy: only names ending in `.i2p` go anywhere. IP literals are refused (an IP can never
+//! be an I2P destination, and an app that sends one has already resolved the name outside
+//! the proxy: a DNS leak). Other names are refused: eepsocks has no clearnet and no outproxy.
+//!
+//! Then, for names: `book` (the user's address book and the subscriptions, and their lookup
+//! order before the router's), `standins` (addresses handed out by RESOLVE),
+//! `subscriptions` (hosts.txt feeds fetched through I2P) with its small `http` client.
+
+pub mod book;
+pub mod http;
+pub mod standins;
+pub mod subscriptions;
+
+pub use book::{AddressBook, Books, Entry};
+pub use standins::StandIns;
+
+use crate::socks::{Address, Reply};
+
+/// A target that may be opened through the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `<52 base32 chars>.b32.i2p`, lowercased: a destination hash, resolved by the router.
+    B32(String),
+    /// An encrypted-LeaseSet address (56+ base32 chars before `.b32.i2p`): passed to the router.
+    B33(String),
+    /// Any other `.i2p` host name, lowercased: needs an address-book lookup.
+    Name(String),
+}
+
+impl Target {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Target::B32(s) | Target::B33(s) | Target::Name(s) => s,
+        }
+    }
+}
+
+/// Why a target was refused before anything reached the router.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("IP address literal: an IP can never be an I2P destination; the application resolved the name itself (use remote DNS: socks5h:// or --socks5-hostname)")]
+    IpLiteral,
+    #[error("not an I2P name: eepsocks reaches only .i2p addresses (no clearnet, no outproxy, by design)")]
+    NotI2p,
+    #[error("malformed I2P name: {0}")]
+    Malformed(&'static str),
+}
+
+impl Refusal {
+    pub fn reply(&self) -> Reply {
+        match self {
+            Refusal::IpLiteral | Refusal::NotI2p => Reply::NotAllowed,
+            // The name can never resolve: "host unreachable", as for unknown names.
+            Refusal::Malformed(_) => Reply::HostUnreachable,
+        }
+    }
+}
+
+const MAX_NAME: usize = 255;
+const MAX_LABEL: usize = 63;
+
+pub fn classify(addr: &Address) -> Result<Target, Refusal> {
+    let name = match addr {
+        Address::Ipv4(_) | Address::Ipv6(_) => return Err(Refusal::IpLiteral),
+        Address::Name(n) => n,
+    };
+    // One trailing dot is the DNS root; accept "x.i2p." like "x.i2p".
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if !name.ends_with(".i2p") {
+        // Names that parse as IPs are literals in disguise (SOCKS4a/5 clients do this).
+        if name.parse::<std::net::IpAddr>().is_ok()
+            || name
+                .strip_prefix('[')
+                .and_then(|n| n.strip_suffix(']'))
+                .is_some_and(|n| n.parse::<std::net::Ipv6Addr>().is_ok())
+        {
+            return Err(Refusal::IpLiteral);
+        }
+        return Err(Refusal::NotI2p);
+    }
+    if name.len() > MAX_NAME {
+        return Err(Refusal::Malformed("longer than 255 characters"));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 || labels[0].is_empty() {
+        return Err(Refusal::Malformed("no name before .i2p"));
+    }
+    for l in &labels {
+        if l.is_empty() {
+            return Err(Refusal::Malformed("empty label"));
+        }
+        if l.len() > MAX_LABEL {
+            return Err(Refusal::Malformed("label longer than 63 characters"));
+        }
+        if !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Refusal::Malformed(
+                "only letters, digits, '-' and '.' are allowed",
+            ));
+        }
+        if l.starts_with('-') || l.ends_with('-') {
+            return Err(Refusal::Malformed("label starts or ends with '-'"));
+        }
+    }
+    if let Some(hash) = name.strip_suffix(".b32.i2p") {
+        let base32 = hash
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+        return match hash.len() {
+            52 if base32 => Ok(Target::B32(name)),
+            n if n >= 56 && base32 => Ok(Target::B33(name)),
+            _ if hash.contains('.') => Ok(Target::Name(name)),
+            _ => Err(Refusal::Malformed(
+                "a .b32.i2p address has 52 base32 characters (56 or more for b33)",
+            )),
+        };
+    }
+    Ok(Target::Name(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn n(s: &str) -> Result<Target, Refusal> {
+        classify(&Address::Name(s.to_string()))
+    }
+
+    const H: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq";
+
+    #[test]
+    fn i2p_targets() {
+        assert_eq!(
+            n(&format!("{H}.b32.i2p")),
+            Ok(Target::B32(format!("{H}.b32.i2p")))
+        );
+        assert_eq!(
+            n(&format!("{}.B32.I2P", H.to_uppercase())),
+            Ok(Target::B32(format!("{H}.b32.i2p")))
+        );
+        let b33 = "a".repeat(56) + ".b32.i2p";
+        assert_eq!(n(&b33), Ok(Target::B33(b33.clone())));
+        assert_eq!(n("Example.I2P"), Ok(Target::Name("example.i2p".into())));
+        assert_eq!(
+            n("forum.example.i2p."),
+            Ok(Target::Name("forum.example.i2p".into()))
+        );
+        assert_eq!(n("x-y.i2p"), Ok(Target::Name("x-y.i2p".into())));
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            classify(&Address::Ipv4(Ipv4Addr::new(10, 0, 0, 1))),
+            Err(Refusal::IpLiteral)
+        );
+        assert_eq!(
+            classify(&Address::Ipv6(Ipv6Addr::LOCALHOST)),
+            Err(Refusal::IpLiteral)
+        );
+        assert_eq!(n("127.0.0.1"), Err(Refusal::IpLiteral));
+        assert_eq!(n("[::1]"), Err(Refusal::IpLiteral));
+        assert_eq!(n("example.com"), Err(Refusal::NotI2p));
+        assert_eq!(n("localhost"), Err(Refusal::NotI2p));
+        assert_eq!(n(""), Err(Refusal::NotI2p));
+        assert_eq!(n("i2p"), Err(Refusal::NotI2p));
+        assert_eq!(n("x.i2p.alt"), Err(Refusal::NotI2p));
+        assert!(matches!(n(".i2p"), Err(Refusal::Malformed(_))));
+        assert!(matches!(n("a..i2p"), Err(Refusal::Malformed(_))));
+        assert!(matches!(n("a b.i2p"), Err(Refusal::Malformed(_))));
+        assert!(matches!(n("-a.i2p"), Err(Refusal::Malformed(_))));
+        assert!(matches!(n("\u{fffd}.i2p"), Err(Refusal::Malformed(_))));
+        assert!(matches!(
+            n(&("a".repeat(64) + ".i2p")),
+            Err(Refusal::Malformed(_))
+        ));
+        assert!(matches!(n("abc.b32.i2p"), Err(Refusal::Malformed(_))));
+        assert!(matches!(
+            n(&("1".repeat(52) + ".b32.i2p")),
+            Err(Refusal::Malformed(_))
+        ));
+        let long = vec!["a".repeat(60); 5].join(".") + ".i2p";
+        assert!(matches!(n(&long), Err(Refusal::Malformed(_))));
+        assert_eq!(Refusal::IpLiteral.reply(), Reply::NotAllowed);
+        assert_eq!(Refusal::NotI2p.reply(), Reply::NotAllowed);
+        assert_eq!(Refusal::Malformed("x").reply(), Reply::HostUnreachable);
+    }
+}

@@ -1,0 +1,172 @@
+//! Address-book subscriptions: hosts.txt files at URLs inside I2P, fetched through
+//! eepsocks' own router connection (a separate, transient identity, so refreshing the book
+//! is not linked to any listener's traffic), with conditional GET (ETag / Last-Modified),
+//! merged into `subscriptions.txt` (written atomically). A name, once learned, keeps its
+//! destination; names in the user's own book always win at lookup.
+
+use crate::i2p::identity::{self, Template};
+use crate::i2p::keyfile::KeySource;
+use super::http::{parse_response, parse_url, Validators};
+use super::{AddressBook, Books, Target};
+use crate::fsutil;
+use crate::i2p::sam::Session;
+use anyhow::{anyhow, bail, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::{info, warn};
+
+/// Largest hosts.txt accepted (the main registries' are a few MB).
+const MAX_BODY: usize = 32 << 20;
+
+/// Conditional-GET state per URL, kept beside the merged book.
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
+struct State {
+    #[serde(default)]
+    urls: BTreeMap<String, Validators>,
+}
+
+pub struct Subscriptions {
+    pub urls: Vec<String>,
+    pub dir: PathBuf,
+    pub template: Template,
+    pub books: Arc<Books>,
+    pub delay: Duration,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Subscriptions {
+    fn book_path(&self) -> PathBuf {
+        self.dir.join("subscriptions.txt")
+    }
+    fn state_path(&self) -> PathBuf {
+        self.dir.join("subscriptions.state.toml")
+    }
+
+    /// Load what earlier runs fetched.
+    pub fn load(&self) -> Result<()> {
+        let (book, warnings) = AddressBook::load(&self.book_path())?;
+        for w in warnings {
+            warn!("{}: {w} (skipped)", self.book_path().display());
+        }
+        if let Ok(mut b) = self.books.subscribed.write() {
+            *b = book;
+        }
+        Ok(())
+    }
+
+    /// Fetch every subscription now and then every `interval`, forever.
+    pub async fn run(self) {
+        tokio::time::sleep(self.delay).await;
+        loop {
+            if let Err(e) = self.refresh().await {
+                warn!("address-book subscriptions: {e:#}");
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    /// One round: a transient session, a conditional GET per URL, merge, store.
+    pub async fn refresh(&self) -> Result<usize> {
+        let (session, _) = identity::fixed_session(
+            "eepsocks-subscriptions",
+            &KeySource::Transient,
+            &self.template,
+        )
+        .await?;
+        let mut state: State = std::fs::read_to_string(self.state_path())
+            .ok()
+            .and_then(|t| toml::from_str(&t).ok())
+            .unwrap_or_default();
+        let mut added = 0;
+        for url in &self.urls {
+            let v = state.urls.get(url).cloned().unwrap_or_default();
+            match tokio::time::timeout(self.timeout, self.fetch(&session, url, &v)).await {
+                Err(_) => warn!("subscription {url}: no answer within {:?}", self.timeout),
+                Ok(Err(e)) => warn!("subscription {url}: {e:#}"),
+                Ok(Ok(None)) => info!("subscription {url}: not modified"),
+                Ok(Ok(Some((body, newv)))) => {
+                    let n = self.merge(url, &body)?;
+                    added += n;
+                    info!("subscription {url}: {n} new names");
+                    state.urls.insert(url.clone(), newv);
+                }
+            }
+        }
+        let text = toml::to_string(&state)?;
+        fsutil::write_replace(&self.state_path(), text.as_bytes(), fsutil::Sync::Durable)?;
+        Ok(added)
+    }
+
+    /// Add names not known yet; returns how many.
+    fn merge(&self, url: &str, body: &str) -> Result<usize> {
+        let (new, warnings) = AddressBook::parse(body);
+        if !warnings.is_empty() {
+            warn!(
+                "subscription {url}: {} bad lines skipped (first: {})",
+                warnings.len(),
+                warnings[0]
+            );
+        }
+        let mut book = self
+            .books
+            .subscribed
+            .write()
+            .map_err(|_| anyhow!("address book lock poisoned"))?;
+        let mut added = 0;
+        for (name, entry) in new.iter() {
+            added += book.add_new(name, entry) as usize;
+        }
+        if added > 0 {
+            book.save(&self.book_path())?;
+        }
+        Ok(added)
+    }
+
+    /// GET with validators. `None` when not modified.
+    async fn fetch(
+        &self,
+        session: &Session,
+        url: &str,
+        v: &Validators,
+    ) -> Result<Option<(String, Validators)>> {
+        let u = parse_url(url)?;
+        let dest = match &u.host {
+            Target::B32(n) | Target::B33(n) => n.clone(),
+            Target::Name(n) => match self.books.get(n) {
+                Some(d) => d.sam_dest(),
+                None => session.lookup(n).await?.to_base64(),
+            },
+        };
+        let (mut s, early) = session.connect(&dest, u.port).await?;
+        let mut req = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: eepsocks\r\nAccept-Encoding: identity\r\nConnection: close\r\n",
+            u.path,
+            u.host.as_str()
+        );
+        if let Some(e) = &v.etag {
+            req += &format!("If-None-Match: {e}\r\n");
+        }
+        if let Some(l) = &v.last_modified {
+            req += &format!("If-Modified-Since: {l}\r\n");
+        }
+        req += "\r\n";
+        s.write_all(req.as_bytes()).await?;
+        let mut raw = early;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+            if raw.len() > MAX_BODY {
+                bail!("response larger than {} MiB", MAX_BODY >> 20);
+            }
+        }
+        parse_response(&raw)
+    }
+}

@@ -1,0 +1,9 @@
+//! The SOCKS front end: `server` (the accept loop), `conn` (the life of one client, top
+//! to bottom), `relay` (bytes both ways), `status` (the status endpoint and counters),
+//! `ratelimit` (for log lines a client can cause).
+
+pub mod conn;
+pub mod ratelimit;
+pub mod relay;
+pub mod server;
+pub mod status;
