@@ -4,6 +4,7 @@
 //! are stored under a hash of the listener and username, never the name in clear.
 
 use crate::i2p::keyfile::{self, KeySource};
+use crate::i2p::PrivateKeys;
 use crate::i2p::sam::{SamError, Session, SessionConfig};
 use crate::socks::Credentials;
 use sha2::{Digest, Sha256};
@@ -16,7 +17,7 @@ use tokio::sync::OnceCell;
 use tracing::info;
 
 /// What every session of a pool is created with.
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     pub sam_addr: String,
     pub options: Vec<(String, String)>,
@@ -47,6 +48,9 @@ pub struct Pool {
     template: Template,
     mode: Mode,
     users: Mutex<HashMap<[u8; 32], Arc<UserSlot>>>,
+    /// The pool this one replaced (a reload with new tunnel options): a user's new session
+    /// waits for the old session of the same keys to close.
+    previous: Mutex<Option<Arc<Pool>>>,
 }
 
 /// A session in use by one stream; a per-user identity stays open while leases exist.
@@ -86,7 +90,35 @@ impl Pool {
             template,
             mode,
             users: Mutex::new(HashMap::new()),
+            previous: Mutex::new(None),
         }
+    }
+
+    /// This pool takes over from `old` (same listener, new template): users' sessions
+    /// move over one by one as they are next used, each after its old session closed.
+    pub fn replacing(self, old: Arc<Pool>) -> Pool {
+        *self.previous.lock().unwrap_or_else(|e| e.into_inner()) = Some(old);
+        self
+    }
+
+    /// The per-user session of `hash`, if this pool has one.
+    fn user_session(&self, hash: &[u8; 32]) -> Option<Session> {
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        users.get(hash).and_then(|s| s.session.get().cloned())
+    }
+
+    /// Close every per-user session now (a reload replaced this pool's keys or options).
+    pub fn close_all(&self) {
+        let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        for s in users.values() {
+            if let Some(session) = s.session.get() {
+                session.close();
+            }
+        }
+    }
+
+    pub fn template(&self) -> &Template {
+        &self.template
     }
 
     pub fn is_per_user(&self) -> bool {
@@ -137,12 +169,21 @@ impl Pool {
                     "new per-user identity {}",
                     keys.destination().b32()
                 );
-                Ok::<_, SamError>(Session::spawn(SessionConfig {
-                    sam_addr: self.template.sam_addr.clone(),
-                    name: format!("eepsocks-{}-{}", self.listener, slot.tag),
-                    keys,
-                    options: self.template.options.clone(),
-                }))
+                // Same keys as the replaced pool's session for this user (persistent keys):
+                // the router needs that one gone first.
+                let previous = key_dir.as_ref().and_then(|_| {
+                    let prev = self.previous.lock().unwrap_or_else(|e| e.into_inner());
+                    prev.as_ref().and_then(|p| p.user_session(&hash))
+                });
+                Ok::<_, SamError>(Session::spawn_after(
+                    SessionConfig {
+                        sam_addr: self.template.sam_addr.clone(),
+                        name: format!("eepsocks-{}-{}", self.listener, slot.tag),
+                        keys,
+                        options: self.template.options.clone(),
+                    },
+                    previous,
+                ))
             })
             .await?
             .clone();
@@ -199,19 +240,21 @@ pub async fn reaper(pools: Arc<std::sync::RwLock<Vec<Arc<Pool>>>>) {
     }
 }
 
-/// Create a session and its keys, for the fixed identities of listeners.
-pub async fn fixed_session(
+/// The session of a listener's own identity (or of subscriptions), from its keys.
+/// `previous`: the session of the same keys this one replaces (see `Session::spawn_after`).
+pub fn fixed_session(
     name: &str,
-    source: &KeySource,
+    keys: PrivateKeys,
     template: &Template,
-) -> anyhow::Result<(Session, String)> {
-    let keys = keyfile::obtain(source, &template.sam_addr, template.sig_type).await?;
-    let b32 = keys.destination().b32();
-    let session = Session::spawn(SessionConfig {
-        sam_addr: template.sam_addr.clone(),
-        name: name.to_string(),
-        keys,
-        options: template.options.clone(),
-    });
-    Ok((session, b32))
+    previous: Option<Session>,
+) -> Session {
+    Session::spawn_after(
+        SessionConfig {
+            sam_addr: template.sam_addr.clone(),
+            name: name.to_string(),
+            keys,
+            options: template.options.clone(),
+        },
+        previous,
+    )
 }

@@ -5,7 +5,7 @@
 //! destination; names in the user's own book always win at lookup.
 
 use crate::i2p::identity::{self, Template};
-use crate::i2p::keyfile::KeySource;
+use crate::i2p::keyfile::{self, KeySource};
 use super::http::{parse_response, parse_url, Validators};
 use super::{AddressBook, Books, Target};
 use crate::fsutil;
@@ -71,12 +71,13 @@ impl Subscriptions {
 
     /// One round: a transient session, a conditional GET per URL, merge, store.
     pub async fn refresh(&self) -> Result<usize> {
-        let (session, _) = identity::fixed_session(
-            "eepsocks-subscriptions",
+        let keys = keyfile::obtain(
             &KeySource::Transient,
-            &self.template,
+            &self.template.sam_addr,
+            self.template.sig_type,
         )
         .await?;
+        let session = identity::fixed_session("eepsocks-subscriptions", keys, &self.template, None);
         let mut state: State = std::fs::read_to_string(self.state_path())
             .ok()
             .and_then(|t| toml::from_str(&t).ok())

@@ -16,29 +16,44 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 /// Settings and state shared by the connections of a listener.
 pub struct ListenerContext {
     pub handshake_timeout: Duration,
     pub stream_timeout: Duration,
-    /// Stand-in addresses handed out by RESOLVE (shared by all listeners).
+    /// Stand-in addresses handed out by RESOLVE.
     pub stand_ins: Arc<StandIns>,
     /// RFC 1929 login required on this listener.
     pub auth: Option<AuthCheck>,
     /// This listener's counters.
     pub stats: Arc<Stats>,
+    /// One permit per connected client: at most `max_clients` at a time.
+    pub slots: Arc<Semaphore>,
+    pub max_clients: usize,
 }
 
 impl ListenerContext {
-    pub fn new(handshake_timeout: Duration, stream_timeout: Duration) -> ListenerContext {
+    pub fn new(
+        handshake_timeout: Duration,
+        stream_timeout: Duration,
+        max_clients: usize,
+    ) -> ListenerContext {
         ListenerContext {
             handshake_timeout,
             stream_timeout,
             stand_ins: Arc::default(),
             auth: None,
             stats: Arc::default(),
+            slots: Arc::new(Semaphore::new(max_clients)),
+            max_clients,
         }
+    }
+
+    /// Clients connected now (handshaking, or with a stream open).
+    pub fn open(&self) -> usize {
+        self.max_clients - self.slots.available_permits()
     }
 }
 

@@ -2,10 +2,10 @@
 
 use crate::proxy::conn::{self, ListenerContext};
 use crate::i2p::Router;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tracing::{error, warn};
 
 /// The runtime the proxy runs on: `threads` workers (`Config::threads`; 0 = one per core).
@@ -17,33 +17,24 @@ pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     b.enable_all().build()
 }
 
-pub async fn run<R: Router>(
-    listener: TcpListener,
+/// Accept clients on `listener` until `stop` resolves, one task per client, at most
+/// `ctx.max_clients` at a time. Clients already connected carry on after `stop`; they hold
+/// their slot in `ctx.slots` until they end, so the caller can drain them.
+pub async fn serve<R: Router>(
+    listener: Arc<TcpListener>,
     router: Arc<R>,
     ctx: Arc<ListenerContext>,
-    max_clients: usize,
+    stop: impl Future<Output = ()>,
 ) {
-    serve_with(
-        listener,
-        router,
-        ctx,
-        Arc::new(Semaphore::new(max_clients)),
-        max_clients,
-    )
-    .await
-}
-
-/// The accept loop with the caller's slot semaphore, so the caller can see how many
-/// clients are connected (to drain them at shutdown).
-pub async fn serve_with<R: Router>(
-    listener: TcpListener,
-    router: Arc<R>,
-    ctx: Arc<ListenerContext>,
-    slots: Arc<Semaphore>,
-    max_clients: usize,
-) {
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let (sock, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            // Stop first: a reload hands this socket to a new loop.
+            biased;
+            _ = &mut stop => return,
+            a = listener.accept() => a,
+        };
+        let (sock, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends are transient: back off instead of spinning or dying.
@@ -52,9 +43,9 @@ pub async fn serve_with<R: Router>(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
             if crate::proxy::ratelimit::allow() {
-                warn!(client = %peer, "closed: {max_clients} clients already connected (max_clients)");
+                warn!(client = %peer, "closed: {} clients already connected (max_clients)", ctx.max_clients);
             }
             drop(sock);
             continue;

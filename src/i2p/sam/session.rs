@@ -7,18 +7,20 @@ use super::wire::{ReplyLine, SamSocket};
 use super::SamError;
 use crate::i2p::format::{Destination, PrivateKeys};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 /// What a session needs to (re)create itself.
 #[derive(Clone)]
 pub struct SessionConfig {
     pub sam_addr: String,
-    /// Nickname prefix for the session id; a counter is appended on each (re)creation.
+    /// Nickname prefix for the session id; the pid and a process-wide counter are appended
+    /// on each (re)creation, so no two sessions of this process ever share an id.
     pub name: String,
     pub keys: PrivateKeys,
     /// `key=value` options passed to SESSION CREATE (i2cp and tunnel options).
@@ -32,6 +34,8 @@ pub enum SessionState {
     Up(String),
     /// The last attempt failed; retrying.
     Down(String),
+    /// Closed for good (`close()`, or every handle dropped); the router has forgotten it.
+    Closed,
 }
 
 enum Cmd {
@@ -45,6 +49,7 @@ pub struct Session {
     state: watch::Receiver<SessionState>,
     cmds: mpsc::Sender<Cmd>,
     warm: Arc<WarmPool>,
+    stop: CancellationToken,
 }
 
 /// SAM connections that already said HELLO, so opening a stream costs one round trip
@@ -64,16 +69,51 @@ impl Session {
     /// Start the task that creates and keeps the session. Returns at once; use
     /// [`Session::usable_id`] to wait for the router.
     pub fn spawn(cfg: SessionConfig) -> Session {
+        Session::spawn_after(cfg, None)
+    }
+
+    /// Like `spawn`, but first close `previous` and wait until the router has dropped it:
+    /// routers refuse a second session with the same keys (i2pd: DUPLICATED_DEST), so a
+    /// session replacing another of the same identity (new tunnel options) waits for it.
+    pub fn spawn_after(cfg: SessionConfig, previous: Option<Session>) -> Session {
         let (state_tx, state) = watch::channel(SessionState::Starting);
         let (cmds_tx, cmds) = mpsc::channel(64);
         let sam_addr = cfg.sam_addr.clone();
-        tokio::spawn(keep_session(cfg, state_tx, cmds));
+        let stop = CancellationToken::new();
+        let task_stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = task_stop.cancelled() => {}
+                _ = async {
+                    if let Some(p) = previous {
+                        p.close();
+                        p.closed().await;
+                    }
+                    keep_session(cfg, &state_tx, cmds).await
+                } => {}
+            }
+            // Dropping the control connection (inside the future above) ends the session.
+            let _ = state_tx.send(SessionState::Closed);
+        });
         Session {
             sam_addr,
             state,
             cmds: cmds_tx,
             warm: Arc::default(),
+            stop,
         }
+    }
+
+    /// End the session now, for every holder of this handle: streams it carries end with
+    /// it on the router's side. For identities a reload replaces.
+    pub fn close(&self) {
+        self.stop.cancel();
+    }
+
+    /// Resolves once the session is closed and its control connection dropped.
+    pub async fn closed(&self) {
+        let mut rx = self.state.clone();
+        let _ = rx.wait_for(|s| *s == SessionState::Closed).await;
     }
 
     pub fn state(&self) -> SessionState {
@@ -89,6 +129,7 @@ impl Session {
             match &*rx.borrow_and_update() {
                 SessionState::Up(id) => return Ok(id.clone()),
                 SessionState::Down(why) => return Err(SamError::Down(why.clone())),
+                SessionState::Closed => return Err(SamError::NoSession),
                 SessionState::Starting => {}
             }
             if rx.changed().await.is_err() {
@@ -101,8 +142,10 @@ impl Session {
     pub async fn wait_until_up(&self) -> Result<String, SamError> {
         let mut rx = self.state.clone();
         loop {
-            if let SessionState::Up(id) = &*rx.borrow_and_update() {
-                return Ok(id.clone());
+            match &*rx.borrow_and_update() {
+                SessionState::Up(id) => return Ok(id.clone()),
+                SessionState::Closed => return Err(SamError::NoSession),
+                _ => {}
             }
             if rx.changed().await.is_err() {
                 return Err(SamError::NoSession);
@@ -195,16 +238,18 @@ async fn stream_connect(
     Ok(c.into_stream())
 }
 
+/// Session ids handed out by this process (see `SessionConfig::name`).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 async fn keep_session(
     cfg: SessionConfig,
-    state: watch::Sender<SessionState>,
+    state: &watch::Sender<SessionState>,
     mut cmds: mpsc::Receiver<Cmd>,
 ) {
     let mut attempt: u32 = 0;
-    let mut generation: u32 = 0;
     loop {
-        generation += 1;
-        let id = format!("{}-{}-{}", cfg.name, std::process::id(), generation);
+        let seq = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{}-{seq}", cfg.name, std::process::id());
         match create(&cfg, &id).await {
             Ok(conn) => {
                 attempt = 0;
