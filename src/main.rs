@@ -1,14 +1,14 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use eepsocks::config::{Config, Isolate};
-use eepsocks::conn::ListenerContext;
-use eepsocks::identity::{self, Mode, Pool, Template};
-use eepsocks::keys::{self, KeySource};
+use eepsocks::proxy::conn::ListenerContext;
+use eepsocks::i2p::identity::{self, Mode, Pool, Template};
+use eepsocks::i2p::keyfile::{self, KeySource};
 use eepsocks::naming::{self, AddressBook, Target};
-use eepsocks::router::SamRouter;
-use eepsocks::sam::Session;
-use eepsocks::status::ListenerInfo;
-use eepsocks::subscriptions::{Books, Subscriptions};
+use eepsocks::i2p::SamRouter;
+use eepsocks::i2p::sam::Session;
+use eepsocks::proxy::status::ListenerInfo;
+use eepsocks::naming::{subscriptions::Subscriptions, Books};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -136,7 +136,7 @@ fn main() -> Result<()> {
         cfg.data_dir = cli.data_dir;
     }
     let threads = cfg.threads;
-    let rt = || eepsocks::server::runtime(threads).context("tokio runtime");
+    let rt = || eepsocks::proxy::server::runtime(threads).context("tokio runtime");
     match cli.cmd {
         Cmd::Run {
             listen,
@@ -187,7 +187,7 @@ fn main() -> Result<()> {
         Cmd::ImportConfig { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let imported = eepsocks::import::detect(&text);
+            let imported = eepsocks::config::import::detect(&text);
             if imported.listeners.is_empty() {
                 bail!("{}: no SOCKS proxy found", file.display());
             }
@@ -311,7 +311,9 @@ impl Daemon {
                             Some(p) => KeySource::File(p.clone()),
                             None => KeySource::Transient,
                         };
-                        let s = identity::fixed_session(&l.name, &source, &template).await?;
+                        let keys = eepsocks::i2p::keyfile::obtain(&source, &template.sam_addr, template.sig_type).await?;
+                        let b32 = keys.destination().b32();
+                        let s = (identity::fixed_session(&l.name, keys, &template, None), b32);
                         if let Some(p) = &path {
                             self.by_file.insert(p.clone(), s.clone());
                         }
@@ -334,6 +336,7 @@ impl Daemon {
             let mut ctx = ListenerContext::new(
                 Duration::from_secs(cfg.handshake_timeout),
                 Duration::from_secs(cfg.stream_timeout),
+                cfg.max_clients,
             );
             ctx.stand_ins = self.stand_ins.clone();
             ctx.auth = l.auth_check()?;
@@ -367,13 +370,12 @@ impl Daemon {
                     ""
                 }
             );
-            let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_clients));
-            let task = tokio::spawn(eepsocks::server::serve_with(
-                sock,
+            let slots = ctx.slots.clone();
+            let task = tokio::spawn(eepsocks::proxy::server::serve(
+                Arc::new(sock),
                 router,
                 ctx,
-                slots.clone(),
-                cfg.max_clients,
+                std::future::pending(),
             ));
             self.running.push(Running {
                 spec: specs[&l.name].clone(),
@@ -448,24 +450,24 @@ async fn demo_in(dir: &std::path::Path, listen: SocketAddr) -> Result<()> {
         "try: curl --socks5-hostname {listen} http://{}/  (or http://{site_b32}/)",
         eepsocks::demo::SITE_NAME,
     );
-    let r = run_with(config, eepsocks::embedded::Backend::Embedded(router)).await;
+    let r = run_with(config, eepsocks::i2p::backend::Backend::Embedded(router)).await;
     drop(site);
     net.stop().await;
     r
 }
 
 async fn run(mut cfg: Config) -> Result<()> {
-    let backend = eepsocks::embedded::choose(&mut cfg).await?;
+    let backend = eepsocks::i2p::backend::choose(&mut cfg).await?;
     run_with(cfg, backend).await
 }
 
 /// Serve until SIGTERM/ctrl-c. `backend` (the embedded router, if that is the one) runs
 /// until then.
-async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<()> {
+async fn run_with(cfg: Config, backend: eepsocks::i2p::backend::Backend) -> Result<()> {
     #[cfg(feature = "embedded")]
     let progress = match &backend {
-        eepsocks::embedded::Backend::Embedded(r) => {
-            Some(tokio::spawn(eepsocks::embedded::log_progress(r.progress())))
+        eepsocks::i2p::backend::Backend::Embedded(r) => {
+            Some(tokio::spawn(eepsocks::i2p::backend::log_progress(r.progress())))
         }
         _ => None,
     };
@@ -504,7 +506,7 @@ async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<(
             .await
             .with_context(|| format!("cannot listen on {a} (status_listen)"))?;
         info!("status on http://{a}/status and /metrics");
-        tokio::spawn(eepsocks::status::serve(
+        tokio::spawn(eepsocks::proxy::status::serve(
             l,
             daemon.infos.clone(),
             backend.kind(),
@@ -534,12 +536,12 @@ async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<(
     use tokio::signal::unix::{signal, SignalKind};
     #[cfg(feature = "embedded")]
     let router_stopped = match &backend {
-        eepsocks::embedded::Backend::Embedded(r) => Some(r.progress()),
+        eepsocks::i2p::backend::Backend::Embedded(r) => Some(r.progress()),
         _ => None,
     };
     #[cfg(not(feature = "embedded"))]
     let router_stopped: Option<()> = None;
-    let mut router_stopped = std::pin::pin!(eepsocks::embedded::stopped(router_stopped));
+    let mut router_stopped = std::pin::pin!(eepsocks::i2p::backend::stopped(router_stopped));
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut current = cfg;
@@ -592,9 +594,9 @@ async fn run_with(cfg: Config, backend: eepsocks::embedded::Backend) -> Result<(
         info!("all connections closed; exiting");
     }
     match backend {
-        eepsocks::embedded::Backend::Sam => {}
+        eepsocks::i2p::backend::Backend::Sam => {}
         #[cfg(feature = "embedded")]
-        eepsocks::embedded::Backend::Embedded(r) => r.stop().await,
+        eepsocks::i2p::backend::Backend::Embedded(r) => r.stop().await,
     }
     Ok(())
 }
@@ -668,7 +670,7 @@ async fn resolve(cfg: &Config, name: &str) -> Result<()> {
                 None => {}
             }
             // Not ours: ask the router's address book (sessionless lookup).
-            let mut c = eepsocks::sam::Conn::connect(&cfg.sam).await?;
+            let mut c = eepsocks::i2p::sam::SamSocket::connect(&cfg.sam).await?;
             let r = c.command(&format!("NAMING LOOKUP NAME={n}")).await?;
             match (r.get("RESULT"), r.get("VALUE")) {
                 (Some("OK"), Some(v)) => {
@@ -742,28 +744,28 @@ fn addressbook(cfg: &Config, c: BookCmd) -> Result<()> {
 async fn keys_cmd(cfg: &Config, c: KeysCmd) -> Result<()> {
     match c {
         KeysCmd::Show { file } => {
-            let k = keys::load(&file)?.with_context(|| format!("{} not found", file.display()))?;
+            let k = keyfile::load(&file)?.with_context(|| format!("{} not found", file.display()))?;
             show(&k);
         }
         KeysCmd::Generate { file } => {
             if file.exists() {
                 bail!("{} exists; not overwriting it", file.display());
             }
-            let k = eepsocks::sam::generate_keys(&cfg.sam, cfg.signature_type).await?;
-            keys::store_new(&file, &k)?;
+            let k = eepsocks::i2p::sam::generate_keys(&cfg.sam, cfg.signature_type).await?;
+            keyfile::store_new(&file, &k)?;
             show(&k);
         }
         KeysCmd::Export { file, name } => {
             let src = cfg.data_dir().join(format!("{name}.dat"));
-            let k = keys::load(&src)?.with_context(|| format!("{} not found", src.display()))?;
-            keys::store_new(&file, &k)?;
+            let k = keyfile::load(&src)?.with_context(|| format!("{} not found", src.display()))?;
+            keyfile::store_new(&file, &k)?;
             println!("exported to {}", file.display());
             show(&k);
         }
         KeysCmd::Import { file, name } => {
-            let k = keys::load(&file)?.with_context(|| format!("{} not found", file.display()))?;
+            let k = keyfile::load(&file)?.with_context(|| format!("{} not found", file.display()))?;
             let dest = cfg.data_dir().join(format!("{name}.dat"));
-            keys::store_new(&dest, &k)?;
+            keyfile::store_new(&dest, &k)?;
             println!("imported as {}", dest.display());
             show(&k);
         }
