@@ -6,8 +6,8 @@
 use crate::config::{Config, RouterKind};
 use crate::i2p::backend::{devnet, Embedded};
 use crate::i2p::keyfile::{self, KeySource};
-use crate::naming::AddressBook;
 use crate::i2p::sam::{Session, SessionConfig};
+use crate::naming::AddressBook;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

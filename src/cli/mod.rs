@@ -1,1 +1,129 @@
-//! Subcommands.
+//! The command line: one file per subcommand. `main.rs` parses and calls `dispatch`.
+
+mod addressbook;
+#[cfg(feature = "embedded")]
+mod demo;
+mod import_config;
+mod keys;
+mod resolve;
+mod run;
+mod status;
+
+use crate::config::{ConfigSource, Overrides, RouterKind};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "eepsocks",
+    version,
+    about = "A SOCKS 4a/5 proxy into I2P, and nothing else"
+)]
+pub struct Cli {
+    /// TOML configuration file
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory for key files and the address book [default: ~/.local/share/eepsocks]
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// The router's SAM bridge [default: 127.0.0.1:7656]
+    #[arg(long, global = true)]
+    sam: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve SOCKS, opening every stream through an I2P router's SAM v3 bridge.
+    Run {
+        /// SOCKS listen address of the (first) listener, loopback only [default: 127.0.0.1:4447]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Use new identities for this run only (no key files)
+        #[arg(long)]
+        transient: bool,
+        /// auto: the SAM bridge (--sam) if one answers, else the embedded router [default: auto]
+        #[arg(long, value_enum)]
+        router: Option<RouterKind>,
+    },
+    /// Start an offline I2P network in this process (emissary routers on loopback) with an
+    /// eepsite named demo.i2p, and serve SOCKS into it:
+    /// curl --socks5-hostname 127.0.0.1:4447 http://demo.i2p/
+    #[cfg(feature = "embedded")]
+    Demo {
+        /// SOCKS listen address [default: 127.0.0.1:4447]
+        #[arg(long, default_value = "127.0.0.1:4447")]
+        listen: SocketAddr,
+        /// Keep the network here, so a restart has the same routers, site and identity
+        /// [default: a new temporary directory, removed at exit]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print the b32 (and base64, when known) of an I2P name.
+    Resolve { name: String },
+    /// The address book (hosts.txt format, in the data directory), looked up before the router's.
+    #[command(subcommand)]
+    Addressbook(addressbook::BookCmd),
+    /// Key files in the i2pd / Java I2P binary layout.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
+    /// Print the running proxy's status (JSON from its status endpoint).
+    Status,
+    /// Convert the SOCKS proxies of an i2pd.conf, tunnels.conf or Java i2ptunnel.config
+    /// into an eepsocks config (printed); what has no equivalent is listed on stderr.
+    ImportConfig { file: PathBuf },
+}
+
+/// Run the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let mut source = ConfigSource {
+        file: cli.config,
+        overrides: Overrides {
+            sam: cli.sam,
+            data_dir: cli.data_dir,
+            ..Overrides::default()
+        },
+    };
+    if let Cmd::Run {
+        listen,
+        transient,
+        router,
+    } = &cli.cmd
+    {
+        source.overrides.listen = *listen;
+        source.overrides.transient = *transient;
+        source.overrides.router = *router;
+    }
+    let cfg = source.read()?;
+    let rt = || crate::proxy::server::runtime(cfg.threads).context("tokio runtime");
+    match cli.cmd {
+        Cmd::Run { .. } => {
+            cfg.validate()?;
+            rt()?.block_on(run::run(cfg, source))
+        }
+        #[cfg(feature = "embedded")]
+        Cmd::Demo { listen, dir } => rt()?.block_on(demo::demo(listen, dir)),
+        Cmd::Resolve { name } => rt()?.block_on(resolve::resolve(&cfg, &name)),
+        Cmd::Addressbook(c) => addressbook::addressbook(&cfg, c),
+        Cmd::Keys(c) => rt()?.block_on(keys::keys(&cfg, c)),
+        Cmd::Status => rt()?.block_on(status::status(&cfg)),
+        Cmd::ImportConfig { file } => import_config::import_config(&file),
+    }
+}
+
+/// The user's address book file.
+fn book_path(cfg: &crate::config::Config) -> PathBuf {
+    cfg.data_dir().join("addressbook.txt")
+}
+
+fn load_book(cfg: &crate::config::Config) -> Result<crate::naming::AddressBook> {
+    let path = book_path(cfg);
+    let (book, warnings) = crate::naming::AddressBook::load(&path)?;
+    for w in warnings {
+        tracing::warn!("address book {}: {w} (skipped)", path.display());
+    }
+    Ok(book)
+}

@@ -119,7 +119,7 @@ impl Default for EmbeddedConfig {
 }
 
 /// One SOCKS listener and the identity (or identities) behind it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// Names the listener in logs, session ids and per-user key directories.
@@ -242,7 +242,81 @@ const DEFAULT_OPTIONS: &[(&str, &str)] = &[
     ("i2cp.dontPublishLeaseSet", "true"),
 ];
 
+/// What the command line says over the config file. Kept apart from `Config` so a reload
+/// applies it again to the file it reads: command-line flags hold for the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub sam: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// The (first) listener's address.
+    pub listen: Option<SocketAddr>,
+    /// Throw-away identities for every listener, no key files.
+    pub transient: bool,
+    pub router: Option<RouterKind>,
+}
+
+impl Overrides {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(s) = &self.sam {
+            cfg.sam = s.clone();
+        }
+        if self.data_dir.is_some() {
+            cfg.data_dir = self.data_dir.clone();
+        }
+        if let Some(r) = self.router {
+            cfg.router = r;
+        }
+        if let Some(l) = self.listen {
+            match cfg.proxy.first_mut() {
+                Some(p) => p.listen = l,
+                None => cfg.listen = l,
+            }
+        }
+        if self.transient {
+            cfg.keys = "transient".into();
+            for p in &mut cfg.proxy {
+                p.keys = Some("transient".into());
+                p.shared = false;
+                p.persistent_users = false;
+            }
+        }
+    }
+}
+
+/// Where the settings come from: the config file (if any) and the command line. The daemon
+/// reads it again on every reload.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+impl ConfigSource {
+    /// The file with the overrides applied, not yet validated.
+    pub fn read(&self) -> Result<Config> {
+        let mut cfg = Config::load(self.file.as_deref())?;
+        self.overrides.apply(&mut cfg);
+        Ok(cfg)
+    }
+
+    /// `read`, then `validate`.
+    pub fn load(&self) -> Result<Config> {
+        let cfg = self.read()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
 impl Config {
+    /// Whether every identity is transient (nothing may be written: `--transient`).
+    pub fn all_transient(&self) -> bool {
+        self.keys == "transient"
+            && self
+                .proxy
+                .iter()
+                .all(|p| p.keys.as_deref() == Some("transient"))
+    }
+
     pub fn load(path: Option<&Path>) -> Result<Config> {
         let Some(path) = path else {
             return Ok(Config::default());
@@ -349,6 +423,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<()> {
         let mut names = std::collections::HashSet::new();
+        let mut addrs = std::collections::HashSet::new();
         for l in self.listeners() {
             if !l.listen.ip().is_loopback() && l.auth.is_empty() {
                 bail!(
@@ -372,6 +447,9 @@ impl Config {
             }
             if !names.insert(l.name.clone()) {
                 bail!("two listeners are named {:?}", l.name);
+            }
+            if !addrs.insert(l.listen) {
+                bail!("two listeners listen on {}", l.listen);
             }
             if l.keys.is_some() && l.shared {
                 bail!(

@@ -38,6 +38,42 @@ impl Backend {
             Backend::Embedded(_) => "embedded",
         }
     }
+
+    /// Log the embedded router's bootstrap every few seconds until the task is aborted
+    /// (when the proxy is ready). Nothing for a SAM bridge.
+    pub fn log_bootstrap(&self) -> Option<tokio::task::JoinHandle<()>> {
+        match self {
+            Backend::Sam => None,
+            #[cfg(feature = "embedded")]
+            Backend::Embedded(r) => Some(tokio::spawn(log_progress(r.progress()))),
+        }
+    }
+
+    /// Resolves if the embedded router stops by itself; never for a SAM bridge.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        #[cfg(feature = "embedded")]
+        let rx = match self {
+            Backend::Embedded(r) => Some(r.progress()),
+            Backend::Sam => None,
+        };
+        async move {
+            #[cfg(feature = "embedded")]
+            if let Some(mut rx) = rx {
+                let _ = rx.wait_for(|p| p.stopped).await;
+                return;
+            }
+            std::future::pending::<()>().await
+        }
+    }
+
+    /// Stop the embedded router (it saves its state); nothing for a SAM bridge.
+    pub async fn stop(self) {
+        match self {
+            Backend::Sam => {}
+            #[cfg(feature = "embedded")]
+            Backend::Embedded(r) => r.stop().await,
+        }
+    }
 }
 
 /// Pick the router as configured and point `cfg.sam` at it. Logs the choice once.
@@ -82,11 +118,7 @@ async fn start_embedded(cfg: &mut Config) -> Result<Backend> {
     let dir = cfg.data_dir().join("router");
     let mut s = settings(&cfg.embedded, &dir)?;
     // --transient leaves no trace: the router's keys and netDb are thrown away too.
-    let transient = cfg.keys == "transient"
-        && cfg
-            .proxy
-            .iter()
-            .all(|p| p.keys.as_deref() == Some("transient"));
+    let transient = cfg.all_transient();
     if transient {
         s.data_dir = None;
         info!("router: embedded emissary router, transient (nothing kept; reseeds each start)");
@@ -143,25 +175,8 @@ pub fn settings(e: &EmbeddedConfig, dir: &std::path::Path) -> Result<Settings> {
     })
 }
 
-/// Resolves if the embedded router stops by itself; never for a SAM bridge.
 #[cfg(feature = "embedded")]
-pub async fn stopped(rx: Option<tokio::sync::watch::Receiver<Progress>>) {
-    match rx {
-        Some(mut rx) => {
-            let _ = rx.wait_for(|p| p.stopped).await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-#[cfg(not(feature = "embedded"))]
-pub async fn stopped(_: Option<()>) {
-    std::future::pending().await
-}
-
-/// Log the embedded router's bootstrap every few seconds (abort the task when ready).
-#[cfg(feature = "embedded")]
-pub async fn log_progress(rx: tokio::sync::watch::Receiver<Progress>) {
+async fn log_progress(rx: tokio::sync::watch::Receiver<Progress>) {
     let started = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;

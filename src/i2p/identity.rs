@@ -4,8 +4,8 @@
 //! are stored under a hash of the listener and username, never the name in clear.
 
 use crate::i2p::keyfile::{self, KeySource};
-use crate::i2p::PrivateKeys;
 use crate::i2p::sam::{SamError, Session, SessionConfig};
+use crate::i2p::PrivateKeys;
 use crate::socks::Credentials;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -160,9 +160,10 @@ impl Pool {
                     Some(d) => KeySource::File(d.join(format!("{}.dat", hex(&hash)))),
                     None => KeySource::Transient,
                 };
-                let keys = keyfile::obtain(&source, &self.template.sam_addr, self.template.sig_type)
-                    .await
-                    .map_err(|e| SamError::Protocol(format!("{e:#}")))?;
+                let keys =
+                    keyfile::obtain(&source, &self.template.sam_addr, self.template.sig_type)
+                        .await
+                        .map_err(|e| SamError::Protocol(format!("{e:#}")))?;
                 info!(
                     listener = %self.listener,
                     user = %slot.tag,

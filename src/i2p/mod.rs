@@ -19,9 +19,9 @@ pub mod sam_router;
 pub use format::{Destination, PrivateKeys};
 pub use sam_router::SamRouter;
 
-use identity::Lease;
 use crate::naming::Target;
 use crate::socks::{Credentials, Reply};
+use identity::Lease;
 use std::future::Future;
 use tokio::net::TcpStream;
 
@@ -80,4 +80,3 @@ pub trait Router: Send + Sync + 'static {
         target: &Target,
     ) -> impl Future<Output = Result<(), OpenError>> + Send;
 }
-

@@ -2,8 +2,8 @@
 //! merged from subscriptions, and the order names are looked up in.
 
 use super::{classify, Target};
-use crate::socks::Address;
 use crate::fsutil;
+use crate::socks::Address;
 use std::sync::RwLock;
 
 /// The user's address book: hosts.txt format (`name=base64destination`, optionally followed

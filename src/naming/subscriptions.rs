@@ -4,11 +4,11 @@
 //! merged into `subscriptions.txt` (written atomically). A name, once learned, keeps its
 //! destination; names in the user's own book always win at lookup.
 
-use crate::i2p::identity::{self, Template};
-use crate::i2p::keyfile::{self, KeySource};
 use super::http::{parse_response, parse_url, Validators};
 use super::{AddressBook, Books, Target};
 use crate::fsutil;
+use crate::i2p::identity::{self, Template};
+use crate::i2p::keyfile::{self, KeySource};
 use crate::i2p::sam::Session;
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;

@@ -3,13 +3,13 @@
 //! success reply only once the router said OK → pipelined bytes both ways → relay until
 //! both sides have closed.
 
-use crate::naming::{self, StandIns, Target};
 use crate::i2p::{OpenError, Router};
+use crate::naming::{self, StandIns, Target};
+use crate::proxy::status::Stats;
 use crate::socks::{
     Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
     MAX_HANDSHAKE_BYTES,
 };
-use crate::proxy::status::Stats;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The accept loop: one task per client, at most `max_clients` at a time.
 
-use crate::proxy::conn::{self, ListenerContext};
 use crate::i2p::Router;
+use crate::proxy::conn::{self, ListenerContext};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,8 +6,8 @@
 //! key), `router.info`, `ports` (`ntcp2=N` lines), `netDb/routerInfo-<hash>.dat`,
 //! `profiles.txt`.
 
-use eepsocks_fsutil as fsutil;
 use anyhow::{Context, Result};
+use eepsocks_fsutil as fsutil;
 use emissary_core::Profile;
 use rand::RngExt;
 use std::fs;

@@ -92,7 +92,10 @@ mod tests {
         write_replace(&p, b"one", Sync::Durable).unwrap();
         write_replace(&p, b"two", Sync::Cache).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let e = write_new(&p, b"three").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&p).unwrap(), b"two");
@@ -111,7 +114,10 @@ mod tests {
         fs::create_dir(&p).unwrap();
         fs::write(p.join("x"), b"").unwrap();
         assert!(write_replace(&p, b"data", Sync::Durable).is_err());
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("dir")]);
     }
 }

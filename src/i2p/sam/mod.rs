@@ -73,4 +73,3 @@ pub async fn forward(
         let _ = c.read_line().await;
     }))
 }
-

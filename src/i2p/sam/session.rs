@@ -363,4 +363,3 @@ async fn lookup_on(c: &mut SamSocket, name: &str) -> Result<ReplyLine, SamError>
         }
     }
 }
-

@@ -1,0 +1,55 @@
+//! `eepsocks resolve NAME`: the user's address book, then the router's (sessionless).
+
+use super::{book_path, load_book};
+use crate::config::Config;
+use crate::i2p::sam::SamSocket;
+use crate::naming::{self, Target};
+use anyhow::{bail, Result};
+
+pub async fn resolve(cfg: &Config, name: &str) -> Result<()> {
+    // A full base64 destination stands for itself.
+    if name.len() >= 516 && !name.contains('.') {
+        let d = crate::i2p::Destination::from_base64(name)?;
+        println!("{}\n{}", d.b32(), d.to_base64());
+        return Ok(());
+    }
+    let target = naming::classify(&naming_address(name)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match target {
+        Target::B32(b) | Target::B33(b) => {
+            println!("{b}");
+            Ok(())
+        }
+        Target::Name(n) => {
+            match load_book(cfg)?.get(&n) {
+                Some(naming::Entry::Dest(d)) => {
+                    println!("{}\n{}", d.b32(), d.to_base64());
+                    return Ok(());
+                }
+                Some(naming::Entry::B32(b)) => {
+                    println!("{b}");
+                    return Ok(());
+                }
+                None => {}
+            }
+            // Not ours: ask the router's address book (sessionless lookup).
+            let mut c = SamSocket::connect(&cfg.sam).await?;
+            let r = c.command(&format!("NAMING LOOKUP NAME={n}")).await?;
+            match (r.get("RESULT"), r.get("VALUE")) {
+                (Some("OK"), Some(v)) => {
+                    let d = crate::i2p::Destination::from_base64(v)?;
+                    println!("{}\n{}", d.b32(), d.to_base64());
+                    Ok(())
+                }
+                (res, _) => bail!(
+                    "{n}: not in the address book ({}) nor the router's ({})",
+                    book_path(cfg).display(),
+                    res.unwrap_or("no result")
+                ),
+            }
+        }
+    }
+}
+
+fn naming_address(name: &str) -> crate::socks::Address {
+    crate::socks::Address::Name(name.to_string())
+}
