@@ -37,8 +37,11 @@ pub enum Event {
     /// Every listener is up and its identity's session exists.
     Ready(Vec<ListenerReady>),
     /// A reload finished: the "destination" lines of the listeners it (re)started, or why
-    /// nothing changed.
-    Reloaded(Result<Vec<String>, String>),
+    /// nothing changed; and how many stopped listeners still have clients connected.
+    Reloaded {
+        result: Result<Vec<String>, String>,
+        draining: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +131,8 @@ pub async fn run(
                                 Err(format!("{e:#}"))
                             }
                         };
-                        send(&events, Event::Reloaded(report));
+                        let draining = d.draining.len();
+                        send(&events, Event::Reloaded { result: report, draining });
                     }
                 }
             }

@@ -1,0 +1,300 @@
+//! Reload and signals, on the real binary against the fake SAM bridge (no root, no router):
+//! every SIGHUP case that once lost listeners, identities or options, and SIGTERM/SIGHUP at
+//! awkward moments. Each test runs the `eepsocks run` binary, so it can also be pointed at
+//! an older build (`EEPSOCKS_TEST_BIN=/path/to/eepsocks cargo test --test reload`) to see
+//! which of these cases that build gets wrong.
+
+mod support;
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::client::socks5_connect;
+use support::fake_sam::FakeSam;
+use support::launcher::Eepsocks;
+
+/// The proxy is ready against the fake in well under a second; slow machines get margin.
+const READY: Duration = Duration::from_secs(20);
+/// How long a reload may take to show its effect before the test calls it lost.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// A fake bridge with an echo service published at `SERVICE` (a b32).
+struct Rig {
+    fake: FakeSam,
+    dir: tempfile::TempDir,
+    service: String,
+}
+
+fn rig() -> Rig {
+    let fake = FakeSam::start();
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    support::services::spawn_echo(echo);
+    let service = support::fake_sam::test_keys(0xec40).destination().b32();
+    fake.service(&service, echo_addr);
+    Rig {
+        fake,
+        dir: tempfile::tempdir().unwrap(),
+        service,
+    }
+}
+
+impl Rig {
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("eepsocks.toml")
+    }
+
+    fn write_config(&self, body: &str) {
+        // Whole-file replace: a reload never reads half a config.
+        let tmp = self.dir.path().join("eepsocks.toml.new");
+        fs::write(&tmp, body).unwrap();
+        fs::rename(&tmp, self.config_path()).unwrap();
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn start(&self, extra: &[&str]) -> Eepsocks {
+        let mut args = vec![
+            "run".to_string(),
+            "--router".into(),
+            "sam".into(),
+            "--sam".into(),
+            self.fake.addr(),
+            "--data-dir".into(),
+            self.data().display().to_string(),
+            "--config".into(),
+            self.config_path().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Eepsocks::spawn(args, None)
+    }
+
+    /// A SOCKS5 stream through `proxy` to the echo service, as `user`; true if bytes come
+    /// back. Any failure (refused connection, SOCKS error) is false.
+    fn echo_via(&self, proxy: SocketAddr, user: Option<&str>) -> bool {
+        let Ok(mut s) = TcpStream::connect(proxy) else {
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let login = user.map(|u| (u, "x"));
+        match socks5_connect(&mut s, &self.service, 80, login) {
+            Ok(0) => {}
+            _ => return false,
+        }
+        use std::io::{Read, Write};
+        let mut back = [0u8; 4];
+        s.write_all(b"ping").is_ok() && s.read_exact(&mut back).is_ok() && &back == b"ping"
+    }
+
+    /// Retry `echo_via` until it works or `SETTLE` passes.
+    fn echo_soon(&self, proxy: SocketAddr, user: Option<&str>) -> bool {
+        let end = Instant::now() + SETTLE;
+        loop {
+            if self.echo_via(proxy, user) {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Addresses no one listens on (bound, then released).
+fn free_addrs<const N: usize>() -> [SocketAddr; N] {
+    let ls: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| ls[i].local_addr().unwrap())
+}
+
+fn two_listeners(a: SocketAddr, b: SocketAddr, stream_timeout: u64) -> String {
+    format!(
+        "stream_timeout = {stream_timeout}\nstatus_listen = \"off\"\n\
+         [[proxy]]\nname = \"main\"\nlisten = \"{a}\"\n\
+         [[proxy]]\nname = \"second\"\nlisten = \"{b}\"\n"
+    )
+}
+
+fn has_key_file(dir: &Path, name: &str) -> bool {
+    dir.join(format!("{name}.dat")).exists()
+}
+
+/// Changing a global value restarts every listener on its own socket: none is lost (the
+/// old code aborted the accept loops and re-bound at once: EADDRINUSE, nothing listening).
+#[test]
+fn changed_globals_keep_every_listener() {
+    let r = rig();
+    let [a, b] = free_addrs();
+    r.write_config(&two_listeners(a, b, 60));
+    let p = r.start(&[]);
+    p.wait_ready_within(READY);
+    assert!(r.echo_soon(a, None) && r.echo_soon(b, None));
+    r.write_config(&two_listeners(a, b, 61));
+    p.hup();
+    p.wait_log("reload: destination", SETTLE);
+    assert!(r.echo_soon(a, None), "main lost by the reload:\n{}", p.log());
+    assert!(r.echo_soon(b, None), "second lost by the reload:\n{}", p.log());
+}
+
+/// A reload that cannot be applied whole changes nothing: here the new listener's address
+/// is taken, and the other listeners keep running with their old settings.
+#[test]
+fn failed_reload_keeps_the_old_state_whole() {
+    let r = rig();
+    let [a, b] = free_addrs();
+    r.write_config(&two_listeners(a, b, 60));
+    let p = r.start(&[]);
+    p.wait_ready_within(READY);
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = taken.local_addr().unwrap();
+    let body = two_listeners(a, b, 61) + &format!("[[proxy]]\nname = \"third\"\nlisten = \"{c}\"\n");
+    r.write_config(&body);
+    p.hup();
+    p.wait_log("config not applied", SETTLE);
+    assert!(r.echo_soon(a, None), "main lost by a failed reload:\n{}", p.log());
+    assert!(r.echo_soon(b, None), "second lost by a failed reload:\n{}", p.log());
+    // Nothing of the new config was started.
+    assert!(!p.log().contains("listener main stopped"), "{}", p.log());
+}
+
+/// New tunnel options reach the router: the identity gets a new session with them (same
+/// keys, so the old session is closed first; the old code kept the old session).
+#[test]
+fn new_options_reach_the_router() {
+    let r = rig();
+    let [a] = free_addrs();
+    let cfg = |len: u8| {
+        format!(
+            "status_listen = \"off\"\n[options]\n\"inbound.length\" = {len}\n\
+             [[proxy]]\nname = \"main\"\nlisten = \"{a}\"\n"
+        )
+    };
+    r.write_config(&cfg(1));
+    let p = r.start(&[]);
+    let b32 = p.wait_ready_within(READY).b32("main").to_string();
+    assert!(r.echo_soon(a, None));
+    r.write_config(&cfg(2));
+    p.hup();
+    assert!(
+        r.fake.wait_for(
+            |s| s.live().iter().any(|x| x.b32 == b32
+                && x.options.get("inbound.length").map(String::as_str) == Some("2")),
+            SETTLE
+        ),
+        "no session with inbound.length=2 for {b32}; sessions {:?}\n{}",
+        r.fake.created(),
+        p.log()
+    );
+    // One live session per identity: the old one was closed, not duplicated.
+    assert_eq!(r.fake.sessions().iter().filter(|s| s.b32 == b32).count(), 1);
+    assert!(r.echo_soon(a, None), "{}", p.log());
+}
+
+/// `--transient` and `--listen` hold for the whole run, reloads included (the old code
+/// forgot them when the config had [[proxy]] tables: it wrote main.dat and moved).
+#[test]
+fn command_line_overrides_survive_reload() {
+    let r = rig();
+    let [from_file, from_cli] = free_addrs();
+    let cfg = |t: u64| {
+        format!(
+            "stream_timeout = {t}\nstatus_listen = \"off\"\n\
+             [[proxy]]\nname = \"main\"\nlisten = \"{from_file}\"\n"
+        )
+    };
+    r.write_config(&cfg(60));
+    let cli_listen = from_cli.to_string();
+    let p = r.start(&["--transient", "--listen", &cli_listen]);
+    let ready = p.wait_ready_within(READY);
+    assert_eq!(ready.listener("main").addr, cli_listen);
+    r.write_config(&cfg(61));
+    p.hup();
+    p.wait_log("reload: destination", SETTLE);
+    assert!(r.echo_soon(from_cli, None), "{}", p.log());
+    assert!(TcpStream::connect(from_file).is_err(), "moved to the file's address");
+    assert!(!has_key_file(&r.data(), "main"), "a transient run wrote a key file");
+}
+
+/// SIGTERM ends the process while a reload waits for a router that is down (the old code
+/// ran the reload inside the signal loop, deaf to SIGTERM until the router came back).
+#[test]
+fn sigterm_during_a_reload_waiting_for_the_router() {
+    let r = rig();
+    let [a, b] = free_addrs();
+    r.write_config(&format!(
+        "status_listen = \"off\"\ndrain_timeout = 1\n[[proxy]]\nname = \"main\"\nlisten = \"{a}\"\n"
+    ));
+    let mut p = r.start(&[]);
+    p.wait_ready_within(READY);
+    // The new listener needs new keys, which only the router can make.
+    r.write_config(&two_listeners(a, b, 60));
+    r.fake.down();
+    p.hup();
+    // The reload is now retrying DEST GENERATE against a closed port.
+    std::thread::sleep(Duration::from_millis(500));
+    let st = p.term();
+    assert!(st.success(), "{st:?}\n{}", p.log());
+}
+
+/// SIGHUP before `ready` is queued, not fatal (the old code installed its handler only
+/// once ready: the default action killed the process), and applied once ready.
+#[test]
+fn sighup_before_ready_is_not_fatal() {
+    let r = rig();
+    let [a] = free_addrs();
+    r.write_config(&format!(
+        "status_listen = \"off\"\n[[proxy]]\nname = \"main\"\nlisten = \"{a}\"\n"
+    ));
+    r.fake.hang("SESSION CREATE");
+    let mut p = r.start(&[]);
+    assert!(
+        r.fake.wait_for(|s| s.count("SESSION CREATE") > 0, READY),
+        "{}",
+        p.log()
+    );
+    p.hup();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(p.try_wait().is_none(), "SIGHUP before ready killed it:\n{}", p.log());
+    // The router answers again: the session retries, the proxy becomes ready and serves.
+    r.fake.clear_faults();
+    r.fake.kill_sessions();
+    p.wait_ready_within(READY);
+    assert!(r.echo_soon(a, None), "{}", p.log());
+    p.wait_log("reload:", SETTLE);
+}
+
+/// Per-username identities live across reloads: same session, no second SESSION CREATE
+/// with the same id (the old code rebuilt the pool and collided: DUPLICATED_ID, 0x01).
+#[test]
+fn per_user_identities_survive_reload() {
+    let r = rig();
+    let [a] = free_addrs();
+    let cfg = |t: u64| {
+        format!(
+            "stream_timeout = {t}\nstatus_listen = \"off\"\n\
+             [[proxy]]\nname = \"users\"\nlisten = \"{a}\"\nisolate = \"username\"\n"
+        )
+    };
+    r.write_config(&cfg(60));
+    let p = r.start(&[]);
+    p.wait_ready_within(READY);
+    assert!(r.echo_soon(a, Some("alice")), "{}", p.log());
+    assert!(r.echo_soon(a, Some("bob")), "{}", p.log());
+    let before = r.fake.created().len();
+    r.write_config(&cfg(61));
+    p.hup();
+    p.wait_log("reload: destination", SETTLE);
+    assert!(r.echo_via(a, Some("alice")), "alice after reload:\n{}", p.log());
+    assert!(r.echo_via(a, Some("bob")), "bob after reload:\n{}", p.log());
+    let created = r.fake.created();
+    assert_eq!(created.len(), before, "sessions recreated: {created:?}");
+    let mut ids: Vec<_> = created.iter().map(|s| s.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), created.len(), "a session id was used twice");
+}
