@@ -40,6 +40,7 @@ pub struct SessionInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectInfo {
     pub id: String,
+    /// The b32 address of DESTINATION (given as b32 or base64), else its value shortened.
     pub dest: String,
     pub port: Option<u16>,
 }
@@ -554,7 +555,7 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                     let mut st = sh.lock();
                     st.connects.push(ConnectInfo {
                         id: id.clone(),
-                        dest: shorten(&dest),
+                        dest: to_b32(&dest).unwrap_or_else(|| shorten(&dest)),
                         port,
                     });
                     let token = st.live.get(&id).map(|(_, t)| t.clone());
