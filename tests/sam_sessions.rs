@@ -83,6 +83,10 @@ async fn session_comes_up_with_unique_ids_and_its_options() {
     assert_eq!(sa.b32, test_keys(1).destination().b32());
     assert_eq!(sa.options["inbound.length"], "0");
     assert_eq!(sa.options["i2cp.leaseSetEncType"], "4,0");
+    // The router's keepalive PINGs are answered on each control connection.
+    fake.ping("keepalive");
+    assert!(fake.until(|st| st.count("PONG keepalive") == 2, T).await);
+    assert_eq!(fake.sessions().len(), 2);
 }
 
 #[tokio::test]
