@@ -1,0 +1,663 @@
+//! A scripted SAM v3.1–3.3 bridge on 127.0.0.1, for testing the stateful SAM client
+//! (sessions, reconnects, warm sockets, lookups, per-user pools) without a router or root.
+//!
+//! Minimal but real, like emissary's in-file `SamServer`: HELLO, DEST GENERATE, SESSION
+//! CREATE STYLE=STREAM (a session lives exactly as long as its control connection, as in
+//! i2pd and Java I2P), NAMING LOOKUP (in a session or not), PING/PONG, and STREAM CONNECT,
+//! which splices to a local TCP service registered for a destination. Faults on demand:
+//! kill sessions, scripted refusals, hangs, slow answers, and the bridge going down and
+//! coming back on the same port.
+//!
+//! It runs on its own thread with its own runtime, so it works from plain `#[test]`s and
+//! keeps answering while a `#[tokio::test]` has paused its clock.
+
+use eepsocks::i2p::{Destination, PrivateKeys};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// A session as the fake recorded it.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    pub id: String,
+    pub b32: String,
+    /// Its public destination, base64 (what `NAMING LOOKUP NAME=ME` answers).
+    pub dest: String,
+    /// Every `key=value` of SESSION CREATE except STYLE, ID and DESTINATION.
+    pub options: HashMap<String, String>,
+    pub created: Instant,
+    /// When its control connection ended (None: live).
+    pub closed: Option<Instant>,
+}
+
+/// One STREAM CONNECT as received (whatever the answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectInfo {
+    pub id: String,
+    /// The b32 address of DESTINATION (given as b32 or base64), else its value shortened.
+    pub dest: String,
+    pub port: Option<u16>,
+}
+
+enum Action {
+    Refuse { result: String, message: String },
+    Hang,
+}
+
+struct Fault {
+    prefix: String,
+    action: Action,
+    /// How many more matching commands it applies to (None: all).
+    left: Option<usize>,
+}
+
+/// Everything the fake knows; `wait_for` predicates read it.
+#[derive(Default)]
+pub struct State {
+    /// Every line received, long keys shortened (see `shorten`).
+    pub commands: Vec<String>,
+    /// Every session ever created, in order; `closed` is set when it ends.
+    pub history: Vec<SessionInfo>,
+    pub connects: Vec<ConnectInfo>,
+    /// Live sessions: id -> (b32, token cancelled when the session ends, ending its streams).
+    live: HashMap<String, (String, CancellationToken)>,
+    names: HashMap<String, String>,
+    services: HashMap<String, SocketAddr>,
+    faults: Vec<Fault>,
+    delay: Duration,
+    max_minor: u8,
+}
+
+impl State {
+    /// How many received lines start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.commands
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+
+    pub fn live(&self) -> Vec<SessionInfo> {
+        self.history
+            .iter()
+            .filter(|s| s.closed.is_none())
+            .cloned()
+            .collect()
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Bumped to drop every session's control connection.
+    kill_sessions: watch::Sender<u64>,
+    /// Bumped to drop every connection (the router went away).
+    kill_all: watch::Sender<u64>,
+    /// "PING <text>" to every control connection.
+    ping: broadcast::Sender<String>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+enum Ctl {
+    Down,
+    Up,
+}
+
+/// Handle to the fake bridge; it stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct FakeSam {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    ctl: mpsc::UnboundedSender<(Ctl, std::sync::mpsc::Sender<()>)>,
+}
+
+/// Distinct keys for every DEST GENERATE / TRANSIENT in the process.
+static KEY_SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// Valid Ed25519/ElGamal private keys (the key-file layout), different for every `seed`.
+pub fn test_keys(seed: u64) -> PrivateKeys {
+    let mix =
+        |i: usize| (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> ((i % 8) * 8)) as u8 ^ i as u8;
+    let mut v: Vec<u8> = (0..384).map(mix).collect();
+    v.extend_from_slice(&[5, 0, 4, 0, 7, 0, 0]); // key certificate: EdDSA, ElGamal
+    v.extend((0..256 + 32).map(|i| mix(i) | 1)); // never all zero (that means offline keys)
+    PrivateKeys::from_bytes(v).expect("test keys parse")
+}
+
+fn fresh_keys() -> PrivateKeys {
+    // High bits keep these apart from the small seeds tests pass to `test_keys`.
+    test_keys((1 << 40) + KEY_SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+impl FakeSam {
+    /// Start a bridge speaking up to SAM 3.3 on a free loopback port.
+    pub fn start() -> FakeSam {
+        let (kill_sessions, _) = watch::channel(0);
+        let (kill_all, _) = watch::channel(0);
+        let (ping, _) = broadcast::channel(16);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                max_minor: 3,
+                ..State::default()
+            }),
+            kill_sessions,
+            kill_all,
+            ping,
+        });
+        let (ctl, mut ctl_rx) = mpsc::unbounded_channel::<(Ctl, std::sync::mpsc::Sender<()>)>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let sh = shared.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("fake SAM runtime");
+            rt.block_on(async move {
+                let l = bind("127.0.0.1:0".parse().unwrap()).expect("fake SAM bind");
+                let addr = l.local_addr().unwrap();
+                addr_tx.send(addr).unwrap();
+                let mut accept = Some(tokio::spawn(accept_loop(l, sh.clone())));
+                // Runs until every handle is gone; dropping the runtime then closes everything.
+                while let Some((cmd, done)) = ctl_rx.recv().await {
+                    match cmd {
+                        Ctl::Down => {
+                            if let Some(a) = accept.take() {
+                                a.abort();
+                                let _ = a.await; // the listener is closed once this returns
+                            }
+                            sh.kill_all.send_modify(|n| *n += 1);
+                        }
+                        Ctl::Up if accept.is_none() => {
+                            let l = bind(addr).expect("fake SAM rebind on the same port");
+                            accept = Some(tokio::spawn(accept_loop(l, sh.clone())));
+                        }
+                        Ctl::Up => {}
+                    }
+                    let _ = done.send(());
+                }
+            });
+        });
+        let addr = addr_rx.recv().expect("fake SAM started");
+        FakeSam { addr, shared, ctl }
+    }
+
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Highest SAM minor version offered (3.1 has no ports: TO_PORT must not be sent).
+    pub fn set_max_version(&self, minor: u8) {
+        self.shared.lock().max_minor = minor;
+    }
+
+    /// `NAMING LOOKUP NAME=name` answers this destination.
+    pub fn name(&self, name: &str, dest: &Destination) {
+        self.shared
+            .lock()
+            .names
+            .insert(name.into(), dest.to_base64());
+    }
+
+    /// STREAM CONNECT to this destination (b32 or base64) splices to `to`.
+    pub fn service(&self, dest: &str, to: SocketAddr) {
+        let b32 = to_b32(dest).expect("service destination is a b32 or a base64 destination");
+        self.shared.lock().services.insert(b32, to);
+    }
+
+    /// Answer the next `times` commands starting with `prefix` (None: all) with
+    /// `RESULT=result MESSAGE="message"` instead of doing them.
+    pub fn refuse(&self, prefix: &str, result: &str, message: &str, times: Option<usize>) {
+        self.fault(
+            prefix,
+            Action::Refuse {
+                result: result.into(),
+                message: message.into(),
+            },
+            times,
+        );
+    }
+
+    /// Never answer commands starting with `prefix` (the connection stays open).
+    pub fn hang(&self, prefix: &str) {
+        self.fault(prefix, Action::Hang, None);
+    }
+
+    /// Forget every refusal and hang.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    fn fault(&self, prefix: &str, action: Action, left: Option<usize>) {
+        self.shared.lock().faults.push(Fault {
+            prefix: prefix.into(),
+            action,
+            left,
+        });
+    }
+
+    /// Wait this long before every answer.
+    pub fn delay(&self, d: Duration) {
+        self.shared.lock().delay = d;
+    }
+
+    /// Drop every session's control connection (the router lost them).
+    pub fn kill_sessions(&self) {
+        self.shared.kill_sessions.send_modify(|n| *n += 1);
+    }
+
+    /// Send `PING text` on every session's control connection; PONGs land in `commands()`.
+    pub fn ping(&self, text: &str) {
+        let _ = self.shared.ping.send(text.into());
+    }
+
+    /// The router goes away: stop listening (connections are refused) and drop every
+    /// connection. Returns once the port is closed.
+    pub fn down(&self) {
+        self.control(Ctl::Down);
+    }
+
+    /// Listen again on the same port.
+    pub fn up(&self) {
+        self.control(Ctl::Up);
+    }
+
+    fn control(&self, c: Ctl) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.ctl.send((c, tx)).expect("fake SAM thread alive");
+        rx.recv().expect("fake SAM control done");
+    }
+
+    pub fn commands(&self) -> Vec<String> {
+        self.shared.lock().commands.clone()
+    }
+
+    pub fn count(&self, prefix: &str) -> usize {
+        self.shared.lock().count(prefix)
+    }
+
+    /// Live sessions.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.shared.lock().live()
+    }
+
+    /// Every session ever created, in order.
+    pub fn created(&self) -> Vec<SessionInfo> {
+        self.shared.lock().history.clone()
+    }
+
+    pub fn connects(&self) -> Vec<ConnectInfo> {
+        self.shared.lock().connects.clone()
+    }
+
+    /// Poll (blocking, real time) until `pred` holds; false on timeout. From async tests
+    /// use `until`, which does not block the test's runtime.
+    pub fn wait_for(&self, pred: impl Fn(&State) -> bool, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if pred(&self.shared.lock()) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// `wait_for` on a blocking thread: the test's runtime keeps running the code under
+    /// test meanwhile, and a paused clock does not jump ahead while this waits.
+    pub async fn until(
+        &self,
+        pred: impl Fn(&State) -> bool + Send + 'static,
+        timeout: Duration,
+    ) -> bool {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.wait_for(pred, timeout))
+            .await
+            .unwrap()
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = TcpSocket::new_v4()?;
+    // Rebinding the same port after `down()` while old connections sit in TIME_WAIT.
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(128)
+}
+
+async fn accept_loop(l: TcpListener, sh: Arc<Shared>) {
+    while let Ok((tcp, _)) = l.accept().await {
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(connection(tcp, sh.clone()));
+    }
+}
+
+/// One client connection, ended early by `down()`, or by `kill_sessions()` once it
+/// carries a session.
+async fn connection(tcp: TcpStream, sh: Arc<Shared>) {
+    let mut all = sh.kill_all.subscribe();
+    let mut sessions = sh.kill_sessions.subscribe();
+    let has_session = Arc::new(AtomicBool::new(false));
+    let work = serve(tcp, sh.clone(), has_session.clone());
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            _ = &mut work => return,
+            _ = all.changed() => return,
+            _ = sessions.changed() => {
+                if has_session.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Removes the session when its control connection ends, however it ends.
+struct LiveSession {
+    sh: Arc<Shared>,
+    id: String,
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        let mut st = self.sh.lock();
+        if let Some((_, token)) = st.live.remove(&self.id) {
+            token.cancel();
+        }
+        if let Some(s) = st.history.iter_mut().rev().find(|s| s.id == self.id) {
+            s.closed = Some(Instant::now());
+        }
+    }
+}
+
+/// `key=value` tokens after the two command words (values here are never quoted).
+fn params(line: &str) -> HashMap<String, String> {
+    line.split_whitespace()
+        .skip(2)
+        .filter_map(|t| t.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Long values (destinations, keys) cut down so that logs and assertion output stay small.
+fn shorten(line: &str) -> String {
+    line.split(' ')
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if v.len() > 24 => format!("{k}={}…({})", &v[..12], v.len()),
+            _ => t.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A b32 address or a base64 destination, as a lowercase b32 address.
+fn to_b32(dest: &str) -> Option<String> {
+    if dest.to_ascii_lowercase().ends_with(".b32.i2p") {
+        return Some(dest.to_ascii_lowercase());
+    }
+    Destination::from_base64(dest).ok().map(|d| d.b32())
+}
+
+/// The reply line's first two words for a command.
+fn reply_head(line: &str) -> &'static str {
+    let mut w = line.split_whitespace();
+    match (w.next(), w.next()) {
+        (Some("HELLO"), _) => "HELLO REPLY",
+        (Some("SESSION"), _) => "SESSION STATUS",
+        (Some("STREAM"), _) => "STREAM STATUS",
+        (Some("NAMING"), _) => "NAMING REPLY",
+        (Some("DEST"), _) => "DEST REPLY",
+        _ => "ERROR",
+    }
+}
+
+async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
+    let (r, mut w) = tcp.into_split();
+    let mut r = BufReader::new(r);
+    let mut ping = sh.ping.subscribe();
+    let mut session: Option<LiveSession> = None;
+    let mut minor: Option<u8> = None;
+    // Kept across select! rounds: read_until appends what it read before being cancelled.
+    let mut buf = Vec::new();
+    loop {
+        tokio::select! {
+            n = r.read_until(b'\n', &mut buf) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            p = ping.recv(), if session.is_some() => {
+                if let Ok(text) = p {
+                    if w.write_all(format!("PING {text}\n").as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+        }
+        let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+        buf.clear();
+        let (fault, delay) = {
+            let mut st = sh.lock();
+            st.commands.push(shorten(&line));
+            let mut fault = None;
+            if let Some(i) = st.faults.iter().position(|f| line.starts_with(&f.prefix)) {
+                let f = &mut st.faults[i];
+                fault = Some(match &f.action {
+                    Action::Hang => None,
+                    Action::Refuse { result, message } => Some((result.clone(), message.clone())),
+                });
+                if let Some(n) = &mut f.left {
+                    *n -= 1;
+                    if *n == 0 {
+                        st.faults.remove(i);
+                    }
+                }
+            }
+            (fault, st.delay)
+        };
+        if line.starts_with("PONG") || line.is_empty() {
+            continue;
+        }
+        match fault {
+            Some(None) => std::future::pending::<()>().await,
+            Some(Some((result, message))) => {
+                let reply = format!(
+                    "{} RESULT={result} MESSAGE=\"{message}\"\n",
+                    reply_head(&line)
+                );
+                tokio::time::sleep(delay).await;
+                if w.write_all(reply.as_bytes()).await.is_err() || line.starts_with("STREAM") {
+                    return;
+                }
+                continue;
+            }
+            None => {}
+        }
+        tokio::time::sleep(delay).await;
+        let p = params(&line);
+        let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
+        let words: Vec<&str> = line.split_whitespace().take(2).collect();
+        let reply = match (words.first().copied(), words.get(1).copied()) {
+            (Some("HELLO"), Some("VERSION")) => {
+                let max_minor = sh.lock().max_minor;
+                let minor_of = |k: &str, d: u8| {
+                    p.get(k)
+                        .and_then(|v| v.strip_prefix("3."))
+                        .and_then(|m| m.parse().ok())
+                        .unwrap_or(d)
+                };
+                let m = minor_of("MAX", 3).min(max_minor);
+                if m < minor_of("MIN", 0) {
+                    "HELLO REPLY RESULT=NOVERSION\n".to_string()
+                } else {
+                    minor = Some(m);
+                    format!("HELLO REPLY RESULT=OK VERSION=3.{m}\n")
+                }
+            }
+            // Real bridges insist on HELLO first.
+            _ if minor.is_none() => {
+                let _ = w
+                    .write_all(b"ERROR RESULT=I2P_ERROR MESSAGE=\"no HELLO\"\n")
+                    .await;
+                return;
+            }
+            (Some("PING"), _) => format!("PONG{}\n", &line[4..]),
+            (Some("DEST"), Some("GENERATE")) => {
+                let k = fresh_keys();
+                format!(
+                    "DEST REPLY PUB={} PRIV={}\n",
+                    k.destination().to_base64(),
+                    k.to_base64()
+                )
+            }
+            (Some("SESSION"), Some("CREATE")) => {
+                let (reply, live) = create_session(&sh, &p, session.is_some());
+                if live.is_some() {
+                    session = live;
+                    has_session.store(true, Ordering::Relaxed);
+                }
+                reply
+            }
+            (Some("NAMING"), Some("LOOKUP")) => {
+                let name = get("NAME");
+                let st = sh.lock();
+                let value = match (name, &session) {
+                    ("ME", Some(s)) => st
+                        .history
+                        .iter()
+                        .rev()
+                        .find(|h| h.id == s.id)
+                        .map(|h| h.dest.clone()),
+                    _ => st.names.get(name).cloned(),
+                };
+                match value {
+                    Some(v) => format!("NAMING REPLY RESULT=OK NAME={name} VALUE={v}\n"),
+                    None => format!("NAMING REPLY RESULT=KEY_NOT_FOUND NAME={name}\n"),
+                }
+            }
+            (Some("STREAM"), Some("CONNECT")) if session.is_none() => {
+                let id = get("ID").to_string();
+                let port = p.get("TO_PORT").and_then(|v| v.parse().ok());
+                let dest = get("DESTINATION").to_string();
+                let (token, target) = {
+                    let mut st = sh.lock();
+                    st.connects.push(ConnectInfo {
+                        id: id.clone(),
+                        dest: to_b32(&dest).unwrap_or_else(|| shorten(&dest)),
+                        port,
+                    });
+                    let token = st.live.get(&id).map(|(_, t)| t.clone());
+                    let target = to_b32(&dest).and_then(|b| st.services.get(&b).copied());
+                    (token, target)
+                };
+                let Some(token) = token else {
+                    let _ = w.write_all(b"STREAM STATUS RESULT=INVALID_ID\n").await;
+                    return;
+                };
+                let Some(Ok(mut svc)) = (match target {
+                    Some(a) => Some(TcpStream::connect(a).await),
+                    None => None,
+                }) else {
+                    let _ = w.write_all(b"STREAM STATUS RESULT=CANT_REACH_PEER\n").await;
+                    return;
+                };
+                if w.write_all(b"STREAM STATUS RESULT=OK\n").await.is_err() {
+                    return;
+                }
+                // Bytes the client sent behind its command belong to the stream.
+                let early = r.buffer().to_vec();
+                let mut client = r.into_inner().reunite(w).expect("halves of one socket");
+                if svc.write_all(&early).await.is_err() {
+                    return;
+                }
+                // The stream ends with its session, as on a real router.
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut svc) => {}
+                    _ = token.cancelled() => {}
+                }
+                return;
+            }
+            (Some(t), Some(_)) => format!(
+                "{} RESULT=I2P_ERROR MESSAGE=\"unsupported by the fake: {t}\"\n",
+                reply_head(&line)
+            ),
+            _ => "ERROR RESULT=I2P_ERROR\n".to_string(),
+        };
+        if w.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// SESSION CREATE: refuse a live id (DUPLICATED_ID) or live keys (DUPLICATED_DEST, as
+/// i2pd does), else record the session.
+fn create_session(
+    sh: &Arc<Shared>,
+    p: &HashMap<String, String>,
+    already: bool,
+) -> (String, Option<LiveSession>) {
+    let refuse = |r: &str| (format!("SESSION STATUS RESULT={r}\n"), None);
+    if already {
+        return refuse("I2P_ERROR MESSAGE=\"session already created\"");
+    }
+    if p.get("STYLE").map(String::as_str) != Some("STREAM") {
+        return refuse("I2P_ERROR MESSAGE=\"only STYLE=STREAM\"");
+    }
+    let Some(id) = p.get("ID").filter(|i| !i.is_empty()) else {
+        return refuse("I2P_ERROR MESSAGE=\"no ID\"");
+    };
+    let keys = match p.get("DESTINATION").map(String::as_str) {
+        Some("TRANSIENT") => fresh_keys(),
+        Some(b64) => match PrivateKeys::from_base64(b64) {
+            Ok(k) => k,
+            Err(_) => return refuse("INVALID_KEY"),
+        },
+        None => return refuse("I2P_ERROR MESSAGE=\"no DESTINATION\""),
+    };
+    let b32 = keys.destination().b32();
+    let mut st = sh.lock();
+    if st.live.contains_key(id) {
+        return refuse("DUPLICATED_ID");
+    }
+    if st.live.values().any(|(b, _)| *b == b32) {
+        return refuse("DUPLICATED_DEST");
+    }
+    let options = p
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "STYLE" | "ID" | "DESTINATION"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    st.live
+        .insert(id.clone(), (b32.clone(), CancellationToken::new()));
+    st.history.push(SessionInfo {
+        id: id.clone(),
+        b32,
+        dest: keys.destination().to_base64(),
+        options,
+        created: Instant::now(),
+        closed: None,
+    });
+    let reply = format!(
+        "SESSION STATUS RESULT=OK DESTINATION={}\n",
+        keys.to_base64()
+    );
+    (
+        reply,
+        Some(LiveSession {
+            sh: sh.clone(),
+            id: id.clone(),
+        }),
+    )
+}
