@@ -134,12 +134,20 @@ impl Running {
 async fn draining_listeners_do_not_pile_up() {
     let mut d = start(60).await;
     for t in 61..66 {
-        assert_eq!(d.reload_with(t).await, 0, "idle listeners kept after reload");
+        assert_eq!(
+            d.reload_with(t).await,
+            0,
+            "idle listeners kept after reload"
+        );
     }
     // A client on the listener a reload stops keeps its stream; its listener drains.
     let mut open = d.open_stream().await;
     assert_eq!(d.reload_with(70).await, 1);
-    assert_eq!(d.reload_with(71).await, 1, "one draining listener, not one per reload");
+    assert_eq!(
+        d.reload_with(71).await,
+        1,
+        "one draining listener, not one per reload"
+    );
     open.write_all(b"ok").await.unwrap();
     let mut b = [0u8; 2];
     open.read_exact(&mut b).await.unwrap();
@@ -155,12 +163,18 @@ async fn shutdown_drains_then_exits() {
     let d = start(60).await;
     let open = d.open_stream().await;
     let waited = d.stop().await;
-    assert!(waited >= Duration::from_millis(1900), "did not wait for the open stream: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "did not wait for the open stream: {waited:?}"
+    );
     drop(open);
     let d = start(60).await;
     let open = d.open_stream().await;
     drop(open);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let waited = d.stop().await;
-    assert!(waited < Duration::from_secs(1), "waited with nothing open: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(1),
+        "waited with nothing open: {waited:?}"
+    );
 }

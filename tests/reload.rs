@@ -137,8 +137,16 @@ fn changed_globals_keep_every_listener() {
     r.write_config(&two_listeners(a, b, 61));
     p.hup();
     p.wait_log("reload: destination", SETTLE);
-    assert!(r.echo_soon(a, None), "main lost by the reload:\n{}", p.log());
-    assert!(r.echo_soon(b, None), "second lost by the reload:\n{}", p.log());
+    assert!(
+        r.echo_soon(a, None),
+        "main lost by the reload:\n{}",
+        p.log()
+    );
+    assert!(
+        r.echo_soon(b, None),
+        "second lost by the reload:\n{}",
+        p.log()
+    );
 }
 
 /// A reload that cannot be applied whole changes nothing: here the new listener's address
@@ -152,12 +160,21 @@ fn failed_reload_keeps_the_old_state_whole() {
     p.wait_ready_within(READY);
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let c = taken.local_addr().unwrap();
-    let body = two_listeners(a, b, 61) + &format!("[[proxy]]\nname = \"third\"\nlisten = \"{c}\"\n");
+    let body =
+        two_listeners(a, b, 61) + &format!("[[proxy]]\nname = \"third\"\nlisten = \"{c}\"\n");
     r.write_config(&body);
     p.hup();
     p.wait_log("config not applied", SETTLE);
-    assert!(r.echo_soon(a, None), "main lost by a failed reload:\n{}", p.log());
-    assert!(r.echo_soon(b, None), "second lost by a failed reload:\n{}", p.log());
+    assert!(
+        r.echo_soon(a, None),
+        "main lost by a failed reload:\n{}",
+        p.log()
+    );
+    assert!(
+        r.echo_soon(b, None),
+        "second lost by a failed reload:\n{}",
+        p.log()
+    );
     // Nothing of the new config was started.
     assert!(!p.log().contains("listener main stopped"), "{}", p.log());
 }
@@ -216,8 +233,14 @@ fn command_line_overrides_survive_reload() {
     p.hup();
     p.wait_log("reload: destination", SETTLE);
     assert!(r.echo_soon(from_cli, None), "{}", p.log());
-    assert!(TcpStream::connect(from_file).is_err(), "moved to the file's address");
-    assert!(!has_key_file(&r.data(), "main"), "a transient run wrote a key file");
+    assert!(
+        TcpStream::connect(from_file).is_err(),
+        "moved to the file's address"
+    );
+    assert!(
+        !has_key_file(&r.data(), "main"),
+        "a transient run wrote a key file"
+    );
 }
 
 /// SIGTERM ends the process while a reload waits for a router that is down (the old code
@@ -259,7 +282,11 @@ fn sighup_before_ready_is_not_fatal() {
     );
     p.hup();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(p.try_wait().is_none(), "SIGHUP before ready killed it:\n{}", p.log());
+    assert!(
+        p.try_wait().is_none(),
+        "SIGHUP before ready killed it:\n{}",
+        p.log()
+    );
     // The router answers again: the session retries, the proxy becomes ready and serves.
     r.fake.clear_faults();
     r.fake.kill_sessions();
@@ -289,7 +316,11 @@ fn per_user_identities_survive_reload() {
     r.write_config(&cfg(61));
     p.hup();
     p.wait_log("reload: destination", SETTLE);
-    assert!(r.echo_via(a, Some("alice")), "alice after reload:\n{}", p.log());
+    assert!(
+        r.echo_via(a, Some("alice")),
+        "alice after reload:\n{}",
+        p.log()
+    );
     assert!(r.echo_via(a, Some("bob")), "bob after reload:\n{}", p.log());
     let created = r.fake.created();
     assert_eq!(created.len(), before, "sessions recreated: {created:?}");

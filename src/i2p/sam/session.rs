@@ -85,11 +85,12 @@ impl Session {
             tokio::select! {
                 _ = task_stop.cancelled() => {}
                 _ = async {
+                    let replacing = previous.is_some();
                     if let Some(p) = previous {
                         p.close();
                         p.closed().await;
                     }
-                    keep_session(cfg, &state_tx, cmds).await
+                    keep_session(cfg, &state_tx, cmds, replacing).await
                 } => {}
             }
             // Dropping the control connection (inside the future above) ends the session.
@@ -245,6 +246,7 @@ async fn keep_session(
     cfg: SessionConfig,
     state: &watch::Sender<SessionState>,
     mut cmds: mpsc::Receiver<Cmd>,
+    replacing: bool,
 ) {
     let mut attempt: u32 = 0;
     loop {
@@ -261,6 +263,17 @@ async fn keep_session(
                 }
                 warn!(session = %id, "SAM session lost: {err}; recreating");
                 let _ = state.send(SessionState::Down(err.to_string()));
+            }
+            // The session this one replaces (same keys) may linger on the router for a
+            // moment after its control connection closed: retry soon, still Starting, so
+            // clients wait instead of failing.
+            Err(e) if e.result() == Some("DUPLICATED_DEST") && attempt < 10 && replacing => {
+                attempt += 1;
+                debug!(
+                    "SAM session at {}: {e}; the old one is still closing",
+                    cfg.sam_addr
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => {
                 attempt += 1;
