@@ -4,13 +4,13 @@
 
 mod support;
 
-use eepsocks::conn::Limits;
-use eepsocks::router::DirectRouter;
+use eepsocks::proxy::conn::ListenerContext as Limits;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::client::socks5_connect;
+use support::frontend::DirectRouter;
 
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
 
@@ -21,13 +21,13 @@ fn proxy(service: SocketAddr, handshake: Duration, max_clients: usize) -> Socket
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(std_l).unwrap();
-            let limits = Limits::new(handshake, Duration::from_secs(5));
-            eepsocks::server::run(
+            let l = Arc::new(tokio::net::TcpListener::from_std(std_l).unwrap());
+            let limits = Limits::new(handshake, Duration::from_secs(5), max_clients);
+            eepsocks::proxy::server::serve(
                 l,
                 Arc::new(DirectRouter { addr: service }),
                 Arc::new(limits),
-                max_clients,
+                std::future::pending(),
             )
             .await;
         });

@@ -4,13 +4,13 @@
 
 mod support;
 
-use eepsocks::conn::Limits;
-use eepsocks::router::DirectRouter;
+use eepsocks::proxy::conn::ListenerContext as Limits;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 use support::client::socks5_connect;
+use support::frontend::DirectRouter;
 
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
 
@@ -29,14 +29,14 @@ fn proxy_with(service: SocketAddr, auth: Option<eepsocks::socks::AuthCheck>) -> 
             .build()
             .unwrap();
         rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(std_l).unwrap();
-            let mut limits = Limits::new(Duration::from_secs(5), Duration::from_secs(5));
+            let l = Arc::new(tokio::net::TcpListener::from_std(std_l).unwrap());
+            let mut limits = Limits::new(Duration::from_secs(5), Duration::from_secs(5), 64);
             limits.auth = auth;
-            eepsocks::server::run(
+            eepsocks::proxy::server::serve(
                 l,
                 Arc::new(DirectRouter { addr: service }),
                 Arc::new(limits),
-                64,
+                std::future::pending(),
             )
             .await;
         });

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod frontend;
 pub mod services;
 pub mod testnet;

@@ -87,8 +87,8 @@ pub fn spawn_whoami(net: &crate::support::testnet::Testnet, sam: String) -> Stri
 }
 
 async fn whoami(sam: String, tx: std::sync::mpsc::Sender<String>) {
+    use eepsocks::i2p::sam::SamSocket as Conn;
     use eepsocks::i2p::PrivateKeys;
-    use eepsocks::sam::Conn;
     let mut ctl = Conn::connect(&sam).await.expect("SAM");
     let r = ctl
         .command(
@@ -112,8 +112,8 @@ async fn whoami(sam: String, tx: std::sync::mpsc::Sender<String>) {
 }
 
 async fn accept_loop(sam: String) {
+    use eepsocks::i2p::sam::SamSocket as Conn;
     use eepsocks::i2p::Destination;
-    use eepsocks::sam::Conn;
     use tokio::io::AsyncWriteExt;
     loop {
         let Ok(mut c) = Conn::connect(&sam).await else {

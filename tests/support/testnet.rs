@@ -8,7 +8,8 @@
 //! 2.45.1 crashes) are in docs/testing.md.
 #![allow(dead_code)]
 
-use eepsocks::i2p::{base64_encode, PrivateKeys};
+use eepsocks::i2p::format::base64_encode;
+use eepsocks::i2p::PrivateKeys;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::{Read, Write};
