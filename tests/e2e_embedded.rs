@@ -10,13 +10,13 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::client::socks5_connect;
+use support::launcher::{Eepsocks, Ready};
 
 const BODY: &str = "Hello from demo.i2p";
 
@@ -24,98 +24,9 @@ const BODY: &str = "Hello from demo.i2p";
 /// demo starting meanwhile could take one of them.
 static ONE_DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Kills the process when dropped, also when an assertion fails.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn start(args: &[&str], log: &Path) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
-            .args(args)
-            .env("EEPSOCKS_LOG", "info,emissary=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(l);
-            }
-        });
-        Proc {
-            child,
-            lines,
-            log: log.into(),
-        }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// stdout lines up to and including "ready ...".
-    fn until_ready(&self, budget: Duration) -> Vec<String> {
-        let t0 = Instant::now();
-        let mut got = Vec::new();
-        loop {
-            let left = budget.saturating_sub(t0.elapsed());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    let ready = l.starts_with("ready");
-                    got.push(l);
-                    if ready {
-                        return got;
-                    }
-                }
-                Err(_) => panic!(
-                    "not ready in {budget:?}; stdout {got:?}; log:\n{}",
-                    self.log()
-                ),
-            }
-        }
-    }
-
-    /// Wait until the log has a line containing `what`; returns that line.
-    fn wait_log(&self, what: &str, budget: Duration) -> String {
-        let t0 = Instant::now();
-        loop {
-            if let Some(l) = self.log().lines().find(|l| l.contains(what)) {
-                return l.to_string();
-            }
-            if t0.elapsed() > budget {
-                panic!("no {what:?} in the log within {budget:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "no exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// eepsocks on the host; emissary's own info lines would drown the proxy's.
+fn start(args: &[&str]) -> Eepsocks {
+    Eepsocks::spawn_logging(args, None, "info,emissary=warn")
 }
 
 fn free_port() -> u16 {
@@ -152,19 +63,9 @@ fn curl(args: &[&str], url: &str) -> String {
     }
 }
 
-fn field(lines: &[String], first: &str) -> String {
-    lines
-        .iter()
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            (w.first() == Some(&first)).then(|| w[1].to_string())
-        })
-        .unwrap_or_else(|| panic!("no {first:?} line in {lines:?}"))
-}
-
 /// `eepsocks run` with config text `conf`, data in `<tmp>/<name>`, SAM address `sam` and
 /// `extra` run flags, on a free port; returns it and its listen address.
-fn run_proxy(tmp: &Path, name: &str, conf: &str, sam: &str, extra: &[&str]) -> (Proc, String) {
+fn run_proxy(tmp: &Path, name: &str, conf: &str, sam: &str, extra: &[&str]) -> (Eepsocks, String) {
     let conf_path = tmp.join(format!("{name}.toml"));
     fs::write(&conf_path, conf).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
@@ -181,21 +82,15 @@ fn run_proxy(tmp: &Path, name: &str, conf: &str, sam: &str, extra: &[&str]) -> (
         &listen,
     ];
     args.extend_from_slice(extra);
-    let p = Proc::start(&args, &tmp.join(format!("{name}.log")));
-    (p, listen)
+    (start(&args), listen)
 }
 
-fn start_demo(dir: &Path, port: u16) -> (Proc, Vec<String>) {
+fn start_demo(dir: &Path, port: u16) -> (Eepsocks, Ready) {
     let listen = format!("127.0.0.1:{port}");
-    let d = dir.to_str().unwrap();
-    let p = Proc::start(
-        &["demo", "--listen", &listen, "--dir", d],
-        &dir.with_extension("log"),
-    );
-    let t0 = Instant::now();
-    let lines = p.until_ready(Duration::from_secs(120));
-    println!("demo ready in {:.2} s", t0.elapsed().as_secs_f32());
-    (p, lines)
+    let p = start(&["demo", "--listen", &listen, "--dir", dir.to_str().unwrap()]);
+    let ready = p.wait_ready();
+    println!("demo ready in {:.2} s", ready.after.as_secs_f32());
+    (p, ready)
 }
 
 #[test]
@@ -205,9 +100,9 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
     let dir = tmp.path().join("demo");
     let port = free_port();
     let proxy = format!("127.0.0.1:{port}");
-    let (p, lines) = start_demo(&dir, port);
-    let site = field(&lines, "demo.i2p");
-    let me = field(&lines, "destination");
+    let (mut p, ready) = start_demo(&dir, port);
+    let site = ready.field("demo.i2p");
+    let me = ready.field("destination");
     assert!(site.ends_with(".b32.i2p") && site.len() == 60, "{site}");
 
     // The README's command, by address-book name.
@@ -248,22 +143,22 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
         !log.contains(&site[..20]),
         "a target in the info log:\n{log}"
     );
-    assert!(p.terminate().success());
+    assert!(p.term().success());
 
     // Same directory: the same network, site address and proxy identity.
-    let (p, lines) = start_demo(&dir, port);
-    assert_eq!(field(&lines, "demo.i2p"), site);
-    assert_eq!(field(&lines, "destination"), me);
+    let (mut p, ready) = start_demo(&dir, port);
+    assert_eq!(ready.field("demo.i2p"), site);
+    assert_eq!(ready.field("destination"), me);
     curl(&["--socks5-hostname", &proxy], "http://demo.i2p/");
-    assert!(p.terminate().success());
+    assert!(p.term().success());
 }
 
 #[test]
 fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let (demo, lines) = start_demo(&tmp.path().join("demo"), free_port());
-    let site = field(&lines, "demo.i2p");
+    let (demo, ready) = start_demo(&tmp.path().join("demo"), free_port());
+    let site = ready.field("demo.i2p");
     // "demo: SAM bridges: site router A, proxy router B"
     let l = demo.wait_log("demo: SAM bridges:", Duration::from_secs(5));
     let bridge = l.rsplit(' ').next().unwrap().to_string();
@@ -276,7 +171,7 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
         &bridge,
         &["--router", "auto", "--transient"],
     );
-    p.until_ready(Duration::from_secs(120));
+    p.wait_ready();
     p.wait_log(
         &format!("router: SAM bridge at {bridge} (auto: it answered)"),
         Duration::from_secs(1),

@@ -1,61 +1,50 @@
 //! Hostile and broken clients against the real server loop (plain-TCP backend on loopback):
 //! a corpus of malformed handshakes, each answered with its documented reply or a clean
 //! close, and stalled clients cut by the handshake timeout while real clients are served.
+//!
+//! Time is tokio's paused clock: the proxy, the echo service and the clients are all tasks
+//! of the test's runtime, so the handshake timeouts pass as soon as nothing else can run,
+//! instead of on the wall clock.
 
 mod support;
 
-use eepsocks::conn::Limits;
-use eepsocks::router::DirectRouter;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use support::client::socks5_connect;
+use std::net::SocketAddr;
+use support::client::socks5_connect_async;
+use support::consts::{B32, LOCAL_IO_TIMEOUT};
+use support::frontend::Frontend;
+use support::services::local_echo_tokio;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, timeout, Duration, Instant};
 
-const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
-
-fn proxy(service: SocketAddr, handshake: Duration, max_clients: usize) -> SocketAddr {
-    let std_l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_l.local_addr().unwrap();
-    std_l.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(std_l).unwrap();
-            let limits = Limits::new(handshake, Duration::from_secs(5));
-            eepsocks::server::run(
-                l,
-                Arc::new(DirectRouter { addr: service }),
-                Arc::new(limits),
-                max_clients,
-            )
-            .await;
-        });
-    });
-    addr
-}
-
-fn echo_service() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    support::services::spawn_echo(l);
-    a
+/// The front end on this runtime, streams going to an echo service on this runtime.
+fn proxy(handshake: Duration, max_clients: usize) -> SocketAddr {
+    Frontend::new(local_echo_tokio())
+        .handshake_timeout(handshake)
+        .max_clients(max_clients)
+        .spawn()
 }
 
 /// A working client: connect, echo, done.
-fn works(proxy: SocketAddr) -> bool {
-    (|| -> std::io::Result<bool> {
-        let mut s = TcpStream::connect(proxy)?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        if socks5_connect(&mut s, B32, 80, None)? != 0 {
+async fn works(proxy: SocketAddr) -> bool {
+    let client = async {
+        let mut s = TcpStream::connect(proxy).await?;
+        if socks5_connect_async(&mut s, B32, 80, None).await? != 0 {
             return Ok(false);
         }
-        s.write_all(b"ok")?;
+        s.write_all(b"ok").await?;
         let mut b = [0u8; 2];
-        s.read_exact(&mut b)?;
-        Ok(&b == b"ok")
-    })()
-    .unwrap_or(false)
+        s.read_exact(&mut b).await?;
+        Ok::<_, std::io::Error>(&b == b"ok")
+    };
+    matches!(timeout(LOCAL_IO_TIMEOUT, client).await, Ok(Ok(true)))
+}
+
+/// Everything the proxy sends until it closes (or `limit` passes, or the read fails).
+async fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let _ = timeout(limit, s.read_to_end(&mut got)).await;
+    got
 }
 
 fn name_req(cmd: u8, atyp_len: Option<u8>, name: &[u8], port: &[u8]) -> Vec<u8> {
@@ -373,31 +362,31 @@ fn corpus() -> Vec<Case> {
     c
 }
 
-#[test]
-fn malformed_handshake_corpus() {
-    let svc = echo_service();
-    let p = proxy(svc, Duration::from_secs(1), 256);
+#[tokio::test(start_paused = true)]
+async fn malformed_handshake_corpus() {
+    let p = proxy(Duration::from_secs(1), 256);
     let cases = corpus();
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     let mut waited = 0;
     for (name, input, want) in &cases {
         for chunked in [false, true] {
-            let mut s = TcpStream::connect(p).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut s = TcpStream::connect(p).await.unwrap();
+            // Each write its own segment: with Nagle the kernel would hold the bytes for a
+            // delayed ACK, a wait on the wall clock that paused time does not see.
+            s.set_nodelay(true).unwrap();
             if chunked {
-                // one byte at a time
+                // one byte at a time; the pause lets the proxy read each byte on its own
                 for b in input {
-                    if s.write_all(&[*b]).is_err() {
+                    if s.write_all(&[*b]).await.is_err() {
                         break;
                     }
-                    std::thread::sleep(Duration::from_micros(200));
+                    sleep(Duration::from_micros(200)).await;
                 }
             } else {
-                let _ = s.write_all(input);
+                let _ = s.write_all(input).await;
             }
             let t = Instant::now();
-            let mut got = Vec::new();
-            let _ = s.read_to_end(&mut got);
+            let got = read_until_closed(&mut s, LOCAL_IO_TIMEOUT).await;
             match want {
                 Some(w) => assert_eq!(&got, w, "{name} (byte by byte: {chunked})"),
                 None => {
@@ -410,7 +399,7 @@ fn malformed_handshake_corpus() {
                 }
             }
         }
-        assert!(works(p), "proxy stopped serving after {name}");
+        assert!(works(p).await, "proxy stopped serving after {name}");
     }
     eprintln!(
         "{} malformed inputs (x2 deliveries), {waited} cut by the timeout",
@@ -418,22 +407,22 @@ fn malformed_handshake_corpus() {
     );
 }
 
-#[test]
-fn stalled_clients_are_cut_while_real_clients_are_served() {
-    let svc = echo_service();
-    let p = proxy(svc, Duration::from_secs(3), 2000);
+#[tokio::test(start_paused = true)]
+async fn stalled_clients_are_cut_while_real_clients_are_served() {
+    let p = proxy(Duration::from_secs(3), 2000);
     // 1,000 clients that send half a greeting and stall.
     let mut stalled = Vec::new();
     for i in 0..1000 {
-        let mut s = TcpStream::connect(p).unwrap();
+        let mut s = TcpStream::connect(p).await.unwrap();
         s.write_all(if i % 2 == 0 { &[5][..] } else { &[4, 1, 0][..] })
+            .await
             .unwrap();
         stalled.push(s);
     }
     // Real clients are served meanwhile.
     let t = Instant::now();
     for _ in 0..20 {
-        assert!(works(p), "real client not served while 1000 stalled");
+        assert!(works(p).await, "real client not served while 1000 stalled");
     }
     eprintln!(
         "20 real clients served in {:?} beside 1000 stalled",
@@ -441,33 +430,33 @@ fn stalled_clients_are_cut_while_real_clients_are_served() {
     );
     // Every stalled client is closed by the handshake timeout, without a reply.
     for mut s in stalled {
-        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         let mut v = Vec::new();
-        s.read_to_end(&mut v).expect("closed, not hanging");
+        timeout(Duration::from_secs(15), s.read_to_end(&mut v))
+            .await
+            .expect("closed, not hanging")
+            .expect("closed, not hanging");
         assert!(v.is_empty());
     }
     assert!(t.elapsed() >= Duration::from_secs(2));
-    assert!(works(p));
+    assert!(works(p).await);
 }
 
-#[test]
-fn connection_cap_closes_the_excess() {
-    let svc = echo_service();
-    let p = proxy(svc, Duration::from_secs(30), 10);
+#[tokio::test(start_paused = true)]
+async fn connection_cap_closes_the_excess() {
+    let p = proxy(Duration::from_secs(30), 10);
     let mut held = Vec::new();
     for _ in 0..10 {
-        let mut s = TcpStream::connect(p).unwrap();
-        s.write_all(&[5]).unwrap();
+        let mut s = TcpStream::connect(p).await.unwrap();
+        s.write_all(&[5]).await.unwrap();
         held.push(s);
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // Let the proxy accept all ten (paused: returns once it is idle).
+    sleep(Duration::from_millis(200)).await;
     // The 11th is closed at once, without a reply.
-    let mut s = TcpStream::connect(p).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut v = Vec::new();
-    let _ = s.read_to_end(&mut v);
+    let mut s = TcpStream::connect(p).await.unwrap();
+    let v = read_until_closed(&mut s, Duration::from_secs(5)).await;
     assert!(v.is_empty());
     drop(held);
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(works(p), "slots are given back");
+    sleep(Duration::from_millis(200)).await;
+    assert!(works(p).await, "slots are given back");
 }

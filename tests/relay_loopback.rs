@@ -4,44 +4,18 @@
 
 mod support;
 
-use eepsocks::conn::Limits;
-use eepsocks::router::DirectRouter;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 use support::client::socks5_connect;
+use support::consts::{B32, LOCAL_IO_TIMEOUT};
+use support::frontend::Frontend;
+use support::services::local_echo;
 
-const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
-
-/// Start eepsocks' server on a loopback port, backed by plain TCP to `service`.
+/// eepsocks' server on a loopback port of its own thread, backed by plain TCP to `service`.
 fn proxy_to(service: SocketAddr) -> SocketAddr {
-    proxy_with(service, None)
-}
-
-fn proxy_with(service: SocketAddr, auth: Option<eepsocks::socks::AuthCheck>) -> SocketAddr {
-    let std_l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_l.local_addr().unwrap();
-    std_l.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(std_l).unwrap();
-            let mut limits = Limits::new(Duration::from_secs(5), Duration::from_secs(5));
-            limits.auth = auth;
-            eepsocks::server::run(
-                l,
-                Arc::new(DirectRouter { addr: service }),
-                Arc::new(limits),
-                64,
-            )
-            .await;
-        });
-    });
-    addr
+    Frontend::new(service).spawn_thread()
 }
 
 fn connect(proxy: SocketAddr) -> TcpStream {
@@ -53,10 +27,7 @@ fn connect(proxy: SocketAddr) -> TcpStream {
 
 #[test]
 fn client_fin_with_data_in_flight_loses_nothing() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let service = l.local_addr().unwrap();
-    support::services::spawn_echo(l);
-    let proxy = proxy_to(service);
+    let proxy = proxy_to(local_echo());
     let mut s = connect(proxy);
     let payload: Vec<u8> = (0..4 * 1024 * 1024u32)
         .map(|i| (i ^ (i >> 11)) as u8)
@@ -107,7 +78,7 @@ fn s5_ipv4(cmd: u8, ip: [u8; 4], port: u16) -> Vec<u8> {
 
 fn s5_exchange(proxy: SocketAddr, req: &[u8]) -> (TcpStream, [u8; 10]) {
     let mut s = TcpStream::connect(proxy).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(LOCAL_IO_TIMEOUT)).unwrap();
     s.write_all(&[5, 1, 0]).unwrap();
     let mut m = [0u8; 2];
     s.read_exact(&mut m).unwrap();
@@ -119,10 +90,7 @@ fn s5_exchange(proxy: SocketAddr, req: &[u8]) -> (TcpStream, [u8; 10]) {
 
 #[test]
 fn tor_resolve_then_connect_to_the_stand_in_address() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let service = l.local_addr().unwrap();
-    support::services::spawn_echo(l);
-    let proxy = proxy_to(service);
+    let proxy = proxy_to(local_echo());
     // RESOLVE (0xF0) of an I2P name: a 255.x.y.z stand-in.
     let (_, r) = s5_exchange(
         proxy,
@@ -159,7 +127,7 @@ fn tor_resolve_then_connect_to_the_stand_in_address() {
     assert_eq!(r[1], 0x02);
     // SOCKS4a RESOLVE (Tor's extension, CD 0xF0): VN 0, CD 90 and the address.
     let mut s = TcpStream::connect(proxy).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(LOCAL_IO_TIMEOUT)).unwrap();
     s.write_all(b"\x04\xf0\x00\x00\x00\x00\x00\x01\x00forum.i2p\x00")
         .unwrap();
     let mut r = [0u8; 8];
@@ -168,37 +136,52 @@ fn tor_resolve_then_connect_to_the_stand_in_address() {
     assert_eq!(r[4..8], ip);
 }
 
-#[test]
-fn required_login_is_checked_and_failures_are_slow() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let service = l.local_addr().unwrap();
-    support::services::spawn_echo(l);
+/// Paused time: the proxy's one-second delay on a failed login passes without waiting.
+#[tokio::test(start_paused = true)]
+async fn required_login_is_checked_and_failures_are_slow() {
+    use support::client::socks5_connect_async;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::time::{timeout, Instant};
     let check: eepsocks::socks::AuthCheck = Arc::new(|c: &eepsocks::socks::Credentials| {
         c.username == b"alice" && c.password == b"swordfish"
     });
-    let proxy = proxy_with(service, Some(check));
-    let mut s = TcpStream::connect(proxy).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let proxy = Frontend::new(support::services::local_echo_tokio())
+        .auth(check)
+        .spawn();
+    let mut s = TcpStream::connect(proxy).await.unwrap();
     assert_eq!(
-        socks5_connect(&mut s, B32, 80, Some(("alice", "swordfish"))).unwrap(),
+        timeout(
+            LOCAL_IO_TIMEOUT,
+            socks5_connect_async(&mut s, B32, 80, Some(("alice", "swordfish")))
+        )
+        .await
+        .unwrap()
+        .unwrap(),
         0
     );
-    let mut s = TcpStream::connect(proxy).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = TcpStream::connect(proxy).await.unwrap();
     s.write_all(&[5, 1, 2, 1, 5, b'a', b'l', b'i', b'c', b'e', 1, b'x'])
+        .await
         .unwrap();
-    let t = std::time::Instant::now();
+    let t = Instant::now();
     let mut v = Vec::new();
-    s.read_to_end(&mut v).unwrap();
+    timeout(LOCAL_IO_TIMEOUT, s.read_to_end(&mut v))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(v, [5, 2, 1, 1]);
     assert!(
         t.elapsed() >= Duration::from_millis(900),
         "no delay on a failed login"
     );
     // no-auth offers are refused outright
-    let mut s = TcpStream::connect(proxy).unwrap();
-    s.write_all(&[5, 1, 0]).unwrap();
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    s.write_all(&[5, 1, 0]).await.unwrap();
     let mut v = Vec::new();
-    s.read_to_end(&mut v).unwrap();
+    timeout(LOCAL_IO_TIMEOUT, s.read_to_end(&mut v))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(v, [5, 0xff]);
 }

@@ -8,21 +8,13 @@ mod support;
 
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use support::consts::ZERO_HOP_OPTIONS;
+use support::launcher::Eepsocks;
 use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STREAMS: usize = 1000;
-
-struct Proxy(Child);
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd"))
@@ -128,6 +120,9 @@ async fn wave(b32: &str, base_seed: u64) -> (usize, usize, f64, usize) {
 #[test]
 #[ignore = "long: run with --ignored (see the file's header)"]
 fn thousand_concurrent_streams_twice() {
+    if support::skip_without_testnet() {
+        return;
+    }
     let net = Testnet::start(
         2,
         &[ServiceSpec {
@@ -141,59 +136,48 @@ fn thousand_concurrent_streams_twice() {
     let cfg = dir.path().join("eepsocks.toml");
     fs::write(
         &cfg,
-        "max_clients = 4000\nstream_timeout = 120\nstatus_listen = \"off\"\n[options]\n\"inbound.length\" = 0\n\"outbound.length\" = 0\n\"inbound.quantity\" = 2\n\"outbound.quantity\" = 2\n",
+        format!(
+            "max_clients = 4000\nstream_timeout = 120\nstatus_listen = \"off\"\n{ZERO_HOP_OPTIONS}"
+        ),
     )
     .unwrap();
-    let mut child = Proxy(
-        net.command(env!("CARGO_BIN_EXE_eepsocks"))
-            .args([
-                "--config",
-                cfg.to_str().unwrap(),
-                "--sam",
-                &sam_addr(2),
-                "run",
-                "--transient",
-            ])
-            .env("EEPSOCKS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
+    // Warnings only: info would log every one of the thousands of connections.
+    let proxy = Eepsocks::spawn_logging(
+        [
+            "--config",
+            cfg.to_str().unwrap(),
+            "--sam",
+            &sam_addr(2),
+            "run",
+            "--transient",
+        ],
+        Some(&net.ns),
+        "warn",
     );
-    let out = child.0.stdout.take().unwrap();
-    for l in BufReader::new(out).lines() {
-        if l.unwrap().starts_with("ready") {
-            break;
+    proxy.wait_ready();
+    let pid = proxy.pid();
+    // The load generator runs inside the namespace, on a multi-threaded runtime.
+    let ((fd0, rss0), rows) = support::netns::block_on(&net.ns, move || async move {
+        // settle: one stream end to end
+        let t0 = Instant::now();
+        while one(b32.clone(), 10, 1).await.is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(150), "no first stream");
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut rows = Vec::new();
+        let base = (fds(pid), rss_kib(pid));
+        for w in 1..=2u64 {
+            let (ok, retries, secs, bytes) = wave(&b32, w).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            rows.push((w, ok, retries, secs, bytes, fds(pid), rss_kib(pid)));
+        }
+        (base, rows)
+    });
+    // What the original run showed live on stderr.
+    for l in proxy.log().lines() {
+        eprintln!("eepsocks: {l}");
     }
-    let pid = child.0.id();
-    let ns = net.ns.clone();
-    let report = std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
-        let f = fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            // settle: one stream end to end
-            let t0 = Instant::now();
-            while one(b32.clone(), 10, 1).await.is_err() {
-                assert!(t0.elapsed() < Duration::from_secs(150), "no first stream");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut rows = Vec::new();
-            let base = (fds(pid), rss_kib(pid));
-            for w in 1..=2u64 {
-                let (ok, retries, secs, bytes) = wave(&b32, w).await;
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                rows.push((w, ok, retries, secs, bytes, fds(pid), rss_kib(pid)));
-            }
-            (base, rows)
-        })
-    })
-    .join()
-    .unwrap();
-    let ((fd0, rss0), rows) = report;
     eprintln!("before: {fd0} fds, {rss0} KiB RSS");
     for (w, ok, retries, secs, bytes, fd, rss) in &rows {
         eprintln!(
@@ -209,5 +193,5 @@ fn thousand_concurrent_streams_twice() {
         rss2 <= rss1 + rss1 / 5,
         "memory keeps growing: {rss1} KiB after wave 1, {rss2} KiB after wave 2"
     );
-    drop(child);
+    drop(proxy);
 }

@@ -14,6 +14,39 @@ pub fn spawn_echo(l: TcpListener) {
     });
 }
 
+/// An echo service on a loopback port (threads, real time).
+pub fn local_echo() -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    spawn_echo(l);
+    a
+}
+
+/// The same echo as tasks on the current tokio runtime: tests with paused time need every
+/// party on their runtime, or the clock jumps while a thread is still answering.
+pub fn local_echo_tokio() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    l.set_nonblocking(true).unwrap();
+    let l = tokio::net::TcpListener::from_std(l).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = s.set_nodelay(true);
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = s.read(&mut buf).await {
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    a
+}
+
 fn echo(mut s: TcpStream) {
     let _ = s.set_nodelay(true);
     let mut buf = vec![0u8; 64 * 1024];
@@ -71,17 +104,10 @@ fn http(mut s: TcpStream) {
 /// test network) accepting streams and answering with the caller's b32. Returns its b32.
 pub fn spawn_whoami(net: &crate::support::testnet::Testnet, sam: String) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
-    let ns = format!("/var/run/netns/{}", net.ns);
-    std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
-        let f = std::fs::File::open(&ns).unwrap();
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(whoami(sam, tx));
-    });
+    // The service runs for the rest of the test, on its own thread inside the namespace.
+    drop(crate::support::netns::spawn_async(&net.ns, move || {
+        whoami(sam, tx)
+    }));
     rx.recv_timeout(std::time::Duration::from_secs(120))
         .expect("whoami session created")
 }

@@ -14,7 +14,6 @@ use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,15 +84,18 @@ fn run(cmd: &mut Command) {
     );
 }
 
-fn i2pd_path() -> PathBuf {
-    for p in ["/usr/sbin/i2pd", "/usr/bin/i2pd"] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!(
-        "i2pd is not installed: the end-to-end tests need it (apt-get install -y i2pd; see README)"
-    );
+/// The i2pd binary, if installed.
+pub fn i2pd_path() -> Option<PathBuf> {
+    ["/usr/sbin/i2pd", "/usr/bin/i2pd"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn i2pd_binary() -> PathBuf {
+    i2pd_path().expect(
+        "i2pd is not installed: the end-to-end tests need it (apt-get install -y i2pd; see README)",
+    )
 }
 
 impl Testnet {
@@ -114,7 +116,7 @@ impl Testnet {
             0,
             "the i2pd test network needs root (ip netns)"
         );
-        let i2pd = i2pd_path();
+        let i2pd = i2pd_binary();
         let tmp = tempfile::Builder::new()
             .prefix("eepsocks-testnet-")
             .tempdir()
@@ -381,7 +383,7 @@ profiles = false
 
     /// Start router `i` again (same identity and data) and wait for its SAM port.
     pub fn restart_router(&mut self, i: usize) {
-        self.routers[i - 1] = self.spawn_router(&i2pd_path(), i);
+        self.routers[i - 1] = self.spawn_router(&i2pd_binary(), i);
         self.wait_for(
             &format!("r{i} SAM port after restart"),
             Duration::from_secs(30),
@@ -435,15 +437,7 @@ profiles = false
 
     /// Run `f` on a thread that has entered the namespace: sockets it creates live there.
     pub fn in_ns<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}", self.ns);
-        std::thread::spawn(move || {
-            let f_ns = fs::File::open(&path).expect("open netns");
-            let rc = unsafe { libc::setns(f_ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("netns thread")
+        crate::support::netns::run(&self.ns, f)
     }
 
     pub fn connect(&self, addr: &str) -> std::io::Result<TcpStream> {
@@ -455,6 +449,31 @@ profiles = false
         let addr: SocketAddr = addr.parse().unwrap();
         self.in_ns(move || TcpListener::bind(addr))
             .expect("listen in netns")
+    }
+
+    /// eepsocks with `args`, inside the namespace.
+    pub fn eepsocks<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: impl IntoIterator<Item = S>,
+    ) -> crate::support::launcher::Eepsocks {
+        crate::support::launcher::Eepsocks::spawn(args, Some(&self.ns))
+    }
+
+    /// A one-shot eepsocks subcommand inside the namespace.
+    pub fn cli<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: impl IntoIterator<Item = S>,
+    ) -> std::process::Output {
+        crate::support::launcher::run_cli(args, Some(&self.ns))
+    }
+
+    /// curl inside the namespace: `-sS --max-time 60` and `args`.
+    pub fn curl(&self, args: &[&str]) -> std::process::Output {
+        self.command("curl")
+            .args(["-sS", "--max-time", "60"])
+            .args(args)
+            .output()
+            .expect("run curl")
     }
 
     /// A command run inside the namespace.

@@ -1,0 +1,58 @@
+//! Running code inside a network namespace. A thread can enter a namespace (`setns`) and
+//! every socket it creates afterwards lives there, so the test process reaches the
+//! offline network without running as a separate process. Threads (and tokio workers)
+//! started from such a thread inherit its namespace.
+
+use std::future::Future;
+use std::os::fd::AsRawFd;
+use std::thread::JoinHandle;
+
+/// Move the current thread into namespace `ns` (a name under /var/run/netns).
+pub fn enter(ns: &str) {
+    let path = format!("/var/run/netns/{ns}");
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+}
+
+/// Start `f` on a new thread inside `ns`.
+pub fn spawn<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter(&ns);
+        f()
+    })
+}
+
+/// Run `f` inside `ns` and return what it returns; a panic in `f` is this caller's panic.
+pub fn run<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn(ns, f)
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// Start a thread inside `ns` with its own tokio runtime (multi-threaded: its workers are
+/// started from that thread, so they are inside `ns` too) and drive `make()`'s future on it.
+/// The future is made on that thread, so it need not be `Send`.
+pub fn spawn_async<F: Future>(
+    ns: &str,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> JoinHandle<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    spawn(ns, move || {
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        rt.block_on(make())
+    })
+}
+
+/// `spawn_async`, waiting for the result.
+pub fn block_on<F: Future>(ns: &str, make: impl FnOnce() -> F + Send + 'static) -> F::Output
+where
+    F::Output: Send + 'static,
+{
+    spawn_async(ns, make)
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
