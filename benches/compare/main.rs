@@ -1,0 +1,272 @@
+//! Benchmarks against peers in the same run: `sudo cargo bench --bench compare`.
+//!
+//! - router: eepsocks over SAM vs i2pd's own SOCKS proxy, same i2pd router (r2 of the
+//!   offline test network), same echo service on r1: time to first byte, bulk throughput,
+//!   connection setup rate with 1/16/128 clients.
+//! - frontend: eepsocks' front end with a plain-TCP backend vs direct TCP vs microsocks
+//!   (Debian's bare SOCKS5 server): handshake latency, throughput, RSS per idle connection;
+//!   haproxy (a plain TCP relay with splice) for throughput only.
+//!
+//! - embedded: the emissary router. Start to first stream: `eepsocks demo` (a new offline
+//!   emissary network + eepsocks) vs a new i2pd network of 2 routers (first stream through
+//!   i2pd's SOCKS). Throughput: eepsocks on an emissary network vs i2pd's SOCKS and eepsocks
+//!   on an i2pd network (emissary: 4 routers, 1-hop tunnels; i2pd: 2 routers, 0 hops; 4-router
+//!   i2pd networks sometimes built no stream in 180 s), echo service on another router.
+//!
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router`
+//! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
+//! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
+//! adds peers (another eepsocks build, or this one with another config);
+//! `EEPSOCKS_BENCH_ROUNDS`, `EEPSOCKS_BENCH_RATE_SECS`, `EEPSOCKS_BENCH_CLIENTS=1,16`.
+//! Front end: `EEPSOCKS_BENCH_THREADS` (eepsocks' `threads`, default 1).
+//! Results are printed as markdown (docs/benchmarks.md holds a copy with the date).
+//!
+//! This file is the flow (what runs, in which order); `peers` starts the things compared,
+//! `clients` generates the load and times it, `procfs` reads CPU and memory, `report`
+//! prints the tables.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod clients;
+mod peers;
+mod procfs;
+mod report;
+
+use clients::{wait_port, Via};
+use peers::Proc;
+use std::net::SocketAddr;
+
+/// A peer: its name, how to reach it, and the pid of its process when it is one we measure.
+pub type Peer = (String, Via, Option<u32>);
+
+static IDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(10_000);
+
+const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
+
+fn quick() -> bool {
+    std::env::var_os("EEPSOCKS_BENCH_QUICK").is_some()
+}
+
+/// A numeric setting from the environment, or `default`.
+fn env_num(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--serve-direct") {
+        peers::serve_direct(args[2].parse().unwrap(), args[3].parse().unwrap());
+        return;
+    }
+    let nofile = procfs::raise_nofile();
+    // A proxied connection costs the proxy 2 fds, and this process 2 (client + service).
+    IDLE.store(
+        (nofile.saturating_sub(200) / 2).min(10_000) as usize,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let part = std::env::var("EEPSOCKS_BENCH").unwrap_or_else(|_| "all".into());
+    println!(
+        "# eepsocks benchmarks ({} cores, {})\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        if quick() { "QUICK sizes" } else { "full sizes" }
+    );
+    if part == "all" || part == "frontend" {
+        frontend();
+    }
+    if part == "all" || part == "router" {
+        router();
+    }
+    #[cfg(feature = "embedded")]
+    if part == "all" || part == "embedded" {
+        embedded();
+    }
+}
+
+/// Front end alone: eepsocks with a plain-TCP backend vs direct TCP, microsocks, haproxy.
+fn frontend() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let echo = l.local_addr().unwrap();
+        tokio::spawn(peers::service(l));
+        let eep_addr: SocketAddr = "127.0.0.1:24471".parse().unwrap();
+        let ms_addr: SocketAddr = "127.0.0.1:24472".parse().unwrap();
+        let eep = peers::eepsocks_direct(eep_addr, echo);
+        let ms = peers::microsocks(ms_addr);
+        wait_port(eep_addr).await;
+        let mut list: Vec<Peer> = vec![
+            ("direct TCP".into(), Via::Direct(echo), None),
+            (
+                "eepsocks".into(),
+                Via::Name(eep_addr, B32.into(), 80),
+                Some(eep.0.id()),
+            ),
+        ];
+        match &ms {
+            Some(p) => {
+                wait_port(ms_addr).await;
+                list.push(("microsocks".into(), Via::Ip(ms_addr, echo), Some(p.0.id())));
+            }
+            None => println!("(microsocks not installed: apt-get install microsocks)\n"),
+        }
+        // Not a SOCKS server: a plain TCP relay, measured for throughput only, to show what
+        // the fastest established relay gets through two loopback connections here.
+        let n_socks = list.len();
+        let hap_addr: SocketAddr = "127.0.0.1:24473".parse().unwrap();
+        let hap = peers::haproxy(hap_addr, echo).await;
+        match &hap {
+            Some(_) => list.push((
+                "haproxy (TCP relay, splice)".into(),
+                Via::Direct(hap_addr),
+                None,
+            )),
+            None => println!("(haproxy not installed: apt-get install haproxy)\n"),
+        }
+        let q = quick();
+        let rounds = if q { 2 } else { 5 };
+        let n_hs = if q { 100 } else { 1000 };
+        let bulk_bytes = if q { 16 << 20 } else { 256 << 20 };
+        let idle = if q {
+            1000
+        } else {
+            IDLE.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let runs = clients::frontend_rounds(&list, n_socks, rounds * n_hs, bulk_bytes, idle).await;
+        report::frontend(runs);
+    });
+}
+
+/// Through a real router: i2pd's SOCKS vs eepsocks (and its variants) vs a bare SAM client,
+/// all on r2 of the offline i2pd test network, to the echo service on r1.
+fn router() {
+    use support::testnet::{sam_addr, socks_addr, Kind, ServiceSpec, Testnet};
+    let net = Testnet::start(
+        2,
+        &[ServiceSpec {
+            name: "echo",
+            port: 7001,
+            kind: Kind::Echo,
+        }],
+    );
+    let echo_b32 = net.service("echo").b32();
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_eepsocks");
+    let mut procs = Vec::new();
+    let mut eeps: Vec<Peer> = Vec::new();
+    for (k, (name, bin, conf)) in peers::eepsocks_variants(dir.path(), exe)
+        .into_iter()
+        .enumerate()
+    {
+        let listen = format!("127.0.0.1:{}", 4447 + k);
+        let child = peers::run_eepsocks(net.command(bin), &listen, &sam_addr(2), &conf);
+        let via = Via::Name(listen.parse().unwrap(), echo_b32.clone(), 80);
+        eeps.push((name, via, Some(child.id())));
+        procs.push(Proc(child));
+    }
+    let router_pid = net.router_pid(2);
+    let mut eeps = eeps.into_iter();
+    let list: Vec<Peer> = vec![
+        (
+            "i2pd SOCKS".to_string(),
+            Via::Name(socks_addr(2).parse().unwrap(), echo_b32.clone(), 80),
+            None,
+        ),
+        eeps.next().unwrap(),
+    ];
+    let q = quick();
+    let runs = clients::in_netns(&net.ns, move || {
+        Box::pin(async move {
+            // The third peer: a bare SAM client on the same router and session settings.
+            let sam = sam_addr(2);
+            let (_session, id, _) = peers::sam_session(&sam, "bench-raw", peers::ZERO_HOP).await;
+            let mut list = list;
+            list.push((
+                "bare SAM client".into(),
+                Via::Sam(sam.parse().unwrap(), id, echo_b32),
+                None,
+            ));
+            list.extend(eeps);
+            clients::router_rounds(list, q, router_pid).await
+        })
+    });
+    println!("{}", report::router(runs));
+    drop(procs);
+    drop(net);
+}
+
+/// The emissary router: start to first stream, then throughput.
+#[cfg(feature = "embedded")]
+fn embedded() {
+    use support::testnet::{sam_addr, socks_addr, Kind, ServiceSpec, Testnet};
+    let q = quick();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let echo_spec = [ServiceSpec {
+        name: "echo",
+        port: 7001,
+        kind: Kind::Echo,
+    }];
+
+    // 1. From nothing to the first stream.
+    let rounds = if q { 1 } else { 3 };
+    let (mut ready, mut first, mut i2pd_first) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (r, f) = peers::demo_startup(&rt);
+        ready.push(r);
+        first.push(f);
+        let net = Testnet::start(2, &echo_spec);
+        i2pd_first.push(net.first_stream.as_secs_f64());
+    }
+    println!(
+        "{}",
+        report::embedded_startup(rounds, &ready, &first, &i2pd_first)
+    );
+
+    // 2. Throughput: echo on another router than the client's.
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, zero) = peers::hop_configs(dir.path());
+    let (net, echo_b32, site) = rt.block_on(peers::emissary_echo(&dir.path().join("net")));
+    let eep_em: SocketAddr = "127.0.0.1:24481".parse().unwrap();
+    let eep_cmd = std::process::Command::new(env!("CARGO_BIN_EXE_eepsocks"));
+    let _eep_em = Proc(peers::run_eepsocks(
+        eep_cmd,
+        &eep_em.to_string(),
+        &net.sam()[1].to_string(),
+        &cfg,
+    ));
+
+    // i2pd gets 0-hop tunnels and 2 routers: with 1 hop no tunnel was built in 180 s,
+    // and a 4-router i2pd network once built no first stream in 180 s; emissary refuses
+    // 0 hops. So i2pd has the easier path.
+    let inet = Testnet::start(2, &echo_spec);
+    let i2pd_echo = inet.service("echo").b32();
+    let eep_cmd = inet.command(env!("CARGO_BIN_EXE_eepsocks"));
+    let _eep_i2pd = Proc(peers::run_eepsocks(
+        eep_cmd,
+        "127.0.0.1:4447",
+        &sam_addr(2),
+        &zero,
+    ));
+
+    let bytes = if q { 1 << 20 } else { 8 << 20 };
+    let n_ttfb = if q { 5 } else { 30 };
+    let rounds = if q { 1 } else { 3 };
+    let em_via = Via::Name(eep_em, echo_b32.clone(), 80);
+    let i2pd_vias = [
+        Via::Name(socks_addr(2).parse().unwrap(), i2pd_echo.clone(), 80),
+        Via::Name("127.0.0.1:4447".parse().unwrap(), i2pd_echo.clone(), 80),
+    ];
+    let (tt, bw) =
+        clients::embedded_rounds(&rt, &em_via, &i2pd_vias, &inet.ns, rounds, n_ttfb, bytes);
+    println!(
+        "{}",
+        report::embedded_throughput(bytes, rounds, n_ttfb, tt, bw)
+    );
+    drop(site);
+    rt.block_on(net.stop());
+}
