@@ -199,27 +199,6 @@ pub async fn wait_port(a: SocketAddr) {
     panic!("{a} never opened");
 }
 
-/// Run `f` on a runtime whose threads are in the test network's namespace: a runtime built
-/// on a thread that entered it spawns its workers there too.
-pub fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>> + Send + 'static,
-) -> T {
-    let ns = ns.to_string();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        use std::os::fd::AsRawFd;
-        assert_eq!(
-            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(f())
-    })
-    .join()
-    .unwrap()
-}
-
 // ---------------------------------------------------------------- front end schedule
 
 /// RSS of each proxy process before and after holding `idle` idle connections through it
@@ -453,7 +432,7 @@ pub fn embedded_rounds(
     rt.block_on(warm(em_via));
     for v in i2pd_vias {
         let v = v.clone();
-        in_netns(ns, move || Box::pin(async move { warm(&v).await }));
+        crate::support::netns::block_on(ns, move || async move { warm(&v).await });
     }
     let mut tt: Vec<Vec<f64>> = vec![Vec::new(); 3];
     let mut bw: Vec<Vec<f64>> = vec![Vec::new(); 3];
@@ -463,8 +442,8 @@ pub fn embedded_rounds(
         bw[2].push(b);
         for (i, v) in i2pd_vias.iter().enumerate() {
             let v = v.clone();
-            let (t, b) = in_netns(ns, move || {
-                Box::pin(async move { measure(v, n_ttfb, bytes).await })
+            let (t, b) = crate::support::netns::block_on(ns, move || async move {
+                measure(v, n_ttfb, bytes).await
             });
             tt[i].extend(t);
             bw[i].push(b);

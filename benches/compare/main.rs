@@ -180,20 +180,18 @@ fn router() {
         eeps.next().unwrap(),
     ];
     let q = quick();
-    let runs = clients::in_netns(&net.ns, move || {
-        Box::pin(async move {
-            // The third peer: a bare SAM client on the same router and session settings.
-            let sam = sam_addr(2);
-            let (_session, id, _) = peers::sam_session(&sam, "bench-raw", peers::ZERO_HOP).await;
-            let mut list = list;
-            list.push((
-                "bare SAM client".into(),
-                Via::Sam(sam.parse().unwrap(), id, echo_b32),
-                None,
-            ));
-            list.extend(eeps);
-            clients::router_rounds(list, q, router_pid).await
-        })
+    let runs = support::netns::block_on(&net.ns, move || async move {
+        // The third peer: a bare SAM client on the same router and session settings.
+        let sam = sam_addr(2);
+        let (_session, id, _) = peers::sam_session(&sam, "bench-raw", peers::ZERO_HOP).await;
+        let mut list = list;
+        list.push((
+            "bare SAM client".into(),
+            Via::Sam(sam.parse().unwrap(), id, echo_b32),
+            None,
+        ));
+        list.extend(eeps);
+        clients::router_rounds(list, q, router_pid).await
     });
     println!("{}", report::router(runs));
     drop(procs);

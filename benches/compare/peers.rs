@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// A child process, killed and reaped when dropped.
 pub struct Proc(pub Child);
@@ -22,39 +21,6 @@ impl Drop for Proc {
 }
 
 // ---------------------------------------------------------------- front end alone
-
-/// Opens plain TCP to one fixed address whatever the target: eepsocks' front end measured
-/// without a router behind it.
-struct DirectRouter {
-    addr: SocketAddr,
-}
-
-impl eepsocks::i2p::Router for DirectRouter {
-    async fn resolve(
-        &self,
-        _who: Option<&eepsocks::socks::Credentials>,
-        _target: &eepsocks::naming::Target,
-    ) -> Result<(), eepsocks::i2p::OpenError> {
-        Ok(())
-    }
-
-    async fn open(
-        &self,
-        _who: Option<&eepsocks::socks::Credentials>,
-        _target: &eepsocks::naming::Target,
-        _port: u16,
-    ) -> Result<eepsocks::i2p::Opened, eepsocks::i2p::OpenError> {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| eepsocks::i2p::OpenError::Router(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
-        Ok(eepsocks::i2p::Opened {
-            stream,
-            early: Vec::new(),
-            hold: None,
-        })
-    }
-}
 
 /// Child process (`--serve-direct LISTEN TARGET`): eepsocks' server loop with a backend
 /// that opens plain TCP to `target`.
@@ -70,7 +36,7 @@ pub fn serve_direct(listen: SocketAddr, target: SocketAddr) {
             Duration::from_secs(30),
             100_000,
         );
-        let router = Arc::new(DirectRouter { addr: target });
+        let router = Arc::new(crate::support::frontend::DirectRouter { addr: target });
         eepsocks::proxy::server::serve(Arc::new(l), router, Arc::new(ctx), std::future::pending())
             .await;
     });
