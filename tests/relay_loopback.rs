@@ -1,6 +1,9 @@
 //! The relay alone, over loopback TCP: eepsocks' server loop with a backend that opens plain
 //! TCP to a local service. Checks what the i2pd network cannot show (i2pd ends a stream on
 //! the first FIN): a true half-close is relayed both ways, byte-exact.
+//!
+//! Blocking clients in real time against a front end on its own thread, except the login
+//! test, whose one-second failure delay runs on tokio's paused clock.
 
 mod support;
 

@@ -238,19 +238,16 @@ impl Eepsocks {
         }
     }
 
-    /// Wait for a log line (stderr) that satisfies `pred`; returns it.
-    pub fn wait_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+    /// Wait for a log line (stderr) that satisfies `pred`; returns it, or None after
+    /// `timeout`. The whole log counts, not only lines after the call.
+    pub fn wait_line(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
         self.err
             .wait(timeout, |lines| lines.iter().find(|l| pred(l)).cloned())
-            .unwrap_or_else(|| panic!("no such log line within {timeout:?}; log:\n{}", self.log()))
     }
 
-    /// Wait for a log line containing `what`.
+    /// Wait for a log line containing `what`; panics with the log when none comes.
     pub fn wait_log(&self, what: &str, timeout: Duration) -> String {
-        self.err
-            .wait(timeout, |lines| {
-                lines.iter().find(|l| l.contains(what)).cloned()
-            })
+        self.wait_line(|l| l.contains(what), timeout)
             .unwrap_or_else(|| panic!("no {what:?} in the log within {timeout:?}:\n{}", self.log()))
     }
 
