@@ -207,9 +207,9 @@ impl Testnet {
         if let Some(first) = net.services.first() {
             let b32 = first.b32();
             let via = socks_addr(n);
-            // Usually ~25 s. Rarely (once in the runs made for this change) i2pd's tunnels never come
-            // up in a fresh network; a restart of the routers, same identities and netDb,
-            // recovers it, where waiting longer does not.
+            // Usually ~25 s. Once, in the runs made while moving the daemon out of main.rs,
+            // i2pd's SOCKS had no stream after 180 s (tunnels never built): the routers get
+            // one restart (same identities and netDb) before the test gives up.
             let probe = |net: &Testnet| net.echo_once_via_socks5(&via, &b32).is_ok();
             if !net.poll(Duration::from_secs(90), || probe(&net)) {
                 eprintln!("testnet: no first stream after 90 s; restarting the routers once");
