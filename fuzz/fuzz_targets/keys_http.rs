@@ -7,5 +7,5 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(k.as_bytes(), data);
         let _ = k.destination().b32();
     }
-    let _ = eepsocks::subscriptions::parse_response(data);
+    let _ = eepsocks::naming::http::parse_response(data);
 });
