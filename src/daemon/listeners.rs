@@ -1,0 +1,542 @@
+//! The daemon's state: running listeners, the identities behind them, stopped listeners
+//! still draining; and `apply`, which makes them match a config all or nothing: `prepare`
+//! gets everything ready without touching what runs (keys, sockets, logins), then
+//! `commit` swaps it in, synchronously.
+
+use crate::config::{Config, ConfigSource, Isolate, Listener};
+use crate::i2p::identity::{self, Mode, Pool, Template};
+use crate::i2p::keyfile::{self, KeySource};
+use crate::i2p::sam::Session;
+use crate::i2p::{PrivateKeys, SamRouter};
+use crate::naming::subscriptions::Subscriptions;
+use crate::naming::{AddressBook, Books, StandIns};
+use crate::proxy::conn::ListenerContext;
+use crate::proxy::status::ListenerInfo;
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// What an identity is keyed by across reloads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IdentityKey {
+    /// A key file; listeners naming the same file share the identity.
+    File(PathBuf),
+    /// Transient keys of one listener, kept while the listener exists.
+    Transient(String),
+}
+
+/// A listener's own identity: its keys and the session that carries them.
+#[derive(Clone)]
+struct Identity {
+    keys: PrivateKeys,
+    template: Template,
+    session: Session,
+}
+
+/// One running listener.
+struct Running {
+    /// Its config and the global values its behaviour depends on; restarted when these change.
+    spec: Spec,
+    socket: Arc<TcpListener>,
+    stop: CancellationToken,
+    ctx: Arc<ListenerContext>,
+    pool: Arc<Pool>,
+    info: Arc<ListenerInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Spec {
+    listener: Listener,
+    template: Template,
+    handshake_timeout: u64,
+    stream_timeout: u64,
+    max_clients: usize,
+    per_user_dir: Option<PathBuf>,
+    identity: Option<IdentityKey>,
+}
+
+/// A listener as the new config wants it, ready to swap in.
+struct Planned {
+    spec: Spec,
+    socket: Arc<TcpListener>,
+    auth: Option<crate::socks::AuthCheck>,
+    /// Unchanged: keep the running one as it is.
+    keep: bool,
+}
+
+/// Where a planned fixed identity comes from.
+enum IdentityPlan {
+    Keep(Identity),
+    /// Same keys, new tunnel options: a new session once the old one is closed.
+    Replace(Identity, Template),
+    New(PrivateKeys, Template),
+}
+
+struct Plan {
+    listeners: Vec<Planned>,
+    identities: HashMap<IdentityKey, IdentityPlan>,
+}
+
+/// Listeners started by an `apply`: their stdout lines and the sessions to wait for.
+pub(super) struct Started {
+    pub(super) lines: Vec<String>,
+    pub(super) sessions: Vec<Session>,
+}
+
+pub(super) struct Daemon {
+    books: Arc<Books>,
+    stand_ins: Arc<StandIns>,
+    data_dir: PathBuf,
+    identities: HashMap<IdentityKey, Identity>,
+    running: Vec<Running>,
+    /// Contexts of stopped listeners whose clients are still connected.
+    pub(super) draining: Vec<Arc<ListenerContext>>,
+    pub(super) infos: Arc<RwLock<Vec<Arc<ListenerInfo>>>>,
+    pub(super) pools: Arc<RwLock<Vec<Arc<Pool>>>>,
+    /// Seconds connections get to finish at shutdown (of the config last applied).
+    pub(super) drain_timeout: u64,
+}
+
+impl Daemon {
+    pub(super) fn new(cfg: &Config) -> Result<Daemon> {
+        let books = Arc::new(Books::default());
+        let d = Daemon {
+            books,
+            stand_ins: Arc::default(),
+            data_dir: cfg.data_dir(),
+            identities: HashMap::new(),
+            running: Vec::new(),
+            draining: Vec::new(),
+            infos: Arc::default(),
+            pools: Arc::default(),
+            drain_timeout: cfg.drain_timeout,
+        };
+        d.load_user_book()?;
+        Ok(d)
+    }
+
+    fn book_path(&self) -> PathBuf {
+        self.data_dir.join("addressbook.txt")
+    }
+
+    fn load_user_book(&self) -> Result<usize> {
+        let path = self.book_path();
+        let (book, warnings) = AddressBook::load(&path)?;
+        for w in warnings {
+            warn!("address book {}: {w} (skipped)", path.display());
+        }
+        let n = book.len();
+        *self
+            .books
+            .user
+            .write()
+            .map_err(|_| anyhow::anyhow!("lock"))? = book;
+        Ok(n)
+    }
+
+    pub(super) fn subscriptions(
+        &self,
+        cfg: &Config,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Result<()> {
+        let subs = Subscriptions {
+            urls: cfg.subscriptions.clone(),
+            dir: cfg.data_dir(),
+            template: Template {
+                sam_addr: cfg.sam.clone(),
+                options: cfg.session_options()?,
+                sig_type: cfg.signature_type,
+            },
+            books: self.books.clone(),
+            delay: Duration::from_secs(cfg.subscription_delay),
+            interval: Duration::from_secs(cfg.subscription_interval),
+            timeout: Duration::from_secs(300),
+        };
+        subs.load()?;
+        if !subs.urls.is_empty() {
+            tasks.push(tokio::spawn(subs.run()));
+        }
+        Ok(())
+    }
+
+    /// Address books, then the config (`source` again, with the command line's overrides).
+    pub(super) async fn reload(
+        &mut self,
+        current: &Config,
+        source: &ConfigSource,
+    ) -> Result<(Config, Vec<String>)> {
+        match self.load_user_book() {
+            Ok(n) => info!("reload: address book reloaded ({n} names)"),
+            Err(e) => warn!("reload: address book not reloaded: {e:#}"),
+        }
+        let subscribed = self.data_dir.join("subscriptions.txt");
+        if let Ok((b, _)) = AddressBook::load(&subscribed) {
+            if let Ok(mut s) = self.books.subscribed.write() {
+                *s = b;
+            }
+        }
+        let mut new = source.read()?;
+        // The router is chosen once, at start: a reload never switches it.
+        new.sam = current.sam.clone();
+        new.router = current.router;
+        new.embedded = current.embedded.clone();
+        new.validate()?;
+        if new.data_dir() != self.data_dir {
+            anyhow::bail!("data_dir cannot change on reload (restart eepsocks)");
+        }
+        if new.subscriptions != current.subscriptions || new.status_listen != current.status_listen
+        {
+            warn!("reload: subscriptions and status_listen changes take effect at the next start");
+        }
+        let started = self.apply(&new).await?;
+        Ok((new, started.lines))
+    }
+
+    /// Make the running listeners match `cfg`, all or nothing.
+    pub(super) async fn apply(&mut self, cfg: &Config) -> Result<Started> {
+        let plan = self.prepare(cfg).await?;
+        Ok(self.commit(cfg, plan))
+    }
+
+    /// Everything `cfg` needs, without changing anything that runs. Fails as a whole.
+    async fn prepare(&self, cfg: &Config) -> Result<Plan> {
+        let mut plan = Plan {
+            listeners: Vec::new(),
+            identities: HashMap::new(),
+        };
+        for l in cfg.listeners() {
+            let template = Template {
+                sam_addr: cfg.sam.clone(),
+                options: cfg.listener_options(&l.options)?,
+                sig_type: cfg.signature_type,
+            };
+            let (identity, per_user_dir) = if l.isolate == Isolate::Username {
+                let dir = l
+                    .persistent_users
+                    .then(|| cfg.data_dir().join("users").join(&l.name));
+                (None, dir)
+            } else {
+                let key = match cfg.listener_key_path(&l) {
+                    Some(p) => IdentityKey::File(p),
+                    None => IdentityKey::Transient(l.name.clone()),
+                };
+                if !plan.identities.contains_key(&key) {
+                    let p = self.plan_identity(&key, &template).await?;
+                    plan.identities.insert(key.clone(), p);
+                }
+                (Some(key), None)
+            };
+            let spec = Spec {
+                listener: l.clone(),
+                template,
+                handshake_timeout: cfg.handshake_timeout,
+                stream_timeout: cfg.stream_timeout,
+                max_clients: cfg.max_clients,
+                per_user_dir,
+                identity,
+            };
+            let auth = l.auth_check()?;
+            // The same address keeps its socket: never a moment without a listener, and
+            // no EADDRINUSE from a socket that is still closing.
+            let same_addr = self
+                .running
+                .iter()
+                .find(|r| r.spec.listener.listen == l.listen);
+            let socket = match same_addr {
+                Some(r) => r.socket.clone(),
+                None => Arc::new(
+                    TcpListener::bind(l.listen)
+                        .await
+                        .with_context(|| format!("cannot listen on {}", l.listen))?,
+                ),
+            };
+            let identity_same = match &spec.identity {
+                Some(k) => matches!(plan.identities.get(k), Some(IdentityPlan::Keep(_))),
+                None => true,
+            };
+            let keep = identity_same && same_addr.is_some_and(|r| r.spec == spec);
+            plan.listeners.push(Planned {
+                spec,
+                socket,
+                auth,
+                keep,
+            });
+        }
+        Ok(plan)
+    }
+
+    async fn plan_identity(&self, key: &IdentityKey, template: &Template) -> Result<IdentityPlan> {
+        if let Some(id) = self.identities.get(key) {
+            return Ok(if id.template == *template {
+                IdentityPlan::Keep(id.clone())
+            } else {
+                IdentityPlan::Replace(id.clone(), template.clone())
+            });
+        }
+        let source = match key {
+            IdentityKey::File(p) => KeySource::File(p.clone()),
+            IdentityKey::Transient(_) => KeySource::Transient,
+        };
+        let keys = keyfile::obtain(&source, &template.sam_addr, template.sig_type).await?;
+        Ok(IdentityPlan::New(keys, template.clone()))
+    }
+
+    /// Swap the plan in. Synchronous: nothing can fail or be interrupted half-way.
+    fn commit(&mut self, cfg: &Config, plan: Plan) -> Started {
+        let mut started = Started {
+            lines: Vec::new(),
+            sessions: Vec::new(),
+        };
+        // Identities first: listeners pick their sessions from here. Identities no listener
+        // uses any more close once their last stream ends.
+        self.identities = plan
+            .identities
+            .into_iter()
+            .map(|(key, p)| {
+                let id = commit_identity(&key, p);
+                (key, id)
+            })
+            .collect();
+        let mut old: Vec<Running> = std::mem::take(&mut self.running);
+        for p in plan.listeners {
+            if p.keep {
+                let i = old.iter().position(|r| r.spec == p.spec);
+                self.running
+                    .push(old.swap_remove(i.expect("kept listener is running")));
+                continue;
+            }
+            // The listener this one replaces (same name): its counters and per-user
+            // identities carry over; it stops accepting before this one starts.
+            let prev = old
+                .iter()
+                .position(|r| r.spec.listener.name == p.spec.listener.name);
+            let prev = prev.map(|i| old.swap_remove(i));
+            // Whoever had this address before (under another name) stops too.
+            let same_addr = old
+                .iter()
+                .position(|r| r.spec.listener.listen == p.spec.listener.listen);
+            if let Some(r) = same_addr.map(|i| old.swap_remove(i)) {
+                self.stop(r);
+            }
+            let running = self.start(p, prev, &mut started);
+            self.running.push(running);
+        }
+        for r in old {
+            self.stop(r);
+        }
+        self.draining.retain(|c| c.open() > 0);
+        self.drain_timeout = cfg.drain_timeout;
+        let order: Vec<String> = cfg.listeners().into_iter().map(|l| l.name).collect();
+        self.running
+            .sort_by_key(|r| order.iter().position(|n| *n == r.spec.listener.name));
+        if let Ok(mut i) = self.infos.write() {
+            *i = self.running.iter().map(|r| r.info.clone()).collect();
+        }
+        if let Ok(mut p) = self.pools.write() {
+            *p = self
+                .running
+                .iter()
+                .filter(|r| r.pool.is_per_user())
+                .map(|r| r.pool.clone())
+                .collect();
+        }
+        started
+    }
+
+    /// Start the accept loop of a planned listener (after stopping `prev`, if any).
+    fn start(&mut self, p: Planned, prev: Option<Running>, started: &mut Started) -> Running {
+        let l = &p.spec.listener;
+        let (pool, identity_text) = match &p.spec.identity {
+            Some(key) => {
+                let id = &self.identities[key];
+                started.sessions.push(id.session.clone());
+                let mode = Mode::Fixed(id.session.clone());
+                let pool = Pool::new(&l.name, p.spec.template.clone(), mode);
+                (Arc::new(pool), id.keys.destination().b32())
+            }
+            None => (
+                per_user_pool(&p.spec, prev.as_ref()),
+                "per-username".to_string(),
+            ),
+        };
+        let mut ctx = ListenerContext::new(
+            Duration::from_secs(p.spec.handshake_timeout),
+            Duration::from_secs(p.spec.stream_timeout),
+            p.spec.max_clients,
+        );
+        ctx.stand_ins = self.stand_ins.clone();
+        ctx.auth = p.auth;
+        if let Some(r) = &prev {
+            ctx.stats = r.ctx.stats.clone();
+        }
+        let ctx = Arc::new(ctx);
+        let (p1, p2) = (pool.clone(), pool.clone());
+        let info = Arc::new(ListenerInfo {
+            name: l.name.clone(),
+            listen: l.listen.to_string(),
+            identity: identity_text.clone(),
+            stats: ctx.stats.clone(),
+            session_up: Box::new(move || p1.is_up()),
+            per_user_identities: Box::new(move || p2.users()),
+        });
+        if !l.listen.ip().is_loopback() {
+            warn!(
+                "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can \
+                 use this I2P identity, and the network can see that you use I2P",
+                l.name, l.listen
+            );
+        }
+        let login = if ctx.auth.is_some() {
+            " (login required)"
+        } else {
+            ""
+        };
+        info!("listener {} on {}{login}", l.name, l.listen);
+        if let Some(r) = prev {
+            self.stop(r);
+        }
+        let stop = CancellationToken::new();
+        let router = Arc::new(SamRouter {
+            pool: pool.clone(),
+            book: self.books.clone(),
+        });
+        tokio::spawn(crate::proxy::server::serve(
+            p.socket.clone(),
+            router,
+            ctx.clone(),
+            stop.clone().cancelled_owned(),
+        ));
+        started.lines.push(format!(
+            "destination {identity_text} ({} on {})",
+            l.name, l.listen
+        ));
+        Running {
+            spec: p.spec,
+            socket: p.socket,
+            stop,
+            ctx,
+            pool,
+            info,
+        }
+    }
+
+    /// Stop accepting on `r`; its connected clients carry on and are drained.
+    fn stop(&mut self, r: Running) {
+        info!(
+            "listener {} stopped (removed or changed); its open streams continue",
+            r.spec.listener.name
+        );
+        r.stop.cancel();
+        if r.ctx.open() > 0 {
+            self.draining.push(r.ctx);
+        }
+    }
+
+    /// Clients connected now, on running and stopped listeners.
+    fn open(&self) -> usize {
+        let running = self.running.iter().map(|r| r.ctx.open());
+        let draining = self.draining.iter().map(|c| c.open());
+        running.chain(draining).sum()
+    }
+
+    /// Stop accepting everywhere, then give open connections up to `limit` to finish.
+    pub(super) async fn drain(&mut self, limit: Duration) {
+        for r in std::mem::take(&mut self.running) {
+            r.stop.cancel();
+            self.draining.push(r.ctx);
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        info!(
+            "stopping: no new clients; waiting up to {} s for {} open connections",
+            limit.as_secs(),
+            self.open()
+        );
+        while self.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let left = self.open();
+        if left > 0 {
+            warn!("exiting with {left} connections still open (drain_timeout)");
+        } else {
+            info!("all connections closed; exiting");
+        }
+    }
+}
+
+/// The identity `p` plans, its session started if it needs a new one.
+fn commit_identity(key: &IdentityKey, p: IdentityPlan) -> Identity {
+    match p {
+        IdentityPlan::Keep(id) => id,
+        IdentityPlan::Replace(old, template) => {
+            info!(
+                "identity {}: new tunnel options; its session is recreated (streams on the old \
+                 one end: routers refuse two sessions with the same keys)",
+                old.keys.destination().b32()
+            );
+            let session = identity::fixed_session(
+                &session_name(key),
+                old.keys.clone(),
+                &template,
+                Some(old.session.clone()),
+            );
+            Identity {
+                keys: old.keys,
+                template,
+                session,
+            }
+        }
+        IdentityPlan::New(keys, template) => {
+            let session =
+                identity::fixed_session(&session_name(key), keys.clone(), &template, None);
+            Identity {
+                keys,
+                template,
+                session,
+            }
+        }
+    }
+}
+
+/// The per-user pool of a listener: the one it had, when keys and options are unchanged
+/// (users keep their sessions across the reload); else a new one, which for persistent
+/// keys takes over from the old one (whose sessions must close first).
+fn per_user_pool(spec: &Spec, prev: Option<&Running>) -> Arc<Pool> {
+    let prev = prev.filter(|r| r.pool.is_per_user());
+    let unchanged = prev.filter(|r| {
+        r.spec.per_user_dir == spec.per_user_dir
+            && r.spec.template == spec.template
+            && r.spec.listener.idle_timeout == spec.listener.idle_timeout
+    });
+    if let Some(r) = unchanged {
+        return r.pool.clone();
+    }
+    let mode = Mode::PerUser {
+        key_dir: spec.per_user_dir.clone(),
+        idle: Duration::from_secs(spec.listener.idle_timeout),
+    };
+    let pool = Pool::new(&spec.listener.name, spec.template.clone(), mode);
+    match prev {
+        Some(r) if r.spec.per_user_dir.is_some() => {
+            r.pool.close_all();
+            Arc::new(pool.replacing(r.pool.clone()))
+        }
+        _ => Arc::new(pool),
+    }
+}
+
+fn session_name(key: &IdentityKey) -> String {
+    match key {
+        IdentityKey::File(p) => p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("eepsocks")
+            .to_string(),
+        IdentityKey::Transient(l) => l.clone(),
+    }
+}
