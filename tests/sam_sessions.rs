@@ -229,6 +229,28 @@ async fn close_and_replace_without_duplicated_dest() {
     assert!(matches!(new.usable_id().await, Err(SamError::NoSession)));
 }
 
+/// A router may still hold the old session a moment after its control connection closed
+/// (DUPLICATED_DEST): the replacement retries soon and stays Starting, so clients wait for
+/// it instead of being failed at once as they would while the session is Down.
+#[tokio::test]
+async fn replacement_waits_out_a_lingering_old_session() {
+    let fake = FakeSam::start();
+    let old = Session::spawn(config(&fake, "old", 9));
+    timeout(T, old.usable_id()).await.unwrap().unwrap();
+    fake.refuse(
+        "SESSION CREATE",
+        "DUPLICATED_DEST",
+        "still closing",
+        Some(2),
+    );
+    let new = Session::spawn_after(config(&fake, "new", 9), Some(old.clone()));
+    // `usable_id` fails at once on Down: here it must wait, then succeed.
+    let id = timeout(T, new.usable_id()).await.unwrap().unwrap();
+    assert_eq!(fake.count("SESSION CREATE"), 4, "{:?}", fake.commands());
+    assert_eq!(fake.sessions().len(), 1);
+    assert_eq!(fake.sessions()[0].id, id);
+}
+
 #[tokio::test]
 async fn warm_sockets_carry_the_next_streams() {
     let fake = FakeSam::start();
