@@ -9,7 +9,8 @@ pub async fn status(cfg: &Config) -> Result<()> {
     let mut s = tokio::net::TcpStream::connect(a)
         .await
         .with_context(|| format!("no eepsocks status endpoint at {a}: is it running?"))?;
-    s.write_all(b"GET /status HTTP/1.0\r\n\r\n").await?;
+    s.write_all(format!("GET /status HTTP/1.0\r\nHost: {a}\r\n\r\n").as_bytes())
+        .await?;
     let mut v = Vec::new();
     s.read_to_end(&mut v).await?;
     let text = String::from_utf8_lossy(&v);

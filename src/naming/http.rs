@@ -104,7 +104,8 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
         if size == 0 {
             return Ok(out);
         }
-        if b.len() < size + 2 {
+        // A hostile size (up to usize::MAX) must not overflow: compare without adding.
+        if b.len() < 2 || b.len() - 2 < size {
             bail!("chunk cut short");
         }
         out.extend_from_slice(&b[..size]);
@@ -149,5 +150,24 @@ mod tests {
         assert_eq!(r.0, "abcde");
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort").is_err());
         assert!(parse_response(b"garbage").is_err());
+    }
+
+    /// A chunk size near usize::MAX from a hostile feed is an error, not an overflow panic
+    /// that would kill the refresh task.
+    #[test]
+    fn hostile_chunk_sizes() {
+        for size in [
+            "ffffffffffffffff",
+            "fffffffffffffffe",
+            "10000000000000000",
+            "7fffffffffffffff",
+        ] {
+            let raw = format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n"
+            );
+            assert!(parse_response(raw.as_bytes()).is_err(), "{size}");
+        }
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n";
+        assert!(parse_response(raw).is_err());
     }
 }

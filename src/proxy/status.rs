@@ -190,6 +190,60 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
     o
 }
 
+/// Status connections served at once; more are closed at accept.
+pub const MAX_STATUS_CONNECTIONS: usize = 16;
+/// One deadline for the whole request (not per read: a byte every few seconds must not hold
+/// a connection open).
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest request head read.
+const MAX_REQUEST: usize = 8 * 1024;
+
+/// Why a request is not answered with the status.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Not a complete, well-formed GET.
+    BadRequest,
+    /// A Host other than this endpoint's loopback address, or sent by a web page: DNS
+    /// rebinding would otherwise let any site the user opens read the b32s.
+    Forbidden,
+    NotFound,
+}
+
+/// Check a request head (up to the blank line) sent to the endpoint on `port`; the path.
+pub fn check_request(head: &str, port: u16) -> Result<&str, Refused> {
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (Some("GET"), Some(path), Some(version)) = (first.next(), first.next(), first.next())
+    else {
+        return Err(Refused::BadRequest);
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(Refused::BadRequest);
+    }
+    let mut host = None;
+    for l in lines.filter(|l| !l.is_empty()) {
+        let (k, v) = l.split_once(':').ok_or(Refused::BadRequest)?;
+        let v = v.trim();
+        match k.trim().to_ascii_lowercase().as_str() {
+            "host" if host.is_some() => return Err(Refused::BadRequest),
+            "host" => host = Some(v.to_ascii_lowercase()),
+            // Browsers mark requests a page makes; a person or a scraper sends neither.
+            "origin" => return Err(Refused::Forbidden),
+            "sec-fetch-site" if v != "none" => return Err(Refused::Forbidden),
+            _ => {}
+        }
+    }
+    let allowed = ["127.0.0.1", "localhost", "[::1]"].map(|h| format!("{h}:{port}"));
+    match host {
+        Some(h) if allowed.contains(&h) => {}
+        _ => return Err(Refused::Forbidden),
+    }
+    match path {
+        "/status" | "/" | "/metrics" => Ok(path),
+        _ => Err(Refused::NotFound),
+    }
+}
+
 /// Serve `/status` and `/metrics` on a loopback listener.
 pub async fn serve(
     l: TcpListener,
@@ -197,35 +251,49 @@ pub async fn serve(
     kind: &'static str,
     sam: String,
 ) {
+    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_STATUS_CONNECTIONS));
     loop {
-        let Ok((mut s, _)) = l.accept().await else {
+        let mut s = match l.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE: back off instead of spinning a core.
+                if crate::proxy::ratelimit::allow() {
+                    warn!("status endpoint: accept failed: {e}");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
             continue;
         };
         let listeners = listeners.clone();
         let sam = sam.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let mut n = 0;
-            // The request line is all we need.
-            while n < buf.len() && !buf[..n].contains(&b'\n') {
-                match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf[n..]))
-                    .await
-                {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-                    Ok(Ok(k)) => n += k,
+            let _permit = permit;
+            let Ok(Some(head)) = tokio::time::timeout(REQUEST_DEADLINE, read_head(&mut s)).await
+            else {
+                return;
+            };
+            let (status, ctype, body) = match check_request(&head, port) {
+                Ok("/metrics") => {
+                    let l = listeners.read().map(|l| l.clone()).unwrap_or_default();
+                    ("200 OK", "text/plain; version=0.0.4", prometheus(&l))
                 }
-            }
-            let listeners = listeners.read().map(|l| l.clone()).unwrap_or_default();
-            let line = String::from_utf8_lossy(&buf[..n]);
-            let path = line.split_whitespace().nth(1).unwrap_or("");
-            let (status, ctype, body) = match path {
-                "/status" | "/" => ("200 OK", "application/json", json(&listeners, kind, &sam)),
-                "/metrics" => (
-                    "200 OK",
-                    "text/plain; version=0.0.4",
-                    prometheus(&listeners),
+                Ok(_) => {
+                    let l = listeners.read().map(|l| l.clone()).unwrap_or_default();
+                    ("200 OK", "application/json", json(&l, kind, &sam))
+                }
+                Err(Refused::BadRequest) => {
+                    ("400 Bad Request", "text/plain", "bad request\n".into())
+                }
+                Err(Refused::Forbidden) => (
+                    "403 Forbidden",
+                    "text/plain",
+                    format!("only for requests to 127.0.0.1:{port}, not from web pages\n"),
                 ),
-                _ => (
+                Err(Refused::NotFound) => (
                     "404 Not Found",
                     "text/plain",
                     "try /status or /metrics\n".into(),
@@ -235,11 +303,25 @@ pub async fn serve(
                 "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            if let Err(e) = s.write_all(resp.as_bytes()).await {
-                warn!("status endpoint: {e}");
-            }
+            let _ = tokio::time::timeout(REQUEST_DEADLINE, s.write_all(resp.as_bytes())).await;
         });
     }
+}
+
+/// The request head, up to the blank line; None if the client closes first or sends more
+/// than `MAX_REQUEST` bytes.
+async fn read_head(s: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 || buf.len() + n > MAX_REQUEST {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
 #[cfg(test)]
@@ -276,5 +358,40 @@ mod tests {
         );
         assert!(p.contains("eepsocks_replies_total{listener=\"main\",reply=\"succeeded\"} 1"));
         assert_eq!(json_str("a\"b\n"), "\"a\\\"b\\u000a\"");
+    }
+
+    #[test]
+    fn only_local_requests_not_from_pages() {
+        let ok = "GET /status HTTP/1.1\r\nHost: 127.0.0.1:4446\r\nUser-Agent: curl";
+        assert_eq!(check_request(ok, 4446), Ok("/status"));
+        for h in ["localhost:4446", "[::1]:4446", "LOCALHOST:4446"] {
+            let r = format!("GET /metrics HTTP/1.0\r\nHost: {h}");
+            assert_eq!(check_request(&r, 4446), Ok("/metrics"), "{h}");
+        }
+        let forbidden = [
+            // DNS rebinding: the page's own name in Host.
+            "GET /status HTTP/1.1\r\nHost: attacker.example:4446",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1:4447",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1",
+            "GET /status HTTP/1.0",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1:4446\r\nOrigin: http://attacker.example",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1:4446\r\nSec-Fetch-Site: cross-site",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1:4446\r\nSec-Fetch-Site: same-origin",
+        ];
+        for r in forbidden {
+            assert_eq!(check_request(r, 4446), Err(Refused::Forbidden), "{r}");
+        }
+        let bad = [
+            "POST /status HTTP/1.1\r\nHost: 127.0.0.1:4446",
+            "GET /status\r\nHost: 127.0.0.1:4446",
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1:4446\r\nHost: 127.0.0.1:4446",
+            "GET /status HTTP/1.1\r\nno colon",
+            "",
+        ];
+        for r in bad {
+            assert_eq!(check_request(r, 4446), Err(Refused::BadRequest), "{r:?}");
+        }
+        let r = "GET /keys HTTP/1.1\r\nHost: 127.0.0.1:4446";
+        assert_eq!(check_request(r, 4446), Err(Refused::NotFound));
     }
 }
