@@ -159,7 +159,8 @@ async fn backoff_grows_while_refused_then_recovers() {
     });
     let id = waiter.await.unwrap().unwrap();
     assert!(fake.sessions().iter().any(|x| x.id == id));
-    // Lost again: recreated at once (no backoff after a session that was up).
+    // Lost after it stayed up a while: recreated at once.
+    tokio::time::advance(Duration::from_secs(11)).await;
     fake.kill_sessions();
     assert!(
         fake.until(|st| st.live().len() == 1 && st.history.len() == 2, T)
@@ -167,6 +168,56 @@ async fn backoff_grows_while_refused_then_recovers() {
         "{:?}",
         fake.commands()
     );
+}
+
+/// A router that accepts every session and drops it at once gets backoff, not a SESSION
+/// CREATE per round trip: only a session that stayed up resets the backoff.
+#[tokio::test]
+async fn sessions_dropped_at_once_get_backoff() {
+    let fake = FakeSam::start();
+    let s = Session::spawn(config(&fake, "flap", 12));
+    timeout(T, s.usable_id()).await.unwrap().unwrap();
+    let killer = {
+        let fake = fake.clone();
+        std::thread::spawn(move || {
+            let end = std::time::Instant::now() + Duration::from_millis(1500);
+            while std::time::Instant::now() < end {
+                fake.kill_sessions();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    tokio::task::spawn_blocking(move || killer.join().unwrap())
+        .await
+        .unwrap();
+    // Up at 0, dropped, retried after 1 s, dropped, next try 2 s later: 2 or 3 in 1.5 s.
+    let creates = fake.count("SESSION CREATE");
+    assert!(creates <= 3, "{creates} SESSION CREATEs in 1.5 s");
+}
+
+/// A lookup the router never answers times out (30 s, paused clock) and does not stall the
+/// next one; its late answer would not be taken for another name.
+#[tokio::test(start_paused = true)]
+async fn unanswered_lookup_times_out_without_stalling_the_next() {
+    let fake = FakeSam::start();
+    let known = test_keys(13).destination().clone();
+    fake.name("known.i2p", &known);
+    let s = Session::spawn(config(&fake, "lost", 14));
+    s.wait_until_up().await.unwrap();
+    fake.ignore("NAMING LOOKUP NAME=lost.i2p", Some(1));
+    let e = timeout(Duration::from_secs(60), s.lookup("lost.i2p"))
+        .await
+        .expect("an unanswered lookup must time out")
+        .unwrap_err();
+    assert_eq!(e.result(), Some("TIMEOUT"), "{e}");
+    // Real time again: the fake answers from its own thread, which a paused clock would
+    // race to the timeout.
+    tokio::time::resume();
+    assert_eq!(
+        timeout(T, s.lookup("known.i2p")).await.unwrap().unwrap(),
+        known
+    );
+    assert!(matches!(s.state(), SessionState::Up(_)));
 }
 
 #[tokio::test(start_paused = true)]

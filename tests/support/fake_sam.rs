@@ -46,8 +46,13 @@ pub struct ConnectInfo {
 }
 
 enum Action {
-    Refuse { result: String, message: String },
+    Refuse {
+        result: String,
+        message: String,
+    },
     Hang,
+    /// Read the command, never answer it, and go on with the next ones.
+    Ignore,
 }
 
 struct Fault {
@@ -230,6 +235,12 @@ impl FakeSam {
     /// Never answer commands starting with `prefix` (the connection stays open).
     pub fn hang(&self, prefix: &str) {
         self.fault(prefix, Action::Hang, None);
+    }
+
+    /// Never answer the next `times` commands starting with `prefix` (all: None), but keep
+    /// answering later ones on the same connection (a lost NAMING LOOKUP).
+    pub fn ignore(&self, prefix: &str, times: Option<usize>) {
+        self.fault(prefix, Action::Ignore, times);
     }
 
     /// Forget every refusal and hang.
@@ -456,7 +467,10 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                 let f = &mut st.faults[i];
                 fault = Some(match &f.action {
                     Action::Hang => None,
-                    Action::Refuse { result, message } => Some((result.clone(), message.clone())),
+                    Action::Ignore => Some(None),
+                    Action::Refuse { result, message } => {
+                        Some(Some((result.clone(), message.clone())))
+                    }
                 });
                 if let Some(n) = &mut f.left {
                     *n -= 1;
@@ -472,7 +486,8 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
         }
         match fault {
             Some(None) => std::future::pending::<()>().await,
-            Some(Some((result, message))) => {
+            Some(Some(None)) => continue,
+            Some(Some(Some((result, message)))) => {
                 let reply = format!(
                     "{} RESULT={result} MESSAGE=\"{message}\"\n",
                     reply_head(&line)

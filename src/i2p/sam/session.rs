@@ -242,6 +242,24 @@ async fn stream_connect(
 /// Session ids handed out by this process (see `SessionConfig::name`).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// How long a NAMING LOOKUP may take (a b32 needs a LeaseSet lookup on the network).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A session up this long counts as working again: the next loss is retried at once.
+const STABLE: Duration = Duration::from_secs(10);
+
+/// 1, 2, 4 ... 30 s before attempt `n` (n >= 1).
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis(500u64 << n.min(6)).min(Duration::from_secs(30))
+}
+
+/// Fail lookups that queued while the router was away instead of leaving them hanging.
+fn fail_queued(cmds: &mut mpsc::Receiver<Cmd>) {
+    while let Ok(Cmd::Lookup(_, tx)) = cmds.try_recv() {
+        let _ = tx.send(Err(SamError::NoSession));
+    }
+}
+
 async fn keep_session(
     cfg: SessionConfig,
     state: &watch::Sender<SessionState>,
@@ -254,15 +272,32 @@ async fn keep_session(
         let id = format!("{}-{}-{seq}", cfg.name, std::process::id());
         match create(&cfg, &id).await {
             Ok(conn) => {
-                attempt = 0;
+                let up_since = tokio::time::Instant::now();
                 let _ = state.send(SessionState::Up(id.clone()));
                 info!(session = %id, "SAM session up at {}", cfg.sam_addr);
                 let err = serve(conn, &mut cmds).await;
                 if state.is_closed() && cmds.is_closed() {
                     return;
                 }
-                warn!(session = %id, "SAM session lost: {err}; recreating");
                 let _ = state.send(SessionState::Down(err.to_string()));
+                // Only a session that stayed up resets the backoff: a router that accepts
+                // every session and drops it at once must not get one SESSION CREATE per
+                // round trip.
+                if up_since.elapsed() >= STABLE {
+                    attempt = 0;
+                    warn!(session = %id, "SAM session lost: {err}; recreating");
+                } else {
+                    attempt += 1;
+                    let wait = backoff(attempt);
+                    warn!(
+                        session = %id,
+                        "SAM session lost {:.1} s after it came up: {err}; retrying in {:.1} s",
+                        up_since.elapsed().as_secs_f32(),
+                        wait.as_secs_f32()
+                    );
+                    fail_queued(&mut cmds);
+                    tokio::time::sleep(wait).await;
+                }
             }
             // The session this one replaces (same keys) may linger on the router for a
             // moment after its control connection closed: retry soon, still Starting, so
@@ -277,18 +312,14 @@ async fn keep_session(
             }
             Err(e) => {
                 attempt += 1;
-                let wait =
-                    Duration::from_millis(500u64 << attempt.min(6)).min(Duration::from_secs(30));
+                let wait = backoff(attempt);
                 warn!(
                     "SAM session at {} not created: {e}; retrying in {:.1} s",
                     cfg.sam_addr,
                     wait.as_secs_f32()
                 );
                 let _ = state.send(SessionState::Down(e.to_string()));
-                // Fail lookups that queued while the router was away instead of leaving them hanging.
-                while let Ok(Cmd::Lookup(_, tx)) = cmds.try_recv() {
-                    let _ = tx.send(Err(SamError::NoSession));
-                }
+                fail_queued(&mut cmds);
                 tokio::time::sleep(wait).await;
             }
         }
@@ -322,7 +353,15 @@ async fn serve(mut c: SamSocket, cmds: &mut mpsc::Receiver<Cmd>) -> SamError {
                 let Some(Cmd::Lookup(name, tx)) = cmd else {
                     return SamError::NoSession;
                 };
-                let res = lookup_on(&mut c, &name).await;
+                // Bounded: lookups run one at a time on the control connection, so one the
+                // router never answers would stall every later one.
+                let res = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup_on(&mut c, &name)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(SamError::Refused {
+                        result: "TIMEOUT".into(),
+                        message: Some(format!("no NAMING REPLY within {} s", LOOKUP_TIMEOUT.as_secs())),
+                    }),
+                };
                 let fatal = matches!(res, Err(SamError::Io(_)) | Err(SamError::Protocol(_)));
                 match res {
                     Ok(r) => { let _ = tx.send(Ok(r)); }
@@ -371,7 +410,8 @@ async fn lookup_on(c: &mut SamSocket, name: &str) -> Result<ReplyLine, SamError>
             continue;
         }
         let r = ReplyLine::parse(&line)?;
-        if r.topic == "NAMING" {
+        // A late answer to an earlier lookup that timed out is skipped, not taken for this one.
+        if r.topic == "NAMING" && r.get("NAME").map_or(true, |n| n.eq_ignore_ascii_case(name)) {
             return Ok(r);
         }
     }
