@@ -92,7 +92,9 @@ pub async fn serve<R: Router>(
 
     // 2. Policy: what is asked, and whether it is an I2P target.
     if !matches!(request.command, Command::Connect | Command::Resolve) {
-        info!(client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
+        if crate::proxy::ratelimit::allow() {
+            info!(client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
+        }
         send_reply(&mut client, &request, Reply::CommandNotSupported, stats).await;
         return;
     }
@@ -105,7 +107,9 @@ pub async fn serve<R: Router>(
         Ok(t) => t,
         Err(refusal) => {
             let reply = refusal.reply();
-            info!(client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
+            if crate::proxy::ratelimit::allow() {
+                info!(client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
+            }
             debug!(client = %peer, target = %request.address, "refused target");
             send_reply(&mut client, &request, reply, stats).await;
             return;
@@ -134,7 +138,9 @@ pub async fn serve<R: Router>(
         Ok(o) => o,
         Err(e) => {
             let reply = e.reply();
-            info!(client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
+            if crate::proxy::ratelimit::allow() {
+                info!(client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
+            }
             debug!(client = %peer, target = target.as_str(), "failed target");
             send_reply(&mut client, &request, reply, stats).await;
             return;
@@ -196,7 +202,9 @@ async fn resolve<R: Router>(
             let _ = client.write_all(&reply).await;
         }
         Err(e) => {
-            info!(client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
+            if crate::proxy::ratelimit::allow() {
+                info!(client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
+            }
             send_reply(client, request, e.reply(), &ctx.stats).await;
         }
     }
@@ -294,6 +302,8 @@ async fn linger(client: &mut TcpStream) {
         .await
         .is_err()
     {
-        warn!("client did not close after the HTTP explanation page");
+        if crate::proxy::ratelimit::allow() {
+            warn!("client did not close after the HTTP explanation page");
+        }
     }
 }

@@ -38,7 +38,9 @@ pub async fn serve<R: Router>(
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends are transient: back off instead of spinning or dying.
-                error!("accept failed: {e}");
+                if crate::proxy::ratelimit::allow() {
+                    error!("accept failed: {e}");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
