@@ -37,7 +37,7 @@ pub struct Demo {
 /// Start the network, the site and the proxy's router in `dir` (kept: a second start in
 /// the same directory has the same routers, site address and proxy identity).
 pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::fsutil::create_private_dir(dir)?;
     let spec = devnet::Spec {
         floodfills: 2,
         relays: 2,
@@ -84,7 +84,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     });
 
     let data = dir.join("eepsocks");
-    std::fs::create_dir_all(&data)?;
+    crate::fsutil::create_private_dir(&data)?;
     let mut book = AddressBook::default();
     book.insert(SITE_NAME, &site_dest.to_base64())
         .map_err(anyhow::Error::msg)?;

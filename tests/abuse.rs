@@ -39,7 +39,8 @@ fn start(fake: &FakeSam, dir: &tempfile::TempDir) -> (Eepsocks, SocketAddr) {
 fn refused_request(proxy: SocketAddr) {
     let mut s = TcpStream::connect(proxy).unwrap();
     s.set_nodelay(true).unwrap();
-    s.write_all(&[5, 1, 0, 5, 1, 0, 1, 10, 0, 0, 1, 0, 80]).unwrap();
+    s.write_all(&[5, 1, 0, 5, 1, 0, 1, 10, 0, 0, 1, 0, 80])
+        .unwrap();
     let mut r = [0u8; 12];
     s.read_exact(&mut r).unwrap();
     assert_eq!(r[3], 0x02, "{r:?}");

@@ -8,6 +8,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub async fn demo(listen: SocketAddr, dir: Option<PathBuf>) -> Result<()> {
+    // The same rule as `run`: no SOCKS port reachable from the network without a login
+    // (and the demo has no login).
+    if !listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {listen}: the demo listens on loopback only (127.0.0.1 or ::1)"
+        );
+    }
     let temp = dir.is_none();
     let dir = match dir {
         Some(d) => d,

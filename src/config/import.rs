@@ -125,9 +125,11 @@ fn i2pd_listener(
         .map(String::as_str)
         .or(default_port)
         .unwrap_or("4447");
-    let ip: Result<std::net::IpAddr, _> = addr.parse();
-    let listen = if ip.map(|i| i.is_loopback()).unwrap_or(false) {
-        format!("{addr}:{port}")
+    let ip: Option<std::net::IpAddr> = addr.parse().ok();
+    let port_num: Option<u16> = port.parse().ok();
+    let listen = if let (Some(ip), Some(p)) = (ip.filter(|i| i.is_loopback()), port_num) {
+        // SocketAddr writes IPv6 in brackets ([::1]:4447), which the config can read back.
+        std::net::SocketAddr::new(ip, p).to_string()
     } else {
         notes.push(format!(
             "{name}: listened on {addr}; eepsocks listens on loopback only (127.0.0.1:{port})"
@@ -185,13 +187,22 @@ pub fn from_i2pd_conf(text: &str) -> Imported {
     let mut out = Imported::default();
     if let Some(sam) = s.get("sam") {
         if sam.get("enabled").map(String::as_str) != Some("false") {
-            out.sam = Some(format!(
-                "{}:{}",
-                sam.get("address")
-                    .map(String::as_str)
-                    .unwrap_or("127.0.0.1"),
-                sam.get("port").map(String::as_str).unwrap_or("7656")
-            ));
+            let addr = sam
+                .get("address")
+                .map(String::as_str)
+                .unwrap_or("127.0.0.1");
+            let port = sam.get("port").map(String::as_str).unwrap_or("7656");
+            let ip: Option<std::net::IpAddr> = addr.parse().ok();
+            match (ip, port.parse::<u16>().ok()) {
+                // Keys travel in SESSION CREATE: only a loopback bridge is carried over.
+                (Some(ip), Some(p)) if ip.is_loopback() => {
+                    out.sam = Some(std::net::SocketAddr::new(ip, p).to_string());
+                }
+                _ => out.notes.push(format!(
+                    "[sam] address {addr}:{port} is not a loopback address: not carried over \
+                     (eepsocks sends its private keys to the SAM bridge; use 127.0.0.1:{port})"
+                )),
+            }
         }
     }
     let empty = BTreeMap::new();
@@ -378,6 +389,25 @@ mod tests {
         let c = valid(&i);
         assert_eq!(c.listeners()[0].listen.port(), 4460);
         assert_eq!(c.listeners()[0].keys.as_deref(), Some("transient"));
+    }
+
+    /// IPv6 loopback comes out as a listen address the config reads back; a SAM bridge
+    /// off loopback (private keys in cleartext on the network) is not carried over.
+    #[test]
+    fn ipv6_listen_and_non_loopback_sam() {
+        let i = from_i2pd_conf(
+            "[sam]\naddress = 0.0.0.0\nport = 7656\n[socksproxy]\naddress = ::1\nport = 4451\n",
+        );
+        let c = valid(&i);
+        assert_eq!(c.listeners()[0].listen.to_string(), "[::1]:4451");
+        assert_eq!(c.sam, Config::default().sam);
+        assert!(
+            i.notes.join("\n").contains("not a loopback address"),
+            "{:?}",
+            i.notes
+        );
+        let i = from_i2pd_conf("[sam]\naddress = ::1\nport = 7657\n");
+        assert_eq!(i.sam.as_deref(), Some("[::1]:7657"));
     }
 
     #[test]

@@ -380,7 +380,7 @@ impl Config {
         if keys == "transient" {
             return None;
         }
-        Some(self.data_dir().join(keys))
+        Some(normalize(&self.data_dir().join(keys)))
     }
 
     /// Merged session options, checked so nothing can break the SAM command line.
@@ -483,9 +483,81 @@ impl Config {
         if self.handshake_timeout == 0 || self.stream_timeout == 0 {
             bail!("timeouts must be at least 1 second");
         }
+        // Beyond these, a value is a typo; near u64::MAX it would overflow a deadline.
+        let day = 24 * 3600;
+        for (name, v, max) in [
+            ("handshake_timeout", self.handshake_timeout, day),
+            ("stream_timeout", self.stream_timeout, day),
+            ("drain_timeout", self.drain_timeout, day),
+            ("subscription_delay", self.subscription_delay, 30 * day),
+            (
+                "subscription_interval",
+                self.subscription_interval,
+                30 * day,
+            ),
+        ] {
+            if v > max {
+                bail!("{name} = {v}: at most {max} seconds");
+            }
+        }
+        let mut key_files: std::collections::HashMap<PathBuf, String> = Default::default();
+        for l in self.listeners() {
+            if l.idle_timeout > 30 * day {
+                bail!(
+                    "listener {}: idle_timeout at most {} seconds",
+                    l.name,
+                    30 * day
+                );
+            }
+            if l.isolate == Isolate::Username {
+                continue;
+            }
+            let Some(path) = self.listener_key_path(&l) else {
+                continue;
+            };
+            // Listeners share an identity only when they say so (the same `keys`, or
+            // `shared = true`), never because a default file name happens to match.
+            let explicit = l.keys.is_some() || l.shared;
+            if let Some(other) = key_files.get(&path) {
+                if !explicit || other.ends_with(" (default)") {
+                    bail!(
+                        "listeners {} and {} would share the key file {} by accident; give \
+                         one of them its own `keys`",
+                        other.trim_end_matches(" (default)"),
+                        l.name,
+                        path.display()
+                    );
+                }
+            }
+            let tag = if explicit {
+                l.name.clone()
+            } else {
+                format!("{} (default)", l.name)
+            };
+            key_files.insert(path, tag);
+        }
         self.session_options()?;
         Ok(())
     }
+}
+
+/// `a/./b/../c` as `a/c`, without touching the file system: two spellings of one key file
+/// must be one identity (one session), not two sessions on one key.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -572,5 +644,56 @@ mod tests {
         let bad: Config =
             toml::from_str("[[proxy]]\nname = \"x\"\nlisten = \"10.0.0.1:1\"\n").unwrap();
         assert!(bad.validate().is_err());
+    }
+
+    fn proxies(tables: &[&str]) -> Config {
+        let mut t = String::from("data_dir = \"/d\"\n");
+        for (i, extra) in tables.iter().enumerate() {
+            t += &format!("[[proxy]]\nlisten = \"127.0.0.1:{}\"\n{extra}\n", 5000 + i);
+        }
+        toml::from_str(&t).unwrap()
+    }
+
+    /// Identities are shared only on purpose; two spellings of a key file are one file.
+    #[test]
+    fn accidental_key_sharing_is_refused() {
+        // A listener named "shared" would silently use the shared = true listeners' keys.
+        let c = proxies(&["name = \"shared\"", "name = \"a\"\nshared = true"]);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("by accident"), "{e}");
+        let c = proxies(&["name = \"a\"\nshared = true", "name = \"shared\""]);
+        assert!(c.validate().is_err());
+        let c = proxies(&["name = \"irc\"", "name = \"b\"\nkeys = \"irc.dat\""]);
+        assert!(c.validate().is_err());
+        // Said on purpose: fine, and one path however it is spelled.
+        let c = proxies(&[
+            "name = \"a\"\nkeys = \"x/../k.dat\"",
+            "name = \"b\"\nkeys = \"./k.dat\"",
+        ]);
+        c.validate().unwrap();
+        let ls = c.listeners();
+        assert_eq!(c.listener_key_path(&ls[0]), Some("/d/k.dat".into()));
+        assert_eq!(c.listener_key_path(&ls[0]), c.listener_key_path(&ls[1]));
+        let c = proxies(&["name = \"a\"\nshared = true", "name = \"b\"\nshared = true"]);
+        c.validate().unwrap();
+    }
+
+    /// Values that would overflow a deadline (drain_timeout near u64::MAX panicked at
+    /// SIGTERM) are refused when the config is read.
+    #[test]
+    fn huge_durations_are_refused() {
+        for key in [
+            "drain_timeout",
+            "handshake_timeout",
+            "stream_timeout",
+            "subscription_interval",
+        ] {
+            let c: Config = toml::from_str(&format!("{key} = 9223372036854775807")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
+        let c =
+            proxies(&["name = \"u\"\nisolate = \"username\"\nidle_timeout = 9223372036854775807"]);
+        assert!(c.validate().is_err());
     }
 }

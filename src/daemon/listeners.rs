@@ -451,7 +451,8 @@ impl Daemon {
             r.stop.cancel();
             self.draining.push(r.ctx);
         }
-        let deadline = tokio::time::Instant::now() + limit;
+        let now = tokio::time::Instant::now();
+        let deadline = now.checked_add(limit).unwrap_or(now + Duration::from_secs(86400));
         info!(
             "stopping: no new clients; waiting up to {} s for {} open connections",
             limit.as_secs(),

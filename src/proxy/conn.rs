@@ -298,12 +298,10 @@ async fn linger(client: &mut TcpStream) {
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(2), drain)
+    let timed_out = tokio::time::timeout(Duration::from_secs(2), drain)
         .await
-        .is_err()
-    {
-        if crate::proxy::ratelimit::allow() {
-            warn!("client did not close after the HTTP explanation page");
-        }
+        .is_err();
+    if timed_out && crate::proxy::ratelimit::allow() {
+        warn!("client did not close after the HTTP explanation page");
     }
 }

@@ -40,6 +40,18 @@ pub fn write_new(path: &Path, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Create `dir` and any missing parents, mode 0700: others must not even list key files
+/// (per-user key files' names and times say who used the proxy when). Existing directories
+/// are left as they are.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| with_path(e, "cannot create", dir))
+}
+
 fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
@@ -49,7 +61,7 @@ fn write_temp<'a>(path: &'a Path, data: &[u8], sync: Sync) -> io::Result<(PathBu
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| with_path(e, "cannot create", dir))?;
+    create_private_dir(dir)?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -95,6 +107,12 @@ mod tests {
         assert_eq!(
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
+        );
+        let sub = fs::metadata(d.path().join("sub")).unwrap();
+        assert_eq!(
+            sub.permissions().mode() & 0o777,
+            0o700,
+            "new directories are private"
         );
         let e = write_new(&p, b"three").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
