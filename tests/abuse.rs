@@ -10,14 +10,18 @@ use std::time::{Duration, Instant};
 use support::fake_sam::FakeSam;
 use support::launcher::Eepsocks;
 
-fn start(fake: &FakeSam, dir: &tempfile::TempDir) -> (Eepsocks, SocketAddr) {
-    let listen = TcpListener::bind("127.0.0.1:0")
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
-        .unwrap();
+        .unwrap()
+}
+
+/// `eepsocks run` on the fake bridge with this config file body and extra arguments.
+fn start_with(fake: &FakeSam, dir: &tempfile::TempDir, config: &str, extra: &[String]) -> Eepsocks {
     let cfg = dir.path().join("eepsocks.toml");
-    std::fs::write(&cfg, "status_listen = \"off\"\n").unwrap();
-    let args = [
+    std::fs::write(&cfg, config).unwrap();
+    let mut args = vec![
         "run".to_string(),
         "--router".into(),
         "sam".into(),
@@ -27,11 +31,21 @@ fn start(fake: &FakeSam, dir: &tempfile::TempDir) -> (Eepsocks, SocketAddr) {
         dir.path().join("data").display().to_string(),
         "--config".into(),
         cfg.display().to_string(),
-        "--listen".into(),
-        listen.to_string(),
     ];
+    args.extend(extra.iter().cloned());
     let p = Eepsocks::spawn(args, None);
     p.wait_ready_within(Duration::from_secs(20));
+    p
+}
+
+fn start(fake: &FakeSam, dir: &tempfile::TempDir) -> (Eepsocks, SocketAddr) {
+    let listen = free_addr();
+    let p = start_with(
+        fake,
+        dir,
+        "status_listen = \"off\"\n",
+        &["--listen".into(), listen.to_string()],
+    );
     (p, listen)
 }
 
@@ -67,4 +81,59 @@ fn refused_requests_do_not_flood_the_log() {
     eprintln!("3,000 refused requests in {secs:.2} s: {refused} log lines about them");
     let windows = secs.ceil() as usize + 2;
     assert!(refused <= 20 * windows, "{refused} lines in {secs:.2} s");
+}
+
+/// SOCKS5 RESOLVE (0xF0) of `name`: the stand-in address.
+fn resolve(proxy: SocketAddr, name: &str) -> std::net::Ipv4Addr {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    s.write_all(&support::client::socks5_request(0xF0, name, 0))
+        .unwrap();
+    let mut r = [0u8; 10];
+    s.read_exact(&mut r).unwrap();
+    assert_eq!((r[1], r[3]), (0, 1), "RESOLVE reply {r:?}");
+    std::net::Ipv4Addr::new(r[4], r[5], r[6], r[7])
+}
+
+/// SOCKS5 CONNECT to an IPv4 address; the reply code.
+fn connect_ip(proxy: SocketAddr, ip: std::net::Ipv4Addr) -> u8 {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    let mut req = vec![5, 1, 0, 1];
+    req.extend_from_slice(&ip.octets());
+    req.extend_from_slice(&80u16.to_be_bytes());
+    s.write_all(&req).unwrap();
+    support::client::read_socks5_reply(&mut s).unwrap()
+}
+
+/// A stand-in handed out on one listener means nothing on another: a client of the other
+/// listener (another identity) cannot learn that the name was resolved, nor use it.
+#[test]
+fn stand_ins_are_per_listener() {
+    let fake = FakeSam::start();
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    support::services::spawn_echo(echo);
+    let dest = support::fake_sam::test_keys(0x5ec).destination().clone();
+    fake.name("secret.i2p", &dest);
+    fake.service(&dest.b32(), echo_addr);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (free_addr(), free_addr());
+    let cfg = format!(
+        "status_listen = \"off\"\n[[proxy]]\nname = \"a\"\nlisten = \"{a}\"\n\
+         [[proxy]]\nname = \"b\"\nlisten = \"{b}\"\n"
+    );
+    let _p = start_with(&fake, &dir, &cfg, &[]);
+    let ip = resolve(a, "secret.i2p");
+    assert_eq!(ip.octets()[0], 255);
+    assert_eq!(
+        connect_ip(b, ip),
+        0x02,
+        "listener b used listener a's stand-in"
+    );
+    assert_eq!(connect_ip(a, ip), 0x00);
 }

@@ -9,7 +9,7 @@ use crate::i2p::keyfile::{self, KeySource};
 use crate::i2p::sam::Session;
 use crate::i2p::{PrivateKeys, SamRouter};
 use crate::naming::subscriptions::Subscriptions;
-use crate::naming::{AddressBook, Books, StandIns};
+use crate::naming::{AddressBook, Books};
 use crate::proxy::conn::ListenerContext;
 use crate::proxy::status::ListenerInfo;
 use anyhow::{Context, Result};
@@ -91,7 +91,6 @@ pub(super) struct Started {
 
 pub(super) struct Daemon {
     books: Arc<Books>,
-    stand_ins: Arc<StandIns>,
     data_dir: PathBuf,
     identities: HashMap<IdentityKey, Identity>,
     running: Vec<Running>,
@@ -108,7 +107,6 @@ impl Daemon {
         let books = Arc::new(Books::default());
         let d = Daemon {
             books,
-            stand_ins: Arc::default(),
             data_dir: cfg.data_dir(),
             identities: HashMap::new(),
             running: Vec::new(),
@@ -370,7 +368,12 @@ impl Daemon {
             Duration::from_secs(p.spec.stream_timeout),
             p.spec.max_clients,
         );
-        ctx.stand_ins = self.stand_ins.clone();
+        // Stand-ins are the listener's own; a restarted listener keeps the ones it handed out.
+        ctx.stand_ins = match &prev {
+            Some(r) => r.ctx.stand_ins.clone(),
+            None => Arc::default(),
+        };
+        ctx.per_user = p.spec.identity.is_none();
         ctx.auth = p.auth;
         if let Some(r) = &prev {
             ctx.stats = r.ctx.stats.clone();
@@ -452,7 +455,9 @@ impl Daemon {
             self.draining.push(r.ctx);
         }
         let now = tokio::time::Instant::now();
-        let deadline = now.checked_add(limit).unwrap_or(now + Duration::from_secs(86400));
+        let deadline = now
+            .checked_add(limit)
+            .unwrap_or(now + Duration::from_secs(86400));
         info!(
             "stopping: no new clients; waiting up to {} s for {} open connections",
             limit.as_secs(),

@@ -23,8 +23,10 @@ use tracing::{debug, info, warn};
 pub struct ListenerContext {
     pub handshake_timeout: Duration,
     pub stream_timeout: Duration,
-    /// Stand-in addresses handed out by RESOLVE.
+    /// Stand-in addresses handed out by RESOLVE on this listener.
     pub stand_ins: Arc<StandIns>,
+    /// One identity per SOCKS username: stand-ins are kept apart per username too.
+    pub per_user: bool,
     /// RFC 1929 login required on this listener.
     pub auth: Option<AuthCheck>,
     /// This listener's counters.
@@ -44,10 +46,20 @@ impl ListenerContext {
             handshake_timeout,
             stream_timeout,
             stand_ins: Arc::default(),
+            per_user: false,
             auth: None,
             stats: Arc::default(),
             slots: Arc::new(Semaphore::new(max_clients)),
             max_clients,
+        }
+    }
+
+    /// Whose stand-ins a request sees: its username's on per-username listeners, else the
+    /// listener's (one identity for every client).
+    fn who<'a>(&self, request: &'a Request) -> &'a [u8] {
+        match (&request.credentials, self.per_user) {
+            (Some(c), true) => &c.username,
+            _ => b"",
         }
     }
 
@@ -99,7 +111,7 @@ pub async fn serve<R: Router>(
         return;
     }
     // A stand-in address from an earlier RESOLVE stands for its name.
-    let address = match ctx.stand_ins.unmap(&request.address) {
+    let address = match ctx.stand_ins.unmap(ctx.who(&request), &request.address) {
         Some(name) => std::borrow::Cow::Owned(Address::Name(name)),
         None => std::borrow::Cow::Borrowed(&request.address),
     };
@@ -198,7 +210,8 @@ async fn resolve<R: Router>(
     match checked {
         Ok(()) => {
             ctx.stats.reply(Reply::Succeeded.code());
-            let reply = request.reply_resolved(ctx.stand_ins.map(target.as_str()));
+            let reply =
+                request.reply_resolved(ctx.stand_ins.map(ctx.who(request), target.as_str()));
             let _ = client.write_all(&reply).await;
         }
         Err(e) => {
