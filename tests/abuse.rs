@@ -137,3 +137,65 @@ fn stand_ins_are_per_listener() {
     );
     assert_eq!(connect_ip(a, ip), 0x00);
 }
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// A SOCKS5 stream as `user` to the echo service at `b32`; the reply code (and the echo
+/// checked on success).
+fn stream_as(proxy: SocketAddr, user: &str, b32: &str) -> u8 {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let code = support::client::socks5_connect(&mut s, b32, 80, Some((user, "x"))).unwrap();
+    if code == 0 {
+        s.write_all(b"hi").unwrap();
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).unwrap();
+    }
+    code
+}
+
+/// Usernames cannot make identities (sessions, descriptors) without bound: 300 usernames
+/// leave at most `max_identities` (here 16) sessions and a bounded number of descriptors,
+/// and another listener is served meanwhile.
+#[test]
+fn usernames_cannot_exhaust_identities() {
+    let fake = FakeSam::start();
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    support::services::spawn_echo(echo);
+    let b32 = support::fake_sam::test_keys(0xf100d).destination().b32();
+    fake.service(&b32, echo_addr);
+    let dir = tempfile::tempdir().unwrap();
+    let (users, main) = (free_addr(), free_addr());
+    let cfg = format!(
+        "status_listen = \"off\"\n\
+         [[proxy]]\nname = \"users\"\nlisten = \"{users}\"\nisolate = \"username\"\nmax_identities = 16\n\
+         [[proxy]]\nname = \"main\"\nlisten = \"{main}\"\n"
+    );
+    let p = start_with(&fake, &dir, &cfg, &[]);
+    let before = open_fds(p.pid());
+    let t = Instant::now();
+    let mut ok = 0;
+    for i in 0..300 {
+        ok += (stream_as(users, &format!("u{i}"), &b32) == 0) as usize;
+    }
+    let flood = t.elapsed();
+    let t = Instant::now();
+    assert_eq!(stream_as(main, "", &b32), 0, "main listener not served");
+    let normal = t.elapsed();
+    let after = open_fds(p.pid());
+    let live = fake.sessions().len();
+    eprintln!(
+        "300 usernames in {:.2} s ({ok} served): {live} sessions live, fds {before} -> {after}; \
+         a stream on another listener then took {:.1} ms",
+        flood.as_secs_f32(),
+        normal.as_secs_f64() * 1000.0
+    );
+    assert_eq!(ok, 300, "each new username evicts an idle one");
+    assert!(live <= 16 + 1, "{live} sessions");
+    assert!(after <= before + 16 + 4, "fds {before} -> {after}");
+}

@@ -395,6 +395,58 @@ fn template(fake: &FakeSam, quantity: &str) -> Template {
     }
 }
 
+/// Usernames cannot make identities without bound: past `max` the least recently used idle
+/// one is closed; with every one busy, a new username is refused (a limit, reply 0x01).
+/// Per-user sessions keep no warm sockets, so an idle identity holds one descriptor.
+#[tokio::test]
+async fn per_user_identities_are_capped() {
+    let fake = FakeSam::start();
+    let svc = test_keys(21).destination().b32();
+    fake.service(&svc, echo_service());
+    let mode = Mode::PerUser {
+        key_dir: None,
+        idle: Duration::from_secs(600),
+        max: 2,
+    };
+    let pool = Pool::new("cap", template(&fake, "2"), mode);
+    let alice = timeout(T, pool.lease(Some(&creds("alice"))))
+        .await
+        .unwrap()
+        .unwrap();
+    let bob = timeout(T, pool.lease(Some(&creds("bob"))))
+        .await
+        .unwrap()
+        .unwrap();
+    let e = timeout(T, pool.lease(Some(&creds("carol"))))
+        .await
+        .unwrap()
+        .err()
+        .expect("a third identity while two are busy");
+    assert!(matches!(e, SamError::Limit(_)), "{e}");
+    // Bob's stream ends: his identity is the idle one to go.
+    let (tcp, early) = timeout(T, bob.session.connect(&svc, 80))
+        .await
+        .unwrap()
+        .unwrap();
+    echo_through(tcp, early, b"bob").await;
+    drop(bob);
+    let _carol = timeout(T, pool.lease(Some(&creds("carol"))))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pool.users(), 2);
+    assert!(
+        fake.until(|st| st.live().len() == 2, T).await,
+        "bob's session closed"
+    );
+    drop(alice);
+    // One connection per key generation, per session and per stream: nothing kept warm.
+    settle(50).await;
+    let used =
+        fake.count("DEST GENERATE") + fake.count("SESSION CREATE") + fake.count("STREAM CONNECT");
+    assert_eq!(fake.count("HELLO"), used, "{:?}", fake.commands());
+}
+
 #[tokio::test]
 async fn per_user_pool_sessions_and_reaping() {
     let fake = FakeSam::start();
@@ -405,6 +457,7 @@ async fn per_user_pool_sessions_and_reaping() {
         Mode::PerUser {
             key_dir: None,
             idle,
+            max: 64,
         },
     );
     let alice = timeout(T, pool.lease(Some(&creds("alice"))))
@@ -462,6 +515,7 @@ async fn persistent_per_user_keys_and_replacing_pools() {
     let mode = || Mode::PerUser {
         key_dir: Some(dir.path().to_path_buf()),
         idle: Duration::from_secs(600),
+        max: 64,
     };
     let old = Arc::new(Pool::new("l1", template(&fake, "2"), mode()));
     let lease = timeout(T, old.lease(Some(&creds("alice"))))

@@ -140,6 +140,10 @@ pub struct Listener {
     /// With isolate = "username": seconds without streams before a user's identity closes.
     #[serde(default = "default_idle")]
     pub idle_timeout: u64,
+    /// With isolate = "username": identities open at once. Past it the least recently used
+    /// idle one is closed; with none idle, a new username gets 0x01.
+    #[serde(default = "default_max_identities")]
+    pub max_identities: usize,
     /// Session options for this listener, over the global ones.
     #[serde(default)]
     pub options: BTreeMap<String, toml::Value>,
@@ -189,6 +193,10 @@ impl Listener {
             },
         )))
     }
+}
+
+fn default_max_identities() -> usize {
+    64
 }
 
 fn default_idle() -> u64 {
@@ -365,6 +373,7 @@ impl Config {
             isolate: Isolate::None,
             persistent_users: false,
             idle_timeout: default_idle(),
+            max_identities: default_max_identities(),
             options: BTreeMap::new(),
             auth: BTreeMap::new(),
         }]
@@ -502,6 +511,9 @@ impl Config {
         }
         let mut key_files: std::collections::HashMap<PathBuf, String> = Default::default();
         for l in self.listeners() {
+            if l.max_identities == 0 || l.max_identities > 4096 {
+                bail!("listener {}: max_identities from 1 to 4096", l.name);
+            }
             if l.idle_timeout > 30 * day {
                 bail!(
                     "listener {}: idle_timeout at most {} seconds",

@@ -518,6 +518,7 @@ fn per_user_pool(spec: &Spec, prev: Option<&Running>) -> Arc<Pool> {
         r.spec.per_user_dir == spec.per_user_dir
             && r.spec.template == spec.template
             && r.spec.listener.idle_timeout == spec.listener.idle_timeout
+            && r.spec.listener.max_identities == spec.listener.max_identities
     });
     if let Some(r) = unchanged {
         return r.pool.clone();
@@ -525,6 +526,7 @@ fn per_user_pool(spec: &Spec, prev: Option<&Running>) -> Arc<Pool> {
     let mode = Mode::PerUser {
         key_dir: spec.per_user_dir.clone(),
         idle: Duration::from_secs(spec.listener.idle_timeout),
+        max: spec.listener.max_identities,
     };
     let pool = Pool::new(&spec.listener.name, spec.template.clone(), mode);
     match prev {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
-use tracing::info;
+use tracing::{debug, info};
 
 /// What every session of a pool is created with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub enum Mode {
         key_dir: Option<PathBuf>,
         /// Close a user's session after this long without streams.
         idle: Duration,
+        /// Identities open at once; past it the least recently used idle one is closed,
+        /// and with none idle a new username is refused.
+        max: usize,
     },
 }
 
@@ -67,6 +70,20 @@ impl Drop for Active {
         *self.0.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Per-user key files kept per listener (`persistent_users`): each username that ever
+/// connected leaves one, so their number is bounded; past it new usernames are refused.
+pub const MAX_USER_KEY_FILES: usize = 1024;
+
+fn key_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "dat"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// Stable, non-reversible key for a username on a listener.
@@ -134,12 +151,32 @@ impl Pool {
                     _active: None,
                 })
             }
-            Mode::PerUser { key_dir, .. } => key_dir,
+            Mode::PerUser { key_dir, max, .. } => (key_dir, *max),
         };
+        let (key_dir, max) = key_dir;
         let username = creds.map(|c| c.username.as_slice()).unwrap_or(b"");
         let hash = user_hash(&self.listener, username);
         let slot = {
             let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            if !users.contains_key(&hash) && users.len() >= max {
+                // Make room: the least recently used identity with no stream open.
+                let idle = users
+                    .iter()
+                    .filter(|(_, s)| s.active.load(Ordering::Acquire) == 0)
+                    .min_by_key(|(_, s)| *s.last_used.lock().unwrap_or_else(|e| e.into_inner()))
+                    .map(|(k, _)| *k);
+                match idle {
+                    Some(k) => {
+                        users.remove(&k);
+                    }
+                    None => {
+                        return Err(SamError::Limit(format!(
+                            "{max} per-user identities in use on listener {} (max_identities)",
+                            self.listener
+                        )))
+                    }
+                }
+            }
             let slot = users.entry(hash).or_insert_with(|| {
                 Arc::new(UserSlot {
                     tag: hex(&hash[..4]),
@@ -157,17 +194,29 @@ impl Pool {
             .session
             .get_or_try_init(|| async {
                 let source = match key_dir {
-                    Some(d) => KeySource::File(d.join(format!("{}.dat", hex(&hash)))),
+                    Some(d) => {
+                        let path = d.join(format!("{}.dat", hex(&hash)));
+                        if !path.exists() && key_files(d) >= MAX_USER_KEY_FILES {
+                            return Err(SamError::Limit(format!(
+                                "{MAX_USER_KEY_FILES} per-user key files in {} (remove old ones \
+                                 to let new usernames in)",
+                                d.display()
+                            )));
+                        }
+                        KeySource::File(path)
+                    }
                     None => KeySource::Transient,
                 };
                 let keys =
                     keyfile::obtain(&source, &self.template.sam_addr, self.template.sig_type)
                         .await
                         .map_err(|e| SamError::Protocol(format!("{e:#}")))?;
-                info!(
+                // Which username is which identity stays out of the info log.
+                info!(listener = %self.listener, "new per-user identity");
+                debug!(
                     listener = %self.listener,
                     user = %slot.tag,
-                    "new per-user identity {}",
+                    "per-user identity {}",
                     keys.destination().b32()
                 );
                 // Same keys as the replaced pool's session for this user (persistent keys):
@@ -176,7 +225,7 @@ impl Pool {
                     let prev = self.previous.lock().unwrap_or_else(|e| e.into_inner());
                     prev.as_ref().and_then(|p| p.user_session(&hash))
                 });
-                Ok::<_, SamError>(Session::spawn_after(
+                let session = Session::spawn_after(
                     SessionConfig {
                         sam_addr: self.template.sam_addr.clone(),
                         name: format!("eepsocks-{}-{}", self.listener, slot.tag),
@@ -184,7 +233,10 @@ impl Pool {
                         options: self.template.options.clone(),
                     },
                     previous,
-                ))
+                );
+                // Idle per-user identities may be many: they hold no warm sockets.
+                session.without_warm_sockets();
+                Ok::<_, SamError>(session)
             })
             .await?
             .clone();

@@ -47,6 +47,9 @@ pub enum OpenError {
     /// The router or our own stream-open deadline gave up waiting.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A limit of this proxy (documented in docs/reliability.md) was reached.
+    #[error("limit reached: {0}")]
+    Limit(String),
     /// The router is down, or the session is gone.
     #[error("router unavailable: {0}")]
     Router(String),
@@ -58,7 +61,7 @@ impl OpenError {
         match self {
             OpenError::NameNotFound | OpenError::Unreachable(_) => Reply::HostUnreachable,
             OpenError::Timeout(_) => Reply::TtlExpired,
-            OpenError::Router(_) => Reply::GeneralFailure,
+            OpenError::Router(_) | OpenError::Limit(_) => Reply::GeneralFailure,
         }
     }
 }

@@ -68,6 +68,9 @@ impl Router for SamRouter {
 
 /// SAM results to open errors. `lookup` marks NAMING LOOKUP replies.
 fn map_sam(e: SamError, lookup: bool) -> OpenError {
+    if let SamError::Limit(m) = &e {
+        return OpenError::Limit(m.clone());
+    }
     match e.result() {
         Some("KEY_NOT_FOUND") if lookup => OpenError::NameNotFound,
         Some("INVALID_KEY") if lookup => OpenError::NameNotFound,

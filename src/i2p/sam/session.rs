@@ -58,6 +58,9 @@ pub struct Session {
 struct WarmPool {
     conns: Mutex<Vec<(SamSocket, Instant)>>,
     filling: AtomicUsize,
+    /// No warm sockets for this session (per-user identities: idle ones must not hold
+    /// descriptors).
+    off: std::sync::atomic::AtomicBool,
 }
 
 /// Warm connections kept ready per session.
@@ -200,7 +203,22 @@ impl Session {
     }
 
     /// Top the warm pool up in the background.
+    /// Open every stream on a fresh connection, keeping no warm sockets: for sessions that
+    /// may sit idle in numbers (per-user identities), where descriptors matter more than a
+    /// round trip.
+    pub fn without_warm_sockets(&self) {
+        self.warm.off.store(true, Ordering::Relaxed);
+        self.warm
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     fn refill(&self) {
+        if self.warm.off.load(Ordering::Relaxed) {
+            return;
+        }
         let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(WARM);
         let filling = self.warm.filling.load(Ordering::Relaxed);
         for _ in (have + filling)..WARM {
