@@ -16,6 +16,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The router's SAM v3 bridge.
     pub sam: String,
+    /// Allow a SAM bridge off loopback (it receives the private keys in cleartext).
+    pub remote_sam: bool,
     /// Where key files live. Default: $XDG_DATA_HOME/eepsocks or ~/.local/share/eepsocks.
     pub data_dir: Option<PathBuf>,
     /// Key file name (relative to data_dir, or absolute), or "transient".
@@ -216,6 +218,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 4447)),
             sam: "127.0.0.1:7656".into(),
+            remote_sam: false,
             data_dir: None,
             keys: "eepsocks.dat".into(),
             signature_type: 7,
@@ -475,6 +478,22 @@ impl Config {
             self.listener_options(&l.options)?;
             l.auth_check()?;
         }
+        // SESSION CREATE carries the private keys in cleartext.
+        let sam_local = match self.sam.rsplit_once(':') {
+            Some(("localhost", _)) => true,
+            _ => self
+                .sam
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback()),
+        };
+        if !sam_local && !self.remote_sam {
+            bail!(
+                "sam = {:?} is not a loopback address: eepsocks sends its private keys to the \
+                 SAM bridge in cleartext. Use a router on this machine, or set \
+                 remote_sam = true if the link is private (e.g. a VPN or an SSH tunnel)",
+                self.sam
+            );
+        }
         if let Some(a) = self.status_addr()? {
             if !a.ip().is_loopback() {
                 bail!("status_listen {a}: loopback only");
@@ -707,5 +726,22 @@ mod tests {
         let c =
             proxies(&["name = \"u\"\nisolate = \"username\"\nidle_timeout = 9223372036854775807"]);
         assert!(c.validate().is_err());
+    }
+
+    /// Keys never go to a SAM bridge off this machine unless the config says so.
+    #[test]
+    fn remote_sam_needs_opting_in() {
+        for (sam, ok) in [
+            ("127.0.0.1:7656", true),
+            ("[::1]:7656", true),
+            ("localhost:7656", true),
+            ("192.168.1.5:7656", false),
+            ("router.lan:7656", false),
+        ] {
+            let c: Config = toml::from_str(&format!("sam = \"{sam}\"")).unwrap();
+            assert_eq!(c.validate().is_ok(), ok, "{sam}");
+            let c: Config = toml::from_str(&format!("sam = \"{sam}\"\nremote_sam = true")).unwrap();
+            c.validate().unwrap();
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::i2p::sam::SamSocket;
 use anyhow::Context;
 use anyhow::{bail, Result};
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 #[cfg(feature = "embedded")]
 pub use eepsocks_embedded::{devnet, Embedded, Progress, Settings, Transport};
@@ -82,14 +82,21 @@ pub async fn choose(cfg: &mut Config) -> Result<Backend> {
         RouterKind::Sam => true,
         RouterKind::Embedded => false,
         RouterKind::Auto => {
-            if sam_answers(&cfg.sam).await {
-                true
-            } else {
+            if !sam_answers(&cfg.sam).await {
                 info!(
                     "router: no SAM bridge answers at {} (auto): using the embedded router",
                     cfg.sam
                 );
                 false
+            } else if let Some(why) = super::trust::distrust(&cfg.sam) {
+                warn!(
+                    "router: the SAM bridge at {} {why}: not used (auto); using the embedded \
+                     router. Give --router sam to use it anyway",
+                    cfg.sam
+                );
+                false
+            } else {
+                true
             }
         }
     };

@@ -8,6 +8,7 @@
 //! - `identity`: which session serves a client (per listener, or per SOCKS username).
 //! - `sam_router`: the `Router` for any SAM bridge, with the address books.
 //! - `backend`: choosing the router (a SAM bridge, or the embedded one) and starting it.
+//! - `trust`: whether a SAM bridge may receive our keys (whose socket it is).
 
 pub mod backend;
 pub mod format;
@@ -15,6 +16,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod sam;
 pub mod sam_router;
+pub mod trust;
 
 pub use format::{Destination, PrivateKeys};
 pub use sam_router::SamRouter;
