@@ -199,3 +199,74 @@ fn usernames_cannot_exhaust_identities() {
     assert!(live <= 16 + 1, "{live} sessions");
     assert!(after <= before + 16 + 4, "fds {before} -> {after}");
 }
+
+/// Started with a soft descriptor limit of 64 (hard 320), eepsocks raises it, derives a
+/// connection budget from it, and closes clients past the budget instead of running out
+/// of descriptors: 400 idle clients cause no EMFILE, and once they leave a stream works.
+#[test]
+fn idle_clients_cannot_exhaust_descriptors() {
+    use std::os::unix::process::CommandExt;
+    let fake = FakeSam::start();
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    support::services::spawn_echo(echo);
+    let b32 = support::fake_sam::test_keys(0xfd).destination().b32();
+    fake.service(&b32, echo_addr);
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_addr();
+    let cfg = dir.path().join("eepsocks.toml");
+    std::fs::write(&cfg, "status_listen = \"off\"\nhandshake_timeout = 60\n").unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let (fake_addr, cfg, listen_s) = (fake.addr(), cfg.display().to_string(), listen.to_string());
+    let args = [
+        "run",
+        "--router",
+        "sam",
+        "--sam",
+        &fake_addr,
+        "--data-dir",
+        &data,
+        "--config",
+        &cfg,
+        "--listen",
+        &listen_s,
+    ];
+    let mut cmd = support::launcher::command(args, None);
+    cmd.env("EEPSOCKS_LOG", "info");
+    unsafe {
+        cmd.pre_exec(|| {
+            let r = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 320,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let p = Eepsocks::spawn_command(cmd);
+    p.wait_ready_within(Duration::from_secs(20));
+    let mut idle = Vec::new();
+    for _ in 0..400 {
+        idle.push(TcpStream::connect(listen).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let fds = open_fds(p.pid());
+    let log = p.log();
+    assert!(!log.contains("Too many open files"), "{log}");
+    assert!(
+        log.contains("descriptor limit raised from 64 to 320"),
+        "{log}"
+    );
+    assert!(fds < 320, "{fds} descriptors");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert_eq!(stream_as(listen, "", &b32), 0);
+    eprintln!(
+        "400 idle clients at a limit of 320: {fds} descriptors held, no EMFILE; then a \
+         stream in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+}

@@ -29,6 +29,7 @@ pub async fn demo(listen: SocketAddr, dir: Option<PathBuf>) -> Result<()> {
 
 async fn demo_in(dir: &Path, listen: SocketAddr) -> Result<()> {
     let mut signals = Signals::install()?;
+    super::run::raise_nofile();
     // Interrupted while starting: return, so the temporary directory is removed.
     let d = tokio::select! {
         d = crate::demo::start(dir, listen) => d?,

@@ -9,6 +9,7 @@ use tokio_stream::StreamExt;
 
 pub async fn run(mut cfg: Config, source: ConfigSource) -> Result<()> {
     let mut signals = Signals::install()?;
+    raise_nofile();
     let backend = tokio::select! {
         b = backend::choose(&mut cfg) => b?,
         _ = signals.shutdown() => return Ok(()),
@@ -51,5 +52,16 @@ impl Signals {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
         }
+    }
+}
+
+/// Raise the descriptor limit to the hard limit, saying so.
+pub fn raise_nofile() {
+    match crate::proxy::budget::raise_nofile() {
+        Ok((before, after)) if after > before => {
+            tracing::info!("descriptor limit raised from {before} to {after}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("descriptor limit not raised: {e}"),
     }
 }

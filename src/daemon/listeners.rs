@@ -98,6 +98,8 @@ pub(super) struct Daemon {
     pub(super) draining: Vec<Arc<ListenerContext>>,
     pub(super) infos: Arc<RwLock<Vec<Arc<ListenerInfo>>>>,
     pub(super) pools: Arc<RwLock<Vec<Arc<Pool>>>>,
+    /// Client connections of all listeners together, from the descriptor limit.
+    budget: Arc<tokio::sync::Semaphore>,
     /// Seconds connections get to finish at shutdown (of the config last applied).
     pub(super) drain_timeout: u64,
 }
@@ -113,6 +115,7 @@ impl Daemon {
             draining: Vec::new(),
             infos: Arc::default(),
             pools: Arc::default(),
+            budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
             drain_timeout: cfg.drain_timeout,
         };
         d.load_user_book()?;
@@ -369,6 +372,7 @@ impl Daemon {
             p.spec.max_clients,
         );
         // Stand-ins are the listener's own; a restarted listener keeps the ones it handed out.
+        ctx.budget = self.budget.clone();
         ctx.stand_ins = match &prev {
             Some(r) => r.ctx.stand_ins.clone(),
             None => Arc::default(),
@@ -473,6 +477,31 @@ impl Daemon {
             info!("all connections closed; exiting");
         }
     }
+}
+
+/// The connection budget for `cfg` under the current descriptor limit (logged).
+fn budget(cfg: &Config) -> usize {
+    let nofile = crate::proxy::budget::nofile();
+    // Per listener: its control connection and two warm sockets, or one per identity.
+    let sessions: u64 = cfg
+        .listeners()
+        .iter()
+        .map(|l| match l.isolate {
+            Isolate::Username => l.max_identities as u64,
+            Isolate::None => 3,
+        })
+        .sum();
+    let n = crate::proxy::budget::connections(nofile, sessions);
+    let asked: usize = cfg.listeners().len() * cfg.max_clients;
+    info!(
+        "descriptors: limit {nofile}; up to {n} client connections at once over all listeners{}",
+        if asked > n {
+            format!(" (fewer than {asked}, max_clients × listeners)")
+        } else {
+            String::new()
+        }
+    );
+    n
 }
 
 /// The identity `p` plans, its session started if it needs a new one.

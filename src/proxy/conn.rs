@@ -34,6 +34,8 @@ pub struct ListenerContext {
     /// One permit per connected client: at most `max_clients` at a time.
     pub slots: Arc<Semaphore>,
     pub max_clients: usize,
+    /// Connections of the whole process (all listeners), from its descriptor limit.
+    pub budget: Arc<Semaphore>,
 }
 
 impl ListenerContext {
@@ -51,6 +53,7 @@ impl ListenerContext {
             stats: Arc::default(),
             slots: Arc::new(Semaphore::new(max_clients)),
             max_clients,
+            budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
         }
     }
 

@@ -52,12 +52,20 @@ pub async fn serve<R: Router>(
             drop(sock);
             continue;
         };
+        // The process-wide budget: descriptors are shared by every listener.
+        let Ok(budget) = ctx.budget.clone().try_acquire_owned() else {
+            if crate::proxy::ratelimit::allow() {
+                warn!(client = %peer, "closed: the connection budget of this process is used up (descriptor limit)");
+            }
+            drop(sock);
+            continue;
+        };
         let _ = sock.set_nodelay(true);
         let router = router.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
             conn::serve(sock, peer, router, ctx).await;
-            drop(permit);
+            drop((permit, budget));
         });
     }
 }

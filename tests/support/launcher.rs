@@ -192,8 +192,14 @@ impl Eepsocks {
         netns: Option<&str>,
         log: &str,
     ) -> Eepsocks {
-        let mut child = command(args, netns)
-            .env("EEPSOCKS_LOG", log)
+        let mut cmd = command(args, netns);
+        cmd.env("EEPSOCKS_LOG", log);
+        Eepsocks::spawn_command(cmd)
+    }
+
+    /// Start a prepared `command(..)` (e.g. with resource limits set in `pre_exec`).
+    pub fn spawn_command(mut cmd: Command) -> Eepsocks {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
