@@ -2,6 +2,9 @@
 //! router's stream), so the number of connections the whole process may hold is derived
 //! from its descriptor limit, rather than found out by EMFILE.
 
+// rlim_t is u64 on Linux but not everywhere: the casts are not no-ops on every target.
+#![allow(clippy::unnecessary_cast)]
+
 /// Descriptors kept for everything but client connections: the log, the status endpoint
 /// and its 16 connections, key and book files, the embedded router's own, slack.
 const BASE_RESERVE: u64 = 128;
