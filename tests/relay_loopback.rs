@@ -139,19 +139,35 @@ fn tor_resolve_then_connect_to_the_stand_in_address() {
     assert_eq!(r[4..8], ip);
 }
 
-/// Paused time: the proxy's one-second delay on a failed login passes without waiting.
+/// A failed login locks its source address out (1 s, doubling): during the lockout even the
+/// right password is refused unchecked, so parallel connections get one guess per window.
+/// Paused time: the lockout passes without waiting.
 #[tokio::test(start_paused = true)]
-async fn required_login_is_checked_and_failures_are_slow() {
+async fn required_login_is_checked_and_guessing_is_locked_out() {
     use support::client::socks5_connect_async;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-    use tokio::time::{timeout, Instant};
+    use tokio::time::timeout;
     let check: eepsocks::socks::AuthCheck = Arc::new(|c: &eepsocks::socks::Credentials| {
         c.username == b"alice" && c.password == b"swordfish"
     });
     let proxy = Frontend::new(support::services::local_echo_tokio())
         .auth(check)
         .spawn();
+    let login = |user: &'static str, pw: &'static str| async move {
+        let mut s = TcpStream::connect(proxy).await.unwrap();
+        let mut m = vec![5, 1, 2, 1, user.len() as u8];
+        m.extend_from_slice(user.as_bytes());
+        m.push(pw.len() as u8);
+        m.extend_from_slice(pw.as_bytes());
+        s.write_all(&m).await.unwrap();
+        let mut v = [0u8; 4];
+        timeout(LOCAL_IO_TIMEOUT, s.read_exact(&mut v))
+            .await
+            .unwrap()
+            .unwrap();
+        v[3]
+    };
     let mut s = TcpStream::connect(proxy).await.unwrap();
     assert_eq!(
         timeout(
@@ -163,21 +179,13 @@ async fn required_login_is_checked_and_failures_are_slow() {
         .unwrap(),
         0
     );
-    let mut s = TcpStream::connect(proxy).await.unwrap();
-    s.write_all(&[5, 1, 2, 1, 5, b'a', b'l', b'i', b'c', b'e', 1, b'x'])
-        .await
-        .unwrap();
-    let t = Instant::now();
-    let mut v = Vec::new();
-    timeout(LOCAL_IO_TIMEOUT, s.read_to_end(&mut v))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(v, [5, 2, 1, 1]);
-    assert!(
-        t.elapsed() >= Duration::from_millis(900),
-        "no delay on a failed login"
-    );
+    assert_eq!(login("alice", "x").await, 1, "wrong password");
+    // A burst of guesses, the right one among them: all refused, none checked.
+    for pw in ["a", "b", "swordfish", "c"] {
+        assert_eq!(login("alice", pw).await, 1, "{pw} during the lockout");
+    }
+    tokio::time::sleep(Duration::from_millis(1001)).await;
+    assert_eq!(login("alice", "swordfish").await, 0, "after the lockout");
     // no-auth offers are refused outright
     let mut s = TcpStream::connect(proxy).await.unwrap();
     s.write_all(&[5, 1, 0]).await.unwrap();

@@ -98,6 +98,8 @@ pub(super) struct Daemon {
     pub(super) draining: Vec<Arc<ListenerContext>>,
     pub(super) infos: Arc<RwLock<Vec<Arc<ListenerInfo>>>>,
     pub(super) pools: Arc<RwLock<Vec<Arc<Pool>>>>,
+    /// Failed logins by source address, for every listener.
+    logins: Arc<crate::proxy::logins::Logins>,
     /// Client connections of all listeners together, from the descriptor limit.
     budget: Arc<tokio::sync::Semaphore>,
     /// Seconds connections get to finish at shutdown (of the config last applied).
@@ -115,6 +117,7 @@ impl Daemon {
             draining: Vec::new(),
             infos: Arc::default(),
             pools: Arc::default(),
+            logins: Arc::default(),
             budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
             drain_timeout: cfg.drain_timeout,
         };
@@ -373,6 +376,7 @@ impl Daemon {
         );
         // Stand-ins are the listener's own; a restarted listener keeps the ones it handed out.
         ctx.budget = self.budget.clone();
+        ctx.logins = self.logins.clone();
         ctx.stand_ins = match &prev {
             Some(r) => r.ctx.stand_ins.clone(),
             None => Arc::default(),

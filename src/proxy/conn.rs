@@ -29,6 +29,8 @@ pub struct ListenerContext {
     pub per_user: bool,
     /// RFC 1929 login required on this listener.
     pub auth: Option<AuthCheck>,
+    /// Failed logins by source address (shared by the listeners of the process).
+    pub logins: Arc<crate::proxy::logins::Logins>,
     /// This listener's counters.
     pub stats: Arc<Stats>,
     /// One permit per connected client: at most `max_clients` at a time.
@@ -50,11 +52,22 @@ impl ListenerContext {
             stand_ins: Arc::default(),
             per_user: false,
             auth: None,
+            logins: Arc::default(),
             stats: Arc::default(),
             slots: Arc::new(Semaphore::new(max_clients)),
             max_clients,
             budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
         }
+    }
+
+    /// The login check for a client at `peer`: the listener's, behind the lockouts of
+    /// addresses that failed before (see `logins`).
+    fn login_check(&self, peer: SocketAddr) -> Option<AuthCheck> {
+        let check = self.auth.clone()?;
+        let logins = self.logins.clone();
+        Some(Arc::new(move |c: &crate::socks::Credentials| {
+            logins.attempt(peer.ip(), || check(c))
+        }))
     }
 
     /// Whose stand-ins a request sees: its username's on per-username listeners, else the
@@ -72,9 +85,6 @@ impl ListenerContext {
     }
 }
 
-/// Failed logins wait this long before the refusal, to slow down password guessing.
-const AUTH_FAILURE_DELAY: Duration = Duration::from_secs(1);
-
 pub async fn serve<R: Router>(
     mut client: TcpStream,
     peer: SocketAddr,
@@ -86,7 +96,7 @@ pub async fn serve<R: Router>(
     // 1. Handshake, bounded in time so stalled clients cannot hold a slot.
     let hs = tokio::time::timeout(
         ctx.handshake_timeout,
-        handshake(&mut client, Handshake::with_auth(ctx.auth.clone())),
+        handshake(&mut client, Handshake::with_auth(ctx.login_check(peer))),
     )
     .await;
     let (request, pipelined) = match hs {
@@ -287,9 +297,6 @@ async fn handshake(
                 return Ok((request, buf));
             }
             Step::Reject { reply, error } => {
-                if error == HandshakeError::AuthRejected {
-                    tokio::time::sleep(AUTH_FAILURE_DELAY).await;
-                }
                 if !reply.is_empty() {
                     let _ = client.write_all(&reply).await;
                 }

@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod conn;
+pub mod logins;
 pub mod ratelimit;
 pub mod relay;
 pub mod server;
