@@ -616,10 +616,21 @@ async fn sam_router_names_and_streams() {
     };
 
     let name = |n: &str| Target::Name(n.into());
+    fake.name("sub.i2p", &router);
+    let (s, _) = AddressBook::parse(&format!(
+        "site.i2p={}\nsub.i2p={}\nonly-sub.i2p={}\n",
+        sub.to_base64(),
+        sub.to_base64(),
+        sub.to_base64()
+    ));
+    *r.book.subscribed.write().unwrap() = s;
     for (target, want) in [
+        // The user's book first; then the router's, even over a subscription that has
+        // the name (a feed cannot redirect a name the router knows); subscriptions last.
         ("site.i2p", &user),
-        ("sub.i2p", &sub),
+        ("sub.i2p", &router),
         ("router.i2p", &router),
+        ("only-sub.i2p", &sub),
     ] {
         let o = match timeout(T, r.open(None, &name(target), 80)).await.unwrap() {
             Ok(o) => o,
@@ -628,9 +639,14 @@ async fn sam_router_names_and_streams() {
         assert_eq!(fake.connects().last().unwrap().dest, want.b32(), "{target}");
         echo_through(o.stream, o.early, target.as_bytes()).await;
     }
-    // Only the name in no book went to the router.
-    assert_eq!(fake.count("NAMING LOOKUP"), 1, "{:?}", fake.commands());
-    assert_eq!(fake.count("NAMING LOOKUP NAME=router.i2p"), 1);
+    // Every name not in the user's book went to the router first.
+    assert_eq!(
+        fake.count("NAMING LOOKUP NAME=site.i2p"),
+        0,
+        "{:?}",
+        fake.commands()
+    );
+    assert_eq!(fake.count("NAMING LOOKUP"), 3, "{:?}", fake.commands());
     match timeout(T, r.open(None, &name("nowhere.i2p"), 80))
         .await
         .unwrap()

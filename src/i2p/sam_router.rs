@@ -17,17 +17,24 @@ pub struct SamRouter {
 }
 
 impl SamRouter {
-    /// A name's destination: the user's book, then subscriptions, then the router's (through the
-    /// identity that will use it, so lookups are isolated like streams).
+    /// A name's destination: the user's book, then the router's (through the identity that
+    /// will use it, so lookups are isolated like streams), then the subscriptions.
     async fn lookup(&self, lease: &Lease, name: &str) -> Result<String, OpenError> {
-        match self.book.get(name).map(|d| d.sam_dest()) {
-            Some(d) => Ok(d),
-            None => Ok(lease
-                .session
-                .lookup(name)
-                .await
-                .map_err(|e| map_sam(e, true))?
-                .to_base64()),
+        if let Some(d) = self.book.user(name) {
+            return Ok(d.sam_dest());
+        }
+        match lease
+            .session
+            .lookup(name)
+            .await
+            .map_err(|e| map_sam(e, true))
+        {
+            Ok(d) => Ok(d.to_base64()),
+            Err(OpenError::NameNotFound) => match self.book.subscribed(name) {
+                Some(d) => Ok(d.sam_dest()),
+                None => Err(OpenError::NameNotFound),
+            },
+            Err(e) => Err(e),
         }
     }
 }

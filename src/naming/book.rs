@@ -182,10 +182,14 @@ pub struct Books {
 }
 
 impl Books {
-    pub fn get(&self, name: &str) -> Option<Entry> {
-        if let Some(d) = self.user.read().ok().and_then(|b| b.get(name).cloned()) {
-            return Some(d);
-        }
+    /// The user's own entry for `name`.
+    pub fn user(&self, name: &str) -> Option<Entry> {
+        self.user.read().ok().and_then(|b| b.get(name).cloned())
+    }
+
+    /// What the subscriptions say, for names neither the user's book nor the router's
+    /// knows: a feed must not redirect a name the router already has.
+    pub fn subscribed(&self, name: &str) -> Option<Entry> {
         self.subscribed
             .read()
             .ok()

@@ -110,7 +110,11 @@ pub fn classify(addr: &Address) -> Result<Target, Refusal> {
         return match hash.len() {
             52 if base32 => Ok(Target::B32(name)),
             n if n >= 56 && base32 => Ok(Target::B33(name)),
-            _ if hash.contains('.') => Ok(Target::Name(name)),
+            // No such thing: as a plain name an address book could map it anywhere, and
+            // an application would take it for the b32 it ends with.
+            _ if hash.contains('.') => {
+                Err(Refusal::Malformed("a .b32.i2p address has no subdomains"))
+            }
             _ => Err(Refusal::Malformed(
                 "a .b32.i2p address has 52 base32 characters (56 or more for b33)",
             )),
@@ -152,6 +156,10 @@ mod tests {
 
     #[test]
     fn refusals() {
+        // Subdomains of a b32 do not exist; as names they could be mapped anywhere.
+        for sub in [format!("www.{H}.b32.i2p"), "a.b.b32.i2p".to_string()] {
+            assert!(matches!(n(&sub), Err(Refusal::Malformed(_))), "{sub}");
+        }
         assert_eq!(
             classify(&Address::Ipv4(Ipv4Addr::new(10, 0, 0, 1))),
             Err(Refusal::IpLiteral)

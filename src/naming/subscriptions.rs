@@ -137,7 +137,9 @@ impl Subscriptions {
         let u = parse_url(url)?;
         let dest = match &u.host {
             Target::B32(n) | Target::B33(n) => n.clone(),
-            Target::Name(n) => match self.books.get(n) {
+            // The feed's host: the user's book, else the router's; never another feed's
+            // word, which could redirect this feed.
+            Target::Name(n) => match self.books.user(n) {
                 Some(d) => d.sam_dest(),
                 None => session.lookup(n).await?.to_base64(),
             },
