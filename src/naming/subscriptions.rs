@@ -28,6 +28,9 @@ struct State {
     urls: BTreeMap<String, Validators>,
 }
 
+/// Names the merged subscriptions hold at most (the main registries list ~10,000).
+pub const MAX_NAMES: usize = 100_000;
+
 pub struct Subscriptions {
     pub urls: Vec<String>,
     pub dir: PathBuf,
@@ -60,12 +63,22 @@ impl Subscriptions {
 
     /// Fetch every subscription now and then every `interval`, forever.
     pub async fn run(self) {
-        tokio::time::sleep(self.delay).await;
+        let me = Arc::new(self);
+        tokio::time::sleep(me.delay).await;
         loop {
-            if let Err(e) = self.refresh().await {
-                warn!("address-book subscriptions: {e:#}");
+            // Each round in its own task: whatever a feed does to it, the next round comes.
+            let round = tokio::spawn({
+                let me = me.clone();
+                async move { me.refresh().await }
+            });
+            match round.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => warn!("address-book subscriptions: {e:#}"),
+                Err(e) => warn!(
+                    "address-book subscriptions: the refresh failed ({e}); next round as planned"
+                ),
             }
-            tokio::time::sleep(self.interval).await;
+            tokio::time::sleep(me.interval).await;
         }
     }
 
@@ -90,7 +103,7 @@ impl Subscriptions {
                 Ok(Err(e)) => warn!("subscription {url}: {e:#}"),
                 Ok(Ok(None)) => info!("subscription {url}: not modified"),
                 Ok(Ok(Some((body, newv)))) => {
-                    let n = self.merge(url, &body)?;
+                    let n = self.merge(url, body).await?;
                     added += n;
                     info!("subscription {url}: {n} new names");
                     state.urls.insert(url.clone(), newv);
@@ -103,8 +116,10 @@ impl Subscriptions {
     }
 
     /// Add names not known yet; returns how many.
-    fn merge(&self, url: &str, body: &str) -> Result<usize> {
-        let (new, warnings) = AddressBook::parse(body);
+    async fn merge(&self, url: &str, body: String) -> Result<usize> {
+        // Megabytes of text: parsed off the async threads, which relay everyone's bytes.
+        let (new, warnings) =
+            tokio::task::spawn_blocking(move || AddressBook::parse(&body)).await?;
         if !warnings.is_empty() {
             warn!(
                 "subscription {url}: {} bad lines skipped (first: {})",
@@ -112,17 +127,26 @@ impl Subscriptions {
                 warnings[0]
             );
         }
-        let mut book = self
-            .books
-            .subscribed
-            .write()
-            .map_err(|_| anyhow!("address book lock poisoned"))?;
-        let mut added = 0;
-        for (name, entry) in new.iter() {
-            added += book.add_new(name, entry) as usize;
-        }
-        if added > 0 {
-            book.save(&self.book_path())?;
+        let (added, snapshot) = {
+            let mut book = self
+                .books
+                .subscribed
+                .write()
+                .map_err(|_| anyhow!("address book lock poisoned"))?;
+            let mut added = 0;
+            for (name, entry) in new.iter() {
+                if book.len() >= MAX_NAMES {
+                    warn!("subscriptions: {MAX_NAMES} names held; {url}'s other new names skipped");
+                    break;
+                }
+                added += book.add_new(name, entry) as usize;
+            }
+            (added, (added > 0).then(|| book.clone()))
+        };
+        // Written (and fsynced) off the async threads and outside the lock lookups take.
+        if let Some(book) = snapshot {
+            let path = self.book_path();
+            tokio::task::spawn_blocking(move || book.save(&path)).await??;
         }
         Ok(added)
     }
