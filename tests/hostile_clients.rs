@@ -9,6 +9,7 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use support::client::socks5_connect_async;
 use support::consts::{B32, LOCAL_IO_TIMEOUT};
 use support::frontend::Frontend;
@@ -459,4 +460,70 @@ async fn connection_cap_closes_the_excess() {
     drop(held);
     sleep(Duration::from_millis(200)).await;
     assert!(works(p).await, "slots are given back");
+}
+
+/// A router that takes 10 s to fail, and says whether it ever finished.
+struct SlowRouter {
+    finished: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl eepsocks::i2p::Router for SlowRouter {
+    async fn resolve(
+        &self,
+        _who: Option<&eepsocks::socks::Credentials>,
+        _target: &eepsocks::naming::Target,
+    ) -> Result<(), eepsocks::i2p::OpenError> {
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        _who: Option<&eepsocks::socks::Credentials>,
+        _target: &eepsocks::naming::Target,
+        _port: u16,
+    ) -> Result<eepsocks::i2p::Opened, eepsocks::i2p::OpenError> {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Err(eepsocks::i2p::OpenError::Router("slow".into()))
+    }
+}
+
+/// A client that hangs up while its stream is being set up frees its slot at once, and the
+/// stream is not opened for nobody (the router's work is dropped).
+#[tokio::test(start_paused = true)]
+async fn client_leaving_during_setup_frees_its_slot() {
+    use eepsocks::proxy::conn::ListenerContext;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let ctx = Arc::new(ListenerContext::new(
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+        1,
+    ));
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let router = Arc::new(SlowRouter {
+        finished: finished.clone(),
+    });
+    tokio::spawn(eepsocks::proxy::server::serve(
+        Arc::new(l),
+        router,
+        ctx.clone(),
+        std::future::pending(),
+    ));
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.set_nodelay(true).unwrap();
+    c.write_all(&[5, 1, 0]).await.unwrap();
+    let mut m = [0u8; 2];
+    c.read_exact(&mut m).await.unwrap();
+    c.write_all(&support::client::socks5_request(1, B32, 80))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(ctx.open(), 1, "the request is being set up");
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(ctx.open(), 0, "slot still held after the client left");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(!finished.load(std::sync::atomic::Ordering::SeqCst));
 }

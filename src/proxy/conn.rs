@@ -146,13 +146,20 @@ pub async fn serve<R: Router>(
     }
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
 
-    // 3. Open the stream. Success is only claimed after the router said OK.
-    let opened = match tokio::time::timeout(
+    // 3. Open the stream. Success is only claimed after the router said OK. A client that
+    //    hangs up meanwhile frees its slot at once, and no stream is opened for nobody.
+    let open = tokio::time::timeout(
         ctx.stream_timeout,
         router.open(request.credentials.as_ref(), &target, request.port),
-    )
-    .await
-    {
+    );
+    let opened = tokio::select! {
+        r = open => r,
+        _ = hung_up(&client) => {
+            debug!(client = %peer, "left before the stream was open");
+            return;
+        }
+    };
+    let opened = match opened {
         Ok(r) => r,
         Err(_) => Err(OpenError::Timeout(format!(
             "no stream within {:?}",
@@ -268,6 +275,16 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
         }
         HsFailure::Refused(r) => info!(client = %peer, "refused: {r}"),
         HsFailure::Eof | HsFailure::Io(_) => debug!(client = %peer, "{e}"),
+    }
+}
+
+/// Resolves when the client closes its side (or the socket fails); never while it is
+/// merely quiet or has sent data ahead (pipelined payload stays unread for the relay).
+async fn hung_up(client: &TcpStream) {
+    let mut b = [0u8; 1];
+    match client.peek(&mut b).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
     }
 }
 
