@@ -1,5 +1,6 @@
 //! The SOCKS codec driven like the server drives it: the first byte picks a chunk size,
-//! the rest arrives in chunks of that size; replies are drained as the server does.
+//! the rest arrives in chunks of that size (its high bit: a login is required); replies
+//! are drained as the server does.
 #![no_main]
 use eepsocks::socks::{Handshake, Step, MAX_HANDSHAKE_BYTES};
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +10,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let chunk = (c as usize % 64) + 1;
-    let mut hs = Handshake::new();
+    // The high bit: a listener that requires a login (the RFC 1929 path).
+    let mut hs = if c & 0x80 != 0 {
+        let check: eepsocks::socks::AuthCheck = std::sync::Arc::new(|c: &eepsocks::socks::Credentials| {
+            c.username == b"alice" && c.password == b"swordfish"
+        });
+        Handshake::with_auth(Some(check))
+    } else {
+        Handshake::new()
+    };
     let mut buf = Vec::new();
     let mut fed = 0;
     for _ in 0..10_000 {
