@@ -12,9 +12,10 @@ fuzz_target!(|data: &[u8]| {
     let chunk = (c as usize % 64) + 1;
     // The high bit: a listener that requires a login (the RFC 1929 path).
     let mut hs = if c & 0x80 != 0 {
-        let check: eepsocks::socks::AuthCheck = std::sync::Arc::new(|c: &eepsocks::socks::Credentials| {
-            c.username == b"alice" && c.password == b"swordfish"
-        });
+        let check: eepsocks::socks::AuthCheck =
+            std::sync::Arc::new(|c: &eepsocks::socks::Credentials| {
+                c.username == b"alice" && c.password == b"swordfish"
+            });
         Handshake::with_auth(Some(check))
     } else {
         Handshake::new()
