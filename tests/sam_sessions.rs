@@ -681,3 +681,59 @@ async fn sam_router_names_and_streams() {
         Err(OpenError::Unreachable(_))
     ));
 }
+
+/// Per-user key file names are salted per listener (`<dir>.salt`, 0600): a guessed
+/// username cannot be checked against a directory listing. Files named before salts are
+/// renamed, keeping the identity.
+#[tokio::test]
+async fn per_user_key_names_are_salted() {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    let fake = FakeSam::start();
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("users").join("l1");
+    let mode = || Mode::PerUser {
+        key_dir: Some(dir.clone()),
+        idle: Duration::from_secs(600),
+        max: 64,
+    };
+    // A key file named the old way (unsalted hash of listener and username).
+    let mut h = Sha256::new();
+    h.update(b"eepsocks-user-v1\0l1\0carol");
+    let old_name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = test_keys(31);
+    std::fs::write(dir.join(format!("{old_name}.dat")), keys.as_bytes()).unwrap();
+    let pool = Pool::new("l1", template(&fake, "2"), mode());
+    let salt = dir.with_extension("salt");
+    let meta = std::fs::metadata(&salt).expect("salt file");
+    assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (32, 0o600));
+    let lease = timeout(T, pool.lease(Some(&creds("carol"))))
+        .await
+        .unwrap()
+        .unwrap();
+    timeout(T, lease.session.usable_id())
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_ne!(
+        names[0],
+        format!("{old_name}.dat"),
+        "renamed to the salted name"
+    );
+    assert_eq!(
+        fake.sessions()[0].b32,
+        keys.destination().b32(),
+        "same identity"
+    );
+    // The salt is kept: a new pool (a restart) finds the same file.
+    drop(lease);
+    let again = Pool::new("l1", template(&fake, "2"), mode());
+    assert_eq!(std::fs::read(&salt).unwrap().len(), 32);
+    drop(again);
+}

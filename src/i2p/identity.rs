@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// What every session of a pool is created with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub struct Pool {
     template: Template,
     mode: Mode,
     users: Mutex<HashMap<[u8; 32], Arc<UserSlot>>>,
+    /// Salts the username hashes (see `user_hash`).
+    salt: [u8; 32],
     /// The pool this one replaced (a reload with new tunnel options): a user's new session
     /// waits for the old session of the same keys to close.
     previous: Mutex<Option<Arc<Pool>>>,
@@ -86,8 +88,21 @@ fn key_files(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-/// Stable, non-reversible key for a username on a listener.
-pub fn user_hash(listener: &str, username: &[u8]) -> [u8; 32] {
+/// Stable, non-reversible key for a username on a listener. The salt is the listener's
+/// own (kept beside its key directory): without it, anyone who can list the directory
+/// could test guessed usernames against the file names.
+pub fn user_hash(listener: &str, salt: &[u8; 32], username: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"eepsocks-user-v2\0");
+    h.update(salt);
+    h.update(listener.as_bytes());
+    h.update([0]);
+    h.update(username);
+    h.finalize().into()
+}
+
+/// The hash before salts (names of key files written by earlier versions).
+fn unsalted_user_hash(listener: &str, username: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"eepsocks-user-v1\0");
     h.update(listener.as_bytes());
@@ -96,16 +111,58 @@ pub fn user_hash(listener: &str, username: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// 32 random bytes from the kernel.
+fn random32() -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b)
+}
+
+/// The salt of a per-user key directory: `<dir>.salt`, made once (0600, never replaced).
+fn dir_salt(dir: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    let path = dir.with_extension("salt");
+    match std::fs::read(&path) {
+        Ok(b) if b.len() == 32 => return Ok(b.try_into().expect("32 bytes")),
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is not a 32-byte salt", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let salt = random32()?;
+    match crate::fsutil::write_new(&path, &salt) {
+        Ok(()) => Ok(salt),
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => dir_salt(dir),
+        Err(e) => Err(e),
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Pool {
     pub fn new(listener: &str, template: Template, mode: Mode) -> Pool {
+        let salt = match &mode {
+            Mode::PerUser {
+                key_dir: Some(d), ..
+            } => dir_salt(d).unwrap_or_else(|e| {
+                // Keys stay usable; they are then named by a salt of this run only.
+                warn!("per-user key salt for {}: {e}", d.display());
+                random32().unwrap_or_default()
+            }),
+            _ => random32().unwrap_or_default(),
+        };
         Pool {
             listener: listener.to_string(),
             template,
             mode,
+            salt,
             users: Mutex::new(HashMap::new()),
             previous: Mutex::new(None),
         }
@@ -155,7 +212,7 @@ impl Pool {
         };
         let (key_dir, max) = key_dir;
         let username = creds.map(|c| c.username.as_slice()).unwrap_or(b"");
-        let hash = user_hash(&self.listener, username);
+        let hash = user_hash(&self.listener, &self.salt, username);
         let slot = {
             let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
             if !users.contains_key(&hash) && users.len() >= max {
@@ -196,6 +253,16 @@ impl Pool {
                 let source = match key_dir {
                     Some(d) => {
                         let path = d.join(format!("{}.dat", hex(&hash)));
+                        // A key file from before salts: renamed once, same identity.
+                        let old = d.join(format!(
+                            "{}.dat",
+                            hex(&unsalted_user_hash(&self.listener, username))
+                        ));
+                        if !path.exists() && old.exists() {
+                            if let Err(e) = std::fs::rename(&old, &path) {
+                                warn!("renaming {}: {e}", old.display());
+                            }
+                        }
                         if !path.exists() && key_files(d) >= MAX_USER_KEY_FILES {
                             return Err(SamError::Limit(format!(
                                 "{MAX_USER_KEY_FILES} per-user key files in {} (remove old ones \
