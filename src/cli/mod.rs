@@ -3,6 +3,7 @@
 mod addressbook;
 #[cfg(feature = "embedded")]
 mod demo;
+mod hash_password;
 mod import_config;
 mod keys;
 mod resolve;
@@ -75,6 +76,9 @@ enum Cmd {
     /// Convert the SOCKS proxies of an i2pd.conf, tunnels.conf or Java i2ptunnel.config
     /// into an eepsocks config (printed); what has no equivalent is listed on stderr.
     ImportConfig { file: PathBuf },
+    /// Read a password on stdin and print the value to store for it in [proxy.auth]
+    /// (PBKDF2-HMAC-SHA256, salted).
+    HashPassword,
 }
 
 /// Run the parsed command line.
@@ -111,6 +115,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Keys(c) => rt()?.block_on(keys::keys(&cfg, c)),
         Cmd::Status => rt()?.block_on(status::status(&cfg)),
         Cmd::ImportConfig { file } => import_config::import_config(&file),
+        Cmd::HashPassword => hash_password::hash_password(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! safe choices: loopback only, persistent keys, 3-hop tunnels.
 
 pub mod import;
+pub mod password;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -158,42 +159,16 @@ pub struct Listener {
 impl Listener {
     /// The login check for this listener, if it requires one.
     pub fn auth_check(&self) -> Result<Option<crate::socks::AuthCheck>> {
-        use sha2::{Digest, Sha256};
         if self.auth.is_empty() {
             return Ok(None);
         }
-        let mut table: BTreeMap<Vec<u8>, [u8; 32]> = BTreeMap::new();
+        let mut table = BTreeMap::new();
         for (user, pw) in &self.auth {
-            let digest: [u8; 32] = match pw.strip_prefix("sha256:") {
-                Some(hex) => {
-                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        bail!(
-                            "listener {}: auth for {user:?}: sha256: needs 64 hex digits",
-                            self.name
-                        );
-                    }
-                    let mut d = [0u8; 32];
-                    for (i, b) in d.iter_mut().enumerate() {
-                        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
-                    }
-                    d
-                }
-                None => Sha256::digest(pw.as_bytes()).into(),
-            };
-            table.insert(user.as_bytes().to_vec(), digest);
+            let stored = crate::config::password::Stored::parse(pw)
+                .map_err(|e| anyhow::anyhow!("listener {}: auth for {user:?}: {e}", self.name))?;
+            table.insert(user.as_bytes().to_vec(), stored);
         }
-        Ok(Some(std::sync::Arc::new(
-            move |c: &crate::socks::Credentials| {
-                // Digests are compared, so the time taken says nothing about the password.
-                let got: [u8; 32] = Sha256::digest(&c.password).into();
-                table.get(&c.username).is_some_and(|want| {
-                    want.iter()
-                        .zip(got.iter())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
-                })
-            },
-        )))
+        Ok(Some(crate::config::password::check(table)))
     }
 }
 
