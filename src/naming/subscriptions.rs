@@ -30,6 +30,8 @@ struct State {
 
 /// Names the merged subscriptions hold at most (the main registries list ~10,000).
 pub const MAX_NAMES: usize = 100_000;
+/// New names one feed may add in one round, so one feed cannot fill the book alone.
+pub const MAX_NEW_PER_FEED: usize = 50_000;
 
 pub struct Subscriptions {
     pub urls: Vec<String>,
@@ -137,6 +139,10 @@ impl Subscriptions {
             for (name, entry) in new.iter() {
                 if book.len() >= MAX_NAMES {
                     warn!("subscriptions: {MAX_NAMES} names held; {url}'s other new names skipped");
+                    break;
+                }
+                if added >= MAX_NEW_PER_FEED {
+                    warn!("subscription {url}: {MAX_NEW_PER_FEED} new names this round; the rest skipped");
                     break;
                 }
                 added += book.add_new(name, entry) as usize;
