@@ -270,3 +270,15 @@ fn idle_clients_cannot_exhaust_descriptors() {
         t.elapsed().as_secs_f64() * 1000.0
     );
 }
+
+/// The demo has no login, so it listens on loopback only, like `run`.
+#[test]
+fn demo_listens_on_loopback_only() {
+    let out = support::launcher::run_cli(["demo", "--listen", "0.0.0.0:4447"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("loopback only") || err.contains("unrecognized subcommand"),
+        "{err}"
+    );
+}

@@ -737,3 +737,36 @@ async fn per_user_key_names_are_salted() {
     assert_eq!(std::fs::read(&salt).unwrap().len(), 32);
     drop(again);
 }
+
+/// Each username that ever connected leaves a key file with `persistent_users`: past
+/// 1,024 of them a new username is refused (a limit), known ones go on.
+#[tokio::test]
+async fn per_user_key_files_are_capped() {
+    let fake = FakeSam::start();
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("l1");
+    let mode = Mode::PerUser {
+        key_dir: Some(dir.clone()),
+        idle: Duration::from_secs(600),
+        max: 64,
+    };
+    let pool = Pool::new("l1", template(&fake, "2"), mode);
+    let known = timeout(T, pool.lease(Some(&creds("known"))))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(known);
+    for i in 0..identity::MAX_USER_KEY_FILES {
+        std::fs::write(dir.join(format!("filler{i}.dat")), b"").unwrap();
+    }
+    let e = timeout(T, pool.lease(Some(&creds("newcomer"))))
+        .await
+        .unwrap()
+        .err()
+        .expect("a new key file past the cap");
+    assert!(matches!(e, SamError::Limit(_)), "{e}");
+    timeout(T, pool.lease(Some(&creds("known"))))
+        .await
+        .unwrap()
+        .unwrap();
+}
