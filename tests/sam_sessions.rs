@@ -700,7 +700,7 @@ async fn per_user_key_names_are_salted() {
     // A key file named the old way (unsalted hash of listener and username).
     let mut h = Sha256::new();
     h.update(b"eepsocks-user-v1\0l1\0carol");
-    let old_name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let old_name = data_encoding::HEXLOWER.encode(&h.finalize());
     std::fs::create_dir_all(&dir).unwrap();
     let keys = test_keys(31);
     std::fs::write(dir.join(format!("{old_name}.dat")), keys.as_bytes()).unwrap();

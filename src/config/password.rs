@@ -25,17 +25,11 @@ pub enum Stored {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).ok()
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    data_encoding::HEXLOWER.encode(b)
 }
 
 impl Stored {
@@ -77,9 +71,8 @@ impl Stored {
 
     /// The config value for `password` with a new random salt.
     pub fn hash_new(password: &[u8], rounds: u32) -> std::io::Result<String> {
-        use std::io::Read;
         let mut salt = [0u8; 16];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut salt)?;
+        getrandom::getrandom(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut out = [0u8; 32];
         pbkdf2_hmac::<Sha256>(password, &salt, rounds, &mut out);
         Ok(format!(

@@ -111,11 +111,10 @@ fn unsalted_user_hash(listener: &str, username: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// 32 random bytes from the kernel.
+/// 32 random bytes from the OS.
 fn random32() -> std::io::Result<[u8; 32]> {
-    use std::io::Read;
     let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    getrandom::getrandom(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(b)
 }
 
@@ -143,7 +142,7 @@ fn dir_salt(dir: &std::path::Path) -> std::io::Result<[u8; 32]> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    data_encoding::HEXLOWER.encode(b)
 }
 
 impl Pool {

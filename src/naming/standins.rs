@@ -2,7 +2,6 @@
 
 use crate::socks::Address;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 
 /// Tor's RESOLVE (0xF0) for applications that resolve before they connect (torsocks,
@@ -51,10 +50,11 @@ struct Table {
 
 impl Default for StandIns {
     fn default() -> StandIns {
-        // Process-random bits from std (RandomState is keyed from the OS per process).
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x5eed);
-        let r = h.finish();
+        let mut b = [0u8; 8];
+        // Without OS randomness the walk still never reuses an address; it is only
+        // predictable.
+        let _ = getrandom::getrandom(&mut b);
+        let r = u64::from_le_bytes(b);
         StandIns {
             inner: std::sync::Mutex::new(Table {
                 by_ip: HashMap::new(),

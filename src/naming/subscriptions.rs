@@ -207,7 +207,7 @@ impl Subscriptions {
     fn feed_names_path(&self, url: &str) -> PathBuf {
         use sha2::Digest;
         let h = sha2::Sha256::digest(url.as_bytes());
-        let tag: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let tag = data_encoding::HEXLOWER.encode(&h[..8]);
         self.dir
             .join("subscriptions.d")
             .join(format!("{tag}.names"))
