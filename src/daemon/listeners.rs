@@ -83,9 +83,9 @@ struct Plan {
     identities: HashMap<IdentityKey, IdentityPlan>,
 }
 
-/// Listeners started by an `apply`: their stdout lines and the sessions to wait for.
+/// Listeners started by an `apply`, and the sessions to wait for.
 pub(super) struct Started {
-    pub(super) lines: Vec<String>,
+    pub(super) listeners: Vec<super::ListenerReady>,
     pub(super) sessions: Vec<Session>,
 }
 
@@ -174,7 +174,7 @@ impl Daemon {
         &mut self,
         current: &Config,
         source: &ConfigSource,
-    ) -> Result<(Config, Vec<String>)> {
+    ) -> Result<(Config, Vec<super::ListenerReady>)> {
         match self.load_user_book() {
             Ok(n) => info!("reload: address book reloaded ({n} names)"),
             Err(e) => warn!("reload: address book not reloaded: {e:#}"),
@@ -199,7 +199,7 @@ impl Daemon {
             warn!("reload: subscriptions and status_listen changes take effect at the next start");
         }
         let started = self.apply(&new).await?;
-        Ok((new, started.lines))
+        Ok((new, started.listeners))
     }
 
     /// Make the running listeners match `cfg`, all or nothing.
@@ -294,7 +294,7 @@ impl Daemon {
     /// Swap the plan in. Synchronous: nothing can fail or be interrupted half-way.
     fn commit(&mut self, cfg: &Config, plan: Plan) -> Started {
         let mut started = Started {
-            lines: Vec::new(),
+            listeners: Vec::new(),
             sessions: Vec::new(),
         };
         // Identities first: listeners pick their sessions from here. Identities no listener
@@ -423,10 +423,11 @@ impl Daemon {
             ctx.clone(),
             stop.clone().cancelled_owned(),
         ));
-        started.lines.push(format!(
-            "destination {identity_text} ({} on {})",
-            l.name, l.listen
-        ));
+        started.listeners.push(super::ListenerReady {
+            name: l.name.clone(),
+            listen: l.listen,
+            identity: identity_text,
+        });
         Running {
             spec: p.spec,
             socket: p.socket,

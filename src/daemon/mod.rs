@@ -28,10 +28,10 @@ use tracing::{info, warn};
 pub enum Event {
     /// Every listener is up and its identity's session exists.
     Ready(Vec<ListenerReady>),
-    /// A reload finished: the "destination" lines of the listeners it (re)started, or why
-    /// nothing changed; and how many stopped listeners still have clients connected.
+    /// A reload finished: the listeners it (re)started, or why nothing changed; and how
+    /// many stopped listeners still have clients connected.
     Reloaded {
-        result: Result<Vec<String>, String>,
+        result: Result<Vec<ListenerReady>, String>,
         draining: usize,
     },
 }
@@ -94,7 +94,7 @@ pub async fn run(
         None => Ok(()),
         Some(Err(e)) => Err(e),
         Some(Ok(started)) => {
-            announce(&cfg, &started.lines, &events)?;
+            announce(&cfg, started.listeners, &events)?;
             let mut current = cfg;
             loop {
                 tokio::select! {
@@ -111,12 +111,12 @@ pub async fn run(
                             r = d.reload(&current, &source) => r,
                         };
                         let report = match outcome {
-                            Ok((new, lines)) => {
-                                for l in &lines {
+                            Ok((new, listeners)) => {
+                                for l in &listeners {
                                     info!("reload: {l}");
                                 }
                                 current = new;
-                                Ok(lines)
+                                Ok(listeners)
                             }
                             Err(e) => {
                                 warn!("reload: config not applied, keeping the running one: {e:#}");
@@ -145,51 +145,34 @@ fn send(events: &Option<UnboundedSender<Event>>, e: Event) {
 }
 
 /// The stdout lines scripts wait for, then the Ready event.
-fn announce(cfg: &Config, lines: &[String], events: &Option<UnboundedSender<Event>>) -> Result<()> {
+fn announce(
+    cfg: &Config,
+    listeners: Vec<ListenerReady>,
+    events: &Option<UnboundedSender<Event>>,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    for l in lines {
+    for l in &listeners {
         writeln!(out, "{l}")?;
     }
-    let listeners = cfg.listeners();
-    let addrs: Vec<String> = listeners.iter().map(|l| l.listen.to_string()).collect();
+    let addrs: Vec<String> = cfg
+        .listeners()
+        .iter()
+        .map(|l| l.listen.to_string())
+        .collect();
     writeln!(out, "ready {}", addrs.join(" "))?;
     out.flush()?;
     drop(out);
-    send(events, Event::Ready(lines_to_ready(lines)));
+    send(events, Event::Ready(listeners));
     Ok(())
 }
 
-fn lines_to_ready(lines: &[String]) -> Vec<ListenerReady> {
-    // "destination <identity> (<name> on <addr>)", as `apply` writes them.
-    lines
-        .iter()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("destination ")?;
-            let (identity, rest) = rest.split_once(" (")?;
-            let (name, addr) = rest.strip_suffix(')')?.split_once(" on ")?;
-            Some(ListenerReady {
-                name: name.to_string(),
-                listen: addr.parse().ok()?,
-                identity: identity.to_string(),
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ready_lines_parse() {
-        let lines = vec![
-            "destination abc.b32.i2p (main on 127.0.0.1:4447)".to_string(),
-            "destination per-username (users on [::1]:4448)".to_string(),
-        ];
-        let r = lines_to_ready(&lines);
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[0].name, "main");
-        assert_eq!(r[1].listen, "[::1]:4448".parse().unwrap());
-        assert_eq!(r[1].identity, "per-username");
+/// The line scripts read: `destination <b32 or per-username> (<name> on <addr>)`.
+impl std::fmt::Display for ListenerReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "destination {} ({} on {})",
+            self.identity, self.name, self.listen
+        )
     }
 }
