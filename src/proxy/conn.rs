@@ -5,6 +5,7 @@
 
 use crate::i2p::{OpenError, Router};
 use crate::naming::{self, StandIns, Target};
+use crate::proxy::ratelimit::client_log;
 use crate::proxy::status::Stats;
 use crate::socks::{
     Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
@@ -17,7 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// Settings and state shared by the connections of a listener.
 pub struct ListenerContext {
@@ -102,9 +103,7 @@ pub async fn serve<R: Router>(
     let (request, pipelined) = match hs {
         Err(_) => {
             stats.handshake_failed();
-            if crate::proxy::ratelimit::allow() {
-                info!(client = %peer, "closed: no complete SOCKS request within {:?}", ctx.handshake_timeout);
-            }
+            client_log!(info, client = %peer, "closed: no complete SOCKS request within {:?}", ctx.handshake_timeout);
             return;
         }
         Ok(Err(e)) => {
@@ -117,9 +116,7 @@ pub async fn serve<R: Router>(
 
     // 2. Policy: what is asked, and whether it is an I2P target.
     if !matches!(request.command, Command::Connect | Command::Resolve) {
-        if crate::proxy::ratelimit::allow() {
-            info!(client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
-        }
+        client_log!(info, client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
         send_reply(&mut client, &request, Reply::CommandNotSupported, stats).await;
         return;
     }
@@ -132,9 +129,7 @@ pub async fn serve<R: Router>(
         Ok(t) => t,
         Err(refusal) => {
             let reply = refusal.reply();
-            if crate::proxy::ratelimit::allow() {
-                info!(client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
-            }
+            client_log!(info, client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
             debug!(client = %peer, target = %request.address, "refused target");
             send_reply(&mut client, &request, reply, stats).await;
             return;
@@ -170,9 +165,7 @@ pub async fn serve<R: Router>(
         Ok(o) => o,
         Err(e) => {
             let reply = e.reply();
-            if crate::proxy::ratelimit::allow() {
-                info!(client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
-            }
+            client_log!(info, client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
             debug!(client = %peer, target = target.as_str(), "failed target");
             send_reply(&mut client, &request, reply, stats).await;
             return;
@@ -235,9 +228,7 @@ async fn resolve<R: Router>(
             let _ = client.write_all(&reply).await;
         }
         Err(e) => {
-            if crate::proxy::ratelimit::allow() {
-                info!(client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
-            }
+            client_log!(info, client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
             send_reply(client, request, e.reply(), &ctx.stats).await;
         }
     }
@@ -341,7 +332,7 @@ async fn linger(client: &mut TcpStream) {
     let timed_out = tokio::time::timeout(Duration::from_secs(2), drain)
         .await
         .is_err();
-    if timed_out && crate::proxy::ratelimit::allow() {
-        warn!("client did not close after the HTTP explanation page");
+    if timed_out {
+        client_log!(warn, "client did not close after the HTTP explanation page");
     }
 }

@@ -33,6 +33,17 @@ pub fn allow() -> bool {
     }
 }
 
+/// Log a line a client can cause (a refusal, a failed stream, a cap), within the budget of
+/// `allow`: `client_log!(info, client = %peer, "refused: ...")`.
+macro_rules! client_log {
+    ($level:ident, $($arg:tt)+) => {
+        if $crate::proxy::ratelimit::allow() {
+            tracing::$level!($($arg)+);
+        }
+    };
+}
+pub(crate) use client_log;
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,11 +2,11 @@
 
 use crate::i2p::Router;
 use crate::proxy::conn::{self, ListenerContext};
+use crate::proxy::ratelimit::client_log;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tracing::{error, warn};
 
 /// The runtime the proxy runs on: `threads` workers (`Config::threads`; 0 = one per core).
 pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
@@ -32,31 +32,17 @@ pub async fn serve<R: Router>(
             // Stop first: a reload hands this socket to a new loop.
             biased;
             _ = &mut stop => return,
-            a = listener.accept() => a,
+            a = accept(&listener) => a,
         };
-        let (sock, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // EMFILE and friends are transient: back off instead of spinning or dying.
-                if crate::proxy::ratelimit::allow() {
-                    error!("accept failed: {e}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+        let (sock, peer) = accepted;
         let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
-            if crate::proxy::ratelimit::allow() {
-                warn!(client = %peer, "closed: {} clients already connected (max_clients)", ctx.max_clients);
-            }
+            client_log!(warn, client = %peer, "closed: {} clients already connected (max_clients)", ctx.max_clients);
             drop(sock);
             continue;
         };
         // The process-wide budget: descriptors are shared by every listener.
         let Ok(budget) = ctx.budget.clone().try_acquire_owned() else {
-            if crate::proxy::ratelimit::allow() {
-                warn!(client = %peer, "closed: the connection budget of this process is used up (descriptor limit)");
-            }
+            client_log!(warn, client = %peer, "closed: the connection budget of this process is used up (descriptor limit)");
             drop(sock);
             continue;
         };
@@ -67,5 +53,19 @@ pub async fn serve<R: Router>(
             conn::serve(sock, peer, router, ctx).await;
             drop((permit, budget));
         });
+    }
+}
+
+/// The next connection on `l`. Errors (EMFILE and friends) are transient: logged within
+/// the rate limit and retried after a pause, never a spin nor the end of the loop.
+pub async fn accept(l: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match l.accept().await {
+            Ok(x) => return x,
+            Err(e) => {
+                client_log!(error, "accept failed on {:?}: {e}", l.local_addr().ok());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }

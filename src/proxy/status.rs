@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tracing::warn;
 
 /// Reply codes counted: SOCKS5 0x00..=0x08 (SOCKS4 replies are counted by the SOCKS5 code
 /// they stand for), and handshakes that failed (refused, malformed, timed out, cut).
@@ -254,17 +253,7 @@ pub async fn serve(
     let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_STATUS_CONNECTIONS));
     loop {
-        let mut s = match l.accept().await {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // EMFILE: back off instead of spinning a core.
-                if crate::proxy::ratelimit::allow() {
-                    warn!("status endpoint: accept failed: {e}");
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+        let (mut s, _) = crate::proxy::server::accept(&l).await;
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             continue;
         };
