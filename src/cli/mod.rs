@@ -121,14 +121,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 
 /// The user's address book file.
 fn book_path(cfg: &crate::config::Config) -> PathBuf {
-    cfg.data_dir().join("addressbook.txt")
+    crate::naming::book::user_book_path(&cfg.data_dir())
 }
 
 fn load_book(cfg: &crate::config::Config) -> Result<crate::naming::AddressBook> {
-    let path = book_path(cfg);
-    let (book, warnings) = crate::naming::AddressBook::load(&path)?;
-    for w in warnings {
-        tracing::warn!("address book {}: {w} (skipped)", path.display());
-    }
-    Ok(book)
+    crate::naming::AddressBook::load_logged(&book_path(cfg))
 }

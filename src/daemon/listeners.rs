@@ -9,7 +9,7 @@ use crate::i2p::keyfile::{self, KeySource};
 use crate::i2p::sam::Session;
 use crate::i2p::{PrivateKeys, SamRouter};
 use crate::naming::subscriptions::Subscriptions;
-use crate::naming::{AddressBook, Books};
+use crate::naming::Books;
 use crate::proxy::conn::ListenerContext;
 use crate::proxy::status::ListenerInfo;
 use anyhow::{Context, Result};
@@ -121,27 +121,8 @@ impl Daemon {
             budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
             drain_timeout: cfg.drain_timeout,
         };
-        d.load_user_book()?;
+        d.books.load(&d.data_dir)?;
         Ok(d)
-    }
-
-    fn book_path(&self) -> PathBuf {
-        self.data_dir.join("addressbook.txt")
-    }
-
-    fn load_user_book(&self) -> Result<usize> {
-        let path = self.book_path();
-        let (book, warnings) = AddressBook::load(&path)?;
-        for w in warnings {
-            warn!("address book {}: {w} (skipped)", path.display());
-        }
-        let n = book.len();
-        *self
-            .books
-            .user
-            .write()
-            .map_err(|_| anyhow::anyhow!("lock"))? = book;
-        Ok(n)
     }
 
     pub(super) fn subscriptions(
@@ -162,7 +143,6 @@ impl Daemon {
             interval: Duration::from_secs(cfg.subscription_interval),
             timeout: Duration::from_secs(300),
         };
-        subs.load()?;
         if !subs.urls.is_empty() {
             tasks.push(tokio::spawn(subs.run()));
         }
@@ -175,15 +155,9 @@ impl Daemon {
         current: &Config,
         source: &ConfigSource,
     ) -> Result<(Config, Vec<super::ListenerReady>)> {
-        match self.load_user_book() {
-            Ok(n) => info!("reload: address book reloaded ({n} names)"),
+        match self.books.load(&self.data_dir) {
+            Ok(()) => info!("reload: address book reloaded"),
             Err(e) => warn!("reload: address book not reloaded: {e:#}"),
-        }
-        let subscribed = self.data_dir.join("subscriptions.txt");
-        if let Ok((b, _)) = AddressBook::load(&subscribed) {
-            if let Ok(mut s) = self.books.subscribed.write() {
-                *s = b;
-            }
         }
         let mut new = source.read()?;
         // The router is chosen once, at start: a reload never switches it.

@@ -64,6 +64,15 @@ impl AddressBook {
     }
 
     /// Load a book file; a missing file is an empty book.
+    /// `load`, with each skipped line logged as a warning.
+    pub fn load_logged(path: &std::path::Path) -> anyhow::Result<AddressBook> {
+        let (book, warnings) = AddressBook::load(path)?;
+        for w in warnings {
+            tracing::warn!("address book {}: {w} (skipped)", path.display());
+        }
+        Ok(book)
+    }
+
     pub fn load(path: &std::path::Path) -> anyhow::Result<(AddressBook, Vec<String>)> {
         match std::fs::read_to_string(path) {
             Ok(t) => Ok(AddressBook::parse(&t)),
@@ -174,7 +183,35 @@ impl AddressBook {
     }
 }
 
-/// The user's book and the merged subscriptions, looked up in that order.
+/// The user's own book in the data directory.
+pub fn user_book_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("addressbook.txt")
+}
+
+/// The book merged from subscriptions, in the data directory.
+pub fn subscribed_book_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("subscriptions.txt")
+}
+
+impl Books {
+    /// Read both books again from the data directory (start, reload).
+    pub fn load(&self, data_dir: &std::path::Path) -> anyhow::Result<()> {
+        let user = AddressBook::load_logged(&user_book_path(data_dir))?;
+        let subscribed = AddressBook::load_logged(&subscribed_book_path(data_dir))?;
+        *self
+            .user
+            .write()
+            .map_err(|_| anyhow::anyhow!("address book lock poisoned"))? = user;
+        *self
+            .subscribed
+            .write()
+            .map_err(|_| anyhow::anyhow!("address book lock poisoned"))? = subscribed;
+        Ok(())
+    }
+}
+
+/// The user's book and the merged subscriptions (looked up before and after the router's,
+/// see `i2p::sam_router`).
 #[derive(Default)]
 pub struct Books {
     pub user: RwLock<AddressBook>,

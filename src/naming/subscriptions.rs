@@ -89,22 +89,10 @@ pub struct Subscriptions {
 
 impl Subscriptions {
     fn book_path(&self) -> PathBuf {
-        self.dir.join("subscriptions.txt")
+        super::book::subscribed_book_path(&self.dir)
     }
     fn state_path(&self) -> PathBuf {
         self.dir.join("subscriptions.state.toml")
-    }
-
-    /// Load what earlier runs fetched.
-    pub fn load(&self) -> Result<()> {
-        let (book, warnings) = AddressBook::load(&self.book_path())?;
-        for w in warnings {
-            warn!("{}: {w} (skipped)", self.book_path().display());
-        }
-        if let Ok(mut b) = self.books.subscribed.write() {
-            *b = book;
-        }
-        Ok(())
     }
 
     /// Fetch every subscription now and then every `interval`, forever.
