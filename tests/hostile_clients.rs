@@ -467,13 +467,22 @@ struct SlowRouter {
     finished: Arc<std::sync::atomic::AtomicBool>,
 }
 
+impl SlowRouter {
+    async fn work(&self) -> eepsocks::i2p::OpenError {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        self.finished
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        eepsocks::i2p::OpenError::Router("slow".into())
+    }
+}
+
 impl eepsocks::i2p::Router for SlowRouter {
     async fn resolve(
         &self,
         _who: Option<&eepsocks::socks::Credentials>,
         _target: &eepsocks::naming::Target,
     ) -> Result<(), eepsocks::i2p::OpenError> {
-        Ok(())
+        Err(self.work().await)
     }
 
     async fn open(
@@ -482,14 +491,11 @@ impl eepsocks::i2p::Router for SlowRouter {
         _target: &eepsocks::naming::Target,
         _port: u16,
     ) -> Result<eepsocks::i2p::Opened, eepsocks::i2p::OpenError> {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        self.finished
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        Err(eepsocks::i2p::OpenError::Router("slow".into()))
+        Err(self.work().await)
     }
 }
 
-/// A client that hangs up while its stream is being set up frees its slot at once, and the
+/// A client that hangs up while its stream (or RESOLVE) is being set up frees its slot at once, and the
 /// stream is not opened for nobody (the router's work is dropped).
 #[tokio::test(start_paused = true)]
 async fn client_leaving_during_setup_frees_its_slot() {
@@ -511,19 +517,25 @@ async fn client_leaving_during_setup_frees_its_slot() {
         ctx.clone(),
         std::future::pending(),
     ));
-    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-    c.set_nodelay(true).unwrap();
-    c.write_all(&[5, 1, 0]).await.unwrap();
-    let mut m = [0u8; 2];
-    c.read_exact(&mut m).await.unwrap();
-    c.write_all(&support::client::socks5_request(1, B32, 80))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(ctx.open(), 1, "the request is being set up");
-    drop(c);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(ctx.open(), 0, "slot still held after the client left");
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    assert!(!finished.load(std::sync::atomic::Ordering::SeqCst));
+    // CONNECT, and Tor's RESOLVE (a lookup can take as long).
+    for cmd in [1u8, 0xF0] {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.set_nodelay(true).unwrap();
+        c.write_all(&[5, 1, 0]).await.unwrap();
+        let mut m = [0u8; 2];
+        c.read_exact(&mut m).await.unwrap();
+        c.write_all(&support::client::socks5_request(cmd, B32, 80))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(ctx.open(), 1, "the request is being set up");
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(ctx.open(), 0, "slot still held after the client left");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(
+            !finished.load(std::sync::atomic::Ordering::SeqCst),
+            "command {cmd}"
+        );
+    }
 }

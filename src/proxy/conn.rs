@@ -11,6 +11,7 @@ use crate::socks::{
     Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
     MAX_HANDSHAKE_BYTES,
 };
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -147,12 +148,9 @@ pub async fn serve<R: Router>(
         ctx.stream_timeout,
         router.open(request.credentials.as_ref(), &target, request.port),
     );
-    let opened = tokio::select! {
-        r = open => r,
-        _ = hung_up(&client) => {
-            debug!(client = %peer, "left before the stream was open");
-            return;
-        }
+    let Some(opened) = unless_hung_up(&client, open).await else {
+        debug!(client = %peer, "left before the stream was open");
+        return;
     };
     let opened = match opened {
         Ok(r) => r,
@@ -214,12 +212,16 @@ async fn resolve<R: Router>(
     request: &Request,
     target: &Target,
 ) {
-    let checked = tokio::time::timeout(
+    let lookup = tokio::time::timeout(
         ctx.stream_timeout,
         router.resolve(request.credentials.as_ref(), target),
-    )
-    .await
-    .unwrap_or_else(|_| Err(OpenError::Timeout("no answer to the lookup".into())));
+    );
+    let Some(checked) = unless_hung_up(client, lookup).await else {
+        debug!(client = %peer, "left before the name was resolved");
+        return;
+    };
+    let checked =
+        checked.unwrap_or_else(|_| Err(OpenError::Timeout("no answer to the lookup".into())));
     match checked {
         Ok(()) => {
             ctx.stats.reply(Reply::Succeeded.code());
@@ -269,13 +271,21 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
     }
 }
 
-/// Resolves when the client closes its side (or the socket fails); never while it is
-/// merely quiet or has sent data ahead (pipelined payload stays unread for the relay).
-async fn hung_up(client: &TcpStream) {
-    let mut b = [0u8; 1];
-    match client.peek(&mut b).await {
-        Ok(0) | Err(_) => {}
-        Ok(_) => std::future::pending().await,
+/// `work` (router work for this client), dropped if the client hangs up first: its slot is
+/// freed at once and nothing is opened for nobody. None then.
+async fn unless_hung_up<T>(client: &TcpStream, work: impl Future<Output = T>) -> Option<T> {
+    // Ready when the client closed its side or the socket failed; never while it is merely
+    // quiet or has sent data ahead (pipelined payload stays unread for the relay).
+    let hung_up = async {
+        let mut b = [0u8; 1];
+        match client.peek(&mut b).await {
+            Ok(0) | Err(_) => {}
+            Ok(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = work => Some(r),
+        _ = hung_up => None,
     }
 }
 
