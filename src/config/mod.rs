@@ -503,7 +503,8 @@ impl Config {
                 bail!("{name} = {v}: at most {max} seconds");
             }
         }
-        let mut key_files: std::collections::HashMap<PathBuf, String> = Default::default();
+        // Key file -> (listener, whether it named the file on purpose).
+        let mut key_files: std::collections::HashMap<PathBuf, (String, bool)> = Default::default();
         for l in self.listeners() {
             if l.max_identities == 0 || l.max_identities > 4096 {
                 bail!("listener {}: max_identities from 1 to 4096", l.name);
