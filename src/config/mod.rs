@@ -525,23 +525,17 @@ impl Config {
             // Listeners share an identity only when they say so (the same `keys`, or
             // `shared = true`), never because a default file name happens to match.
             let explicit = l.keys.is_some() || l.shared;
-            if let Some(other) = key_files.get(&path) {
-                if !explicit || other.ends_with(" (default)") {
+            if let Some((other, other_explicit)) = key_files.get(&path) {
+                if !explicit || !other_explicit {
                     bail!(
-                        "listeners {} and {} would share the key file {} by accident; give \
-                         one of them its own `keys`",
-                        other.trim_end_matches(" (default)"),
+                        "listeners {other} and {} would share the key file {} by accident; \
+                         give one of them its own `keys`",
                         l.name,
                         path.display()
                     );
                 }
             }
-            let tag = if explicit {
-                l.name.clone()
-            } else {
-                format!("{} (default)", l.name)
-            };
-            key_files.insert(path, tag);
+            key_files.insert(path, (l.name.clone(), explicit));
         }
         self.session_options()?;
         Ok(())
