@@ -3,51 +3,11 @@
 
 mod support;
 
-use std::io::Read;
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use support::fake_sam::FakeSam;
 use support::launcher::Eepsocks;
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// `eepsocks run` on the fake bridge with this config file body and extra arguments.
-fn start_with(fake: &FakeSam, dir: &tempfile::TempDir, config: &str, extra: &[String]) -> Eepsocks {
-    let cfg = dir.path().join("eepsocks.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let mut args = vec![
-        "run".to_string(),
-        "--router".into(),
-        "sam".into(),
-        "--sam".into(),
-        fake.addr(),
-        "--data-dir".into(),
-        dir.path().join("data").display().to_string(),
-        "--config".into(),
-        cfg.display().to_string(),
-    ];
-    args.extend(extra.iter().cloned());
-    let p = Eepsocks::spawn(args, None);
-    p.wait_ready_within(Duration::from_secs(20));
-    p
-}
-
-fn start(fake: &FakeSam, dir: &tempfile::TempDir) -> (Eepsocks, SocketAddr) {
-    let listen = free_addr();
-    let p = start_with(
-        fake,
-        dir,
-        "status_listen = \"off\"\n",
-        &["--listen".into(), listen.to_string()],
-    );
-    (p, listen)
-}
+use support::rig::{free_addrs, Rig, READY};
 
 /// SOCKS5 CONNECT to an IPv4 literal: refused with 0x02 (and one log line, unless limited).
 fn refused_request(proxy: SocketAddr) {
@@ -64,9 +24,12 @@ fn refused_request(proxy: SocketAddr) {
 /// lines about them a second, and says how many it left out.
 #[test]
 fn refused_requests_do_not_flood_the_log() {
-    let fake = FakeSam::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (p, proxy) = start(&fake, &dir);
+    let r = Rig::new();
+    let [proxy] = free_addrs();
+    let p = r.run(
+        "status_listen = \"off\"\n",
+        &["--listen", &proxy.to_string()],
+    );
     let t = Instant::now();
     for _ in 0..10_000 {
         refused_request(proxy);
@@ -114,20 +77,14 @@ fn connect_ip(proxy: SocketAddr, ip: std::net::Ipv4Addr) -> u8 {
 /// listener (another identity) cannot learn that the name was resolved, nor use it.
 #[test]
 fn stand_ins_are_per_listener() {
-    let fake = FakeSam::start();
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    support::services::spawn_echo(echo);
-    let dest = support::fake_sam::test_keys(0x5ec).destination().clone();
-    fake.name("secret.i2p", &dest);
-    fake.service(&dest.b32(), echo_addr);
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (free_addr(), free_addr());
+    let r = Rig::new();
+    r.fake.name("secret.i2p", &r.service_dest);
+    let [a, b] = free_addrs();
     let cfg = format!(
         "status_listen = \"off\"\n[[proxy]]\nname = \"a\"\nlisten = \"{a}\"\n\
          [[proxy]]\nname = \"b\"\nlisten = \"{b}\"\n"
     );
-    let _p = start_with(&fake, &dir, &cfg, &[]);
+    let _p = r.run(&cfg, &[]);
     let ip = resolve(a, "secret.i2p");
     assert_eq!(ip.octets()[0], 255);
     assert_eq!(
@@ -144,51 +101,31 @@ fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-/// A SOCKS5 stream as `user` to the echo service at `b32`; the reply code (and the echo
-/// checked on success).
-fn stream_as(proxy: SocketAddr, user: &str, b32: &str) -> u8 {
-    let mut s = TcpStream::connect(proxy).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let code = support::client::socks5_connect(&mut s, b32, 80, Some((user, "x"))).unwrap();
-    if code == 0 {
-        s.write_all(b"hi").unwrap();
-        let mut b = [0u8; 2];
-        s.read_exact(&mut b).unwrap();
-    }
-    code
-}
-
 /// Usernames cannot make identities (sessions, descriptors) without bound: 300 usernames
 /// leave at most `max_identities` (here 16) sessions and a bounded number of descriptors,
 /// and another listener is served meanwhile.
 #[test]
 fn usernames_cannot_exhaust_identities() {
-    let fake = FakeSam::start();
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    support::services::spawn_echo(echo);
-    let b32 = support::fake_sam::test_keys(0xf100d).destination().b32();
-    fake.service(&b32, echo_addr);
-    let dir = tempfile::tempdir().unwrap();
-    let (users, main) = (free_addr(), free_addr());
+    let r = Rig::new();
+    let [users, main] = free_addrs();
     let cfg = format!(
         "status_listen = \"off\"\n\
          [[proxy]]\nname = \"users\"\nlisten = \"{users}\"\nisolate = \"username\"\nmax_identities = 16\n\
          [[proxy]]\nname = \"main\"\nlisten = \"{main}\"\n"
     );
-    let p = start_with(&fake, &dir, &cfg, &[]);
+    let p = r.run(&cfg, &[]);
     let before = open_fds(p.pid());
     let t = Instant::now();
     let mut ok = 0;
     for i in 0..300 {
-        ok += (stream_as(users, &format!("u{i}"), &b32) == 0) as usize;
+        ok += r.echo_ok(users, Some(&format!("u{i}"))) as usize;
     }
     let flood = t.elapsed();
     let t = Instant::now();
-    assert_eq!(stream_as(main, "", &b32), 0, "main listener not served");
+    assert!(r.echo_ok(main, None), "main listener not served");
     let normal = t.elapsed();
     let after = open_fds(p.pid());
-    let live = fake.sessions().len();
+    let live = r.fake.sessions().len();
     eprintln!(
         "300 usernames in {:.2} s ({ok} served): {live} sessions live, fds {before} -> {after}; \
          a stream on another listener then took {:.1} ms",
@@ -206,33 +143,10 @@ fn usernames_cannot_exhaust_identities() {
 #[test]
 fn idle_clients_cannot_exhaust_descriptors() {
     use std::os::unix::process::CommandExt;
-    let fake = FakeSam::start();
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    support::services::spawn_echo(echo);
-    let b32 = support::fake_sam::test_keys(0xfd).destination().b32();
-    fake.service(&b32, echo_addr);
-    let dir = tempfile::tempdir().unwrap();
-    let listen = free_addr();
-    let cfg = dir.path().join("eepsocks.toml");
-    std::fs::write(&cfg, "status_listen = \"off\"\nhandshake_timeout = 60\n").unwrap();
-    let data = dir.path().join("data").display().to_string();
-    let (fake_addr, cfg, listen_s) = (fake.addr(), cfg.display().to_string(), listen.to_string());
-    let args = [
-        "run",
-        "--router",
-        "sam",
-        "--sam",
-        &fake_addr,
-        "--data-dir",
-        &data,
-        "--config",
-        &cfg,
-        "--listen",
-        &listen_s,
-    ];
-    let mut cmd = support::launcher::command(args, None);
-    cmd.env("EEPSOCKS_LOG", "info");
+    let r = Rig::new();
+    let [listen] = free_addrs();
+    r.write_config("status_listen = \"off\"\nhandshake_timeout = 60\n");
+    let mut cmd = r.command(&["--listen", &listen.to_string()]);
     unsafe {
         cmd.pre_exec(|| {
             let r = libc::rlimit {
@@ -246,7 +160,7 @@ fn idle_clients_cannot_exhaust_descriptors() {
         });
     }
     let p = Eepsocks::spawn_command(cmd);
-    p.wait_ready_within(Duration::from_secs(20));
+    p.wait_ready_within(READY);
     let mut idle = Vec::new();
     for _ in 0..400 {
         idle.push(TcpStream::connect(listen).unwrap());
@@ -263,7 +177,7 @@ fn idle_clients_cannot_exhaust_descriptors() {
     drop(idle);
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
-    assert_eq!(stream_as(listen, "", &b32), 0);
+    assert!(r.echo_ok(listen, None));
     eprintln!(
         "400 idle clients at a limit of 320: {fds} descriptors held, no EMFILE; then a \
          stream in {:.1} ms",

@@ -10,7 +10,7 @@ use eepsocks::i2p::backend::Backend;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::client::socks5_connect_async;
-use support::fake_sam::FakeSam;
+use support::rig::{free_addrs, Rig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -21,29 +21,18 @@ struct Running {
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
     listen: SocketAddr,
-    service: String,
-    dir: tempfile::TempDir,
-    _fake: FakeSam,
+    rig: Rig,
 }
 
 async fn start(stream_timeout: u64) -> Running {
-    let fake = FakeSam::start();
-    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    support::services::spawn_echo(echo);
-    let service = support::fake_sam::test_keys(0xda3).destination().b32();
-    fake.service(&service, echo_addr);
-    let dir = tempfile::tempdir().unwrap();
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    write_config(&dir, listen, stream_timeout);
+    let rig = Rig::new();
+    let [listen] = free_addrs();
+    write_config(&rig, listen, stream_timeout);
     let source = ConfigSource {
-        file: Some(dir.path().join("eepsocks.toml")),
+        file: Some(rig.config_path()),
         overrides: Overrides {
-            sam: Some(fake.addr()),
-            data_dir: Some(dir.path().join("data")),
+            sam: Some(rig.fake.addr()),
+            data_dir: Some(rig.data()),
             ..Overrides::default()
         },
     };
@@ -71,25 +60,23 @@ async fn start(stream_timeout: u64) -> Running {
         stop: Some(stop),
         done,
         listen,
-        service,
-        dir,
-        _fake: fake,
+        rig,
     }
 }
 
-fn write_config(dir: &tempfile::TempDir, listen: SocketAddr, stream_timeout: u64) {
+fn write_config(rig: &Rig, listen: SocketAddr, stream_timeout: u64) {
     let body = format!(
         "stream_timeout = {stream_timeout}\ndrain_timeout = 2\nstatus_listen = \"off\"\n\
          [[proxy]]\nname = \"main\"\nlisten = \"{listen}\"\n"
     );
-    std::fs::write(dir.path().join("eepsocks.toml"), body).unwrap();
+    rig.write_config(&body);
 }
 
 impl Running {
     /// Change the config (so the listener restarts) and reload; the number of stopped
     /// listeners still draining.
     async fn reload_with(&mut self, stream_timeout: u64) -> usize {
-        write_config(&self.dir, self.listen, stream_timeout);
+        write_config(&self.rig, self.listen, stream_timeout);
         self.reload.send(()).unwrap();
         match tokio::time::timeout(Duration::from_secs(10), self.events.recv()).await {
             Ok(Some(Event::Reloaded { result, draining })) => {
@@ -105,7 +92,7 @@ impl Running {
     async fn open_stream(&self) -> tokio::net::TcpStream {
         let mut s = tokio::net::TcpStream::connect(self.listen).await.unwrap();
         assert_eq!(
-            socks5_connect_async(&mut s, &self.service, 80, None)
+            socks5_connect_async(&mut s, &self.rig.service, 80, None)
                 .await
                 .unwrap(),
             0

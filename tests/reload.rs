@@ -6,103 +6,14 @@
 
 mod support;
 
-use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use support::client::socks5_connect;
-use support::fake_sam::FakeSam;
 use support::launcher::Eepsocks;
+use support::rig::{free_addrs, Rig, READY};
 
-/// The proxy is ready against the fake in well under a second; slow machines get margin.
-const READY: Duration = Duration::from_secs(20);
 /// How long a reload may take to show its effect before the test calls it lost.
 const SETTLE: Duration = Duration::from_secs(5);
-
-/// A fake bridge with an echo service published at `SERVICE` (a b32).
-struct Rig {
-    fake: FakeSam,
-    dir: tempfile::TempDir,
-    service: String,
-}
-
-fn rig() -> Rig {
-    let fake = FakeSam::start();
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    support::services::spawn_echo(echo);
-    let service = support::fake_sam::test_keys(0xec40).destination().b32();
-    fake.service(&service, echo_addr);
-    Rig {
-        fake,
-        dir: tempfile::tempdir().unwrap(),
-        service,
-    }
-}
-
-impl Rig {
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("eepsocks.toml")
-    }
-
-    fn write_config(&self, body: &str) {
-        // Whole-file replace: a reload never reads half a config.
-        let tmp = self.dir.path().join("eepsocks.toml.new");
-        fs::write(&tmp, body).unwrap();
-        fs::rename(&tmp, self.config_path()).unwrap();
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn start(&self, extra: &[&str]) -> Eepsocks {
-        let mut args = vec![
-            "run".to_string(),
-            "--router".into(),
-            "sam".into(),
-            "--sam".into(),
-            self.fake.addr(),
-            "--data-dir".into(),
-            self.data().display().to_string(),
-            "--config".into(),
-            self.config_path().display().to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Eepsocks::spawn(args, None)
-    }
-
-    /// A SOCKS5 stream through `proxy` to the echo service, as `user`; true if bytes come
-    /// back. Any failure (refused connection, SOCKS error) is false.
-    fn echo_via(&self, proxy: SocketAddr, user: Option<&str>) -> bool {
-        let Ok(mut s) = TcpStream::connect(proxy) else {
-            return false;
-        };
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let login = user.map(|u| (u, "x"));
-        match socks5_connect(&mut s, &self.service, 80, login) {
-            Ok(0) => {}
-            _ => return false,
-        }
-        use std::io::{Read, Write};
-        let mut back = [0u8; 4];
-        s.write_all(b"ping").is_ok() && s.read_exact(&mut back).is_ok() && &back == b"ping"
-    }
-
-    /// Retry `echo_via` until it works or `SETTLE` passes.
-    fn echo_soon(&self, proxy: SocketAddr, user: Option<&str>) -> bool {
-        let end = Instant::now() + SETTLE;
-        loop {
-            if self.echo_via(proxy, user) {
-                return true;
-            }
-            if Instant::now() > end {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 /// Wait until a reload has been applied or refused (the log says which), without failing:
 /// the assertions after it decide. Older builds logged "SIGHUP:" where this one logs
@@ -121,14 +32,6 @@ fn reload_logged(p: &Eepsocks) {
     }
 }
 
-/// Addresses no one listens on (bound, then released).
-fn free_addrs<const N: usize>() -> [SocketAddr; N] {
-    let ls: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| ls[i].local_addr().unwrap())
-}
-
 fn two_listeners(a: SocketAddr, b: SocketAddr, stream_timeout: u64) -> String {
     format!(
         "stream_timeout = {stream_timeout}\nstatus_listen = \"off\"\n\
@@ -145,22 +48,22 @@ fn has_key_file(dir: &Path, name: &str) -> bool {
 /// old code aborted the accept loops and re-bound at once: EADDRINUSE, nothing listening).
 #[test]
 fn changed_globals_keep_every_listener() {
-    let r = rig();
+    let r = Rig::new();
     let [a, b] = free_addrs();
     r.write_config(&two_listeners(a, b, 60));
     let p = r.start(&[]);
     p.wait_ready_within(READY);
-    assert!(r.echo_soon(a, None) && r.echo_soon(b, None));
+    assert!(r.echo_soon(a, None, SETTLE) && r.echo_soon(b, None, SETTLE));
     r.write_config(&two_listeners(a, b, 61));
     p.hup();
     reload_logged(&p);
     assert!(
-        r.echo_soon(a, None),
+        r.echo_soon(a, None, SETTLE),
         "main lost by the reload:\n{}",
         p.log()
     );
     assert!(
-        r.echo_soon(b, None),
+        r.echo_soon(b, None, SETTLE),
         "second lost by the reload:\n{}",
         p.log()
     );
@@ -170,7 +73,7 @@ fn changed_globals_keep_every_listener() {
 /// is taken, and the other listeners keep running with their old settings.
 #[test]
 fn failed_reload_keeps_the_old_state_whole() {
-    let r = rig();
+    let r = Rig::new();
     let [a, b] = free_addrs();
     r.write_config(&two_listeners(a, b, 60));
     let p = r.start(&[]);
@@ -184,12 +87,12 @@ fn failed_reload_keeps_the_old_state_whole() {
     reload_logged(&p);
     assert!(p.log().contains("config not applied"), "{}", p.log());
     assert!(
-        r.echo_soon(a, None),
+        r.echo_soon(a, None, SETTLE),
         "main lost by a failed reload:\n{}",
         p.log()
     );
     assert!(
-        r.echo_soon(b, None),
+        r.echo_soon(b, None, SETTLE),
         "second lost by a failed reload:\n{}",
         p.log()
     );
@@ -201,7 +104,7 @@ fn failed_reload_keeps_the_old_state_whole() {
 /// keys, so the old session is closed first; the old code kept the old session).
 #[test]
 fn new_options_reach_the_router() {
-    let r = rig();
+    let r = Rig::new();
     let [a] = free_addrs();
     let cfg = |len: u8| {
         format!(
@@ -212,7 +115,7 @@ fn new_options_reach_the_router() {
     r.write_config(&cfg(1));
     let p = r.start(&[]);
     let b32 = p.wait_ready_within(READY).b32("main").to_string();
-    assert!(r.echo_soon(a, None));
+    assert!(r.echo_soon(a, None, SETTLE));
     r.write_config(&cfg(2));
     p.hup();
     assert!(
@@ -227,14 +130,14 @@ fn new_options_reach_the_router() {
     );
     // One live session per identity: the old one was closed, not duplicated.
     assert_eq!(r.fake.sessions().iter().filter(|s| s.b32 == b32).count(), 1);
-    assert!(r.echo_soon(a, None), "{}", p.log());
+    assert!(r.echo_soon(a, None, SETTLE), "{}", p.log());
 }
 
 /// `--transient` and `--listen` hold for the whole run, reloads included (the old code
 /// forgot them when the config had [[proxy]] tables: it wrote main.dat and moved).
 #[test]
 fn command_line_overrides_survive_reload() {
-    let r = rig();
+    let r = Rig::new();
     let [from_file, from_cli] = free_addrs();
     let cfg = |t: u64| {
         format!(
@@ -250,7 +153,7 @@ fn command_line_overrides_survive_reload() {
     r.write_config(&cfg(61));
     p.hup();
     reload_logged(&p);
-    assert!(r.echo_soon(from_cli, None), "{}", p.log());
+    assert!(r.echo_soon(from_cli, None, SETTLE), "{}", p.log());
     assert!(
         TcpStream::connect(from_file).is_err(),
         "moved to the file's address"
@@ -265,7 +168,7 @@ fn command_line_overrides_survive_reload() {
 /// ran the reload inside the signal loop, deaf to SIGTERM until the router came back).
 #[test]
 fn sigterm_during_a_reload_waiting_for_the_router() {
-    let r = rig();
+    let r = Rig::new();
     let [a, b] = free_addrs();
     r.write_config(&format!(
         "status_listen = \"off\"\ndrain_timeout = 1\n[[proxy]]\nname = \"main\"\nlisten = \"{a}\"\n"
@@ -286,7 +189,7 @@ fn sigterm_during_a_reload_waiting_for_the_router() {
 /// once ready: the default action killed the process), and applied once ready.
 #[test]
 fn sighup_before_ready_is_not_fatal() {
-    let r = rig();
+    let r = Rig::new();
     let [a] = free_addrs();
     r.write_config(&format!(
         "status_listen = \"off\"\n[[proxy]]\nname = \"main\"\nlisten = \"{a}\"\n"
@@ -311,7 +214,7 @@ fn sighup_before_ready_is_not_fatal() {
     r.fake.down();
     r.fake.up();
     p.wait_ready_within(READY);
-    assert!(r.echo_soon(a, None), "{}", p.log());
+    assert!(r.echo_soon(a, None, SETTLE), "{}", p.log());
     p.wait_log("reload:", SETTLE);
 }
 
@@ -319,7 +222,7 @@ fn sighup_before_ready_is_not_fatal() {
 /// with the same id (the old code rebuilt the pool and collided: DUPLICATED_ID, 0x01).
 #[test]
 fn per_user_identities_survive_reload() {
-    let r = rig();
+    let r = Rig::new();
     let [a] = free_addrs();
     let cfg = |t: u64| {
         format!(
@@ -330,18 +233,18 @@ fn per_user_identities_survive_reload() {
     r.write_config(&cfg(60));
     let p = r.start(&[]);
     p.wait_ready_within(READY);
-    assert!(r.echo_soon(a, Some("alice")), "{}", p.log());
-    assert!(r.echo_soon(a, Some("bob")), "{}", p.log());
+    assert!(r.echo_soon(a, Some("alice"), SETTLE), "{}", p.log());
+    assert!(r.echo_soon(a, Some("bob"), SETTLE), "{}", p.log());
     let before = r.fake.created().len();
     r.write_config(&cfg(61));
     p.hup();
     reload_logged(&p);
     assert!(
-        r.echo_via(a, Some("alice")),
+        r.echo_ok(a, Some("alice")),
         "alice after reload:\n{}",
         p.log()
     );
-    assert!(r.echo_via(a, Some("bob")), "bob after reload:\n{}", p.log());
+    assert!(r.echo_ok(a, Some("bob")), "bob after reload:\n{}", p.log());
     let created = r.fake.created();
     assert_eq!(created.len(), before, "sessions recreated: {created:?}");
     let mut ids: Vec<_> = created.iter().map(|s| s.id.clone()).collect();

@@ -35,6 +35,15 @@ fn config(fake: &FakeSam, name: &str, seed: u64) -> SessionConfig {
     }
 }
 
+/// Per-user identities kept 10 minutes idle, at most `max` at once.
+fn per_user(key_dir: Option<std::path::PathBuf>, max: usize) -> Mode {
+    Mode::PerUser {
+        key_dir,
+        idle: Duration::from_secs(600),
+        max,
+    }
+}
+
 fn echo_service() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let a = l.local_addr().unwrap();
@@ -403,11 +412,7 @@ async fn per_user_identities_are_capped() {
     let fake = FakeSam::start();
     let svc = test_keys(21).destination().b32();
     fake.service(&svc, echo_service());
-    let mode = Mode::PerUser {
-        key_dir: None,
-        idle: Duration::from_secs(600),
-        max: 2,
-    };
+    let mode = per_user(None, 2);
     let pool = Pool::new("cap", template(&fake, "2"), mode);
     let alice = timeout(T, pool.lease(Some(&creds("alice"))))
         .await
@@ -512,11 +517,7 @@ async fn persistent_per_user_keys_and_replacing_pools() {
     use std::os::unix::fs::PermissionsExt;
     let fake = FakeSam::start();
     let dir = tempfile::tempdir().unwrap();
-    let mode = || Mode::PerUser {
-        key_dir: Some(dir.path().to_path_buf()),
-        idle: Duration::from_secs(600),
-        max: 64,
-    };
+    let mode = || per_user(Some(dir.path().to_path_buf()), 64);
     let old = Arc::new(Pool::new("l1", template(&fake, "2"), mode()));
     let lease = timeout(T, old.lease(Some(&creds("alice"))))
         .await
@@ -692,11 +693,7 @@ async fn per_user_key_names_are_salted() {
     let fake = FakeSam::start();
     let base = tempfile::tempdir().unwrap();
     let dir = base.path().join("users").join("l1");
-    let mode = || Mode::PerUser {
-        key_dir: Some(dir.clone()),
-        idle: Duration::from_secs(600),
-        max: 64,
-    };
+    let mode = || per_user(Some(dir.clone()), 64);
     // A key file named the old way (unsalted hash of listener and username).
     let mut h = Sha256::new();
     h.update(b"eepsocks-user-v1\0l1\0carol");
@@ -745,11 +742,7 @@ async fn per_user_key_files_are_capped() {
     let fake = FakeSam::start();
     let base = tempfile::tempdir().unwrap();
     let dir = base.path().join("l1");
-    let mode = Mode::PerUser {
-        key_dir: Some(dir.clone()),
-        idle: Duration::from_secs(600),
-        max: 64,
-    };
+    let mode = per_user(Some(dir.clone()), 64);
     let pool = Pool::new("l1", template(&fake, "2"), mode);
     let known = timeout(T, pool.lease(Some(&creds("known"))))
         .await

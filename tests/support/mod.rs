@@ -8,6 +8,7 @@ pub mod fake_sam;
 pub mod frontend;
 pub mod launcher;
 pub mod netns;
+pub mod rig;
 pub mod services;
 pub mod testnet;
 
