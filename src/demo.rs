@@ -68,6 +68,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         name: "demo-site".into(),
         keys: site_keys,
         options: opts(),
+        warm_sockets: true,
     });
     // The proxy's own router joins through the network's reseed file.
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;

@@ -32,6 +32,7 @@ fn config(fake: &FakeSam, name: &str, seed: u64) -> SessionConfig {
             ("inbound.length".into(), "0".into()),
             ("i2cp.leaseSetEncType".into(), "4,0".into()),
         ],
+        warm_sockets: true,
     }
 }
 
@@ -42,6 +43,14 @@ fn per_user(key_dir: Option<std::path::PathBuf>, max: usize) -> Mode {
         idle: Duration::from_secs(600),
         max,
     }
+}
+
+/// `pool`'s session for `user`, which must come.
+async fn lease_for(pool: &Pool, user: &str) -> eepsocks::i2p::identity::Lease {
+    timeout(T, pool.lease(Some(&creds(user))))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn echo_service() -> SocketAddr {
@@ -414,14 +423,8 @@ async fn per_user_identities_are_capped() {
     fake.service(&svc, echo_service());
     let mode = per_user(None, 2);
     let pool = Pool::new("cap", template(&fake, "2"), mode);
-    let alice = timeout(T, pool.lease(Some(&creds("alice"))))
-        .await
-        .unwrap()
-        .unwrap();
-    let bob = timeout(T, pool.lease(Some(&creds("bob"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let alice = lease_for(&pool, "alice").await;
+    let bob = lease_for(&pool, "bob").await;
     let e = timeout(T, pool.lease(Some(&creds("carol"))))
         .await
         .unwrap()
@@ -435,10 +438,7 @@ async fn per_user_identities_are_capped() {
         .unwrap();
     echo_through(tcp, early, b"bob").await;
     drop(bob);
-    let _carol = timeout(T, pool.lease(Some(&creds("carol"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let _carol = lease_for(&pool, "carol").await;
     assert_eq!(pool.users(), 2);
     assert!(
         fake.until(|st| st.live().len() == 2, T).await,
@@ -465,14 +465,8 @@ async fn per_user_pool_sessions_and_reaping() {
             max: 64,
         },
     );
-    let alice = timeout(T, pool.lease(Some(&creds("alice"))))
-        .await
-        .unwrap()
-        .unwrap();
-    let bob = timeout(T, pool.lease(Some(&creds("bob"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let alice = lease_for(&pool, "alice").await;
+    let bob = lease_for(&pool, "bob").await;
     let ida = timeout(T, alice.session.usable_id())
         .await
         .unwrap()
@@ -519,10 +513,7 @@ async fn persistent_per_user_keys_and_replacing_pools() {
     let dir = tempfile::tempdir().unwrap();
     let mode = || per_user(Some(dir.path().to_path_buf()), 64);
     let old = Arc::new(Pool::new("l1", template(&fake, "2"), mode()));
-    let lease = timeout(T, old.lease(Some(&creds("alice"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let lease = lease_for(&old, "alice").await;
     timeout(T, lease.session.usable_id())
         .await
         .unwrap()
@@ -544,10 +535,7 @@ async fn persistent_per_user_keys_and_replacing_pools() {
 
     // A pool with the same keys that does not take over is refused by the router...
     let rival = Pool::new("l1", template(&fake, "4"), mode());
-    let r = timeout(T, rival.lease(Some(&creds("alice"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let r = lease_for(&rival, "alice").await;
     let e = timeout(T, r.session.usable_id())
         .await
         .unwrap()
@@ -559,10 +547,7 @@ async fn persistent_per_user_keys_and_replacing_pools() {
     // ...one that replaces it waits for the old session of each user to close.
     let creates = fake.count("SESSION CREATE");
     let new = Pool::new("l1", template(&fake, "3"), mode()).replacing(old.clone());
-    let lease2 = timeout(T, new.lease(Some(&creds("alice"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let lease2 = lease_for(&new, "alice").await;
     let id = timeout(T, lease2.session.usable_id())
         .await
         .unwrap()
@@ -705,10 +690,7 @@ async fn per_user_key_names_are_salted() {
     let salt = dir.with_extension("salt");
     let meta = std::fs::metadata(&salt).expect("salt file");
     assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (32, 0o600));
-    let lease = timeout(T, pool.lease(Some(&creds("carol"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let lease = lease_for(&pool, "carol").await;
     timeout(T, lease.session.usable_id())
         .await
         .unwrap()
@@ -744,10 +726,7 @@ async fn per_user_key_files_are_capped() {
     let dir = base.path().join("l1");
     let mode = per_user(Some(dir.clone()), 64);
     let pool = Pool::new("l1", template(&fake, "2"), mode);
-    let known = timeout(T, pool.lease(Some(&creds("known"))))
-        .await
-        .unwrap()
-        .unwrap();
+    let known = lease_for(&pool, "known").await;
     drop(known);
     for i in 0..identity::MAX_USER_KEY_FILES {
         std::fs::write(dir.join(format!("filler{i}.dat")), b"").unwrap();
@@ -758,8 +737,5 @@ async fn per_user_key_files_are_capped() {
         .err()
         .expect("a new key file past the cap");
     assert!(matches!(e, SamError::Limit(_)), "{e}");
-    timeout(T, pool.lease(Some(&creds("known"))))
-        .await
-        .unwrap()
-        .unwrap();
+    lease_for(&pool, "known").await;
 }

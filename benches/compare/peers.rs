@@ -236,6 +236,7 @@ pub async fn sam_session(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        warm_sockets: true,
     });
     let id = session.wait_until_up().await.unwrap();
     (session, id, b32)

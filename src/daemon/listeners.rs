@@ -102,8 +102,6 @@ pub(super) struct Daemon {
     logins: Arc<crate::proxy::logins::Logins>,
     /// Client connections of all listeners together, from the descriptor limit.
     budget: Arc<tokio::sync::Semaphore>,
-    /// Seconds connections get to finish at shutdown (of the config last applied).
-    pub(super) drain_timeout: u64,
 }
 
 impl Daemon {
@@ -119,7 +117,6 @@ impl Daemon {
             pools: Arc::default(),
             logins: Arc::default(),
             budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
-            drain_timeout: cfg.drain_timeout,
         };
         d.books.load(&d.data_dir)?;
         Ok(d)
@@ -309,7 +306,6 @@ impl Daemon {
             self.stop(r);
         }
         self.draining.retain(|c| c.open() > 0);
-        self.drain_timeout = cfg.drain_timeout;
         let order: Vec<String> = cfg.listeners().into_iter().map(|l| l.name).collect();
         self.running
             .sort_by_key(|r| order.iter().position(|n| *n == r.spec.listener.name));

@@ -90,12 +90,13 @@ pub async fn run(
     if let Some(t) = bootstrap_log {
         t.abort();
     }
+    // The config in force: the drain at the end takes its drain_timeout.
+    let mut current = cfg;
     let result = match started {
         None => Ok(()),
         Some(Err(e)) => Err(e),
         Some(Ok(started)) => {
-            announce(&cfg, started.listeners, &events)?;
-            let mut current = cfg;
+            announce(&current, started.listeners, &events)?;
             loop {
                 tokio::select! {
                     biased;
@@ -130,7 +131,7 @@ pub async fn run(
             }
         }
     };
-    d.drain(Duration::from_secs(d.drain_timeout)).await;
+    d.drain(Duration::from_secs(current.drain_timeout)).await;
     for t in tasks {
         t.abort();
     }

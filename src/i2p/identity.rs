@@ -297,11 +297,11 @@ impl Pool {
                         name: format!("eepsocks-{}-{}", self.listener, slot.tag),
                         keys,
                         options: self.template.options.clone(),
+                        // Idle per-user identities may be many: no warm sockets.
+                        warm_sockets: false,
                     },
                     previous,
                 );
-                // Idle per-user identities may be many: they hold no warm sockets.
-                session.without_warm_sockets();
                 Ok::<_, SamError>(session)
             })
             .await?
@@ -373,6 +373,7 @@ pub fn fixed_session(
             name: name.to_string(),
             keys,
             options: template.options.clone(),
+            warm_sockets: true,
         },
         previous,
     )

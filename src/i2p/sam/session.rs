@@ -25,6 +25,9 @@ pub struct SessionConfig {
     pub keys: PrivateKeys,
     /// `key=value` options passed to SESSION CREATE (i2cp and tunnel options).
     pub options: Vec<(String, String)>,
+    /// Keep HELLO'd sockets ready for the next streams. Off for sessions that may sit idle
+    /// in numbers (per-user identities), where descriptors matter more than a round trip.
+    pub warm_sockets: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,9 +61,8 @@ pub struct Session {
 struct WarmPool {
     conns: Mutex<Vec<(SamSocket, Instant)>>,
     filling: AtomicUsize,
-    /// No warm sockets for this session (per-user identities: idle ones must not hold
-    /// descriptors).
-    off: std::sync::atomic::AtomicBool,
+    /// `SessionConfig::warm_sockets`.
+    on: bool,
 }
 
 /// Warm connections kept ready per session.
@@ -82,6 +84,7 @@ impl Session {
         let (state_tx, state) = watch::channel(SessionState::Starting);
         let (cmds_tx, cmds) = mpsc::channel(64);
         let sam_addr = cfg.sam_addr.clone();
+        let warm_sockets = cfg.warm_sockets;
         let stop = CancellationToken::new();
         let task_stop = stop.clone();
         tokio::spawn(async move {
@@ -103,7 +106,10 @@ impl Session {
             sam_addr,
             state,
             cmds: cmds_tx,
-            warm: Arc::default(),
+            warm: Arc::new(WarmPool {
+                on: warm_sockets,
+                ..WarmPool::default()
+            }),
             stop,
         }
     }
@@ -203,20 +209,8 @@ impl Session {
     }
 
     /// Top the warm pool up in the background.
-    /// Open every stream on a fresh connection, keeping no warm sockets: for sessions that
-    /// may sit idle in numbers (per-user identities), where descriptors matter more than a
-    /// round trip.
-    pub fn without_warm_sockets(&self) {
-        self.warm.off.store(true, Ordering::Relaxed);
-        self.warm
-            .conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-
     fn refill(&self) {
-        if self.warm.off.load(Ordering::Relaxed) {
+        if !self.warm.on {
             return;
         }
         let have = self.warm.conns.lock().map(|c| c.len()).unwrap_or(WARM);
