@@ -190,10 +190,6 @@ impl Pool {
         }
     }
 
-    pub fn template(&self) -> &Template {
-        &self.template
-    }
-
     pub fn is_per_user(&self) -> bool {
         matches!(self.mode, Mode::PerUser { .. })
     }
