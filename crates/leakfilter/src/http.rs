@@ -1,0 +1,1 @@
+//! HTTP request-header leak filter (to be written).

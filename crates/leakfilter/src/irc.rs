@@ -1,0 +1,1 @@
+//! IRC leak filter (to be written).
