@@ -56,6 +56,26 @@ pub struct Config {
     pub router: RouterKind,
     /// The embedded router's settings.
     pub embedded: EmbeddedConfig,
+    /// Leak filter of the default listener (see `Listener::filter`).
+    pub filter: FilterMode,
+    /// User-Agent the HTTP filter sends for the default listener (see `Listener::user_agent`).
+    pub user_agent: Option<String>,
+}
+
+/// What a listener's leak filter does with the bytes of its streams (docs/filters.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterMode {
+    /// Nothing is filtered.
+    None,
+    /// IRC rules on every stream of the listener.
+    Irc,
+    /// HTTP request rules on every stream of the listener.
+    Http,
+    /// IRC rules on ports 6667-6669, HTTP rules on port 80 when the client speaks HTTP,
+    /// everything else untouched.
+    #[default]
+    Auto,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -154,6 +174,13 @@ pub struct Listener {
     /// SHA-256 of the password>". SOCKS4 and no-auth clients are then refused.
     #[serde(default)]
     pub auth: BTreeMap<String, String>,
+    /// Leak filter for this listener's streams: "auto" (default), "none", "irc", "http".
+    #[serde(default)]
+    pub filter: FilterMode,
+    /// The User-Agent the HTTP filter puts in place of the application's.
+    /// Default "MYOB/6.66 (AN/ON)", the one Java I2P and i2pd send.
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 impl Listener {
@@ -210,6 +237,8 @@ impl Default for Config {
             threads: 1,
             router: RouterKind::Auto,
             embedded: EmbeddedConfig::default(),
+            filter: FilterMode::Auto,
+            user_agent: None,
         }
     }
 }
@@ -354,6 +383,8 @@ impl Config {
             max_identities: default_max_identities(),
             options: BTreeMap::new(),
             auth: BTreeMap::new(),
+            filter: self.filter,
+            user_agent: self.user_agent.clone(),
         }]
     }
 
@@ -431,6 +462,17 @@ impl Config {
                     "listener name {:?}: 1-32 letters, digits, '-' or '_'",
                     l.name
                 );
+            }
+            if let Some(ua) = &l.user_agent {
+                // It goes into a header line as is: no control bytes, nothing that could
+                // start another header.
+                if ua.is_empty() || ua.len() > 256 || !ua.bytes().all(|b| (0x20..0x7f).contains(&b))
+                {
+                    bail!(
+                        "listener {}: user_agent {ua:?}: 1-256 printable ASCII characters",
+                        l.name
+                    );
+                }
             }
             if !names.insert(l.name.clone()) {
                 bail!("two listeners are named {:?}", l.name);

@@ -352,6 +352,8 @@ impl Daemon {
             None => Arc::default(),
         };
         ctx.per_user = p.spec.identity.is_none();
+        ctx.filter = l.filter;
+        ctx.user_agent = l.user_agent.clone();
         ctx.auth = p.auth;
         if let Some(r) = &prev {
             ctx.stats = r.ctx.stats.clone();

@@ -3,9 +3,12 @@
 //! success reply only once the router said OK → pipelined bytes both ways → relay until
 //! both sides have closed.
 
+use crate::config::FilterMode;
 use crate::i2p::{OpenError, Router};
 use crate::naming::{self, StandIns, Target};
+use crate::proxy::filter::Filters;
 use crate::proxy::ratelimit::client_log;
+use crate::proxy::relay::Early;
 use crate::proxy::status::Stats;
 use crate::socks::{
     Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
@@ -40,6 +43,9 @@ pub struct ListenerContext {
     pub max_clients: usize,
     /// Connections of the whole process (all listeners), from its descriptor limit.
     pub budget: Arc<Semaphore>,
+    /// Leak filters for this listener's streams, and the HTTP filter's User-Agent.
+    pub filter: FilterMode,
+    pub user_agent: Option<String>,
 }
 
 impl ListenerContext {
@@ -59,6 +65,8 @@ impl ListenerContext {
             slots: Arc::new(Semaphore::new(max_clients)),
             max_clients,
             budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            filter: FilterMode::Auto,
+            user_agent: None,
         }
     }
 
@@ -171,27 +179,33 @@ pub async fn serve<R: Router>(
     };
     let mut stream = opened.stream;
 
-    // 4. Success, then the bytes each side already sent before the relay took over.
+    // 4. Success. The bytes each side already sent go through the relay, and its filters.
     stats.reply(Reply::Succeeded.code());
     stats.streams_opened.fetch_add(1, Ordering::Relaxed);
     if client
         .write_all(&request.reply(Reply::Succeeded))
         .await
         .is_err()
-        || (!opened.early.is_empty() && client.write_all(&opened.early).await.is_err())
-        || (!pipelined.is_empty() && stream.write_all(&pipelined).await.is_err())
     {
         debug!(client = %peer, "closed right after the stream opened");
         return;
     }
     log_open(peer, &target);
+    let filters = Filters::for_stream(ctx.filter, request.port, ctx.user_agent.as_deref());
+    if !filters.is_none() {
+        debug!(client = %peer, filter = filters.kind, "leak filter on");
+    }
+    let early = Early {
+        up: pipelined,
+        down: opened.early,
+    };
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
-    drop((request, pipelined, target, opened.early));
+    drop((request, target));
     let _identity = opened.hold;
 
     // 5. Relay until both directions have ended (half-closes passed on).
     stats.streams_active.fetch_add(1, Ordering::Relaxed);
-    match crate::proxy::relay::relay(&mut client, &mut stream, stats).await {
+    match crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer).await {
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }

@@ -19,6 +19,12 @@ pub struct Stats {
     pub streams_active: AtomicU64,
     pub bytes_up: AtomicU64,
     pub bytes_down: AtomicU64,
+    /// Streams that ran through a leak filter.
+    pub filtered_streams: AtomicU64,
+    /// Lines or headers the leak filters dropped or rewrote.
+    pub filter_changes: AtomicU64,
+    /// Filtered streams whose filter met something it could not parse and stopped.
+    pub filter_stopped: AtomicU64,
     replies: [AtomicU64; CODES],
 }
 
@@ -90,7 +96,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
         let _ = write!(
             o,
             "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"per_user_identities\":{},\
-             \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"replies\":{{",
+             \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\"replies\":{{",
             json_str(&l.name),
             json_str(&l.listen),
             json_str(&l.identity),
@@ -101,6 +107,9 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             Stats::get(&s.streams_active),
             Stats::get(&s.bytes_up),
             Stats::get(&s.bytes_down),
+            Stats::get(&s.filtered_streams),
+            Stats::get(&s.filter_changes),
+            Stats::get(&s.filter_stopped),
         );
         for (i, n) in REPLY_NAMES.iter().enumerate() {
             if i > 0 {
@@ -123,7 +132,7 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
         );
     };
     type Getter = fn(&ListenerInfo) -> u64;
-    let simple: [(&str, &str, &str, Getter); 7] = [
+    let simple: [(&str, &str, &str, Getter); 10] = [
         (
             "connections_total",
             "SOCKS connections accepted",
@@ -150,6 +159,24 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
             "bytes from I2P to clients",
             "counter",
             |l| Stats::get(&l.stats.bytes_down),
+        ),
+        (
+            "filtered_streams_total",
+            "streams run through a leak filter",
+            "counter",
+            |l| Stats::get(&l.stats.filtered_streams),
+        ),
+        (
+            "filter_changes_total",
+            "lines or headers the leak filters dropped or rewrote",
+            "counter",
+            |l| Stats::get(&l.stats.filter_changes),
+        ),
+        (
+            "filter_stopped_total",
+            "filtered streams whose filter stopped at something it could not parse",
+            "counter",
+            |l| Stats::get(&l.stats.filter_stopped),
         ),
         (
             "session_up",

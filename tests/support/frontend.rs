@@ -3,6 +3,7 @@
 //! what the i2pd network cannot show or would make slow: exact relay behaviour, malformed
 //! clients, timeouts under tokio's paused clock.
 
+use eepsocks::config::FilterMode;
 use eepsocks::i2p::{OpenError, Opened, Router};
 use eepsocks::naming::Target;
 use eepsocks::proxy::conn::ListenerContext;
@@ -48,6 +49,8 @@ pub struct Frontend {
     stream: Duration,
     max_clients: usize,
     auth: Option<AuthCheck>,
+    filter: FilterMode,
+    user_agent: Option<String>,
 }
 
 impl Frontend {
@@ -59,6 +62,8 @@ impl Frontend {
             stream: Duration::from_secs(5),
             max_clients: 64,
             auth: None,
+            filter: FilterMode::Auto,
+            user_agent: None,
         }
     }
 
@@ -83,6 +88,18 @@ impl Frontend {
         self
     }
 
+    /// The listener's leak filter (default "auto", as in the config).
+    pub fn filter(mut self, mode: FilterMode) -> Frontend {
+        self.filter = mode;
+        self
+    }
+
+    /// The HTTP filter's User-Agent.
+    pub fn user_agent(mut self, ua: &str) -> Frontend {
+        self.user_agent = Some(ua.to_string());
+        self
+    }
+
     /// Bind now, so the address is known when `spawn` returns; listen later, on the runtime.
     fn bind(&self) -> (TcpSocket, SocketAddr) {
         let s = TcpSocket::new_v4().unwrap();
@@ -94,6 +111,8 @@ impl Frontend {
     fn serve(self, s: TcpSocket) -> impl std::future::Future<Output = ()> {
         let mut ctx = ListenerContext::new(self.handshake, self.stream, self.max_clients);
         ctx.auth = self.auth;
+        ctx.filter = self.filter;
+        ctx.user_agent = self.user_agent;
         // A backlog for a thousand clients connecting at once (std's default is 128).
         let l = Arc::new(s.listen(1024).unwrap());
         let router = Arc::new(DirectRouter { addr: self.target });

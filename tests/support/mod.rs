@@ -7,6 +7,7 @@ pub mod consts;
 pub mod fake_sam;
 pub mod frontend;
 pub mod launcher;
+pub mod leaks;
 pub mod netns;
 pub mod rig;
 pub mod services;

@@ -206,3 +206,57 @@ fn hosts(mut s: TcpStream, h: &HostsFile) {
     };
     let _ = s.write_all(resp.as_bytes());
 }
+
+/// A service that keeps what it receives: to each caller it sends `greeting`, reads until
+/// the caller half-closes, keeps the bytes, answers `reply` and closes. Shows exactly what
+/// crossed the proxy in each direction (the leak filters).
+#[derive(Default)]
+pub struct Recorder {
+    pub greeting: Vec<u8>,
+    pub reply: Vec<u8>,
+    pub got: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Recorder {
+    pub fn new(greeting: &[u8], reply: &[u8]) -> std::sync::Arc<Recorder> {
+        std::sync::Arc::new(Recorder {
+            greeting: greeting.to_vec(),
+            reply: reply.to_vec(),
+            got: Default::default(),
+        })
+    }
+
+    /// What the last caller sent.
+    pub fn last(&self) -> Vec<u8> {
+        self.got.lock().unwrap().last().cloned().unwrap_or_default()
+    }
+}
+
+pub fn spawn_recorder(l: TcpListener, r: std::sync::Arc<Recorder>) {
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let r = r.clone();
+            std::thread::spawn(move || record(s, &r));
+        }
+    });
+}
+
+/// A recorder on a loopback port.
+pub fn local_recorder(r: std::sync::Arc<Recorder>) -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    spawn_recorder(l, r);
+    a
+}
+
+fn record(mut s: TcpStream, r: &Recorder) {
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+    if s.write_all(&r.greeting).is_err() {
+        return;
+    }
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    r.got.lock().unwrap().push(got);
+    let _ = s.write_all(&r.reply);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+}

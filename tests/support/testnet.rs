@@ -34,6 +34,8 @@ pub enum Kind {
     Http,
     /// Serves a hosts.txt with an ETag (and 304 to a matching If-None-Match).
     Hosts(std::sync::Arc<crate::support::services::HostsFile>),
+    /// Keeps what each caller sent (see services::Recorder).
+    Recorder(std::sync::Arc<crate::support::services::Recorder>),
 }
 
 pub struct Service {
@@ -151,6 +153,7 @@ impl Testnet {
                 Kind::Echo => crate::support::services::spawn_echo(l),
                 Kind::Http => crate::support::services::spawn_http(l),
                 Kind::Hosts(h) => crate::support::services::spawn_hosts(l, h.clone()),
+                Kind::Recorder(r) => crate::support::services::spawn_recorder(l, r.clone()),
             }
         }
         for i in 1..=n {
