@@ -1,29 +1,1450 @@
-//! HTTP leak filter: placeholder that passes bytes untouched until the real filter lands.
+//! HTTP request-header leak filter: the client → server direction of a plain-HTTP
+//! connection (TLS is opaque and never reaches it; responses are not filtered).
+//!
+//! Every request of a keep-alive connection is sanitized, pipelined ones included:
+//!
+//! - The request line and header block are held until the empty line that ends them
+//!   (at most [`MAX_HEAD`] bytes), then forwarded with the leaking headers removed and
+//!   `User-Agent` replaced. Everything else is kept byte for byte and in order (`Host`
+//!   too), with the client's own line endings (CRLF or bare LF). A folded header
+//!   (obs-fold: continuation lines starting with SP or HTAB) is one header: removed or
+//!   replaced whole.
+//! - The body is then passed through by length, never looked at: `Content-Length`
+//!   bytes, or the chunked transfer coding (chunk-size lines parsed, extensions allowed,
+//!   chunk data passed, then trailer lines up to the empty line). Trailers are passed
+//!   as-is: browsers never send request trailers, and filtering them would mean holding
+//!   them like a header block for no use. A request with neither has no body
+//!   (RFC 9112 §6.3: requests are never delimited by closing the connection).
+//! - Then the next request's header block is filtered again. Empty lines before a later
+//!   request line are passed (RFC 9112 §2.2: some clients send a CRLF after a body).
+//!
+//! The filter gives up (forwards what it held and everything after untouched, and sets
+//! [`Output::stopped`] once) when it cannot be sure where headers start and end: a
+//! request line that is not `METHOD SP target SP HTTP/1.x`, the HTTP/2 preface, a
+//! malformed header line, a header block over [`MAX_HEAD`], both `Content-Length` and
+//! `Transfer-Encoding`, conflicting or unparsable `Content-Length`s, a `Transfer-Encoding`
+//! whose last coding is not `chunked` (or any in an HTTP/1.0 request), a bad chunk-size
+//! line, chunk data not followed by a line ending, a bare CR in the trailers. A protocol
+//! switch (`CONNECT`, or `Upgrade` with `Connection: upgrade`) stops filtering after its
+//! header block, which is sanitized first.
+//!
+//! With [`Options::sniff`] (port 80 with `filter = "auto"`) a connection whose first line
+//! is not an HTTP/1.x request line is passed untouched without `stopped`: it just is not
+//! HTTP. The decision comes as early as the bytes allow (see [`sniff`]); only the HTTP/2
+//! preface still sets `stopped`, since that is HTTP the filter cannot read.
+//!
+//! [`Filter::finish`] with a header block still held (the client ended its side
+//! mid-headers): the request can never be answered, but its bytes still reach the
+//! server, so they are sanitized like a complete block, the incomplete last line treated
+//! as a line (a fragment without a colon yet is kept: it carries no value). An incomplete
+//! request line is forwarded as it is (it holds no header).
+
 use crate::{Filter, Output};
 
+/// The `User-Agent` sent instead of the client's: the value Java I2P's HTTP proxy uses,
+/// so eepsocks users look like I2P proxy users rather than like a rarer crowd.
 pub const DEFAULT_USER_AGENT: &str = "MYOB/6.66 (AN/ON)";
+
+/// Largest request head (request line through the empty line, with any empty lines
+/// before it) the filter holds. Browsers send a few KiB; servers commonly refuse more
+/// than 8–64 KiB anyway.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// Largest chunk-size line (with extensions and line ending) parsed: real ones are a few
+/// bytes, so a longer one means the framing is not what we think it is.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// How much of an incomplete first line is sniffed again on each feed. Enough to see a
+/// method, a target and the version start of any real request line; past it the line
+/// is judged when it completes (or at [`MAX_HEAD`]), so a client trickling a long line
+/// byte by byte does not cost quadratic time.
+const EARLY_SNIFF: usize = 1024;
+
+/// How an HTTP/2 connection with prior knowledge starts (RFC 9113 §3.4). Sniffing fails
+/// at the `2`, so a first line that fails with this prefix is h2.
+const H2_PREFACE_START: &[u8] = b"PRI * HTTP/2";
+
+/// Filter settings for one connection.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// Sent instead of the client's `User-Agent` (default [`DEFAULT_USER_AGENT`]).
     pub user_agent: String,
+    /// Pass a connection that does not start like an HTTP/1.x request untouched, without
+    /// reporting it as given up (for `filter = "auto"` on port 80).
     pub sniff: bool,
 }
+
 impl Default for Options {
     fn default() -> Self {
         Options {
-            user_agent: DEFAULT_USER_AGENT.into(),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
             sniff: false,
         }
     }
 }
-pub struct Requests;
-impl Requests {
-    pub fn new(_options: Options) -> Self {
-        Requests
+
+/// Whether some first bytes start like an HTTP/1.x request line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sniff {
+    /// A complete `METHOD SP target SP HTTP/1.x` line (CRLF or LF) starts `prefix`.
+    Yes,
+    /// `prefix` cannot start such a line, whatever follows.
+    No,
+    /// `prefix` is the start of such a line; more bytes decide.
+    NeedMore,
+}
+
+/// Whether `prefix` (the first bytes a client sent) starts like an HTTP/1.x request
+/// line: `METHOD SP target SP HTTP/1.DIGIT` then CRLF or LF, the method a token, the
+/// target visible bytes. Decides at the first byte that cannot fit (a first byte that is
+/// not a token character is `No` at once), so non-HTTP protocols are not held.
+/// Monotone: once `Yes` or `No`, every longer prefix gives the same answer.
+pub fn sniff(prefix: &[u8]) -> Sniff {
+    let mut i = 0;
+    while i < prefix.len() && is_tchar(prefix[i]) {
+        i += 1;
+    }
+    match prefix.get(i) {
+        None => return Sniff::NeedMore,
+        Some(b' ') if i > 0 => i += 1,
+        Some(_) => return Sniff::No,
+    }
+    let target = i;
+    while i < prefix.len() && is_target_byte(prefix[i]) {
+        i += 1;
+    }
+    match prefix.get(i) {
+        None => return Sniff::NeedMore,
+        Some(b' ') if i > target => i += 1,
+        Some(_) => return Sniff::No,
+    }
+    for &want in b"HTTP/1." {
+        match prefix.get(i) {
+            None => return Sniff::NeedMore,
+            Some(&b) if b == want => i += 1,
+            Some(_) => return Sniff::No,
+        }
+    }
+    match prefix.get(i) {
+        None => return Sniff::NeedMore,
+        Some(b) if b.is_ascii_digit() => i += 1,
+        Some(_) => return Sniff::No,
+    }
+    match (prefix.get(i), prefix.get(i + 1)) {
+        (None, _) | (Some(b'\r'), None) => Sniff::NeedMore,
+        (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => Sniff::Yes,
+        _ => Sniff::No,
     }
 }
-impl Filter for Requests {
-    fn feed(&mut self, input: &[u8], out: &mut Output) {
-        out.forward.extend_from_slice(input);
+
+/// RFC 9110 §5.6.2 token characters.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Bytes a request target may hold: visible ASCII, and bytes ≥ 0x80 (some clients send
+/// raw UTF-8 paths; servers cope, and they are no framing risk).
+fn is_target_byte(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) || b >= 0x80
+}
+
+fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_ws(*first) {
+            break;
+        }
+        s = rest;
     }
-    fn finish(&mut self, _out: &mut Output) {}
+    while let [rest @ .., last] = s {
+        if !is_ws(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+/// The end of a line's content and of the line itself, from `pos`: a line ends after LF
+/// (its content before CRLF or LF) or, for the incomplete last line at [`Filter::finish`],
+/// at the end of `buf` (a trailing CR then counts as its ending).
+fn next_line(buf: &[u8], pos: usize) -> (usize, usize) {
+    let end = match buf[pos..].iter().position(|&b| b == b'\n') {
+        Some(off) => pos + off + 1,
+        None => buf.len(),
+    };
+    let mut content_end = end;
+    if content_end > pos && buf[content_end - 1] == b'\n' {
+        content_end -= 1;
+    }
+    if content_end > pos && buf[content_end - 1] == b'\r' {
+        content_end -= 1;
+    }
+    (content_end, end)
+}
+
+/// A line's content without its CRLF or LF.
+fn strip_ending(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The field name of a header line (`name ":" value`, name a token), if it is one.
+fn header_name(content: &[u8]) -> Option<&[u8]> {
+    let colon = content.iter().position(|&b| b == b':')?;
+    let name = &content[..colon];
+    (!name.is_empty() && name.iter().all(|&b| is_tchar(b))).then_some(name)
+}
+
+/// Whether a complete line's content is a header line or, after a header, a fold.
+/// Rejected: whitespace before the colon and a fold with nothing to continue (RFC 9112
+/// §5.1, §2.2: servers must refuse them, and disagreeing with the server about where a
+/// header starts is how a `Referer` would slip past), and NUL or a bare CR anywhere (some
+/// servers end lines at a bare CR, which would hide a header from us).
+fn header_line_ok(content: &[u8], first_header: bool) -> bool {
+    if content.contains(&b'\r') || content.contains(&b'\0') {
+        return false;
+    }
+    if is_ws(content[0]) {
+        return !first_header;
+    }
+    header_name(content).is_some()
+}
+
+/// What happens to a header, by name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Keep,
+    Remove,
+    ReplaceUserAgent,
+}
+
+fn classify(name: &[u8]) -> Action {
+    // Each removed header, and why:
+    const REMOVED: &[&str] = &[
+        // the page the user came from, often on another site: links browsing across sites
+        "referer",
+        // added by proxies on the way; can name the user's LAN or public address
+        "via",
+        "forwarded",
+        "x-real-ip",
+        "client-ip",
+        // the user's e-mail address (crawlers, old browsers)
+        "from",
+        // DNT and GPC are rare settings: one more fingerprint bit, and no I2P site obeys them
+        "dnt",
+        "sec-gpc",
+        // locale: hints the country, and a strong fingerprint
+        "accept-language",
+        "accept-charset",
+        // Android WebViews put the app's package name here
+        "x-requested-with",
+    ];
+    // X-Forwarded-For/-Host/-Proto…: proxy hops, the client's address; Proxy-*: meant for
+    // a proxy, not the site (Proxy-Authorization is a password, Proxy-Connection says a
+    // proxy is configured)
+    const REMOVED_PREFIXES: &[&str] = &["x-forwarded-", "proxy-"];
+    if REMOVED
+        .iter()
+        .any(|r| name.eq_ignore_ascii_case(r.as_bytes()))
+        || REMOVED_PREFIXES
+            .iter()
+            .any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+    {
+        Action::Remove
+    } else if name.eq_ignore_ascii_case(b"user-agent") {
+        // browser, version and OS: the largest single fingerprint. Replaced rather than
+        // removed because some sites refuse requests without one; not added when absent,
+        // since its absence is the client's own choice (curl -A '', scripts).
+        Action::ReplaceUserAgent
+    } else {
+        Action::Keep
+    }
+}
+
+/// One header: its first line and any fold lines after it.
+struct Group<'a> {
+    /// All its bytes, line endings included.
+    bytes: &'a [u8],
+    /// Its field name, or `None` for a line that is not a header line (only possible in a
+    /// block sanitized at `finish`: complete blocks were checked line by line).
+    name: Option<&'a [u8]>,
+    /// The first line's value (after the colon).
+    first_value: &'a [u8],
+    /// The first line's ending.
+    first_ending: &'a [u8],
+    folded: bool,
+}
+
+impl Group<'_> {
+    /// The value with each fold replaced by one SP (RFC 9112 §5.2), trimmed.
+    fn value(&self) -> Vec<u8> {
+        let mut value = self.first_value.to_vec();
+        if self.folded {
+            let mut pos = next_line(self.bytes, 0).1;
+            while pos < self.bytes.len() {
+                let (content_end, end) = next_line(self.bytes, pos);
+                value.push(b' ');
+                value.extend_from_slice(&self.bytes[pos..content_end]);
+                pos = end;
+            }
+        }
+        trim_ows(&value).to_vec()
+    }
+}
+
+/// The headers of a block (after the request line), up to the empty line that ends it;
+/// `pos` is then where that empty line (or whatever the block has left) starts.
+struct Groups<'a> {
+    block: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Groups<'a> {
+    type Item = Group<'a>;
+
+    fn next(&mut self) -> Option<Group<'a>> {
+        let block = self.block;
+        let start = self.pos;
+        if start >= block.len() {
+            return None;
+        }
+        let (content_end, line_end) = next_line(block, start);
+        if content_end == start {
+            return None;
+        }
+        let content = &block[start..content_end];
+        let name = header_name(content);
+        let mut end = line_end;
+        if name.is_some() {
+            while end < block.len() && is_ws(block[end]) {
+                end = next_line(block, end).1;
+            }
+        }
+        self.pos = end;
+        Some(Group {
+            bytes: &block[start..end],
+            name,
+            first_value: name.map_or(&[][..], |n| &content[n.len() + 1..]),
+            first_ending: &block[content_end..line_end],
+            folded: end != line_end,
+        })
+    }
+}
+
+/// Appends `headers` (a header section, complete or as held at `finish`) to `out`
+/// sanitized; returns how many headers were removed or rewritten.
+fn sanitize(headers: &[u8], user_agent: &[u8], out: &mut Vec<u8>) -> u64 {
+    let mut changed = 0;
+    let mut groups = Groups {
+        block: headers,
+        pos: 0,
+    };
+    for group in groups.by_ref() {
+        match group.name.map_or(Action::Keep, classify) {
+            Action::Keep => out.extend_from_slice(group.bytes),
+            Action::Remove => changed += 1,
+            Action::ReplaceUserAgent => {
+                let start = out.len();
+                out.extend_from_slice(group.name.unwrap_or_default());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(user_agent);
+                out.extend_from_slice(group.first_ending);
+                if out[start..] != *group.bytes {
+                    changed += 1;
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&headers[groups.pos..]);
+    changed
+}
+
+/// What a header block says comes after it.
+enum Next {
+    /// No body: the next request's head.
+    Head,
+    Body(u64),
+    Chunked,
+    /// The connection leaves HTTP/1.x after this block.
+    Switched(&'static str),
+}
+
+/// Reads the framing of a complete, line-checked request head. Errors are give-up reasons.
+fn framing(request_line: &[u8], headers: &[u8]) -> Result<Next, &'static str> {
+    let request_line = strip_ending(request_line);
+    let method = &request_line[..request_line.iter().position(|&b| b == b' ').unwrap_or(0)];
+    let http10 = request_line.ends_with(b"HTTP/1.0");
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut chunked = false;
+    let mut upgrade = false;
+    let mut connection_upgrade = false;
+    let groups = Groups {
+        block: headers,
+        pos: 0,
+    };
+    for group in groups {
+        let Some(name) = group.name else { continue };
+        if name.eq_ignore_ascii_case(b"content-length") {
+            // A list of equal values is one value (RFC 9112 §6.3); anything else means
+            // the server may frame the body differently from us.
+            for item in group.value().split(|&b| b == b',') {
+                let item = trim_ows(item);
+                let n = parse_decimal(item).ok_or("invalid Content-Length")?;
+                if content_length.is_some_and(|old| old != n) {
+                    return Err("conflicting Content-Lengths");
+                }
+                content_length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_encoding = true;
+            for coding in group.value().split(|&b| b == b',') {
+                let coding = trim_ows(coding);
+                if coding.is_empty() {
+                    continue;
+                }
+                // chunked must be the last coding and applied once (RFC 9112 §6.1):
+                // otherwise the body's end is not ours to find
+                if chunked {
+                    return Err("Transfer-Encoding does not end in chunked");
+                }
+                chunked = coding.eq_ignore_ascii_case(b"chunked");
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            connection_upgrade |= group
+                .value()
+                .split(|&b| b == b',')
+                .any(|t| trim_ows(t).eq_ignore_ascii_case(b"upgrade"));
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade = true;
+        }
+    }
+    if transfer_encoding {
+        // the classic request-smuggling ambiguity: servers differ on which one wins
+        if content_length.is_some() {
+            return Err("both Content-Length and Transfer-Encoding");
+        }
+        if !chunked {
+            return Err("Transfer-Encoding does not end in chunked");
+        }
+        // RFC 9112 §6.1: an HTTP/1.0 server must treat this framing as faulty
+        if http10 {
+            return Err("Transfer-Encoding in an HTTP/1.0 request");
+        }
+    }
+    // After a tunnel or an upgrade the bytes are another protocol (TLS, WebSocket, h2c…)
+    // that this filter cannot read. Whether the server accepted is in the other
+    // direction, which is not filtered, so a refused upgrade also ends filtering.
+    if method == b"CONNECT" {
+        return Ok(Next::Switched("connection switched protocols (CONNECT)"));
+    }
+    if upgrade && connection_upgrade {
+        return Ok(Next::Switched("connection switched protocols (Upgrade)"));
+    }
+    Ok(if chunked {
+        Next::Chunked
+    } else {
+        match content_length {
+            Some(n) if n > 0 => Next::Body(n),
+            _ => Next::Head,
+        }
+    })
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Parses a chunk-size line: `1*HEXDIG [ BWS ";" chunk-ext ] (CRLF | LF)`. The extension
+/// is not interpreted (nothing in it is a header), only checked for control bytes.
+fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let content = strip_ending(line);
+    let digits = content.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let size = content[..digits].iter().try_fold(0u64, |n, &b| {
+        let d = (b as char).to_digit(16)? as u64;
+        n.checked_mul(16)?.checked_add(d)
+    })?;
+    let mut rest = &content[digits..];
+    while let [first, tail @ ..] = rest {
+        if !is_ws(*first) {
+            break;
+        }
+        rest = tail;
+    }
+    match rest {
+        [] if digits == content.len() => Some(size),
+        [b';', ext @ ..] if ext.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f)) => {
+            Some(size)
+        }
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    /// Holding a request head in `buf`.
+    Head,
+    /// Passing this many more `Content-Length` body bytes.
+    Body(u64),
+    /// Reading a chunk-size line (forwarded as it arrives, a copy kept in `buf`).
+    ChunkSize,
+    /// Passing this many more bytes of chunk data.
+    ChunkData(u64),
+    /// Expecting the CRLF (`cr`: the CR came) or LF after chunk data.
+    ChunkDataEnd { cr: bool },
+    /// Passing trailer lines until the empty one. `line_empty`: nothing but a possible CR
+    /// so far on this line; `cr`: the last byte was a CR.
+    Trailers { line_empty: bool, cr: bool },
+    /// Untouched from here on: given up, switched protocols, not HTTP, or finished.
+    Pass,
+}
+
+/// Progress through the held head, so each feed scans only the new bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct HeadScan {
+    /// Bytes of `buf` already searched for line ends.
+    scanned: usize,
+    /// Where the line being received starts.
+    line_start: usize,
+    /// Where the request line starts (after empty lines before it), once complete.
+    request_start: Option<usize>,
+    /// Where the header lines start (after the request line).
+    headers_start: usize,
+    /// A header line was seen, so a fold line has something to continue.
+    header_seen: bool,
+}
+
+enum HeadState {
+    /// The head ends at this offset in `buf`.
+    Complete(usize),
+    Incomplete,
+    /// The (first) line is not a request line.
+    NotRequest,
+    Bad(&'static str),
+}
+
+/// The client → server direction of one connection.
+pub struct Requests {
+    options: Options,
+    /// `options.user_agent` without control bytes: a CR or LF in it would write headers.
+    user_agent: Vec<u8>,
+    state: State,
+    /// The held head, or a copy of the chunk-size line being read.
+    buf: Vec<u8>,
+    scan: HeadScan,
+    /// No request head has been completed yet (sniffing applies, no empty lines before).
+    first: bool,
+}
+
+impl Requests {
+    /// A filter for the requests of one new connection.
+    pub fn new(options: Options) -> Self {
+        let user_agent = options
+            .user_agent
+            .bytes()
+            .filter(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+            .collect();
+        Requests {
+            options,
+            user_agent,
+            state: State::Head,
+            buf: Vec::new(),
+            scan: HeadScan::default(),
+            first: true,
+        }
+    }
+
+    /// Gives up: what is held goes out untouched, and so does everything after.
+    fn give_up(&mut self, reason: &'static str, out: &mut Output) {
+        self.pass(out);
+        out.stopped = Some(reason);
+    }
+
+    /// Forwards what is held and passes everything after, without reporting.
+    fn pass(&mut self, out: &mut Output) {
+        if matches!(self.state, State::Head) {
+            out.forward.extend_from_slice(&self.buf);
+        }
+        self.buf.clear();
+        self.state = State::Pass;
+    }
+
+    fn start_head(&mut self) {
+        self.state = State::Head;
+        self.buf.clear();
+        self.scan = HeadScan::default();
+    }
+
+    /// Scans the bytes added to the held head since the last call.
+    fn scan_head(&mut self) -> HeadState {
+        let buf = &self.buf;
+        let scan = &mut self.scan;
+        while let Some(off) = buf[scan.scanned..].iter().position(|&b| b == b'\n') {
+            let nl = scan.scanned + off;
+            scan.scanned = nl + 1;
+            let line = &buf[scan.line_start..=nl];
+            let content = strip_ending(line);
+            if scan.request_start.is_none() {
+                if content.is_empty() && !self.first {
+                    // an empty line before a later request: passed along (RFC 9112 §2.2)
+                } else if sniff(line) == Sniff::Yes {
+                    scan.request_start = Some(scan.line_start);
+                    scan.headers_start = nl + 1;
+                } else {
+                    return HeadState::NotRequest;
+                }
+            } else if content.is_empty() {
+                return HeadState::Complete(nl + 1);
+            } else if header_line_ok(content, !scan.header_seen) {
+                scan.header_seen = true;
+            } else {
+                return HeadState::Bad("malformed header line");
+            }
+            scan.line_start = nl + 1;
+        }
+        scan.scanned = buf.len();
+        if scan.request_start.is_none() {
+            let partial = &buf[scan.line_start..];
+            // the CR of an empty line before a later request
+            let empty_line_cr = !self.first && partial == b"\r";
+            let probe = if buf.len() >= MAX_HEAD {
+                partial
+            } else {
+                &partial[..partial.len().min(EARLY_SNIFF)]
+            };
+            if !empty_line_cr && sniff(probe) == Sniff::No {
+                return HeadState::NotRequest;
+            }
+        }
+        HeadState::Incomplete
+    }
+
+    /// Sanitizes and forwards the complete head held in `buf`, and moves on to its body.
+    fn emit_head(&mut self, out: &mut Output) {
+        let request_start = self.scan.request_start.unwrap_or(0);
+        let headers_start = self.scan.headers_start;
+        let next = framing(
+            &self.buf[request_start..headers_start],
+            &self.buf[headers_start..],
+        );
+        let next = match next {
+            Ok(next) => next,
+            Err(reason) => return self.give_up(reason, out),
+        };
+        out.forward.extend_from_slice(&self.buf[..headers_start]);
+        out.changed += sanitize(
+            &self.buf[headers_start..],
+            &self.user_agent,
+            &mut out.forward,
+        );
+        self.first = false;
+        match next {
+            Next::Head => self.start_head(),
+            Next::Body(n) => {
+                self.buf.clear();
+                self.state = State::Body(n);
+            }
+            Next::Chunked => {
+                self.buf.clear();
+                self.state = State::ChunkSize;
+            }
+            Next::Switched(reason) => {
+                self.buf.clear();
+                self.state = State::Pass;
+                out.stopped = Some(reason);
+            }
+        }
+    }
+
+    /// Takes head bytes from `input`; returns what is left of it.
+    fn feed_head<'a>(&mut self, input: &'a [u8], out: &mut Output) -> &'a [u8] {
+        let take = (MAX_HEAD - self.buf.len()).min(input.len());
+        self.buf.extend_from_slice(&input[..take]);
+        match self.scan_head() {
+            HeadState::Complete(end) => {
+                // the held head had no end before, so the bytes after it are all new
+                let unused = self.buf.len() - end;
+                self.buf.truncate(end);
+                self.emit_head(out);
+                return &input[take - unused..];
+            }
+            HeadState::Incomplete if self.buf.len() >= MAX_HEAD => {
+                self.give_up("request header block over 64 KiB", out);
+            }
+            HeadState::Incomplete => {}
+            HeadState::NotRequest => {
+                let line = &self.buf[self.scan.line_start..];
+                if line.starts_with(H2_PREFACE_START) {
+                    // h2 with prior knowledge: HTTP, but binary frames we cannot filter
+                    self.give_up("HTTP/2 connection preface", out);
+                } else if self.first && self.options.sniff {
+                    // not HTTP at all: nothing of ours to filter, nothing to report
+                    self.pass(out);
+                } else {
+                    self.give_up("not an HTTP/1.x request line", out);
+                }
+            }
+            HeadState::Bad(reason) => self.give_up(reason, out),
+        }
+        &input[take..]
+    }
+
+    /// Reads a chunk-size line from `input` (forwarding it); returns what is left.
+    fn feed_chunk_size<'a>(&mut self, input: &'a [u8], out: &mut Output) -> &'a [u8] {
+        let Some(nl) = input.iter().position(|&b| b == b'\n') else {
+            if self.buf.len() + input.len() > MAX_CHUNK_LINE {
+                self.give_up("chunk-size line too long", out);
+                return input;
+            }
+            self.buf.extend_from_slice(input);
+            out.forward.extend_from_slice(input);
+            return &[];
+        };
+        let (line, rest) = input.split_at(nl + 1);
+        if self.buf.len() + line.len() > MAX_CHUNK_LINE {
+            self.give_up("chunk-size line too long", out);
+            return input;
+        }
+        self.buf.extend_from_slice(line);
+        out.forward.extend_from_slice(line);
+        match parse_chunk_size(&self.buf) {
+            Some(0) => {
+                self.buf.clear();
+                self.state = State::Trailers {
+                    line_empty: true,
+                    cr: false,
+                };
+            }
+            Some(size) => {
+                self.buf.clear();
+                self.state = State::ChunkData(size);
+            }
+            // the body's end is unknown: so is where the next request's headers start
+            None => self.give_up("bad chunk-size line", out),
+        }
+        rest
+    }
+
+    /// Passes trailer lines from `input` up to the empty line; returns what is left.
+    /// Byte by byte, but trailers are a few lines at most (and never sent by browsers).
+    fn feed_trailers<'a>(
+        &mut self,
+        input: &'a [u8],
+        mut line_empty: bool,
+        mut cr: bool,
+        out: &mut Output,
+    ) -> &'a [u8] {
+        for (i, &b) in input.iter().enumerate() {
+            if cr && b != b'\n' {
+                // a bare CR: some servers end the line there, and then the trailers
+                // (and the next request) may start elsewhere than we think
+                out.forward.extend_from_slice(&input[..i]);
+                self.give_up("bare CR in chunked trailers", out);
+                return &input[i..];
+            }
+            match b {
+                b'\r' => cr = true,
+                b'\n' if line_empty => {
+                    out.forward.extend_from_slice(&input[..=i]);
+                    self.start_head();
+                    return &input[i + 1..];
+                }
+                b'\n' => {
+                    cr = false;
+                    line_empty = true;
+                }
+                _ => line_empty = false,
+            }
+        }
+        out.forward.extend_from_slice(input);
+        self.state = State::Trailers { line_empty, cr };
+        &[]
+    }
+}
+
+/// Passes up to `remaining` bytes of `input` (one slice copy, no per-byte work); returns
+/// how many were passed.
+fn pass_counted(input: &[u8], remaining: u64, out: &mut Output) -> usize {
+    let n = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
+    out.forward.extend_from_slice(&input[..n]);
+    n
+}
+
+impl Filter for Requests {
+    fn feed(&mut self, mut input: &[u8], out: &mut Output) {
+        while !input.is_empty() {
+            input = match self.state {
+                State::Pass => {
+                    out.forward.extend_from_slice(input);
+                    &[]
+                }
+                State::Head => self.feed_head(input, out),
+                State::Body(remaining) => {
+                    let n = pass_counted(input, remaining, out);
+                    if n as u64 == remaining {
+                        self.start_head();
+                    } else {
+                        self.state = State::Body(remaining - n as u64);
+                    }
+                    &input[n..]
+                }
+                State::ChunkSize => self.feed_chunk_size(input, out),
+                State::ChunkData(remaining) => {
+                    let n = pass_counted(input, remaining, out);
+                    self.state = if n as u64 == remaining {
+                        State::ChunkDataEnd { cr: false }
+                    } else {
+                        State::ChunkData(remaining - n as u64)
+                    };
+                    &input[n..]
+                }
+                State::ChunkDataEnd { cr } => match input[0] {
+                    b'\r' if !cr => {
+                        out.forward.push(b'\r');
+                        self.state = State::ChunkDataEnd { cr: true };
+                        &input[1..]
+                    }
+                    b'\n' => {
+                        out.forward.push(b'\n');
+                        self.buf.clear();
+                        self.state = State::ChunkSize;
+                        &input[1..]
+                    }
+                    _ => {
+                        // more data than the chunk size said: the framing is not ours
+                        self.give_up("chunk data not followed by a line ending", out);
+                        input
+                    }
+                },
+                State::Trailers { line_empty, cr } => {
+                    self.feed_trailers(input, line_empty, cr, out)
+                }
+            };
+        }
+    }
+
+    fn finish(&mut self, out: &mut Output) {
+        if matches!(self.state, State::Head) {
+            match self.scan.request_start {
+                // Headers the server will see even though it can never answer them:
+                // sanitized like a complete block (see the module docs).
+                Some(_) => {
+                    let headers_start = self.scan.headers_start;
+                    out.forward.extend_from_slice(&self.buf[..headers_start]);
+                    out.changed += sanitize(
+                        &self.buf[headers_start..],
+                        &self.user_agent,
+                        &mut out.forward,
+                    );
+                }
+                // part of a request line (or not HTTP, when sniffing): no header in it
+                None => out.forward.extend_from_slice(&self.buf),
+            }
+        }
+        // chunk-size lines were forwarded as they came; nothing else is ever held
+        self.buf.clear();
+        self.state = State::Pass;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything one run produced: forwarded bytes, headers changed, give-up reasons.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Run {
+        forward: Vec<u8>,
+        changed: u64,
+        stopped: Vec<&'static str>,
+    }
+
+    fn collect(run: &mut Run, out: &mut Output) {
+        run.forward.extend_from_slice(&out.forward);
+        run.changed += out.changed;
+        run.stopped.extend(out.stopped);
+        assert!(out.back.is_empty());
+        out.clear();
+    }
+
+    /// Feeds `pieces` in turn, then finishes.
+    fn run_pieces(options: &Options, pieces: &[&[u8]]) -> Run {
+        let mut filter = Requests::new(options.clone());
+        let mut out = Output::default();
+        let mut run = Run {
+            forward: Vec::new(),
+            changed: 0,
+            stopped: Vec::new(),
+        };
+        for piece in pieces {
+            filter.feed(piece, &mut out);
+            collect(&mut run, &mut out);
+        }
+        filter.finish(&mut out);
+        collect(&mut run, &mut out);
+        assert!(run.stopped.len() <= 1, "stopped more than once: {run:?}");
+        run
+    }
+
+    /// One-shot run of `input`, after asserting that feeding it split at every point
+    /// (at every 509th for long inputs), in three pieces, and byte by byte gives the
+    /// same result.
+    fn filter_with(options: &Options, input: &[u8]) -> Run {
+        let whole = run_pieces(options, &[input]);
+        let step = if input.len() > 4096 { 509 } else { 1 };
+        for i in (0..=input.len()).step_by(step) {
+            let (a, b) = input.split_at(i);
+            assert_eq!(run_pieces(options, &[a, b]), whole, "split at {i}");
+            let j = i + (input.len() - i) / 2;
+            let (b, c) = b.split_at(j - i);
+            assert_eq!(run_pieces(options, &[a, b, c]), whole, "split at {i}, {j}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run_pieces(options, &bytes), whole, "byte by byte");
+        whole
+    }
+
+    fn filter(input: &[u8]) -> Run {
+        filter_with(&Options::default(), input)
+    }
+
+    /// Asserts the run sanitized everything without giving up.
+    fn clean(input: &[u8], forward: &[u8], changed: u64) {
+        let run = filter(input);
+        assert_eq!(
+            String::from_utf8_lossy(&run.forward),
+            String::from_utf8_lossy(forward)
+        );
+        assert_eq!(run.changed, changed);
+        assert_eq!(run.stopped, Vec::<&str>::new());
+    }
+
+    /// Asserts the run sanitized `sanitized`, then gave up with `reason` and passed the
+    /// rest of the input untouched.
+    fn gives_up(input: &[u8], sanitized: &[u8], untouched_from: usize, reason: &str) {
+        let run = filter(input);
+        let mut expected = sanitized.to_vec();
+        expected.extend_from_slice(&input[untouched_from..]);
+        assert_eq!(
+            String::from_utf8_lossy(&run.forward),
+            String::from_utf8_lossy(&expected)
+        );
+        assert_eq!(run.stopped, vec![reason]);
+    }
+
+    const UA: &str = "User-Agent: MYOB/6.66 (AN/ON)";
+
+    #[test]
+    fn firefox_request() {
+        let input = b"GET /index.html HTTP/1.1\r\n\
+            Host: example.i2p\r\n\
+            User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
+            Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+            Accept-Language: en-US,en;q=0.5\r\n\
+            Accept-Encoding: gzip, deflate\r\n\
+            Referer: http://other.i2p/page?id=7\r\n\
+            DNT: 1\r\n\
+            Sec-GPC: 1\r\n\
+            Connection: keep-alive\r\n\
+            Upgrade-Insecure-Requests: 1\r\n\
+            Sec-Fetch-Dest: document\r\n\
+            Sec-Fetch-Mode: navigate\r\n\
+            Sec-Fetch-Site: same-origin\r\n\
+            Sec-Fetch-User: ?1\r\n\
+            Priority: u=0, i\r\n\
+            Cookie: session=abc123\r\n\
+            \r\n";
+        let expected = b"GET /index.html HTTP/1.1\r\n\
+            Host: example.i2p\r\n\
+            User-Agent: MYOB/6.66 (AN/ON)\r\n\
+            Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+            Accept-Encoding: gzip, deflate\r\n\
+            Connection: keep-alive\r\n\
+            Upgrade-Insecure-Requests: 1\r\n\
+            Sec-Fetch-Dest: document\r\n\
+            Sec-Fetch-Mode: navigate\r\n\
+            Sec-Fetch-Site: same-origin\r\n\
+            Sec-Fetch-User: ?1\r\n\
+            Priority: u=0, i\r\n\
+            Cookie: session=abc123\r\n\
+            \r\n";
+        // UA replaced; Accept-Language, Referer, DNT, Sec-GPC removed
+        clean(input, expected, 5);
+    }
+
+    #[test]
+    fn every_listed_header_removed_case_insensitively() {
+        let input = b"GET / HTTP/1.1\r\nHost: a.i2p\r\n\
+            referer: r\r\nVIA: 1.1 squid\r\nFrom: me@example.org\r\nForwarded: for=10.0.0.1\r\n\
+            X-Forwarded-For: 10.0.0.1\r\nx-forwarded-proto: http\r\nX-Real-IP: 10.0.0.1\r\n\
+            Client-IP: 10.0.0.1\r\nProxy-Authorization: Basic dTpw\r\nProxy-Connection: keep-alive\r\n\
+            DNT: 1\r\nSec-GPC: 1\r\nAccept-Language: de\r\nAccept-Charset: utf-8\r\n\
+            X-Requested-With: com.example.app\r\n\
+            Fromage: brie\r\nX-Forwarded: kept\r\nReferrer-Policy: kept\r\nProxy: kept\r\n\r\n";
+        let expected = b"GET / HTTP/1.1\r\nHost: a.i2p\r\n\
+            Fromage: brie\r\nX-Forwarded: kept\r\nReferrer-Policy: kept\r\nProxy: kept\r\n\r\n";
+        clean(input, expected, 15);
+    }
+
+    #[test]
+    fn user_agent_not_added_when_absent_and_not_counted_when_equal() {
+        clean(b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\n\r\n", 0);
+        let same = format!("GET / HTTP/1.1\r\n{UA}\r\nuser-agent: curl/8\r\n\r\n");
+        let expected = format!("GET / HTTP/1.1\r\n{UA}\r\nuser-agent: MYOB/6.66 (AN/ON)\r\n\r\n");
+        clean(same.as_bytes(), expected.as_bytes(), 1);
+    }
+
+    #[test]
+    fn custom_user_agent_control_bytes_dropped() {
+        let options = Options {
+            user_agent: "Evil\r\nX-Injected: 1".into(),
+            sniff: false,
+        };
+        let run = filter_with(&options, b"GET / HTTP/1.1\r\nUser-Agent: x\r\n\r\n");
+        assert_eq!(
+            run.forward,
+            b"GET / HTTP/1.1\r\nUser-Agent: EvilX-Injected: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn keep_alive_two_requests() {
+        let input = b"GET /a HTTP/1.1\r\nHost: a.i2p\r\nReferer: http://x.i2p/\r\n\r\n\
+            GET /b HTTP/1.1\r\nHost: a.i2p\r\nUser-Agent: wget\r\nReferer: http://a.i2p/a\r\n\r\n";
+        let expected = format!(
+            "GET /a HTTP/1.1\r\nHost: a.i2p\r\n\r\nGET /b HTTP/1.1\r\nHost: a.i2p\r\n{UA}\r\n\r\n"
+        );
+        clean(input, expected.as_bytes(), 3);
+    }
+
+    #[test]
+    fn content_length_body_untouched_then_next_request_filtered() {
+        let input =
+            b"POST /form HTTP/1.1\r\nHost: a.i2p\r\nReferer: r\r\nContent-Length: 45\r\n\r\n\
+            Referer: body\r\nUser-Agent: body\r\n\r\nGET / HTTP\
+            GET /next HTTP/1.1\r\nReferer: r\r\n\r\n";
+        let expected = b"POST /form HTTP/1.1\r\nHost: a.i2p\r\nContent-Length: 45\r\n\r\n\
+            Referer: body\r\nUser-Agent: body\r\n\r\nGET / HTTP\
+            GET /next HTTP/1.1\r\n\r\n";
+        clean(input, expected, 2);
+    }
+
+    #[test]
+    fn equal_content_lengths_are_one() {
+        let input = b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\ncontent-length: 3\r\n\r\nabcGET / HTTP/1.1\r\nDNT: 1\r\n\r\n";
+        let expected = b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\ncontent-length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n";
+        clean(input, expected, 1);
+    }
+
+    #[test]
+    fn chunked_body_untouched_then_next_request_filtered() {
+        let input = b"POST /up HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\nVia: x\r\n\r\n\
+            13;name=\"v\"\r\nReferer: in-chunk\r\n\r\n\
+            5\r\n\r\nDNT\r\n\
+            0\r\nX-Trailer: t\r\nReferer: trailer\r\n\r\n\
+            GET /next HTTP/1.1\r\nDNT: 1\r\n\r\n";
+        // the trailers are passed as they are (documented)
+        let expected = b"POST /up HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n\
+            13;name=\"v\"\r\nReferer: in-chunk\r\n\r\n\
+            5\r\n\r\nDNT\r\n\
+            0\r\nX-Trailer: t\r\nReferer: trailer\r\n\r\n\
+            GET /next HTTP/1.1\r\n\r\n";
+        clean(input, expected, 2);
+    }
+
+    #[test]
+    fn chunked_lf_only_and_big_chunk() {
+        let mut input = b"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n".to_vec();
+        input.extend_from_slice(b"2000 ; a=b\n");
+        input.extend(std::iter::repeat(b'R').take(0x2000));
+        input.extend_from_slice(b"\n0\n\nGET / HTTP/1.1\nReferer: r\n\n");
+        let mut expected = input[..input.len() - "Referer: r\n\n".len()].to_vec();
+        expected.extend_from_slice(b"\n");
+        clean(&input, &expected, 1);
+    }
+
+    #[test]
+    fn pipelined_requests() {
+        let input = b"GET /1 HTTP/1.1\r\nHost: a.i2p\r\nAccept-Language: fr\r\n\r\n\
+            POST /2 HTTP/1.1\r\nContent-Length: 2\r\nX-Forwarded-For: 1.2.3.4\r\n\r\nhi\
+            GET /3 HTTP/1.1\r\nFrom: a@b\r\nAccept: */*\r\n\r\n";
+        let expected = b"GET /1 HTTP/1.1\r\nHost: a.i2p\r\n\r\n\
+            POST /2 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi\
+            GET /3 HTTP/1.1\r\nAccept: */*\r\n\r\n";
+        clean(input, expected, 3);
+    }
+
+    #[test]
+    fn empty_lines_before_a_later_request_passed() {
+        let input =
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\n\nGET / HTTP/1.1\r\nDNT: 1\r\n\r\n";
+        let expected = b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\n\nGET / HTTP/1.1\r\n\r\n";
+        clean(input, expected, 1);
+    }
+
+    #[test]
+    fn obs_fold_belongs_to_its_header() {
+        let input = b"GET / HTTP/1.1\r\nReferer: http://a.i2p/\r\n  continued\r\n\tand more\r\n\
+            X-Kept: one\r\n two\r\nUser-Agent: Mozilla/5.0\r\n (folded)\r\nHost: a.i2p\r\n\r\n";
+        let expected =
+            format!("GET / HTTP/1.1\r\nX-Kept: one\r\n two\r\n{UA}\r\nHost: a.i2p\r\n\r\n");
+        clean(input, expected.as_bytes(), 2);
+    }
+
+    #[test]
+    fn folded_framing_headers_are_read_whole() {
+        // Connection: keep-alive, upgrade spread over a fold is still an upgrade
+        let head = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive,\r\n upgrade\r\n\r\n";
+        let input = [&head[..], b"DNT: 1\r\n\r\n"].concat();
+        gives_up(
+            &input,
+            head,
+            head.len(),
+            "connection switched protocols (Upgrade)",
+        );
+    }
+
+    #[test]
+    fn lf_only_and_mixed_endings_kept() {
+        let input = b"GET / HTTP/1.1\nHost: a.i2p\nUser-Agent: x\nReferer: r\r\nAccept: */*\r\n\n";
+        let expected = format!("GET / HTTP/1.1\nHost: a.i2p\n{UA}\nAccept: */*\r\n\n");
+        clean(input, expected.as_bytes(), 2);
+    }
+
+    #[test]
+    fn header_values_kept_byte_for_byte() {
+        let input =
+            b"GET /p?q=%20 HTTP/1.1\r\nHOST:a.i2p  \r\nX-Empty:\r\nX-Tab:\tv\xc3\xa9\r\n\r\n";
+        clean(input, input, 0);
+    }
+
+    #[test]
+    fn bad_request_lines_give_up() {
+        for line in [
+            &b"GET /\r\n\r\n"[..],
+            b"GET / HTTP/2.0\r\nReferer: r\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nReferer: r\r\n\r\n",
+            b"GET / http/1.1\r\nReferer: r\r\n\r\n",
+            b"GET / HTTP/1.1 \r\nReferer: r\r\n\r\n",
+            b"G(T / HTTP/1.1\r\nReferer: r\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\nReferer: r\r\n\r\n",
+            b"GET / HTTP/1.1\rReferer: r\r\n\r\n",
+        ] {
+            gives_up(line, b"", 0, "not an HTTP/1.x request line");
+        }
+    }
+
+    #[test]
+    fn http2_preface_gives_up() {
+        let input = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04";
+        gives_up(input, b"", 0, "HTTP/2 connection preface");
+        // also when sniffing: it is HTTP, just not one this filter reads
+        let options = Options {
+            sniff: true,
+            ..Options::default()
+        };
+        let run = filter_with(&options, input);
+        assert_eq!(run.forward, input);
+        assert_eq!(run.stopped, vec!["HTTP/2 connection preface"]);
+    }
+
+    #[test]
+    fn malformed_header_lines_give_up() {
+        for bad in [
+            &b"Referer : r\r\n"[..],
+            b"no colon\r\n",
+            b" fold before any header\r\n",
+            b": empty name\r\n",
+            b"X-Bare: a\rReferer: r\r\n",
+            b"X-Nul: a\x00b\r\n",
+        ] {
+            let mut input = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+            if bad.starts_with(b" ") {
+                input.truncate(16);
+            }
+            input.extend_from_slice(bad);
+            input.extend_from_slice(b"DNT: 1\r\n\r\n");
+            gives_up(&input, b"", 0, "malformed header line");
+        }
+    }
+
+    #[test]
+    fn second_request_give_up_keeps_first_sanitized() {
+        let input =
+            b"GET /1 HTTP/1.1\r\nDNT: 1\r\n\r\nGET /2 HTTP/1.1\r\nBad Header\r\nDNT: 1\r\n\r\n";
+        gives_up(
+            input,
+            b"GET /1 HTTP/1.1\r\n\r\n",
+            27,
+            "malformed header line",
+        );
+        let input = b"GET /1 HTTP/1.1\r\nDNT: 1\r\n\r\n\x16\x03\x01 not http";
+        gives_up(
+            input,
+            b"GET /1 HTTP/1.1\r\n\r\n",
+            27,
+            "not an HTTP/1.x request line",
+        );
+    }
+
+    #[test]
+    fn framing_conflicts_give_up() {
+        for (head, reason) in [
+            (
+                &b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"[..],
+                "both Content-Length and Transfer-Encoding",
+            ),
+            (
+                b"Content-Length: 5\r\nContent-Length: 6\r\n",
+                "conflicting Content-Lengths",
+            ),
+            (b"Content-Length: 5, 6\r\n", "conflicting Content-Lengths"),
+            (b"Content-Length: +5\r\n", "invalid Content-Length"),
+            (b"Content-Length: \r\n", "invalid Content-Length"),
+            (
+                b"Content-Length: 99999999999999999999\r\n",
+                "invalid Content-Length",
+            ),
+            (
+                b"Transfer-Encoding: chunked, gzip\r\n",
+                "Transfer-Encoding does not end in chunked",
+            ),
+            (
+                b"Transfer-Encoding: gzip\r\n",
+                "Transfer-Encoding does not end in chunked",
+            ),
+            (
+                b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                "Transfer-Encoding does not end in chunked",
+            ),
+        ] {
+            let mut input = b"POST / HTTP/1.1\r\nReferer: r\r\n".to_vec();
+            input.extend_from_slice(head);
+            input.extend_from_slice(b"\r\n5\r\nhello\r\n0\r\n\r\n");
+            gives_up(&input, b"", 0, reason);
+        }
+        let input = b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nDNT: 1\r\n\r\n0\r\n\r\n";
+        gives_up(input, b"", 0, "Transfer-Encoding in an HTTP/1.0 request");
+    }
+
+    #[test]
+    fn bad_chunks_give_up() {
+        let head = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nDNT: 1\r\n\r\n";
+        let sanitized = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for (body, reason) in [
+            (&b"x\r\n"[..], "bad chunk-size line"),
+            (b"0x5\r\nhello\r\n", "bad chunk-size line"),
+            (b"5 \r\nhello\r\n", "bad chunk-size line"),
+            (b"-5\r\nhello\r\n", "bad chunk-size line"),
+            (b"5;a\x01\r\nhello\r\n", "bad chunk-size line"),
+            (b"10000000000000000\r\n", "bad chunk-size line"),
+            (
+                b"3\r\nhello\r\n",
+                "chunk data not followed by a line ending",
+            ),
+            (b"3\r\nhel\rX", "chunk data not followed by a line ending"),
+            (b"0\r\nX: a\rb\r\n\r\n", "bare CR in chunked trailers"),
+        ] {
+            let mut input = head.to_vec();
+            input.extend_from_slice(body);
+            input.extend_from_slice(b"GET / HTTP/1.1\r\nDNT: 1\r\n\r\n");
+            gives_up(&input, sanitized, head.len(), reason);
+        }
+        let mut input = head.to_vec();
+        input.extend_from_slice(b"5;");
+        input.extend(std::iter::repeat(b'e').take(MAX_CHUNK_LINE));
+        input.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        gives_up(&input, sanitized, head.len(), "chunk-size line too long");
+    }
+
+    #[test]
+    fn connect_and_upgrade_stop_after_sanitized_head() {
+        let head = b"CONNECT a.i2p:443 HTTP/1.1\r\nHost: a.i2p:443\r\nProxy-Authorization: Basic eDp5\r\n\r\n";
+        let input = [&head[..], b"\x16\x03\x01GET / HTTP/1.1\r\nDNT: 1\r\n\r\n"].concat();
+        gives_up(
+            &input,
+            b"CONNECT a.i2p:443 HTTP/1.1\r\nHost: a.i2p:443\r\n\r\n",
+            head.len(),
+            "connection switched protocols (CONNECT)",
+        );
+        let head =
+            b"GET /chat HTTP/1.1\r\nHost: a.i2p\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            User-Agent: x\r\n\r\n";
+        let input = [&head[..], b"\x81\x85DNT: 1\r\n\r\n"].concat();
+        let sanitized = format!(
+            "GET /chat HTTP/1.1\r\nHost: a.i2p\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{UA}\r\n\r\n"
+        );
+        gives_up(
+            &input,
+            sanitized.as_bytes(),
+            head.len(),
+            "connection switched protocols (Upgrade)",
+        );
+        // Upgrade without Connection: upgrade is just a header
+        let input = b"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\nGET / HTTP/1.1\r\nDNT: 1\r\n\r\n";
+        clean(
+            input,
+            b"GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            1,
+        );
+    }
+
+    #[test]
+    fn sniff_decisions() {
+        assert_eq!(sniff(b""), Sniff::NeedMore);
+        assert_eq!(sniff(b"\x16\x03\x01"), Sniff::No);
+        assert_eq!(sniff(b"G"), Sniff::NeedMore);
+        assert_eq!(sniff(b"GET /x HTTP/1."), Sniff::NeedMore);
+        assert_eq!(sniff(b"GET /x HTTP/1.1\r"), Sniff::NeedMore);
+        assert_eq!(sniff(b"GET /x HTTP/1.1\r\n"), Sniff::Yes);
+        assert_eq!(sniff(b"GET /x HTTP/1.0\nHost"), Sniff::Yes);
+        assert_eq!(sniff(b"GET /x HTTP/1.1\r\r"), Sniff::No);
+        assert_eq!(sniff(b"SSH-2.0-OpenSSH_9.6\r\n"), Sniff::No);
+        assert_eq!(sniff(b"NICK alice\r\n"), Sniff::No);
+        assert_eq!(sniff(b"PRI * HTTP/2"), Sniff::No);
+        assert_eq!(sniff(b" GET"), Sniff::No);
+        assert_eq!(sniff(b"GET  "), Sniff::No);
+    }
+
+    #[test]
+    fn sniffing_passes_non_http_untouched_without_stopping() {
+        let options = Options {
+            sniff: true,
+            ..Options::default()
+        };
+        for input in [
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfcReferer: x\r\n\r\n"[..],
+            b"SSH-2.0-OpenSSH_9.6\r\nReferer: x\r\n\r\n",
+            b"NICK alice\r\nUSER a 0 * :A\r\n",
+            b"GET / HTTP/1.1",
+            b"",
+        ] {
+            let run = filter_with(&options, input);
+            assert_eq!(run.forward, input);
+            assert_eq!((run.changed, run.stopped.len()), (0, 0));
+        }
+        // not HTTP is decided at the first byte that says so, holding nothing more
+        let mut filter = Requests::new(options.clone());
+        let mut out = Output::default();
+        filter.feed(b"NICK", &mut out);
+        assert!(out.forward.is_empty());
+        filter.feed(b" alice\r\n", &mut out);
+        assert_eq!(out.forward, b"NICK alice\r\n");
+        filter.feed(b"\x16", &mut out);
+        assert_eq!(out.forward, b"NICK alice\r\n\x16");
+        // and HTTP is still filtered when sniffing
+        let run = filter_with(&options, b"GET / HTTP/1.1\r\nDNT: 1\r\n\r\n\x16");
+        assert_eq!(run.forward, b"GET / HTTP/1.1\r\n\r\n\x16");
+        assert_eq!(run.stopped, vec!["not an HTTP/1.x request line"]);
+        // without sniffing, not-HTTP is a give-up
+        gives_up(b"NICK alice\r\n", b"", 0, "not an HTTP/1.x request line");
+    }
+
+    /// A request whose head is exactly `len` bytes long.
+    fn head_of_len(len: usize) -> Vec<u8> {
+        let fixed = b"GET / HTTP/1.1\r\nReferer: r\r\nX-Pad: \r\n\r\n".len();
+        let mut head = b"GET / HTTP/1.1\r\nReferer: r\r\nX-Pad: ".to_vec();
+        head.extend(std::iter::repeat(b'p').take(len - fixed));
+        head.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(head.len(), len);
+        head
+    }
+
+    #[test]
+    fn head_at_64_kib_is_filtered() {
+        let mut input = head_of_len(MAX_HEAD);
+        input.extend_from_slice(b"GET / HTTP/1.1\r\nDNT: 1\r\n\r\n");
+        let mut expected = input.clone();
+        expected.drain(16..28);
+        expected.truncate(expected.len() - 10);
+        expected.extend_from_slice(b"\r\n");
+        clean(&input, &expected, 2);
+    }
+
+    #[test]
+    fn head_over_64_kib_gives_up() {
+        let mut input = head_of_len(MAX_HEAD + 1);
+        input.extend_from_slice(b"GET / HTTP/1.1\r\nDNT: 1\r\n\r\n");
+        gives_up(&input, b"", 0, "request header block over 64 KiB");
+        // a request line alone over the bound
+        let mut input = b"GET /".to_vec();
+        input.extend(std::iter::repeat(b'a').take(MAX_HEAD));
+        input.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+        gives_up(&input, b"", 0, "request header block over 64 KiB");
+        // a first line that fails only after what is sniffed early is still judged whole
+        // at the bound: not HTTP, so passed silently when sniffing
+        let mut input = b"GET /".to_vec();
+        input.extend(std::iter::repeat(b'a').take(2 * EARLY_SNIFF));
+        input.push(0x01);
+        input.extend(std::iter::repeat(b'a').take(MAX_HEAD));
+        gives_up(&input, b"", 0, "not an HTTP/1.x request line");
+        let options = Options {
+            sniff: true,
+            ..Options::default()
+        };
+        let run = filter_with(&options, &input);
+        assert_eq!(run.forward, input);
+        assert_eq!(run.stopped.len(), 0);
+    }
+
+    #[test]
+    fn finish_sanitizes_a_held_partial_head() {
+        // complete lines filtered, the last incomplete line judged by its name
+        let input = b"GET / HTTP/1.1\r\nHost: a.i2p\r\nReferer: r\r\nX-A: 1\r\nReferer: http://sec";
+        clean(input, b"GET / HTTP/1.1\r\nHost: a.i2p\r\nX-A: 1\r\n", 2);
+        let input = b"GET / HTTP/1.1\r\nUser-Agent: x\r\n fold\r";
+        clean(input, format!("GET / HTTP/1.1\r\n{UA}\r\n").as_bytes(), 1);
+        let input = b"GET / HTTP/1.1\r\nUser-Agent: Moz\r";
+        clean(input, format!("GET / HTTP/1.1\r\n{UA}\r").as_bytes(), 1);
+        // a name fragment has no value to leak; the end of the block is kept
+        let input = b"GET / HTTP/1.1\r\nDNT: 1\r\nRefe";
+        clean(input, b"GET / HTTP/1.1\r\nRefe", 1);
+        let input = b"GET / HTTP/1.1\r\nDNT: 1\r\n\r";
+        clean(input, b"GET / HTTP/1.1\r\n\r", 1);
+        // an incomplete request line holds no header
+        clean(b"GET /some/pa", b"GET /some/pa", 0);
+        // a finished body holds nothing
+        let input = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc";
+        clean(input, input, 0);
+        let input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y";
+        clean(input, input, 0);
+    }
+
+    #[test]
+    fn body_passed_in_large_slices() {
+        let mut filter = Requests::new(Options::default());
+        let mut out = Output::default();
+        filter.feed(
+            b"PUT /f HTTP/1.1\r\nContent-Length: 1000000\r\nDNT: 1\r\n\r\nstart",
+            &mut out,
+        );
+        assert_eq!(
+            out.forward,
+            b"PUT /f HTTP/1.1\r\nContent-Length: 1000000\r\n\r\nstart"
+        );
+        out.clear();
+        let block = vec![b'\n'; 999_990];
+        filter.feed(&block, &mut out);
+        assert_eq!(out.forward.len(), block.len());
+        out.clear();
+        filter.feed(b"0123GET / HTTP/1.1\r\nDNT: 1\r\n\r\n", &mut out);
+        assert_eq!(out.forward, b"0123GET / HTTP/1.1\r\n\r\n");
+        assert_eq!((out.changed, out.stopped), (1, None));
+    }
 }
