@@ -2,6 +2,7 @@
 //! them, raw SOCKS clients, the eepsocks launcher and the in-process front end. docs/testing.md shows how to use them.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod client;
 pub mod consts;
 pub mod fake_sam;

@@ -96,18 +96,20 @@ pub enum Sniff {
 
 /// Whether `prefix` (the first bytes a client sent) starts like an HTTP/1.x request
 /// line: `METHOD SP target SP HTTP/1.DIGIT` then CRLF or LF, the method a token, the
-/// target visible bytes. Decides at the first byte that cannot fit (a first byte that is
-/// not a token character is `No` at once), so non-HTTP protocols are not held.
-/// Monotone: once `Yes` or `No`, every longer prefix gives the same answer.
+/// target visible bytes. Decides at the first byte that cannot fit, so non-HTTP
+/// protocols are not held: the method must be upper case (every registered method is;
+/// a client that writes `ping` and waits for an answer must not be held back) and at most
+/// `MAX_METHOD` bytes. Monotone: once `Yes` or `No`, every longer prefix gives the same
+/// answer.
 pub fn sniff(prefix: &[u8]) -> Sniff {
     let mut i = 0;
-    while i < prefix.len() && is_tchar(prefix[i]) {
+    while i < prefix.len() && i < MAX_METHOD && is_method_byte(prefix[i]) {
         i += 1;
     }
     match prefix.get(i) {
-        None => return Sniff::NeedMore,
+        None if i < MAX_METHOD => return Sniff::NeedMore,
         Some(b' ') if i > 0 => i += 1,
-        Some(_) => return Sniff::No,
+        _ => return Sniff::No,
     }
     let target = i;
     while i < prefix.len() && is_target_byte(prefix[i]) {
@@ -135,6 +137,14 @@ pub fn sniff(prefix: &[u8]) -> Sniff {
         (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => Sniff::Yes,
         _ => Sniff::No,
     }
+}
+
+/// Longer than any registered method (`BASELINE-CONTROL`, `VERSION-CONTROL`: 16).
+const MAX_METHOD: usize = 24;
+
+/// What methods are made of in practice: upper-case letters and `-`/`_`.
+fn is_method_byte(b: u8) -> bool {
+    b.is_ascii_uppercase() || b == b'-' || b == b'_'
 }
 
 /// RFC 9110 §5.6.2 token characters.
@@ -1319,6 +1329,12 @@ mod tests {
         assert_eq!(sniff(b"NICK alice\r\n"), Sniff::No);
         assert_eq!(sniff(b"PRI * HTTP/2"), Sniff::No);
         assert_eq!(sniff(b" GET"), Sniff::No);
+        // Lower case or overlong methods are not HTTP: not held waiting for a line end.
+        assert_eq!(sniff(b"ping"), Sniff::No);
+        assert_eq!(sniff(b"get / HTTP/1.1\r\n"), Sniff::No);
+        assert_eq!(sniff(b"ABCDEFGHIJKLMNOPQRSTUVWX"), Sniff::No);
+        assert_eq!(sniff(b"ABCDEFGHIJKLMNOPQRSTUVW"), Sniff::NeedMore);
+        assert_eq!(sniff(b"VERSION-CONTROL / HTTP/1.1\n"), Sniff::Yes);
         assert_eq!(sniff(b"GET  "), Sniff::No);
     }
 

@@ -1,0 +1,133 @@
+//! The leak audit: a packet capture on every interface of a test namespace.
+//!
+//! A namespace with only loopback has no way out: a packet to anywhere else fails with
+//! "network unreachable" before it exists, and a leak would leave no trace. So the audit
+//! first gives the namespace a way out (a dummy interface holding the default route, and a
+//! resolv.conf naming a resolver on loopback): anything sent off the machine, and every DNS
+//! query, then becomes a packet that `tcpdump -i any` sees.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Addresses traffic may use: loopback, and the test routers' (tests/support/testnet.rs).
+const ALLOWED: &str = "(net 127.0.0.0/8 or net 198.18.0.0/24)";
+
+pub struct Capture {
+    ns: String,
+    child: Child,
+    file: PathBuf,
+}
+
+/// What the capture saw.
+pub struct Findings {
+    /// Packets in all.
+    pub packets: usize,
+    /// Packets to or from an address other than loopback and the routers', or to or from
+    /// port 53, as tcpdump prints them.
+    pub leaks: Vec<String>,
+}
+
+fn tcpdump() -> Command {
+    Command::new("tcpdump")
+}
+
+pub fn available() -> bool {
+    tcpdump()
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Let `ns` reach "the internet" (a dummy interface, nothing behind it) and send DNS to
+/// 127.0.0.1, so leaks become visible packets.
+pub fn open_way_out(ns: &str) {
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip")
+            .arg("-n")
+            .arg(ns)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    ip(&["link", "add", "leak0", "type", "dummy"]);
+    ip(&["addr", "add", "192.0.2.100/24", "dev", "leak0"]);
+    ip(&["link", "set", "leak0", "up"]);
+    ip(&["route", "add", "default", "dev", "leak0"]);
+    // `ip netns exec` bind-mounts this over /etc/resolv.conf for processes it starts.
+    let dir = Path::new("/etc/netns").join(ns);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+}
+
+/// Undo `open_way_out`'s file (the interfaces go with the namespace).
+pub fn close_way_out(ns: &str) {
+    let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(ns));
+}
+
+impl Capture {
+    /// Capture every interface of `ns` into `dir/capture.pcap`; returns once tcpdump listens.
+    pub fn start(ns: &str, dir: &Path) -> Capture {
+        let file = dir.join("capture.pcap");
+        let mut child = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "tcpdump", "-i", "any", "-nn", "-U", "-s", "256", "-w",
+            ])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump");
+        // tcpdump says "listening on any" once packets are being captured.
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let t0 = Instant::now();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+            assert!(n > 0, "tcpdump exited: {:?}", child.try_wait());
+            if line.contains("listening on") {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "tcpdump did not start"
+            );
+        }
+        // Keep draining its stderr so it never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        Capture {
+            ns: ns.to_string(),
+            child,
+            file,
+        }
+    }
+
+    /// Stop capturing and read what was seen.
+    pub fn finish(mut self) -> Findings {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let _ = self.child.wait();
+        let read = |filter: &str| -> Vec<String> {
+            let mut c = tcpdump();
+            c.args(["-nn", "-r"]).arg(&self.file);
+            if !filter.is_empty() {
+                c.arg(filter);
+            }
+            let out = c.output().expect("tcpdump -r");
+            assert!(out.status.success(), "tcpdump -r {filter}: {out:?}");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        };
+        let packets = read("").len();
+        let leaks = read(&format!(
+            "port 53 or (ip and not (src {ALLOWED} and dst {ALLOWED})) or (ip6 and not (src host ::1 and dst host ::1))"
+        ));
+        close_way_out(&self.ns);
+        Findings { packets, leaks }
+    }
+}
