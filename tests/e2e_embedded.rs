@@ -227,3 +227,67 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     drop(p);
     drop(demo);
 }
+
+/// The leak audit on the demo (root only: a network namespace of its own): from start to
+/// stop, with curl going through it, the demo sends nothing but loopback traffic and makes
+/// no DNS query (the one curl makes itself with `--socks5` shows the capture would see it).
+#[test]
+fn demo_sends_nothing_off_loopback() {
+    use support::capture::{self, Capture, PROBE_NAME};
+    if unsafe { libc::geteuid() } != 0 || !capture::available() {
+        println!("skipped: needs root (a network namespace) and tcpdump");
+        return;
+    }
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = format!("eepsocks-demo-audit-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+    ip(&["netns", "add", &ns]);
+    struct DelNs(String);
+    impl Drop for DelNs {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+        }
+    }
+    let _del = DelNs(ns.clone());
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    capture::open_way_out(&ns);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cap = Capture::start(&ns, tmp.path());
+
+    let listen = "127.0.0.1:4447";
+    let dir = tmp.path().join("demo");
+    let mut p = Eepsocks::spawn_logging(
+        ["demo", "--listen", listen, "--dir", dir.to_str().unwrap()],
+        Some(&ns),
+        "info,emissary=warn",
+    );
+    p.wait_ready();
+    let curl = |args: &[&str]| {
+        Command::new("ip")
+            .args(["netns", "exec", &ns, "curl", "-sS", "-m", "30"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let t0 = Instant::now();
+    loop {
+        let out = curl(&["--socks5-hostname", listen, "http://demo.i2p/"]);
+        if String::from_utf8_lossy(&out.stdout).contains(BODY) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(90), "curl: {out:?}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let out = curl(&["--socks5", listen, &format!("http://{PROBE_NAME}/")]);
+    assert!(!out.status.success(), "local resolution must fail: {out:?}");
+    assert!(p.term().success());
+    let packets = cap.audit();
+    assert!(
+        packets > 100,
+        "only {packets} packets: was the demo captured?"
+    );
+}

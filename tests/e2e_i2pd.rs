@@ -15,10 +15,12 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::capture::{Capture, PROBE_NAME};
 use support::client::{read_socks5_reply, socks4a_monero, socks5_connect, socks5_request};
 use support::consts::{IO_TIMEOUT, SETTLE_TIMEOUT, ZERO_HOP_OPTIONS};
 use support::launcher::Eepsocks;
-use support::services::HTTP_BODY;
+use support::leaks::*;
+use support::services::{Recorder, HTTP_BODY};
 use support::step;
 use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
 
@@ -35,6 +37,11 @@ struct Run {
     /// The destination eepsocks printed, and the key file behind it.
     b32: String,
     keys: PrivateKeys,
+    /// An IRC server and a web server that keep what they receive (the leak filters).
+    irc: (String, std::sync::Arc<Recorder>),
+    site: (String, std::sync::Arc<Recorder>),
+    /// Every packet in the namespace from before eepsocks starts to the end of the run.
+    capture: Option<Capture>,
 }
 
 impl Run {
@@ -50,11 +57,7 @@ impl Run {
 /// eepsocks on r2's SAM bridge with a persistent identity in `dir/data`; waits for ready.
 fn start_eepsocks(net: &Testnet, dir: &Path) -> (Eepsocks, String) {
     let cfg = dir.join("eepsocks.toml");
-    fs::write(
-        &cfg,
-        format!("handshake_timeout = 5\nstream_timeout = 40\n{ZERO_HOP_OPTIONS}"),
-    )
-    .unwrap();
+    fs::write(&cfg, config_text("")).unwrap();
     let data = dir.join("data");
     let proxy = net.eepsocks([
         "run",
@@ -71,6 +74,11 @@ fn start_eepsocks(net: &Testnet, dir: &Path) -> (Eepsocks, String) {
     eprintln!("eepsocks ready after {:.1} s", ready.after.as_secs_f32());
     let b32 = ready.only().b32.clone();
     (proxy, b32)
+}
+
+/// eepsocks' config file: `top` (top-level keys), then what every run has.
+fn config_text(top: &str) -> String {
+    format!("{top}handshake_timeout = 5\nstream_timeout = 40\n{ZERO_HOP_OPTIONS}")
 }
 
 fn text(b: &[u8]) -> String {
@@ -92,14 +100,18 @@ fn socks_into_i2p_through_i2pd_testnet() {
     step("pipelined handshake and data", || pipelined(&r));
     step("half-close", || half_close(&r));
     step("refusals", || refusals(&r));
+    step("leak filters", || leak_filters(&r));
     step("status endpoint", || status(&r));
     step("log", || log(&r));
     step("router fails and comes back", || router_failure(&mut r));
     step("restart keeps the identity", || restart(&mut r));
     step("corrupted key file", || corrupted_key_file(&r));
+    step("leak audit", || leak_audit(&mut r));
 }
 
 fn setup() -> Run {
+    let irc = Recorder::new(IRC_SERVER_GREETING, b"");
+    let site = Recorder::new(b"", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     let net = Testnet::start(
         2,
         &[
@@ -113,22 +125,37 @@ fn setup() -> Run {
                 port: 7002,
                 kind: Kind::Http,
             },
+            ServiceSpec {
+                name: "irc",
+                port: 7003,
+                kind: Kind::Recorder(irc.clone()),
+            },
+            ServiceSpec {
+                name: "site",
+                port: 7004,
+                kind: Kind::Recorder(site.clone()),
+            },
         ],
     );
     let dir = tempfile::tempdir().unwrap();
     let echo = net.service("echo").b32();
     let web = net.service("web").b32();
+    support::capture::open_way_out(&net.ns);
+    let capture = Capture::start(&net.ns, dir.path());
     let (proxy, b32) = start_eepsocks(&net, dir.path());
     let keys =
         PrivateKeys::from_bytes(fs::read(dir.path().join("data/eepsocks.dat")).unwrap()).unwrap();
     Run {
-        net,
         dir,
         echo,
         web,
         proxy,
         b32,
         keys,
+        irc: (net.service("irc").b32(), irc),
+        site: (net.service("site").b32(), site),
+        capture: Some(capture),
+        net,
     }
 }
 
@@ -172,7 +199,8 @@ fn curl_forms(r: &Run) {
 fn curl_refusals(r: &Run) {
     let net = &r.net;
     // --socks5 resolves locally: the name never reaches the proxy and curl fails.
-    let out = net.curl(&["--socks5", SOCKS, &r.url()]);
+    let probe = format!("http://{PROBE_NAME}/");
+    let out = net.curl(&["--socks5", SOCKS, &probe]);
     assert!(!out.status.success(), "curl --socks5 must fail: {out:?}");
     assert!(out.stdout.is_empty());
     // An IP (what local resolution produces) is refused by the proxy: 0x02, curl error 97.
@@ -382,6 +410,20 @@ fn log(r: &Run) {
         !log.contains(&r.keys.to_base64()[..40]),
         "private key in the log"
     );
+    // Nor any other target, username or what the filters removed.
+    for secret in [
+        r.irc.0.as_str(),
+        r.site.0.as_str(),
+        &r.web,
+        "web.i2p",
+        "alice",
+        "swordfish",
+        "laptop.home.lan",
+        "HexChat",
+        PROBE_NAME,
+    ] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
 }
 
 /// The router fails under us: open streams end, new requests get 0x01 at once instead of
@@ -423,6 +465,104 @@ fn router_failure(r: &mut Run) {
         t.elapsed().as_secs_f32()
     );
     assert!(r.proxy.log().contains("SAM session lost"));
+}
+
+/// Leak filters through real routers: an IRC client's CTCP VERSION reply, DCC offer, host
+/// name and QUIT message never reach the IRC server, whose CTCP request never reaches the
+/// client; a browser's request arrives sanitized. With `filter = "none"` both pass untouched.
+fn leak_filters(r: &Run) {
+    let (got, back) = irc_session(r);
+    assert_irc_filtered(&got);
+    assert_irc_greeting_filtered(&back);
+    assert_eq!(text(&http_request(r)), text(FIREFOX_SANITIZED));
+    let status = text(&r.net.cli(["status"]).stdout);
+    assert!(
+        !status.contains("\"filtered_streams\":0,") && !status.contains("\"filter_changes\":0,"),
+        "{status}"
+    );
+
+    reload_with(r, "filter = \"none\"\n");
+    let (got, back) = irc_session(r);
+    assert_eq!(text(&got), text(IRC_CLIENT_SESSION));
+    assert_eq!(text(&back), text(IRC_SERVER_GREETING));
+    assert_eq!(text(&http_request(r)), text(FIREFOX_REQUEST));
+    reload_with(r, "");
+}
+
+/// Rewrite the config with `top` and reload; returns once the listener restarted with it.
+fn reload_with(r: &Run, top: &str) {
+    let reloads = |r: &Run| r.proxy.log().matches("reload: destination").count();
+    let before = reloads(r);
+    let cfg = r.dir.path().join("eepsocks.toml");
+    fs::write(cfg.with_extension("new"), config_text(top)).unwrap();
+    fs::rename(cfg.with_extension("new"), &cfg).unwrap();
+    r.proxy.hup();
+    r.net
+        .wait_for("reload", Duration::from_secs(30), || reloads(r) > before);
+}
+
+/// A SOCKS5 stream to `host:port`, retried while the service's LeaseSet is new to the router.
+fn stream_to(r: &Run, host: &str, port: u16) -> TcpStream {
+    let t0 = Instant::now();
+    loop {
+        let mut s = socks(&r.net);
+        match socks5_connect(&mut s, host, port, None) {
+            Ok(0) => return s,
+            other if t0.elapsed() > SETTLE_TIMEOUT => panic!("stream to {host}:{port}: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// What `recorder` keeps from the next caller, once it has it.
+fn next_recorded(r: &Run, recorder: &Recorder, before: usize) -> Vec<u8> {
+    r.net.wait_for("the service to record", IO_TIMEOUT, || {
+        recorder.got.lock().unwrap().len() > before
+    });
+    recorder.last()
+}
+
+/// IRC_CLIENT_SESSION to the IRC service on port 6667: what the server got, and what the
+/// client got (the greeting, and any word from the filter).
+fn irc_session(r: &Run) -> (Vec<u8>, Vec<u8>) {
+    let (host, rec) = &r.irc;
+    let before = rec.got.lock().unwrap().len();
+    let mut s = stream_to(r, host, 6667);
+    // The greeting ends with a plain message, which passes every filter mode.
+    let last = b":bob!b@b32 PRIVMSG me :hello\r\n";
+    let mut back = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !back.ends_with(last) {
+        let n = s.read(&mut buf).expect("greeting");
+        assert!(n > 0, "closed during the greeting: {:?}", text(&back));
+        back.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(IRC_CLIENT_SESSION).unwrap();
+    // A word from the filter comes from eepsocks itself, at once; give it a moment.
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        back.extend_from_slice(&buf[..n]);
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    (next_recorded(r, rec, before), back)
+}
+
+/// FIREFOX_REQUEST to the web service on port 80: what the server got.
+fn http_request(r: &Run) -> Vec<u8> {
+    let (host, rec) = &r.site;
+    let before = rec.got.lock().unwrap().len();
+    let mut s = stream_to(r, host, 80);
+    s.write_all(FIREFOX_REQUEST).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    next_recorded(r, rec, before)
+}
+
+/// The leak audit: over the whole run (eepsocks' start, every request, the router failing,
+/// a restart), no packet left for any address but loopback and the routers', and no DNS
+/// query was made but curl's own on purpose. A packet sent off the machine at the end
+/// shows the capture would have seen one.
+fn leak_audit(r: &mut Run) {
+    r.capture.as_mut().expect("capture").audit();
 }
 
 /// Restart: same identity.

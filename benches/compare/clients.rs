@@ -451,3 +451,52 @@ pub fn embedded_rounds(
     }
     (tt, bw)
 }
+
+// ---------------------------------------------------------------- leak filter
+
+/// Read one empty-bodied HTTP response (the sink's).
+async fn http_response(s: &mut TcpStream) -> std::io::Result<()> {
+    let mut got = Vec::new();
+    let mut b = [0u8; 256];
+    while !got.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b).await? {
+            0 => return Err(std::io::Error::other("early EOF")),
+            n => got.extend_from_slice(&b[..n]),
+        }
+    }
+    Ok(())
+}
+
+/// A POST of `bytes` through `via` to the HTTP sink: MiB/s from the first byte of the
+/// request to the response.
+pub async fn http_post(via: &Via, bytes: usize) -> std::io::Result<f64> {
+    let mut s = open(via).await?;
+    let t = Instant::now();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: sink.i2p\r\nUser-Agent: bench\r\nContent-Length: {bytes}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await?;
+    let buf = vec![0x5au8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(buf.len());
+        s.write_all(&buf[..n]).await?;
+        left -= n;
+    }
+    http_response(&mut s).await?;
+    Ok(bytes as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64())
+}
+
+/// `n` browser requests (Firefox's header set) on one keep-alive connection through `via`:
+/// the time of each from writing the request to reading the response, in µs.
+pub async fn http_gets(via: &Via, n: usize) -> std::io::Result<Vec<f64>> {
+    let mut s = open(via).await?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        s.write_all(crate::support::leaks::FIREFOX_REQUEST).await?;
+        http_response(&mut s).await?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(times)
+}

@@ -13,7 +13,10 @@
 //!   on an i2pd network (emissary: 4 routers, 1-hop tunnels; i2pd: 2 routers, 0 hops; 4-router
 //!   i2pd networks sometimes built no stream in 180 s), echo service on another router.
 //!
-//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router`
+//! - filter: the HTTP leak filter in the same front end vs no filter: a 32 MiB POST body,
+//!   and request-to-response time of browser requests on a keep-alive connection.
+//!
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|filter`
 //! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
 //! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
 //! adds peers (another eepsocks build, or this one with another config);
@@ -76,6 +79,9 @@ fn main() {
             .unwrap_or(1),
         if quick() { "QUICK sizes" } else { "full sizes" }
     );
+    if part == "all" || part == "filter" {
+        filter();
+    }
     if part == "all" || part == "frontend" {
         frontend();
     }
@@ -139,6 +145,41 @@ fn frontend() {
         };
         let runs = clients::frontend_rounds(&list, n_socks, rounds * n_hs, bulk_bytes, idle).await;
         report::frontend(runs);
+    });
+}
+
+/// The HTTP leak filter's cost: one front-end process, the same HTTP client and server,
+/// streams to port 80 (`filter = "auto"`: HTTP rules) vs port 8080 (nothing filtered).
+fn filter() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sink = l.local_addr().unwrap();
+        tokio::spawn(peers::http_sink(l));
+        let addr: SocketAddr = "127.0.0.1:24474".parse().unwrap();
+        let _front = peers::eepsocks_direct(addr, sink);
+        wait_port(addr).await;
+        let vias = [
+            Via::Name(addr, B32.into(), 8080),
+            Via::Name(addr, B32.into(), 80),
+        ];
+        let q = quick();
+        let bytes = if q { 4 << 20 } else { 32 << 20 };
+        let rounds = if q { 3 } else { 9 };
+        let n_gets = if q { 200 } else { 2000 };
+        let mut post: [Vec<f64>; 2] = Default::default();
+        let mut gets: [Vec<f64>; 2] = Default::default();
+        for round in 0..rounds {
+            for k in 0..2 {
+                let i = if round % 2 == 0 { k } else { 1 - k };
+                post[i].push(clients::http_post(&vias[i], bytes).await.expect("POST"));
+                let mut g = clients::http_gets(&vias[i], n_gets / rounds)
+                    .await
+                    .expect("GETs");
+                gets[i].append(&mut g);
+            }
+        }
+        report::filter(bytes, rounds, n_gets, post, gets);
     });
 }
 

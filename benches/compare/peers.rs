@@ -348,3 +348,57 @@ pub async fn emissary_echo(
         .unwrap();
     (net, b32, site)
 }
+
+/// An HTTP/1.1 server for the filter benchmark: keep-alive, reads each request head and
+/// its Content-Length body (counted, not kept), answers an empty 200.
+pub async fn http_sink(l: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut s, _)) = l.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let _ = s.set_nodelay(true);
+            let mut buf: Vec<u8> = Vec::with_capacity(256 * 1024);
+            let mut chunk = vec![0u8; 256 * 1024];
+            loop {
+                // The head.
+                let end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let mut body: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                buf.drain(..end);
+                // The body, counted off as it comes.
+                let take = body.min(buf.len());
+                buf.drain(..take);
+                body -= take;
+                while body > 0 {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) if n <= body => body -= n,
+                        Ok(n) => {
+                            buf.extend_from_slice(&chunk[body..n]);
+                            body = 0;
+                        }
+                    }
+                }
+                if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}

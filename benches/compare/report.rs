@@ -294,3 +294,32 @@ pub fn embedded_throughput(
     }
     o
 }
+
+/// The HTTP leak filter against no filter, same front end.
+pub fn filter(
+    bytes: usize,
+    rounds: usize,
+    n_gets: usize,
+    post: [Vec<f64>; 2],
+    gets: [Vec<f64>; 2],
+) {
+    let [mut p0, mut p1] = post;
+    let [mut g0, mut g1] = gets;
+    println!("## HTTP leak filter (front end alone, loopback)\n");
+    println!(
+        "Same eepsocks front end, same client and HTTP server; port 8080 (no filter) vs port 80 (`filter = \"auto\"`: HTTP rules). POST = a {} MiB body, {rounds} rounds alternating, median MiB/s; request = Firefox's header set on a keep-alive connection, write to response, {n_gets} per port, median µs.\n",
+        bytes >> 20
+    );
+    let (up0, up1) = (median(&mut p0), median(&mut p1));
+    let (rt0, rt1) = (median(&mut g0), median(&mut g1));
+    println!("| | no filter | HTTP filter | filter ÷ none |");
+    println!("|---|---|---|---|");
+    println!(
+        "| POST body MiB/s | {up0:.0} | {up1:.0} | {:.2} |",
+        up1 / up0
+    );
+    println!(
+        "| request → response µs | {rt0:.1} | {rt1:.1} | {:.2} |\n",
+        rt1 / rt0
+    );
+}

@@ -182,24 +182,43 @@ impl Direction<'_, '_> {
     async fn deliver(
         &self,
         filter: &mut Option<Box<dyn Filter>>,
-        input: &[u8],
+        mut input: &[u8],
         out: &mut Output,
     ) -> std::io::Result<u64> {
-        let Some(f) = filter.as_mut() else {
-            self.to.lock().await.write_all(input).await?;
-            self.counter
-                .fetch_add(input.len() as u64, Ordering::Relaxed);
-            return Ok(input.len() as u64);
-        };
-        out.clear();
-        f.feed(input, out);
-        if let Some(why) = out.stopped {
-            // The filter forwards untouched from here on: no need to keep calling it.
-            *filter = None;
-            self.stats.filter_stopped.fetch_add(1, Ordering::Relaxed);
-            client_log!(info, client = %self.peer, "leak filter stopped: {why}; the rest of this stream passes unfiltered");
+        let mut sent = 0u64;
+        while !input.is_empty() {
+            let ahead = filter.as_ref().map_or(usize::MAX, |f| f.untouched_ahead());
+            if ahead == usize::MAX {
+                // No filter, or one that passes everything from now on: no need to keep it.
+                *filter = None;
+                self.to.lock().await.write_all(input).await?;
+                self.counter
+                    .fetch_add(input.len() as u64, Ordering::Relaxed);
+                return Ok(sent + input.len() as u64);
+            }
+            let Some(f) = filter.as_mut() else {
+                unreachable!("no filter means usize::MAX ahead")
+            };
+            if ahead > 0 {
+                // Body bytes the filter only counts: straight from the read buffer, no copy.
+                let (now, rest) = input.split_at(ahead.min(input.len()));
+                self.to.lock().await.write_all(now).await?;
+                self.counter.fetch_add(now.len() as u64, Ordering::Relaxed);
+                f.skip(now.len());
+                sent += now.len() as u64;
+                input = rest;
+                continue;
+            }
+            out.clear();
+            f.feed(input, out);
+            if let Some(why) = out.stopped {
+                self.stats.filter_stopped.fetch_add(1, Ordering::Relaxed);
+                client_log!(info, client = %self.peer, "leak filter stopped: {why}; the rest of this stream passes unfiltered");
+            }
+            sent += self.send(out).await?;
+            break;
         }
-        self.send(out).await
+        Ok(sent)
     }
 
     async fn send(&self, out: &mut Output) -> std::io::Result<u64> {

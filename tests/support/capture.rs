@@ -2,13 +2,20 @@
 //!
 //! A namespace with only loopback has no way out: a packet to anywhere else fails with
 //! "network unreachable" before it exists, and a leak would leave no trace. So the audit
-//! first gives the namespace a way out (a dummy interface holding the default route, and a
+//! first gives the namespace a way out (an interface holding the default route, and a
 //! resolv.conf naming a resolver on loopback): anything sent off the machine, and every DNS
 //! query, then becomes a packet that `tcpdump -i any` sees.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A name a client resolves itself (curl `--socks5`): the DNS query a test makes on
+/// purpose, to show the audit sees DNS. eepsocks never hears of it.
+pub const PROBE_NAME: &str = "local-resolution-probe.i2p";
+
+/// Where the audit sends its control packet, off the machine.
+const CONTROL: &str = "192.0.2.1:9";
 
 /// Addresses traffic may use: loopback, and the test routers' (tests/support/testnet.rs).
 const ALLOWED: &str = "(net 127.0.0.0/8 or net 198.18.0.0/24)";
@@ -23,8 +30,9 @@ pub struct Capture {
 pub struct Findings {
     /// Packets in all.
     pub packets: usize,
-    /// Packets to or from an address other than loopback and the routers', or to or from
-    /// port 53, as tcpdump prints them.
+    /// Packets to or from an address other than loopback and the routers', to or from
+    /// port 53, or ARP (someone looking for an address off the machine), as tcpdump prints
+    /// them.
     pub leaks: Vec<String>,
 }
 
@@ -41,7 +49,7 @@ pub fn available() -> bool {
         .is_ok()
 }
 
-/// Let `ns` reach "the internet" (a dummy interface, nothing behind it) and send DNS to
+/// Let `ns` reach "the internet" (an interface with nothing behind it) and send DNS to
 /// 127.0.0.1, so leaks become visible packets.
 pub fn open_way_out(ns: &str) {
     let ip = |args: &[&str]| {
@@ -53,10 +61,34 @@ pub fn open_way_out(ns: &str) {
             .unwrap();
         assert!(out.status.success(), "ip {args:?}: {out:?}");
     };
-    ip(&["link", "add", "leak0", "type", "dummy"]);
+    // A veth pair with both ends here (the dummy driver is missing on some kernels); a
+    // gateway with a fixed MAC, so what is sent there leaves as IP packets, not ARP queries.
+    ip(&[
+        "link", "add", "leak0", "type", "veth", "peer", "name", "leak1",
+    ]);
     ip(&["addr", "add", "192.0.2.100/24", "dev", "leak0"]);
     ip(&["link", "set", "leak0", "up"]);
-    ip(&["route", "add", "default", "dev", "leak0"]);
+    ip(&["link", "set", "leak1", "up"]);
+    ip(&[
+        "neigh",
+        "add",
+        "192.0.2.1",
+        "lladdr",
+        "02:00:00:00:00:01",
+        "dev",
+        "leak0",
+        "nud",
+        "permanent",
+    ]);
+    ip(&[
+        "route",
+        "add",
+        "default",
+        "via",
+        "192.0.2.1",
+        "dev",
+        "leak0",
+    ]);
     // `ip netns exec` bind-mounts this over /etc/resolv.conf for processes it starts.
     let dir = Path::new("/etc/netns").join(ns);
     std::fs::create_dir_all(&dir).unwrap();
@@ -107,7 +139,7 @@ impl Capture {
     }
 
     /// Stop capturing and read what was seen.
-    pub fn finish(mut self) -> Findings {
+    pub fn finish(&mut self) -> Findings {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let _ = self.child.wait();
         let read = |filter: &str| -> Vec<String> {
@@ -125,9 +157,60 @@ impl Capture {
         };
         let packets = read("").len();
         let leaks = read(&format!(
-            "port 53 or (ip and not (src {ALLOWED} and dst {ALLOWED})) or (ip6 and not (src host ::1 and dst host ::1))"
+            "port 53 or arp or (ip and not (src {ALLOWED} and dst {ALLOWED})) or (ip6 and not (src host ::1 and dst host ::1))"
         ));
         close_way_out(&self.ns);
         Findings { packets, leaks }
+    }
+}
+
+impl Capture {
+    /// End the capture and check it: no packet for an address other than loopback and the
+    /// routers', no DNS query but the probe's (which must be there), and the control packet
+    /// sent now (which must be seen). Returns the number of packets captured.
+    pub fn audit(&mut self) -> usize {
+        crate::support::netns::run(&self.ns, || {
+            let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            u.send_to(b"control", CONTROL).unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let found = self.finish();
+        let (probe, rest): (Vec<String>, Vec<String>) = found
+            .leaks
+            .into_iter()
+            .partition(|l| l.contains(PROBE_NAME));
+        let control_line = format!("> {}:", CONTROL.replace(':', "."));
+        let (control, rest): (Vec<String>, Vec<String>) =
+            rest.into_iter().partition(|l| l.contains(&control_line));
+        eprintln!(
+            "leak audit: {} packets captured; {} DNS packets of the client's own probe, {} \
+             control, {} other off loopback/routers or on port 53",
+            found.packets,
+            probe.len(),
+            control.len(),
+            rest.len()
+        );
+        assert!(
+            !probe.is_empty(),
+            "the capture missed the client's own DNS query"
+        );
+        assert_eq!(control.len(), 1, "the capture missed the control packet");
+        assert!(
+            rest.is_empty(),
+            "packets that should not exist:\n{}",
+            rest.join("\n")
+        );
+        found.packets
+    }
+}
+
+impl Drop for Capture {
+    /// A test that failed half-way leaves no tcpdump and no resolv.conf behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        close_way_out(&self.ns);
     }
 }

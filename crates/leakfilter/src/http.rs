@@ -797,6 +797,31 @@ fn pass_counted(input: &[u8], remaining: u64, out: &mut Output) -> usize {
 }
 
 impl Filter for Requests {
+    fn untouched_ahead(&self) -> usize {
+        match self.state {
+            State::Pass => usize::MAX,
+            State::Body(n) | State::ChunkData(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => 0,
+        }
+    }
+
+    fn skip(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let n = n as u64;
+        match self.state {
+            State::Pass => {}
+            State::Body(remaining) if n >= remaining => self.start_head(),
+            State::Body(remaining) => self.state = State::Body(remaining - n),
+            State::ChunkData(remaining) if n >= remaining => {
+                self.state = State::ChunkDataEnd { cr: false }
+            }
+            State::ChunkData(remaining) => self.state = State::ChunkData(remaining - n),
+            _ => debug_assert!(false, "skip past untouched_ahead"),
+        }
+    }
+
     fn feed(&mut self, mut input: &[u8], out: &mut Output) {
         while !input.is_empty() {
             input = match self.state {
@@ -912,6 +937,35 @@ mod tests {
         run
     }
 
+    /// `run_pieces` the way the relay does it: bytes the filter calls untouched are sent
+    /// straight from the piece and reported with `skip`, only the rest is fed.
+    fn run_pieces_direct(options: &Options, pieces: &[&[u8]]) -> Run {
+        let mut filter = Requests::new(options.clone());
+        let mut out = Output::default();
+        let mut run = Run {
+            forward: Vec::new(),
+            changed: 0,
+            stopped: Vec::new(),
+        };
+        for piece in pieces {
+            let mut piece = *piece;
+            while !piece.is_empty() {
+                let k = filter.untouched_ahead().min(piece.len());
+                if k == 0 {
+                    filter.feed(piece, &mut out);
+                    collect(&mut run, &mut out);
+                    break;
+                }
+                run.forward.extend_from_slice(&piece[..k]);
+                filter.skip(k);
+                piece = &piece[k..];
+            }
+        }
+        filter.finish(&mut out);
+        collect(&mut run, &mut out);
+        run
+    }
+
     /// One-shot run of `input`, after asserting that feeding it split at every point
     /// (at every 509th for long inputs), in three pieces, and byte by byte gives the
     /// same result.
@@ -921,12 +975,27 @@ mod tests {
         for i in (0..=input.len()).step_by(step) {
             let (a, b) = input.split_at(i);
             assert_eq!(run_pieces(options, &[a, b]), whole, "split at {i}");
+            assert_eq!(
+                run_pieces_direct(options, &[a, b]),
+                whole,
+                "split at {i}, untouched bytes sent directly"
+            );
             let j = i + (input.len() - i) / 2;
             let (b, c) = b.split_at(j - i);
             assert_eq!(run_pieces(options, &[a, b, c]), whole, "split at {i}, {j}");
+            assert_eq!(
+                run_pieces_direct(options, &[a, b, c]),
+                whole,
+                "split at {i}, {j}, untouched bytes sent directly"
+            );
         }
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(run_pieces(options, &bytes), whole, "byte by byte");
+        assert_eq!(
+            run_pieces_direct(options, &bytes),
+            whole,
+            "byte by byte, untouched bytes sent directly"
+        );
         whole
     }
 

@@ -48,4 +48,15 @@ pub trait Filter: Send {
     /// This direction ended (EOF): decide what is held (an incomplete last line is treated
     /// as a line).
     fn finish(&mut self, out: &mut Output);
+    /// How many of the next input bytes go on untouched whatever they are: the rest of a
+    /// body being counted off, or `usize::MAX` once the filter passes everything for good
+    /// (the caller may then drop it). The caller may send up to that many straight from
+    /// its read buffer and report them with `skip`, so bulk data costs no copy.
+    fn untouched_ahead(&self) -> usize {
+        0
+    }
+    /// The caller sent the next `n` input bytes on itself (`n <= untouched_ahead()`).
+    fn skip(&mut self, n: usize) {
+        debug_assert_eq!(n, 0, "skip past untouched_ahead");
+    }
 }
