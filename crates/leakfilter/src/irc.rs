@@ -1,29 +1,1372 @@
-//! IRC leak filter: placeholder that passes bytes untouched until the real filter lands.
+//! IRC leak filter, one [`Filter`] per direction: [`Outbound`] (client to server) and
+//! [`Inbound`] (server to client). The ideas follow Java I2P's `IRCFilter` (used by its IRC
+//! and SOCKS-IRC tunnels); the code is written for eepsocks.
+//!
+//! # Lines
+//! A line ends with `\n`; a `\r` just before it belongs to the line ending, which is kept as
+//! the sender wrote it (a rewritten line gets the ending of the line it replaces). A line is
+//! parsed as IRC: optional IRCv3 `@tags`, optional `:prefix`, the command (a letter token or
+//! a 3-digit numeric, compared case-insensitively), up to 15 parameters, the last one
+//! possibly a `:trailing` one. Empty lines pass untouched (servers and clients ignore them).
+//! A line longer than [`MAX_LINE`] is dropped together with the rest of it up to its `\n`.
+//! A line with a NUL or a `\r` that is not part of the line ending is dropped: servers and
+//! clients that end lines at either byte would otherwise see a second line the filter never
+//! judged.
+//!
+//! # Giving up
+//! Only on the first non-empty line of a direction, which decides whether the direction is
+//! IRC at all (eepsocks may guess IRC from the port; a different protocol there must pass
+//! unharmed). The filter gives up, forwards everything untouched from then on (what it held
+//! included) and sets [`Output::stopped`] once, when the first line:
+//! - holds a byte no IRC line holds: a control byte other than tab and the formatting/CTCP
+//!   bytes `\x01`-`\x04`, `\x0f`, `\x11`, `\x16`, `\x1d`-`\x1f` (a `\r` only as part of the
+//!   line ending), or DEL;
+//! - has no command, or a command that is neither letters only nor exactly three digits;
+//! - is an HTTP request line (`... HTTP/1.1`: a letter-token command, so the shape alone
+//!   would not tell it apart);
+//! - reaches [`MAX_LINE`] bytes without a line end.
+//!
+//! The first two are checked as the bytes arrive, so a binary protocol is let through at
+//! its first impossible byte rather than held until a line end that may never come. After
+//! a good first line the filter never gives up: bad lines are dropped.
+//!
+//! # Outbound (client to server)
+//! - Commands not in [`OUTBOUND_COMMANDS`] are dropped: a command the filter does not know
+//!   is a command whose leaks it cannot judge (`WEBIRC`, for one, carries an IP address).
+//! - A `:prefix` from the client is removed: servers ignore it, and a client may fill it
+//!   with `nick!user@its-real-host`.
+//! - A line holding `\x01` passes only as a `PRIVMSG`/`NOTICE`/`CPRIVMSG`/`CNOTICE` whose
+//!   text is one CTCP `ACTION` (`\x01ACTION ...` with an optional closing `\x01`): CTCP
+//!   replies carry the client's version, local time, user info; anything else with `\x01`
+//!   is dropped, whatever its command. A `DCC`/`XDCC` CTCP is dropped and the client is told
+//!   with a `NOTICE` in [`Output::back`] (a DCC offer holds the user's IP address, and the
+//!   user should learn why the transfer never starts).
+//! - `USER u h s :realname` becomes `USER u hostname localhost :realname`: the host and
+//!   server fields carry whatever the client put there (its host name, sometimes its IP).
+//!   The user name stays (bouncers such as ZNC and soju log in with it) and so does the
+//!   real name, as Java I2P does: it is a profile setting the client asks the user for. It
+//!   can default to the account's full name (irssi, HexChat); that is for the docs to warn
+//!   about, not for a filter to guess.
+//! - `QUIT :reason` becomes `QUIT :leaving`, `PART #chan :reason` becomes
+//!   `PART #chan :leaving`: clients put their name and version in default reasons.
+//! - `PONG` keeps only its last parameter, the token the server sent in its `PING` (servers
+//!   check it, so it is never replaced), dropping the daemon names some clients put first
+//!   (their own host name among them).
+//! - `PING` keeps its parameters only when they are all `.i2p` names (the server's address
+//!   as the client knows it); anything else, a host name or a millisecond timestamp (a
+//!   clock fingerprint), becomes `PING 127.0.0.1`. A client that matches `PONG` tokens
+//!   for its lag meter then sees no lag figure; the connection itself is unaffected.
+//! - `NICK`: the last nick the client asked for is remembered for the DCC notice.
+//! - A `USER` short of its four parameters is dropped (a server could read its fields in
+//!   another order), and so is a rewritten line that grew past [`MAX_LINE`].
+//!
+//! # Inbound (server to client)
+//! - Numerics and the commands in [`INBOUND_COMMANDS`] pass; others are dropped: a client
+//!   may act on a message it understands and the filter does not.
+//! - `PRIVMSG`/`NOTICE` holding a CTCP other than one `ACTION` are dropped, so the client
+//!   never answers `VERSION`, `TIME`, `PING`, `CLIENTINFO`... and never sees a DCC offer
+//!   (accepting one connects to an IP address outside I2P).
+//! - `PING` passes as it is: the client's `PONG` must echo the server's token.
+//! - Tags and prefixes pass: they are the server's and the client needs them.
+
 use crate::{Filter, Output};
 
-#[derive(Default)]
-pub struct Outbound;
+/// Longest line accepted, its line ending included: IRCv3 message tags may take up to 8,191
+/// bytes (the `@` and the space after them included) on top of the 512 bytes RFC 1459
+/// allows for the rest of a message, CR LF included.
+pub const MAX_LINE: usize = 8191 + 512;
+
+/// Most parameters a message has (RFC 1459: 14 middle ones and a trailing one); a 15th
+/// parameter takes the rest of the line, spaces and all.
+const MAX_PARAMS: usize = 15;
+
+/// Why the filter gave up on a direction: its first line is not IRC.
+pub const STOP_NOT_IRC: &str =
+    "the first line does not look like IRC; the IRC filter passes this direction untouched";
+/// Why the filter gave up on a direction: no line end within [`MAX_LINE`] bytes.
+pub const STOP_TOO_LONG: &str =
+    "the first line is longer than an IRC line may be; the IRC filter passes this direction untouched";
+
+/// Client commands passed on (compared case-insensitively). RFC 1459/2812 client and
+/// operator commands (the operator ones as Java I2P allows them), IRCv3 (`CAP`,
+/// `AUTHENTICATE`, `SETNAME`, `MONITOR`, `TAGMSG`, `BATCH` for multiline, `CHATHISTORY`,
+/// `MARKREAD`, `REDACT`), common extensions (`WATCH`, `ACCEPT`, `KNOCK`, `SILENCE`, `HELPOP`,
+/// `SQUERY`, `USERIP`, `CPRIVMSG`/`CNOTICE`) and the services aliases. Left out on purpose:
+/// `WEBIRC` (an IP address and host name) and anything else unknown.
+pub const OUTBOUND_COMMANDS: &[&str] = &[
+    "ACCEPT",
+    "ADMIN",
+    "AUTHENTICATE",
+    "AWAY",
+    "BATCH",
+    "CAP",
+    "CHATHISTORY",
+    "CNOTICE",
+    "CPRIVMSG",
+    "DIE",
+    "GLINE",
+    "HELP",
+    "HELPOP",
+    "INFO",
+    "INVITE",
+    "ISON",
+    "JOIN",
+    "KICK",
+    "KILL",
+    "KLINE",
+    "KNOCK",
+    "LINKS",
+    "LIST",
+    "LUSERS",
+    "MAP",
+    "MARKREAD",
+    "MODE",
+    "MONITOR",
+    "MOTD",
+    "NAMES",
+    "NICK",
+    "NOTICE",
+    "OPER",
+    "PART",
+    "PASS",
+    "PING",
+    "PONG",
+    "PRIVMSG",
+    "QUIT",
+    "REDACT",
+    "REHASH",
+    "RULES",
+    "SAJOIN",
+    "SAMODE",
+    "SANICK",
+    "SAPART",
+    "SETNAME",
+    "SILENCE",
+    "SQUERY",
+    "SQUIT",
+    "STATS",
+    "TAGMSG",
+    "TIME",
+    "TOPIC",
+    "TRACE",
+    "UNKLINE",
+    "USER",
+    "USERHOST",
+    "USERIP",
+    "VERSION",
+    "WALLOPS",
+    "WATCH",
+    "WHO",
+    "WHOIS",
+    "WHOWAS",
+    // Services aliases.
+    "BS",
+    "BOTSERV",
+    "CS",
+    "CHANSERV",
+    "HS",
+    "HOSTSERV",
+    "MS",
+    "MEMOSERV",
+    "NS",
+    "NICKSERV",
+    "OS",
+    "OPERSERV",
+];
+
+/// Server commands passed on besides numerics (compared case-insensitively): RFC 1459/2812
+/// messages a client gets, and IRCv3 ones (`CAP`, `AUTHENTICATE`, `ACCOUNT`, `CHGHOST`,
+/// `SETNAME`, `BATCH`, `TAGMSG`, `ACK`, `FAIL`/`WARN`/`NOTE`, `MARKREAD`, `REDACT`, `RENAME`).
+/// None of them makes a client reach outside the connection or reveal anything.
+pub const INBOUND_COMMANDS: &[&str] = &[
+    "ACCOUNT",
+    "ACK",
+    "AUTHENTICATE",
+    "AWAY",
+    "BATCH",
+    "CAP",
+    "CHGHOST",
+    "ERROR",
+    "FAIL",
+    "INVITE",
+    "JOIN",
+    "KICK",
+    "KILL",
+    "MARKREAD",
+    "MODE",
+    "NICK",
+    "NOTE",
+    "NOTICE",
+    "PART",
+    "PING",
+    "PONG",
+    "PRIVMSG",
+    "QUIT",
+    "REDACT",
+    "RENAME",
+    "SETNAME",
+    "SILENCE",
+    "TAGMSG",
+    "TOPIC",
+    "WALLOPS",
+    "WARN",
+];
+
+/// Messages whose text may hold a CTCP.
+const MESSAGE_COMMANDS: &[&str] = &["PRIVMSG", "NOTICE", "CPRIVMSG", "CNOTICE"];
+
+/// What the client is told when its DCC offer is dropped, after `:eepsocks NOTICE <nick> `.
+const DCC_NOTICE_TEXT: &[u8] =
+    b":eepsocks dropped a DCC offer: DCC would reveal your IP address\r\n";
+
+/// The client-to-server filter.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    lines: Lines,
+    rules: OutRules,
+}
+
+/// The server-to-client filter.
+#[derive(Debug, Default)]
+pub struct Inbound {
+    lines: Lines,
+    rules: InRules,
+}
+
 impl Outbound {
     pub fn new() -> Self {
-        Outbound
+        Self::default()
     }
 }
-impl Filter for Outbound {
-    fn feed(&mut self, input: &[u8], out: &mut Output) {
-        out.forward.extend_from_slice(input);
-    }
-    fn finish(&mut self, _out: &mut Output) {}
-}
-#[derive(Default)]
-pub struct Inbound;
+
 impl Inbound {
     pub fn new() -> Self {
-        Inbound
+        Self::default()
     }
 }
+
+impl Filter for Outbound {
+    fn feed(&mut self, input: &[u8], out: &mut Output) {
+        self.lines.feed(&mut self.rules, input, out);
+    }
+    fn finish(&mut self, out: &mut Output) {
+        self.lines.finish(&mut self.rules, out);
+    }
+}
+
 impl Filter for Inbound {
     fn feed(&mut self, input: &[u8], out: &mut Output) {
-        out.forward.extend_from_slice(input);
+        self.lines.feed(&mut self.rules, input, out);
     }
-    fn finish(&mut self, _out: &mut Output) {}
+    fn finish(&mut self, out: &mut Output) {
+        self.lines.finish(&mut self.rules, out);
+    }
+}
+
+/// The per-direction rules for one complete, non-empty line of an established direction.
+trait Rules {
+    /// `raw` is the whole line, `content` it without its `ending`.
+    fn line(&mut self, raw: &[u8], content: &[u8], ending: &[u8], out: &mut Output);
+}
+
+/// Line framing, the first-line decision and the length limit, shared by both directions.
+#[derive(Debug, Default)]
+struct Lines {
+    /// The incomplete line so far (always shorter than [`MAX_LINE`]).
+    held: Vec<u8>,
+    /// Skipping the rest of an over-long line, up to and including its `\n`.
+    discarding: bool,
+    /// A first non-empty line looked like IRC: never give up from now on.
+    established: bool,
+    /// Gave up: everything passes untouched.
+    stopped: bool,
+    /// The shape of the first line's bytes held so far (until the direction is established).
+    shape: Shape,
+}
+
+impl Lines {
+    fn feed<R: Rules>(&mut self, rules: &mut R, mut input: &[u8], out: &mut Output) {
+        while !input.is_empty() {
+            if self.stopped {
+                out.forward.extend_from_slice(input);
+                return;
+            }
+            if self.discarding {
+                match input.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        input = &input[i + 1..];
+                        self.discarding = false;
+                    }
+                    None => return,
+                }
+                continue;
+            }
+            // A line may take `room` more bytes, its `\n` included.
+            let room = MAX_LINE - self.held.len();
+            let window = &input[..input.len().min(room)];
+            if let Some(i) = window.iter().position(|&b| b == b'\n') {
+                self.held.extend_from_slice(&input[..=i]);
+                input = &input[i + 1..];
+                let line = std::mem::take(&mut self.held);
+                self.shape = Shape::default();
+                self.line(rules, &line, out);
+                // Keep the allocation for the next line.
+                self.held = line;
+                self.held.clear();
+            } else {
+                self.held.extend_from_slice(window);
+                input = &input[window.len()..];
+                if !self.established {
+                    window.iter().for_each(|&b| self.shape.push(b));
+                    debug_assert_eq!(self.shape.plausible(), plausible_start(&self.held));
+                }
+                if !self.established && !self.shape.plausible() {
+                    let held = std::mem::take(&mut self.held);
+                    self.give_up(STOP_NOT_IRC, &held, out);
+                } else if self.held.len() >= MAX_LINE {
+                    if self.established {
+                        // Too long for any IRC peer to accept whole; one that cut it up
+                        // would see lines the filter never judged.
+                        self.held.clear();
+                        self.discarding = true;
+                        out.changed += 1;
+                    } else {
+                        let held = std::mem::take(&mut self.held);
+                        self.give_up(STOP_TOO_LONG, &held, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish<R: Rules>(&mut self, rules: &mut R, out: &mut Output) {
+        self.discarding = false;
+        if !self.held.is_empty() {
+            let line = std::mem::take(&mut self.held);
+            self.line(rules, &line, out);
+        }
+    }
+
+    fn give_up(&mut self, reason: &'static str, pending: &[u8], out: &mut Output) {
+        self.stopped = true;
+        out.forward.extend_from_slice(pending);
+        out.stopped = Some(reason);
+    }
+
+    /// One line: complete (ends with `\n`) or the last one at EOF.
+    fn line<R: Rules>(&mut self, rules: &mut R, raw: &[u8], out: &mut Output) {
+        let (content, ending) = split_ending(raw);
+        if content.is_empty() {
+            out.forward.extend_from_slice(raw);
+            return;
+        }
+        if !self.established {
+            if !looks_like_irc(content) {
+                self.give_up(STOP_NOT_IRC, raw, out);
+                return;
+            }
+            self.established = true;
+        }
+        rules.line(raw, content, ending, out);
+    }
+}
+
+/// A line without its ending (`\r\n`, `\n`, or at EOF a lone `\r`), and the ending.
+fn split_ending(raw: &[u8]) -> (&[u8], &[u8]) {
+    let cut = if raw.ends_with(b"\r\n") {
+        2
+    } else if raw.ends_with(b"\n") || raw.ends_with(b"\r") {
+        1
+    } else {
+        0
+    };
+    raw.split_at(raw.len() - cut)
+}
+
+/// A byte no IRC line holds: control bytes other than tab and the CTCP/formatting ones
+/// (`\x01` CTCP, `\x02` bold, `\x03` colour, `\x04` hex colour, `\x0f` reset, `\x11`
+/// monospace, `\x16` reverse, `\x1d` italics, `\x1e` strikethrough, `\x1f` underline), and
+/// DEL. `\r` counts: the caller strips the line ending first.
+fn is_binary(b: u8) -> bool {
+    match b {
+        0x01..=0x04 | b'\t' | 0x0f | 0x11 | 0x16 | 0x1d..=0x1f => false,
+        0x00..=0x1f | 0x7f => true,
+        _ => false,
+    }
+}
+
+fn skip_spaces(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && s[i] == b' ' {
+        i += 1;
+    }
+    i
+}
+
+fn token_end(s: &[u8], i: usize) -> usize {
+    s[i..]
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(s.len(), |p| i + p)
+}
+
+fn is_command(cmd: &[u8]) -> bool {
+    (!cmd.is_empty() && cmd.iter().all(u8::is_ascii_alphabetic))
+        || (cmd.len() == 3 && cmd.iter().all(u8::is_ascii_digit))
+}
+
+/// Can `body`, the start of a first line, still become an IRC line? Once false, false for
+/// every longer start too, so the verdict does not depend on how the bytes were split
+/// into reads. `complete`: `body` is the whole line without its ending.
+fn shape_ok(body: &[u8], complete: bool) -> bool {
+    if body.iter().any(|&b| is_binary(b)) {
+        return false;
+    }
+    let n = body.len();
+    let mut i = skip_spaces(body, 0);
+    for mark in [b'@', b':'] {
+        if i < n && body[i] == mark {
+            let e = token_end(body, i);
+            if e == n {
+                // Still inside the tags or prefix: no command yet.
+                return !complete;
+            }
+            i = skip_spaces(body, e);
+        }
+    }
+    let e = token_end(body, i);
+    let cmd = &body[i..e];
+    if complete || e < n {
+        is_command(cmd)
+    } else {
+        // The command may still grow.
+        cmd.iter().all(u8::is_ascii_alphabetic)
+            || (cmd.len() <= 3 && cmd.iter().all(u8::is_ascii_digit))
+    }
+}
+
+/// [`plausible_start`] kept up to date byte by byte, so that a first line arriving in many
+/// small reads is not rescanned on each (the same verdict: checked in debug builds).
+#[derive(Debug, Default)]
+struct Shape {
+    at: ShapeAt,
+    /// The last byte was `\r`: fine only if the line ends next.
+    cr: bool,
+    bad: bool,
+}
+
+#[derive(Debug, Default)]
+enum ShapeAt {
+    /// Before anything but spaces: tags, a prefix or the command may come.
+    #[default]
+    Start,
+    Tags,
+    /// After the tags: a prefix or the command may come.
+    AfterTags,
+    Prefix,
+    /// After the prefix: the command comes.
+    AfterPrefix,
+    /// In the command: its length, letters only so far, digits only so far.
+    Command(usize, bool, bool),
+    Params,
+}
+
+impl Shape {
+    fn push(&mut self, b: u8) {
+        if self.bad {
+            return;
+        }
+        if self.cr || (b != b'\r' && is_binary(b)) {
+            self.bad = true;
+            return;
+        }
+        if b == b'\r' {
+            self.cr = true;
+            return;
+        }
+        let space = b == b' ';
+        self.at = match self.at {
+            ShapeAt::Start if space => ShapeAt::Start,
+            ShapeAt::Start if b == b'@' => ShapeAt::Tags,
+            ShapeAt::Start | ShapeAt::AfterTags if b == b':' => ShapeAt::Prefix,
+            ShapeAt::AfterTags if space => ShapeAt::AfterTags,
+            ShapeAt::AfterPrefix if space => ShapeAt::AfterPrefix,
+            ShapeAt::Start | ShapeAt::AfterTags | ShapeAt::AfterPrefix => {
+                ShapeAt::Command(1, b.is_ascii_alphabetic(), b.is_ascii_digit())
+            }
+            ShapeAt::Tags if space => ShapeAt::AfterTags,
+            ShapeAt::Prefix if space => ShapeAt::AfterPrefix,
+            ShapeAt::Tags => ShapeAt::Tags,
+            ShapeAt::Prefix => ShapeAt::Prefix,
+            ShapeAt::Command(n, letters, digits) if space => {
+                self.bad = !(letters || (digits && n == 3));
+                ShapeAt::Params
+            }
+            ShapeAt::Command(n, letters, digits) => ShapeAt::Command(
+                n + 1,
+                letters && b.is_ascii_alphabetic(),
+                digits && b.is_ascii_digit(),
+            ),
+            ShapeAt::Params => ShapeAt::Params,
+        };
+        if let ShapeAt::Command(n, letters, digits) = self.at {
+            self.bad = !(letters || (digits && n <= 3));
+        }
+    }
+
+    fn plausible(&self) -> bool {
+        !self.bad
+    }
+}
+
+/// The start of a first line that has no line end yet (a last `\r` may be the start of
+/// one).
+fn plausible_start(held: &[u8]) -> bool {
+    shape_ok(held.strip_suffix(b"\r").unwrap_or(held), false)
+}
+
+/// A whole first line (without its ending) that looks like IRC.
+fn looks_like_irc(content: &[u8]) -> bool {
+    shape_ok(content, true) && !is_http_request(content)
+}
+
+/// `METHOD target HTTP/x.y`: a letter-token command like IRC's, but HTTP.
+fn is_http_request(content: &[u8]) -> bool {
+    let n = content.len();
+    n >= 9
+        && content[n - 9..n - 3].eq_ignore_ascii_case(b" HTTP/")
+        && content[n - 3].is_ascii_digit()
+        && content[n - 2] == b'.'
+        && content[n - 1].is_ascii_digit()
+}
+
+/// A parsed line; positions index the line's content.
+struct Parsed {
+    /// `@tags`, the `@` included.
+    tags: Option<(usize, usize)>,
+    /// The command, and the rest of the line from it.
+    cmd: (usize, usize),
+    /// Parameters: start, end, written as `:trailing`.
+    params: [(usize, usize, bool); MAX_PARAMS],
+    count: usize,
+}
+
+impl Parsed {
+    fn param<'a>(&self, c: &'a [u8], i: usize) -> &'a [u8] {
+        let (s, e, _) = self.params[i];
+        &c[s..e]
+    }
+}
+
+/// Parses a line as IRC; `None` when it has no command or a command that is neither a
+/// letter token nor a 3-digit numeric.
+fn parse(c: &[u8]) -> Option<Parsed> {
+    let n = c.len();
+    let mut i = skip_spaces(c, 0);
+    let mut tags = None;
+    if i < n && c[i] == b'@' {
+        let e = token_end(c, i);
+        tags = Some((i, e));
+        i = skip_spaces(c, e);
+    }
+    if i < n && c[i] == b':' {
+        i = skip_spaces(c, token_end(c, i));
+    }
+    let e = token_end(c, i);
+    if !is_command(&c[i..e]) {
+        return None;
+    }
+    let mut p = Parsed {
+        tags,
+        cmd: (i, e),
+        params: [(0, 0, false); MAX_PARAMS],
+        count: 0,
+    };
+    i = e;
+    loop {
+        i = skip_spaces(c, i);
+        if i >= n {
+            break;
+        }
+        if c[i] == b':' {
+            p.params[p.count] = (i + 1, n, true);
+            p.count += 1;
+            break;
+        }
+        if p.count == MAX_PARAMS - 1 {
+            p.params[p.count] = (i, n, false);
+            p.count += 1;
+            break;
+        }
+        let e = token_end(c, i);
+        p.params[p.count] = (i, e, false);
+        p.count += 1;
+        i = e;
+    }
+    Some(p)
+}
+
+fn is_one_of(cmd: &[u8], list: &[&str]) -> bool {
+    list.iter().any(|a| cmd.eq_ignore_ascii_case(a.as_bytes()))
+}
+
+/// The only CTCP let through: the message's last parameter is one `\x01ACTION` CTCP, with
+/// or without its closing `\x01`, and the line has no other `\x01`.
+fn is_action_only(c: &[u8], p: &Parsed) -> bool {
+    if p.count == 0 {
+        return false;
+    }
+    let (s, e, _) = p.params[p.count - 1];
+    let text = &c[s..e];
+    if !text.starts_with(b"\x01ACTION") || !matches!(text.get(7), None | Some(b' ' | 0x01)) {
+        return false;
+    }
+    let inner = if text.len() >= 2 && text.ends_with(b"\x01") {
+        &text[1..text.len() - 1]
+    } else {
+        &text[1..]
+    };
+    !c[..s].contains(&0x01) && !inner.contains(&0x01) && !c[e..].contains(&0x01)
+}
+
+/// A `DCC` or `XDCC` CTCP anywhere in the line.
+fn has_dcc(c: &[u8]) -> bool {
+    c.iter().enumerate().any(|(i, &b)| {
+        if b != 0x01 {
+            return false;
+        }
+        let rest = &c[i + 1..];
+        let end = rest
+            .iter()
+            .position(|&b| b == b' ' || b == 0x01)
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        word.eq_ignore_ascii_case(b"DCC") || word.eq_ignore_ascii_case(b"XDCC")
+    })
+}
+
+/// A parameter written back: `:` first when it was a trailing one or needs to be one.
+fn push_param(out: &mut Vec<u8>, param: &[u8], trailing: bool) {
+    out.push(b' ');
+    if trailing || param.is_empty() || param.contains(&b' ') || param[0] == b':' {
+        out.push(b':');
+    }
+    out.extend_from_slice(param);
+}
+
+/// A name ending in `.i2p`: the server's own address as the client knows it.
+fn is_i2p_name(p: &[u8]) -> bool {
+    p.len() > 4
+        && p[p.len() - 4..].eq_ignore_ascii_case(b".i2p")
+        && p.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+/// Something IRC peers cannot agree on the framing of: cut at NUL, split at a lone `\r`.
+fn has_framing_hazard(c: &[u8]) -> bool {
+    c.iter().any(|&b| b == 0 || b == b'\r')
+}
+
+#[derive(Debug, Default)]
+struct OutRules {
+    /// The last nick the client asked for (empty: none yet), for the DCC notice.
+    nick: Vec<u8>,
+}
+
+impl OutRules {
+    fn dcc_notice(&self, out: &mut Output) {
+        out.back.extend_from_slice(b":eepsocks NOTICE ");
+        if self.nick.is_empty() {
+            out.back.push(b'*');
+        } else {
+            out.back.extend_from_slice(&self.nick);
+        }
+        out.back.push(b' ');
+        out.back.extend_from_slice(DCC_NOTICE_TEXT);
+    }
+
+    /// Rewrites or passes an allowed line into `fwd`.
+    fn write(&mut self, c: &[u8], ending: &[u8], p: &Parsed, fwd: &mut Vec<u8>) {
+        let cmd = &c[p.cmd.0..p.cmd.1];
+        let is = |name: &str| cmd.eq_ignore_ascii_case(name.as_bytes());
+        if is("USER") {
+            // The host and server fields are whatever the client put there; the server
+            // ignores them (it fills in the host itself).
+            fwd.extend_from_slice(b"USER");
+            let (_, _, t) = p.params[0];
+            push_param(fwd, p.param(c, 0), t);
+            fwd.extend_from_slice(b" hostname localhost");
+            push_param(fwd, p.param(c, 3), true);
+        } else if is("QUIT") && p.count > 0 {
+            // Default quit reasons advertise the client and its version.
+            fwd.extend_from_slice(b"QUIT :leaving");
+        } else if is("PART") && p.count > 0 {
+            // As QUIT.
+            fwd.extend_from_slice(b"PART");
+            let (_, _, t) = p.params[0];
+            push_param(fwd, p.param(c, 0), t && p.count == 1);
+            if p.count > 1 {
+                fwd.extend_from_slice(b" :leaving");
+            }
+        } else if is("PONG") && p.count > 0 {
+            // The token the server sent is what it checks; names before it may be the
+            // client's own host.
+            fwd.extend_from_slice(b"PONG");
+            let (_, _, t) = p.params[p.count - 1];
+            push_param(fwd, p.param(c, p.count - 1), t);
+        } else if is("PING") && (0..p.count).any(|i| !is_i2p_name(p.param(c, i))) {
+            // The client chose these: its host name, or a timestamp of its clock.
+            fwd.extend_from_slice(b"PING 127.0.0.1");
+        } else {
+            if is("NICK") && p.count > 0 {
+                let nick = p.param(c, 0);
+                if nick.len() <= 64 && nick.iter().all(|&b| b > b' ' && b != 0x7f) {
+                    self.nick.clear();
+                    self.nick.extend_from_slice(nick);
+                }
+            }
+            // Everything but a client prefix, which servers ignore and which may name the
+            // client's real host.
+            if let Some((s, e)) = p.tags {
+                fwd.extend_from_slice(&c[s..e]);
+                fwd.push(b' ');
+            }
+            fwd.extend_from_slice(&c[p.cmd.0..]);
+        }
+        fwd.extend_from_slice(ending);
+    }
+}
+
+impl Rules for OutRules {
+    fn line(&mut self, raw: &[u8], c: &[u8], ending: &[u8], out: &mut Output) {
+        let Some(p) = parse(c).filter(|_| !has_framing_hazard(c)) else {
+            out.changed += 1;
+            return;
+        };
+        let cmd = &c[p.cmd.0..p.cmd.1];
+        // `USER` short of its four parameters: a server may read the fields differently.
+        if !is_one_of(cmd, OUTBOUND_COMMANDS) || (cmd.eq_ignore_ascii_case(b"USER") && p.count < 4)
+        {
+            out.changed += 1;
+            return;
+        }
+        if c.contains(&0x01) {
+            // CTCP: replies carry the client's version, clock and user info; DCC the IP.
+            let message = is_one_of(cmd, MESSAGE_COMMANDS);
+            if message && has_dcc(c) {
+                self.dcc_notice(out);
+                out.changed += 1;
+                return;
+            }
+            if !(message && is_action_only(c, &p)) {
+                out.changed += 1;
+                return;
+            }
+        }
+        let start = out.forward.len();
+        self.write(c, ending, &p, &mut out.forward);
+        if out.forward.len() - start > MAX_LINE {
+            // A rewrite grew a line near the limit past it: no peer would take it whole.
+            out.forward.truncate(start);
+            out.changed += 1;
+        } else if out.forward[start..] != *raw {
+            out.changed += 1;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct InRules;
+
+impl Rules for InRules {
+    fn line(&mut self, raw: &[u8], c: &[u8], _ending: &[u8], out: &mut Output) {
+        let Some(p) = parse(c).filter(|_| !has_framing_hazard(c)) else {
+            out.changed += 1;
+            return;
+        };
+        let cmd = &c[p.cmd.0..p.cmd.1];
+        let numeric = cmd[0].is_ascii_digit();
+        let allowed = numeric || is_one_of(cmd, INBOUND_COMMANDS);
+        // CTCP requests make clients answer with version, clock, user info; a DCC offer
+        // makes them connect outside I2P.
+        let bad_ctcp = !numeric
+            && c.contains(&0x01)
+            && is_one_of(cmd, MESSAGE_COMMANDS)
+            && !is_action_only(c, &p);
+        if !allowed || bad_ctcp {
+            out.changed += 1;
+            return;
+        }
+        out.forward.extend_from_slice(raw);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything one filter produced over a run, the calls' outputs concatenated.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct Run {
+        forward: Vec<u8>,
+        back: Vec<u8>,
+        changed: u64,
+        /// Every `stopped` reported, in order.
+        stops: Vec<&'static str>,
+    }
+
+    fn collect(out: &mut Output, r: &mut Run) {
+        r.forward.extend_from_slice(&out.forward);
+        r.back.extend_from_slice(&out.back);
+        r.changed += out.changed;
+        r.stops.extend(out.stopped);
+        out.clear();
+    }
+
+    fn run<F: Filter + Default>(chunks: &[&[u8]]) -> Run {
+        let mut f = F::default();
+        let mut out = Output::default();
+        let mut r = Run::default();
+        for c in chunks {
+            f.feed(c, &mut out);
+            collect(&mut out, &mut r);
+        }
+        f.finish(&mut out);
+        collect(&mut out, &mut r);
+        assert!(r.stops.len() <= 1, "stopped reported more than once");
+        r
+    }
+
+    /// The one-shot result, after checking that feeding the input split at every point
+    /// (every 37th and those near the ends for long inputs), in three pieces (short
+    /// inputs) and byte by byte gives the same.
+    fn check<F: Filter + Default>(input: &[u8]) -> Run {
+        let whole = run::<F>(&[input]);
+        let n = input.len();
+        let points: Vec<usize> = if n <= 600 {
+            (0..=n).collect()
+        } else {
+            (0..=n)
+                .filter(|&i| i % 37 == 0 || i < 20 || n - i < 20 || i.abs_diff(MAX_LINE) < 4)
+                .collect()
+        };
+        for &i in &points {
+            let r = run::<F>(&[&input[..i], &input[i..]]);
+            assert_eq!(r, whole, "split at {i}");
+        }
+        if n <= 120 {
+            for i in 0..=n {
+                for j in i..=n {
+                    let r = run::<F>(&[&input[..i], &input[i..j], &input[j..]]);
+                    assert_eq!(r, whole, "split at {i} and {j}");
+                }
+            }
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run::<F>(&bytes), whole, "byte by byte");
+        whole
+    }
+
+    fn show(b: &[u8]) -> String {
+        b.escape_ascii().to_string()
+    }
+
+    fn expect<F: Filter + Default>(input: &[u8], forward: &[u8], back: &[u8], changed: u64) {
+        let r = check::<F>(input);
+        assert_eq!(show(&r.forward), show(forward), "forward");
+        assert_eq!(show(&r.back), show(back), "back");
+        assert_eq!(r.changed, changed, "changed");
+        assert!(r.stops.is_empty(), "gave up: {:?}", r.stops);
+    }
+
+    fn out(input: &[u8], forward: &[u8], back: &[u8], changed: u64) {
+        expect::<Outbound>(input, forward, back, changed);
+    }
+
+    fn inb(input: &[u8], forward: &[u8], changed: u64) {
+        expect::<Inbound>(input, forward, b"", changed);
+    }
+
+    /// Gives up: everything forwarded untouched, `stopped` once with `reason`.
+    fn gives_up<F: Filter + Default>(input: &[u8], reason: &str) {
+        let r = check::<F>(input);
+        assert_eq!(show(&r.forward), show(input));
+        assert_eq!(r.stops, [reason]);
+        assert_eq!((r.changed, r.back.len()), (0, 0));
+    }
+
+    /// A line of exactly `len` bytes, `\r\n` included, passed by both directions.
+    fn long_privmsg(len: usize) -> Vec<u8> {
+        let mut l = b"PRIVMSG #a :".to_vec();
+        l.resize(len - 2, b'x');
+        l.extend_from_slice(b"\r\n");
+        l
+    }
+
+    // ---- Outbound ----
+
+    #[test]
+    fn registration_user_host_fields_replaced() {
+        out(
+            b"CAP LS 302\r\nNICK alice\r\nUSER alice 0 * :Alice A\r\nCAP END\r\n",
+            b"CAP LS 302\r\nNICK alice\r\nUSER alice hostname localhost :Alice A\r\nCAP END\r\n",
+            b"",
+            1,
+        );
+        out(
+            b"user bob bob.example.com irc.postman.i2p :Bob\n",
+            b"USER bob hostname localhost :Bob\n",
+            b"",
+            1,
+        );
+        // A realname without the colon is the fourth parameter.
+        out(
+            b"USER a 192.168.1.5 c d\n",
+            b"USER a hostname localhost :d\n",
+            b"",
+            1,
+        );
+        // Already clean: passes as it is.
+        out(
+            b"USER a hostname localhost :A\r\n",
+            b"USER a hostname localhost :A\r\n",
+            b"",
+            0,
+        );
+    }
+
+    #[test]
+    fn user_short_of_parameters_is_dropped() {
+        out(b"NICK a\r\nUSER a laptop :A\r\n", b"NICK a\r\n", b"", 1);
+    }
+
+    #[test]
+    fn quit_and_part_reasons_replaced() {
+        out(
+            b"QUIT :irssi 1.4.5 - https://irssi.org\r\n",
+            b"QUIT :leaving\r\n",
+            b"",
+            1,
+        );
+        out(b"quit bye\n", b"QUIT :leaving\n", b"", 1);
+        out(b"QUIT\r\n", b"QUIT\r\n", b"", 0);
+        out(b"QUIT :leaving\r\n", b"QUIT :leaving\r\n", b"", 0);
+        out(
+            b"PART #i2p :HexChat 2.16.2\r\nPART #a,#b\r\nPART #c reason words\n",
+            b"PART #i2p :leaving\r\nPART #a,#b\r\nPART #c :leaving\n",
+            b"",
+            2,
+        );
+    }
+
+    #[test]
+    fn pong_keeps_only_the_server_token() {
+        out(
+            b"PONG :abc123\r\nPONG tok\n",
+            b"PONG :abc123\r\nPONG tok\n",
+            b"",
+            0,
+        );
+        out(
+            b"PONG laptop.local :abc123\r\n",
+            b"PONG :abc123\r\n",
+            b"",
+            1,
+        );
+    }
+
+    #[test]
+    fn ping_keeps_i2p_names_only() {
+        out(
+            b"PING :irc.postman.i2p\r\nPING irc.echelon.i2p\n",
+            b"PING :irc.postman.i2p\r\nPING irc.echelon.i2p\n",
+            b"",
+            0,
+        );
+        out(
+            b"PING LAG1712345678901\r\nPING irc.postman.i2p my-laptop\n",
+            b"PING 127.0.0.1\r\nPING 127.0.0.1\n",
+            b"",
+            2,
+        );
+    }
+
+    #[test]
+    fn plain_messages_and_formatting_pass() {
+        let lines = b"PRIVMSG #i2p :hello \x02bold\x02 \x0304red\x0f \x1ditalic\x1d\tx\r\n\
+                      NOTICE bob :hi\r\nns identify hunter2\r\nJOIN #a,#b key\r\n";
+        out(lines, lines, b"", 0);
+    }
+
+    #[test]
+    fn client_prefix_removed_tags_kept() {
+        out(
+            b":alice!alice@laptop.local PRIVMSG #a :hi\r\n",
+            b"PRIVMSG #a :hi\r\n",
+            b"",
+            1,
+        );
+        out(
+            b"@+draft/reply=x;label=1 :alice PRIVMSG #a :hi\n@label=2 TAGMSG #a\n",
+            b"@+draft/reply=x;label=1 PRIVMSG #a :hi\n@label=2 TAGMSG #a\n",
+            b"",
+            1,
+        );
+    }
+
+    #[test]
+    fn action_passes() {
+        let lines = b"PRIVMSG #i2p :\x01ACTION waves\x01\r\nPRIVMSG #i2p :\x01ACTION waves\r\n\
+                      PRIVMSG bob :\x01ACTION\x01\r\nNOTICE #i2p :\x01ACTION nods\x01\n";
+        out(lines, lines, b"", 0);
+    }
+
+    #[test]
+    fn other_ctcp_dropped() {
+        for ctcp in [
+            &b"PRIVMSG bob :\x01VERSION\x01"[..],
+            b"NOTICE bob :\x01VERSION irssi v1.4.5\x01",
+            b"NOTICE bob :\x01TIME Mon Jan 1 12:00:00 2024\x01",
+            b"PRIVMSG bob :\x01PING 1712345678\x01",
+            b"NOTICE bob :\x01PING 1712345678\x01",
+            b"PRIVMSG bob :\x01CLIENTINFO\x01",
+            b"NOTICE bob :\x01FINGER Alice Smith\x01",
+            b"NOTICE bob :\x01USERINFO alice\x01",
+            b"NOTICE bob :\x01SOURCE https://example\x01",
+            // Lower case, glued letters, not at the start, two of them.
+            b"PRIVMSG bob :\x01action waves\x01",
+            b"PRIVMSG bob :\x01ACTIONS\x01",
+            b"PRIVMSG bob :hi \x01ACTION waves\x01",
+            b"PRIVMSG bob :\x01ACTION waves\x01 hi",
+            b"PRIVMSG bob :\x01ACTION a\x01\x01ACTION b\x01",
+            b"PRIVMSG bob :\x01ACTION a\x01\x01VERSION\x01",
+            b"PRIVMSG bob :text \x01VERSION\x01",
+            b"PRIVMSG bob \x01ACTION waves\x01",
+            b"@+x=\x01 PRIVMSG bob :\x01ACTION a\x01",
+            // Not a message at all.
+            b"TOPIC #a :\x01VERSION\x01",
+            b"AWAY :\x01ACTION away\x01",
+        ] {
+            let mut input = b"NICK a\r\n".to_vec();
+            input.extend_from_slice(ctcp);
+            input.extend_from_slice(b"\r\nPRIVMSG bob :after\r\n");
+            out(&input, b"NICK a\r\nPRIVMSG bob :after\r\n", b"", 1);
+        }
+    }
+
+    const DCC_BACK: &[u8] =
+        b":eepsocks NOTICE alice :eepsocks dropped a DCC offer: DCC would reveal your IP address\r\n";
+
+    #[test]
+    fn dcc_dropped_with_a_notice_to_the_nick() {
+        out(
+            b"NICK alice\r\nPRIVMSG bob :\x01DCC SEND f.txt 3232235777 5000 100\x01\r\n",
+            b"NICK alice\r\n",
+            DCC_BACK,
+            1,
+        );
+        out(
+            b"NICK :old\r\nNICK alice\r\nNOTICE bob :\x01xdcc send #1\x01\n",
+            b"NICK :old\r\nNICK alice\r\n",
+            DCC_BACK,
+            1,
+        );
+        // Behind an ACTION.
+        out(
+            b"NICK alice\r\nPRIVMSG bob :\x01ACTION x\x01\x01DCC CHAT chat 1 2\x01\r\n",
+            b"NICK alice\r\n",
+            DCC_BACK,
+            1,
+        );
+    }
+
+    #[test]
+    fn dcc_notice_without_a_nick_uses_star() {
+        out(
+            b"CAP LS\r\nPRIVMSG bob :\x01DCC CHAT chat 3232235777 5000\x01\r\n",
+            b"CAP LS\r\n",
+            b":eepsocks NOTICE * :eepsocks dropped a DCC offer: DCC would reveal your IP address\r\n",
+            1,
+        );
+    }
+
+    #[test]
+    fn unknown_commands_and_numerics_dropped() {
+        out(
+            b"NICK a\r\nWEBIRC pw gateway laptop.lan 192.168.1.5\r\nFOO bar\nIDENTD x\r\n001 x\r\nWHOIS b\r\n",
+            b"NICK a\r\nWHOIS b\r\n",
+            b"",
+            4,
+        );
+    }
+
+    #[test]
+    fn empty_lines_pass() {
+        let lines = b"\r\n\nNICK a\r\n\r\n\n\n";
+        out(lines, lines, b"", 0);
+        inb(lines, lines, 0);
+    }
+
+    #[test]
+    fn line_endings_kept_per_line() {
+        out(
+            b"NICK a\nUSER a b c :d\r\nQUIT :x\n",
+            b"NICK a\nUSER a hostname localhost :d\r\nQUIT :leaving\n",
+            b"",
+            2,
+        );
+    }
+
+    #[test]
+    fn framing_hazards_dropped() {
+        // A server that ends lines at a lone CR would see a QUIT with the real reason.
+        out(
+            b"NICK a\r\nPRIVMSG #a :hi\rQUIT :irssi 1.4\r\nPRIVMSG #a :x\x00\r\nNICK b\r\r\n",
+            b"NICK a\r\n",
+            b"",
+            3,
+        );
+    }
+
+    #[test]
+    fn garbage_after_a_good_first_line_is_dropped() {
+        out(
+            b"NICK a\r\n\x00\x01\x02\xff\xfe binary\r\nSSH-2.0-OpenSSH_9.6\r\n  \r\n:x\r\n@t\r\nGET / HTTP/1.1\r\nNICK b\r\n",
+            b"NICK a\r\nNICK b\r\n",
+            b"",
+            6,
+        );
+        inb(
+            b":srv 001 a :hi\r\n\x16\x03\x01\x00\r\nHTTP/1.1 200 OK\r\n:srv 002 a :x\r\n",
+            b":srv 001 a :hi\r\n:srv 002 a :x\r\n",
+            2,
+        );
+    }
+
+    #[test]
+    fn partial_line_is_held_until_complete() {
+        let mut f = Outbound::new();
+        let mut o = Output::default();
+        f.feed(b"NICK a\r\nQUIT :by", &mut o);
+        assert_eq!(show(&o.forward), show(b"NICK a\r\n"));
+        o.clear();
+        f.feed(b"e\r", &mut o);
+        assert!(o.forward.is_empty());
+        f.feed(b"\n", &mut o);
+        assert_eq!(show(&o.forward), show(b"QUIT :leaving\r\n"));
+        assert_eq!(o.changed, 1);
+    }
+
+    #[test]
+    fn output_is_appended_to() {
+        let mut f = Outbound::new();
+        let mut o = Output {
+            forward: b"old".to_vec(),
+            back: b"b".to_vec(),
+            changed: 5,
+            stopped: None,
+        };
+        f.feed(b"NICK a\r\nQUIT :x\r\n", &mut o);
+        assert_eq!(show(&o.forward), show(b"oldNICK a\r\nQUIT :leaving\r\n"));
+        assert_eq!((o.back.as_slice(), o.changed), (&b"b"[..], 6));
+    }
+
+    #[test]
+    fn finish_decides_the_held_line() {
+        out(b"NICK a\r\nQUIT :bye", b"NICK a\r\nQUIT :leaving", b"", 1);
+        out(
+            b"NICK a\r\nPRIVMSG #a :hi",
+            b"NICK a\r\nPRIVMSG #a :hi",
+            b"",
+            0,
+        );
+        out(
+            b"NICK a\r\nPRIVMSG #a :hi\r",
+            b"NICK a\r\nPRIVMSG #a :hi\r",
+            b"",
+            0,
+        );
+        out(b"NICK a\r\nFOO", b"NICK a\r\n", b"", 1);
+        inb(b":s PING :tok", b":s PING :tok", 0);
+    }
+
+    // ---- Lengths ----
+
+    #[test]
+    fn long_lines_around_the_limit() {
+        for (len, passes) in [
+            (MAX_LINE - 1, true),
+            (MAX_LINE, true),
+            (MAX_LINE + 1, false),
+        ] {
+            let line = long_privmsg(len);
+            let mut input = b"NICK a\r\n".to_vec();
+            input.extend_from_slice(&line);
+            input.extend_from_slice(b"PRIVMSG #a :after\r\n");
+            let expected = if passes {
+                input.clone()
+            } else {
+                b"NICK a\r\nPRIVMSG #a :after\r\n".to_vec()
+            };
+            out(&input, &expected, b"", u64::from(!passes));
+            let mut inbound = b":s 001 a :hi\r\n".to_vec();
+            inbound.extend_from_slice(&line);
+            let expected = if passes {
+                inbound.clone()
+            } else {
+                b":s 001 a :hi\r\n".to_vec()
+            };
+            inb(&inbound, &expected, u64::from(!passes));
+        }
+    }
+
+    #[test]
+    fn rewrite_past_the_limit_is_dropped() {
+        let mut user = b"NICK a\r\nUSER a b c :".to_vec();
+        user.resize(8 + MAX_LINE - 2, b'r');
+        user.extend_from_slice(b"\r\n");
+        out(&user, b"NICK a\r\n", b"", 1);
+        // Just room for the longer host fields: rewritten to exactly the limit.
+        let grows = b"USER a hostname localhost :".len() - b"USER a b c :".len();
+        let mut fits = b"NICK a\r\nUSER a b c :".to_vec();
+        fits.resize(8 + MAX_LINE - 2 - grows, b'r');
+        fits.extend_from_slice(b"\r\n");
+        let mut expected = b"NICK a\r\nUSER a hostname localhost :".to_vec();
+        expected.resize(8 + MAX_LINE - 2, b'r');
+        expected.extend_from_slice(b"\r\n");
+        out(&fits, &expected, b"", 1);
+    }
+
+    #[test]
+    fn very_long_line_dropped_once() {
+        let mut input = b"NICK a\r\nPRIVMSG #a :".to_vec();
+        input.resize(input.len() + 3 * MAX_LINE, b'y');
+        input.extend_from_slice(b"\r\nPRIVMSG #a :after\n");
+        out(&input, b"NICK a\r\nPRIVMSG #a :after\n", b"", 1);
+        // Cut off at EOF: dropped, nothing held.
+        input.truncate(8 + 2 * MAX_LINE);
+        out(&input, b"NICK a\r\n", b"", 1);
+    }
+
+    #[test]
+    fn first_line_at_the_limit_passes_one_over_gives_up() {
+        let mut line = b"@".to_vec();
+        line.resize(MAX_LINE - 20, b't');
+        line.extend_from_slice(b" PRIVMSG #a :");
+        line.resize(MAX_LINE - 2, b'x');
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(line.len(), MAX_LINE);
+        inb(&line, &line, 0);
+        let mut longer = line.clone();
+        longer.insert(5, b't');
+        gives_up::<Inbound>(&longer, STOP_TOO_LONG);
+        // No line end at all.
+        gives_up::<Outbound>(&vec![b'A'; MAX_LINE + 100], STOP_TOO_LONG);
+    }
+
+    // ---- Giving up ----
+
+    #[test]
+    fn binary_first_line_gives_up() {
+        // A TLS ClientHello: 0x16 0x03 are IRC formatting bytes, the structure is not IRC.
+        let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
+        hello.extend_from_slice(b"\nNICK a\r\nPRIVMSG b :\x01VERSION\x01\r\n\x00\xff");
+        gives_up::<Outbound>(&hello, STOP_NOT_IRC);
+        gives_up::<Inbound>(&hello, STOP_NOT_IRC);
+        gives_up::<Outbound>(b"NICK a\x00b\r\nQUIT :x\r\n", STOP_NOT_IRC);
+        gives_up::<Outbound>(b"\r\n\x7fELF\r\n", STOP_NOT_IRC);
+    }
+
+    #[test]
+    fn give_up_does_not_wait_for_a_line_end() {
+        for start in [&b"\x16\x03\x01"[..], b"SSH-", b"1234", b"NICK\x00", b"12a"] {
+            let mut f = Outbound::new();
+            let mut o = Output::default();
+            f.feed(start, &mut o);
+            assert_eq!(show(&o.forward), show(start));
+            assert_eq!(o.stopped, Some(STOP_NOT_IRC));
+            o.clear();
+            f.feed(b"QUIT :x\r\n", &mut o);
+            assert_eq!(show(&o.forward), show(b"QUIT :x\r\n"));
+            assert_eq!(o.stopped, None);
+        }
+    }
+
+    #[test]
+    fn non_irc_text_first_line_gives_up() {
+        gives_up::<Outbound>(b"SSH-2.0-OpenSSH_9.6\r\nQUIT :x\r\n", STOP_NOT_IRC);
+        gives_up::<Outbound>(
+            b"GET / HTTP/1.1\r\nHost: x.i2p\r\nUser-Agent: curl\r\n\r\n",
+            STOP_NOT_IRC,
+        );
+        gives_up::<Inbound>(b"HTTP/1.1 200 OK\r\n\r\n", STOP_NOT_IRC);
+        gives_up::<Inbound>(b"+OK POP3 ready\r\n", STOP_NOT_IRC);
+        gives_up::<Outbound>(b"12 x\r\nNICK a\r\n", STOP_NOT_IRC);
+        gives_up::<Outbound>(b"   \r\nNICK a\r\n", STOP_NOT_IRC);
+        gives_up::<Outbound>(b"@tags-only\r\nNICK a\r\n", STOP_NOT_IRC);
+        gives_up::<Outbound>(b"\r\n:prefix-only\nNICK a\r\n", STOP_NOT_IRC);
+    }
+
+    #[test]
+    fn give_up_at_finish() {
+        for partial in [&b"12"[..], b"@tags", b"GET / HTTP/1.0"] {
+            let mut f = Outbound::new();
+            let mut o = Output::default();
+            f.feed(partial, &mut o);
+            assert!(o.forward.is_empty() && o.stopped.is_none());
+            f.finish(&mut o);
+            assert_eq!(show(&o.forward), show(partial));
+            assert_eq!(o.stopped, Some(STOP_NOT_IRC));
+            gives_up::<Outbound>(partial, STOP_NOT_IRC);
+        }
+    }
+
+    #[test]
+    fn first_line_shapes_that_pass() {
+        let lines = b"@time=x :srv 001 alice :Welcome\r\n  :srv NOTICE * :*** Looking up\r\n";
+        inb(lines, lines, 0);
+        let lines = b":srv NOTICE AUTH :hi\n";
+        inb(lines, lines, 0);
+    }
+
+    // ---- Inbound ----
+
+    #[test]
+    fn inbound_allowed_lines_pass_untouched() {
+        let lines = b":srv 001 alice :Welcome\r\nPING :tok123\r\n:srv PONG srv :LAG1\r\n\
+            @time=2024-01-01T00:00:00Z;msgid=x :bob!b@host PRIVMSG #a :hi \x02there\x02\r\n\
+            :bob!b@h NOTICE alice :psst\r\n:bob!b@h JOIN #a\n:bob!b@h PART #a :bye\n\
+            :bob!b@h QUIT :\x01weird\x01\r\n:srv CAP * ACK :sasl\r\nAUTHENTICATE +\r\n\
+            :bob!b@h PRIVMSG #a :\x01ACTION waves\x01\r\n:bob!b@h KICK #a alice :out\r\n\
+            :srv FAIL CHATHISTORY x :no\r\nERROR :Closing link\r\n";
+        inb(lines, lines, 0);
+    }
+
+    #[test]
+    fn inbound_ctcp_and_dcc_dropped() {
+        for line in [
+            &b":bob!b@h PRIVMSG alice :\x01VERSION\x01"[..],
+            b":bob!b@h PRIVMSG alice :\x01TIME\x01",
+            b":bob!b@h PRIVMSG alice :\x01PING 123\x01",
+            b":bob!b@h PRIVMSG alice :\x01CLIENTINFO\x01",
+            b":bob!b@h PRIVMSG alice :\x01DCC SEND x 3232235777 5000 10\x01",
+            b":bob!b@h PRIVMSG alice :\x01XDCC LIST\x01",
+            b":bob!b@h NOTICE alice :\x01VERSION mIRC\x01",
+            b":bob!b@h PRIVMSG alice :hi \x01VERSION\x01",
+            b":bob!b@h PRIVMSG alice :\x01ACTION x\x01\x01VERSION\x01",
+        ] {
+            let mut input = b":srv 001 alice :hi\r\n".to_vec();
+            input.extend_from_slice(line);
+            input.extend_from_slice(b"\r\n:srv 002 alice :x\r\n");
+            inb(&input, b":srv 001 alice :hi\r\n:srv 002 alice :x\r\n", 1);
+        }
+    }
+
+    #[test]
+    fn inbound_unknown_commands_dropped() {
+        inb(
+            b":srv 001 a :hi\r\n:srv FOO bar\r\n:srv H x\r\n:srv 1234 x\r\n:srv 002 a :x\r\n",
+            b":srv 001 a :hi\r\n:srv 002 a :x\r\n",
+            3,
+        );
+    }
 }
