@@ -607,6 +607,51 @@ fn normalize(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// The README's example config is a config eepsocks accepts, and means what its
+    /// comments say (a key after a `[table]` header would silently land in that table).
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("# eepsocks.toml; every key is optional")
+            .expect("example in README");
+        let body: String = readme[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
+            .collect();
+        let c: Config = toml::from_str(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        c.validate().unwrap();
+        assert_eq!(c.router, RouterKind::Auto);
+        assert!(
+            !c.options.contains_key("router"),
+            "router landed in [options]"
+        );
+        assert_eq!(c.filter, FilterMode::Auto);
+        assert_eq!(c.proxy.len(), 2);
+        assert_eq!(c.proxy[0].filter, FilterMode::Irc);
+        assert_eq!(c.proxy[1].filter, FilterMode::Auto);
+    }
+
+    #[test]
+    fn filter_settings() {
+        let c: Config = toml::from_str("filter = \"none\"\nuser_agent = \"X/1\"").unwrap();
+        let l = &c.listeners()[0];
+        assert_eq!(
+            (l.filter, l.user_agent.as_deref()),
+            (FilterMode::None, Some("X/1"))
+        );
+        assert!(toml::from_str::<Config>("filter = \"tls\"").is_err());
+        for bad in ["", "a\r\nX-Injected: 1", "tab\there", &"x".repeat(257)] {
+            let c = Config {
+                user_agent: Some(bad.to_string()),
+                ..Config::default()
+            };
+            assert!(c.validate().is_err(), "user_agent {bad:?} accepted");
+        }
+    }
+
     #[test]
     fn defaults_and_overrides() {
         let c: Config = toml::from_str(

@@ -252,6 +252,9 @@ impl Filter for Outbound {
     fn finish(&mut self, out: &mut Output) {
         self.lines.finish(&mut self.rules, out);
     }
+    fn untouched_ahead(&self) -> usize {
+        self.lines.untouched_ahead()
+    }
 }
 
 impl Filter for Inbound {
@@ -260,6 +263,9 @@ impl Filter for Inbound {
     }
     fn finish(&mut self, out: &mut Output) {
         self.lines.finish(&mut self.rules, out);
+    }
+    fn untouched_ahead(&self) -> usize {
+        self.lines.untouched_ahead()
     }
 }
 
@@ -285,6 +291,15 @@ struct Lines {
 }
 
 impl Lines {
+    /// Only once given up is anything untouched ahead: then everything is.
+    fn untouched_ahead(&self) -> usize {
+        if self.stopped {
+            usize::MAX
+        } else {
+            0
+        }
+    }
+
     fn feed<R: Rules>(&mut self, rules: &mut R, mut input: &[u8], out: &mut Output) {
         while !input.is_empty() {
             if self.stopped {
@@ -892,6 +907,12 @@ mod tests {
         assert_eq!(show(&r.forward), show(input));
         assert_eq!(r.stops, [reason]);
         assert_eq!((r.changed, r.back.len()), (0, 0));
+        // ... and says so, so the relay can drop it and copy nothing more.
+        let mut f = F::default();
+        assert_eq!(f.untouched_ahead(), 0);
+        f.feed(input, &mut Output::default());
+        f.finish(&mut Output::default());
+        assert_eq!(f.untouched_ahead(), usize::MAX);
     }
 
     /// A line of exactly `len` bytes, `\r\n` included, passed by both directions.
