@@ -107,7 +107,18 @@ impl Capture {
         let file = dir.join("capture.pcap");
         let mut child = Command::new("ip")
             .args([
-                "netns", "exec", ns, "tcpdump", "-i", "any", "-nn", "-U", "-s", "256", "-w",
+                "netns",
+                "exec",
+                ns,
+                "tcpdump",
+                "-i",
+                "any",
+                "-nn",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "256",
+                "-w",
             ])
             .arg(&file)
             .stdout(Stdio::null())
