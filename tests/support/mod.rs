@@ -24,6 +24,8 @@ pub fn skip_without_testnet() -> bool {
         Some("needs root for the network namespace of the i2pd test network")
     } else if testnet::i2pd_path().is_none() {
         Some("i2pd is not installed (apt-get install -y i2pd)")
+    } else if !capture::available() {
+        Some("tcpdump is not installed (apt-get install -y tcpdump; the leak audit)")
     } else {
         None
     };
