@@ -103,13 +103,16 @@ pub enum Sniff {
 /// answer.
 pub fn sniff(prefix: &[u8]) -> Sniff {
     let mut i = 0;
-    while i < prefix.len() && i < MAX_METHOD && is_method_byte(prefix[i]) {
+    while i < prefix.len() && is_method_byte(prefix[i]) {
         i += 1;
+        if i > MAX_METHOD {
+            return Sniff::No;
+        }
     }
     match prefix.get(i) {
-        None if i < MAX_METHOD => return Sniff::NeedMore,
+        None => return Sniff::NeedMore,
         Some(b' ') if i > 0 => i += 1,
-        _ => return Sniff::No,
+        Some(_) => return Sniff::No,
     }
     let target = i;
     while i < prefix.len() && is_target_byte(prefix[i]) {
@@ -1401,8 +1404,14 @@ mod tests {
         // Lower case or overlong methods are not HTTP: not held waiting for a line end.
         assert_eq!(sniff(b"ping"), Sniff::No);
         assert_eq!(sniff(b"get / HTTP/1.1\r\n"), Sniff::No);
-        assert_eq!(sniff(b"ABCDEFGHIJKLMNOPQRSTUVWX"), Sniff::No);
-        assert_eq!(sniff(b"ABCDEFGHIJKLMNOPQRSTUVW"), Sniff::NeedMore);
+        assert_eq!(sniff(b"ABCDEFGHIJKLMNOPQRSTUVWXY"), Sniff::No);
+        assert_eq!(sniff(b"ABCDEFGHIJKLMNOPQRSTUVWX"), Sniff::NeedMore);
+        assert_eq!(sniff(b"ABCDEFGHIJKLMNOPQRSTUVWX / HTTP/1.1\n"), Sniff::Yes);
+        // Monotone: no longer prefix changes a decided answer.
+        let line = b"ABCDEFGHIJKLMNOPQRSTUVWXY / HTTP/1.1\n";
+        for n in 25..=line.len() {
+            assert_eq!(sniff(&line[..n]), Sniff::No, "{n}");
+        }
         assert_eq!(sniff(b"VERSION-CONTROL / HTTP/1.1\n"), Sniff::Yes);
         assert_eq!(sniff(b"GET  "), Sniff::No);
     }
