@@ -10,6 +10,8 @@ use tokio_stream::StreamExt;
 pub async fn run(mut cfg: Config, source: ConfigSource) -> Result<()> {
     let mut signals = Signals::install()?;
     raise_nofile();
+    // The only start-up step before the daemon, which reports the rest to systemd.
+    crate::daemon::notify::Notifier::from_env().starting("starting the router");
     let backend = tokio::select! {
         b = backend::choose(&mut cfg) => b?,
         _ = signals.shutdown() => return Ok(()),
