@@ -119,6 +119,18 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
+    fn public_mode_despite_umask() {
+        // The systemd unit runs with UMask=0077; a public file must still be 0644.
+        let old = unsafe { libc::umask(0o077) };
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ports.json");
+        let r = write_replace_mode(&p, b"{}", Sync::Cache, 0o644);
+        unsafe { libc::umask(old) };
+        r.unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
     fn replace_and_new() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("sub/f");
