@@ -67,6 +67,22 @@ impl Notifier {
         self.send(&["WATCHDOG=1"]);
     }
 
+    /// Run `f`, feeding the watchdog meanwhile: for start-up steps outside the daemon's
+    /// loop (a first reseed of the embedded router can take minutes).
+    pub async fn feeding<F: std::future::Future>(&self, f: F) -> F::Output {
+        let Some(every) = self.watchdog_every() else {
+            return f.await;
+        };
+        let mut f = std::pin::pin!(f);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                r = &mut f => return r,
+                _ = tick.tick() => self.watchdog(),
+            }
+        }
+    }
+
     /// Ready at start, and ready again after a reload, applied or refused.
     pub fn event(&self, e: &Event) {
         let status = match e {

@@ -127,7 +127,10 @@ mod tests {
         let r = write_replace_mode(&p, b"{}", Sync::Cache, 0o644);
         unsafe { libc::umask(old) };
         r.unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
     }
 
     #[test]
