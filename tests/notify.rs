@@ -85,7 +85,7 @@ fn config(a: SocketAddr, b: SocketAddr, status: SocketAddr, stream_timeout: u64)
     )
 }
 
-/// A one-shot subcommand on the rig's data directory; (success, stdout, stderr).
+/// A one-shot subcommand on the rig's data directory: (success, stdout, stderr).
 fn cli(r: &Rig, args: &[&str]) -> (bool, String, String) {
     let data = r.data().display().to_string();
     let mut all = vec!["--data-dir", &data];
@@ -186,7 +186,8 @@ fn lifecycle_notifications_and_ports_file() {
     let before = m.with_line("WATCHDOG=1", 0).len();
     std::thread::sleep(Duration::from_millis(1000));
     let fed = m.with_line("WATCHDOG=1", 0).len() - before;
-    assert!((3..=7).contains(&fed), "{fed} WATCHDOG=1 in 1 s");
+    // Five expected; margin for a loaded machine.
+    assert!((2..=10).contains(&fed), "{fed} WATCHDOG=1 in 1 s");
 
     // SIGHUP: RELOADING=1 with a timestamp, then READY=1 saying it was applied.
     r.write_config(&config(a, b, status, 61));
@@ -227,11 +228,22 @@ fn ports_file_without_systemd() {
     let body = format!("status_listen = \"off\"\n[[proxy]]\nname = \"only\"\nlisten = \"{a}\"\n");
     let mut p = r.run(&body, &[]);
     let b32 = p.wait_ready_within(READY).b32("only").to_string();
-    assert_eq!(cli(&r, &["b32"]), (true, b32, String::new()));
+    let (ok, out, err) = cli(&r, &["b32"]);
+    assert!(ok && out == b32, "{out:?} {err}");
     let text = std::fs::read_to_string(r.data().join("public/ports.json")).unwrap();
     let ports: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(ports["status"].is_null(), "{text}");
     let (ok, _, err) = cli(&r, &["status"]);
     assert!(!ok && err.contains("no status endpoint"), "{err}");
+    // A second instance on the same data directory fails (the address is taken) and
+    // leaves the running one's file alone.
+    let mut second = r.start(&[]);
+    let st = second.wait_exit(READY);
+    assert!(!st.success(), "{}", second.log());
+    assert!(
+        r.data().join("public/ports.json").exists(),
+        "{}",
+        second.log()
+    );
     assert!(p.term().success());
 }

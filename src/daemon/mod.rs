@@ -69,6 +69,7 @@ pub async fn run(
         events,
         notify: &notify,
         data_dir: cfg.data_dir(),
+        wrote_ports: std::cell::Cell::new(false),
     };
     let mut shutdown = std::pin::pin!(shutdown);
     let mut reloads = std::pin::pin!(reloads.fuse());
@@ -177,8 +178,11 @@ pub async fn run(
         }
     };
     notify.stopping();
-    // Nothing accepts from here on: the file must not send anyone to these ports.
-    ports::remove(&out.data_dir);
+    // Nothing accepts from here on: the file must not send anyone to these ports. Only our
+    // own: a second instance that failed to start must not remove the running one's.
+    if out.wrote_ports.get() {
+        ports::remove(&out.data_dir);
+    }
     d.drain(Duration::from_secs(current.drain_timeout)).await;
     for t in tasks {
         t.abort();
@@ -203,6 +207,7 @@ struct Outputs<'a> {
     events: Option<UnboundedSender<Event>>,
     notify: &'a Notifier,
     data_dir: std::path::PathBuf,
+    wrote_ports: std::cell::Cell<bool>,
 }
 
 impl Outputs<'_> {
@@ -241,8 +246,9 @@ impl Outputs<'_> {
             status,
             pid: std::process::id(),
         };
-        if let Err(e) = p.write(&self.data_dir) {
-            warn!("ports file not written: {e:#}");
+        match p.write(&self.data_dir) {
+            Ok(()) => self.wrote_ports.set(true),
+            Err(e) => warn!("ports file not written: {e:#}"),
         }
     }
 }
