@@ -73,6 +73,12 @@ enum Cmd {
     Keys(keys::KeysCmd),
     /// Print the running proxy's status (JSON from its status endpoint).
     Status,
+    /// Print the b32 address of the running proxy's listener (the only one, or LISTENER),
+    /// from <data_dir>/public/ports.json.
+    B32 {
+        /// The listener's name ([[proxy]] name); needed when several run
+        listener: Option<String>,
+    },
     /// Convert the SOCKS proxies of an i2pd.conf, tunnels.conf or Java i2ptunnel.config
     /// into an eepsocks config (printed); what has no equivalent is listed on stderr.
     ImportConfig { file: PathBuf },
@@ -114,6 +120,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Addressbook(c) => addressbook::addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys::keys(&cfg, c)),
         Cmd::Status => rt()?.block_on(status::status(&cfg)),
+        Cmd::B32 { listener } => status::b32(&cfg, listener.as_deref()),
         Cmd::ImportConfig { file } => import_config::import_config(&file),
         Cmd::HashPassword => hash_password::hash_password(),
     }

@@ -10,8 +10,11 @@ use tokio_stream::StreamExt;
 pub async fn run(mut cfg: Config, source: ConfigSource) -> Result<()> {
     let mut signals = Signals::install()?;
     raise_nofile();
+    // The only start-up step before the daemon, which reports the rest to systemd.
+    let notify = crate::daemon::notify::Notifier::from_env();
+    notify.starting("starting the router");
     let backend = tokio::select! {
-        b = backend::choose(&mut cfg) => b?,
+        b = notify.feeding(backend::choose(&mut cfg)) => b?,
         _ = signals.shutdown() => return Ok(()),
     };
     serve(cfg, source, backend, signals).await

@@ -634,6 +634,17 @@ mod tests {
         assert_eq!(c.proxy[1].filter, FilterMode::Auto);
     }
 
+    /// The packaged config (dist/eepsocks.toml, for /etc/eepsocks) is accepted, and keeps
+    /// to the SAM bridge: a service must not start a router by surprise.
+    #[test]
+    fn dist_config_parses() {
+        let c: Config = toml::from_str(include_str!("../../dist/eepsocks.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.router, RouterKind::Sam);
+        assert_eq!(c.listeners().len(), 1);
+        assert!(c.listeners()[0].listen.ip().is_loopback());
+    }
+
     #[test]
     fn filter_settings() {
         let c: Config = toml::from_str("filter = \"none\"\nuser_agent = \"X/1\"").unwrap();

@@ -7,6 +7,8 @@
 //! A listener keeps its socket when its address stays, so it never stops listening.
 
 mod listeners;
+pub(crate) mod notify;
+pub mod ports;
 
 use crate::config::{Config, ConfigSource};
 use crate::i2p::backend::Backend;
@@ -14,6 +16,7 @@ use crate::i2p::identity;
 use crate::proxy::status;
 use anyhow::{Context, Result};
 use listeners::Daemon;
+use notify::Notifier;
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -56,6 +59,18 @@ pub async fn run(
     reloads: impl Stream<Item = ()>,
     events: Option<UnboundedSender<Event>>,
 ) -> Result<()> {
+    let notify = Notifier::from_env();
+    let mut watchdog = notify.watchdog_every().map(|every| {
+        let mut i = tokio::time::interval(every);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
+    let out = Outputs {
+        events,
+        notify: &notify,
+        data_dir: cfg.data_dir(),
+        wrote_ports: std::cell::Cell::new(false),
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     let mut reloads = std::pin::pin!(reloads.fuse());
     let mut router_stopped = std::pin::pin!(backend.stopped());
@@ -64,28 +79,43 @@ pub async fn run(
     let mut tasks = Vec::new();
     let served = async {
         d.subscriptions(&cfg, &mut tasks)?;
+        notify.starting("starting listeners and identities");
         let started = d.apply(&cfg).await?;
         tasks.push(tokio::spawn(identity::reaper(d.pools.clone())));
+        let mut status_at = None;
         if let Some(a) = cfg.status_addr()? {
             let l = TcpListener::bind(a)
                 .await
                 .with_context(|| format!("cannot listen on {a} (status_listen)"))?;
             info!("status on http://{a}/status and /metrics");
+            // The bound address: the ports file must name the real port.
+            status_at = Some(l.local_addr()?);
             let serve = status::serve(l, d.infos.clone(), backend.kind(), cfg.sam.clone());
             tasks.push(tokio::spawn(serve));
         }
-        for s in &started.sessions {
+        let n = started.sessions.len();
+        for (i, s) in started.sessions.iter().enumerate() {
+            notify.starting(&format!(
+                "waiting for the router's sessions ({i} of {n} up)"
+            ));
             s.wait_until_up().await?;
         }
-        Ok::<_, anyhow::Error>(started)
+        Ok::<_, anyhow::Error>((started, status_at))
     };
-    // Shutdown and a dead router are seen at any moment, start-up included.
-    let started = tokio::select! {
-        r = served => Some(r),
-        _ = &mut shutdown => None,
-        _ = &mut router_stopped => Some(Err(anyhow::anyhow!(
-            "the embedded router stopped (see the log above); exiting"
-        ))),
+    // Shutdown and a dead router are seen at any moment, start-up included; the watchdog
+    // is fed meanwhile (a first bootstrap can take minutes).
+    let started = {
+        let mut served = std::pin::pin!(served);
+        loop {
+            tokio::select! {
+                r = &mut served => break Some(r),
+                _ = &mut shutdown => break None,
+                _ = &mut router_stopped => break Some(Err(anyhow::anyhow!(
+                    "the embedded router stopped (see the log above); exiting"
+                ))),
+                _ = tick(&mut watchdog) => notify.watchdog(),
+            }
+        }
     };
     if let Some(t) = bootstrap_log {
         t.abort();
@@ -95,8 +125,10 @@ pub async fn run(
     let result = match started {
         None => Ok(()),
         Some(Err(e)) => Err(e),
-        Some(Ok(started)) => {
-            announce(&current, started.listeners, &events)?;
+        Some(Ok((started, status_at))) => {
+            // The file first: whoever sees `ready` or READY=1 can read it.
+            out.ports(&current, &d, status_at);
+            announce(&current, started.listeners, &out)?;
             loop {
                 tokio::select! {
                     biased;
@@ -104,12 +136,25 @@ pub async fn run(
                     _ = &mut router_stopped => break Err(anyhow::anyhow!(
                         "the embedded router stopped (see the log above); exiting"
                     )),
+                    // From this loop, not a task of its own: a wedged loop stops feeding it.
+                    _ = tick(&mut watchdog) => notify.watchdog(),
                     Some(()) = reloads.next() => {
-                        // A reload waiting for a router that is down still yields to shutdown.
-                        let outcome = tokio::select! {
-                            biased;
-                            _ = &mut shutdown => break Ok(()),
-                            r = d.reload(&current, &source) => r,
+                        notify.reloading();
+                        let outcome = {
+                            let mut reload = std::pin::pin!(d.reload(&current, &source));
+                            // A reload waiting for a router that is down still yields to
+                            // shutdown, and still feeds the watchdog.
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    _ = &mut shutdown => break None,
+                                    r = &mut reload => break Some(r),
+                                    _ = tick(&mut watchdog) => notify.watchdog(),
+                                }
+                            }
+                        };
+                        let Some(outcome) = outcome else {
+                            break Ok(());
                         };
                         let report = match outcome {
                             Ok((new, listeners)) => {
@@ -117,6 +162,7 @@ pub async fn run(
                                     info!("reload: {l}");
                                 }
                                 current = new;
+                                out.ports(&current, &d, status_at);
                                 Ok(listeners)
                             }
                             Err(e) => {
@@ -125,12 +171,18 @@ pub async fn run(
                             }
                         };
                         let draining = d.draining.len();
-                        send(&events, Event::Reloaded { result: report, draining });
+                        out.event(Event::Reloaded { result: report, draining });
                     }
                 }
             }
         }
     };
+    notify.stopping();
+    // Nothing accepts from here on: the file must not send anyone to these ports. Only our
+    // own: a second instance that failed to start must not remove the running one's.
+    if out.wrote_ports.get() {
+        ports::remove(&out.data_dir);
+    }
     d.drain(Duration::from_secs(current.drain_timeout)).await;
     for t in tasks {
         t.abort();
@@ -139,18 +191,70 @@ pub async fn run(
     result
 }
 
-fn send(events: &Option<UnboundedSender<Event>>, e: Event) {
-    if let Some(tx) = events {
-        let _ = tx.send(e);
+/// The next watchdog tick; never, without a watchdog.
+async fn tick(w: &mut Option<tokio::time::Interval>) {
+    match w {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Where the daemon reports, besides stdout and the log: the caller's event channel
+/// (tests), systemd, and the ports file.
+struct Outputs<'a> {
+    events: Option<UnboundedSender<Event>>,
+    notify: &'a Notifier,
+    data_dir: std::path::PathBuf,
+    wrote_ports: std::cell::Cell<bool>,
+}
+
+impl Outputs<'_> {
+    fn event(&self, e: Event) {
+        self.notify.event(&e);
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+
+    /// Rewrite the ports file for the listeners running now. Failing to is logged, not
+    /// fatal: the proxy itself works without it.
+    fn ports(&self, cfg: &Config, d: &Daemon, status: Option<SocketAddr>) {
+        let infos = d.infos.read().map(|i| i.clone()).unwrap_or_default();
+        let listeners = cfg
+            .listeners()
+            .into_iter()
+            .filter_map(|l| {
+                let info = infos.iter().find(|i| i.name == l.name)?;
+                // SOCKS4 has no password: a listener that requires a login refuses it.
+                let protocols: &[&str] = if l.auth.is_empty() {
+                    &["socks4a", "socks5"]
+                } else {
+                    &["socks5"]
+                };
+                Some(ports::PortListener {
+                    name: l.name.clone(),
+                    listen: l.listen,
+                    protocols: protocols.iter().map(|p| p.to_string()).collect(),
+                    identity: info.identity.clone(),
+                })
+            })
+            .collect();
+        let p = ports::Ports {
+            listeners,
+            status,
+            pid: std::process::id(),
+        };
+        match p.write(&self.data_dir) {
+            Ok(()) => self.wrote_ports.set(true),
+            Err(e) => warn!("ports file not written: {e:#}"),
+        }
     }
 }
 
 /// The stdout lines scripts wait for, then the Ready event.
-fn announce(
-    cfg: &Config,
-    listeners: Vec<ListenerReady>,
-    events: &Option<UnboundedSender<Event>>,
-) -> Result<()> {
+fn announce(cfg: &Config, listeners: Vec<ListenerReady>, outputs: &Outputs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for l in &listeners {
         writeln!(out, "{l}")?;
@@ -163,7 +267,7 @@ fn announce(
     writeln!(out, "ready {}", addrs.join(" "))?;
     out.flush()?;
     drop(out);
-    send(events, Event::Ready(listeners));
+    outputs.event(Event::Ready(listeners));
     Ok(())
 }
 

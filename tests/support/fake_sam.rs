@@ -53,6 +53,8 @@ enum Action {
     Hang,
     /// Read the command, never answer it, and go on with the next ones.
     Ignore,
+    /// Answer it as usual, but this much later.
+    Delay(Duration),
 }
 
 struct Fault {
@@ -241,6 +243,12 @@ impl FakeSam {
     /// answering later ones on the same connection (a lost NAMING LOOKUP).
     pub fn ignore(&self, prefix: &str, times: Option<usize>) {
         self.fault(prefix, Action::Ignore, times);
+    }
+
+    /// Answer the next `times` commands starting with `prefix` (None: all) as usual, but
+    /// `by` later (one session slower than the others).
+    pub fn delay_next(&self, prefix: &str, by: Duration, times: Option<usize>) {
+        self.fault(prefix, Action::Delay(by), times);
     }
 
     /// Forget every refusal and hang.
@@ -463,15 +471,20 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
             let mut st = sh.lock();
             st.commands.push(shorten(&line));
             let mut fault = None;
+            let mut delay = st.delay;
             if let Some(i) = st.faults.iter().position(|f| line.starts_with(&f.prefix)) {
                 let f = &mut st.faults[i];
-                fault = Some(match &f.action {
-                    Action::Hang => None,
-                    Action::Ignore => Some(None),
+                fault = match &f.action {
+                    Action::Hang => Some(None),
+                    Action::Ignore => Some(Some(None)),
                     Action::Refuse { result, message } => {
-                        Some(Some((result.clone(), message.clone())))
+                        Some(Some(Some((result.clone(), message.clone()))))
                     }
-                });
+                    Action::Delay(by) => {
+                        delay += *by;
+                        None
+                    }
+                };
                 if let Some(n) = &mut f.left {
                     *n -= 1;
                     if *n == 0 {
@@ -479,12 +492,13 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                     }
                 }
             }
-            (fault, st.delay)
+            (fault, delay)
         };
         if line.starts_with("PONG") || line.is_empty() {
             continue;
         }
         match fault {
+            None => {}
             Some(None) => std::future::pending::<()>().await,
             Some(Some(None)) => continue,
             Some(Some(Some((result, message)))) => {
@@ -498,7 +512,6 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                 }
                 continue;
             }
-            None => {}
         }
         tokio::time::sleep(delay).await;
         let p = params(&line);

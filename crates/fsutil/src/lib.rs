@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Whether to fsync: keys and books must survive a crash; caches that can be fetched again
@@ -17,7 +17,14 @@ pub enum Sync {
 
 /// Replace `path` atomically with `data` (mode 0600).
 pub fn write_replace(path: &Path, data: &[u8], sync: Sync) -> io::Result<()> {
-    let (tmp, dir) = write_temp(path, data, sync)?;
+    write_replace_mode(path, data, sync, 0o600)
+}
+
+/// Replace `path` atomically with `data`, with file mode `mode` (e.g. 0644 for a file that
+/// holds nothing secret and that other users read). The mode is set on the temp file, so
+/// the file never appears with another one.
+pub fn write_replace_mode(path: &Path, data: &[u8], sync: Sync, mode: u32) -> io::Result<()> {
+    let (tmp, dir) = write_temp(path, data, sync, mode)?;
     if let Err(e) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
         return Err(with_path(e, "cannot replace", path));
@@ -31,7 +38,7 @@ pub fn write_replace(path: &Path, data: &[u8], sync: Sync) -> io::Result<()> {
 /// Create `path` with `data` (mode 0600); fails with `AlreadyExists` if it exists, so
 /// nothing is ever overwritten (key files).
 pub fn write_new(path: &Path, data: &[u8]) -> io::Result<()> {
-    let (tmp, dir) = write_temp(path, data, Sync::Durable)?;
+    let (tmp, dir) = write_temp(path, data, Sync::Durable, 0o600)?;
     // A hard link fails if the name exists, where a rename would replace it.
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
@@ -56,7 +63,12 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 
-fn write_temp<'a>(path: &'a Path, data: &[u8], sync: Sync) -> io::Result<(PathBuf, &'a Path)> {
+fn write_temp<'a>(
+    path: &'a Path,
+    data: &[u8],
+    sync: Sync,
+    mode: u32,
+) -> io::Result<(PathBuf, &'a Path)> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -75,10 +87,19 @@ fn write_temp<'a>(path: &'a Path, data: &[u8], sync: Sync) -> io::Result<(PathBu
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| with_path(e, "cannot create", &tmp))?;
-    let res = f.write_all(data).and_then(|_| match sync {
-        Sync::Durable => f.sync_all(),
-        Sync::Cache => Ok(()),
-    });
+    // Created private; widened only on purpose, and explicitly, since the umask would
+    // narrow the mode given to open.
+    let res = if mode == 0o600 {
+        Ok(())
+    } else {
+        f.set_permissions(fs::Permissions::from_mode(mode))
+    };
+    let res = res
+        .and_then(|_| f.write_all(data))
+        .and_then(|_| match sync {
+            Sync::Durable => f.sync_all(),
+            Sync::Cache => Ok(()),
+        });
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -96,6 +117,21 @@ fn sync_dir(dir: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn public_mode_despite_umask() {
+        // The systemd unit runs with UMask=0077; a public file must still be 0644.
+        let old = unsafe { libc::umask(0o077) };
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ports.json");
+        let r = write_replace_mode(&p, b"{}", Sync::Cache, 0o644);
+        unsafe { libc::umask(old) };
+        r.unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
 
     #[test]
     fn replace_and_new() {

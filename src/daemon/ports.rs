@@ -1,0 +1,148 @@
+//! `<data_dir>/public/ports.json`: where the running daemon listens and which b32 each
+//! listener has, for other programs (`eepsocks status`, `eepsocks b32`, P2Pool/Monero
+//! set-up scripts) instead of scraping the log. Like arti's `port_info.json`. Written
+//! whole (a reader sees the old file or the new one) once ready and after every applied
+//! reload; removed at exit. It holds nothing secret, so it is world-readable, in a
+//! directory of its own beside the private key files.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    pub listeners: Vec<PortListener>,
+    /// The status endpoint, null when off.
+    pub status: Option<SocketAddr>,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortListener {
+    pub name: String,
+    pub listen: SocketAddr,
+    /// "socks4a" and "socks5", or only "socks5" when a login is required.
+    pub protocols: Vec<String>,
+    /// The b32 of the listener's identity, or "per-username".
+    pub identity: String,
+}
+
+pub fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join("public").join("ports.json")
+}
+
+impl Ports {
+    pub fn write(&self, data_dir: &Path) -> Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let p = path(data_dir);
+        let dir = p.parent().expect("ports.json has a directory");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        // The umask (0077 under the systemd unit) would leave it private.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        // Cache: rewritten at every start, and stale after a crash anyway.
+        crate::fsutil::write_replace_mode(&p, text.as_bytes(), crate::fsutil::Sync::Cache, 0o644)?;
+        Ok(())
+    }
+
+    /// The ports file of the daemon using `data_dir`; an error saying so when none runs.
+    pub fn read(data_dir: &Path) -> Result<Ports> {
+        let p = path(data_dir);
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "eepsocks is not running with the data directory {} (no {}); give its \
+                 --data-dir (or --config)",
+                data_dir.display(),
+                p.display()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+        };
+        let ports: Ports =
+            serde_json::from_str(&text).with_context(|| format!("invalid {}", p.display()))?;
+        if !alive(ports.pid) {
+            anyhow::bail!(
+                "eepsocks is not running (pid {} in {} has exited without removing it)",
+                ports.pid,
+                p.display()
+            );
+        }
+        Ok(ports)
+    }
+}
+
+/// Remove the ports file (at exit); a missing one is fine.
+pub fn remove(data_dir: &Path) {
+    let p = path(data_dir);
+    match std::fs::remove_file(&p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("cannot remove {}: {e}", p.display()),
+    }
+}
+
+/// Whether process `pid` exists. EPERM (another user's process, e.g. the service user's)
+/// counts as alive: only ESRCH says it is gone.
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks whether the process could be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn round_trip_and_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = Ports {
+            listeners: vec![PortListener {
+                name: "main".into(),
+                listen: "127.0.0.1:4447".parse().unwrap(),
+                protocols: vec!["socks4a".into(), "socks5".into()],
+                identity: "per-username".into(),
+            }],
+            status: None,
+            pid: std::process::id(),
+        };
+        ports.write(dir.path()).unwrap();
+        assert_eq!(Ports::read(dir.path()).unwrap(), ports);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path(dir.path())), 0o644);
+        assert_eq!(mode(&dir.path().join("public")), 0o755);
+        let text = std::fs::read_to_string(path(dir.path())).unwrap();
+        assert!(text.contains("\"status\": null"), "{text}");
+        remove(dir.path());
+        let e = Ports::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not running"), "{e}");
+    }
+
+    #[test]
+    fn stale_file_is_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = Ports {
+            listeners: vec![],
+            status: None,
+            // Above the kernel's pid_max: no such process.
+            pid: 0x7fff_fff0,
+        };
+        ports.write(dir.path()).unwrap();
+        let e = Ports::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not running"), "{e}");
+    }
+}
