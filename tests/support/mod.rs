@@ -10,6 +10,7 @@ pub mod frontend;
 pub mod launcher;
 pub mod leaks;
 pub mod netns;
+pub mod notify;
 pub mod rig;
 pub mod services;
 pub mod testnet;
