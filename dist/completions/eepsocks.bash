@@ -19,6 +19,9 @@ _eepsocks() {
             eepsocks,addressbook)
                 cmd="eepsocks__subcmd__addressbook"
                 ;;
+            eepsocks,b32)
+                cmd="eepsocks__subcmd__b32"
+                ;;
             eepsocks,demo)
                 cmd="eepsocks__subcmd__demo"
                 ;;
@@ -75,6 +78,9 @@ _eepsocks() {
                 ;;
             eepsocks__subcmd__help,addressbook)
                 cmd="eepsocks__subcmd__help__subcmd__addressbook"
+                ;;
+            eepsocks__subcmd__help,b32)
+                cmd="eepsocks__subcmd__help__subcmd__b32"
                 ;;
             eepsocks__subcmd__help,demo)
                 cmd="eepsocks__subcmd__help__subcmd__demo"
@@ -161,7 +167,7 @@ _eepsocks() {
 
     case "${cmd}" in
         eepsocks)
-            opts="-h -V --config --data-dir --sam --help --version run demo resolve addressbook keys status import-config hash-password help"
+            opts="-h -V --config --data-dir --sam --help --version run demo resolve addressbook keys status b32 import-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -400,6 +406,32 @@ _eepsocks() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        eepsocks__subcmd__b32)
+            opts="-h --config --data-dir --sam --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sam)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         eepsocks__subcmd__demo)
             opts="-h --listen --dir --config --data-dir --sam --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -461,7 +493,7 @@ _eepsocks() {
             return 0
             ;;
         eepsocks__subcmd__help)
-            opts="run demo resolve addressbook keys status import-config hash-password help"
+            opts="run demo resolve addressbook keys status b32 import-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -533,6 +565,20 @@ _eepsocks() {
         eepsocks__subcmd__help__subcmd__addressbook__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        eepsocks__subcmd__help__subcmd__b32)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
