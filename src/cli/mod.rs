@@ -87,6 +87,31 @@ enum Cmd {
     HashPassword,
 }
 
+/// The log filter when neither EEPSOCKS_LOG nor RUST_LOG is set. emissary's warnings
+/// that are routine on any network (tunnel builds short of peers while it bootstraps,
+/// which eepsocks reports itself; messages it does not handle; the ElGamal fallback in
+/// the lease-set types eepsocks asks for) tell a user nothing: they show at debug only.
+pub const LOG_DEFAULT: &str = "info,emissary=warn,emissary::tunnel::pool=error,\
+                               emissary::sam::parser=error";
+
+/// The demo's first screen is what a new user reads: the steps the demo runs for them
+/// (key files, reseed, the site's own session) show at debug; problems still show.
+#[cfg(feature = "embedded")]
+const LOG_DEMO: &str = "info,emissary=warn,emissary::tunnel::pool=error,\
+                        emissary::sam::parser=error,eepsocks::i2p::keyfile=warn,\
+                        eepsocks_embedded=warn,eepsocks::i2p::sam::session=warn";
+
+impl Cli {
+    /// The default log filter of this command.
+    pub fn default_log(&self) -> &'static str {
+        match self.cmd {
+            #[cfg(feature = "embedded")]
+            Cmd::Demo { .. } => LOG_DEMO,
+            _ => LOG_DEFAULT,
+        }
+    }
+}
+
 /// Run the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     let mut source = ConfigSource {
