@@ -3,6 +3,7 @@
 mod addressbook;
 #[cfg(feature = "embedded")]
 mod demo;
+mod doctor;
 mod hash_password;
 mod import_config;
 mod keys;
@@ -73,6 +74,14 @@ enum Cmd {
     Keys(keys::KeysCmd),
     /// Print the running proxy's status (JSON from its status endpoint).
     Status,
+    /// Check the running proxy as a user would reach it: ports file and process, status
+    /// endpoint, each listener's session, the router's SAM bridge, a name lookup and, with
+    /// --name, a stream through SOCKS. One line per check; exits non-zero on a failure.
+    Doctor {
+        /// Also open a stream to this I2P name or b32 (port 80, or NAME:PORT)
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Print the b32 address of the running proxy's listener (the only one, or LISTENER),
     /// from <data_dir>/public/ports.json.
     B32 {
@@ -145,6 +154,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Addressbook(c) => addressbook::addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys::keys(&cfg, c)),
         Cmd::Status => rt()?.block_on(status::status(&cfg)),
+        Cmd::Doctor { name } => rt()?.block_on(doctor::doctor(&cfg, name.as_deref())),
         Cmd::B32 { listener } => status::b32(&cfg, listener.as_deref()),
         Cmd::ImportConfig { file } => import_config::import_config(&file),
         Cmd::HashPassword => hash_password::hash_password(),
