@@ -32,6 +32,18 @@ pub struct Demo {
     pub config: Config,
     /// The site's session: the site is published while this is kept.
     pub site: Session,
+    /// The site's STREAM FORWARD, ended by `stop_site`.
+    pub forward: tokio::task::JoinHandle<()>,
+}
+
+impl Demo {
+    /// Unpublish the site: its forward first, then its session, so neither sees its
+    /// router go away when the network stops after this.
+    pub async fn stop_site(site: Session, forward: tokio::task::JoinHandle<()>) {
+        forward.abort();
+        site.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), site.closed()).await;
+    }
 }
 
 /// Start the network, the site and the proxy's router in `dir` (kept: a second start in
@@ -79,7 +91,8 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     let fwd = crate::i2p::sam::forward(&site_sam, &id, port, false)
         .await
         .context("demo site: STREAM FORWARD")?;
-    tokio::spawn(async move {
+    // Aborted at exit before the network stops, so this warns only of a real loss.
+    let forward = tokio::spawn(async move {
         let _ = fwd.await;
         warn!("demo: the site's STREAM FORWARD ended; demo.i2p no longer answers");
     });
@@ -96,7 +109,8 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         data_dir: Some(data),
         listen,
         router: RouterKind::Sam,
-        status_listen: "off".into(),
+        // Like `run`, so `eepsocks status` works; any free port, as a `run` may hold 4446.
+        status_listen: "127.0.0.1:0".into(),
         ..Config::default()
     };
     for (k, v) in OPTIONS {
@@ -110,6 +124,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         site_b32,
         config,
         site,
+        forward,
     })
 }
 

@@ -153,6 +153,61 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
     assert!(p.term().success());
 }
 
+/// What a new user sees, with the default log filter: the first screen (everything
+/// printed until the demo is ready and curl got the page) fits in 10 lines without a
+/// warning; `eepsocks status` finds the demo by its data directory; and after SIGTERM
+/// nothing alarming follows "exiting" (sessions close before the routers stop).
+#[test]
+fn demo_first_screen_is_short_and_exit_is_quiet() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut cmd = support::launcher::command(
+        ["demo", "--listen", &listen, "--dir", dir.to_str().unwrap()],
+        None,
+    );
+    cmd.env_remove("EEPSOCKS_LOG").env_remove("RUST_LOG");
+    let mut p = Eepsocks::spawn_command(cmd);
+    let ready = p.wait_ready();
+    curl(&["--socks5-hostname", &listen], "http://demo.i2p/");
+    let log = p.log();
+    let screen = ready.stdout.len() + log.lines().count();
+    println!(
+        "first screen: {screen} lines:\n{}\n{log}",
+        ready.stdout.join("\n")
+    );
+    assert!(screen <= 10, "{screen} lines:\n{log}");
+    assert!(!log.contains("WARN") && !log.contains("ERROR"), "{log}");
+
+    // The demo prints the command; its data directory is <dir>/eepsocks.
+    let data = dir.join("eepsocks");
+    assert!(
+        ready
+            .stdout
+            .iter()
+            .any(|l| l.contains(&format!("status --data-dir {}", data.display()))),
+        "{:?}",
+        ready.stdout
+    );
+    let out = support::launcher::run_cli(["--data-dir", data.to_str().unwrap(), "status"], None);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(json.contains("\"session_up\":true"), "{json}");
+
+    assert!(p.term().success());
+    let log = p.log();
+    let after = log
+        .split_once("exiting")
+        .unwrap_or_else(|| panic!("no \"exiting\":\n{log}"))
+        .1;
+    for bad in ["WARN", "ERROR", "recreating", "retrying", "ended"] {
+        assert!(!after.contains(bad), "{bad:?} after exiting:\n{log}");
+    }
+    let out = support::launcher::run_cli(["--data-dir", data.to_str().unwrap(), "status"], None);
+    assert!(!out.status.success(), "status after exit: {out:?}");
+}
+
 #[test]
 fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());

@@ -41,16 +41,21 @@ async fn demo_in(dir: &Path, listen: SocketAddr) -> Result<()> {
         site_b32,
         config,
         site,
+        forward,
     } = d;
     println!("demo.i2p {site_b32}");
     println!(
         "try: curl --socks5-hostname {listen} http://{}/  (or http://{site_b32}/)",
         crate::demo::SITE_NAME,
     );
+    println!(
+        "     eepsocks status --data-dir {}",
+        config.data_dir().display()
+    );
     // The demo's config is built in code: a reload re-reads the address book only.
     let source = ConfigSource::default();
     let r = serve(config, source, Backend::Embedded(router), signals).await;
-    drop(site);
+    crate::demo::Demo::stop_site(site, forward).await;
     net.stop().await;
     r
 }

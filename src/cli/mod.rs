@@ -3,6 +3,7 @@
 mod addressbook;
 #[cfg(feature = "embedded")]
 mod demo;
+mod doctor;
 mod hash_password;
 mod import_config;
 mod keys;
@@ -73,6 +74,14 @@ enum Cmd {
     Keys(keys::KeysCmd),
     /// Print the running proxy's status (JSON from its status endpoint).
     Status,
+    /// Check the running proxy as a user would reach it: ports file and process, status
+    /// endpoint, each listener's session, the router's SAM bridge, a name lookup and, with
+    /// --name, a stream through SOCKS. One line per check; exits non-zero on a failure.
+    Doctor {
+        /// Also open a stream to this I2P name or b32 (port 80, or NAME:PORT)
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Print the b32 address of the running proxy's listener (the only one, or LISTENER),
     /// from <data_dir>/public/ports.json.
     B32 {
@@ -85,6 +94,31 @@ enum Cmd {
     /// Read a password on stdin and print the value to store for it in [proxy.auth]
     /// (PBKDF2-HMAC-SHA256, salted).
     HashPassword,
+}
+
+/// The log filter when neither EEPSOCKS_LOG nor RUST_LOG is set. emissary's warnings
+/// that are routine on any network (tunnel builds short of peers while it bootstraps,
+/// which eepsocks reports itself; messages it does not handle; the ElGamal fallback in
+/// the lease-set types eepsocks asks for) tell a user nothing: they show at debug only.
+pub const LOG_DEFAULT: &str = "info,emissary=warn,emissary::tunnel::pool=error,\
+                               emissary::sam::parser=error";
+
+/// The demo's first screen is what a new user reads: the steps the demo runs for them
+/// (key files, reseed, the site's own session) show at debug; problems still show.
+#[cfg(feature = "embedded")]
+const LOG_DEMO: &str = "info,emissary=warn,emissary::tunnel::pool=error,\
+                        emissary::sam::parser=error,eepsocks::i2p::keyfile=warn,\
+                        eepsocks_embedded=warn,eepsocks::i2p::sam::session=warn";
+
+impl Cli {
+    /// The default log filter of this command.
+    pub fn default_log(&self) -> &'static str {
+        match self.cmd {
+            #[cfg(feature = "embedded")]
+            Cmd::Demo { .. } => LOG_DEMO,
+            _ => LOG_DEFAULT,
+        }
+    }
 }
 
 /// Run the parsed command line.
@@ -120,6 +154,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Addressbook(c) => addressbook::addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys::keys(&cfg, c)),
         Cmd::Status => rt()?.block_on(status::status(&cfg)),
+        Cmd::Doctor { name } => rt()?.block_on(doctor::doctor(&cfg, name.as_deref())),
         Cmd::B32 { listener } => status::b32(&cfg, listener.as_deref()),
         Cmd::ImportConfig { file } => import_config::import_config(&file),
         Cmd::HashPassword => hash_password::hash_password(),

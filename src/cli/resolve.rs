@@ -32,22 +32,32 @@ pub async fn resolve(cfg: &Config, name: &str) -> Result<()> {
                 None => {}
             }
             // Not ours: ask the router's address book (sessionless lookup).
-            let mut c = SamSocket::connect(&cfg.sam).await?;
-            let r = c.command(&format!("NAMING LOOKUP NAME={n}")).await?;
-            match (r.get("RESULT"), r.get("VALUE")) {
-                (Some("OK"), Some(v)) => {
-                    let d = crate::i2p::Destination::from_base64(v)?;
+            match router_lookup(&cfg.sam, &n).await? {
+                Ok(d) => {
                     println!("{}\n{}", d.b32(), d.to_base64());
                     Ok(())
                 }
-                (res, _) => bail!(
-                    "{n}: not in the address book ({}) nor the router's ({})",
+                Err(res) => bail!(
+                    "{n}: not in the address book ({}) nor the router's ({res})",
                     book_path(cfg).display(),
-                    res.unwrap_or("no result")
                 ),
             }
         }
     }
+}
+
+/// A sessionless NAMING LOOKUP of `name` (a name or a b32) on the SAM bridge at `sam`:
+/// the destination, or the router's RESULT when it has none.
+pub(super) async fn router_lookup(
+    sam: &str,
+    name: &str,
+) -> Result<std::result::Result<crate::i2p::Destination, String>> {
+    let mut c = SamSocket::connect(sam).await?;
+    let r = c.command(&format!("NAMING LOOKUP NAME={name}")).await?;
+    Ok(match (r.get("RESULT"), r.get("VALUE")) {
+        (Some("OK"), Some(v)) => Ok(crate::i2p::Destination::from_base64(v)?),
+        (res, _) => Err(res.unwrap_or("no result").to_string()),
+    })
 }
 
 fn naming_address(name: &str) -> crate::socks::Address {

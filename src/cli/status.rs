@@ -20,6 +20,12 @@ pub async fn status(cfg: &Config) -> Result<()> {
             None => return Err(e),
         },
     };
+    print!("{}", fetch(a).await?);
+    Ok(())
+}
+
+/// The JSON body of the status endpoint at `a`.
+pub(super) async fn fetch(a: std::net::SocketAddr) -> Result<String> {
     let mut s = tokio::net::TcpStream::connect(a)
         .await
         .with_context(|| format!("no eepsocks status endpoint at {a}: is it running?"))?;
@@ -28,11 +34,14 @@ pub async fn status(cfg: &Config) -> Result<()> {
     let mut v = Vec::new();
     s.read_to_end(&mut v).await?;
     let text = String::from_utf8_lossy(&v);
-    print!(
-        "{}",
-        text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or(&text)
-    );
-    Ok(())
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or(("", &text));
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        anyhow::bail!(
+            "the status endpoint at {a} answered {:?}",
+            head.lines().next()
+        );
+    }
+    Ok(body.to_string())
 }
 
 pub fn b32(cfg: &Config, listener: Option<&str>) -> Result<()> {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// What an identity is keyed by across reloads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -429,6 +429,26 @@ impl Daemon {
         running.chain(draining).sum()
     }
 
+    /// Close every session (listeners' identities and per-user ones) and wait, briefly,
+    /// until their control connections are gone. At exit only.
+    pub(super) async fn close_sessions(&mut self) {
+        let pools = self.pools.read().map(|p| p.clone()).unwrap_or_default();
+        for p in &pools {
+            p.close_all();
+        }
+        let sessions: Vec<Session> = self.identities.drain().map(|(_, i)| i.session).collect();
+        for s in &sessions {
+            s.close();
+        }
+        let all_closed = async {
+            for s in &sessions {
+                s.closed().await;
+            }
+        };
+        // A wedged task must not hold up the exit.
+        let _ = tokio::time::timeout(Duration::from_secs(2), all_closed).await;
+    }
+
     /// Stop accepting everywhere, then give open connections up to `limit` to finish.
     pub(super) async fn drain(&mut self, limit: Duration) {
         for r in std::mem::take(&mut self.running) {
@@ -470,14 +490,15 @@ fn budget(cfg: &Config) -> usize {
         .sum();
     let n = crate::proxy::budget::connections(nofile, sessions);
     let asked: usize = cfg.listeners().len() * cfg.max_clients;
-    info!(
-        "descriptors: limit {nofile}; up to {n} client connections at once over all listeners{}",
-        if asked > n {
-            format!(" (fewer than {asked}, max_clients × listeners)")
-        } else {
-            String::new()
-        }
-    );
+    // Worth a line only when the limit, not max_clients, is what caps clients.
+    if asked > n {
+        info!(
+            "descriptors: limit {nofile}; up to {n} client connections at once over all \
+             listeners (fewer than {asked}, max_clients × listeners)"
+        );
+    } else {
+        debug!("descriptors: limit {nofile}; up to {n} client connections at once");
+    }
     n
 }
 

@@ -87,9 +87,11 @@ pub async fn run(
             let l = TcpListener::bind(a)
                 .await
                 .with_context(|| format!("cannot listen on {a} (status_listen)"))?;
-            info!("status on http://{a}/status and /metrics");
-            // The bound address: the ports file must name the real port.
-            status_at = Some(l.local_addr()?);
+            // The bound address: the ports file and the log must name the real port (the
+            // demo asks for port 0).
+            let at = l.local_addr()?;
+            info!("status on http://{at}/status and /metrics");
+            status_at = Some(at);
             let serve = status::serve(l, d.infos.clone(), backend.kind(), cfg.sam.clone());
             tasks.push(tokio::spawn(serve));
         }
@@ -187,6 +189,9 @@ pub async fn run(
     for t in tasks {
         t.abort();
     }
+    // Sessions before the router: an embedded router stopping under a live session would
+    // make it log a loss and retry, at exit.
+    d.close_sessions().await;
     backend.stop().await;
     result
 }
