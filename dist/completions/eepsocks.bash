@@ -25,6 +25,9 @@ _eepsocks() {
             eepsocks,demo)
                 cmd="eepsocks__subcmd__demo"
                 ;;
+            eepsocks,doctor)
+                cmd="eepsocks__subcmd__doctor"
+                ;;
             eepsocks,hash-password)
                 cmd="eepsocks__subcmd__hash__subcmd__password"
                 ;;
@@ -84,6 +87,9 @@ _eepsocks() {
                 ;;
             eepsocks__subcmd__help,demo)
                 cmd="eepsocks__subcmd__help__subcmd__demo"
+                ;;
+            eepsocks__subcmd__help,doctor)
+                cmd="eepsocks__subcmd__help__subcmd__doctor"
                 ;;
             eepsocks__subcmd__help,hash-password)
                 cmd="eepsocks__subcmd__help__subcmd__hash__subcmd__password"
@@ -167,7 +173,7 @@ _eepsocks() {
 
     case "${cmd}" in
         eepsocks)
-            opts="-h -V --config --data-dir --sam --help --version run demo resolve addressbook keys status b32 import-config hash-password help"
+            opts="-h -V --config --data-dir --sam --help --version run demo resolve addressbook keys status doctor b32 import-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -466,6 +472,36 @@ _eepsocks() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        eepsocks__subcmd__doctor)
+            opts="-h --name --config --data-dir --sam --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sam)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         eepsocks__subcmd__hash__subcmd__password)
             opts="-h --config --data-dir --sam --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -493,7 +529,7 @@ _eepsocks() {
             return 0
             ;;
         eepsocks__subcmd__help)
-            opts="run demo resolve addressbook keys status b32 import-config hash-password help"
+            opts="run demo resolve addressbook keys status doctor b32 import-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -591,6 +627,20 @@ _eepsocks() {
             return 0
             ;;
         eepsocks__subcmd__help__subcmd__demo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        eepsocks__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
