@@ -152,4 +152,14 @@ fn installed_package() {
     // 0700 from postinst, or 0711 once systemd's StateDirectoryMode has applied: either
     // way nobody else may list the key files.
     assert_eq!(m.mode() & 0o066, 0, "/var/lib/eepsocks mode {:o}", m.mode());
+    // The config, which may hold login hashes: the service's group reads it, others not.
+    let c = std::fs::metadata("/etc/eepsocks/eepsocks.toml").unwrap();
+    let gid: u32 = fields[3].parse().unwrap();
+    assert_eq!(c.gid(), gid, "/etc/eepsocks/eepsocks.toml group");
+    assert_eq!(
+        c.mode() & 0o777,
+        0o640,
+        "/etc/eepsocks/eepsocks.toml mode {:o}",
+        c.mode()
+    );
 }
