@@ -113,13 +113,7 @@ fn run_under_a_service_manager_on_the_demo_network() {
     curl(&proxy, &format!("http://{site}/"));
     // Signals go to eepsocks itself (under strace the child is strace), found the way a
     // service manager's MAINPID would be: the pid in the ports file.
-    let ports = std::fs::read_to_string(data.join("public/ports.json")).unwrap();
-    let pid: i32 = ports
-        .split("\"pid\":")
-        .nth(1)
-        .and_then(|r| r.trim_start().split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {ports}"));
+    let pid = eepsocks::daemon::ports::Ports::read(&data).unwrap().pid as i32;
     let signal = |sig| assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 
     // Reload (ExecReload): RELOADING=1, then READY=1 again, and it still serves.

@@ -188,27 +188,21 @@ impl Direction<'_, '_> {
         let mut sent = 0u64;
         while !input.is_empty() {
             let ahead = filter.as_ref().map_or(usize::MAX, |f| f.untouched_ahead());
-            if ahead == usize::MAX {
-                // No filter, or one that passes everything from now on: no need to keep it.
-                *filter = None;
-                self.to.lock().await.write_all(input).await?;
-                self.counter
-                    .fetch_add(input.len() as u64, Ordering::Relaxed);
-                return Ok(sent + input.len() as u64);
-            }
-            let Some(f) = filter.as_mut() else {
-                unreachable!("no filter means usize::MAX ahead")
-            };
-            if ahead > 0 {
-                // Body bytes the filter only counts: straight from the read buffer, no copy.
-                let (now, rest) = input.split_at(ahead.min(input.len()));
+            let now = &input[..ahead.min(input.len())];
+            if !now.is_empty() {
+                // Body bytes the filter only counts (or all of them, with no filter or one
+                // that passes for good): straight from the read buffer, no copy.
                 self.to.lock().await.write_all(now).await?;
                 self.counter.fetch_add(now.len() as u64, Ordering::Relaxed);
-                f.skip(now.len());
                 sent += now.len() as u64;
-                input = rest;
+                input = &input[now.len()..];
+                match filter.as_mut() {
+                    Some(f) if ahead != usize::MAX => f.skip(now.len()),
+                    _ => *filter = None,
+                }
                 continue;
             }
+            let Some(f) = filter.as_mut() else { break };
             out.clear();
             f.feed(input, out);
             if let Some(why) = out.stopped {

@@ -923,26 +923,16 @@ mod tests {
 
     /// Feeds `pieces` in turn, then finishes.
     fn run_pieces(options: &Options, pieces: &[&[u8]]) -> Run {
-        let mut filter = Requests::new(options.clone());
-        let mut out = Output::default();
-        let mut run = Run {
-            forward: Vec::new(),
-            changed: 0,
-            stopped: Vec::new(),
-        };
-        for piece in pieces {
-            filter.feed(piece, &mut out);
-            collect(&mut run, &mut out);
-        }
-        filter.finish(&mut out);
-        collect(&mut run, &mut out);
-        assert!(run.stopped.len() <= 1, "stopped more than once: {run:?}");
-        run
+        run_fed(options, pieces, false)
     }
 
     /// `run_pieces` the way the relay does it: bytes the filter calls untouched are sent
     /// straight from the piece and reported with `skip`, only the rest is fed.
     fn run_pieces_direct(options: &Options, pieces: &[&[u8]]) -> Run {
+        run_fed(options, pieces, true)
+    }
+
+    fn run_fed(options: &Options, pieces: &[&[u8]], direct: bool) -> Run {
         let mut filter = Requests::new(options.clone());
         let mut out = Output::default();
         let mut run = Run {
@@ -952,20 +942,18 @@ mod tests {
         };
         for piece in pieces {
             let mut piece = *piece;
-            while !piece.is_empty() {
+            while direct && !piece.is_empty() && filter.untouched_ahead() > 0 {
                 let k = filter.untouched_ahead().min(piece.len());
-                if k == 0 {
-                    filter.feed(piece, &mut out);
-                    collect(&mut run, &mut out);
-                    break;
-                }
                 run.forward.extend_from_slice(&piece[..k]);
                 filter.skip(k);
                 piece = &piece[k..];
             }
+            filter.feed(piece, &mut out);
+            collect(&mut run, &mut out);
         }
         filter.finish(&mut out);
         collect(&mut run, &mut out);
+        assert!(run.stopped.len() <= 1, "stopped more than once: {run:?}");
         run
     }
 

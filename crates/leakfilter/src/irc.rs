@@ -245,29 +245,23 @@ impl Inbound {
     }
 }
 
-impl Filter for Outbound {
-    fn feed(&mut self, input: &[u8], out: &mut Output) {
-        self.lines.feed(&mut self.rules, input, out);
-    }
-    fn finish(&mut self, out: &mut Output) {
-        self.lines.finish(&mut self.rules, out);
-    }
-    fn untouched_ahead(&self) -> usize {
-        self.lines.untouched_ahead()
-    }
+/// Both directions are line framing plus their own rules: one `Filter` impl for both.
+macro_rules! line_filter {
+    ($($direction:ty),*) => {$(
+        impl Filter for $direction {
+            fn feed(&mut self, input: &[u8], out: &mut Output) {
+                self.lines.feed(&mut self.rules, input, out);
+            }
+            fn finish(&mut self, out: &mut Output) {
+                self.lines.finish(&mut self.rules, out);
+            }
+            fn untouched_ahead(&self) -> usize {
+                self.lines.untouched_ahead()
+            }
+        }
+    )*};
 }
-
-impl Filter for Inbound {
-    fn feed(&mut self, input: &[u8], out: &mut Output) {
-        self.lines.feed(&mut self.rules, input, out);
-    }
-    fn finish(&mut self, out: &mut Output) {
-        self.lines.finish(&mut self.rules, out);
-    }
-    fn untouched_ahead(&self) -> usize {
-        self.lines.untouched_ahead()
-    }
-}
+line_filter!(Outbound, Inbound);
 
 /// The per-direction rules for one complete, non-empty line of an established direction.
 trait Rules {
