@@ -15,6 +15,7 @@
 //! - `cli`: the subcommands; `main.rs` only parses and dispatches.
 //! - `demo`: an offline I2P network in this process (feature `embedded`).
 
+pub mod automap;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -249,6 +249,7 @@ impl Outputs<'_> {
         let p = ports::Ports {
             listeners,
             status,
+            automap: d.automap_ports(cfg),
             pid: std::process::id(),
         };
         match p.write(&self.data_dir) {

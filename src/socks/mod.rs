@@ -36,6 +36,9 @@ pub enum Version {
     /// SOCKS4a: DSTIP 0.0.0.x (x != 0) and a hostname after the user id.
     V4a,
     V5,
+    /// A connection redirected to the transparent port: no handshake and no replies (a
+    /// failure closes the connection).
+    Transparent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +117,13 @@ pub enum Reply {
     TtlExpired,
     CommandNotSupported,
     AddressTypeNotSupported,
+    /// Tor's extended codes (`extended_errors = true` only). 0xF0: the destination's
+    /// LeaseSet was not found.
+    LeaseSetNotFound,
+    /// 0xF6: a malformed .b32.i2p (or b33) address.
+    BadAddress,
+    /// 0xF7: the router did not open the stream in time.
+    OpenTimedOut,
 }
 
 impl Reply {
@@ -128,6 +138,9 @@ impl Reply {
             Reply::TtlExpired => 0x06,
             Reply::CommandNotSupported => 0x07,
             Reply::AddressTypeNotSupported => 0x08,
+            Reply::LeaseSetNotFound => 0xF0,
+            Reply::BadAddress => 0xF6,
+            Reply::OpenTimedOut => 0xF7,
         }
     }
 
@@ -160,6 +173,7 @@ impl Request {
         match self.version {
             Version::V4 | Version::V4a => socks4_reply(reply.socks4_code(), Ipv4Addr::UNSPECIFIED),
             Version::V5 => socks5_reply(reply.code(), Ipv4Addr::UNSPECIFIED),
+            Version::Transparent => Vec::new(),
         }
     }
 
@@ -168,6 +182,7 @@ impl Request {
         match self.version {
             Version::V4 | Version::V4a => socks4_reply(90, addr),
             Version::V5 => socks5_reply(0, addr),
+            Version::Transparent => Vec::new(),
         }
     }
 }
