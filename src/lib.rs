@@ -1,6 +1,7 @@
 //! eepsocks: a SOCKS 4a/5 proxy into I2P, and nothing else.
 //!
 //! Layout, one folder per concept:
+//! - `automap`: the DNS server that maps `.i2p` names to virtual IPv4 addresses.
 //! - `socks`: the sans-IO SOCKS 4a/5 handshake codec (bytes in, bytes to send out).
 //! - `naming`: which targets are I2P targets (policy), address books and their lookup
 //!   order, RESOLVE stand-ins, subscriptions and their small HTTP client.
@@ -15,6 +16,7 @@
 //! - `cli`: the subcommands; `main.rs` only parses and dispatches.
 //! - `demo`: an offline I2P network in this process (feature `embedded`).
 
+pub mod automap;
 pub mod cli;
 pub mod config;
 pub mod daemon;
