@@ -141,9 +141,10 @@ impl Query {
     }
 
     /// The question name, lower-cased, without the trailing root dot (e.g. "forum.i2p",
-    /// "5.0.192.127.in-addr.arpa"; "" for the root). Bytes that are not letters, digits,
-    /// '-' or '_' are escaped in master-file style (`\.` for a dot inside a label, `\DDD`
-    /// otherwise), so a name never passes for another.
+    /// "5.0.192.127.in-addr.arpa"; "" for the root). Other bytes than letters, digits, '_'
+    /// and a '-' not first in its label are escaped as hickory writes them: a backslash and
+    /// the character if printable (`\.` for a dot inside a label), else a backslash and
+    /// three octal digits. So a name never passes for another.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -247,4 +248,368 @@ pub fn ptr_ipv4(name: &str) -> Option<Ipv4Addr> {
         return None;
     }
     Some(Ipv4Addr::from(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real A query for `forum.i2p`, as `dig` sends it without EDNS.
+    const A_FORUM_I2P: [u8; 27] = [
+        0xbe, 0xef, // id
+        0x01, 0x00, // QR=0 (query), opcode 0 (QUERY), AA=0, TC=0, RD=1; RA=0, Z=0, RCODE=0
+        0x00, 0x01, // QDCOUNT: one question
+        0x00, 0x00, // ANCOUNT
+        0x00, 0x00, // NSCOUNT
+        0x00, 0x00, // ARCOUNT
+        5, b'f', b'o', b'r', b'u', b'm', // label "forum"
+        3, b'i', b'2', b'p', // label "i2p"
+        0,    // the root label ends the name
+        0x00, 0x01, // QTYPE A
+        0x00, 0x01, // QCLASS IN
+    ];
+
+    /// An OPT record (RFC 6891) advertising `payload`, with this EDNS version and DO bit.
+    fn opt(payload: u16, version: u8, dnssec_ok: bool) -> Vec<u8> {
+        let mut opt = vec![0]; // owner: the root
+        opt.extend_from_slice(&41u16.to_be_bytes()); // TYPE OPT
+        opt.extend_from_slice(&payload.to_be_bytes()); // CLASS: the UDP payload size
+                                                       // TTL: extended RCODE, version, then the DO bit and zeros.
+        opt.extend_from_slice(&[0, version, if dnssec_ok { 0x80 } else { 0 }, 0]);
+        opt.extend_from_slice(&[0, 0]); // RDLENGTH: no options
+        opt
+    }
+
+    /// A query with RD=1 for `name` (dotted, no root dot), built byte by byte like
+    /// [`A_FORUM_I2P`], with an OPT record appended when `edns` is given.
+    fn query(id: u16, name: &str, qtype: u16, edns: Option<Vec<u8>>) -> Vec<u8> {
+        let mut bytes = id.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns.is_some())]);
+        for label in name.split('.') {
+            bytes.push(label.len() as u8);
+            bytes.extend_from_slice(label.as_bytes());
+        }
+        bytes.push(0);
+        bytes.extend_from_slice(&qtype.to_be_bytes());
+        bytes.extend_from_slice(&1u16.to_be_bytes()); // IN
+        bytes.extend(edns.unwrap_or_default());
+        bytes
+    }
+
+    fn parsed_query(packet: &[u8]) -> Query {
+        match parse(packet) {
+            Parsed::Query(query) => query,
+            other => panic!("not a query: {other:?}"),
+        }
+    }
+
+    fn reply(packet: &[u8]) -> Message {
+        match parse(packet) {
+            Parsed::Reply(bytes) => decode(&bytes),
+            other => panic!("not a reply: {other:?}"),
+        }
+    }
+
+    /// Decodes a response and checks what every response holds: QR=1, RA=0.
+    fn decode(bytes: &[u8]) -> Message {
+        let message = Message::from_vec(bytes).expect("our response decodes");
+        assert_eq!(message.metadata.message_type, MessageType::Response);
+        assert!(!message.metadata.recursion_available);
+        message
+    }
+
+    #[test]
+    fn a_query_is_answered_with_the_address() {
+        let query = parsed_query(&A_FORUM_I2P);
+        assert_eq!(query.kind(), Kind::A);
+        assert_eq!(query.name(), "forum.i2p");
+        assert_eq!(query.udp_limit(), 512);
+        let addr = Ipv4Addr::new(127, 192, 0, 5);
+        let bytes = query.respond(&Answer::V4 { addr, ttl: 60 }, query.udp_limit());
+        // QR=1, opcode QUERY, AA=1, TC=0, RD=1 (echoed); RA=0, RCODE NOERROR.
+        assert_eq!(bytes[..4], [0xbe, 0xef, 0x85, 0x00]);
+        // The question is echoed byte for byte after the header.
+        assert_eq!(bytes[12..27], A_FORUM_I2P[12..]);
+        let response = decode(&bytes);
+        assert_eq!(response.metadata.id, 0xbeef);
+        assert_eq!(response.metadata.op_code, OpCode::Query);
+        assert!(response.metadata.authoritative && response.metadata.recursion_desired);
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(response.queries.len(), 1);
+        assert_eq!(response.answers.len(), 1);
+        let record = &response.answers[0];
+        assert_eq!(record.name.to_ascii(), "forum.i2p.");
+        assert_eq!(record.ttl, 60);
+        assert_eq!(record.data, RData::A(A(addr)));
+        assert!(
+            response.edns.is_none(),
+            "no OPT in reply to a query without one"
+        );
+    }
+
+    #[test]
+    fn name_is_lower_cased_and_the_question_echoed_as_asked() {
+        let packet = query(1, "FoRuM.I2p", 1, None);
+        let query = parsed_query(&packet);
+        assert_eq!(query.name(), "forum.i2p");
+        let bytes = query.respond(&Answer::NxDomain, 512);
+        // Resolvers that randomise the case check it comes back unchanged.
+        assert_eq!(bytes[12..packet.len()], packet[12..]);
+    }
+
+    #[test]
+    fn odd_bytes_in_names_are_escaped() {
+        assert_eq!(
+            parsed_query(&query(1, "a b.i2p", 1, None)).name(),
+            "a\\040b.i2p"
+        );
+        // A dot inside a label is not a label separator.
+        let mut dotted = query(1, "axb.i2p", 1, None);
+        dotted[14] = b'.';
+        assert_eq!(parsed_query(&dotted).name(), "a\\.b.i2p");
+        // The root: no name at all.
+        let mut root = query(1, "", 1, None);
+        root.remove(12); // the empty label `query` wrote before the root
+        assert_eq!(parsed_query(&root).name(), "");
+    }
+
+    #[test]
+    fn aaaa_gets_nodata() {
+        let query = parsed_query(&query(0x1234, "forum.i2p", 28, None));
+        assert_eq!(query.kind(), Kind::Aaaa);
+        let response = decode(&query.respond(&Answer::NoData, 512));
+        assert_eq!(response.metadata.id, 0x1234);
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert!(response.metadata.authoritative);
+        assert!(response.answers.is_empty());
+        assert_eq!(response.queries[0].query_type(), RecordType::AAAA);
+    }
+
+    #[test]
+    fn ptr_query_is_answered_with_the_name() {
+        let query = parsed_query(&query(7, "5.0.192.127.in-addr.arpa", 12, None));
+        assert_eq!(query.kind(), Kind::Ptr);
+        assert_eq!(query.name(), "5.0.192.127.in-addr.arpa");
+        assert_eq!(ptr_ipv4(query.name()), Some(Ipv4Addr::new(127, 192, 0, 5)));
+        let answer = Answer::Ptr {
+            name: "forum.i2p".into(),
+            ttl: 30,
+        };
+        let response = decode(&query.respond(&answer, 512));
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(response.answers.len(), 1);
+        let record = &response.answers[0];
+        assert_eq!(record.name.to_ascii(), "5.0.192.127.in-addr.arpa.");
+        assert_eq!(record.ttl, 30);
+        let RData::PTR(PTR(target)) = &record.data else {
+            panic!("not a PTR: {record:?}");
+        };
+        assert_eq!(target.to_ascii(), "forum.i2p.");
+    }
+
+    #[test]
+    fn an_invalid_ptr_name_is_a_servfail() {
+        let query = parsed_query(&query(7, "5.0.192.127.in-addr.arpa", 12, None));
+        for name in [
+            "a".repeat(64),
+            "a..i2p".into(),
+            vec!["a".repeat(60); 5].join("."),
+        ] {
+            let response = decode(&query.respond(&Answer::Ptr { name, ttl: 1 }, 512));
+            assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+            assert!(response.answers.is_empty());
+        }
+    }
+
+    #[test]
+    fn refusals_and_failures_are_not_authoritative() {
+        let query = parsed_query(&query(9, "example.com", 1, None));
+        for (answer, rcode, authoritative) in [
+            (Answer::Refused, ResponseCode::Refused, false),
+            (Answer::ServFail, ResponseCode::ServFail, false),
+            (Answer::NxDomain, ResponseCode::NXDomain, true),
+        ] {
+            let response = decode(&query.respond(&answer, 512));
+            assert_eq!(response.metadata.id, 9);
+            assert_eq!(response.metadata.response_code, rcode);
+            assert_eq!(response.metadata.authoritative, authoritative);
+            assert!(response.metadata.recursion_desired);
+            assert_eq!(response.queries[0].name().to_ascii(), "example.com.");
+            assert!(response.answers.is_empty());
+        }
+    }
+
+    #[test]
+    fn other_opcodes_get_notimp() {
+        let mut packet = A_FORUM_I2P;
+        packet[2] |= 2 << 3; // opcode 2: STATUS
+        let response = reply(&packet);
+        assert_eq!(response.metadata.id, 0xbeef);
+        assert_eq!(response.metadata.op_code, OpCode::Status);
+        assert_eq!(response.metadata.response_code, ResponseCode::NotImp);
+        assert!(response.metadata.recursion_desired);
+        assert!(response.queries.is_empty());
+    }
+
+    #[test]
+    fn two_questions_get_formerr() {
+        let mut packet = A_FORUM_I2P.to_vec();
+        packet[5] = 2; // QDCOUNT 2
+        packet.extend_from_slice(&A_FORUM_I2P[12..]);
+        let response = reply(&packet);
+        assert_eq!(response.metadata.id, 0xbeef);
+        assert_eq!(response.metadata.response_code, ResponseCode::FormErr);
+        packet[5] = 0; // and none
+        assert_eq!(reply(&packet).metadata.response_code, ResponseCode::FormErr);
+    }
+
+    #[test]
+    fn trailing_bytes_get_formerr() {
+        let mut packet = A_FORUM_I2P.to_vec();
+        packet.push(0);
+        assert_eq!(reply(&packet).metadata.response_code, ResponseCode::FormErr);
+    }
+
+    #[test]
+    fn responses_and_runts_are_dropped() {
+        let mut packet = A_FORUM_I2P;
+        packet[2] |= 0x80; // QR=1
+        assert!(matches!(parse(&packet), Parsed::Drop));
+        for len in 0..12 {
+            assert!(matches!(parse(&A_FORUM_I2P[..len]), Parsed::Drop), "{len}");
+        }
+    }
+
+    #[test]
+    fn other_classes_are_refused() {
+        let mut packet = query(3, "version.bind", 16, None);
+        let class = packet.len() - 2;
+        packet[class..].copy_from_slice(&3u16.to_be_bytes()); // CH
+        let response = reply(&packet);
+        assert_eq!(response.metadata.id, 3);
+        assert_eq!(response.metadata.response_code, ResponseCode::Refused);
+        assert_eq!(response.queries[0].query_class(), DNSClass::CH);
+    }
+
+    #[test]
+    fn a_long_answer_is_truncated() {
+        let query = parsed_query(&query(5, "5.0.192.127.in-addr.arpa", 12, None));
+        // 250 characters: four labels of 61 and one of 2.
+        let name = format!("{}.i2", vec!["b".repeat(61); 4].join("."));
+        assert_eq!(name.len(), 250);
+        let answer = Answer::Ptr { name, ttl: 60 };
+        let bytes = query.respond(&answer, 100);
+        assert!(bytes.len() <= 100, "{}", bytes.len());
+        let response = decode(&bytes);
+        assert_eq!(response.metadata.id, 5);
+        assert!(response.metadata.truncation);
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(response.queries.len(), 1);
+        assert!(response.answers.is_empty());
+        // Over TCP it fits.
+        let response = decode(&query.respond(&answer, 65535));
+        assert!(!response.metadata.truncation);
+        assert_eq!(response.answers.len(), 1);
+        // Nothing fits below the question itself.
+        assert!(query.respond(&answer, 20).is_empty());
+    }
+
+    #[test]
+    fn the_longest_names_are_answered() {
+        // 253 characters, the longest a name can be: the question and a PTR target.
+        let longest = vec!["c".repeat(63); 4].join(".")[..253].to_owned();
+        let query = parsed_query(&query(6, &longest, 12, None));
+        assert_eq!(query.name(), longest);
+        let answer = Answer::Ptr {
+            name: longest.clone(),
+            ttl: 60,
+        };
+        let response = decode(&query.respond(&answer, 512));
+        assert_eq!(response.answers.len(), 1);
+        assert!(!response.metadata.truncation);
+    }
+
+    #[test]
+    fn edns_payload_is_clamped_and_opt_returned() {
+        for (advertised, limit) in [(4096, 1232), (1232, 1232), (600, 600), (100, 512)] {
+            let packet = query(8, "forum.i2p", 1, Some(opt(advertised, 0, false)));
+            assert_eq!(parsed_query(&packet).udp_limit(), limit, "{advertised}");
+        }
+        let packet = query(8, "forum.i2p", 1, Some(opt(4096, 0, true)));
+        let query = parsed_query(&packet);
+        let addr = Ipv4Addr::new(127, 192, 0, 6);
+        let response = decode(&query.respond(&Answer::V4 { addr, ttl: 5 }, query.udp_limit()));
+        let edns = response.edns.expect("an OPT in reply to one");
+        assert_eq!(edns.max_payload(), 1232);
+        assert_eq!(edns.version(), 0);
+        assert!(edns.flags().dnssec_ok, "DO is copied");
+        assert_eq!(response.answers.len(), 1);
+    }
+
+    #[test]
+    fn unknown_edns_version_gets_badvers() {
+        let response = reply(&query(4, "forum.i2p", 1, Some(opt(1232, 1, false))));
+        assert_eq!(response.metadata.id, 4);
+        // hickory reads RCODE 16 as BADSIG, its TSIG meaning; BADVERS is the same number.
+        assert_eq!(u16::from(response.metadata.response_code), 16);
+        assert_eq!(response.edns.expect("BADVERS needs an OPT").version(), 0);
+    }
+
+    #[test]
+    fn two_opt_records_get_formerr() {
+        let mut packet = query(4, "forum.i2p", 1, Some(opt(1232, 0, false)));
+        packet[11] = 2;
+        packet.extend(opt(1232, 0, false));
+        assert_eq!(reply(&packet).metadata.response_code, ResponseCode::FormErr);
+    }
+
+    #[test]
+    fn every_prefix_of_a_query_is_dropped_or_rejected() {
+        let queries = [
+            A_FORUM_I2P.to_vec(),
+            query(2, "5.0.192.127.in-addr.arpa", 12, None),
+            query(3, "forum.i2p", 28, Some(opt(1232, 0, true))),
+        ];
+        for packet in &queries {
+            assert!(matches!(parse(packet), Parsed::Query(_)));
+            for len in 0..packet.len() {
+                match parse(&packet[..len]) {
+                    Parsed::Drop => assert!(len < 12, "{len}"),
+                    Parsed::Reply(bytes) => {
+                        assert_eq!(decode(&bytes).metadata.response_code, ResponseCode::FormErr)
+                    }
+                    Parsed::Query(_) => panic!("a {len}-byte prefix parsed as a query"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ptr_ipv4_reads_canonical_reverse_names() {
+        let ok =
+            |name: &str, addr: [u8; 4]| assert_eq!(ptr_ipv4(name), Some(addr.into()), "{name}");
+        ok("5.0.192.127.in-addr.arpa", [127, 192, 0, 5]);
+        ok("255.255.255.255.in-addr.arpa", [255; 4]);
+        ok("0.0.0.0.in-addr.arpa", [0; 4]);
+        ok("4.3.2.1.IN-ADDR.ARPA", [1, 2, 3, 4]);
+        for bad in [
+            "",
+            "in-addr.arpa",
+            ".in-addr.arpa",
+            "1.2.3.in-addr.arpa",
+            "1.2.3.4.5.in-addr.arpa",
+            "1.2.3.256.in-addr.arpa",
+            "1.2.3.04.in-addr.arpa",
+            "1.2.3.00.in-addr.arpa",
+            "1.2.3.+4.in-addr.arpa",
+            "1.2..4.in-addr.arpa",
+            "1.2.3.4.in-addr.arpa.",
+            "1.2.3.4.ip6.arpa",
+            "1.2.3.4xin-addr.arpa",
+            "1.2.3.é.in-addr.arpa",
+            "forum.i2p",
+        ] {
+            assert_eq!(ptr_ipv4(bad), None, "{bad}");
+        }
+    }
 }
