@@ -277,6 +277,14 @@ impl StandIns {
         Some(ip.into())
     }
 
+    /// The address `name` already has for `who`, if any (marking it used).
+    pub fn mapped(&self, who: &[u8], name: &str) -> Option<Ipv4Addr> {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let ip = *t.by_name.get(&(who.to_vec(), name.to_string()))?;
+        t.touch(ip);
+        Some(ip.into())
+    }
+
     /// The name behind a stand-in address given as a literal or as its dotted-quad string,
     /// if identity `who` was handed it.
     pub fn unmap(&self, who: &[u8], addr: &Address) -> Option<String> {
