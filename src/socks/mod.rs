@@ -153,6 +153,12 @@ impl Reply {
         }
     }
 
+    /// The HTTP status an HTTP CONNECT client gets for this reply (by code, so eepsocks'
+    /// own codes map too): 200, 403, 404, 501, 502 or 504.
+    pub fn http_status(self) -> u16 {
+        http::status(self.code()).0
+    }
+
     /// SOCKS4 CD field: 90 granted, 91 rejected or failed.
     pub fn socks4_code(self) -> u8 {
         if self == Reply::Succeeded {

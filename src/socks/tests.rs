@@ -1009,6 +1009,7 @@ fn http_reply_codes() {
         (Reply::CommandNotSupported, "501 Not Implemented"),
         (Reply::AddressTypeNotSupported, "501 Not Implemented"),
     ] {
+        assert_eq!(reply.http_status().to_string(), head[..3]);
         let want = format!(
             "HTTP/1.1 {head}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
