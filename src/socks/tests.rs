@@ -1008,6 +1008,9 @@ fn http_reply_codes() {
         (Reply::TtlExpired, "504 Gateway Timeout"),
         (Reply::CommandNotSupported, "501 Not Implemented"),
         (Reply::AddressTypeNotSupported, "501 Not Implemented"),
+        (Reply::LeaseSetNotFound, "404 Not Found"),
+        (Reply::BadAddress, "404 Not Found"),
+        (Reply::OpenTimedOut, "504 Gateway Timeout"),
     ] {
         assert_eq!(reply.http_status().to_string(), head[..3]);
         let want = format!(
