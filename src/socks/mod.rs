@@ -95,7 +95,8 @@ impl fmt::Display for Address {
 }
 
 /// Credentials the client sent: the RFC 1929 username/password, HTTP Basic's user-id and
-/// password, or the SOCKS4 user id (as username, with an empty password). Kept for identity isolation; never logged.
+/// password, or the SOCKS4 user id (as username, with an empty password). Kept for
+/// identity isolation; never logged.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials {
     pub username: Vec<u8>,
