@@ -187,6 +187,14 @@ fn curl_forms(r: &Run) {
         ],
         vec!["--socks5-hostname", SOCKS, "http://web.i2p/"],
         vec!["-x", "socks4a://127.0.0.1:4447", "http://WEB.I2P/"],
+        // HTTP CONNECT on the same port, with and without a Basic login
+        vec!["-p", "-x", "http://127.0.0.1:4447", url.as_str()],
+        vec![
+            "-p",
+            "-x",
+            "http://alice:swordfish@127.0.0.1:4447",
+            "http://web.i2p/",
+        ],
     ] {
         let out = net.curl(&args);
         assert!(
@@ -224,17 +232,25 @@ fn curl_refusals(r: &Run) {
     assert_eq!(out.status.code(), Some(97), "clearnet via socks5h: {out:?}");
 }
 
-/// An HTTP client pointed at the SOCKS port gets an explanation.
+/// HTTP other than CONNECT on the SOCKS port: an explanation when addressed to the proxy's
+/// loopback name, else a silent close (what a DNS-rebinding page would get).
 fn http_on_socks_port(r: &Run) {
+    // Forwarding proxy use: curl sends `GET http://web.i2p/`; empty reply is curl error 52.
     let out = r
         .net
         .curl(&["-x", "http://127.0.0.1:4447", "http://web.i2p/"]);
-    assert!(
-        text(&out.stdout).contains("not an HTTP proxy"),
+    assert_eq!(
+        out.status.code(),
+        Some(52),
         "HTTP on the SOCKS port: {out:?}"
     );
+    assert!(out.stdout.is_empty(), "{out:?}");
     let out = r.net.curl(&["-i", "http://127.0.0.1:4447/"]);
     assert!(text(&out.stdout).starts_with("HTTP/1.0 501"), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("not a forwarding HTTP proxy"),
+        "{out:?}"
+    );
 }
 
 /// Monero's form: SOCKS4a, DSTIP 0.0.0.1, empty user id; VN=0 CD=90, then data.
