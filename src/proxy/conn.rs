@@ -211,7 +211,15 @@ async fn attend<R: Router>(
     // 2. Policy: what is asked, and whether it is an I2P target.
     if !matches!(request.command, Command::Connect | Command::Resolve) {
         client_log!(info, client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
-        send_reply(&mut client, &request, Reply::CommandNotSupported, stats).await;
+        let why = "only CONNECT (and SOCKS RESOLVE) are supported";
+        send_reply(
+            &mut client,
+            &request,
+            Reply::CommandNotSupported,
+            why,
+            stats,
+        )
+        .await;
         return;
     }
     // A stand-in address from an earlier RESOLVE or DNS answer stands for its name.
@@ -229,7 +237,7 @@ async fn attend<R: Router>(
             };
             client_log!(info, client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
             debug!(client = %peer, target = %request.address, "refused target");
-            send_reply(&mut client, &request, reply, stats).await;
+            send_reply(&mut client, &request, reply, &refusal.to_string(), stats).await;
             return;
         }
     };
@@ -262,7 +270,7 @@ async fn attend<R: Router>(
             let reply = ctx.open_error_reply(&request, &e);
             client_log!(info, client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
             debug!(client = %peer, target = target.as_str(), "failed target");
-            send_reply(&mut client, &request, reply, stats).await;
+            send_reply(&mut client, &request, reply, &e.to_string(), stats).await;
             return;
         }
     };
@@ -301,9 +309,20 @@ async fn attend<R: Router>(
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn send_reply(client: &mut TcpStream, request: &Request, reply: Reply, stats: &Stats) {
+/// A failure reply, then the close. HTTP clients get `why` as the body, and the linger, as
+/// they may have sent more than the head.
+async fn send_reply(
+    client: &mut TcpStream,
+    request: &Request,
+    reply: Reply,
+    why: &str,
+    stats: &Stats,
+) {
     stats.reply(reply.code());
-    let _ = client.write_all(&request.reply(reply)).await;
+    let _ = client.write_all(&request.reply_why(reply, why)).await;
+    if matches!(request.version, Version::Http { .. }) {
+        linger(client).await;
+    }
 }
 
 /// Tor's RESOLVE: check the name, answer with its stand-in address (see naming::StandIns).
@@ -333,13 +352,14 @@ async fn resolve<R: Router>(
             }
             None => {
                 client_log!(info, client = %peer, "resolve failed: no stand-in address free (all in use or in quarantine; reply 0x01)");
-                send_reply(client, request, Reply::GeneralFailure, &ctx.stats).await;
+                let why = "no stand-in address free";
+                send_reply(client, request, Reply::GeneralFailure, why, &ctx.stats).await;
             }
         },
         Err(e) => {
             let reply = ctx.open_error_reply(request, &e);
             client_log!(info, client = %peer, "resolve failed: {e} (reply {})", code(request, reply));
-            send_reply(client, request, reply, &ctx.stats).await;
+            send_reply(client, request, reply, &e.to_string(), &ctx.stats).await;
         }
     }
 }
@@ -353,6 +373,7 @@ fn code(req: &Request, reply: Reply) -> String {
     match req.version {
         Version::V5 => format!("{:#04x}", reply.code()),
         Version::Transparent => "none: closed".into(),
+        Version::Http { .. } => format!("HTTP {}", reply.http_status()),
         _ => format!("{}", reply.socks4_code()),
     }
 }
@@ -372,6 +393,9 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
         return;
     }
     match e {
+        HsFailure::Refused(HandshakeError::HttpRequestNotLocal) => {
+            info!(client = %peer, "closed: HTTP request for another host than this proxy (only CONNECT is served)")
+        }
         HsFailure::Refused(HandshakeError::HttpRequest) => {
             info!(client = %peer, "refused: HTTP request on the SOCKS port (sent an explanation page)")
         }
@@ -427,7 +451,9 @@ async fn handshake(
                 if !reply.is_empty() {
                     let _ = client.write_all(&reply).await;
                 }
-                if error == HandshakeError::HttpRequest {
+                // An HTTP client may have sent more than what was read: let the answer
+                // arrive before the close.
+                if reply.starts_with(b"HTTP/") {
                     linger(client).await;
                 }
                 return Err(HsFailure::Refused(error));
