@@ -1,5 +1,5 @@
-//! The DNS port (UDP and TCP) and the transparent port's accept loop lives in
-//! `proxy::server`. Answers come from the automap listener's router and its table of
+//! The DNS port, over UDP and TCP (the transparent port's accept loop is in
+//! `proxy::server`). Answers come from the automap listener's router and its table of
 //! virtual addresses; nothing is ever forwarded to another resolver.
 
 use super::dns::{self, Answer, Kind, Parsed, Query};
@@ -35,9 +35,9 @@ enum Plan {
 
 /// What the DNS port needs: the automap listener's router and context, and the TTL.
 pub struct Dns<R> {
-    pub router: Arc<R>,
-    pub ctx: Arc<ListenerContext>,
-    pub ttl: u32,
+    router: Arc<R>,
+    ctx: Arc<ListenerContext>,
+    ttl: u32,
     inflight: Arc<Semaphore>,
 }
 
