@@ -46,7 +46,8 @@ pub enum Version {
     /// A connection redirected to the transparent port: no handshake and no replies (a
     /// failure closes the connection).
     Transparent,
-    /// HTTP CONNECT, HTTP/1.`minor` (0 or 1): replies are HTTP responses in that version.
+    /// HTTP CONNECT or a request for an `http://` URL, HTTP/1.`minor` (0 or 1): replies are
+    /// HTTP responses in that version.
     Http {
         minor: u8,
     },
