@@ -20,7 +20,7 @@ use support::client::{read_socks5_reply, socks4a_monero, socks5_connect, socks5_
 use support::consts::{IO_TIMEOUT, SETTLE_TIMEOUT, ZERO_HOP_OPTIONS};
 use support::launcher::Eepsocks;
 use support::leaks::*;
-use support::services::{Recorder, HTTP_BODY};
+use support::services::{Files, Recorder, HTTP_BODY};
 use support::step;
 use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
 
@@ -40,6 +40,8 @@ struct Run {
     /// An IRC server and a web server that keep what they receive (the leak filters).
     irc: (String, std::sync::Arc<Recorder>),
     site: (String, std::sync::Arc<Recorder>),
+    /// A bare git repository served as static files (git.i2p), and its commit.
+    git: (std::sync::Arc<Files>, String, tempfile::TempDir),
     /// Every packet in the namespace from before eepsocks starts to the end of the run.
     capture: Option<Capture>,
 }
@@ -96,6 +98,7 @@ fn socks_into_i2p_through_i2pd_testnet() {
     step("curl in every remote-DNS form", || curl_forms(&r));
     step("curl refusals", || curl_refusals(&r));
     step("HTTP client on the SOCKS port", || http_on_socks_port(&r));
+    step("git clone through the HTTP proxy", || git_clone(&r));
     step("Monero's SOCKS4a", || monero(&r));
     step("pipelined handshake and data", || pipelined(&r));
     step("half-close", || half_close(&r));
@@ -115,6 +118,9 @@ fn socks_into_i2p_through_i2pd_testnet() {
 fn setup() -> Run {
     let irc = Recorder::new(IRC_SERVER_GREETING, b"");
     let site = Recorder::new(b"", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let repos = tempfile::tempdir().unwrap();
+    let commit = bare_repo(repos.path());
+    let git = Files::new(repos.path().join("www"));
     let net = Testnet::start(
         2,
         &[
@@ -138,6 +144,11 @@ fn setup() -> Run {
                 port: 7004,
                 kind: Kind::Recorder(site.clone()),
             },
+            ServiceSpec {
+                name: "git",
+                port: 7005,
+                kind: Kind::Files(git.clone()),
+            },
         ],
     );
     let dir = tempfile::tempdir().unwrap();
@@ -157,6 +168,7 @@ fn setup() -> Run {
         keys,
         irc: (net.service("irc").b32(), irc),
         site: (net.service("site").b32(), site),
+        git: (git, commit, repos),
         capture: Some(capture),
         net,
     }
@@ -235,22 +247,112 @@ fn curl_refusals(r: &Run) {
 /// HTTP other than CONNECT on the SOCKS port: an explanation when addressed to the proxy's
 /// loopback name, else a silent close (what a DNS-rebinding page would get).
 fn http_on_socks_port(r: &Run) {
-    // Forwarding proxy use: curl sends `GET http://web.i2p/`; empty reply is curl error 52.
+    // A forwarding proxy's client: curl sends `GET http://web.i2p/` and gets the answer.
     let out = r
         .net
         .curl(&["-x", "http://127.0.0.1:4447", "http://web.i2p/"]);
-    assert_eq!(
-        out.status.code(),
-        Some(52),
-        "HTTP on the SOCKS port: {out:?}"
+    assert!(
+        out.status.success() && text(&out.stdout) == HTTP_BODY,
+        "curl -x http:// without -p: {out:?}"
     );
-    assert!(out.stdout.is_empty(), "{out:?}");
+    // The policy is CONNECT's: no clearnet, and https only through CONNECT.
+    let out = r
+        .net
+        .curl(&["-i", "-x", "http://127.0.0.1:4447", "http://example.com/"]);
+    assert!(text(&out.stdout).starts_with("HTTP/1.1 403"), "{out:?}");
     let out = r.net.curl(&["-i", "http://127.0.0.1:4447/"]);
     assert!(text(&out.stdout).starts_with("HTTP/1.0 501"), "{out:?}");
     assert!(
-        text(&out.stdout).contains("not a forwarding HTTP proxy"),
+        text(&out.stdout).contains("This address is the proxy"),
         "{out:?}"
     );
+}
+
+/// A bare repository with one commit in `root/www/repo.git`, ready for git's dumb HTTP
+/// protocol (`update-server-info`). Returns the commit id.
+fn bare_repo(root: &Path) -> String {
+    let git = |dir: &Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=eepsocks test",
+                "-c",
+                "user.email=test@eepsocks.i2p",
+            ])
+            .args(["-c", "init.defaultBranch=main"])
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .expect("git (apt-get install git)");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        text(&out.stdout).trim().to_string()
+    };
+    let bare = root.join("www/repo.git");
+    let work = root.join("work");
+    fs::create_dir_all(&bare).unwrap();
+    fs::create_dir_all(&work).unwrap();
+    git(&bare, &["init", "--bare", "-q"]);
+    git(&work, &["init", "-q"]);
+    fs::write(
+        work.join("README"),
+        "served over I2P by a forwarding HTTP proxy\n",
+    )
+    .unwrap();
+    git(&work, &["add", "README"]);
+    git(&work, &["commit", "-q", "-m", "first"]);
+    git(
+        &work,
+        &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+    );
+    git(&bare, &["update-server-info"]);
+    git(&work, &["rev-parse", "HEAD"])
+}
+
+/// git with `http.proxy` on eepsocks clones an http:// repository (git's dumb protocol,
+/// one request per connection): every request reached the server in origin form, with
+/// `Connection: close` and no Proxy-* header.
+fn git_clone(r: &Run) {
+    let (files, commit, _) = &r.git;
+    let dest = tempfile::tempdir().unwrap();
+    let clone = dest.path().join("repo");
+    let t = Instant::now();
+    let out = r
+        .net
+        .command("timeout")
+        .args(["300", "git", "-c", "http.proxy=http://127.0.0.1:4447"])
+        .args(["clone", "-q", "http://git.i2p/repo.git"])
+        .arg(&clone)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git clone: {out:?}");
+    let heads = files.heads.lock().unwrap().clone();
+    eprintln!(
+        "git clone took {:.1} s, {} requests",
+        t.elapsed().as_secs_f32(),
+        heads.len()
+    );
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&clone)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), commit);
+    assert_eq!(
+        fs::read_to_string(clone.join("README")).unwrap(),
+        "served over I2P by a forwarding HTTP proxy\n"
+    );
+    assert!(!heads.is_empty());
+    for head in heads {
+        let head = text(&head);
+        eprintln!("  {}", head.lines().next().unwrap_or_default());
+        assert!(head.starts_with("GET /repo.git/"), "{head}");
+        assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+        assert!(!head.to_ascii_lowercase().contains("proxy-"), "{head}");
+        assert!(!head.contains("User-Agent: git/"), "{head}");
+    }
 }
 
 /// Monero's form: SOCKS4a, DSTIP 0.0.0.1, empty user id; VN=0 CD=90, then data.
@@ -435,6 +537,7 @@ fn log(r: &Run) {
         r.site.0.as_str(),
         &r.web,
         "web.i2p",
+        "git.i2p",
         "alice",
         "swordfish",
         "laptop.home.lan",

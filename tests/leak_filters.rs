@@ -2,8 +2,9 @@
 //! through eepsocks' accept loop to a service that keeps what it receives, with each
 //! filter mode. The rules byte by byte are tested in crates/leakfilter; here, that the
 //! proxy picks the right filter, runs both directions through it, sends the filter's word
-//! back to the client, and leaves unfiltered streams byte-exact. The same checks run
-//! through real routers in tests/e2e_i2pd.rs.
+//! back to the client, and leaves unfiltered streams byte-exact; and that a request for an
+//! `http://` URL (eepsocks as an HTTP proxy) is always rewritten for the server. The same
+//! checks run through real routers in tests/e2e_i2pd.rs.
 
 mod support;
 
@@ -149,4 +150,89 @@ fn auto_passes_other_protocols_on_80_untouched() {
             .unwrap_or_else(|e| panic!("{first:?} held back: {e}"));
         assert_eq!(back, first);
     }
+}
+
+/// A client using eepsocks as its HTTP proxy for an `http://` URL (no CONNECT).
+fn forward(proxy: SocketAddr, data: &[&[u8]]) -> Vec<u8> {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(LOCAL_IO_TIMEOUT)).unwrap();
+    for piece in data {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    back
+}
+
+/// The request reaches the service in origin form, sanitized and with `Connection: close`
+/// in every filter mode (`none` too); the client hears the service's response and nothing
+/// of ours; a second request on the connection, for another site, never arrives.
+#[test]
+fn forwarded_url_is_rewritten_in_every_mode() {
+    let request = b"GET http://web.i2p/page?q=1 HTTP/1.1\r\nHost: web.i2p\r\n\
+User-Agent: curl/8.5.0\r\nReferer: http://other.i2p/\r\nProxy-Connection: Keep-Alive\r\n\r\n";
+    let next = b"GET http://other.i2p/ HTTP/1.1\r\nHost: other.i2p\r\nCookie: secret=1\r\n\r\n";
+    let want = b"GET /page?q=1 HTTP/1.1\r\nHost: web.i2p\r\nUser-Agent: Custom/1.0\r\n\
+Connection: close\r\n\r\n";
+    for mode in [FilterMode::None, FilterMode::Auto, FilterMode::Irc] {
+        let web = Recorder::new(b"", OK);
+        let proxy = Frontend::new(local_recorder(web.clone()))
+            .filter(mode)
+            .user_agent("Custom/1.0")
+            .spawn_thread();
+        // in one write with the head, and after it
+        for data in [&[&[request, &next[..]].concat()[..]][..], &[request, next]] {
+            assert_eq!(forward(proxy, data), OK, "{mode:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&web.last()),
+                String::from_utf8_lossy(want),
+                "{mode:?}"
+            );
+        }
+    }
+}
+
+/// The policy is CONNECT's: a clearnet URL gets 403 and opens nothing.
+#[test]
+fn forwarded_clearnet_url_is_refused() {
+    let web = Recorder::new(b"", OK);
+    let proxy = Frontend::new(local_recorder(web.clone())).spawn_thread();
+    for url in [
+        "http://example.com/",
+        "http://10.0.0.1/",
+        "http://[2001:db8::1]:80/",
+    ] {
+        let head = format!("GET {url} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let back = String::from_utf8(forward(proxy, &[head.as_bytes()])).unwrap();
+        assert!(
+            back.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+            "{url}: {back}"
+        );
+    }
+    let back =
+        String::from_utf8(forward(proxy, &[b"GET https://a.i2p/ HTTP/1.0\r\n\r\n"])).unwrap();
+    assert!(back.starts_with("HTTP/1.0 400 Bad Request\r\n"), "{back}");
+    assert!(web.got.lock().unwrap().is_empty());
+}
+
+/// curl with `-x http://…` and no `-p`, as users and git call it.
+#[test]
+fn curl_through_the_forwarding_proxy() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    support::services::spawn_http(l);
+    let proxy = Frontend::new(addr).filter(FilterMode::None).spawn_thread();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-x"])
+        .arg(format!("http://{proxy}"))
+        .arg(format!("http://{B32}/index.html"))
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        support::services::HTTP_BODY
+    );
 }

@@ -1,9 +1,11 @@
-//! The HTTP request-header filter. The first byte picks the options (User-Agent, sniffing)
-//! and how the rest is split; the rest is what a client sends. Checked: no panics; feeding
-//! in pieces (sizes drawn from the data) and byte by byte gives exactly what feeding whole
-//! gives; only User-Agent rewrites make the output longer, each by at most the new value's
-//! length + 1; with nothing changed the output is the input; and a sanitized stream goes
-//! through a second filter unchanged.
+//! The HTTP request-header filter. The first byte picks the options (User-Agent, sniffing,
+//! forward mode) and how the rest is split; the rest is what a client sends. Checked: no
+//! panics; feeding in pieces (sizes drawn from the data) and byte by byte gives exactly what
+//! feeding whole gives; only User-Agent rewrites (and forward mode's one `Connection: close`)
+//! make the output longer, each by at most the new value's length + 1; with nothing
+//! changed the output is the input; a sanitized stream goes through a second filter
+//! unchanged; forward mode never stops, and what it sends on has nothing left for the
+//! normal filter to remove.
 #![no_main]
 use eepsocks_leakfilter::http::{Options, Requests, DEFAULT_USER_AGENT};
 use eepsocks_leakfilter::{Filter, Output};
@@ -14,6 +16,7 @@ struct Run {
     forward: Vec<u8>,
     changed: u64,
     stopped: Vec<&'static str>,
+    back: Vec<u8>,
 }
 
 fn run<'a>(options: &Options, pieces: impl IntoIterator<Item = &'a [u8]>) -> Run {
@@ -23,9 +26,11 @@ fn run<'a>(options: &Options, pieces: impl IntoIterator<Item = &'a [u8]>) -> Run
         forward: Vec::new(),
         changed: 0,
         stopped: Vec::new(),
+        back: Vec::new(),
     };
     let mut collect = |out: &mut Output| {
-        assert!(out.back.is_empty());
+        assert!(options.forward || out.back.is_empty());
+        run.back.extend_from_slice(&out.back);
         run.forward.extend_from_slice(&out.forward);
         run.changed += out.changed;
         run.stopped.extend(out.stopped);
@@ -71,6 +76,7 @@ fuzz_target!(|data: &[u8]| {
     let options = Options {
         user_agent: user_agent.to_owned(),
         sniff: control & 4 != 0,
+        forward: control & 0x40 != 0,
     };
     let whole = run(&options, [input]);
 
@@ -80,12 +86,23 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(run(&options, input.chunks(1)), whole);
     }
 
-    let growth = whole.changed as usize * (user_agent.len() + 1);
+    let mut growth = whole.changed as usize * (user_agent.len() + 1);
+    if options.forward {
+        growth += b"Connection: close\r\n".len();
+    }
     assert!(whole.forward.len() <= input.len() + growth);
     if whole.changed == 0 {
         assert_eq!(whole.forward, input);
     }
-    if whole.stopped.is_empty() {
+    if options.forward {
+        assert!(whole.stopped.is_empty());
+        let plain = Options {
+            forward: false,
+            sniff: false,
+            ..options.clone()
+        };
+        assert_eq!(run(&plain, [&whole.forward[..]]).changed, 0);
+    } else if whole.stopped.is_empty() {
         let again = run(&options, [&whole.forward[..]]);
         assert_eq!(again.forward, whole.forward);
         assert_eq!((again.changed, again.stopped.len()), (0, 0));

@@ -1,8 +1,9 @@
 //! The life of one client connection, top to bottom:
-//! handshake (under a deadline; SOCKS or HTTP CONNECT), or the original destination of a
-//! connection redirected to the transparent port → policy → open the I2P stream (under a
-//! deadline) → success reply only once the router said OK → pipelined bytes both ways →
-//! relay until both sides have closed.
+//! handshake (under a deadline; SOCKS, HTTP CONNECT or an `http://` URL to forward), or the
+//! original destination of a connection redirected to the transparent port → policy → open
+//! the I2P stream (under a deadline) → success reply only once the router said OK (none
+//! for a forwarded request: the server's response is the reply) → pipelined bytes both
+//! ways → relay until both sides have closed.
 
 use crate::config::FilterMode;
 use crate::i2p::{OpenError, Router};
@@ -209,7 +210,10 @@ async fn attend<R: Router>(
 ) {
     let stats = &ctx.stats;
     // 2. Policy: what is asked, and whether it is an I2P target.
-    if !matches!(request.command, Command::Connect | Command::Resolve) {
+    if !matches!(
+        request.command,
+        Command::Connect | Command::Resolve | Command::HttpForward
+    ) {
         client_log!(info, client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
         let why = "only CONNECT (and SOCKS RESOLVE) are supported";
         send_reply(
@@ -277,18 +281,25 @@ async fn attend<R: Router>(
     let mut stream = opened.stream;
 
     // 4. Success. The bytes each side already sent go through the relay, and its filters.
+    //    A forwarded request gets no reply of ours: the server's response is the reply.
     stats.reply(Reply::Succeeded.code());
     stats.streams_opened.fetch_add(1, Ordering::Relaxed);
-    if client
-        .write_all(&request.reply(Reply::Succeeded))
-        .await
-        .is_err()
+    let forward = request.command == Command::HttpForward;
+    if !forward
+        && client
+            .write_all(&request.reply(Reply::Succeeded))
+            .await
+            .is_err()
     {
         debug!(client = %peer, "closed right after the stream opened");
         return;
     }
     log_open(peer, &target);
-    let filters = Filters::for_stream(ctx.filter, request.port, ctx.user_agent.as_deref());
+    let filters = if forward {
+        Filters::forward(ctx.user_agent.as_deref())
+    } else {
+        Filters::for_stream(ctx.filter, request.port, ctx.user_agent.as_deref())
+    };
     if !filters.is_none() {
         debug!(client = %peer, filter = filters.kind, "leak filter on");
     }
@@ -394,7 +405,7 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
     }
     match e {
         HsFailure::Refused(HandshakeError::HttpRequestNotLocal) => {
-            info!(client = %peer, "closed: HTTP request for another host than this proxy (only CONNECT is served)")
+            info!(client = %peer, "closed: HTTP request neither CONNECT nor for an http:// URL, and for another host than this proxy")
         }
         HsFailure::Refused(HandshakeError::HttpRequest) => {
             info!(client = %peer, "refused: HTTP request on the SOCKS port (sent an explanation page)")

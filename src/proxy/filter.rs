@@ -33,6 +33,7 @@ impl Filters {
             up: Some(Box::new(http::Requests::new(http::Options {
                 user_agent: user_agent.unwrap_or(http::DEFAULT_USER_AGENT).to_string(),
                 sniff,
+                forward: false,
             }))),
             // Responses say nothing about the user; they pass as they are.
             down: None,
@@ -45,6 +46,22 @@ impl Filters {
             FilterMode::Auto if IRC_PORTS.contains(&port) => irc(),
             FilterMode::Auto if port == HTTP_PORT => http(true),
             FilterMode::Auto => Filters::default(),
+        }
+    }
+
+    /// The filters of a request forwarded for an `http://` URL, whatever the listener's
+    /// mode (`none` too): the request line must be rewritten for the server, and the
+    /// connection must carry that one request and nothing after it. The HTTP rules apply
+    /// with the listener's User-Agent.
+    pub fn forward(user_agent: Option<&str>) -> Filters {
+        Filters {
+            up: Some(Box::new(http::Requests::new(http::Options {
+                user_agent: user_agent.unwrap_or(http::DEFAULT_USER_AGENT).to_string(),
+                sniff: false,
+                forward: true,
+            }))),
+            down: None,
+            kind: "http-forward",
         }
     }
 
@@ -73,5 +90,22 @@ mod tests {
         assert!(Filters::for_stream(FilterMode::Auto, 80, None)
             .down
             .is_none());
+    }
+
+    #[test]
+    fn forwarding_is_always_filtered() {
+        let mut f = Filters::forward(Some("UA"));
+        assert_eq!(f.kind, "http-forward");
+        assert!(f.down.is_none());
+        let mut out = eepsocks_leakfilter::Output::default();
+        let up = f.up.as_mut().unwrap();
+        up.feed(
+            b"GET http://a.i2p/x HTTP/1.1\r\nUser-Agent: curl\r\n\r\nGET http://b.i2p/ HTTP/1.1\r\n",
+            &mut out,
+        );
+        assert_eq!(
+            out.forward,
+            b"GET /x HTTP/1.1\r\nUser-Agent: UA\r\nConnection: close\r\n\r\n"
+        );
     }
 }

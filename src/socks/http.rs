@@ -1,5 +1,6 @@
 //! HTTP CONNECT on the SOCKS port (as arti serves it): the first byte of an HTTP request is
-//! an ASCII capital, which no SOCKS version byte is, so both fit on one listener.
+//! an ASCII capital, which no SOCKS version byte is, so both fit on one listener. Requests
+//! for `http://` URLs (absolute form) are forwarded too, one per connection.
 //!
 //! Only the first [`MAX_HANDSHAKE_BYTES`] of the input are ever looked at, and the verdict
 //! is taken at the first byte that settles it, so every split of the same bytes agrees.
@@ -82,27 +83,51 @@ pub(super) fn step(input: &[u8], auth: Option<&super::AuthCheck>) -> Step {
     let connect = buf.starts_with(b"CONNECT ");
     match scan(buf) {
         Scan::Incomplete if input.len() < MAX_HANDSHAKE_BYTES => Step::NeedMore,
-        Scan::Incomplete if connect => Step::Reject {
-            reply: error_response(
-                minor_of(buf),
-                431,
-                "Request Header Fields Too Large",
-                "",
-                "request head longer than 4096 bytes",
-            ),
-            error: HandshakeError::HttpBadRequest("request head too long"),
-        },
+        Scan::Incomplete if connect => too_long(minor_of(buf)),
         // Judge the page on the complete lines that fit: a browser's localhost cookies can
         // make a head longer than our limit.
         Scan::Incomplete => {
             let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            not_connect(&buf[..complete])
+            match forwarding(&buf[..complete]) {
+                Some(minor) => too_long(minor),
+                None => not_connect(&buf[..complete]),
+            }
         }
         Scan::Bad { pos, why } if connect => bad_request(minor_of(&buf[..pos]), why),
-        Scan::Bad { .. } => silent(),
+        Scan::Bad { pos, why } => match forwarding(&buf[..pos]) {
+            Some(minor) => bad_request(minor, why),
+            None => silent(),
+        },
         Scan::Complete(end) if connect => connect_request(&buf[..end], auth),
-        Scan::Complete(end) => not_connect(&buf[..end]),
+        Scan::Complete(end) => match forwarding(&buf[..end]) {
+            Some(_) => forward_request(&buf[..end], auth),
+            None => not_connect(&buf[..end]),
+        },
     }
+}
+
+fn too_long(minor: u8) -> Step {
+    Step::Reject {
+        reply: error_response(
+            minor,
+            431,
+            "Request Header Fields Too Large",
+            "",
+            "request head longer than 4096 bytes",
+        ),
+        error: HandshakeError::HttpBadRequest("request head too long"),
+    }
+}
+
+/// Whether `head` starts with a complete request line whose target is absolute-form with a
+/// non-loopback authority: a client using us as its HTTP proxy. Its HTTP version then, for
+/// the replies. A loopback authority is someone looking at the proxy itself (the page).
+fn forwarding(head: &[u8]) -> Option<u8> {
+    let nl = head.iter().position(|&b| b == b'\n')?;
+    let line = &head[..nl];
+    let target = line.split(|&b| b == b' ').nth(1)?;
+    let authority = absolute_authority(target)?;
+    (!is_loopback(authority)).then(|| minor_of(line))
 }
 
 fn bad_request(minor: u8, why: &'static str) -> Step {
@@ -119,8 +144,8 @@ fn silent() -> Step {
     }
 }
 
-/// Not CONNECT: this is no forwarding proxy. The explanation goes only to a request
-/// addressed to a loopback name. A web page can point its own name at 127.0.0.1 (DNS
+/// Neither CONNECT nor for an `http://` URL elsewhere: nothing to serve. The explanation
+/// goes only to a request addressed to a loopback name. A web page can point its own name at 127.0.0.1 (DNS
 /// rebinding) and read our answer as same-origin; its requests then carry its name in
 /// `Host`, so they get a silent close and learn nothing, not even that eepsocks runs.
 fn not_connect(head: &[u8]) -> Step {
@@ -224,49 +249,10 @@ fn connect_request(head: &[u8], auth: Option<&super::AuthCheck>) -> Step {
         Ok(t) => t,
         Err(why) => return bad_request(minor, why),
     };
-    let mut authorization = None;
-    for line in lines {
-        if matches!(line.first(), Some(b' ' | b'\t')) {
-            return bad_request(minor, "obsolete line folding");
-        }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            return bad_request(minor, "header line without a colon");
-        };
-        let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return bad_request(minor, "bad header name");
-        }
-        if name.eq_ignore_ascii_case(b"proxy-authorization") {
-            if authorization.is_some() {
-                return bad_request(minor, "more than one Proxy-Authorization header");
-            }
-            authorization = Some(trim_ows(&line[colon + 1..]));
-        }
-    }
-    let credentials = match authorization.map(basic) {
-        None | Some(Basic::OtherScheme) => None,
-        Some(Basic::Malformed) => return bad_request(minor, "malformed Basic credentials"),
-        Some(Basic::Credentials(c)) => Some(c),
+    let credentials = match login(lines, minor, auth) {
+        Ok(c) => c,
+        Err(reject) => return reject,
     };
-    if let Some(check) = auth {
-        let error = match &credentials {
-            None => Some(HandshakeError::AuthRequired),
-            Some(c) if !check(c) => Some(HandshakeError::AuthRejected),
-            Some(_) => None,
-        };
-        if let Some(error) = error {
-            return Step::Reject {
-                reply: error_response(
-                    minor,
-                    407,
-                    "Proxy Authentication Required",
-                    "Proxy-Authenticate: Basic realm=\"eepsocks\"\r\n",
-                    "this proxy requires a username and password",
-                ),
-                error,
-            };
-        }
-    }
     Step::Finished {
         consumed: head.len(),
         request: Request {
@@ -276,6 +262,138 @@ fn connect_request(head: &[u8], auth: Option<&super::AuthCheck>) -> Step {
             port,
             credentials,
         },
+    }
+}
+
+/// `GET http://name.i2p/path HTTP/1.1`: nothing of it is consumed, the whole request (and
+/// any body after it) is the start of the stream; the leak filter rewrites it for the server.
+fn forward_request(head: &[u8], auth: Option<&super::AuthCheck>) -> Step {
+    let minor = minor_of(head);
+    let mut lines = lines(head);
+    let request_line = lines.next().unwrap_or_default();
+    let (address, port) = match parse_forward_line(request_line) {
+        Ok(t) => t,
+        Err(why) => return bad_request(minor, why),
+    };
+    let credentials = match login(lines, minor, auth) {
+        Ok(c) => c,
+        Err(reject) => return reject,
+    };
+    Step::Finished {
+        consumed: 0,
+        request: Request {
+            version: Version::Http { minor },
+            command: Command::HttpForward,
+            address,
+            port,
+            credentials,
+        },
+    }
+}
+
+/// Checks the header lines and the login: the client's Basic credentials (None without
+/// any), or the reply that ends the handshake (400, 407).
+fn login<'a>(
+    lines: impl Iterator<Item = &'a [u8]>,
+    minor: u8,
+    auth: Option<&super::AuthCheck>,
+) -> Result<Option<Credentials>, Step> {
+    let mut authorization = None;
+    for line in lines {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            return Err(bad_request(minor, "obsolete line folding"));
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return Err(bad_request(minor, "header line without a colon"));
+        };
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            return Err(bad_request(minor, "bad header name"));
+        }
+        if name.eq_ignore_ascii_case(b"proxy-authorization") {
+            if authorization.is_some() {
+                return Err(bad_request(
+                    minor,
+                    "more than one Proxy-Authorization header",
+                ));
+            }
+            authorization = Some(trim_ows(&line[colon + 1..]));
+        }
+    }
+    let credentials = match authorization.map(basic) {
+        None | Some(Basic::OtherScheme) => None,
+        Some(Basic::Malformed) => return Err(bad_request(minor, "malformed Basic credentials")),
+        Some(Basic::Credentials(c)) => Some(c),
+    };
+    if let Some(check) = auth {
+        let error = match &credentials {
+            None => Some(HandshakeError::AuthRequired),
+            Some(c) if !check(c) => Some(HandshakeError::AuthRejected),
+            Some(_) => None,
+        };
+        if let Some(error) = error {
+            return Err(Step::Reject {
+                reply: error_response(
+                    minor,
+                    407,
+                    "Proxy Authentication Required",
+                    "Proxy-Authenticate: Basic realm=\"eepsocks\"\r\n",
+                    "this proxy requires a username and password",
+                ),
+                error,
+            });
+        }
+    }
+    Ok(credentials)
+}
+
+/// `METHOD http://host[:port][/path][?query] HTTP/1.x`, single spaces; the scheme in any
+/// case, port 80 by default (RFC 9110 §4.2.1).
+fn parse_forward_line(line: &[u8]) -> Result<(Address, u16), &'static str> {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("bad request line");
+    };
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err("bad request line");
+    }
+    if version != b"HTTP/1.1" && version != b"HTTP/1.0" {
+        return Err("unsupported HTTP version");
+    }
+    if !target.iter().all(u8::is_ascii_graphic) {
+        return Err("bad request target");
+    }
+    let target = std::str::from_utf8(target).map_err(|_| "bad request target")?;
+    let (scheme, rest) = target.split_once("://").ok_or("bad request target")?;
+    if scheme.eq_ignore_ascii_case("https") {
+        return Err("https:// URLs go through CONNECT (for curl: -p)");
+    }
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err("only http:// URLs are forwarded");
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if path.contains('#') {
+        return Err("fragment in the request target");
+    }
+    // Clients put URL logins in Authorization; one in the URL is not ours to pass on.
+    if authority.contains('@') {
+        return Err("user name in the URL");
+    }
+    // `host:` means the default port too (RFC 3986 §3.2.3).
+    let authority = authority.strip_suffix(':').unwrap_or(authority);
+    let has_port = match authority.strip_prefix('[') {
+        Some(v6) => v6
+            .split_once(']')
+            .is_some_and(|(_, after)| !after.is_empty()),
+        None => authority.contains(':'),
+    };
+    if has_port {
+        parse_authority(authority)
+    } else {
+        parse_authority(&format!("{authority}:80"))
     }
 }
 

@@ -23,16 +23,18 @@ const MAX_USERID: usize = 255;
 
 mod http;
 
-/// Shown to a non-CONNECT HTTP request on the SOCKS port, if it names a loopback host.
+/// Shown to an HTTP request on the SOCKS port that is neither CONNECT nor for an `http://`
+/// URL, if it names a loopback host: someone opened the proxy's address in a browser.
 pub const HTTP_NOT_A_PROXY: &[u8] = b"HTTP/1.0 501 Not Implemented\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
 Connection: close\r\n\
 \r\n\
-This is eepsocks, a SOCKS 4a/5 proxy into I2P. It accepts HTTP CONNECT, but it is\n\
-not a forwarding HTTP proxy: it does not fetch http:// URLs for you.\n\
-Use it as a SOCKS5 proxy with remote DNS (for curl: --socks5-hostname, or\n\
--x socks5h://127.0.0.1:4447), or tunnel through HTTP CONNECT (for curl:\n\
--p -x http://127.0.0.1:4447 http://name.i2p/), or use your router's HTTP proxy.\n";
+This is eepsocks, a SOCKS 4a/5 and HTTP proxy into I2P. This address is the proxy,\n\
+not a web site: set it as your proxy instead of opening it.\n\
+As a SOCKS5 proxy, with remote DNS (for curl: --socks5-hostname, or\n\
+-x socks5h://127.0.0.1:4447), or as an HTTP proxy for http:// URLs (for curl:\n\
+-x http://127.0.0.1:4447 http://name.i2p/; add -p to tunnel through HTTP CONNECT).\n\
+It reaches .i2p names only.\n";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -44,7 +46,8 @@ pub enum Version {
     /// A connection redirected to the transparent port: no handshake and no replies (a
     /// failure closes the connection).
     Transparent,
-    /// HTTP CONNECT, HTTP/1.`minor` (0 or 1): replies are HTTP responses in that version.
+    /// HTTP CONNECT or a request for an `http://` URL, HTTP/1.`minor` (0 or 1): replies are
+    /// HTTP responses in that version.
     Http {
         minor: u8,
     },
@@ -59,6 +62,10 @@ pub enum Command {
     Resolve,
     /// Tor extension 0xF1: reverse lookup.
     ResolvePtr,
+    /// HTTP only: a request for an `http://` URL (absolute form, RFC 9112 §3.2.2) to be
+    /// forwarded. The request itself is the start of the stream, and the server's response
+    /// is the reply.
+    HttpForward,
     Other(u8),
 }
 
@@ -241,8 +248,9 @@ pub enum HandshakeError {
     /// a web page may be probing us through DNS rebinding.
     #[error("HTTP request for a non-loopback host on the SOCKS port (closed without a reply)")]
     HttpRequestNotLocal,
-    /// A malformed HTTP CONNECT request (400, or 431 when its head is too long).
-    #[error("malformed HTTP CONNECT request: {0}")]
+    /// A malformed HTTP CONNECT or forwarding request (400, or 431 when its head is too
+    /// long).
+    #[error("malformed HTTP proxy request: {0}")]
     HttpBadRequest(&'static str),
     #[error("client offered no acceptable authentication method")]
     NoAcceptableMethod,
@@ -276,7 +284,8 @@ pub enum Step {
     /// Send `reply`, drain `consumed` bytes from the buffer, then call again.
     Reply { consumed: usize, reply: Vec<u8> },
     /// The handshake is complete. `consumed` bytes were handshake; any after that are
-    /// pipelined payload for the stream.
+    /// pipelined payload for the stream (for [`Command::HttpForward`] `consumed` is 0: the
+    /// whole request goes to the server).
     Finished { consumed: usize, request: Request },
     /// Send `reply` (possibly empty), then close the connection.
     Reject {

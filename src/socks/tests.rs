@@ -890,7 +890,7 @@ fn http_other_methods_page_only_for_loopback_hosts() {
     }
     let page = String::from_utf8_lossy(HTTP_NOT_A_PROXY);
     assert!(
-        page.contains("HTTP CONNECT") && page.contains("-p -x http://127.0.0.1:4447"),
+        page.contains("HTTP CONNECT") && page.contains("-x http://127.0.0.1:4447 http://name.i2p/"),
         "{page}"
     );
 }
@@ -910,9 +910,6 @@ fn http_other_methods_close_silently_for_other_hosts() {
         b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
         b"GET / HTTP/1.1\r\n\r\n",
         b"GET / HTTP/1.0\n\n",
-        // a browser set up to use us as an HTTP proxy
-        b"GET http://example.i2p/ HTTP/1.1\r\nHost: localhost\r\n\r\n",
-        b"GET http://localhost@evil.example/ HTTP/1.1\r\n\r\n",
         b"GET /http://localhost/ HTTP/1.1\r\nHost: evil.example\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: local\xffhost\r\n\r\n",
         // the request's bytes are not checked, but a control byte ends it at once
@@ -927,6 +924,252 @@ fn http_other_methods_close_silently_for_other_hosts() {
             End::Rejected(HandshakeError::HttpRequestNotLocal),
             "{shown}"
         );
+    }
+}
+
+// ---------------------------------------------------------------- HTTP forwarding
+
+/// What curl sends for `curl -x http://127.0.0.1:4447 http://abc.i2p/` (no -p).
+const CURL_GET: &[u8] = b"GET http://abc.i2p/ HTTP/1.1\r\nHost: abc.i2p\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nProxy-Connection: Keep-Alive\r\n\r\n";
+
+#[test]
+fn http_forward_curl_keeps_the_whole_request() {
+    let (r, rest) = http_finished(CURL_GET);
+    assert_eq!(r.version, Version::Http { minor: 1 });
+    assert_eq!(r.command, Command::HttpForward);
+    assert_eq!((r.address, r.port), (name("abc.i2p"), 80));
+    assert_eq!(r.credentials, None);
+    // nothing consumed: the request is the stream's first bytes
+    assert_eq!(rest, CURL_GET);
+    let hs = Handshake::new().step(CURL_GET);
+    assert!(matches!(hs, Step::Finished { consumed: 0, .. }), "{hs:?}");
+    // a body after the head stays too
+    let post = b"POST http://abc.i2p/x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+    let (r, rest) = http_finished(post);
+    assert_eq!(r.command, Command::HttpForward);
+    assert_eq!(rest, post);
+    // the Host header does not matter: the URL names the server (RFC 9112 §3.2.2)
+    let (r, _) = http_finished(b"GET http://example.i2p/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(r.address, name("example.i2p"));
+}
+
+#[test]
+fn http_forward_git_dumb_protocol() {
+    let get = format!(
+        "GET http://{B32}/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: {B32}\r\n\
+         User-Agent: git/2.43.0\r\nAccept: */*\r\nAccept-Encoding: deflate, gzip\r\n\
+         Proxy-Connection: Keep-Alive\r\nPragma: no-cache\r\n\r\n"
+    );
+    let (r, rest) = http_finished(get.as_bytes());
+    assert_eq!((r.address, r.port), (name(B32), 80));
+    assert_eq!(rest, get.as_bytes());
+}
+
+#[test]
+fn http_forward_targets() {
+    for (head, address, port) in [
+        (
+            &b"GET HTTP://ABC.I2P:8080/x HTTP/1.1\r\n\r\n"[..],
+            name("ABC.I2P"),
+            8080,
+        ),
+        (b"GET Http://abc.i2p HTTP/1.1\r\n\r\n", name("abc.i2p"), 80),
+        (b"GET http://abc.i2p?q=1 HTTP/1.0\n\n", name("abc.i2p"), 80),
+        (
+            b"HEAD http://abc.i2p:/ HTTP/1.1\r\n\r\n",
+            name("abc.i2p"),
+            80,
+        ),
+        (
+            b"GET http://abc.i2p:1/ HTTP/1.1\r\n\r\n",
+            name("abc.i2p"),
+            1,
+        ),
+        (
+            b"OPTIONS http://abc.i2p:65535/ HTTP/1.1\r\n\r\n",
+            name("abc.i2p"),
+            65535,
+        ),
+        // the policy (conn.rs) refuses these, as for CONNECT
+        (
+            b"GET http://example.com/ HTTP/1.1\r\n\r\n",
+            name("example.com"),
+            80,
+        ),
+        (
+            b"GET http://10.0.0.1:81/ HTTP/1.1\r\n\r\n",
+            Address::Ipv4(Ipv4Addr::new(10, 0, 0, 1)),
+            81,
+        ),
+        (
+            b"GET http://[2001:db8::1]/ HTTP/1.1\r\n\r\n",
+            Address::Ipv6("2001:db8::1".parse().unwrap()),
+            80,
+        ),
+        (
+            b"GET http://[2001:db8::1]:8000/a HTTP/1.1\r\n\r\n",
+            Address::Ipv6("2001:db8::1".parse().unwrap()),
+            8000,
+        ),
+    ] {
+        let (r, rest) = http_finished(head);
+        let shown = String::from_utf8_lossy(head);
+        assert_eq!(r.command, Command::HttpForward, "{shown}");
+        assert_eq!((r.address, r.port), (address, port), "{shown}");
+        assert_eq!(rest, head, "{shown}");
+    }
+    let (r, _) = http_finished(b"GET http://abc.i2p/ HTTP/1.0\r\n\r\n");
+    assert_eq!(r.version, Version::Http { minor: 0 });
+    // a loopback URL is the proxy itself: the page, as before
+    let (replies, end) = drive_all(b"GET http://localhost:4447/x HTTP/1.1\r\n\r\n");
+    assert_eq!(replies, vec![HTTP_NOT_A_PROXY.to_vec()]);
+    assert_eq!(end, End::Rejected(HandshakeError::HttpRequest));
+}
+
+#[test]
+fn http_forward_malformed_is_400() {
+    for (head, why) in [
+        (
+            &b"GET https://abc.i2p/ HTTP/1.1\r\n\r\n"[..],
+            "https:// URLs go through CONNECT (for curl: -p)",
+        ),
+        (
+            b"GET ftp://abc.i2p/ HTTP/1.1\r\n\r\n",
+            "only http:// URLs are forwarded",
+        ),
+        (b"GET http:///x HTTP/1.1\r\n\r\n", "empty host"),
+        (
+            b"GET http://abc.i2p:0/ HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (
+            b"GET http://abc.i2p:65536/ HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (
+            b"GET http://abc.i2p:x/ HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (
+            b"GET http://u:p@abc.i2p/ HTTP/1.1\r\n\r\n",
+            "user name in the URL",
+        ),
+        (
+            b"GET http://localhost@evil.example/ HTTP/1.1\r\n\r\n",
+            "user name in the URL",
+        ),
+        (
+            b"GET http://abc.i2p/#top HTTP/1.1\r\n\r\n",
+            "fragment in the request target",
+        ),
+        (b"GET http://[::1/ HTTP/1.1\r\n\r\n", "unclosed ["),
+        (
+            b"GET http://a:b:c/ HTTP/1.1\r\n\r\n",
+            "target is not host:port",
+        ),
+        (
+            b"GET http://abc.i2p/ HTTP/2.0\r\n\r\n",
+            "unsupported HTTP version",
+        ),
+        (
+            b"GET http://abc.i2p/ HTTP/1.1 x\r\n\r\n",
+            "bad request line",
+        ),
+        (b"G(T http://abc.i2p/ HTTP/1.1\r\n\r\n", "bad request line"),
+        (
+            b"GET http://abc.i2p/\xc3\xa4 HTTP/1.1\r\n\r\n",
+            "bad request target",
+        ),
+        (
+            b"GET http://abc.i2p/ HTTP/1.1\r\nHost abc.i2p\r\n\r\n",
+            "header line without a colon",
+        ),
+        (
+            b"GET http://abc.i2p/ HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            "obsolete line folding",
+        ),
+        (
+            b"GET http://abc.i2p/ HTTP/1.1\r\nProxy-Authorization: Basic !!\r\n\r\n",
+            "malformed Basic credentials",
+        ),
+        // a control byte after the request line: no need to wait for the blank line
+        (
+            b"GET http://abc.i2p/ HTTP/1.1\r\nX: a\0b",
+            "control byte in the request head",
+        ),
+    ] {
+        let (reply, error) = http_rejected(None, head);
+        let shown = String::from_utf8_lossy(head);
+        assert_eq!(error, HandshakeError::HttpBadRequest(why), "{shown}");
+        assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
+        assert!(reply.ends_with(&format!("\r\n\r\n{why}\n")), "{reply}");
+    }
+    let (reply, _) = http_rejected(None, b"GET https://abc.i2p/ HTTP/1.0\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.0 400 Bad Request\r\n"), "{reply}");
+    // a control byte before the request line is complete: not known to be a proxy request
+    assert_eq!(
+        http_rejected(None, b"GET http://abc.i2p/\0"),
+        (String::new(), HandshakeError::HttpRequestNotLocal)
+    );
+}
+
+#[test]
+fn http_forward_login() {
+    let check = alice_check();
+    let good =
+        format!("GET http://abc.i2p/ HTTP/1.1\r\nProxy-Authorization: Basic {ALICE_BASIC}\r\n\r\n");
+    let (replies, end) = drive_all_with(Some(&check), good.as_bytes());
+    assert!(replies.is_empty());
+    let End::Finished(r, rest) = end else {
+        panic!("{end:?}")
+    };
+    assert_eq!(r.command, Command::HttpForward);
+    assert_eq!(r.credentials, creds(b"alice", b"swordfish"));
+    // the header is still in the request: the leak filter removes it (Proxy-*)
+    assert_eq!(rest, good.as_bytes());
+    let (r, _) = http_finished(good.as_bytes());
+    assert_eq!(r.credentials, creds(b"alice", b"swordfish"));
+    for (head, error) in [
+        (
+            &b"GET http://abc.i2p/ HTTP/1.1\r\n\r\n"[..],
+            HandshakeError::AuthRequired,
+        ),
+        (
+            b"GET http://abc.i2p/ HTTP/1.1\r\nProxy-Authorization: Basic YWxpY2U6Z3Vlc3M=\r\n\r\n",
+            HandshakeError::AuthRejected,
+        ),
+    ] {
+        let (reply, e) = http_rejected(Some(&check), head);
+        assert_eq!(e, error);
+        assert!(
+            reply.starts_with("HTTP/1.1 407 Proxy Authentication Required\r\n"),
+            "{reply}"
+        );
+        assert!(reply.contains("\r\nProxy-Authenticate: Basic realm=\"eepsocks\"\r\n"));
+    }
+}
+
+#[test]
+fn http_forward_head_length_limit() {
+    let start = b"GET http://abc.i2p/ HTTP/1.1\r\nCookie: ";
+    let pad = MAX_HANDSHAKE_BYTES - start.len() - 4;
+    let head = [&start[..], &vec![b'c'; pad], b"\r\n\r\n"].concat();
+    for chunk in [1000, 4096] {
+        let (_, end) = drive(&[&head[..], b"body"].concat(), chunk);
+        let End::Finished(r, rest) = end else {
+            panic!("{end:?}")
+        };
+        assert_eq!(r.command, Command::HttpForward);
+        assert_eq!(rest, [&head[..], b"body"].concat());
+    }
+    let head = [&start[..], &vec![b'c'; pad + 1], b"\r\n\r\n"].concat();
+    for chunk in [1, 1000, 4096, 5000] {
+        let (replies, end) = drive(&head, chunk);
+        assert_eq!(
+            end,
+            End::Rejected(HandshakeError::HttpBadRequest("request head too long"))
+        );
+        assert!(replies[0].starts_with(b"HTTP/1.1 431 "));
     }
 }
 
@@ -1132,6 +1375,29 @@ proptest! {
                 prop_assert_eq!(r.address, name(&host));
                 prop_assert_eq!(r.port, port);
                 prop_assert_eq!(rest, payload);
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
+    /// A forwarding request parses identically however it is split, and is kept whole.
+    #[test]
+    fn http_forward_chunking_never_changes_the_result(
+        host in "[a-z0-9]{1,60}\\.i2p",
+        path in "(/[a-z0-9?=&%.]{0,20}){0,3}",
+        payload in proptest::collection::vec(any::<u8>(), 0..50),
+        chunk in 1usize..40,
+    ) {
+        let mut all = format!("POST http://{host}{path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes();
+        all.extend_from_slice(&payload);
+        let whole = drive(&all, all.len());
+        prop_assert_eq!(drive(&all, chunk), whole);
+        match drive(&all, chunk).1 {
+            End::Finished(r, rest) => {
+                prop_assert_eq!(r.command, Command::HttpForward);
+                prop_assert_eq!(r.address, name(&host));
+                prop_assert_eq!(r.port, 80);
+                prop_assert_eq!(rest, all);
             }
             other => prop_assert!(false, "{:?}", other),
         }

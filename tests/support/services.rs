@@ -260,3 +260,82 @@ fn record(mut s: TcpStream, r: &Recorder) {
     let _ = s.write_all(&r.reply);
     let _ = s.shutdown(std::net::Shutdown::Write);
 }
+
+/// Static files over HTTP/1.1: `GET`/`HEAD` of a path under `root` answers the file with
+/// `Content-Length`, anything else 404. Connections are kept open for more requests unless
+/// the client says `Connection: close`. Keeps every request head it received.
+pub struct Files {
+    pub root: std::path::PathBuf,
+    pub heads: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Files {
+    pub fn new(root: std::path::PathBuf) -> std::sync::Arc<Files> {
+        std::sync::Arc::new(Files {
+            root,
+            heads: Default::default(),
+        })
+    }
+}
+
+pub fn spawn_files(l: TcpListener, f: std::sync::Arc<Files>) {
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let f = f.clone();
+            std::thread::spawn(move || files(s, &f));
+        }
+    });
+}
+
+fn files(mut s: TcpStream, f: &Files) {
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+    // Bytes read past one head belong to the next request.
+    let mut buf = Vec::new();
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut b = [0u8; 4096];
+            match s.read(&mut b) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&b[..n]),
+            }
+            if buf.len() > 64 * 1024 {
+                return;
+            }
+        };
+        let head: Vec<u8> = buf.drain(..end).collect();
+        f.heads.lock().unwrap().push(head.clone());
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let mut words = head.split(' ');
+        let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        let path = target.split('?').next().unwrap_or("");
+        let file = path
+            .strip_prefix('/')
+            .filter(|p| !p.split('/').any(|c| c == ".." || c == "."))
+            .map(|p| f.root.join(p))
+            .filter(|p| p.is_file())
+            .and_then(|p| std::fs::read(p).ok());
+        let close = head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().replace(' ', "") == "connection:close");
+        let (status, body) = match (method, file) {
+            ("GET" | "HEAD", Some(body)) => ("200 OK", body),
+            _ => ("404 Not Found", b"not found\n".to_vec()),
+        };
+        let mut resp = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n{}\r\n",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        )
+        .into_bytes();
+        if method != "HEAD" {
+            resp.extend_from_slice(&body);
+        }
+        if s.write_all(&resp).is_err() || close {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            return;
+        }
+    }
+}

@@ -36,6 +36,8 @@ pub enum Kind {
     Hosts(std::sync::Arc<crate::support::services::HostsFile>),
     /// Keeps what each caller sent (see services::Recorder).
     Recorder(std::sync::Arc<crate::support::services::Recorder>),
+    /// Static files from a directory (see services::Files).
+    Files(std::sync::Arc<crate::support::services::Files>),
 }
 
 pub struct Service {
@@ -154,6 +156,7 @@ impl Testnet {
                 Kind::Http => crate::support::services::spawn_http(l),
                 Kind::Hosts(h) => crate::support::services::spawn_hosts(l, h.clone()),
                 Kind::Recorder(r) => crate::support::services::spawn_recorder(l, r.clone()),
+                Kind::Files(f) => crate::support::services::spawn_files(l, f.clone()),
             }
         }
         for i in 1..=n {

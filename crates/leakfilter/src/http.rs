@@ -33,6 +33,25 @@
 //! HTTP. The decision comes as early as the bytes allow (see [`sniff`]); only the HTTP/2
 //! preface still sets `stopped`, since that is HTTP the filter cannot read.
 //!
+//! With [`Options::forward`] the connection carries one request that a client sent to
+//! eepsocks as its HTTP proxy (`GET http://name.i2p/path HTTP/1.1`), and the filter makes
+//! it a request to the server itself:
+//!
+//! - The request line becomes origin form (`GET /path HTTP/1.1`; `/` for a URL without a
+//!   path), byte for byte otherwise.
+//! - `Connection` says `close` (the first one is rewritten, the others removed; added when
+//!   absent) and `Keep-Alive` is removed, besides the usual rules (`Proxy-Connection` is a
+//!   `Proxy-*` header).
+//! - Once that request (head and body) has gone through, every further byte is dropped,
+//!   counted as one change. A client may reuse a proxy connection for a request to
+//!   another site; that request (with that site's cookies) must never reach this server.
+//!   The server closes after its response, and the client retries on a new connection.
+//! - Nothing ever passes unfiltered: where the filter would give up, it drops the rest
+//!   instead. If that happens before the request was sent on (not a request for an
+//!   `http://` URL, ambiguous framing, a bad header line), the client gets a `400` saying
+//!   why through [`Output::back`]. An incomplete request at [`Filter::finish`] is dropped.
+//!   An `Upgrade` is not made: its `Connection: upgrade` became `close`.
+//!
 //! [`Filter::finish`] with a header block still held (the client ended its side
 //! mid-headers): the request can never be answered, but its bytes still reach the
 //! server, so they are sanitized like a complete block, the incomplete last line treated
@@ -70,8 +89,11 @@ pub struct Options {
     /// Sent instead of the client's `User-Agent` (default [`DEFAULT_USER_AGENT`]).
     pub user_agent: String,
     /// Pass a connection that does not start like an HTTP/1.x request untouched, without
-    /// reporting it as given up (for `filter = "auto"` on port 80).
+    /// reporting it as given up (for `filter = "auto"` on port 80). Ignored with `forward`.
     pub sniff: bool,
+    /// The connection carries one request a client sent to its HTTP proxy (absolute form,
+    /// `GET http://host/path HTTP/1.1`): see [`Requests`] for what changes.
+    pub forward: bool,
 }
 
 impl Default for Options {
@@ -79,6 +101,7 @@ impl Default for Options {
         Options {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             sniff: false,
+            forward: false,
         }
     }
 }
@@ -233,6 +256,8 @@ enum Action {
     Keep,
     Remove,
     ReplaceUserAgent,
+    /// Forward mode: `Connection: close`.
+    ReplaceConnection,
 }
 
 fn classify(name: &[u8]) -> Action {
@@ -349,17 +374,44 @@ impl<'a> Iterator for Groups<'a> {
 }
 
 /// Appends `headers` (a header section, complete or as held at `finish`) to `out`
-/// sanitized; returns how many headers were removed or rewritten.
-fn sanitize(headers: &[u8], user_agent: &[u8], out: &mut Vec<u8>) -> u64 {
+/// sanitized; returns how many headers were removed or rewritten. `close`: forward mode,
+/// with the line ending of the request line: the connection ends after this request
+/// (`Connection: close`, `Keep-Alive` removed).
+fn sanitize(headers: &[u8], user_agent: &[u8], close: Option<&[u8]>, out: &mut Vec<u8>) -> u64 {
     let mut changed = 0;
     let mut groups = Groups {
         block: headers,
         pos: 0,
     };
+    let mut connection_seen = false;
     for group in groups.by_ref() {
-        match group.name.map_or(Action::Keep, classify) {
+        let mut action = group.name.map_or(Action::Keep, classify);
+        if let (Some(name), Some(_)) = (group.name, close) {
+            if name.eq_ignore_ascii_case(b"keep-alive") {
+                action = Action::Remove;
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                // One `Connection: close` in place of the first; the others would only
+                // contradict it.
+                action = if connection_seen {
+                    Action::Remove
+                } else {
+                    Action::ReplaceConnection
+                };
+                connection_seen = true;
+            }
+        }
+        match action {
             Action::Keep => out.extend_from_slice(group.bytes),
             Action::Remove => changed += 1,
+            Action::ReplaceConnection => {
+                let start = out.len();
+                out.extend_from_slice(group.name.unwrap_or_default());
+                out.extend_from_slice(b": close");
+                out.extend_from_slice(group.first_ending);
+                if out[start..] != *group.bytes {
+                    changed += 1;
+                }
+            }
             Action::ReplaceUserAgent => {
                 let start = out.len();
                 out.extend_from_slice(group.name.unwrap_or_default());
@@ -372,8 +424,48 @@ fn sanitize(headers: &[u8], user_agent: &[u8], out: &mut Vec<u8>) -> u64 {
             }
         }
     }
+    if let (Some(ending), false) = (close, connection_seen) {
+        out.extend_from_slice(b"Connection: close");
+        out.extend_from_slice(ending);
+        changed += 1;
+    }
     out.extend_from_slice(&headers[groups.pos..]);
     changed
+}
+
+/// A forwarded request's line in origin form: `METHOD SP http://host[:port]/path SP
+/// HTTP/1.x` becomes `METHOD SP /path SP HTTP/1.x` (`/` when the URL has no path), the
+/// rest byte for byte. None when the target is not an `http://` URL.
+fn origin_form(request_line: &[u8]) -> Option<Vec<u8>> {
+    let sp1 = request_line.iter().position(|&b| b == b' ')?;
+    let after = &request_line[sp1 + 1..];
+    let sp2 = sp1 + 1 + after.iter().position(|&b| b == b' ')?;
+    let target = &request_line[sp1 + 1..sp2];
+    let rest = target
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"http://"))
+        .map(|_| &target[7..])?;
+    let path = &rest[rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len())..];
+    let mut line = request_line[..=sp1].to_vec();
+    if !path.starts_with(b"/") {
+        line.push(b'/');
+    }
+    line.extend_from_slice(path);
+    line.extend_from_slice(&request_line[sp2..]);
+    Some(line)
+}
+
+/// What a forwarding client hears when its request cannot be passed on safely.
+fn refusal(why: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
+        why.len() + 1
+    )
+    .into_bytes()
 }
 
 /// What a header block says comes after it.
@@ -526,6 +618,9 @@ enum State {
     Trailers { line_empty: bool, cr: bool },
     /// Untouched from here on: given up, switched protocols, not HTTP, or finished.
     Pass,
+    /// Forward mode, after the request (or where the filter would give up): every byte
+    /// is dropped.
+    Drop,
 }
 
 /// Progress through the held head, so each feed scans only the new bytes.
@@ -563,6 +658,8 @@ pub struct Requests {
     scan: HeadScan,
     /// No request head has been completed yet (sniffing applies, no empty lines before).
     first: bool,
+    /// Forward mode: the dropping has been counted (once per connection).
+    drop_counted: bool,
 }
 
 impl Requests {
@@ -580,13 +677,45 @@ impl Requests {
             buf: Vec::new(),
             scan: HeadScan::default(),
             first: true,
+            drop_counted: false,
         }
     }
 
-    /// Gives up: what is held goes out untouched, and so does everything after.
+    /// Gives up: what is held goes out untouched, and so does everything after. In
+    /// forward mode nothing passes unfiltered: the rest is dropped, and a request not
+    /// sent on at all is answered with 400 (the server will never answer it).
     fn give_up(&mut self, reason: &'static str, out: &mut Output) {
+        if self.options.forward {
+            if matches!(self.state, State::Head) {
+                out.back.extend_from_slice(&refusal(reason));
+                let held = self.buf.len();
+                self.dropped(held, out);
+            }
+            self.buf.clear();
+            self.state = State::Drop;
+            return;
+        }
         self.pass(out);
         out.stopped = Some(reason);
+    }
+
+    /// A request (head and body) has gone through: on to the next one, or, in forward
+    /// mode, to dropping everything else.
+    fn request_done(&mut self) {
+        if self.options.forward {
+            self.buf.clear();
+            self.state = State::Drop;
+        } else {
+            self.start_head();
+        }
+    }
+
+    /// Forward mode: `n` bytes were dropped (one change per connection, however many).
+    fn dropped(&mut self, n: usize, out: &mut Output) {
+        if n > 0 && !self.drop_counted {
+            self.drop_counted = true;
+            out.changed += 1;
+        }
     }
 
     /// Forwards what is held and passes everything after, without reporting.
@@ -660,15 +789,31 @@ impl Requests {
             Ok(next) => next,
             Err(reason) => return self.give_up(reason, out),
         };
-        out.forward.extend_from_slice(&self.buf[..headers_start]);
+        let close = if self.options.forward {
+            // The first head starts with its request line (no empty lines before it).
+            let request_line = &self.buf[request_start..headers_start];
+            let Some(line) = origin_form(strip_ending(request_line)) else {
+                return self.give_up("not a request for an http:// URL", out);
+            };
+            out.forward.extend_from_slice(&self.buf[..request_start]);
+            out.forward.extend_from_slice(&line);
+            let ending = &request_line[strip_ending(request_line).len()..];
+            out.forward.extend_from_slice(ending);
+            out.changed += 1;
+            Some(ending)
+        } else {
+            out.forward.extend_from_slice(&self.buf[..headers_start]);
+            None
+        };
         out.changed += sanitize(
             &self.buf[headers_start..],
             &self.user_agent,
+            close,
             &mut out.forward,
         );
         self.first = false;
         match next {
-            Next::Head => self.start_head(),
+            Next::Head => self.request_done(),
             Next::Body(n) => {
                 self.buf.clear();
                 self.state = State::Body(n);
@@ -677,6 +822,8 @@ impl Requests {
                 self.buf.clear();
                 self.state = State::ChunkSize;
             }
+            // Forward mode removed the Connection: upgrade, so the server stays in HTTP/1.x.
+            Next::Switched(_) if self.options.forward => self.request_done(),
             Next::Switched(reason) => {
                 self.buf.clear();
                 self.state = State::Pass;
@@ -706,7 +853,7 @@ impl Requests {
                 if line.starts_with(H2_PREFACE_START) {
                     // h2 with prior knowledge: HTTP, but binary frames we cannot filter
                     self.give_up("HTTP/2 connection preface", out);
-                } else if self.first && self.options.sniff {
+                } else if self.first && self.options.sniff && !self.options.forward {
                     // not HTTP at all: nothing of ours to filter, nothing to report
                     self.pass(out);
                 } else {
@@ -775,7 +922,7 @@ impl Requests {
                 b'\r' => cr = true,
                 b'\n' if line_empty => {
                     out.forward.extend_from_slice(&input[..=i]);
-                    self.start_head();
+                    self.request_done();
                     return &input[i + 1..];
                 }
                 b'\n' => {
@@ -815,7 +962,7 @@ impl Filter for Requests {
         let n = n as u64;
         match self.state {
             State::Pass => {}
-            State::Body(remaining) if n >= remaining => self.start_head(),
+            State::Body(remaining) if n >= remaining => self.request_done(),
             State::Body(remaining) => self.state = State::Body(remaining - n),
             State::ChunkData(remaining) if n >= remaining => {
                 self.state = State::ChunkDataEnd { cr: false }
@@ -832,11 +979,15 @@ impl Filter for Requests {
                     out.forward.extend_from_slice(input);
                     &[]
                 }
+                State::Drop => {
+                    self.dropped(input.len(), out);
+                    &[]
+                }
                 State::Head => self.feed_head(input, out),
                 State::Body(remaining) => {
                     let n = pass_counted(input, remaining, out);
                     if n as u64 == remaining {
-                        self.start_head();
+                        self.request_done();
                     } else {
                         self.state = State::Body(remaining - n as u64);
                     }
@@ -878,7 +1029,14 @@ impl Filter for Requests {
     }
 
     fn finish(&mut self, out: &mut Output) {
-        if matches!(self.state, State::Head) {
+        if self.options.forward {
+            // An incomplete request is never sent on: the client has stopped sending, and
+            // a server would only answer it with an error.
+            if matches!(self.state, State::Head) {
+                let held = self.buf.len();
+                self.dropped(held, out);
+            }
+        } else if matches!(self.state, State::Head) {
             match self.scan.request_start {
                 // Headers the server will see even though it can never answer them:
                 // sanitized like a complete block (see the module docs).
@@ -888,6 +1046,7 @@ impl Filter for Requests {
                     out.changed += sanitize(
                         &self.buf[headers_start..],
                         &self.user_agent,
+                        None,
                         &mut out.forward,
                     );
                 }
@@ -897,7 +1056,11 @@ impl Filter for Requests {
         }
         // chunk-size lines were forwarded as they came; nothing else is ever held
         self.buf.clear();
-        self.state = State::Pass;
+        self.state = if self.options.forward {
+            State::Drop
+        } else {
+            State::Pass
+        };
     }
 }
 
@@ -911,13 +1074,15 @@ mod tests {
         forward: Vec<u8>,
         changed: u64,
         stopped: Vec<&'static str>,
+        /// What went back to the client (forward mode's 400).
+        back: Vec<u8>,
     }
 
     fn collect(run: &mut Run, out: &mut Output) {
         run.forward.extend_from_slice(&out.forward);
         run.changed += out.changed;
         run.stopped.extend(out.stopped);
-        assert!(out.back.is_empty());
+        run.back.extend_from_slice(&out.back);
         out.clear();
     }
 
@@ -939,6 +1104,7 @@ mod tests {
             forward: Vec::new(),
             changed: 0,
             stopped: Vec::new(),
+            back: Vec::new(),
         };
         for piece in pieces {
             let mut piece = *piece;
@@ -954,6 +1120,9 @@ mod tests {
         filter.finish(&mut out);
         collect(&mut run, &mut out);
         assert!(run.stopped.len() <= 1, "stopped more than once: {run:?}");
+        if !options.forward {
+            assert!(run.back.is_empty());
+        }
         run
     }
 
@@ -1085,6 +1254,7 @@ mod tests {
         let options = Options {
             user_agent: "Evil\r\nX-Injected: 1".into(),
             sniff: false,
+            forward: false,
         };
         let run = filter_with(&options, b"GET / HTTP/1.1\r\nUser-Agent: x\r\n\r\n");
         assert_eq!(
@@ -1506,6 +1676,219 @@ mod tests {
         clean(input, input, 0);
         let input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y";
         clean(input, input, 0);
+    }
+
+    fn forward_options() -> Options {
+        Options {
+            forward: true,
+            ..Options::default()
+        }
+    }
+
+    /// Forward mode, every split: `input` becomes `forward` with `changed` changes, nothing
+    /// goes back to the client, and the filter never stops.
+    fn forwarded(input: &[u8], forward: &[u8], changed: u64) {
+        let run = filter_with(&forward_options(), input);
+        assert_eq!(
+            String::from_utf8_lossy(&run.forward),
+            String::from_utf8_lossy(forward)
+        );
+        assert_eq!(run.changed, changed);
+        assert_eq!(run.stopped, Vec::<&str>::new());
+        assert_eq!(String::from_utf8_lossy(&run.back), "");
+    }
+
+    /// Forward mode, every split: nothing reaches the server, the client hears 400 `why`.
+    fn forward_refused(input: &[u8], why: &str) {
+        let run = filter_with(&forward_options(), input);
+        assert_eq!(String::from_utf8_lossy(&run.forward), "");
+        assert_eq!(run.changed, 1);
+        assert_eq!(run.stopped, Vec::<&str>::new());
+        let back = String::from_utf8(run.back).unwrap();
+        assert!(back.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{back}");
+        assert!(back.contains("\r\nConnection: close\r\n"), "{back}");
+        assert!(back.ends_with(&format!("\r\n\r\n{why}\n")), "{back}");
+        let length = format!("Content-Length: {}\r\n", why.len() + 1);
+        assert!(back.contains(&length), "{back}");
+    }
+
+    #[test]
+    fn forward_curl_request() {
+        let input = b"GET http://abc.i2p/ HTTP/1.1\r\nHost: abc.i2p\r\nUser-Agent: curl/8.5.0\r\n\
+            Accept: */*\r\nProxy-Connection: Keep-Alive\r\n\r\n";
+        // request line, User-Agent, Proxy-Connection, Connection added
+        let expected = format!(
+            "GET / HTTP/1.1\r\nHost: abc.i2p\r\n{UA}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        forwarded(input, expected.as_bytes(), 4);
+    }
+
+    #[test]
+    fn forward_git_request() {
+        let input = b"GET http://git.i2p/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\n\
+            Host: git.i2p\r\nUser-Agent: git/2.43.0\r\nAccept: */*\r\n\
+            Accept-Encoding: deflate, gzip\r\nProxy-Connection: Keep-Alive\r\nPragma: no-cache\r\n\r\n";
+        let expected = format!(
+            "GET /repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: git.i2p\r\n{UA}\r\n\
+            Accept: */*\r\nAccept-Encoding: deflate, gzip\r\nPragma: no-cache\r\nConnection: close\r\n\r\n"
+        );
+        forwarded(input, expected.as_bytes(), 4);
+    }
+
+    #[test]
+    fn forward_request_line_to_origin_form() {
+        for (line, origin) in [
+            (&b"GET http://abc.i2p HTTP/1.1"[..], &b"GET / HTTP/1.1"[..]),
+            (
+                b"GET HTTP://ABC.I2P:8080?q=1 HTTP/1.1",
+                b"GET /?q=1 HTTP/1.1",
+            ),
+            (
+                b"HEAD Http://abc.i2p:80/a/b?c=d&e HTTP/1.1",
+                b"HEAD /a/b?c=d&e HTTP/1.1",
+            ),
+            (
+                b"OPTIONS http://[2001:db8::1]:81/x HTTP/1.1",
+                b"OPTIONS /x HTTP/1.1",
+            ),
+            (
+                b"GET http://abc.i2p/%20a//b/ HTTP/1.1",
+                b"GET /%20a//b/ HTTP/1.1",
+            ),
+        ] {
+            let input = [line, b"\r\nConnection: close\r\n\r\n"].concat();
+            let expected = [origin, b"\r\nConnection: close\r\n\r\n"].concat();
+            forwarded(&input, &expected, 1);
+        }
+        // bare LF endings, HTTP/1.0: the added header ends like the request line
+        forwarded(
+            b"GET http://abc.i2p/x HTTP/1.0\nHost: abc.i2p\n\n",
+            b"GET /x HTTP/1.0\nHost: abc.i2p\nConnection: close\n\n",
+            2,
+        );
+    }
+
+    #[test]
+    fn forward_connection_is_close() {
+        forwarded(
+            b"GET http://a.i2p/ HTTP/1.1\r\nConnection: keep-alive\r\nHost: a.i2p\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: close\r\nHost: a.i2p\r\n\r\n",
+            2,
+        );
+        // the first keeps its place and name; further ones, Keep-Alive and a fold go
+        forwarded(
+            b"GET http://a.i2p/ HTTP/1.1\r\nconnection: Keep-Alive,\r\n TE\r\nKeep-Alive: timeout=5\r\n\
+            TE: trailers\r\nConnection: x-foo\r\nX-Foo: 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nconnection: close\r\nTE: trailers\r\nX-Foo: 1\r\n\r\n",
+            4,
+        );
+        // already close: only the request line changes
+        forwarded(
+            b"GET http://a.i2p/ HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            1,
+        );
+    }
+
+    #[test]
+    fn forward_drops_everything_after_the_first_request() {
+        // a client reusing the connection for another site: that site's request, cookies
+        // and all, must never reach this server
+        let first = b"GET http://a.i2p/1 HTTP/1.1\r\nHost: a.i2p\r\n\r\n";
+        let second = b"GET http://b.i2p/2 HTTP/1.1\r\nHost: b.i2p\r\nCookie: secret=1\r\n\r\n";
+        let sent = b"GET /1 HTTP/1.1\r\nHost: a.i2p\r\nConnection: close\r\n\r\n";
+        // request line, Connection added, the rest dropped
+        forwarded(&[&first[..], second].concat(), sent, 3);
+        // the same host again, empty lines, garbage: dropped alike
+        forwarded(&[&first[..], first].concat(), sent, 3);
+        forwarded(&[&first[..], b"\r\n\r\n"].concat(), sent, 3);
+        forwarded(&[&first[..], b"\x16\x03\x01\x00"].concat(), sent, 3);
+        forwarded(first, sent, 2);
+        // a body is the request's own: passed, then the next request dropped
+        let post = b"POST http://a.i2p/p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+        let sent = b"POST /p HTTP/1.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+        forwarded(&[&post[..], second].concat(), sent, 3);
+        forwarded(&[&post[..], b"!"].concat(), sent, 3);
+        let chunked = b"POST http://a.i2p/p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5;x=y\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n";
+        let sent = b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+            5;x=y\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n";
+        forwarded(&[&chunked[..], second].concat(), sent, 3);
+        // a body cut short by the client's EOF: what came is passed
+        forwarded(
+            b"POST http://a.i2p/ HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc",
+            2,
+        );
+        forwarded(b"", b"", 0);
+    }
+
+    #[test]
+    fn forward_never_passes_unfiltered() {
+        // an upgrade is not made (Connection: close), and the bytes after are dropped
+        let input =
+            b"GET http://a.i2p/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\
+            \x81\x85GET / HTTP/1.1\r\nReferer: r\r\n\r\n";
+        forwarded(
+            input,
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: close\r\n\r\n",
+            3,
+        );
+        // a bad chunk after the head was sent: the rest is dropped, not passed
+        let head = b"POST http://a.i2p/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let sent = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        for (body, passed) in [
+            (&b"x\r\nReferer: r\r\n"[..], &b"x\r\n"[..]),
+            (b"3\r\nhello\r\nReferer: r\r\n", b"3\r\nhel"),
+            (b"0\r\nX: a\rReferer: r\r\n\r\n", b"0\r\nX: a\r"),
+        ] {
+            let expected = [&sent[..], passed].concat();
+            forwarded(&[&head[..], body].concat(), &expected, 3);
+        }
+        // an incomplete head at EOF is not sent at all
+        let run = filter_with(
+            &forward_options(),
+            b"GET http://a.i2p/ HTTP/1.1\r\nReferer: r",
+        );
+        assert_eq!((run.forward.len(), run.changed, run.back.len()), (0, 1, 0));
+    }
+
+    #[test]
+    fn forward_unusable_first_request_is_refused() {
+        forward_refused(
+            b"POST http://a.i2p/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5\r\nhello\r\n0\r\n\r\n",
+            "both Content-Length and Transfer-Encoding",
+        );
+        forward_refused(
+            b"POST http://a.i2p/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            "conflicting Content-Lengths",
+        );
+        forward_refused(
+            b"GET / HTTP/1.1\r\nHost: a.i2p\r\n\r\n",
+            "not a request for an http:// URL",
+        );
+        forward_refused(
+            b"GET https://a.i2p/ HTTP/1.1\r\nHost: a.i2p\r\n\r\n",
+            "not a request for an http:// URL",
+        );
+        forward_refused(
+            b"GET http://a.i2p/ HTTP/1.1\r\nBad Header\r\n\r\n",
+            "malformed header line",
+        );
+        forward_refused(b"\x16\x03\x01\x02\x00", "not an HTTP/1.x request line");
+        forward_refused(
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04",
+            "HTTP/2 connection preface",
+        );
+        // sniffing does not turn forward mode into passing
+        let options = Options {
+            sniff: true,
+            ..forward_options()
+        };
+        let run = filter_with(&options, b"SSH-2.0-OpenSSH_9.6\r\n");
+        assert_eq!((run.forward.len(), run.changed), (0, 1));
+        assert!(run.back.starts_with(b"HTTP/1.1 400 "));
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //!
 //! - [`irc`]: IRC, both directions (command allow-lists, CTCP except ACTION dropped, `USER`
 //!   host fields and `QUIT`/`PART` reasons replaced, DCC dropped with a notice).
-//! - [`http`]: plain-HTTP request headers, every request of a keep-alive connection.
+//! - [`http`]: plain-HTTP request headers, every request of a keep-alive connection; in
+//!   forward mode one request for an `http://` URL, rewritten for the server.
 //!
 //! A filter that meets something it cannot parse gives up: it passes that and everything
 //! after it untouched (corrupting an application's stream would be worse than not
-//! filtering it) and says so once in [`Output::stopped`], for the caller to log.
+//! filtering it) and says so once in [`Output::stopped`], for the caller to log. The HTTP
+//! filter's forward mode drops the rest instead: there the proxy is the HTTP client's
+//! chosen peer, and passing bytes it cannot read would let them reach another server.
 
 pub mod http;
 pub mod irc;
