@@ -986,10 +986,29 @@ fn bad_automap_config_is_refused_clearly() {
             "dns_listen = \"127.0.0.1:5353\"\ntrans_listen = \"127.0.0.1:5353\"",
             "dns_listen and trans_listen must differ",
         ),
+        // Virtual addresses that something answers at: this machine, the resolver stub.
+        (
+            "network = \"127.0.0.0/8\"",
+            "[automap] network 127.0.0.0/8 contains 127.0.0.1, an address in use",
+        ),
+        (
+            "network = \"127.0.0.0/24\"",
+            "contains 127.0.0.1, an address in use",
+        ),
+        (
+            "trans_listen = \"[::1]:4449\"",
+            "[automap] trans_listen: an IPv4 loopback address",
+        ),
     ] {
         let got = automap_error(automap);
         assert!(got.contains(says), "{automap:?}: {got:?}");
     }
+    // DNS and redirected connections carry no login: never the identity of one that needs it.
+    let locked = "[[proxy]]\nname = \"main\"\nlisten = \"127.0.0.1:4447\"\n\
+                  [proxy.auth]\nalice = \"x\"\n[automap]\n";
+    let c: Config = toml::from_str(locked).unwrap();
+    let got = format!("{:#}", c.validate().unwrap_err());
+    assert!(got.contains("requires a login"), "{got}");
     // Unknown keys are typos, not silently ignored.
     let typo = "[automap]\nnetwrok = \"10.0.0.0/8\"\n";
     assert!(toml::from_str::<Config>(typo).is_err());

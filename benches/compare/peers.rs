@@ -61,7 +61,8 @@ pub fn serve_dns(listen: SocketAddr) {
             eepsocks::naming::standins::DEFAULT_QUARANTINE,
         ));
         let router = Arc::new(crate::support::frontend::DirectRouter { addr: listen });
-        let dns = eepsocks::automap::server::Dns::new(router, Arc::new(ctx), 60);
+        let dns =
+            eepsocks::automap::server::Dns::new(router, Arc::new(ctx), 60, Default::default());
         dns.serve_udp(Arc::new(sock), std::future::pending()).await;
     });
 }

@@ -33,21 +33,43 @@ enum Plan {
     Lookup(Target),
 }
 
-/// What the DNS port needs: the automap listener's router and context, and the TTL.
+/// The DNS port's slots: lookups in progress and TCP connections. Kept by the daemon
+/// across reloads, so the lookups and connections of the tasks a reload replaced still
+/// count.
+pub struct DnsLimits {
+    inflight: Arc<Semaphore>,
+    tcp: Arc<Semaphore>,
+}
+
+impl Default for DnsLimits {
+    fn default() -> DnsLimits {
+        DnsLimits {
+            inflight: Arc::new(Semaphore::new(MAX_DNS_INFLIGHT)),
+            tcp: Arc::new(Semaphore::new(MAX_DNS_TCP)),
+        }
+    }
+}
+
+/// What the DNS port needs: the automap listener's router and context, the TTL, its slots.
 pub struct Dns<R> {
     router: Arc<R>,
     ctx: Arc<ListenerContext>,
     ttl: u32,
-    inflight: Arc<Semaphore>,
+    limits: Arc<DnsLimits>,
 }
 
 impl<R: Router> Dns<R> {
-    pub fn new(router: Arc<R>, ctx: Arc<ListenerContext>, ttl: u32) -> Arc<Dns<R>> {
+    pub fn new(
+        router: Arc<R>,
+        ctx: Arc<ListenerContext>,
+        ttl: u32,
+        limits: Arc<DnsLimits>,
+    ) -> Arc<Dns<R>> {
         Arc::new(Dns {
             router,
             ctx,
             ttl,
-            inflight: Arc::new(Semaphore::new(MAX_DNS_INFLIGHT)),
+            limits,
         })
     }
 
@@ -80,19 +102,25 @@ impl<R: Router> Dns<R> {
             // An I2P name has no MX, TXT, ... records.
             _ => return Plan::Now(Answer::NoData),
         }
-        // Hashes need no lookup, and a name mapped already was looked up when it was.
-        if matches!(target, Target::Name(_)) && table.mapped(b"", target.as_str()).is_none() {
+        // A name mapped already was looked up when it was.
+        if let Some(addr) = table.mapped(b"", target.as_str()) {
+            return Plan::Now(match kind {
+                Kind::Aaaa => Answer::NoData,
+                _ => Answer::V4 { addr, ttl },
+            });
+        }
+        // Hashes need no lookup.
+        if matches!(target, Target::Name(_)) {
             return Plan::Lookup(target);
         }
         Plan::Now(self.mapped_answer(kind, &target))
     }
 
-    /// The answer for a target known to resolve.
+    /// The answer for a target known to resolve. AAAA maps it too: resolvers ask A and
+    /// AAAA at once, and the A query then needs no second lookup.
     fn mapped_answer(&self, kind: Kind, target: &Target) -> Answer {
-        if matches!(kind, Kind::Aaaa) {
-            return Answer::NoData;
-        }
         match self.ctx.stand_ins.map(b"", target.as_str()) {
+            Some(_) if matches!(kind, Kind::Aaaa) => Answer::NoData,
             Some(addr) => Answer::V4 {
                 addr,
                 ttl: self.ttl,
@@ -180,7 +208,7 @@ impl<R: Router> Dns<R> {
                 }
                 Plan::Lookup(t) => t,
             };
-            let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            let Ok(permit) = self.limits.inflight.clone().try_acquire_owned() else {
                 // Too many lookups waiting: say so at once rather than queue without bound.
                 let r = self.encode(&q, &Answer::ServFail, q.udp_limit());
                 let _ = sock.send_to(&r, peer).await;
@@ -198,14 +226,13 @@ impl<R: Router> Dns<R> {
     /// Serve DNS over TCP (RFC 7766: two-byte length, then the message) until `stop`.
     pub async fn serve_tcp(self: Arc<Self>, l: Arc<TcpListener>, stop: impl Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop);
-        let conns = Arc::new(Semaphore::new(MAX_DNS_TCP));
         loop {
             let (sock, peer) = tokio::select! {
                 biased;
                 _ = &mut stop => return,
                 a = crate::proxy::server::accept(&l) => a,
             };
-            let Ok(permit) = conns.clone().try_acquire_owned() else {
+            let Ok(permit) = self.limits.tcp.clone().try_acquire_owned() else {
                 client_log!(warn, client = %peer, "DNS: closed: {MAX_DNS_TCP} TCP connections already open");
                 continue;
             };
@@ -247,8 +274,10 @@ impl<R: Router> Dns<R> {
             let mut out = Vec::with_capacity(2 + r.len());
             out.extend_from_slice(&(r.len() as u16).to_be_bytes());
             out.extend_from_slice(&r);
-            if sock.write_all(&out).await.is_err() {
-                return;
+            // A client that never reads must not hold its slot.
+            match tokio::time::timeout(TCP_IDLE, sock.write_all(&out)).await {
+                Ok(Ok(())) => {}
+                _ => return,
             }
         }
     }

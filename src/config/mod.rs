@@ -581,10 +581,42 @@ impl Config {
             }
         }
         if let Some(a) = &self.automap {
-            a.network()?;
+            let net = a.network()?;
             let name = self.automap_listener().unwrap_or_default();
-            if !self.listeners().iter().any(|l| l.name == name) {
+            let Some(listener) = self.listeners().into_iter().find(|l| l.name == name) else {
                 bail!("[automap] listener {name:?}: no such listener");
+            };
+            // DNS and redirected connections carry no login: they would use the identity
+            // without one.
+            if !listener.auth.is_empty() {
+                bail!(
+                    "[automap] listener {name:?} requires a login ([proxy.auth]); the DNS and \
+                     transparent ports carry none: give automap a listener without one"
+                );
+            }
+            // A virtual address must never be one something answers at: the resolver
+            // stub, this machine's own services, eepsocks' ports.
+            let mut taken: Vec<std::net::IpAddr> = vec![
+                std::net::Ipv4Addr::new(127, 0, 0, 1).into(),
+                std::net::Ipv4Addr::new(127, 0, 0, 53).into(),
+            ];
+            taken.extend(self.listeners().iter().map(|l| l.listen.ip()));
+            taken.extend(a.dns_listen.iter().chain(&a.trans_listen).map(|s| s.ip()));
+            taken.extend(self.status_addr()?.map(|s| s.ip()));
+            for ip in taken {
+                if let std::net::IpAddr::V4(v4) = ip {
+                    if net.contains(v4) {
+                        bail!(
+                            "[automap] network {net} contains {v4}, an address in use \
+                             (127.192.0.0/10, the default, is safe)"
+                        );
+                    }
+                }
+            }
+            if matches!(a.trans_listen, Some(std::net::SocketAddr::V6(_))) {
+                bail!(
+                    "[automap] trans_listen: an IPv4 loopback address (virtual addresses are IPv4)"
+                );
             }
             for (key, addr) in [
                 ("dns_listen", a.dns_listen),

@@ -3,7 +3,7 @@
 //! gets everything ready without touching what runs (keys, sockets, logins), then
 //! `commit` swaps it in, synchronously.
 
-use crate::automap::server::Dns;
+use crate::automap::server::{Dns, DnsLimits};
 use crate::config::{AutomapConfig, Config, ConfigSource, Isolate, Listener};
 use crate::i2p::identity::{self, Mode, Pool, Template};
 use crate::i2p::keyfile::{self, KeySource};
@@ -62,9 +62,9 @@ struct Spec {
     max_clients: usize,
     per_user_dir: Option<PathBuf>,
     identity: Option<IdentityKey>,
-    /// The automap listener's virtual network and quarantine (seconds); its table is kept
-    /// while these stay the same.
-    automap: Option<(Network, u64)>,
+    /// The automap listener's virtual network; its table is kept while it stays the same
+    /// (a new quarantine applies to the kept table: `start_automap`).
+    automap: Option<Network>,
 }
 
 /// Automap's ports as running: the DNS port (UDP and TCP on one address) and the
@@ -74,6 +74,8 @@ struct AutomapPorts {
     dns: Option<(Arc<UdpSocket>, Arc<TcpListener>)>,
     trans: Option<Arc<TcpListener>>,
     stop: CancellationToken,
+    /// The DNS port's slots, kept across reloads.
+    limits: Arc<DnsLimits>,
 }
 
 /// A listener as the new config wants it, ready to swap in.
@@ -237,7 +239,7 @@ impl Daemon {
                 identity,
                 automap: match &cfg.automap {
                     Some(a) if automap_listener.as_deref() == Some(l.name.as_str()) => {
-                        Some((a.network()?, a.quarantine))
+                        Some(a.network()?)
                     }
                     _ => None,
                 },
@@ -300,6 +302,7 @@ impl Daemon {
             dns,
             trans,
             stop: CancellationToken::new(),
+            limits: old.map(|o| o.limits.clone()).unwrap_or_default(),
         }))
     }
 
@@ -316,8 +319,11 @@ impl Daemon {
             return;
         };
         let a = &ports.config;
+        r.ctx
+            .stand_ins
+            .set_quarantine(Duration::from_secs(a.quarantine));
         if let Some((udp, tcp)) = &ports.dns {
-            let dns = Dns::new(r.router.clone(), r.ctx.clone(), a.ttl);
+            let dns = Dns::new(r.router.clone(), r.ctx.clone(), a.ttl, ports.limits.clone());
             let stop = ports.stop.clone();
             tokio::spawn(
                 dns.clone()
@@ -332,6 +338,13 @@ impl Daemon {
                 r.ctx.clone(),
                 ports.stop.clone().cancelled_owned(),
             ));
+        }
+        if !a.network().is_ok_and(|n| n.is_loopback()) {
+            warn!(
+                "automap network {} is not loopback: an application whose connection is not \
+                 redirected to the transparent port connects to that address on the network",
+                a.network
+            );
         }
         let show = |x: Option<std::net::SocketAddr>| x.map_or("off".to_string(), |a| a.to_string());
         info!(
@@ -459,9 +472,11 @@ impl Daemon {
         ctx.logins = self.logins.clone();
         ctx.stand_ins = match (&prev, p.spec.automap) {
             (Some(r), a) if r.spec.automap == a => r.ctx.stand_ins.clone(),
-            (_, Some((net, quarantine))) => {
-                Arc::new(StandIns::new(net, Duration::from_secs(quarantine)))
-            }
+            // The quarantine is set by `start_automap`, right after, in the same commit.
+            (_, Some(net)) => Arc::new(StandIns::new(
+                net,
+                crate::naming::standins::DEFAULT_QUARANTINE,
+            )),
             (_, None) => Arc::default(),
         };
         ctx.extended_errors = l.extended_errors;

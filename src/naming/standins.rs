@@ -20,14 +20,15 @@ use std::time::{Duration, Instant};
 /// - an address that stood for a name is not handed out for another one within the
 ///   quarantine (10 minutes by default): a stand-in an application or a resolver may still
 ///   have cached does not come to mean another name. When every free address is in
-///   quarantine, no new mapping is made (`map` gives None) until one leaves it;
+///   quarantine, no new mapping is made (`map` gives None) until one leaves it. The
+///   quarantine an identity's new names cause counts against that identity's share
+///   (`QUARANTINE_PER_WHO`), so one client flooding new names blocks only its own;
 /// - at most `CAP` mappings are kept (at most half the network, so the other half can sit
 ///   in quarantine), the least recently used forgotten first, and one identity holds at
 ///   most `PER_WHO` of them, so a flood by one client only evicts its own.
 pub struct StandIns {
     inner: std::sync::Mutex<Table>,
     net: Network,
-    quarantine: Duration,
 }
 
 /// Mappings kept per listener.
@@ -36,6 +37,8 @@ pub const CAP: usize = 4096;
 pub const PER_WHO: usize = 1024;
 /// Addresses held in quarantine at most (memory bound; see `StandIns`).
 pub const QUARANTINE_CAP: usize = 65536;
+/// Addresses in quarantine because of one identity's new names, at most.
+pub const QUARANTINE_PER_WHO: usize = QUARANTINE_CAP / 4;
 /// How long a forgotten address stays unused, unless configured otherwise.
 pub const DEFAULT_QUARANTINE: Duration = Duration::from_secs(600);
 
@@ -59,6 +62,11 @@ impl Network {
 
     pub fn contains(self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & !self.host_mask() == self.base
+    }
+
+    /// Inside 127.0.0.0/8: its addresses never leave the machine.
+    pub fn is_loopback(self) -> bool {
+        self.len >= 8 && self.base >> 24 == 127
     }
 
     /// Addresses that can be handed out: all but the first and last of the network.
@@ -110,9 +118,12 @@ struct Table {
     /// Last use → address, oldest first.
     lru: BTreeMap<u64, u32>,
     per_who: HashMap<Vec<u8>, usize>,
-    /// Forgotten addresses, oldest first, and the same as a set.
-    released: VecDeque<(Instant, u32)>,
+    /// Forgotten addresses, oldest first, with the identity whose new name forgot them;
+    /// the same as a set; and how many each identity caused.
+    released: VecDeque<(Instant, u32, Vec<u8>)>,
     quarantined: HashSet<u32>,
+    quarantined_by: HashMap<Vec<u8>, usize>,
+    quarantine: Duration,
     tick: u64,
     /// Next host part: `start + n * step` (mod the network's size), n counting up.
     n: u32,
@@ -139,7 +150,8 @@ impl Table {
         }
     }
 
-    fn forget(&mut self, ip: u32, now: Instant) {
+    /// Forget the mapping of `ip` to make room for a new name of `cause`.
+    fn forget(&mut self, ip: u32, now: Instant, cause: &[u8]) {
         if let Some(e) = self.by_ip.remove(&ip) {
             self.lru.remove(&e.used);
             self.by_name.remove(&(e.who.clone(), e.name));
@@ -149,19 +161,26 @@ impl Table {
                     self.per_who.remove(&e.who);
                 }
             }
-            self.released.push_back((now, ip));
+            self.released.push_back((now, ip, cause.to_vec()));
             self.quarantined.insert(ip);
+            *self.quarantined_by.entry(cause.to_vec()).or_default() += 1;
         }
     }
 
     /// Let addresses whose quarantine is over be handed out again.
-    fn release_expired(&mut self, now: Instant, quarantine: Duration) {
-        while let Some(&(at, ip)) = self.released.front() {
-            if now.duration_since(at) < quarantine {
+    fn release_expired(&mut self, now: Instant) {
+        while let Some((at, _, _)) = self.released.front() {
+            if now.duration_since(*at) < self.quarantine {
                 break;
             }
-            self.released.pop_front();
+            let (_, ip, cause) = self.released.pop_front().expect("front exists");
             self.quarantined.remove(&ip);
+            if let Some(n) = self.quarantined_by.get_mut(&cause) {
+                *n -= 1;
+                if *n == 0 {
+                    self.quarantined_by.remove(&cause);
+                }
+            }
         }
     }
 
@@ -212,6 +231,8 @@ impl StandIns {
                 per_who: HashMap::new(),
                 released: VecDeque::new(),
                 quarantined: HashSet::new(),
+                quarantined_by: HashMap::new(),
+                quarantine,
                 tick: 0,
                 n: 0,
                 start: (r as u32) & mask,
@@ -221,8 +242,14 @@ impl StandIns {
                 cap: CAP.min((net.usable() / 2) as usize).max(1),
             }),
             net,
-            quarantine,
         }
+    }
+
+    /// A new quarantine for addresses forgotten from now on and those in quarantine now
+    /// (a reload: the table and its mappings stay).
+    pub fn set_quarantine(&self, quarantine: Duration) {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        t.quarantine = quarantine;
     }
 
     pub fn network(&self) -> Network {
@@ -239,7 +266,7 @@ impl StandIns {
             return Some(ip.into());
         }
         let now = Instant::now();
-        t.release_expired(now, self.quarantine);
+        t.release_expired(now);
         // Whose oldest mapping makes room: the client's own when it holds its share, else
         // anyone's when the table is full.
         let evict: Option<Option<&[u8]>> =
@@ -250,15 +277,23 @@ impl StandIns {
             } else {
                 None
             };
-        // A forgotten address goes into quarantine: forget only when there is room there,
-        // and only once a free address is found (nothing is lost for nothing).
-        if evict.is_some() && t.quarantined.len() >= QUARANTINE_CAP {
+        // A forgotten address goes into quarantine: forget only when there is room there
+        // (and in this identity's share of it), and only once a free address is found
+        // (nothing is lost for nothing).
+        let caused = t.quarantined_by.get(who).copied().unwrap_or(0);
+        if evict.is_some()
+            && (t.quarantined.len() >= QUARANTINE_CAP || caused >= QUARANTINE_PER_WHO)
+        {
+            return None;
+        }
+        // No address free: say so without walking the whole network under the lock.
+        if (t.by_ip.len() + t.quarantined.len()) as u64 >= self.net.usable() {
             return None;
         }
         let ip = t.next_ip(self.net)?;
         if let Some(w) = evict {
             if let Some(old) = t.oldest(w) {
-                t.forget(old, now);
+                t.forget(old, now, who);
             }
         }
         t.tick += 1;
@@ -350,10 +385,12 @@ mod tests {
         let victim = f.map(b"victim", "bank.i2p").unwrap();
         let mut seen = std::collections::HashSet::new();
         seen.insert(victim);
-        for i in 0..20_000 {
+        // Until its share of the quarantine is full, then refused.
+        for i in 0..PER_WHO + QUARANTINE_PER_WHO {
             let ip = f.map(b"attacker", &format!("n{i}.b32.i2p")).unwrap();
             assert!(seen.insert(ip), "address {ip} handed out twice");
         }
+        assert_eq!(f.map(b"attacker", "one-more.b32.i2p"), None);
         assert_eq!(f.unmap(b"victim", &v4(victim)), Some("bank.i2p".into()));
         assert!(f.inner.lock().unwrap().by_ip.len() <= CAP);
         assert_eq!(
@@ -407,6 +444,31 @@ mod tests {
         // An address of the network that was never handed out, and one outside it.
         assert_eq!(f.unmap(b"", &v4(Ipv4Addr::new(127, 192, 0, 0))), None);
         assert_eq!(f.unmap(b"", &v4(Ipv4Addr::new(255, 1, 2, 3))), None);
+    }
+
+    /// One identity flooding new names fills only its share of the quarantine: another
+    /// identity still gets new mappings.
+    #[test]
+    fn a_flood_fills_only_its_own_quarantine_share() {
+        let f = StandIns::default();
+        let mut refused = 0;
+        for i in 0..(PER_WHO + QUARANTINE_PER_WHO + 100) {
+            if f.map(b"flooder", &format!("n{i}.b32.i2p")).is_none() {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 100, "the flooder is stopped at its share");
+        for i in 0..(PER_WHO + 10) {
+            assert!(
+                f.map(b"other", &format!("o{i}.i2p")).is_some(),
+                "other identity, name {i}"
+            );
+        }
+        f.set_quarantine(Duration::ZERO);
+        assert!(
+            f.map(b"flooder", "again.i2p").is_some(),
+            "a shorter quarantine applies now"
+        );
     }
 
     /// A forgotten address is not handed to another name within the quarantine, even when

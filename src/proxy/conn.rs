@@ -155,9 +155,9 @@ pub async fn serve_transparent<R: Router>(
     stats.connections.fetch_add(1, Ordering::Relaxed);
     stats.transparent.fetch_add(1, Ordering::Relaxed);
     // The transparent port has no login: its connections are the listener's own identity's.
-    let mapped = |d: &SocketAddrV4| ctx.stand_ins.unmap(b"", &Address::Ipv4(*d.ip())).is_some();
-    let dst = match original_destination(&client) {
-        Ok(d) if mapped(&d) => d,
+    let name = |d: &SocketAddrV4| ctx.stand_ins.unmap(b"", &Address::Ipv4(*d.ip()));
+    let (dst, name) = match original_destination(&client).map(|d| (d, name(&d))) {
+        Ok((d, Some(n))) => (d, n),
         Ok(_) | Err(_) => {
             stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
             client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual address");
@@ -167,7 +167,7 @@ pub async fn serve_transparent<R: Router>(
     let request = Request {
         version: Version::Transparent,
         command: Command::Connect,
-        address: Address::Ipv4(*dst.ip()),
+        address: Address::Name(name),
         port: dst.port(),
         credentials: None,
     };
@@ -489,6 +489,6 @@ async fn linger(client: &mut TcpStream) {
         .await
         .is_err();
     if timed_out {
-        client_log!(warn, "client did not close after the HTTP explanation page");
+        debug!("client did not close within 2 s after our HTTP answer");
     }
 }

@@ -503,7 +503,7 @@ pub(super) fn reply(minor: u8, reply: Reply, why: &str) -> Vec<u8> {
 pub(super) fn status(code: u8) -> (u16, &'static str) {
     match code {
         0x00 => (200, "Connection established"),
-        0x02 | 0xF4 | 0xF5 => (403, "Forbidden"),
+        0x02 => (403, "Forbidden"),
         0x04 | 0xF0 | 0xF6 => (404, "Not Found"),
         0x06 | 0xF7 => (504, "Gateway Timeout"),
         0x07 | 0x08 => (501, "Not Implemented"),

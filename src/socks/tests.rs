@@ -1234,7 +1234,7 @@ fn http_reply_codes() {
     for code in 0..=255u8 {
         let want = match code {
             0x00 => 200,
-            0x02 | 0xF4 | 0xF5 => 403,
+            0x02 => 403,
             0x04 | 0xF0 | 0xF6 => 404,
             0x06 | 0xF7 => 504,
             0x07 | 0x08 => 501,
