@@ -81,6 +81,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         keys: site_keys,
         options: opts(),
         warm_sockets: true,
+        datagram_port: None,
     });
     // The proxy's own router joins through the network's reseed file.
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;

@@ -46,6 +46,8 @@ pub struct ListenerContext {
     /// Leak filters for this listener's streams, and the HTTP filter's User-Agent.
     pub filter: FilterMode,
     pub user_agent: Option<String>,
+    /// UDP ASSOCIATE settings; None: refused with 0x07.
+    pub udp: Option<crate::proxy::udp::UdpLimits>,
 }
 
 impl ListenerContext {
@@ -67,6 +69,7 @@ impl ListenerContext {
             budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             filter: FilterMode::Auto,
             user_agent: None,
+            udp: None,
         }
     }
 
@@ -123,9 +126,16 @@ pub async fn serve<R: Router>(
         Ok(Ok(done)) => done,
     };
 
-    // 2. Policy: what is asked, and whether it is an I2P target.
+    // 2. Policy: what is asked, and whether it is an I2P target. UDP ASSOCIATE names the
+    //    client's own address, not a target.
+    if request.command == Command::UdpAssociate && request.version == crate::socks::Version::V5 {
+        if let Some(limits) = ctx.udp.clone() {
+            crate::proxy::udp::associate(client, peer, request, router, ctx.clone(), limits).await;
+            return;
+        }
+    }
     if !matches!(request.command, Command::Connect | Command::Resolve) {
-        client_log!(info, client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
+        client_log!(info, client = %peer, "refused: {:?} is not supported here (reply 0x07)", request.command);
         send_reply(&mut client, &request, Reply::CommandNotSupported, stats).await;
         return;
     }
