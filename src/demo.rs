@@ -24,6 +24,9 @@ pub const OPTIONS: &[(&str, &str)] = &[
 
 pub const SITE_NAME: &str = "demo.i2p";
 
+/// emissary reads its SAM UDP port into an 8 KiB buffer (see `Config::sam_udp_max`).
+const EMISSARY_UDP_MAX: usize = 8192;
+
 pub struct Demo {
     pub net: devnet::Devnet,
     pub router: Embedded,
@@ -87,6 +90,31 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;
     let sam = router.sam.context("embedded router without SAM")?;
     info!("demo: SAM bridges: site router {site_sam}, proxy router {sam}");
+    // A datagram echo beside the site, for UDP ASSOCIATE (every datagram back to its sender).
+    let site_udp = net
+        .routers
+        .iter()
+        .find(|r| r.sam.map(|a| a.to_string()) == Some(site_sam.clone()))
+        .and_then(|r| r.sam_udp);
+    if let Some(sam_udp) = site_udp {
+        let cfg = crate::i2p::sam::DatagramConfig {
+            sam_addr: site_sam.clone(),
+            sam_udp,
+            name: "demo-echo".into(),
+            options: opts(),
+            sig_type: 7,
+            max_send: EMISSARY_UDP_MAX,
+        };
+        tokio::spawn(async move {
+            match crate::i2p::sam::DatagramSession::create(&cfg).await {
+                Ok(dg) => {
+                    info!("demo: datagram echo {}", dg.b32());
+                    crate::i2p::sam::datagram::echo(dg).await;
+                }
+                Err(e) => warn!("demo: datagram echo not started: {e}"),
+            }
+        });
+    }
 
     let id = site.wait_until_up().await?;
     let fwd = crate::i2p::sam::forward(&site_sam, &id, port, false)
@@ -107,6 +135,8 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
 
     let mut config = Config {
         sam: sam.to_string(),
+        sam_udp: router.sam_udp.map(|a| a.to_string()),
+        sam_udp_max: Some(EMISSARY_UDP_MAX),
         data_dir: Some(data),
         listen,
         router: RouterKind::Sam,

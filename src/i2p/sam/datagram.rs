@@ -200,6 +200,17 @@ impl DatagramSession {
     }
 }
 
+/// A datagram echo service (the demo network's, and the tests'): every datagram goes back
+/// to its sender, ports swapped. Runs until the session fails.
+pub async fn echo(dg: DatagramSession) {
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(n) = dg.recv(&mut buf).await {
+        if let Some(r) = parse_forwarded(&buf[..n]) {
+            let _ = dg.send(r.dest, r.to_port, r.from_port, r.payload).await;
+        }
+    }
+}
+
 impl Drop for DatagramSession {
     fn drop(&mut self) {
         self.session.close();

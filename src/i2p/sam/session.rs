@@ -431,7 +431,14 @@ async fn lookup_on(c: &mut SamSocket, name: &str) -> Result<ReplyLine, SamError>
         }
         let r = ReplyLine::parse(&line)?;
         // A late answer to an earlier lookup that timed out is skipped, not taken for this one.
-        if r.topic == "NAMING" && r.get("NAME").map_or(true, |n| n.eq_ignore_ascii_case(name)) {
+        // i2pd 2.45.1 answers a b32 lookup with the name minus ".b32.i2p".
+        let same = |n: &str| {
+            n.eq_ignore_ascii_case(name)
+                || name
+                    .get(..name.len().saturating_sub(8))
+                    .is_some_and(|bare| name.ends_with(".b32.i2p") && n.eq_ignore_ascii_case(bare))
+        };
+        if r.topic == "NAMING" && r.get("NAME").map_or(true, same) {
             return Ok(r);
         }
     }
