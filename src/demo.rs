@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// 1-hop tunnels: emissary refuses 0 hops, and every hop here is the same machine anyway.
 pub const OPTIONS: &[(&str, &str)] = &[
@@ -108,7 +108,7 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         tokio::spawn(async move {
             match crate::i2p::sam::DatagramSession::create(&cfg).await {
                 Ok(dg) => {
-                    info!("demo: datagram echo {}", dg.b32());
+                    debug!("demo: datagram echo {}", dg.b32());
                     crate::i2p::sam::datagram::echo(dg).await;
                 }
                 Err(e) => warn!("demo: datagram echo not started: {e}"),
