@@ -56,6 +56,19 @@ end = time.time() + 15
 while time.time() < end and len(got) < n:
     drain(); time.sleep(0.005)
 rtts.sort()
-print(json.dumps({"sent": n, "received": len(got), "loss": round(1 - len(got) / n, 4), "session_s": round(session_s, 2),
+u.setblocking(True); u.settimeout(2)
+seq = []
+for i in range(100):
+    pl = struct.pack(">I", 1_000_000 + i) + b"p" * 96
+    t = time.time(); out.sendto(line + pl, ("127.0.0.1", sam_udp))
+    try:
+        while True:
+            d, _ = u.recvfrom(65536)
+            if d[d.index(b"\n") + 1:] == pl:
+                seq.append(time.time() - t); break
+    except socket.timeout:
+        pass
+seq.sort()
+print(json.dumps({"pingpong": {"sent": 100, "received": len(seq), "rtt_ms_p50": round(seq[len(seq) // 2] * 1000, 2) if seq else None},"sent": n, "received": len(got), "loss": round(1 - len(got) / n, 4), "session_s": round(session_s, 2),
                   "rtt_ms_p50": round(rtts[len(rtts) // 2] * 1000, 1) if rtts else None,
                   "rtt_ms_p90": round(rtts[int(len(rtts) * .9)] * 1000, 1) if rtts else None}))

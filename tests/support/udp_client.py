@@ -108,6 +108,24 @@ res = {"sent": n, "received": len(got), "loss": round(1 - len(got) / n, 4), "bad
        "rtt_ms_p50": round(rtts[len(rtts) // 2] * 1000, 1) if rtts else None,
        "rtt_ms_p90": round(rtts[int(len(rtts) * .9)] * 1000, 1) if rtts else None}
 
+# Round trips one at a time (the burst above measures loss; its times include queueing).
+u.setblocking(True); u.settimeout(2)
+seq_rtts = []
+for i in range(100):
+    pl = struct.pack(">I", 1_000_000 + i) + tag + b"p" * 92
+    t = time.time(); u.sendto(hdr(target, tport) + pl, relay)
+    try:
+        while True:
+            d, a = u.recvfrom(65536)
+            if parse(d)[2] == pl:
+                seq_rtts.append(time.time() - t); break
+    except socket.timeout:
+        pass
+seq_rtts.sort()
+res["pingpong"] = {"sent": 100, "received": len(seq_rtts),
+                   "rtt_ms_p50": round(seq_rtts[len(seq_rtts) // 2] * 1000, 2) if seq_rtts else None}
+u.setblocking(False)
+
 if drops:
     before = status()
     u.sendto(hdr(target, tport) + b"x" * 40000, relay)            # oversize
