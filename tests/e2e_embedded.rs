@@ -396,7 +396,10 @@ fn demo_udp_associate_echo() {
         }
         let out = c.output().expect("python3");
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        println!("udp client: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        println!(
+            "udp client: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let j: serde_json::Value = stdout
             .lines()
             .find(|l| l.starts_with('{'))

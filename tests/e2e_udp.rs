@@ -26,7 +26,10 @@ fn client(net: &Testnet, echo: &str, n: usize, drops: bool) -> (serde_json::Valu
     }
     let out = c.output().expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    eprintln!("udp client: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "udp client: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = stdout
         .lines()
         .find(|l| l.starts_with('{'))

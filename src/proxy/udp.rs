@@ -199,13 +199,13 @@ impl Association {
                 },
                 r = self.relay.recv_from(&mut up) => {
                     let Ok((n, from)) = r else { return "relay socket failed" };
-                    if self.from_client(&up[..n], from, router).await {
+                    if self.client_datagram(&up[..n], from, router).await {
                         idle.as_mut().reset(Instant::now() + self.limits.idle);
                     }
                 }
                 r = self.dg.recv(&mut down) => {
                     let Ok(n) = r else { return "datagram session failed" };
-                    if self.from_i2p(&down[..n]).await {
+                    if self.i2p_datagram(&down[..n]).await {
                         idle.as_mut().reset(Instant::now() + self.limits.idle);
                     }
                 }
@@ -229,7 +229,7 @@ impl Association {
     }
 
     /// One datagram from the client side of the relay. True when it was sent.
-    async fn from_client<R: Router>(&mut self, d: &[u8], from: SocketAddr, router: &R) -> bool {
+    async fn client_datagram<R: Router>(&mut self, d: &[u8], from: SocketAddr, router: &R) -> bool {
         let st = &self.ctx.stats.udp;
         if from.ip() != self.peer || self.pinned_port.is_some_and(|p| p != from.port()) {
             inc(&st.dropped_source);
@@ -310,7 +310,10 @@ impl Association {
         match r {
             Ok(Ok(d)) => Some(d),
             Ok(Err(e)) => {
-                debug!(target = target.as_str(), "datagram target not resolved: {e}");
+                debug!(
+                    target = target.as_str(),
+                    "datagram target not resolved: {e}"
+                );
                 None
             }
             Err(_) => {
@@ -321,7 +324,7 @@ impl Association {
     }
 
     /// One datagram the router forwarded. True when it reached the client.
-    async fn from_i2p(&mut self, d: &[u8]) -> bool {
+    async fn i2p_datagram(&mut self, d: &[u8]) -> bool {
         let st = &self.ctx.stats.udp;
         let Some(r) = parse_forwarded(d) else {
             inc(&st.dropped_malformed);
