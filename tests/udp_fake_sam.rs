@@ -1,0 +1,247 @@
+//! UDP ASSOCIATE in process, against the fake SAM bridge (tests/support/fake_sam.rs), whose
+//! SAM UDP port carries datagrams between its own DATAGRAM sessions: a datagram echo is one
+//! of them, each association another. No router, no root. RFC 1928 §7 framing by hand.
+
+mod support;
+
+use eepsocks::i2p::identity::{self, Mode, Pool, Template};
+use eepsocks::i2p::sam::{datagram, DatagramConfig, DatagramSession};
+use eepsocks::i2p::sam_router::UdpRouter;
+use eepsocks::i2p::SamRouter;
+use eepsocks::naming::Books;
+use eepsocks::proxy::conn::ListenerContext;
+use eepsocks::proxy::udp::UdpLimits;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use support::fake_sam::{test_keys, FakeSam};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+const T: Duration = Duration::from_secs(10);
+
+struct Rig {
+    fake: FakeSam,
+    socks: SocketAddr,
+    ctx: Arc<ListenerContext>,
+    echo: String,
+}
+
+async fn rig(max_associations: usize, max_payload: usize) -> Rig {
+    let fake = FakeSam::start();
+    let tpl = Template {
+        sam_addr: fake.addr(),
+        options: vec![],
+        sig_type: 7,
+    };
+    let session = identity::fixed_session("l", test_keys(5), &tpl, None);
+    timeout(T, session.usable_id()).await.unwrap().unwrap();
+    let router = Arc::new(SamRouter {
+        pool: Arc::new(Pool::new("l", tpl, Mode::Fixed(session))),
+        book: Arc::new(Books::default()),
+        udp: Some(UdpRouter {
+            sam_udp: fake.udp_addr(),
+            max_send: 65_507,
+        }),
+    });
+    let mut ctx = ListenerContext::new(T, T, 64);
+    ctx.udp = Some(UdpLimits {
+        max_payload,
+        idle: Duration::from_secs(300),
+        rate: 10_000,
+        slots: Arc::new(tokio::sync::Semaphore::new(max_associations)),
+        max_associations,
+    });
+    let ctx = Arc::new(ctx);
+    let l = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let socks = l.local_addr().unwrap();
+    tokio::spawn(eepsocks::proxy::server::serve(
+        l,
+        router,
+        ctx.clone(),
+        std::future::pending::<()>(),
+    ));
+    let dg = DatagramSession::create(&DatagramConfig {
+        sam_addr: fake.addr(),
+        sam_udp: fake.udp_addr(),
+        name: "echo".into(),
+        options: vec![],
+        sig_type: 7,
+        max_send: 65_507,
+    })
+    .await
+    .unwrap();
+    let echo = dg.b32().to_string();
+    tokio::spawn(datagram::echo(dg));
+    Rig {
+        fake,
+        socks,
+        ctx,
+        echo,
+    }
+}
+
+/// UDP ASSOCIATE naming `client` as the source; returns the control connection and the
+/// reply code with BND.
+async fn associate(socks: SocketAddr, client: SocketAddr) -> (TcpStream, u8, SocketAddr) {
+    let mut c = TcpStream::connect(socks).await.unwrap();
+    c.write_all(&[5, 1, 0]).await.unwrap();
+    let mut m = [0u8; 2];
+    c.read_exact(&mut m).await.unwrap();
+    let SocketAddr::V4(a) = client else { panic!() };
+    let mut req = vec![5, 3, 0, 1];
+    req.extend_from_slice(&a.ip().octets());
+    req.extend_from_slice(&a.port().to_be_bytes());
+    c.write_all(&req).await.unwrap();
+    let mut r = [0u8; 10];
+    timeout(T, c.read_exact(&mut r)).await.unwrap().unwrap();
+    let bnd = SocketAddr::from(([r[4], r[5], r[6], r[7]], u16::from_be_bytes([r[8], r[9]])));
+    (c, r[1], bnd)
+}
+
+fn header(name: &str, port: u16, frag: u8) -> Vec<u8> {
+    let mut h = vec![0, 0, frag, 3, name.len() as u8];
+    h.extend_from_slice(name.as_bytes());
+    h.extend_from_slice(&port.to_be_bytes());
+    h
+}
+
+async fn recv(u: &UdpSocket, wait: Duration) -> Option<Vec<u8>> {
+    let mut b = vec![0u8; 65_536];
+    match timeout(wait, u.recv_from(&mut b)).await {
+        Ok(Ok((n, _))) => Some(b[..n].to_vec()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn datagrams_echo_with_domain_source_and_ports() {
+    let r = rig(4, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    for size in [0usize, 1, 100, 11 * 1024] {
+        let payload: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+        let mut d = header(&r.echo, 9, 0);
+        d.extend_from_slice(&payload);
+        u.send_to(&d, relay).await.unwrap();
+        let got = recv(&u, T).await.expect("echo");
+        // The reply names the echo's b32 (ATYP 3) and its port: the one we sent to.
+        let want = header(&r.echo, 9, 0);
+        assert_eq!(&got[..want.len()], &want[..], "size {size}");
+        assert_eq!(&got[want.len()..], &payload[..], "size {size}");
+    }
+    let st = &r.ctx.stats.udp;
+    assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 4);
+    assert_eq!(st.datagrams_down.load(Ordering::Relaxed), 4);
+}
+
+#[tokio::test]
+async fn bad_datagrams_are_dropped_and_counted() {
+    let r = rig(4, 1000).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    let mut big = header(&r.echo, 9, 0);
+    big.extend_from_slice(&[0u8; 1001]);
+    u.send_to(&big, relay).await.unwrap();
+    u.send_to(&[header(&r.echo, 9, 1), b"frag".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    u.send_to(&[0, 0, 0, 1, 10, 0, 0, 1, 0, 53, b'x'], relay)
+        .await
+        .unwrap();
+    u.send_to(
+        &[header("example.com", 53, 0), b"x".to_vec()].concat(),
+        relay,
+    )
+    .await
+    .unwrap();
+    u.send_to(&[0, 0], relay).await.unwrap();
+    let spoof = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    spoof
+        .send_to(&[header(&r.echo, 9, 0), b"spoof".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    // A good one last: once it is back, every earlier one was handled.
+    u.send_to(&[header(&r.echo, 9, 0), b"ok".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("the good datagram comes back");
+    assert!(got.ends_with(b"ok"));
+    assert!(recv(&u, Duration::from_millis(300)).await.is_none());
+    assert!(recv(&spoof, Duration::from_millis(100)).await.is_none());
+    let st = &r.ctx.stats.udp;
+    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    assert_eq!(g(&st.dropped_oversize), 1);
+    assert_eq!(g(&st.dropped_fragment), 1);
+    assert_eq!(g(&st.dropped_not_i2p), 2);
+    assert_eq!(g(&st.dropped_malformed), 1);
+    assert_eq!(g(&st.dropped_source), 1);
+    assert_eq!(g(&st.datagrams_up), 1);
+    // Nothing dropped reached the router.
+    assert_eq!(r.fake.with_state(|s| s.datagrams_in), 2);
+}
+
+#[tokio::test]
+async fn closing_the_control_connection_ends_the_association() {
+    let r = rig(1, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let live_before = r.fake.sessions().len();
+    let (c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    assert_eq!(r.fake.sessions().len(), live_before + 1);
+    // The listener allows one association: a second is refused while the first lives.
+    let u2 = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c2, rep2, _) = associate(r.socks, u2.local_addr().unwrap()).await;
+    assert_eq!(rep2, 1);
+    drop(c);
+    // Its I2P session and relay socket go at once.
+    assert!(
+        r.fake
+            .until(
+                move |s| s.live().len() == live_before,
+                Duration::from_secs(5)
+            )
+            .await,
+        "the association's session outlived its control connection"
+    );
+    u.send_to(&[header(&r.echo, 9, 0), b"late".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(&u, Duration::from_millis(500)).await.is_none());
+    assert_eq!(
+        r.ctx.stats.udp.associations_active.load(Ordering::Relaxed),
+        0
+    );
+    // And the slot is free again.
+    let (_c3, rep3, _) = associate(r.socks, u2.local_addr().unwrap()).await;
+    assert_eq!(rep3, 0);
+}
+
+#[tokio::test]
+async fn two_associations_never_see_each_others_datagrams() {
+    let r = rig(4, 11 * 1024).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_ca, _, ra) = associate(r.socks, a.local_addr().unwrap()).await;
+    let (_cb, _, rb) = associate(r.socks, b.local_addr().unwrap()).await;
+    for i in 0..50u8 {
+        a.send_to(&[header(&r.echo, 1, 0), vec![b'a', i]].concat(), ra)
+            .await
+            .unwrap();
+        b.send_to(&[header(&r.echo, 2, 0), vec![b'b', i]].concat(), rb)
+            .await
+            .unwrap();
+    }
+    for (u, tag) in [(&a, b'a'), (&b, b'b')] {
+        let mut n = 0;
+        while let Some(d) = recv(u, Duration::from_millis(500)).await {
+            assert_eq!(d[d.len() - 2], tag, "a datagram of the other association");
+            n += 1;
+        }
+        assert_eq!(n, 50);
+    }
+}
