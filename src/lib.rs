@@ -1,6 +1,8 @@
 //! eepsocks: a SOCKS 4a/5 proxy into I2P, and nothing else.
 //!
 //! Layout, one folder per concept:
+//! - `automap`: virtual addresses for I2P names: the DNS port (its codec and server); the
+//!   transparent port runs on `proxy`.
 //! - `socks`: the sans-IO SOCKS 4a/5 handshake codec (bytes in, bytes to send out).
 //! - `naming`: which targets are I2P targets (policy), address books and their lookup
 //!   order, RESOLVE stand-ins, subscriptions and their small HTTP client.
@@ -15,6 +17,7 @@
 //! - `cli`: the subcommands; `main.rs` only parses and dispatches.
 //! - `demo`: an offline I2P network in this process (feature `embedded`).
 
+pub mod automap;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -101,6 +101,9 @@ fn socks_into_i2p_through_i2pd_testnet() {
     step("half-close", || half_close(&r));
     step("refusals", || refusals(&r));
     step("leak filters", || leak_filters(&r));
+    step("automap: DNS, virtual addresses, transparent port", || {
+        automap(&r)
+    });
     step("status endpoint", || status(&r));
     step("log", || log(&r));
     step("router fails and comes back", || router_failure(&mut r));
@@ -184,6 +187,14 @@ fn curl_forms(r: &Run) {
         ],
         vec!["--socks5-hostname", SOCKS, "http://web.i2p/"],
         vec!["-x", "socks4a://127.0.0.1:4447", "http://WEB.I2P/"],
+        // HTTP CONNECT on the same port, with and without a Basic login
+        vec!["-p", "-x", "http://127.0.0.1:4447", url.as_str()],
+        vec![
+            "-p",
+            "-x",
+            "http://alice:swordfish@127.0.0.1:4447",
+            "http://web.i2p/",
+        ],
     ] {
         let out = net.curl(&args);
         assert!(
@@ -221,17 +232,25 @@ fn curl_refusals(r: &Run) {
     assert_eq!(out.status.code(), Some(97), "clearnet via socks5h: {out:?}");
 }
 
-/// An HTTP client pointed at the SOCKS port gets an explanation.
+/// HTTP other than CONNECT on the SOCKS port: an explanation when addressed to the proxy's
+/// loopback name, else a silent close (what a DNS-rebinding page would get).
 fn http_on_socks_port(r: &Run) {
+    // Forwarding proxy use: curl sends `GET http://web.i2p/`; empty reply is curl error 52.
     let out = r
         .net
         .curl(&["-x", "http://127.0.0.1:4447", "http://web.i2p/"]);
-    assert!(
-        text(&out.stdout).contains("not an HTTP proxy"),
+    assert_eq!(
+        out.status.code(),
+        Some(52),
         "HTTP on the SOCKS port: {out:?}"
     );
+    assert!(out.stdout.is_empty(), "{out:?}");
     let out = r.net.curl(&["-i", "http://127.0.0.1:4447/"]);
     assert!(text(&out.stdout).starts_with("HTTP/1.0 501"), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("not a forwarding HTTP proxy"),
+        "{out:?}"
+    );
 }
 
 /// Monero's form: SOCKS4a, DSTIP 0.0.0.1, empty user id; VN=0 CD=90, then data.
@@ -641,7 +660,13 @@ fn socks(net: &Testnet) -> TcpStream {
 
 /// A SOCKS5 request (no auth) and its reply code.
 fn s5_reply_for(net: &Testnet, req: &[u8]) -> u8 {
-    let mut s = socks(net);
+    s5_reply_at(net, SOCKS, req)
+}
+
+/// `s5_reply_for` on the listener at `addr`.
+fn s5_reply_at(net: &Testnet, addr: &str, req: &[u8]) -> u8 {
+    let mut s = net.connect(addr).expect("connect to eepsocks");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     s.write_all(&[5, 1, 0]).unwrap();
     let mut m = [0u8; 2];
     s.read_exact(&mut m).unwrap();
@@ -686,4 +711,173 @@ fn read_all(s: &mut TcpStream) -> Vec<u8> {
     let mut v = Vec::new();
     s.read_to_end(&mut v).unwrap();
     v
+}
+
+/// Automap on a second eepsocks (same router): `dig` gets a virtual address for an I2P
+/// name; SOCKS5 with that IPv4 address and plain SOCKS4 reach the echo service through
+/// it; the other listener refuses it; clearnet names are REFUSED (the leak audit at the
+/// end shows no DNS left the namespace); a connection redirected by nftables reaches the
+/// echo service through the transparent port; extended errors give 0xF0 and 0xF6.
+fn automap(r: &Run) {
+    const MAIN: &str = "127.0.0.1:4457";
+    const OTHER: &str = "127.0.0.1:4458";
+    const DNS_PORT: &str = "5353";
+    const TRANS: &str = "127.0.0.1:4449";
+    let net = &r.net;
+    let dir = r.dir.path().join("automap");
+    fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("eepsocks.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "{}
+[[proxy]]
+name = \"main\"
+listen = \"{MAIN}\"
+keys = \"transient\"
+extended_errors = true
+
+[[proxy]]
+name = \"other\"
+listen = \"{OTHER}\"
+keys = \"transient\"
+
+[automap]
+dns_listen = \"127.0.0.1:{DNS_PORT}\"
+trans_listen = \"{TRANS}\"
+",
+            config_text("status_listen = \"off\"\n")
+        ),
+    )
+    .unwrap();
+    let mut proxy = net.eepsocks([
+        "run",
+        "--sam",
+        &sam_addr(2),
+        "--data-dir",
+        dir.join("data").to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    proxy.wait_ready();
+    let dig = |args: &[&str]| {
+        let out = net
+            .command("dig")
+            .args(["@127.0.0.1", "-p", DNS_PORT, "+tries=1", "+time=60"])
+            .args(args)
+            .output()
+            .expect("run dig (apt-get install -y bind9-dnsutils)");
+        text(&out.stdout)
+    };
+
+    // A name through the router's address book, and a b32.
+    let answer = dig(&["+short", "echo.i2p"]);
+    let ip: std::net::Ipv4Addr = answer
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("dig echo.i2p: {answer:?}\n{}", dig(&["echo.i2p"])));
+    let virtual_net: eepsocks::naming::standins::Network = "127.192.0.0/10".parse().unwrap();
+    assert!(virtual_net.contains(ip), "{ip} not in 127.192.0.0/10");
+    assert_eq!(
+        dig(&["+short", "echo.i2p"]).trim(),
+        ip.to_string(),
+        "stable"
+    );
+    let b32_ip = dig(&["+short", &r.echo]);
+    assert!(
+        b32_ip.trim().parse::<std::net::Ipv4Addr>().is_ok(),
+        "{b32_ip:?}"
+    );
+    assert_eq!(dig(&["+short", "-x", &ip.to_string()]).trim(), "echo.i2p.");
+    let full = dig(&["AAAA", "echo.i2p"]);
+    assert!(
+        full.contains("status: NOERROR") && full.contains("ANSWER: 0"),
+        "{full}"
+    );
+    let full = dig(&["example.com"]);
+    assert!(full.contains("status: REFUSED"), "{full}");
+    let full = dig(&["no-such-site.i2p"]);
+    assert!(full.contains("status: NXDOMAIN"), "{full}");
+    let full = dig(&["+tcp", "echo.i2p"]);
+    assert!(full.contains(&ip.to_string()), "over TCP: {full}");
+
+    // The virtual address through SOCKS5 (ATYP 1) and plain SOCKS4, on the automap listener.
+    let o = ip.octets();
+    let mut s = net.connect(MAIN).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    s.write_all(&[5, 1, 0, 1, o[0], o[1], o[2], o[3], 0, 7])
+        .unwrap();
+    assert_eq!(read_socks5_reply(&mut s).unwrap(), 0, "SOCKS5 to {ip}");
+    echo_line(&mut s, b"via socks5 atyp 1\n");
+    let mut s = net.connect(MAIN).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(&[4, 1, 0, 7, o[0], o[1], o[2], o[3], 0])
+        .unwrap();
+    let mut rep = [0u8; 8];
+    s.read_exact(&mut rep).unwrap();
+    assert_eq!(rep[1], 90, "SOCKS4 to {ip}");
+    echo_line(&mut s, b"via socks4\n");
+    // Another listener (another identity) never learns or uses the mapping.
+    assert_eq!(
+        s5_reply_at(net, OTHER, &[5, 1, 0, 1, o[0], o[1], o[2], o[3], 0, 7]),
+        0x02,
+        "the virtual address on another listener"
+    );
+
+    // The transparent port: a plain TCP connection to the virtual address, redirected by
+    // one nftables rule inside the namespace.
+    let nft = |rule: &str| {
+        let out = net
+            .command("nft")
+            .arg(rule)
+            .output()
+            .expect("run nft (apt-get install -y nftables)");
+        assert!(out.status.success(), "nft {rule}: {}", text(&out.stderr));
+    };
+    nft("add table ip automap");
+    nft("add chain ip automap out { type nat hook output priority -100 ; }");
+    nft("add rule ip automap out ip daddr 127.192.0.0/10 tcp dport 1-65535 redirect to :4449");
+    let mut s = net.connect(&format!("{ip}:7")).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    echo_line(&mut s, b"via the transparent port\n");
+    // Not redirected (straight to the port): closed at once.
+    let mut s = net.connect(TRANS).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    assert!(read_all(&mut s).is_empty());
+    nft("delete table ip automap");
+
+    // Tor's extended codes on the listener that asks for them.
+    let unknown = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p";
+    assert_eq!(
+        s5_reply_at(net, MAIN, &socks5_request(1, unknown, 80)),
+        0xF0,
+        "LeaseSet not found"
+    );
+    assert_eq!(
+        s5_reply_at(net, MAIN, &socks5_request(1, "abc.b32.i2p", 80)),
+        0xF6,
+        "malformed b32"
+    );
+    assert_eq!(
+        s5_reply_at(net, OTHER, &socks5_request(1, "abc.b32.i2p", 80)),
+        0x04,
+        "RFC 1928 codes elsewhere"
+    );
+
+    let ports = eepsocks::daemon::ports::Ports::read(&dir.join("data")).unwrap();
+    let a = ports.automap.expect("automap in the ports file");
+    assert_eq!(a.listener, "main");
+    assert_eq!(a.dns.unwrap().port(), 5353);
+    proxy.term();
+}
+
+/// One line through an echo stream.
+fn echo_line(s: &mut TcpStream, line: &[u8]) {
+    s.write_all(line).unwrap();
+    let mut back = vec![0u8; line.len()];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, line);
 }

@@ -91,25 +91,40 @@ fn corpus() -> Vec<Case> {
         // looks like HTTP (capital first byte) but never ends its head: timed out
         ("SSH banner", b"SSH-2.0-OpenSSH_9.2\r\n".to_vec(), None),
         ("lowercase junk", b"hello there\n".to_vec(), Some(vec![])),
+        // HTTP other than CONNECT: the page only for a loopback Host (DNS rebinding)
         (
-            "HTTP GET",
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            "HTTP GET localhost",
+            b"GET / HTTP/1.1\r\nHost: localhost:4447\r\n\r\n".to_vec(),
             Some(http.clone()),
         ),
         (
-            "HTTP CONNECT",
-            b"CONNECT a.i2p:443 HTTP/1.1\r\n\r\n".to_vec(),
-            Some(http.clone()),
+            "HTTP GET foreign Host",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Some(vec![]),
         ),
         (
             "HTTP POST LF only",
-            b"POST / HTTP/1.0\n\n".to_vec(),
+            b"POST / HTTP/1.0\nHost: 127.0.0.1\n\n".to_vec(),
             Some(http.clone()),
         ),
         (
-            "HTTP OPTIONS",
+            "HTTP OPTIONS without Host",
             b"OPTIONS * HTTP/1.1\r\n\r\n".to_vec(),
-            Some(http.clone()),
+            Some(vec![]),
+        ),
+        (
+            "HTTP CONNECT without port",
+            b"CONNECT a.i2p HTTP/1.1\r\n\r\n".to_vec(),
+            Some(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                  Content-Length: 13\r\nConnection: close\r\n\r\nmissing port\n"
+                    .to_vec(),
+            ),
+        ),
+        (
+            "HTTP CONNECT unfinished head",
+            b"CONNECT a.i2p:80 HTTP/1.1\r\n".to_vec(),
+            None,
         ),
         ("NUL bytes", vec![0; 64], Some(vec![])),
         // SOCKS5 greeting

@@ -102,9 +102,15 @@ fn lifecycle_notifications_and_ports_file() {
     assert_eq!(ls[0]["name"], "main");
     assert_eq!(ls[0]["listen"], a.to_string());
     assert_eq!(ls[0]["identity"], b32);
-    assert_eq!(ls[0]["protocols"], serde_json::json!(["socks4a", "socks5"]));
+    assert_eq!(
+        ls[0]["protocols"],
+        serde_json::json!(["socks4a", "socks5", "http-connect"])
+    );
     assert_eq!(ls[1]["identity"], "per-username");
-    assert_eq!(ls[1]["protocols"], serde_json::json!(["socks5"]));
+    assert_eq!(
+        ls[1]["protocols"],
+        serde_json::json!(["socks5", "http-connect"])
+    );
 
     // `eepsocks b32` and `eepsocks status` find it through the file.
     assert_eq!(

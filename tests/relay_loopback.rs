@@ -3,7 +3,7 @@
 //! the first FIN): a true half-close is relayed both ways, byte-exact.
 //!
 //! Blocking clients in real time against a front end on its own thread, except the login
-//! test, whose one-second failure delay runs on tokio's paused clock.
+//! tests, whose one-second failure delay runs on tokio's paused clock.
 
 mod support;
 
@@ -195,4 +195,53 @@ async fn required_login_is_checked_and_guessing_is_locked_out() {
         .unwrap()
         .unwrap();
     assert_eq!(v, [5, 0xff]);
+}
+
+/// HTTP CONNECT on the SOCKS port, through the real server loop: the tunnel opens with
+/// `200`, pipelined bytes go through, and a required login is asked with `407`.
+#[tokio::test(start_paused = true)]
+async fn http_connect_tunnels_and_asks_for_a_login() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::time::timeout;
+    const OK: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    // Writes a CONNECT head and `early` at once, then reads `want` bytes back.
+    let exchange = |proxy, auth: &'static str, early: &'static [u8], want: usize| async move {
+        let mut s = TcpStream::connect(proxy).await.unwrap();
+        let head = format!("CONNECT {B32}:80 HTTP/1.1\r\nHost: {B32}:80\r\n{auth}\r\n");
+        s.write_all(&[head.as_bytes(), early].concat())
+            .await
+            .unwrap();
+        let mut got = vec![0u8; want];
+        timeout(LOCAL_IO_TIMEOUT, s.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        got
+    };
+    let open = Frontend::new(support::services::local_echo_tokio()).spawn();
+    let got = exchange(open, "", b"early", OK.len() + 5).await;
+    assert_eq!(got, [OK, b"early"].concat());
+
+    let check: eepsocks::socks::AuthCheck = Arc::new(|c: &eepsocks::socks::Credentials| {
+        c.username == b"alice" && c.password == b"swordfish"
+    });
+    let locked = Frontend::new(support::services::local_echo_tokio())
+        .auth(check)
+        .spawn();
+    // alice:swordfish
+    let good = "Proxy-Authorization: Basic YWxpY2U6c3dvcmRmaXNo\r\n";
+    let got = exchange(locked, good, b"hi", OK.len() + 2).await;
+    assert_eq!(got, [OK, b"hi"].concat());
+    let status = b"HTTP/1.1 407 ";
+    let got = exchange(locked, "", b"", status.len()).await;
+    assert_eq!(got, status);
+    let got = exchange(
+        locked,
+        "Proxy-Authorization: Basic YWxpY2U6eA==\r\n",
+        b"",
+        status.len(),
+    )
+    .await;
+    assert_eq!(got, status);
 }

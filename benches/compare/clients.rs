@@ -19,6 +19,8 @@ pub enum Via {
     Name(SocketAddr, String, u16),
     /// SOCKS5 to `proxy`, CONNECT by IPv4 (microsocks would resolve a name itself).
     Ip(SocketAddr, SocketAddr),
+    /// HTTP CONNECT to `proxy` by name.
+    HttpConnect(SocketAddr, String, u16),
 }
 
 pub async fn open(via: &Via) -> std::io::Result<TcpStream> {
@@ -42,6 +44,7 @@ pub async fn open(via: &Via) -> std::io::Result<TcpStream> {
             (p, r)
         }
         Via::Ip(..) => unreachable!("IPv4 targets only"),
+        Via::HttpConnect(p, host, port) => return http_connect(*p, host, *port).await,
     };
     let mut s = TcpStream::connect(proxy).await?;
     s.set_nodelay(true)?;
@@ -61,6 +64,82 @@ pub async fn open(via: &Via) -> std::io::Result<TcpStream> {
         )));
     }
     Ok(s)
+}
+
+/// CONNECT as curl -p sends it, then the response head up to its blank line (eepsocks sends
+/// nothing after it until the stream has data).
+async fn http_connect(proxy: SocketAddr, host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut s = TcpStream::connect(proxy).await?;
+    s.set_nodelay(true)?;
+    let req = format!(
+        "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: curl/8.5.0\r\n\
+         Proxy-Connection: Keep-Alive\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut head = Vec::with_capacity(64);
+    let mut b = [0u8; 256];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut b).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("proxy closed"));
+        }
+        head.extend_from_slice(&b[..n]);
+    }
+    if !head.starts_with(b"HTTP/1.1 200") {
+        return Err(std::io::Error::other(
+            String::from_utf8_lossy(&head).into_owned(),
+        ));
+    }
+    Ok(s)
+}
+
+/// A DNS A query for `name` with id `id` (RD set), as stub resolvers send it.
+pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// Answers per second from a DNS server at `server`: `clients` tasks, each sending one A
+/// query at a time (for `names`, in turn) for `dur`. Every answer must echo its id.
+pub async fn dns_rate(server: SocketAddr, names: &[String], clients: usize, dur: Duration) -> f64 {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let names: Vec<String> = names.iter().skip(c).step_by(clients).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            sock.connect(server).await.unwrap();
+            let mut buf = [0u8; 1500];
+            let mut n = 0u64;
+            let mut id = 0u16;
+            while t.elapsed() < dur {
+                id = id.wrapping_add(1);
+                let q = dns_query(id, &names[n as usize % names.len()]);
+                sock.send(&q).await.unwrap();
+                let got = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+                    .await
+                    .expect("DNS answer within 5 s")
+                    .unwrap();
+                assert!(
+                    got >= 12 && buf[..2] == id.to_be_bytes(),
+                    "answer to another query"
+                );
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for h in tasks {
+        total += h.await.unwrap();
+    }
+    total as f64 / t.elapsed().as_secs_f64()
 }
 
 /// What every SAM client does per stream (no warm connections): connect, HELLO, STREAM

@@ -16,7 +16,10 @@
 //! - filter: the HTTP leak filter in the same front end vs no filter: a 32 MiB POST body,
 //!   and request-to-response time of browser requests on a keep-alive connection.
 //!
-//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|filter`
+//! - automap: HTTP CONNECT vs SOCKS5 handshakes on the same front end (direct TCP connect
+//!   as the floor); answers per second of the DNS port vs a UDP echo (the floor).
+//!
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|filter|automap`
 //! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
 //! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
 //! adds peers (another eepsocks build, or this one with another config);
@@ -65,6 +68,11 @@ fn main() {
         peers::serve_direct(args[2].parse().unwrap(), args[3].parse().unwrap());
         return;
     }
+    match args.get(1).map(String::as_str) {
+        Some("--serve-dns") => return peers::serve_dns(args[2].parse().unwrap()),
+        Some("--serve-udp-echo") => return peers::serve_udp_echo(args[2].parse().unwrap()),
+        _ => {}
+    }
     let nofile = procfs::raise_nofile();
     // A proxied connection costs the proxy 2 fds, and this process 2 (client + service).
     IDLE.store(
@@ -81,6 +89,9 @@ fn main() {
     );
     if part == "all" || part == "filter" {
         filter();
+    }
+    if part == "all" || part == "automap" {
+        automap();
     }
     if part == "all" || part == "frontend" {
         frontend();
@@ -180,6 +191,63 @@ fn filter() {
             }
         }
         report::filter(bytes, rounds, n_gets, post, gets);
+    });
+}
+
+/// HTTP CONNECT vs SOCKS5 handshakes on one front end, and the DNS port's answers per second.
+fn automap() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let echo = l.local_addr().unwrap();
+        tokio::spawn(peers::service(l));
+        let addr: SocketAddr = "127.0.0.1:24475".parse().unwrap();
+        let _front = peers::eepsocks_direct(addr, echo);
+        wait_port(addr).await;
+        let list: Vec<Peer> = vec![
+            ("direct TCP connect".into(), Via::Direct(echo), None),
+            ("SOCKS5".into(), Via::Name(addr, B32.into(), 80), None),
+            (
+                "HTTP CONNECT".into(),
+                Via::HttpConnect(addr, B32.into(), 80),
+                None,
+            ),
+        ];
+        let q = quick();
+        let n = if q { 300 } else { 3000 };
+        let hs = clients::handshakes(&list, list.len(), n).await;
+
+        let dns_addr: SocketAddr = "127.0.0.1:24476".parse().unwrap();
+        let floor_addr: SocketAddr = "127.0.0.1:24477".parse().unwrap();
+        let _dns = peers::spawn_self("--serve-dns", dns_addr);
+        let _floor = peers::spawn_self("--serve-udp-echo", floor_addr);
+        // A name per query until the table holds them all, then names it already maps.
+        let names: Vec<String> = (0..if q { 500 } else { 4000 })
+            .map(|i| {
+                let mut h = [0u8; 32];
+                h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                format!(
+                    "{}.b32.i2p",
+                    data_encoding::BASE32_NOPAD.encode(&h).to_lowercase()
+                )
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let secs = std::time::Duration::from_secs(if q { 1 } else { 3 });
+        let rounds = if q { 2 } else { 5 };
+        let clients = 16;
+        let (mut dns, mut floor) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            for k in 0..2 {
+                let which = if round % 2 == 0 { k } else { 1 - k };
+                if which == 0 {
+                    dns.push(clients::dns_rate(dns_addr, &names, clients, secs).await);
+                } else {
+                    floor.push(clients::dns_rate(floor_addr, &names, clients, secs).await);
+                }
+            }
+        }
+        report::automap(&list, hs, n, dns, floor, clients, secs, names.len());
     });
 }
 

@@ -42,6 +42,51 @@ pub fn serve_direct(listen: SocketAddr, target: SocketAddr) {
     });
 }
 
+/// Automap's DNS port on `listen` (UDP), answering every b32 with a virtual address: the
+/// daemon's DNS server and table, with a router whose lookups always succeed (b32 names need
+/// none), on the runtime `eepsocks run` builds.
+pub fn serve_dns(listen: SocketAddr) {
+    let default = eepsocks::config::Config::default().threads as u64;
+    let threads = env_num("EEPSOCKS_BENCH_THREADS", default) as usize;
+    let rt = eepsocks::proxy::server::runtime(threads).unwrap();
+    rt.block_on(async move {
+        let sock = tokio::net::UdpSocket::bind(listen).await.unwrap();
+        let mut ctx = eepsocks::proxy::conn::ListenerContext::new(
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+            100,
+        );
+        ctx.stand_ins = Arc::new(eepsocks::naming::StandIns::new(
+            "127.192.0.0/10".parse().unwrap(),
+            eepsocks::naming::standins::DEFAULT_QUARANTINE,
+        ));
+        let router = Arc::new(crate::support::frontend::DirectRouter { addr: listen });
+        let dns = eepsocks::automap::server::Dns::new(router, Arc::new(ctx), 60);
+        dns.serve_udp(Arc::new(sock), std::future::pending()).await;
+    });
+}
+
+/// The floor for a DNS server: a UDP socket that sends every datagram straight back.
+pub fn serve_udp_echo(listen: SocketAddr) {
+    let s = std::net::UdpSocket::bind(listen).unwrap();
+    let mut b = [0u8; 1500];
+    loop {
+        let (n, from) = s.recv_from(&mut b).unwrap();
+        let _ = s.send_to(&b[..n], from);
+    }
+}
+
+/// This bench binary again, with `mode` (`--serve-dns`, `--serve-udp-echo`) on `listen`.
+pub fn spawn_self(mode: &str, listen: SocketAddr) -> Proc {
+    Proc(
+        Command::new(std::env::current_exe().unwrap())
+            .args([mode, &listen.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// This bench binary again, as `serve_direct` on `listen` relaying to `target`.
 pub fn eepsocks_direct(listen: SocketAddr, target: SocketAddr) -> Proc {
     Proc(

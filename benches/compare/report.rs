@@ -323,3 +323,40 @@ pub fn filter(
         rt1 / rt0
     );
 }
+
+// ---------------------------------------------------------------- automap
+
+/// HTTP CONNECT vs SOCKS5 handshakes, and the DNS port's rate.
+#[allow(clippy::too_many_arguments)]
+pub fn automap(
+    list: &[crate::Peer],
+    hs: Vec<Vec<f64>>,
+    n: usize,
+    mut dns: Vec<f64>,
+    mut floor: Vec<f64>,
+    clients: usize,
+    secs: std::time::Duration,
+    names: usize,
+) {
+    println!("## HTTP CONNECT and the automap DNS port (front end alone, loopback)\n");
+    println!(
+        "Handshake = connect to the reply (SOCKS5: greeting, method, request, reply; HTTP CONNECT: request head, `200` head), {n} each, interleaved, median µs. The router opens plain TCP (no I2P).\n"
+    );
+    let mut med: Vec<f64> = hs.into_iter().map(|mut v| median(&mut v)).collect();
+    let socks = med[1];
+    println!("| | median µs | ÷ SOCKS5 |");
+    println!("|---|---|---|");
+    for ((name, _, _), m) in list.iter().zip(med.iter_mut()) {
+        println!("| {name} | {m:.1} | {:.2} |", *m / socks);
+    }
+    let (d, f) = (median(&mut dns), median(&mut floor));
+    println!(
+        "\nDNS: {clients} clients, each one A query at a time for {} s, {names} distinct b32 names in turn (the first pass maps each, later ones find it), {} rounds alternating, median answers/s. Floor: a UDP socket that sends each query straight back.\n",
+        secs.as_secs(),
+        dns.len()
+    );
+    println!("| | answers/s | ÷ UDP echo |");
+    println!("|---|---|---|");
+    println!("| UDP echo (floor) | {f:.0} | 1.00 |");
+    println!("| eepsocks DNS port | {d:.0} | {:.2} |\n", d / f);
+}

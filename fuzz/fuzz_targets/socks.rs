@@ -1,6 +1,6 @@
-//! The SOCKS codec driven like the server drives it: the first byte picks a chunk size,
-//! the rest arrives in chunks of that size (its high bit: a login is required); replies
-//! are drained as the server does.
+//! The SOCKS codec (HTTP CONNECT included) driven like the server drives it: the first
+//! byte picks a chunk size, the rest arrives in chunks of that size (its high bit: a login
+//! is required); replies are drained as the server does.
 #![no_main]
 use eepsocks::socks::{Handshake, Step, MAX_HANDSHAKE_BYTES};
 use libfuzzer_sys::fuzz_target;
@@ -42,7 +42,15 @@ fuzz_target!(|data: &[u8]| {
             }
             Step::Finished { consumed, request } => {
                 assert!(consumed <= buf.len());
-                let _ = request.reply(eepsocks::socks::Reply::HostUnreachable);
+                if let eepsocks::socks::Version::Http { .. } = request.version {
+                    // An HTTP head ends with its blank line and fits the limit.
+                    assert!(buf[..consumed].ends_with(b"\n"));
+                    assert!(consumed <= MAX_HANDSHAKE_BYTES);
+                }
+                // The pipelined bytes as a refusal text: HTTP must sanitise whatever it gets.
+                let why = String::from_utf8_lossy(&buf[consumed..]);
+                let _ = request.reply_why(eepsocks::socks::Reply::HostUnreachable, &why);
+                let _ = request.reply(eepsocks::socks::Reply::Succeeded);
                 let _ = eepsocks::naming::classify(&request.address);
                 return;
             }

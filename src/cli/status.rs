@@ -102,6 +102,7 @@ mod tests {
         let mut p = Ports {
             listeners: vec![listener("main", "abc.b32.i2p")],
             status: None,
+            automap: None,
             pid: 1,
         };
         assert_eq!(pick(&p, None).unwrap(), "abc.b32.i2p");

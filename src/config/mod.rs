@@ -69,6 +69,54 @@ pub struct Config {
     pub sam_udp_max: Option<usize>,
     /// `[udp]`: SOCKS5 UDP ASSOCIATE (docs/protocol.md).
     pub udp: UdpConfig,
+    /// Tor's extended SOCKS5 error codes on the default listener (see `Listener::extended_errors`).
+    pub extended_errors: bool,
+    /// `[automap]`: virtual addresses for I2P names, a DNS port and a transparent port.
+    /// Off unless present.
+    pub automap: Option<AutomapConfig>,
+}
+
+/// `[automap]` (docs/automap.md): applications that resolve names themselves, speak only
+/// SOCKS4, or are redirected by the firewall reach I2P names through virtual addresses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomapConfig {
+    /// Where virtual addresses come from: an IPv4 network. Loopback by default, so a
+    /// virtual address never leaves the machine.
+    #[serde(default = "default_automap_network")]
+    pub network: String,
+    /// A DNS server (UDP and TCP) answering I2P names with virtual addresses; loopback only.
+    pub dns_listen: Option<SocketAddr>,
+    /// A transparent TCP port for connections redirected by the firewall; loopback only.
+    pub trans_listen: Option<SocketAddr>,
+    /// Whose identity DNS and transparent traffic uses; default: the first listener.
+    pub listener: Option<String>,
+    /// TTL of DNS answers, seconds.
+    #[serde(default = "default_automap_ttl")]
+    pub ttl: u32,
+    /// Seconds a forgotten virtual address stays unused before it may stand for another name.
+    #[serde(default = "default_automap_quarantine")]
+    pub quarantine: u64,
+}
+
+fn default_automap_network() -> String {
+    "127.192.0.0/10".into()
+}
+
+fn default_automap_ttl() -> u32 {
+    60
+}
+
+fn default_automap_quarantine() -> u64 {
+    600
+}
+
+impl AutomapConfig {
+    pub fn network(&self) -> Result<crate::naming::standins::Network> {
+        self.network
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[automap] network {e}"))
+    }
 }
 
 /// The largest repliable datagram I2P carries.
@@ -224,6 +272,10 @@ pub struct Listener {
     /// UDP ASSOCIATE on this listener; default `[udp] enabled`. false: refused with 0x07.
     #[serde(default)]
     pub udp: Option<bool>,
+    /// Send Tor's extended SOCKS5 error codes (0xF0 LeaseSet not found, 0xF6 malformed
+    /// address, 0xF7 timed out) instead of the RFC 1928 ones. Off by default.
+    #[serde(default)]
+    pub extended_errors: bool,
 }
 
 impl Listener {
@@ -285,6 +337,8 @@ impl Default for Config {
             sam_udp: None,
             sam_udp_max: None,
             udp: UdpConfig::default(),
+            extended_errors: false,
+            automap: None,
         }
     }
 }
@@ -432,6 +486,7 @@ impl Config {
             filter: self.filter,
             user_agent: self.user_agent.clone(),
             udp: None,
+            extended_errors: self.extended_errors,
         }]
     }
 
@@ -442,6 +497,15 @@ impl Config {
         }
         let sam: SocketAddr = self.sam.parse().ok()?;
         Some(SocketAddr::new(sam.ip(), sam.port().checked_sub(1)?))
+    }
+
+    /// The listener whose identity and virtual addresses automap uses, if automap is on.
+    pub fn automap_listener(&self) -> Option<String> {
+        let a = self.automap.as_ref()?;
+        match &a.listener {
+            Some(n) => Some(n.clone()),
+            None => self.listeners().first().map(|l| l.name.clone()),
+        }
     }
 
     /// Key file for a listener's own identity, or None for transient keys.
@@ -570,6 +634,41 @@ impl Config {
         if let Some(a) = self.status_addr()? {
             if !a.ip().is_loopback() {
                 bail!("status_listen {a}: loopback only");
+            }
+        }
+        if let Some(a) = &self.automap {
+            a.network()?;
+            let name = self.automap_listener().unwrap_or_default();
+            if !self.listeners().iter().any(|l| l.name == name) {
+                bail!("[automap] listener {name:?}: no such listener");
+            }
+            for (key, addr) in [
+                ("dns_listen", a.dns_listen),
+                ("trans_listen", a.trans_listen),
+            ] {
+                let Some(addr) = addr else { continue };
+                // No login on these ports: anyone who can reach them uses the identity.
+                if !addr.ip().is_loopback() {
+                    bail!("[automap] {key} {addr}: loopback only");
+                }
+                if self.listeners().iter().any(|l| l.listen == addr) {
+                    bail!("[automap] {key} {addr}: a SOCKS listener has that address");
+                }
+            }
+            if a.dns_listen.is_some() && a.dns_listen == a.trans_listen {
+                bail!("[automap] dns_listen and trans_listen must differ");
+            }
+            if !(1..=3600).contains(&a.ttl) {
+                bail!("[automap] ttl = {}: 1 to 3600 seconds", a.ttl);
+            }
+            // A resolver may keep an answer for its TTL: the address must not change
+            // meaning while it does.
+            if a.quarantine < u64::from(a.ttl) || a.quarantine > 7 * 24 * 3600 {
+                bail!(
+                    "[automap] quarantine = {}: at least ttl ({}) and at most a week",
+                    a.quarantine,
+                    a.ttl
+                );
             }
         }
         for u in &self.subscriptions {

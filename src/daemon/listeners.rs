@@ -3,11 +3,13 @@
 //! gets everything ready without touching what runs (keys, sockets, logins), then
 //! `commit` swaps it in, synchronously.
 
-use crate::config::{Config, ConfigSource, Isolate, Listener};
+use crate::automap::server::Dns;
+use crate::config::{AutomapConfig, Config, ConfigSource, Isolate, Listener};
 use crate::i2p::identity::{self, Mode, Pool, Template};
 use crate::i2p::keyfile::{self, KeySource};
 use crate::i2p::sam::Session;
 use crate::i2p::{PrivateKeys, SamRouter};
+use crate::naming::standins::{Network, StandIns};
 use crate::naming::subscriptions::Subscriptions;
 use crate::naming::Books;
 use crate::proxy::conn::ListenerContext;
@@ -17,7 +19,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -48,6 +50,7 @@ struct Running {
     ctx: Arc<ListenerContext>,
     pool: Arc<Pool>,
     info: Arc<ListenerInfo>,
+    router: Arc<SamRouter>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +66,18 @@ struct Spec {
     udp: Option<crate::config::UdpConfig>,
     /// Where datagrams go; None when unknown (UDP ASSOCIATE then fails with 0x01).
     sam_udp: Option<crate::i2p::sam_router::UdpRouter>,
+    /// The automap listener's virtual network and quarantine (seconds); its table is kept
+    /// while these stay the same.
+    automap: Option<(Network, u64)>,
+}
+
+/// Automap's ports as running: the DNS port (UDP and TCP on one address) and the
+/// transparent port, served for the automap listener.
+struct AutomapPorts {
+    config: AutomapConfig,
+    dns: Option<(Arc<UdpSocket>, Arc<TcpListener>)>,
+    trans: Option<Arc<TcpListener>>,
+    stop: CancellationToken,
 }
 
 /// A listener as the new config wants it, ready to swap in.
@@ -85,6 +100,7 @@ enum IdentityPlan {
 struct Plan {
     listeners: Vec<Planned>,
     identities: HashMap<IdentityKey, IdentityPlan>,
+    automap: Option<AutomapPorts>,
 }
 
 /// Listeners started by an `apply`, and the sessions to wait for.
@@ -106,6 +122,7 @@ pub(super) struct Daemon {
     logins: Arc<crate::proxy::logins::Logins>,
     /// Client connections of all listeners together, from the descriptor limit.
     budget: Arc<tokio::sync::Semaphore>,
+    automap: Option<AutomapPorts>,
 }
 
 impl Daemon {
@@ -121,6 +138,7 @@ impl Daemon {
             pools: Arc::default(),
             logins: Arc::default(),
             budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
+            automap: None,
         };
         d.books.load(&d.data_dir)?;
         Ok(d)
@@ -190,7 +208,9 @@ impl Daemon {
         let mut plan = Plan {
             listeners: Vec::new(),
             identities: HashMap::new(),
+            automap: self.plan_automap(cfg).await?,
         };
+        let automap_listener = cfg.automap_listener();
         for l in cfg.listeners() {
             let template = Template {
                 sam_addr: cfg.sam.clone(),
@@ -228,6 +248,12 @@ impl Daemon {
                         sam_udp,
                         max_send: cfg.sam_udp_max.unwrap_or(65_507),
                     }),
+                automap: match &cfg.automap {
+                    Some(a) if automap_listener.as_deref() == Some(l.name.as_str()) => {
+                        Some((a.network()?, a.quarantine))
+                    }
+                    _ => None,
+                },
             };
             let auth = l.auth_check()?;
             // The same address keeps its socket: never a moment without a listener, and
@@ -257,6 +283,88 @@ impl Daemon {
             });
         }
         Ok(plan)
+    }
+
+    /// Automap's sockets for `cfg`: those running when the address is the same (no moment
+    /// without them), else bound now. The tasks are (re)started by `commit`.
+    async fn plan_automap(&self, cfg: &Config) -> Result<Option<AutomapPorts>> {
+        let Some(a) = &cfg.automap else {
+            return Ok(None);
+        };
+        let old = self.automap.as_ref();
+        let dns = match a.dns_listen {
+            None => None,
+            Some(addr) => match old.filter(|o| o.config.dns_listen == Some(addr)) {
+                Some(o) => o.dns.clone(),
+                None => Some(bind_dns(addr).await?),
+            },
+        };
+        let trans = match a.trans_listen {
+            None => None,
+            Some(addr) => match old.filter(|o| o.config.trans_listen == Some(addr)) {
+                Some(o) => o.trans.clone(),
+                None => Some(Arc::new(TcpListener::bind(addr).await.with_context(
+                    || format!("[automap] cannot listen on {addr} (trans_listen)"),
+                )?)),
+            },
+        };
+        Ok(Some(AutomapPorts {
+            config: a.clone(),
+            dns,
+            trans,
+            stop: CancellationToken::new(),
+        }))
+    }
+
+    /// Serve automap's ports for the automap listener as it runs now; the previous tasks
+    /// stop (their sockets live on in the new ones when kept).
+    fn start_automap(&mut self, cfg: &Config, ports: Option<AutomapPorts>) {
+        if let Some(old) = self.automap.take() {
+            old.stop.cancel();
+        }
+        let Some(ports) = ports else { return };
+        let name = cfg.automap_listener().unwrap_or_default();
+        let Some(r) = self.running.iter().find(|r| r.spec.listener.name == name) else {
+            // validate() makes sure the listener exists.
+            return;
+        };
+        let a = &ports.config;
+        if let Some((udp, tcp)) = &ports.dns {
+            let dns = Dns::new(r.router.clone(), r.ctx.clone(), a.ttl);
+            let stop = ports.stop.clone();
+            tokio::spawn(
+                dns.clone()
+                    .serve_udp(udp.clone(), stop.clone().cancelled_owned()),
+            );
+            tokio::spawn(dns.serve_tcp(tcp.clone(), stop.cancelled_owned()));
+        }
+        if let Some(t) = &ports.trans {
+            tokio::spawn(crate::proxy::server::serve_transparent(
+                t.clone(),
+                r.router.clone(),
+                r.ctx.clone(),
+                ports.stop.clone().cancelled_owned(),
+            ));
+        }
+        let show = |x: Option<std::net::SocketAddr>| x.map_or("off".to_string(), |a| a.to_string());
+        info!(
+            "automap for listener {name}: virtual addresses in {}, DNS on {}, transparent port on {}",
+            a.network,
+            show(a.dns_listen),
+            show(a.trans_listen)
+        );
+        self.automap = Some(ports);
+    }
+
+    /// The automap ports running now, as the ports file shows them.
+    pub(super) fn automap_ports(&self, cfg: &Config) -> Option<super::ports::PortAutomap> {
+        let a = self.automap.as_ref()?;
+        Some(super::ports::PortAutomap {
+            listener: cfg.automap_listener()?,
+            network: a.config.network.clone(),
+            dns: a.dns.as_ref().and_then(|(_, t)| t.local_addr().ok()),
+            transparent: a.trans.as_ref().and_then(|t| t.local_addr().ok()),
+        })
     }
 
     async fn plan_identity(&self, key: &IdentityKey, template: &Template) -> Result<IdentityPlan> {
@@ -318,6 +426,7 @@ impl Daemon {
         for r in old {
             self.stop(r);
         }
+        self.start_automap(cfg, plan.automap);
         self.draining.retain(|c| c.open() > 0);
         let order: Vec<String> = cfg.listeners().into_iter().map(|l| l.name).collect();
         self.running
@@ -357,13 +466,18 @@ impl Daemon {
             Duration::from_secs(p.spec.stream_timeout),
             p.spec.max_clients,
         );
-        // Stand-ins are the listener's own; a restarted listener keeps the ones it handed out.
+        // Stand-ins are the listener's own; a restarted listener keeps the ones it handed out
+        // while its network stays the same.
         ctx.budget = self.budget.clone();
         ctx.logins = self.logins.clone();
-        ctx.stand_ins = match &prev {
-            Some(r) => r.ctx.stand_ins.clone(),
-            None => Arc::default(),
+        ctx.stand_ins = match (&prev, p.spec.automap) {
+            (Some(r), a) if r.spec.automap == a => r.ctx.stand_ins.clone(),
+            (_, Some((net, quarantine))) => {
+                Arc::new(StandIns::new(net, Duration::from_secs(quarantine)))
+            }
+            (_, None) => Arc::default(),
         };
+        ctx.extended_errors = l.extended_errors;
         ctx.per_user = p.spec.identity.is_none();
         ctx.filter = l.filter;
         if let Some(u) = &p.spec.udp {
@@ -419,7 +533,7 @@ impl Daemon {
         });
         tokio::spawn(crate::proxy::server::serve(
             p.socket.clone(),
-            router,
+            router.clone(),
             ctx.clone(),
             stop.clone().cancelled_owned(),
         ));
@@ -435,6 +549,7 @@ impl Daemon {
             ctx,
             pool,
             info,
+            router,
         }
     }
 
@@ -479,6 +594,9 @@ impl Daemon {
 
     /// Stop accepting everywhere, then give open connections up to `limit` to finish.
     pub(super) async fn drain(&mut self, limit: Duration) {
+        if let Some(a) = self.automap.take() {
+            a.stop.cancel();
+        }
         for r in std::mem::take(&mut self.running) {
             r.stop.cancel();
             self.draining.push(r.ctx);
@@ -502,6 +620,18 @@ impl Daemon {
             info!("all connections closed; exiting");
         }
     }
+}
+
+/// The DNS port: TCP first, then UDP on the same port (which may have been 0).
+async fn bind_dns(addr: std::net::SocketAddr) -> Result<(Arc<UdpSocket>, Arc<TcpListener>)> {
+    let tcp = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("[automap] cannot listen on {addr} (dns_listen, TCP)"))?;
+    let addr = tcp.local_addr()?;
+    let udp = UdpSocket::bind(addr)
+        .await
+        .with_context(|| format!("[automap] cannot listen on {addr} (dns_listen, UDP)"))?;
+    Ok((Arc::new(udp), Arc::new(tcp)))
 }
 
 /// The connection budget for `cfg` under the current descriptor limit (logged).

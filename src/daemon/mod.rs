@@ -234,9 +234,9 @@ impl Outputs<'_> {
                 let info = infos.iter().find(|i| i.name == l.name)?;
                 // SOCKS4 has no password: a listener that requires a login refuses it.
                 let protocols: &[&str] = if l.auth.is_empty() {
-                    &["socks4a", "socks5"]
+                    &["socks4a", "socks5", "http-connect"]
                 } else {
-                    &["socks5"]
+                    &["socks5", "http-connect"]
                 };
                 Some(ports::PortListener {
                     name: l.name.clone(),
@@ -249,6 +249,7 @@ impl Outputs<'_> {
         let p = ports::Ports {
             listeners,
             status,
+            automap: d.automap_ports(cfg),
             pid: std::process::id(),
         };
         match p.write(&self.data_dir) {

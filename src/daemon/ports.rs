@@ -15,7 +15,22 @@ pub struct Ports {
     pub listeners: Vec<PortListener>,
     /// The status endpoint, null when off.
     pub status: Option<SocketAddr>,
+    /// Automap's ports, null when automap is off.
+    #[serde(default)]
+    pub automap: Option<PortAutomap>,
     pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortAutomap {
+    /// The listener whose identity and virtual addresses DNS and transparent traffic use.
+    pub listener: String,
+    /// The virtual network, e.g. "127.192.0.0/10".
+    pub network: String,
+    /// The DNS port (UDP and TCP), null when off.
+    pub dns: Option<SocketAddr>,
+    /// The transparent port, null when off.
+    pub transparent: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +133,7 @@ mod tests {
                 identity: "per-username".into(),
             }],
             status: None,
+            automap: None,
             pid: std::process::id(),
         };
         ports.write(dir.path()).unwrap();
@@ -138,6 +154,7 @@ mod tests {
         let ports = Ports {
             listeners: vec![],
             status: None,
+            automap: None,
             // Above the kernel's pid_max: no such process.
             pid: 0x7fff_fff0,
         };

@@ -67,6 +67,17 @@ impl OpenError {
             OpenError::Router(_) | OpenError::Limit(_) => Reply::GeneralFailure,
         }
     }
+
+    /// The reply on listeners with `extended_errors` (Tor's codes, docs/protocol.md).
+    /// Routers do not say whether an encrypted LeaseSet needed client authorization, so
+    /// Tor's 0xF4/0xF5 are never sent.
+    pub fn extended_reply(&self) -> Reply {
+        match self {
+            OpenError::Unreachable(_) => Reply::LeaseSetNotFound,
+            OpenError::Timeout(_) => Reply::OpenTimedOut,
+            other => other.reply(),
+        }
+    }
 }
 
 pub trait Router: Send + Sync + 'static {

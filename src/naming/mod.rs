@@ -46,6 +46,9 @@ pub enum Refusal {
     NotI2p,
     #[error("malformed I2P name: {0}")]
     Malformed(&'static str),
+    /// A name ending in .b32.i2p that is no b32 or b33 address.
+    #[error("malformed I2P address: {0}")]
+    BadHash(&'static str),
 }
 
 impl Refusal {
@@ -53,7 +56,15 @@ impl Refusal {
         match self {
             Refusal::IpLiteral | Refusal::NotI2p => Reply::NotAllowed,
             // The name can never resolve: "host unreachable", as for unknown names.
-            Refusal::Malformed(_) => Reply::HostUnreachable,
+            Refusal::Malformed(_) | Refusal::BadHash(_) => Reply::HostUnreachable,
+        }
+    }
+
+    /// The reply on listeners with `extended_errors` (Tor's codes, docs/protocol.md).
+    pub fn extended_reply(&self) -> Reply {
+        match self {
+            Refusal::BadHash(_) => Reply::BadAddress,
+            other => other.reply(),
         }
     }
 }
@@ -113,9 +124,9 @@ pub fn classify(addr: &Address) -> Result<Target, Refusal> {
             // No such thing: as a plain name an address book could map it anywhere, and
             // an application would take it for the b32 it ends with.
             _ if hash.contains('.') => {
-                Err(Refusal::Malformed("a .b32.i2p address has no subdomains"))
+                Err(Refusal::BadHash("a .b32.i2p address has no subdomains"))
             }
-            _ => Err(Refusal::Malformed(
+            _ => Err(Refusal::BadHash(
                 "a .b32.i2p address has 52 base32 characters (56 or more for b33)",
             )),
         };
@@ -158,7 +169,7 @@ mod tests {
     fn refusals() {
         // Subdomains of a b32 do not exist; as names they could be mapped anywhere.
         for sub in [format!("www.{H}.b32.i2p"), "a.b.b32.i2p".to_string()] {
-            assert!(matches!(n(&sub), Err(Refusal::Malformed(_))), "{sub}");
+            assert!(matches!(n(&sub), Err(Refusal::BadHash(_))), "{sub}");
         }
         assert_eq!(
             classify(&Address::Ipv4(Ipv4Addr::new(10, 0, 0, 1))),
@@ -184,15 +195,18 @@ mod tests {
             n(&("a".repeat(64) + ".i2p")),
             Err(Refusal::Malformed(_))
         ));
-        assert!(matches!(n("abc.b32.i2p"), Err(Refusal::Malformed(_))));
+        assert!(matches!(n("abc.b32.i2p"), Err(Refusal::BadHash(_))));
         assert!(matches!(
             n(&("1".repeat(52) + ".b32.i2p")),
-            Err(Refusal::Malformed(_))
+            Err(Refusal::BadHash(_))
         ));
         let long = vec!["a".repeat(60); 5].join(".") + ".i2p";
         assert!(matches!(n(&long), Err(Refusal::Malformed(_))));
         assert_eq!(Refusal::IpLiteral.reply(), Reply::NotAllowed);
         assert_eq!(Refusal::NotI2p.reply(), Reply::NotAllowed);
         assert_eq!(Refusal::Malformed("x").reply(), Reply::HostUnreachable);
+        assert_eq!(Refusal::BadHash("x").reply(), Reply::HostUnreachable);
+        assert_eq!(Refusal::BadHash("x").extended_reply(), Reply::BadAddress);
+        assert_eq!(Refusal::NotI2p.extended_reply(), Reply::NotAllowed);
     }
 }

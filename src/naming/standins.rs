@@ -1,33 +1,102 @@
-//! Stand-in addresses for Tor's RESOLVE.
+//! Stand-in (virtual) addresses: Tor's RESOLVE, and automap's DNS and transparent ports.
 
 use crate::socks::Address;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 /// Tor's RESOLVE (0xF0) for applications that resolve before they connect (torsocks,
-/// Monero's `v4a_tor`): a resolvable I2P name is answered with a stand-in IPv4 address
-/// 255.x.y.z, as Java I2P does, and a later CONNECT to that address (as an IPv4 literal
-/// or as the dotted-quad string) is mapped back to the name. Unlike Java I2P, the name is
-/// checked first (unknown names get 0x04 at RESOLVE time).
+/// Monero's `v4a_tor`), and automap (a DNS port and a transparent port): a resolvable I2P
+/// name is answered with a stand-in IPv4 address from the table's network (255.0.0.0/8 by
+/// default, as Java I2P does; automap's `network`, 127.192.0.0/10 by default), and a later
+/// CONNECT to that address (as an IPv4 literal or as the dotted-quad string) is mapped back
+/// to the name. Unlike Java I2P, the name is checked first (unknown names get 0x04).
 ///
 /// One table per listener, and inside it one space per identity (`who`: the SOCKS username
 /// on `isolate = "username"` listeners), so no client can see or steer another identity's
 /// mappings:
-/// - addresses are handed out in a random order (a random start and step through the 2^24
-///   addresses of 255/8), never derived from the name, and none is handed out again before
-///   all 16.7 million have been: a stand-in an application may still have cached never
-///   comes to mean another name;
-/// - at most `CAP` mappings are kept, the least recently used forgotten first, and one
-///   identity holds at most `PER_WHO` of them, so a flood of RESOLVEs by one client only
-///   evicts its own.
+/// - addresses are handed out in a random order (a random start and step through the
+///   network), never derived from the name;
+/// - an address that stood for a name is not handed out for another one within the
+///   quarantine (10 minutes by default): a stand-in an application or a resolver may still
+///   have cached does not come to mean another name. When every free address is in
+///   quarantine, no new mapping is made (`map` gives None) until one leaves it;
+/// - at most `CAP` mappings are kept (at most half the network, so the other half can sit
+///   in quarantine), the least recently used forgotten first, and one identity holds at
+///   most `PER_WHO` of them, so a flood by one client only evicts its own.
 pub struct StandIns {
     inner: std::sync::Mutex<Table>,
+    net: Network,
+    quarantine: Duration,
 }
 
 /// Mappings kept per listener.
 pub const CAP: usize = 4096;
 /// Mappings kept per identity.
 pub const PER_WHO: usize = 1024;
+/// Addresses held in quarantine at most (memory bound; see `StandIns`).
+pub const QUARANTINE_CAP: usize = 65536;
+/// How long a forgotten address stays unused, unless configured otherwise.
+pub const DEFAULT_QUARANTINE: Duration = Duration::from_secs(600);
+
+/// An IPv4 network, `a.b.c.d/len`, with host bits zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    base: u32,
+    len: u8,
+}
+
+impl Network {
+    /// 255.0.0.0/8: RESOLVE's stand-ins when a listener has no automap network.
+    pub const RESOLVE: Network = Network {
+        base: 0xff00_0000,
+        len: 8,
+    };
+
+    fn host_mask(self) -> u32 {
+        u32::MAX >> self.len
+    }
+
+    pub fn contains(self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & !self.host_mask() == self.base
+    }
+
+    /// Addresses that can be handed out: all but the first and last of the network.
+    pub fn usable(self) -> u64 {
+        (1u64 << (32 - self.len)) - 2
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Network, String> {
+        let err = || format!("{s:?}: an IPv4 network like 127.192.0.0/10 (prefix /1 to /30)");
+        let (ip, len) = s.split_once('/').ok_or_else(err)?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| err())?;
+        let len: u8 = len.parse().map_err(|_| err())?;
+        if !(1..=30).contains(&len) {
+            return Err(err());
+        }
+        let net = Network {
+            base: u32::from(ip),
+            len,
+        };
+        if net.base & net.host_mask() != 0 {
+            return Err(format!(
+                "{s:?}: host bits set (the network address is {}/{len})",
+                Ipv4Addr::from(net.base & !net.host_mask())
+            ));
+        }
+        Ok(net)
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.len)
+    }
+}
 
 struct Entry {
     who: Vec<u8>,
@@ -41,33 +110,21 @@ struct Table {
     /// Last use → address, oldest first.
     lru: BTreeMap<u64, u32>,
     per_who: HashMap<Vec<u8>, usize>,
+    /// Forgotten addresses, oldest first, and the same as a set.
+    released: VecDeque<(Instant, u32)>,
+    quarantined: HashSet<u32>,
     tick: u64,
-    /// Next address: `start + n * step` (mod 2^24), n counting up.
+    /// Next host part: `start + n * step` (mod the network's size), n counting up.
     n: u32,
     start: u32,
     step: u32,
+    /// Mappings kept at most: CAP, or half the network if that is less.
+    cap: usize,
 }
 
 impl Default for StandIns {
     fn default() -> StandIns {
-        let mut b = [0u8; 8];
-        // Without OS randomness the walk still never reuses an address; it is only
-        // predictable.
-        let _ = getrandom::getrandom(&mut b);
-        let r = u64::from_le_bytes(b);
-        StandIns {
-            inner: std::sync::Mutex::new(Table {
-                by_ip: HashMap::new(),
-                by_name: HashMap::new(),
-                lru: BTreeMap::new(),
-                per_who: HashMap::new(),
-                tick: 0,
-                n: 0,
-                start: (r as u32) & 0x00ff_ffff,
-                // Odd: a step coprime with 2^24 visits every address once per cycle.
-                step: ((r >> 32) as u32 & 0x00ff_ffff) | 1,
-            }),
-        }
+        StandIns::new(Network::RESOLVE, DEFAULT_QUARANTINE)
     }
 }
 
@@ -82,7 +139,7 @@ impl Table {
         }
     }
 
-    fn forget(&mut self, ip: u32) {
+    fn forget(&mut self, ip: u32, now: Instant) {
         if let Some(e) = self.by_ip.remove(&ip) {
             self.lru.remove(&e.used);
             self.by_name.remove(&(e.who.clone(), e.name));
@@ -92,6 +149,19 @@ impl Table {
                     self.per_who.remove(&e.who);
                 }
             }
+            self.released.push_back((now, ip));
+            self.quarantined.insert(ip);
+        }
+    }
+
+    /// Let addresses whose quarantine is over be handed out again.
+    fn release_expired(&mut self, now: Instant, quarantine: Duration) {
+        while let Some(&(at, ip)) = self.released.front() {
+            if now.duration_since(at) < quarantine {
+                break;
+            }
+            self.released.pop_front();
+            self.quarantined.remove(&ip);
         }
     }
 
@@ -103,38 +173,94 @@ impl Table {
             .find(|ip| who.map_or(true, |w| self.by_ip[ip].who == w))
     }
 
-    fn next_ip(&mut self) -> u32 {
-        loop {
-            let low = self.start.wrapping_add(self.n.wrapping_mul(self.step)) & 0x00ff_ffff;
-            self.n = self.n.wrapping_add(1) & 0x00ff_ffff;
-            // 255.255.255.255 is the broadcast address: never hand it out.
-            if low != 0x00ff_ffff && !self.by_ip.contains_key(&(0xff00_0000 | low)) {
-                return 0xff00_0000 | low;
+    /// The next free address of the walk; None when every address is taken or in
+    /// quarantine (one full turn of the walk without a free one).
+    fn next_ip(&mut self, net: Network) -> Option<u32> {
+        let mask = net.host_mask();
+        for _ in 0..=mask {
+            let host = self.start.wrapping_add(self.n.wrapping_mul(self.step)) & mask;
+            self.n = self.n.wrapping_add(1) & mask;
+            let ip = net.base | host;
+            // Not the network's first or last address (255.255.255.255 is broadcast).
+            if host != 0
+                && host != mask
+                && !self.by_ip.contains_key(&ip)
+                && !self.quarantined.contains(&ip)
+            {
+                return Some(ip);
             }
         }
+        None
     }
 }
 
 impl StandIns {
+    /// A table handing out addresses of `net`, each kept from other names for `quarantine`
+    /// after it was forgotten.
+    pub fn new(net: Network, quarantine: Duration) -> StandIns {
+        let mut b = [0u8; 8];
+        // Without OS randomness the walk still never reuses an address early; it is only
+        // predictable.
+        let _ = getrandom::getrandom(&mut b);
+        let r = u64::from_le_bytes(b);
+        let mask = net.host_mask();
+        StandIns {
+            inner: std::sync::Mutex::new(Table {
+                by_ip: HashMap::new(),
+                by_name: HashMap::new(),
+                lru: BTreeMap::new(),
+                per_who: HashMap::new(),
+                released: VecDeque::new(),
+                quarantined: HashSet::new(),
+                tick: 0,
+                n: 0,
+                start: (r as u32) & mask,
+                // Odd: a step coprime with the (power of two) size visits every address
+                // once per turn.
+                step: ((r >> 32) as u32 & mask) | 1,
+                cap: CAP.min((net.usable() / 2) as usize).max(1),
+            }),
+            net,
+            quarantine,
+        }
+    }
+
+    pub fn network(&self) -> Network {
+        self.net
+    }
+
     /// The stand-in address for `name` as identity `who` resolved it (the same one for as
-    /// long as it is remembered).
-    pub fn map(&self, who: &[u8], name: &str) -> Ipv4Addr {
+    /// long as it is remembered). None when no address is free (all taken or in quarantine).
+    pub fn map(&self, who: &[u8], name: &str) -> Option<Ipv4Addr> {
         let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let key = (who.to_vec(), name.to_string());
         if let Some(&ip) = t.by_name.get(&key) {
             t.touch(ip);
-            return ip.into();
+            return Some(ip.into());
         }
-        if t.per_who.get(who).copied().unwrap_or(0) >= PER_WHO {
-            if let Some(ip) = t.oldest(Some(who)) {
-                t.forget(ip);
-            }
-        } else if t.by_ip.len() >= CAP {
-            if let Some(ip) = t.oldest(None) {
-                t.forget(ip);
+        let now = Instant::now();
+        t.release_expired(now, self.quarantine);
+        // Whose oldest mapping makes room: the client's own when it holds its share, else
+        // anyone's when the table is full.
+        let evict: Option<Option<&[u8]>> =
+            if t.per_who.get(who).copied().unwrap_or(0) >= PER_WHO.min(t.cap) {
+                Some(Some(who))
+            } else if t.by_ip.len() >= t.cap {
+                Some(None)
+            } else {
+                None
+            };
+        // A forgotten address goes into quarantine: forget only when there is room there,
+        // and only once a free address is found (nothing is lost for nothing).
+        if evict.is_some() && t.quarantined.len() >= QUARANTINE_CAP {
+            return None;
+        }
+        let ip = t.next_ip(self.net)?;
+        if let Some(w) = evict {
+            if let Some(old) = t.oldest(w) {
+                t.forget(old, now);
             }
         }
-        let ip = t.next_ip();
         t.tick += 1;
         let used = t.tick;
         t.by_ip.insert(
@@ -148,7 +274,15 @@ impl StandIns {
         t.lru.insert(used, ip);
         t.by_name.insert(key, ip);
         *t.per_who.entry(who.to_vec()).or_default() += 1;
-        ip.into()
+        Some(ip.into())
+    }
+
+    /// The address `name` already has for `who`, if any (marking it used).
+    pub fn mapped(&self, who: &[u8], name: &str) -> Option<Ipv4Addr> {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let ip = *t.by_name.get(&(who.to_vec(), name.to_string()))?;
+        t.touch(ip);
+        Some(ip.into())
     }
 
     /// The name behind a stand-in address given as a literal or as its dotted-quad string,
@@ -157,11 +291,11 @@ impl StandIns {
         let ip: Ipv4Addr = match addr {
             Address::Ipv4(ip) => *ip,
             // Only dotted quads can be stand-ins; skip the parse for ordinary names.
-            Address::Name(n) if n.starts_with("255.") => n.parse().ok()?,
+            Address::Name(n) if n.starts_with(|c: char| c.is_ascii_digit()) => n.parse().ok()?,
             _ => return None,
         };
-        // Stand-ins are all in 255/8: no lock for any other address.
-        if ip.octets()[0] != 255 {
+        // No lock for addresses outside the network.
+        if !self.net.contains(ip) {
             return None;
         }
         let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -183,9 +317,9 @@ mod tests {
     #[test]
     fn round_trip() {
         let f = StandIns::default();
-        let a = f.map(b"", "forum.i2p");
+        let a = f.map(b"", "forum.i2p").unwrap();
         assert_eq!(a.octets()[0], 255);
-        assert_eq!(f.map(b"", "forum.i2p"), a);
+        assert_eq!(f.map(b"", "forum.i2p"), Some(a));
         assert_eq!(f.unmap(b"", &v4(a)), Some("forum.i2p".into()));
         assert_eq!(
             f.unmap(b"", &Address::Name(a.to_string())),
@@ -198,9 +332,9 @@ mod tests {
     #[test]
     fn identities_do_not_see_each_other() {
         let f = StandIns::default();
-        let a = f.map(b"alice", "secret.i2p");
+        let a = f.map(b"alice", "secret.i2p").unwrap();
         assert_eq!(f.unmap(b"bob", &v4(a)), None);
-        let b = f.map(b"bob", "secret.i2p");
+        let b = f.map(b"bob", "secret.i2p").unwrap();
         assert_ne!(
             a, b,
             "the same name gets another address for another identity"
@@ -213,11 +347,11 @@ mod tests {
     #[test]
     fn floods_evict_only_the_flooder_and_addresses_are_not_reused() {
         let f = StandIns::default();
-        let victim = f.map(b"victim", "bank.i2p");
+        let victim = f.map(b"victim", "bank.i2p").unwrap();
         let mut seen = std::collections::HashSet::new();
         seen.insert(victim);
         for i in 0..20_000 {
-            let ip = f.map(b"attacker", &format!("n{i}.b32.i2p"));
+            let ip = f.map(b"attacker", &format!("n{i}.b32.i2p")).unwrap();
             assert!(seen.insert(ip), "address {ip} handed out twice");
         }
         assert_eq!(f.unmap(b"victim", &v4(victim)), Some("bank.i2p".into()));
@@ -232,7 +366,7 @@ mod tests {
     #[test]
     fn recently_used_mappings_stay() {
         let f = StandIns::default();
-        let keep = f.map(b"", "keep.i2p");
+        let keep = f.map(b"", "keep.i2p").unwrap();
         for i in 0..3 * PER_WHO {
             f.map(b"", &format!("n{i}.i2p"));
             // The application keeps connecting to `keep`.
@@ -244,9 +378,70 @@ mod tests {
     fn never_broadcast_and_all_in_255() {
         let f = StandIns::default();
         for i in 0..10_000 {
-            let ip = f.map(b"", &format!("n{i}.i2p"));
+            let ip = f.map(b"", &format!("n{i}.i2p")).unwrap();
             assert_eq!(ip.octets()[0], 255);
             assert_ne!(ip, Ipv4Addr::BROADCAST);
         }
+    }
+
+    #[test]
+    fn networks_parse_and_bound() {
+        let n: Network = "127.192.0.0/10".parse().unwrap();
+        assert_eq!(n.to_string(), "127.192.0.0/10");
+        assert!(n.contains(Ipv4Addr::new(127, 255, 1, 2)));
+        assert!(!n.contains(Ipv4Addr::new(127, 0, 0, 1)));
+        for bad in [
+            "127.192.0.1/10",
+            "127.192.0.0",
+            "127.192.0.0/31",
+            "127.192.0.0/0",
+            "x/8",
+        ] {
+            assert!(bad.parse::<Network>().is_err(), "{bad}");
+        }
+        let f = StandIns::new(n, DEFAULT_QUARANTINE);
+        for i in 0..1000 {
+            let ip = f.map(b"", &format!("n{i}.i2p")).unwrap();
+            assert!(n.contains(ip), "{ip}");
+        }
+        // An address of the network that was never handed out, and one outside it.
+        assert_eq!(f.unmap(b"", &v4(Ipv4Addr::new(127, 192, 0, 0))), None);
+        assert_eq!(f.unmap(b"", &v4(Ipv4Addr::new(255, 1, 2, 3))), None);
+    }
+
+    /// A forgotten address is not handed to another name within the quarantine, even when
+    /// that leaves no address free; after it, it is.
+    #[test]
+    fn quarantine_holds_forgotten_addresses() {
+        // /29: 6 usable addresses, at most 3 mappings.
+        let net: Network = "10.9.8.0/29".parse().unwrap();
+        let f = StandIns::new(net, Duration::from_secs(3600));
+        let first: Vec<Ipv4Addr> = (0..3)
+            .map(|i| f.map(b"", &format!("a{i}.i2p")).unwrap())
+            .collect();
+        // Each new name evicts the oldest; its address goes into quarantine.
+        let more: Vec<Ipv4Addr> = (0..3)
+            .map(|i| f.map(b"", &format!("b{i}.i2p")).unwrap())
+            .collect();
+        for ip in &more {
+            assert!(!first.contains(ip), "{ip} reused within the quarantine");
+        }
+        // All 6 addresses are now in use or in quarantine: no mapping, nothing reused, and
+        // nothing forgotten for it.
+        assert_eq!(f.map(b"", "c.i2p"), None);
+        for (i, ip) in more.iter().enumerate() {
+            assert_eq!(f.unmap(b"", &v4(*ip)), Some(format!("b{i}.i2p")));
+        }
+
+        let f = StandIns::new(net, Duration::ZERO);
+        let a = f.map(b"", "a.i2p").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..12 {
+            seen.insert(f.map(b"", &format!("n{i}.i2p")).unwrap());
+        }
+        assert!(
+            seen.contains(&a),
+            "without quarantine the address comes back"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The life of one client connection, top to bottom:
-//! handshake (under a deadline) → policy → open the I2P stream (under a deadline) →
-//! success reply only once the router said OK → pipelined bytes both ways → relay until
-//! both sides have closed.
+//! handshake (under a deadline; SOCKS or HTTP CONNECT), or the original destination of a
+//! connection redirected to the transparent port → policy → open the I2P stream (under a
+//! deadline) → success reply only once the router said OK → pipelined bytes both ways →
+//! relay until both sides have closed.
 
 use crate::config::FilterMode;
 use crate::i2p::{OpenError, Router};
@@ -11,11 +12,11 @@ use crate::proxy::ratelimit::client_log;
 use crate::proxy::relay::Early;
 use crate::proxy::status::Stats;
 use crate::socks::{
-    Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step,
+    Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step, Version,
     MAX_HANDSHAKE_BYTES,
 };
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,8 @@ pub struct ListenerContext {
     pub user_agent: Option<String>,
     /// UDP ASSOCIATE settings; None: refused with 0x07.
     pub udp: Option<crate::proxy::udp::UdpLimits>,
+    /// Tor's extended SOCKS5 error codes instead of RFC 1928's.
+    pub extended_errors: bool,
 }
 
 impl ListenerContext {
@@ -70,6 +73,7 @@ impl ListenerContext {
             filter: FilterMode::Auto,
             user_agent: None,
             udp: None,
+            extended_errors: false,
         }
     }
 
@@ -89,6 +93,19 @@ impl ListenerContext {
         match (&request.credentials, self.per_user) {
             (Some(c), true) => &c.username,
             _ => b"",
+        }
+    }
+
+    /// Whether `request` gets Tor's extended codes: SOCKS5 on a listener that asks for them.
+    fn extended(&self, request: &Request) -> bool {
+        self.extended_errors && request.version == Version::V5
+    }
+
+    fn open_error_reply(&self, request: &Request, e: &OpenError) -> Reply {
+        if self.extended(request) {
+            e.extended_reply()
+        } else {
+            e.reply()
         }
     }
 
@@ -125,21 +142,98 @@ pub async fn serve<R: Router>(
         }
         Ok(Ok(done)) => done,
     };
-
-    // 2. Policy: what is asked, and whether it is an I2P target. UDP ASSOCIATE names the
-    //    client's own address, not a target.
-    if request.command == Command::UdpAssociate && request.version == crate::socks::Version::V5 {
+    // UDP ASSOCIATE names the client's own address, not a target: the association is
+    // served here. Where it is off, the policy below refuses it as any other command.
+    if request.command == Command::UdpAssociate && request.version == Version::V5 {
         if let Some(limits) = ctx.udp.clone() {
             crate::proxy::udp::associate(client, peer, request, router, ctx.clone(), limits).await;
             return;
         }
     }
+    attend(client, peer, &*router, &ctx, request, pipelined).await;
+}
+
+/// A connection the firewall redirected to the transparent port: its original destination
+/// (a virtual address) is the request. Anything else is closed, and counted.
+pub async fn serve_transparent<R: Router>(
+    client: TcpStream,
+    peer: SocketAddr,
+    router: Arc<R>,
+    ctx: Arc<ListenerContext>,
+) {
+    let stats = &ctx.stats;
+    stats.connections.fetch_add(1, Ordering::Relaxed);
+    stats.transparent.fetch_add(1, Ordering::Relaxed);
+    // The transparent port has no login: its connections are the listener's own identity's.
+    let mapped = |d: &SocketAddrV4| ctx.stand_ins.unmap(b"", &Address::Ipv4(*d.ip())).is_some();
+    let dst = match original_destination(&client) {
+        Ok(d) if mapped(&d) => d,
+        Ok(_) | Err(_) => {
+            stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
+            client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual address");
+            return;
+        }
+    };
+    let request = Request {
+        version: Version::Transparent,
+        command: Command::Connect,
+        address: Address::Ipv4(*dst.ip()),
+        port: dst.port(),
+        credentials: None,
+    };
+    attend(client, peer, &*router, &ctx, request, Vec::new()).await;
+}
+
+/// Where a redirected connection was going (Linux netfilter's SO_ORIGINAL_DST, set by
+/// iptables/nftables REDIRECT or DNAT).
+fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddrV4> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a sockaddr_in-sized buffer and its length, as the option expects.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            client.as_raw_fd(),
+            libc::SOL_IP,
+            libc::SO_ORIGINAL_DST,
+            &mut addr as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)),
+        u16::from_be(addr.sin_port),
+    ))
+}
+
+/// Steps 2-5 for a parsed request: policy, the stream, the reply, the relay.
+async fn attend<R: Router>(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    router: &R,
+    ctx: &ListenerContext,
+    request: Request,
+    pipelined: Vec<u8>,
+) {
+    let stats = &ctx.stats;
+    // 2. Policy: what is asked, and whether it is an I2P target.
     if !matches!(request.command, Command::Connect | Command::Resolve) {
         client_log!(info, client = %peer, "refused: {:?} is not supported here (reply 0x07)", request.command);
-        send_reply(&mut client, &request, Reply::CommandNotSupported, stats).await;
+        let why = "only CONNECT, SOCKS RESOLVE and (where on) SOCKS5 UDP ASSOCIATE are supported";
+        send_reply(
+            &mut client,
+            &request,
+            Reply::CommandNotSupported,
+            why,
+            stats,
+        )
+        .await;
         return;
     }
-    // A stand-in address from an earlier RESOLVE stands for its name.
+    // A stand-in address from an earlier RESOLVE or DNS answer stands for its name.
     let address = match ctx.stand_ins.unmap(ctx.who(&request), &request.address) {
         Some(name) => std::borrow::Cow::Owned(Address::Name(name)),
         None => std::borrow::Cow::Borrowed(&request.address),
@@ -147,15 +241,19 @@ pub async fn serve<R: Router>(
     let target = match naming::classify(&address) {
         Ok(t) => t,
         Err(refusal) => {
-            let reply = refusal.reply();
+            let reply = if ctx.extended(&request) {
+                refusal.extended_reply()
+            } else {
+                refusal.reply()
+            };
             client_log!(info, client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
             debug!(client = %peer, target = %request.address, "refused target");
-            send_reply(&mut client, &request, reply, stats).await;
+            send_reply(&mut client, &request, reply, &refusal.to_string(), stats).await;
             return;
         }
     };
     if request.command == Command::Resolve {
-        resolve(&mut client, peer, &*router, &ctx, &request, &target).await;
+        resolve(&mut client, peer, router, ctx, &request, &target).await;
         return;
     }
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
@@ -180,10 +278,10 @@ pub async fn serve<R: Router>(
     let opened = match opened {
         Ok(o) => o,
         Err(e) => {
-            let reply = e.reply();
+            let reply = ctx.open_error_reply(&request, &e);
             client_log!(info, client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
             debug!(client = %peer, target = target.as_str(), "failed target");
-            send_reply(&mut client, &request, reply, stats).await;
+            send_reply(&mut client, &request, reply, &e.to_string(), stats).await;
             return;
         }
     };
@@ -222,9 +320,20 @@ pub async fn serve<R: Router>(
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn send_reply(client: &mut TcpStream, request: &Request, reply: Reply, stats: &Stats) {
+/// A failure reply, then the close. HTTP clients get `why` as the body, and the linger, as
+/// they may have sent more than the head.
+async fn send_reply(
+    client: &mut TcpStream,
+    request: &Request,
+    reply: Reply,
+    why: &str,
+    stats: &Stats,
+) {
     stats.reply(reply.code());
-    let _ = client.write_all(&request.reply(reply)).await;
+    let _ = client.write_all(&request.reply_why(reply, why)).await;
+    if matches!(request.version, Version::Http { .. }) {
+        linger(client).await;
+    }
 }
 
 /// Tor's RESOLVE: check the name, answer with its stand-in address (see naming::StandIns).
@@ -247,15 +356,21 @@ async fn resolve<R: Router>(
     let checked =
         checked.unwrap_or_else(|_| Err(OpenError::Timeout("no answer to the lookup".into())));
     match checked {
-        Ok(()) => {
-            ctx.stats.reply(Reply::Succeeded.code());
-            let reply =
-                request.reply_resolved(ctx.stand_ins.map(ctx.who(request), target.as_str()));
-            let _ = client.write_all(&reply).await;
-        }
+        Ok(()) => match ctx.stand_ins.map(ctx.who(request), target.as_str()) {
+            Some(addr) => {
+                ctx.stats.reply(Reply::Succeeded.code());
+                let _ = client.write_all(&request.reply_resolved(addr)).await;
+            }
+            None => {
+                client_log!(info, client = %peer, "resolve failed: no stand-in address free (all in use or in quarantine; reply 0x01)");
+                let why = "no stand-in address free";
+                send_reply(client, request, Reply::GeneralFailure, why, &ctx.stats).await;
+            }
+        },
         Err(e) => {
-            client_log!(info, client = %peer, "resolve failed: {e} (reply {})", code(request, e.reply()));
-            send_reply(client, request, e.reply(), &ctx.stats).await;
+            let reply = ctx.open_error_reply(request, &e);
+            client_log!(info, client = %peer, "resolve failed: {e} (reply {})", code(request, reply));
+            send_reply(client, request, reply, &e.to_string(), &ctx.stats).await;
         }
     }
 }
@@ -267,7 +382,9 @@ fn log_open(peer: SocketAddr, target: &Target) {
 /// The reply code as the client sees it (SOCKS4 has only 90/91).
 fn code(req: &Request, reply: Reply) -> String {
     match req.version {
-        crate::socks::Version::V5 => format!("{:#04x}", reply.code()),
+        Version::V5 => format!("{:#04x}", reply.code()),
+        Version::Transparent => "none: closed".into(),
+        Version::Http { .. } => format!("HTTP {}", reply.http_status()),
         _ => format!("{}", reply.socks4_code()),
     }
 }
@@ -287,6 +404,9 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
         return;
     }
     match e {
+        HsFailure::Refused(HandshakeError::HttpRequestNotLocal) => {
+            info!(client = %peer, "closed: HTTP request for another host than this proxy (only CONNECT is served)")
+        }
         HsFailure::Refused(HandshakeError::HttpRequest) => {
             info!(client = %peer, "refused: HTTP request on the SOCKS port (sent an explanation page)")
         }
@@ -342,7 +462,9 @@ async fn handshake(
                 if !reply.is_empty() {
                     let _ = client.write_all(&reply).await;
                 }
-                if error == HandshakeError::HttpRequest {
+                // An HTTP client may have sent more than what was read: let the answer
+                // arrive before the close.
+                if reply.starts_with(b"HTTP/") {
                     linger(client).await;
                 }
                 return Err(HsFailure::Refused(error));

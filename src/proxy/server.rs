@@ -26,6 +26,35 @@ pub async fn serve<R: Router>(
     ctx: Arc<ListenerContext>,
     stop: impl Future<Output = ()>,
 ) {
+    accept_loop(listener, router, ctx, stop, Front::Socks).await
+}
+
+/// `serve` for automap's transparent port: connections redirected by the firewall, which
+/// share the listener's slots, budget and counters.
+pub async fn serve_transparent<R: Router>(
+    listener: Arc<TcpListener>,
+    router: Arc<R>,
+    ctx: Arc<ListenerContext>,
+    stop: impl Future<Output = ()>,
+) {
+    accept_loop(listener, router, ctx, stop, Front::Transparent).await
+}
+
+#[derive(Clone, Copy)]
+enum Front {
+    /// SOCKS 4a/5 and HTTP CONNECT.
+    Socks,
+    /// Redirected connections, no handshake.
+    Transparent,
+}
+
+async fn accept_loop<R: Router>(
+    listener: Arc<TcpListener>,
+    router: Arc<R>,
+    ctx: Arc<ListenerContext>,
+    stop: impl Future<Output = ()>,
+    front: Front,
+) {
     let mut stop = std::pin::pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -50,7 +79,10 @@ pub async fn serve<R: Router>(
         let router = router.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            conn::serve(sock, peer, router, ctx).await;
+            match front {
+                Front::Socks => conn::serve(sock, peer, router, ctx).await,
+                Front::Transparent => conn::serve_transparent(sock, peer, router, ctx).await,
+            }
             drop((permit, budget));
         });
     }

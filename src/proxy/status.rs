@@ -7,10 +7,12 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// Reply codes counted: SOCKS5 0x00..=0x08 (SOCKS4 replies are counted by the SOCKS5 code
-/// they stand for), and handshakes that failed (refused, malformed, timed out, cut).
-pub const CODES: usize = 10;
-const CLOSED: usize = 9;
+/// Reply codes counted: SOCKS5 0x00..=0x08 (SOCKS4 and HTTP CONNECT replies are counted by
+/// the SOCKS5 code they stand for), Tor's extended codes 0xF0..=0xF7 together, and
+/// handshakes that failed (refused, malformed, timed out, cut).
+pub const CODES: usize = 11;
+const EXTENDED: usize = 9;
+const CLOSED: usize = 10;
 
 #[derive(Default)]
 pub struct Stats {
@@ -27,12 +29,25 @@ pub struct Stats {
     pub filter_stopped: AtomicU64,
     /// UDP associations and their datagrams.
     pub udp: crate::proxy::udp::UdpStats,
+    /// Automap (on the listener that serves it): DNS queries received, and of them those
+    /// answered REFUSED (not an I2P name) and those dropped or answered FORMERR/NOTIMP.
+    pub dns_queries: AtomicU64,
+    pub dns_refused: AtomicU64,
+    pub dns_malformed: AtomicU64,
+    /// Connections on the transparent port, and of them those closed because their
+    /// original destination was no virtual address of this listener.
+    pub transparent: AtomicU64,
+    pub transparent_refused: AtomicU64,
     replies: [AtomicU64; CODES],
 }
 
 impl Stats {
     pub fn reply(&self, code: u8) {
-        let i = (code as usize).min(CLOSED - 1);
+        let i = match code {
+            0..=8 => code as usize,
+            0xF0..=0xF7 => EXTENDED,
+            _ => 1,
+        };
         self.replies[i].fetch_add(1, Ordering::Relaxed);
     }
     pub fn handshake_failed(&self) {
@@ -64,6 +79,7 @@ const REPLY_NAMES: [&str; CODES] = [
     "ttl_expired",
     "command_not_supported",
     "address_type_not_supported",
+    "extended_error",
     "handshake_failed",
 ];
 
@@ -98,7 +114,8 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
         let _ = write!(
             o,
             "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"per_user_identities\":{},\
-             \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\"replies\":{{",
+             \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\
+             \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
             json_str(&l.name),
             json_str(&l.listen),
             json_str(&l.identity),
@@ -112,6 +129,11 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             Stats::get(&s.filtered_streams),
             Stats::get(&s.filter_changes),
             Stats::get(&s.filter_stopped),
+            Stats::get(&s.dns_queries),
+            Stats::get(&s.dns_refused),
+            Stats::get(&s.dns_malformed),
+            Stats::get(&s.transparent),
+            Stats::get(&s.transparent_refused),
         );
         for (i, n) in REPLY_NAMES.iter().enumerate() {
             if i > 0 {
@@ -138,7 +160,7 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
         );
     };
     type Getter = fn(&ListenerInfo) -> u64;
-    let simple: [(&str, &str, &str, Getter); 10] = [
+    let simple: [(&str, &str, &str, Getter); 15] = [
         (
             "connections_total",
             "SOCKS connections accepted",
@@ -183,6 +205,36 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
             "filtered streams whose filter stopped at something it could not parse",
             "counter",
             |l| Stats::get(&l.stats.filter_stopped),
+        ),
+        (
+            "dns_queries_total",
+            "automap DNS queries received",
+            "counter",
+            |l| Stats::get(&l.stats.dns_queries),
+        ),
+        (
+            "dns_refused_total",
+            "automap DNS queries answered REFUSED (not an I2P name)",
+            "counter",
+            |l| Stats::get(&l.stats.dns_refused),
+        ),
+        (
+            "dns_malformed_total",
+            "automap DNS messages dropped or answered FORMERR/NOTIMP",
+            "counter",
+            |l| Stats::get(&l.stats.dns_malformed),
+        ),
+        (
+            "transparent_total",
+            "connections on the automap transparent port",
+            "counter",
+            |l| Stats::get(&l.stats.transparent),
+        ),
+        (
+            "transparent_refused_total",
+            "transparent connections closed: not to a virtual address of this listener",
+            "counter",
+            |l| Stats::get(&l.stats.transparent_refused),
         ),
         (
             "session_up",

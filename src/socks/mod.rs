@@ -1,4 +1,5 @@
-//! Sans-IO SOCKS 4, 4a and 5 server handshake (RFC 1928, RFC 1929, SOCKS4/4a).
+//! Sans-IO SOCKS 4, 4a and 5 server handshake (RFC 1928, RFC 1929, SOCKS4/4a), and HTTP
+//! CONNECT (RFC 9110 §9.3.6, Basic login per RFC 7617) on the same port.
 //!
 //! [`Handshake::step`] is fed everything received so far that has not been drained and
 //! answers with one [`Step`]: read more, send a reply and drain, finish with a parsed
@@ -22,14 +23,18 @@ const MAX_NAME: usize = 255;
 /// SOCKS4 user ids: same bound as RFC 1929 usernames.
 const MAX_USERID: usize = 255;
 
-/// Shown to a browser pointed at the SOCKS port as if it were an HTTP proxy.
+mod http;
+
+/// Shown to a non-CONNECT HTTP request on the SOCKS port, if it names a loopback host.
 pub const HTTP_NOT_A_PROXY: &[u8] = b"HTTP/1.0 501 Not Implemented\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
 Connection: close\r\n\
 \r\n\
-This is eepsocks, a SOCKS 4a/5 proxy into I2P, not an HTTP proxy.\n\
-Configure your application to use it as a SOCKS5 proxy with remote DNS\n\
-(for curl: --socks5-hostname, or -x socks5h://), or use your router's HTTP proxy.\n";
+This is eepsocks, a SOCKS 4a/5 proxy into I2P. It accepts HTTP CONNECT, but it is\n\
+not a forwarding HTTP proxy: it does not fetch http:// URLs for you.\n\
+Use it as a SOCKS5 proxy with remote DNS (for curl: --socks5-hostname, or\n\
+-x socks5h://127.0.0.1:4447), or tunnel through HTTP CONNECT (for curl:\n\
+-p -x http://127.0.0.1:4447 http://name.i2p/), or use your router's HTTP proxy.\n";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -38,6 +43,13 @@ pub enum Version {
     /// SOCKS4a: DSTIP 0.0.0.x (x != 0) and a hostname after the user id.
     V4a,
     V5,
+    /// A connection redirected to the transparent port: no handshake and no replies (a
+    /// failure closes the connection).
+    Transparent,
+    /// HTTP CONNECT, HTTP/1.`minor` (0 or 1): replies are HTTP responses in that version.
+    Http {
+        minor: u8,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +96,9 @@ impl fmt::Display for Address {
     }
 }
 
-/// Credentials the client sent: the RFC 1929 username/password, or the SOCKS4 user id
-/// (as username, with an empty password). Kept for identity isolation; never logged.
+/// Credentials the client sent: the RFC 1929 username/password, HTTP Basic's user-id and
+/// password, or the SOCKS4 user id (as username, with an empty password). Kept for
+/// identity isolation; never logged.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials {
     pub username: Vec<u8>,
@@ -116,6 +129,13 @@ pub enum Reply {
     TtlExpired,
     CommandNotSupported,
     AddressTypeNotSupported,
+    /// Tor's extended codes (`extended_errors = true` only). 0xF0: the destination's
+    /// LeaseSet was not found.
+    LeaseSetNotFound,
+    /// 0xF6: a malformed .b32.i2p (or b33) address.
+    BadAddress,
+    /// 0xF7: the router did not open the stream in time.
+    OpenTimedOut,
 }
 
 impl Reply {
@@ -130,7 +150,16 @@ impl Reply {
             Reply::TtlExpired => 0x06,
             Reply::CommandNotSupported => 0x07,
             Reply::AddressTypeNotSupported => 0x08,
+            Reply::LeaseSetNotFound => 0xF0,
+            Reply::BadAddress => 0xF6,
+            Reply::OpenTimedOut => 0xF7,
         }
+    }
+
+    /// The HTTP status an HTTP CONNECT client gets for this reply (by code, so eepsocks'
+    /// own codes map too): 200, 403, 404, 501, 502 or 504.
+    pub fn http_status(self) -> u16 {
+        http::status(self.code()).0
     }
 
     /// SOCKS4 CD field: 90 granted, 91 rejected or failed.
@@ -150,18 +179,30 @@ pub struct Request {
     pub command: Command,
     pub address: Address,
     pub port: u16,
-    /// None when the client used SOCKS5 "no authentication".
+    /// None when the client used SOCKS5 "no authentication" or sent HTTP CONNECT without
+    /// Basic credentials.
     pub credentials: Option<Credentials>,
 }
 
 impl Request {
     /// The reply to this request, in the request's own protocol version.
     /// BND.ADDR is 0.0.0.0:0 (SOCKS4: the same zeros): I2P has no address to give, and
-    /// an IPv4 form is what netcat and friends parse (i2pd #1336).
+    /// an IPv4 form is what netcat and friends parse.
+    /// HTTP: `200 Connection established`, or an error status by [`Reply::code`] (see
+    /// [`Request::reply_why`]) with an empty body.
     pub fn reply(&self, reply: Reply) -> Vec<u8> {
+        self.reply_why(reply, "")
+    }
+
+    /// Like [`Request::reply`], and an HTTP error response also says `why` in its
+    /// `text/plain` body (made one line of printable ASCII, at most 200 characters).
+    /// SOCKS has no room for it; success never carries it (the tunnel starts there).
+    pub fn reply_why(&self, reply: Reply, why: &str) -> Vec<u8> {
         match self.version {
             Version::V4 | Version::V4a => socks4_reply(reply.socks4_code(), Ipv4Addr::UNSPECIFIED),
             Version::V5 => socks5_reply(reply.code(), Ipv4Addr::UNSPECIFIED),
+            Version::Transparent => Vec::new(),
+            Version::Http { minor } => http::reply(minor, reply, why),
         }
     }
 
@@ -183,11 +224,14 @@ impl Request {
         v
     }
 
-    /// A successful reply carrying an IPv4 address (Tor RESOLVE answers).
+    /// A successful reply carrying an IPv4 address (Tor RESOLVE answers). HTTP has no
+    /// RESOLVE: its plain success.
     pub fn reply_resolved(&self, addr: Ipv4Addr) -> Vec<u8> {
         match self.version {
             Version::V4 | Version::V4a => socks4_reply(90, addr),
             Version::V5 => socks5_reply(0, addr),
+            Version::Transparent => Vec::new(),
+            Version::Http { .. } => self.reply(Reply::Succeeded),
         }
     }
 }
@@ -210,8 +254,16 @@ fn socks5_reply(rep: u8, addr: Ipv4Addr) -> Vec<u8> {
 pub enum HandshakeError {
     #[error("unknown SOCKS version byte {0:#04x}")]
     UnknownVersion(u8),
+    /// Not CONNECT, addressed to a loopback name: the explanation page was sent.
     #[error("HTTP request sent to the SOCKS port")]
     HttpRequest,
+    /// Not CONNECT, and not addressed to a loopback name: closed without a word, since
+    /// a web page may be probing us through DNS rebinding.
+    #[error("HTTP request for a non-loopback host on the SOCKS port (closed without a reply)")]
+    HttpRequestNotLocal,
+    /// A malformed HTTP CONNECT request (400, or 431 when its head is too long).
+    #[error("malformed HTTP CONNECT request: {0}")]
+    HttpBadRequest(&'static str),
     #[error("client offered no acceptable authentication method")]
     NoAcceptableMethod,
     #[error("username/password sub-negotiation version {0:#04x} (expected 0x01)")]
@@ -230,11 +282,11 @@ pub enum HandshakeError {
     AlreadyFinished,
     #[error("wrong username or password")]
     AuthRejected,
-    #[error("this listener requires a username and password (SOCKS5 only)")]
+    #[error("this listener requires a username and password (SOCKS5 or HTTP Basic)")]
     AuthRequired,
 }
 
-/// Checks RFC 1929 credentials; None means the listener takes anyone.
+/// Checks RFC 1929 or HTTP Basic credentials; None means the listener takes anyone.
 pub type AuthCheck = std::sync::Arc<dyn Fn(&Credentials) -> bool + Send + Sync>;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -289,8 +341,8 @@ impl Handshake {
         }
     }
 
-    /// A handshake that demands RFC 1929 credentials accepted by `check`. SOCKS4 and
-    /// clients that do not offer username/password are refused.
+    /// A handshake that demands credentials accepted by `check`: RFC 1929, or HTTP Basic
+    /// for CONNECT. SOCKS4 and clients that do not offer username/password are refused.
     pub fn with_auth(check: Option<AuthCheck>) -> Handshake {
         Handshake {
             auth: check,
@@ -309,7 +361,7 @@ impl Handshake {
                 None => Step::NeedMore,
                 Some(4) => self.socks4(input),
                 Some(5) => self.socks5_greeting(input),
-                Some(b) if b.is_ascii_uppercase() => http(input),
+                Some(b) if b.is_ascii_uppercase() => http::step(input, self.auth.as_ref()),
                 Some(&b) => Step::Reject {
                     reply: Vec::new(),
                     error: HandshakeError::UnknownVersion(b),
@@ -320,8 +372,8 @@ impl Handshake {
         };
         match &step {
             Step::NeedMore if input.len() >= MAX_HANDSHAKE_BYTES => {
-                // Unreachable for SOCKS (all messages are shorter); kept as a guard so a
-                // caller can never be asked to grow its buffer without bound.
+                // Unreachable (SOCKS messages are shorter, HTTP answers at the limit); kept
+                // as a guard so a caller can never be asked to grow its buffer without bound.
                 self.state = State::Done;
                 return Step::Reject {
                     reply: Vec::new(),
@@ -518,21 +570,6 @@ fn parse_socks4(input: &[u8]) -> Parse<Result<(usize, Request), HandshakeError>>
             }),
         },
     )))
-}
-
-/// An HTTP request on the SOCKS port: wait for the end of its head (or a full buffer),
-/// so the client is reading when the explanation arrives, then refuse.
-fn http(input: &[u8]) -> Step {
-    let end_of_head =
-        input.windows(4).any(|w| w == b"\r\n\r\n") || input.windows(2).any(|w| w == b"\n\n");
-    if end_of_head || input.len() >= MAX_HANDSHAKE_BYTES {
-        Step::Reject {
-            reply: HTTP_NOT_A_PROXY.to_vec(),
-            error: HandshakeError::HttpRequest,
-        }
-    } else {
-        Step::NeedMore
-    }
 }
 
 enum Field<'a> {

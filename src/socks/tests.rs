@@ -15,7 +15,12 @@ enum End {
 
 /// Drive a handshake the way the server does, delivering `input` in chunks of `chunk` bytes.
 fn drive(input: &[u8], chunk: usize) -> (Vec<Vec<u8>>, End) {
-    let mut hs = Handshake::new();
+    drive_with(None, input, chunk)
+}
+
+/// `drive` on a listener with an optional login check.
+fn drive_with(auth: Option<&AuthCheck>, input: &[u8], chunk: usize) -> (Vec<Vec<u8>>, End) {
+    let mut hs = Handshake::with_auth(auth.cloned());
     let mut buf = Vec::new();
     let mut fed = 0;
     let mut replies = Vec::new();
@@ -55,9 +60,17 @@ fn drive(input: &[u8], chunk: usize) -> (Vec<Vec<u8>>, End) {
 
 /// Drive with every chunk size from 1 to the whole input; all must agree.
 fn drive_all(input: &[u8]) -> (Vec<Vec<u8>>, End) {
-    let whole = drive(input, input.len().max(1));
+    drive_all_with(None, input)
+}
+
+fn drive_all_with(auth: Option<&AuthCheck>, input: &[u8]) -> (Vec<Vec<u8>>, End) {
+    let whole = drive_with(auth, input, input.len().max(1));
     for chunk in 1..input.len().max(1) {
-        assert_eq!(drive(input, chunk), whole, "chunk size {chunk} disagrees");
+        assert_eq!(
+            drive_with(auth, input, chunk),
+            whole,
+            "chunk size {chunk} disagrees"
+        );
     }
     whole
 }
@@ -416,26 +429,6 @@ fn tls_client_hello_closes_without_reply() {
 }
 
 #[test]
-fn http_request_gets_explanation() {
-    let req = b"GET http://example.i2p/ HTTP/1.1\r\nHost: example.i2p\r\n\r\n";
-    let (replies, end) = drive_all(req);
-    assert_eq!(replies, vec![HTTP_NOT_A_PROXY.to_vec()]);
-    assert_eq!(end, End::Rejected(HandshakeError::HttpRequest));
-    assert_prefixes_need_more(&[], &req[..req.len()]);
-    let connect = b"CONNECT example.i2p:443 HTTP/1.1\n\n";
-    let (replies, _) = drive_all(connect);
-    assert_eq!(replies, vec![HTTP_NOT_A_PROXY.to_vec()]);
-}
-
-#[test]
-fn endless_http_head_is_cut_at_the_limit() {
-    let junk = vec![b'G'; MAX_HANDSHAKE_BYTES + 10];
-    let (replies, end) = drive(&junk, 1000);
-    assert_eq!(replies, vec![HTTP_NOT_A_PROXY.to_vec()]);
-    assert_eq!(end, End::Rejected(HandshakeError::HttpRequest));
-}
-
-#[test]
 fn fused_after_finish() {
     let mut hs = Handshake::new();
     let msg = hex!("04 01 0050 7f000001 00");
@@ -539,6 +532,547 @@ fn required_login() {
     assert_eq!(end, End::Rejected(HandshakeError::AuthRequired));
 }
 
+// ---------------------------------------------------------------- HTTP CONNECT
+
+/// What curl sends for `curl -p -x http://127.0.0.1:4447 http://abc.i2p/`.
+const CURL_CONNECT: &[u8] = b"CONNECT abc.i2p:80 HTTP/1.1\r\nHost: abc.i2p:80\r\nUser-Agent: curl/8.5.0\r\nProxy-Connection: Keep-Alive\r\n\r\n";
+
+fn alice_check() -> AuthCheck {
+    std::sync::Arc::new(|c: &Credentials| c.username == b"alice" && c.password == b"swordfish")
+}
+
+/// The request a CONNECT head parses to, with its pipelined rest; every split must agree.
+fn http_finished(input: &[u8]) -> (Request, Vec<u8>) {
+    let (replies, end) = drive_all(input);
+    assert!(replies.is_empty(), "{replies:?}");
+    match end {
+        End::Finished(r, rest) => (r, rest),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn http_rejected(auth: Option<&AuthCheck>, input: &[u8]) -> (String, HandshakeError) {
+    let (replies, end) = drive_all_with(auth, input);
+    let End::Rejected(e) = end else {
+        panic!("{:?}: {end:?}", String::from_utf8_lossy(input))
+    };
+    (String::from_utf8(replies.concat()).unwrap(), e)
+}
+
+#[test]
+fn http_connect_curl() {
+    let (r, rest) = http_finished(CURL_CONNECT);
+    assert_eq!(r.version, Version::Http { minor: 1 });
+    assert_eq!(r.command, Command::Connect);
+    assert_eq!(r.address, name("abc.i2p"));
+    assert_eq!(r.port, 80);
+    assert_eq!(r.credentials, None);
+    assert!(rest.is_empty());
+    assert_eq!(
+        r.reply(Reply::Succeeded),
+        b"HTTP/1.1 200 Connection established\r\n\r\n"
+    );
+    assert_prefixes_need_more(&[], CURL_CONNECT);
+}
+
+#[test]
+fn http_connect_git_and_http10_bare_lf() {
+    // git (through libcurl, http.proxy = http://127.0.0.1:4447) on an https remote
+    let git = format!(
+        "CONNECT {B32}:443 HTTP/1.1\r\nHost: {B32}:443\r\nUser-Agent: git/2.43.0\r\nProxy-Connection: Keep-Alive\r\n\r\n"
+    );
+    let (r, _) = http_finished(git.as_bytes());
+    assert_eq!((r.address, r.port), (name(B32), 443));
+
+    let (r, rest) = http_finished(b"CONNECT abc.i2p:6667 HTTP/1.0\nHost: abc.i2p\n\nNICK x\r\n");
+    assert_eq!((&r.address, r.port), (&name("abc.i2p"), 6667));
+    assert_eq!(rest, b"NICK x\r\n");
+    assert_eq!(r.version, Version::Http { minor: 0 });
+    assert_eq!(
+        r.reply(Reply::Succeeded),
+        b"HTTP/1.0 200 Connection established\r\n\r\n"
+    );
+    assert!(r
+        .reply(Reply::HostUnreachable)
+        .starts_with(b"HTTP/1.0 404 Not Found\r\n"));
+    // CRLF and LF mixed, and a blank line of a bare LF after CRLF lines
+    let (r, _) = http_finished(b"CONNECT abc.i2p:80 HTTP/1.1\r\nHost: abc.i2p\n\r\n");
+    assert_eq!(r.port, 80);
+    let (r, _) = http_finished(b"CONNECT abc.i2p:80 HTTP/1.1\r\n\n");
+    assert_eq!(r.port, 80);
+}
+
+#[test]
+fn http_connect_pipelined_payload_is_kept() {
+    // An early TLS ClientHello, and bytes that would look like the end of a head.
+    let payload = [
+        &hex!("16 03 01 00 f1 01 00 00 ed 03 03")[..],
+        b"\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+    ]
+    .concat();
+    let all = [CURL_CONNECT, &payload[..]].concat();
+    let (r, rest) = http_finished(&all);
+    assert_eq!(r.address, name("abc.i2p"));
+    assert_eq!(rest, payload);
+}
+
+#[test]
+fn http_connect_addresses() {
+    let (r, _) = http_finished(b"CONNECT 10.0.0.1:443 HTTP/1.1\r\n\r\n");
+    assert_eq!(r.address, Address::Ipv4(Ipv4Addr::new(10, 0, 0, 1)));
+    let (r, _) = http_finished(b"CONNECT [::1]:80 HTTP/1.1\r\n\r\n");
+    assert_eq!(r.address, Address::Ipv6(Ipv6Addr::LOCALHOST));
+    let (r, _) = http_finished(b"CONNECT [2001:db8::1]:65535 HTTP/1.1\r\n\r\n");
+    assert_eq!(r.address, Address::Ipv6("2001:db8::1".parse().unwrap()));
+    assert_eq!(r.port, 65535);
+    // an IP-looking name stays a name: policy refuses it as such
+    let (r, _) = http_finished(b"CONNECT 1.2.3:80 HTTP/1.1\r\n\r\n");
+    assert_eq!(r.address, name("1.2.3"));
+    let (r, _) = http_finished(b"CONNECT ABC.I2P:1 HTTP/1.1\r\n\r\n");
+    assert_eq!((r.address, r.port), (name("ABC.I2P"), 1));
+}
+
+#[test]
+fn http_connect_malformed_is_400() {
+    for (head, why) in [
+        (&b"CONNECT abc.i2p HTTP/1.1\r\n\r\n"[..], "missing port"),
+        (
+            b"CONNECT abc.i2p: HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (
+            b"CONNECT abc.i2p:0 HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (
+            b"CONNECT abc.i2p:65536 HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (
+            b"CONNECT abc.i2p:+80 HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (
+            b"CONNECT abc.i2p:000080 HTTP/1.1\r\n\r\n",
+            "missing or invalid port",
+        ),
+        (b"CONNECT :80 HTTP/1.1\r\n\r\n", "empty host"),
+        (
+            b"CONNECT ::1:80 HTTP/1.1\r\n\r\n",
+            "target is not host:port",
+        ),
+        (b"CONNECT [::1]80 HTTP/1.1\r\n\r\n", "missing port"),
+        (b"CONNECT [::1 HTTP/1.1\r\n\r\n", "unclosed ["),
+        (b"CONNECT [zz]:80 HTTP/1.1\r\n\r\n", "bad IPv6 address"),
+        (b"CONNECT [1.2.3.4]:80 HTTP/1.1\r\n\r\n", "bad IPv6 address"),
+        (
+            b"CONNECT http://abc.i2p:80 HTTP/1.1\r\n\r\n",
+            "target is not host:port",
+        ),
+        (
+            b"CONNECT u@abc.i2p:80 HTTP/1.1\r\n\r\n",
+            "target is not host:port",
+        ),
+        (b"CONNECT abc.i2p:80\r\n\r\n", "bad request line"),
+        (b"CONNECT  abc.i2p:80 HTTP/1.1\r\n\r\n", "bad request line"),
+        (b"CONNECT abc.i2p:80 HTTP/1.1 x\r\n\r\n", "bad request line"),
+        (
+            b"CONNECT abc.i2p:80 HTTP/2.0\r\n\r\n",
+            "unsupported HTTP version",
+        ),
+        (
+            b"CONNECT abc.i2p:80 http/1.1\r\n\r\n",
+            "unsupported HTTP version",
+        ),
+        (
+            b"CONNECT \xc3\xa4.i2p:80 HTTP/1.1\r\n\r\n",
+            "bad request target",
+        ),
+        (
+            b"CONNECT a:1 HTTP/1.1\r\nHost abc.i2p\r\n\r\n",
+            "header line without a colon",
+        ),
+        (
+            b"CONNECT a:1 HTTP/1.1\r\nHost: a\r\n  b\r\n\r\n",
+            "obsolete line folding",
+        ),
+        (
+            b"CONNECT a:1 HTTP/1.1\r\n\tb\r\n\r\n",
+            "obsolete line folding",
+        ),
+        (
+            b"CONNECT a:1 HTTP/1.1\r\nHost : a\r\n\r\n",
+            "bad header name",
+        ),
+        (b"CONNECT a:1 HTTP/1.1\r\n: a\r\n\r\n", "bad header name"),
+        (b"CONNECT a:1 HTTP/1.1\r\nX: a\rb\r\n\r\n", "CR without LF"),
+        (
+            b"CONNECT a:1 HTTP/1.1\r\nX: \x7f\r\n\r\n",
+            "control byte in the request head",
+        ),
+    ] {
+        let (reply, error) = http_rejected(None, head);
+        let shown = String::from_utf8_lossy(head);
+        assert_eq!(error, HandshakeError::HttpBadRequest(why), "{shown}");
+        assert!(
+            reply.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{shown}: {reply}"
+        );
+        assert!(reply.contains("\r\nConnection: close\r\n"), "{reply}");
+        assert!(reply.ends_with(&format!("\r\n\r\n{why}\n")), "{reply}");
+    }
+    // HTTP/1.0 clients hear HTTP/1.0
+    let (reply, _) = http_rejected(None, b"CONNECT abc.i2p HTTP/1.0\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.0 400 Bad Request\r\n"), "{reply}");
+}
+
+#[test]
+fn http_connect_control_bytes_refused_before_the_head_ends() {
+    // No blank line needed: a NUL can never be part of a request head.
+    for head in [
+        &b"CONNECT abc.i2p:80 HTTP/1.1\r\nX: a\0b"[..],
+        b"CONNECT abc\0",
+        b"CONNECT abc.i2p:80 HTTP/1.1\r\x01",
+    ] {
+        let (reply, error) = http_rejected(None, head);
+        assert!(
+            matches!(error, HandshakeError::HttpBadRequest(_)),
+            "{error:?}"
+        );
+        assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+    }
+    // not CONNECT, so not worth a word
+    assert_eq!(
+        http_rejected(None, b"CONNEC\0"),
+        (String::new(), HandshakeError::HttpRequestNotLocal)
+    );
+}
+
+#[test]
+fn http_method_is_case_sensitive() {
+    // A lowercase first byte is no HTTP at all, a capital one with the wrong case no CONNECT.
+    let (_, end) = drive_all(b"connect abc.i2p:80 HTTP/1.1\r\n\r\n");
+    assert_eq!(end, End::Rejected(HandshakeError::UnknownVersion(b'c')));
+    assert_eq!(
+        http_rejected(None, b"Connect abc.i2p:80 HTTP/1.1\r\n\r\n"),
+        (String::new(), HandshakeError::HttpRequestNotLocal)
+    );
+}
+
+const ALICE_BASIC: &str = "YWxpY2U6c3dvcmRmaXNo"; // alice:swordfish
+
+#[test]
+fn http_basic_credentials_kept_without_a_check() {
+    let head =
+        format!("CONNECT abc.i2p:80 HTTP/1.1\r\nProxy-Authorization: Basic {ALICE_BASIC}\r\n\r\n");
+    let (r, _) = http_finished(head.as_bytes());
+    assert_eq!(r.credentials, creds(b"alice", b"swordfish"));
+    // scheme and header name in any case, extra whitespace, no padding, ':' in the password
+    let head = b"CONNECT abc.i2p:80 HTTP/1.1\r\nproxy-AUTHORIZATION:  bASIC   dTphOmI  \r\n\r\n";
+    let (r, _) = http_finished(head);
+    assert_eq!(r.credentials, creds(b"u", b"a:b"));
+    // empty user and password
+    let (r, _) =
+        http_finished(b"CONNECT abc.i2p:80 HTTP/1.1\r\nProxy-Authorization: Basic Og==\r\n\r\n");
+    assert_eq!(r.credentials, creds(b"", b""));
+    // another scheme is not ours: as if absent
+    let (r, _) =
+        http_finished(b"CONNECT abc.i2p:80 HTTP/1.1\r\nProxy-Authorization: Bearer abc\r\n\r\n");
+    assert_eq!(r.credentials, None);
+    // an Authorization header is for the origin, not for us
+    let head = format!("CONNECT abc.i2p:80 HTTP/1.1\r\nAuthorization: Basic {ALICE_BASIC}\r\n\r\n");
+    let (r, _) = http_finished(head.as_bytes());
+    assert_eq!(r.credentials, None);
+}
+
+#[test]
+fn http_basic_malformed_is_400() {
+    for value in [
+        "Basic !!!!",
+        "Basic dXNlcg==",
+        "Basic",
+        "Basic YWxpY2U6c3dvcmRmaXNo YQ==",
+    ] {
+        let head = format!("CONNECT abc.i2p:80 HTTP/1.1\r\nProxy-Authorization: {value}\r\n\r\n");
+        let (reply, error) = http_rejected(None, head.as_bytes());
+        let why = "malformed Basic credentials";
+        assert_eq!(error, HandshakeError::HttpBadRequest(why), "{value}");
+        assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
+    }
+    let head = format!("CONNECT a:1 HTTP/1.1\r\nProxy-Authorization: Basic {ALICE_BASIC}\r\nProxy-Authorization: Basic Og==\r\n\r\n");
+    let (_, error) = http_rejected(None, head.as_bytes());
+    assert_eq!(
+        error,
+        HandshakeError::HttpBadRequest("more than one Proxy-Authorization header")
+    );
+}
+
+#[test]
+fn http_required_login() {
+    let check = alice_check();
+    let good = format!("CONNECT abc.i2p:80 HTTP/1.1\r\nHost: abc.i2p:80\r\nProxy-Authorization: Basic {ALICE_BASIC}\r\n\r\nhello");
+    let (replies, end) = drive_all_with(Some(&check), good.as_bytes());
+    assert!(replies.is_empty());
+    let End::Finished(r, rest) = end else {
+        panic!("{end:?}")
+    };
+    assert_eq!(r.credentials, creds(b"alice", b"swordfish"));
+    assert_eq!(rest, b"hello");
+
+    let want_407 = "HTTP/1.1 407 Proxy Authentication Required\r\n";
+    let challenge = "\r\nProxy-Authenticate: Basic realm=\"eepsocks\"\r\n";
+    let bad = b"CONNECT abc.i2p:80 HTTP/1.1\r\nProxy-Authorization: Basic YWxpY2U6Z3Vlc3M=\r\n\r\n"; // alice:guess
+    let (reply, error) = http_rejected(Some(&check), bad);
+    assert_eq!(error, HandshakeError::AuthRejected);
+    assert!(
+        reply.starts_with(want_407) && reply.contains(challenge),
+        "{reply}"
+    );
+    assert!(
+        !reply.contains("alice") && !reply.contains("guess"),
+        "{reply}"
+    );
+    for missing in [
+        &b"CONNECT abc.i2p:80 HTTP/1.1\r\nHost: abc.i2p:80\r\n\r\n"[..],
+        b"CONNECT abc.i2p:80 HTTP/1.1\r\nProxy-Authorization: Bearer x\r\n\r\n",
+    ] {
+        let (reply, error) = http_rejected(Some(&check), missing);
+        assert_eq!(error, HandshakeError::AuthRequired);
+        assert!(
+            reply.starts_with(want_407) && reply.contains(challenge),
+            "{reply}"
+        );
+    }
+    let (reply, _) = http_rejected(Some(&check), b"CONNECT abc.i2p:80 HTTP/1.0\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.0 407 "), "{reply}");
+    // the check is only asked once the request itself is sound
+    let (reply, error) = http_rejected(Some(&check), b"CONNECT abc.i2p HTTP/1.1\r\n\r\n");
+    assert_eq!(error, HandshakeError::HttpBadRequest("missing port"));
+    assert!(reply.starts_with("HTTP/1.1 400 "));
+}
+
+#[test]
+fn http_request_debug_hides_credentials() {
+    let head =
+        format!("CONNECT abc.i2p:80 HTTP/1.1\r\nProxy-Authorization: Basic {ALICE_BASIC}\r\n\r\n");
+    let (r, _) = http_finished(head.as_bytes());
+    let s = format!("{r:?}");
+    assert!(
+        !s.contains("alice") && !s.contains("swordfish") && !s.contains(ALICE_BASIC),
+        "{s}"
+    );
+}
+
+#[test]
+fn http_other_methods_page_only_for_loopback_hosts() {
+    for head in [
+        &b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: localhost:4447\r\nUser-Agent: Mozilla/5.0\r\n\r\n",
+        b"GET /favicon.ico HTTP/1.1\r\nhost:LOCALHOST.\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: eepsocks.localhost:4447\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:4447\r\n\r\n",
+        b"POST /x HTTP/1.0\nHost: 127.5.6.7\n\n",
+        b"GET / HTTP/1.1\r\nHost: [::1]:4447\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        // absolute form: the authority, not Host, names the target
+        b"GET http://127.0.0.1:4447/ HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+        b"GET http://127.0.0.1:4447/ HTTP/1.1\r\n\r\n",
+        b"GET HTTP://user@localhost/x?y HTTP/1.1\r\n\r\n",
+        // not CONNECT, whatever it looks like
+        b"Connect localhost:4447 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    ] {
+        let (replies, end) = drive_all(head);
+        let shown = String::from_utf8_lossy(head);
+        assert_eq!(replies, vec![HTTP_NOT_A_PROXY.to_vec()], "{shown}");
+        assert_eq!(end, End::Rejected(HandshakeError::HttpRequest), "{shown}");
+        assert_prefixes_need_more(&[], &head[..head.len() - 1]);
+    }
+    let page = String::from_utf8_lossy(HTTP_NOT_A_PROXY);
+    assert!(
+        page.contains("HTTP CONNECT") && page.contains("-p -x http://127.0.0.1:4447"),
+        "{page}"
+    );
+}
+
+#[test]
+fn http_other_methods_close_silently_for_other_hosts() {
+    // A page served from evil.example and rebound to 127.0.0.1 sends its own name as Host.
+    for head in [
+        &b"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: evil.example:4447\r\nOrigin: http://evil.example:4447\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nHost: 127.0.0.1.evil.example\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost.evil.example\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: notlocalhost\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 128.0.0.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: [::2]:4447\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost:x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.0\n\n",
+        // a browser set up to use us as an HTTP proxy
+        b"GET http://example.i2p/ HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"GET http://localhost@evil.example/ HTTP/1.1\r\n\r\n",
+        b"GET /http://localhost/ HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: local\xffhost\r\n\r\n",
+        // the request's bytes are not checked, but a control byte ends it at once
+        b"GET / HTTP/1.1\r\nHost: localhost\0",
+        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+    ] {
+        let (replies, end) = drive_all(head);
+        let shown = String::from_utf8_lossy(head);
+        assert!(replies.is_empty(), "{shown}");
+        assert_eq!(
+            end,
+            End::Rejected(HandshakeError::HttpRequestNotLocal),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
+fn http_head_length_limit() {
+    // A head of exactly MAX_HANDSHAKE_BYTES fits.
+    let start = b"CONNECT abc.i2p:80 HTTP/1.1\r\nX: ";
+    let pad = MAX_HANDSHAKE_BYTES - start.len() - 4;
+    let head = [&start[..], &vec![b'a'; pad], b"\r\n\r\n"].concat();
+    assert_eq!(head.len(), MAX_HANDSHAKE_BYTES);
+    for chunk in [1000, 4095, 4096] {
+        let (_, end) = drive(&[&head[..], b"payload"].concat(), chunk);
+        let End::Finished(r, rest) = end else {
+            panic!("{end:?}")
+        };
+        assert_eq!(r.port, 80);
+        assert_eq!(rest, b"payload");
+    }
+    // One more byte and it does not.
+    let head = [&start[..], &vec![b'a'; pad + 1], b"\r\n\r\n"].concat();
+    for chunk in [1, 1000, 4095, 4096, 5000] {
+        let (replies, end) = drive(&head, chunk);
+        assert_eq!(
+            end,
+            End::Rejected(HandshakeError::HttpBadRequest("request head too long"))
+        );
+        assert!(replies[0].starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+    }
+    // CR as the last byte that fits: its LF would be past the limit.
+    let head = [&start[..], &vec![b'a'; pad + 1], b"\r\n\r\n"].concat();
+    assert_eq!(head[MAX_HANDSHAKE_BYTES - 1], b'\r');
+    let (_, end) = drive(&head, 4096);
+    assert_eq!(
+        end,
+        End::Rejected(HandshakeError::HttpBadRequest("request head too long"))
+    );
+}
+
+#[test]
+fn endless_http_head_is_cut_at_the_limit() {
+    let junk = vec![b'G'; MAX_HANDSHAKE_BYTES + 10];
+    for chunk in [1000, 4096, 5000] {
+        let (replies, end) = drive(&junk, chunk);
+        assert!(replies.is_empty());
+        assert_eq!(end, End::Rejected(HandshakeError::HttpRequestNotLocal));
+    }
+    // a local page request with a large cookie still gets its page
+    let mut get = b"GET / HTTP/1.1\r\nHost: localhost:4447\r\nCookie: ".to_vec();
+    get.extend(std::iter::repeat_n(b'c', MAX_HANDSHAKE_BYTES));
+    get.extend_from_slice(b"\r\n\r\n");
+    for chunk in [100, 4096, 10_000] {
+        let (replies, end) = drive(&get, chunk);
+        assert_eq!(replies, vec![HTTP_NOT_A_PROXY.to_vec()]);
+        assert_eq!(end, End::Rejected(HandshakeError::HttpRequest));
+    }
+}
+
+#[test]
+fn http_reply_codes() {
+    let (r, _) = http_finished(CURL_CONNECT);
+    // every code, including eepsocks' own 0xF0.. ones (mapped by number, not variant)
+    for code in 0..=255u8 {
+        let want = match code {
+            0x00 => 200,
+            0x02 | 0xF4 | 0xF5 => 403,
+            0x04 | 0xF0 | 0xF6 => 404,
+            0x06 | 0xF7 => 504,
+            0x07 | 0x08 => 501,
+            _ => 502,
+        };
+        assert_eq!(super::http::status(code).0, want, "code {code:#04x}");
+    }
+    for (reply, head) in [
+        (Reply::GeneralFailure, "502 Bad Gateway"),
+        (Reply::NotAllowed, "403 Forbidden"),
+        (Reply::NetworkUnreachable, "502 Bad Gateway"),
+        (Reply::HostUnreachable, "404 Not Found"),
+        (Reply::ConnectionRefused, "502 Bad Gateway"),
+        (Reply::TtlExpired, "504 Gateway Timeout"),
+        (Reply::CommandNotSupported, "501 Not Implemented"),
+        (Reply::AddressTypeNotSupported, "501 Not Implemented"),
+        (Reply::LeaseSetNotFound, "404 Not Found"),
+        (Reply::BadAddress, "404 Not Found"),
+        (Reply::OpenTimedOut, "504 Gateway Timeout"),
+    ] {
+        assert_eq!(reply.http_status().to_string(), head[..3]);
+        let want = format!(
+            "HTTP/1.1 {head}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(String::from_utf8(r.reply(reply)).unwrap(), want);
+        let want = format!(
+            "HTTP/1.1 {head}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 18\r\nConnection: close\r\n\r\nname not found :(\n"
+        );
+        assert_eq!(
+            String::from_utf8(r.reply_why(reply, "name not found :(")).unwrap(),
+            want
+        );
+    }
+    // success never carries a body: what follows is the tunnel
+    assert_eq!(
+        r.reply_why(Reply::Succeeded, "ignored"),
+        b"HTTP/1.1 200 Connection established\r\n\r\n"
+    );
+    // HTTP has no RESOLVE
+    assert_eq!(
+        r.reply_resolved(Ipv4Addr::new(255, 1, 2, 3)),
+        r.reply(Reply::Succeeded)
+    );
+}
+
+#[test]
+fn http_reply_why_is_one_short_printable_line() {
+    let (r, _) = http_finished(CURL_CONNECT);
+    let reply = r.reply_why(
+        Reply::HostUnreachable,
+        " bad\r\nX-Injected: 1\0\u{e4}\u{202e}x\t ",
+    );
+    let reply = String::from_utf8(reply).unwrap();
+    let body = reply.split("\r\n\r\n").nth(1).unwrap();
+    assert_eq!(body, "bad  X-Injected: 1???x\n");
+    assert!(reply.contains("Content-Length: 23\r\n"), "{reply}");
+    let long = "x".repeat(500);
+    let reply = String::from_utf8(r.reply_why(Reply::GeneralFailure, &long)).unwrap();
+    assert!(
+        reply.ends_with(&format!("\r\n\r\n{}\n", "x".repeat(200))),
+        "{reply}"
+    );
+    assert!(reply.contains("Content-Length: 201\r\n"));
+}
+
+#[test]
+fn socks_reply_why_is_reply() {
+    let (_, end) = drive_all(&[&GREETING_NOAUTH[..], &s5_name_request(1, "a.i2p", 1)].concat());
+    let End::Finished(r, _) = end else { panic!() };
+    assert_eq!(
+        r.reply_why(Reply::HostUnreachable, "why"),
+        r.reply(Reply::HostUnreachable)
+    );
+    let (_, end) = drive_all(&hex!("04 01 0050 00000001 00 612e69327000"));
+    let End::Finished(r, _) = end else { panic!() };
+    assert_eq!(
+        r.reply_why(Reply::TtlExpired, "why"),
+        r.reply(Reply::TtlExpired)
+    );
+}
+
 // ---------------------------------------------------------------- properties
 
 proptest! {
@@ -560,6 +1094,47 @@ proptest! {
         let mut input = vec![first];
         input.extend(rest);
         let _ = drive(&input, chunk);
+    }
+
+    /// HTTP-shaped garbage: request lines, headers, line ends and control bytes.
+    #[test]
+    fn no_panic_on_http_shaped_input(
+        parts in proptest::collection::vec(prop_oneof![
+            Just(&b"CONNECT "[..]), Just(&b"GET "[..]), Just(&b" HTTP/1.1"[..]), Just(&b"\r\n"[..]),
+            Just(&b"\n"[..]), Just(&b":"[..]), Just(&b"["[..]), Just(&b"]"[..]), Just(&b"abc.i2p"[..]),
+            Just(&b"Host: localhost"[..]), Just(&b"Proxy-Authorization: Basic "[..]), Just(&b"Og=="[..]),
+            Just(&b"\0"[..]), Just(&b"\r"[..]), Just(&b"80"[..]), Just(&b" "[..]),
+        ], 0..40),
+        login in any::<bool>(),
+        chunk in 1usize..16,
+    ) {
+        let input = [&b"CONNECT "[..], &parts.concat()].concat();
+        let check = alice_check();
+        let auth = login.then_some(&check);
+        let whole = drive_with(auth, &input, input.len());
+        prop_assert_eq!(drive_with(auth, &input, chunk), whole);
+    }
+
+    /// A valid HTTP CONNECT parses identically however it is split.
+    #[test]
+    fn http_chunking_never_changes_the_result(
+        host in "[a-z0-9]{1,60}\\.i2p",
+        port in 1u16..,
+        payload in proptest::collection::vec(any::<u8>(), 0..50),
+        chunk in 1usize..40,
+    ) {
+        let mut all = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").into_bytes();
+        all.extend_from_slice(&payload);
+        let whole = drive(&all, all.len());
+        prop_assert_eq!(drive(&all, chunk), whole);
+        match drive(&all, chunk).1 {
+            End::Finished(r, rest) => {
+                prop_assert_eq!(r.address, name(&host));
+                prop_assert_eq!(r.port, port);
+                prop_assert_eq!(rest, payload);
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
     }
 
     /// A valid SOCKS5 exchange parses identically however it is split.

@@ -1,0 +1,255 @@
+//! The DNS port, over UDP and TCP (the transparent port's accept loop is in
+//! `proxy::server`). Answers come from the automap listener's router and its table of
+//! virtual addresses; nothing is ever forwarded to another resolver.
+
+use super::dns::{self, Answer, Kind, Parsed, Query};
+use crate::i2p::{OpenError, Router};
+use crate::naming::{self, Refusal, Target};
+use crate::proxy::conn::ListenerContext;
+use crate::proxy::ratelimit::client_log;
+use crate::socks::Address;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+/// UDP queries waiting for a router lookup at once; past it, queries that need one are
+/// answered SERVFAIL at once (the others never wait).
+pub const MAX_DNS_INFLIGHT: usize = 64;
+/// DNS-over-TCP connections at once; more are closed at accept.
+pub const MAX_DNS_TCP: usize = 16;
+/// A DNS-over-TCP connection idle this long is closed.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// How a query is answered.
+enum Plan {
+    Now(Answer),
+    /// After the router looked the name up.
+    Lookup(Target),
+}
+
+/// What the DNS port needs: the automap listener's router and context, and the TTL.
+pub struct Dns<R> {
+    router: Arc<R>,
+    ctx: Arc<ListenerContext>,
+    ttl: u32,
+    inflight: Arc<Semaphore>,
+}
+
+impl<R: Router> Dns<R> {
+    pub fn new(router: Arc<R>, ctx: Arc<ListenerContext>, ttl: u32) -> Arc<Dns<R>> {
+        Arc::new(Dns {
+            router,
+            ctx,
+            ttl,
+            inflight: Arc::new(Semaphore::new(MAX_DNS_INFLIGHT)),
+        })
+    }
+
+    /// What answers `q`: known at once, or only after the router looked the name up. DNS
+    /// and the transparent port have no login: they use the listener's own identity
+    /// (`who` = empty), so their virtual addresses are never a per-username identity's.
+    fn plan(&self, q: &Query) -> Plan {
+        let ttl = self.ttl;
+        let table = &self.ctx.stand_ins;
+        let kind = q.kind();
+        if let Kind::Ptr = kind {
+            return Plan::Now(match dns::ptr_ipv4(q.name()) {
+                Some(ip) if table.network().contains(ip) => {
+                    match table.unmap(b"", &Address::Ipv4(ip)) {
+                        Some(name) => Answer::Ptr { name, ttl },
+                        None => Answer::NxDomain,
+                    }
+                }
+                _ => Answer::Refused,
+            });
+        }
+        let target = match naming::classify(&Address::Name(q.name().to_string())) {
+            Ok(t) => t,
+            // Not ours to answer: no upstream resolver, no clearnet.
+            Err(Refusal::NotI2p | Refusal::IpLiteral) => return Plan::Now(Answer::Refused),
+            Err(Refusal::Malformed(_) | Refusal::BadHash(_)) => return Plan::Now(Answer::NxDomain),
+        };
+        match kind {
+            Kind::A | Kind::Aaaa => {}
+            // An I2P name has no MX, TXT, ... records.
+            _ => return Plan::Now(Answer::NoData),
+        }
+        // Hashes need no lookup, and a name mapped already was looked up when it was.
+        if matches!(target, Target::Name(_)) && table.mapped(b"", target.as_str()).is_none() {
+            return Plan::Lookup(target);
+        }
+        Plan::Now(self.mapped_answer(kind, &target))
+    }
+
+    /// The answer for a target known to resolve.
+    fn mapped_answer(&self, kind: Kind, target: &Target) -> Answer {
+        if matches!(kind, Kind::Aaaa) {
+            return Answer::NoData;
+        }
+        match self.ctx.stand_ins.map(b"", target.as_str()) {
+            Some(addr) => Answer::V4 {
+                addr,
+                ttl: self.ttl,
+            },
+            None => {
+                client_log!(
+                    info,
+                    "DNS: no virtual address free (all in use or in quarantine): SERVFAIL"
+                );
+                Answer::ServFail
+            }
+        }
+    }
+
+    /// The answer once the router has looked `target` up.
+    async fn look_up(&self, kind: Kind, target: &Target) -> Answer {
+        let lookup =
+            tokio::time::timeout(self.ctx.stream_timeout, self.router.resolve(None, target));
+        match lookup.await {
+            Ok(Ok(())) => self.mapped_answer(kind, target),
+            Ok(Err(OpenError::NameNotFound | OpenError::Unreachable(_))) => Answer::NxDomain,
+            Ok(Err(e)) => {
+                client_log!(info, "DNS: lookup failed: {e}: SERVFAIL");
+                Answer::ServFail
+            }
+            Err(_) => Answer::ServFail,
+        }
+    }
+
+    /// Parse a message and count it: every message is a query received; those dropped or
+    /// answered FORMERR/NOTIMP are malformed too.
+    fn parse(&self, msg: &[u8]) -> Parsed {
+        let stats = &self.ctx.stats;
+        stats.dns_queries.fetch_add(1, Ordering::Relaxed);
+        let parsed = dns::parse(msg);
+        if !matches!(parsed, Parsed::Query(_)) {
+            stats.dns_malformed.fetch_add(1, Ordering::Relaxed);
+        }
+        parsed
+    }
+
+    /// The response bytes for `answer` to `q`, counted.
+    fn encode(&self, q: &Query, answer: &Answer, max_len: usize) -> Vec<u8> {
+        if matches!(answer, Answer::Refused) {
+            self.ctx.stats.dns_refused.fetch_add(1, Ordering::Relaxed);
+            debug!(name = q.name(), "DNS: refused a name that is not I2P's");
+        }
+        q.respond(answer, max_len)
+    }
+
+    /// Serve DNS over UDP on `sock` until `stop`. Only queries that wait for the router take
+    /// one of the `MAX_DNS_INFLIGHT` slots; everything else is answered at once, so slow
+    /// lookups never hold up names that need none.
+    pub async fn serve_udp(self: Arc<Self>, sock: Arc<UdpSocket>, stop: impl Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        // Larger messages are no query anyone sends; recv truncates them, parse refuses.
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (n, peer) = tokio::select! {
+                biased;
+                _ = &mut stop => return,
+                r = sock.recv_from(&mut buf) => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // ICMP errors of earlier sends surface here; never the end of the loop.
+                        debug!("DNS: receive failed: {e}");
+                        continue;
+                    }
+                },
+            };
+            let q = match self.parse(&buf[..n]) {
+                Parsed::Drop => continue,
+                Parsed::Reply(r) => {
+                    let _ = sock.send_to(&r, peer).await;
+                    continue;
+                }
+                Parsed::Query(q) => q,
+            };
+            let target = match self.plan(&q) {
+                Plan::Now(a) => {
+                    let _ = sock
+                        .send_to(&self.encode(&q, &a, q.udp_limit()), peer)
+                        .await;
+                    continue;
+                }
+                Plan::Lookup(t) => t,
+            };
+            let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+                // Too many lookups waiting: say so at once rather than queue without bound.
+                let r = self.encode(&q, &Answer::ServFail, q.udp_limit());
+                let _ = sock.send_to(&r, peer).await;
+                continue;
+            };
+            let (me, sock) = (self.clone(), sock.clone());
+            tokio::spawn(async move {
+                let a = me.look_up(q.kind(), &target).await;
+                let _ = sock.send_to(&me.encode(&q, &a, q.udp_limit()), peer).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Serve DNS over TCP (RFC 7766: two-byte length, then the message) until `stop`.
+    pub async fn serve_tcp(self: Arc<Self>, l: Arc<TcpListener>, stop: impl Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        let conns = Arc::new(Semaphore::new(MAX_DNS_TCP));
+        loop {
+            let (sock, peer) = tokio::select! {
+                biased;
+                _ = &mut stop => return,
+                a = crate::proxy::server::accept(&l) => a,
+            };
+            let Ok(permit) = conns.clone().try_acquire_owned() else {
+                client_log!(warn, client = %peer, "DNS: closed: {MAX_DNS_TCP} TCP connections already open");
+                continue;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.tcp_connection(sock, peer).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn tcp_connection(&self, mut sock: TcpStream, peer: SocketAddr) {
+        loop {
+            let mut len = [0u8; 2];
+            match tokio::time::timeout(TCP_IDLE, sock.read_exact(&mut len)).await {
+                Ok(Ok(_)) => {}
+                _ => return,
+            }
+            let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+            match tokio::time::timeout(TCP_IDLE, sock.read_exact(&mut msg)).await {
+                Ok(Ok(_)) => {}
+                _ => return,
+            }
+            let r = match self.parse(&msg) {
+                Parsed::Drop => {
+                    debug!(client = %peer, "DNS: dropped a TCP message; closing");
+                    return;
+                }
+                Parsed::Reply(r) => r,
+                // One connection waits for its own lookups only: no slot needed.
+                Parsed::Query(q) => {
+                    let a = match self.plan(&q) {
+                        Plan::Now(a) => a,
+                        Plan::Lookup(t) => self.look_up(q.kind(), &t).await,
+                    };
+                    self.encode(&q, &a, u16::MAX as usize)
+                }
+            };
+            let mut out = Vec::with_capacity(2 + r.len());
+            out.extend_from_slice(&(r.len() as u16).to_be_bytes());
+            out.extend_from_slice(&r);
+            if sock.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,1012 @@
+//! Automap without root: the `eepsocks run` binary on the fake SAM bridge, its DNS port
+//! asked over UDP and TCP with queries built by hickory-proto, the virtual addresses used
+//! through SOCKS, the transparent port without a firewall redirect, reloads, and the
+//! `[automap]` config checks. tests/e2e_i2pd.rs `automap` does the same through i2pd and
+//! nftables, as root; this file is the layer that runs everywhere.
+
+mod support;
+
+use eepsocks::automap::dns;
+use eepsocks::config::Config;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+use support::launcher::Eepsocks;
+use support::notify::Manager;
+use support::rig::{free_addrs, Rig, READY};
+
+/// Loopback answers come in microseconds; this only bounds a lost one.
+const ANSWER: Duration = Duration::from_secs(5);
+/// How long a reload may take to be applied or refused.
+const SETTLE: Duration = Duration::from_secs(10);
+/// The TTL the tests configure, so the answers show it is the configured one (default 60).
+const TTL: u32 = 45;
+/// The name the fake bridge knows (it stands for the echo service).
+const NAME: &str = "echo.i2p";
+
+// ---- DNS client ----------------------------------------------------------------------
+
+/// A query with RD=1 for `name`, as a stub resolver sends it.
+fn query(id: u16, name: &str, rtype: RecordType) -> Vec<u8> {
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    m.to_vec().unwrap()
+}
+
+/// A UDP socket connected to the DNS port: an ICMP port unreachable then surfaces as
+/// ConnectionRefused instead of a silent timeout.
+fn udp_to(dns: SocketAddr, timeout: Duration) -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.connect(dns).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s
+}
+
+/// Decodes a response and checks it answers `id`.
+fn decode(bytes: &[u8], id: u16) -> Message {
+    let m = Message::from_vec(bytes).expect("a response that decodes");
+    assert_eq!(m.metadata.message_type, MessageType::Response);
+    assert_eq!(m.metadata.id, id);
+    m
+}
+
+/// One question over UDP, its response; Err when none comes (timeout, refused port).
+fn try_ask(dns: SocketAddr, name: &str, rtype: RecordType) -> std::io::Result<Message> {
+    let s = udp_to(dns, ANSWER);
+    let id = rand_id();
+    s.send(&query(id, name, rtype))?;
+    let mut buf = [0u8; 2048];
+    let n = s.recv(&mut buf)?;
+    Ok(decode(&buf[..n], id))
+}
+
+fn ask(dns: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    try_ask(dns, name, rtype).unwrap_or_else(|e| panic!("{rtype} {name}: no answer: {e}"))
+}
+
+/// One question on an open DNS-over-TCP connection (two-byte length prefix, RFC 7766).
+fn tcp_ask(s: &mut TcpStream, id: u16, name: &str, rtype: RecordType) -> Message {
+    let q = query(id, name, rtype);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    s.write_all(&framed).unwrap();
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).unwrap();
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut msg).unwrap();
+    decode(&msg, id)
+}
+
+/// An id that differs from call to call (replies to an earlier query must not match).
+fn rand_id() -> u16 {
+    let mut b = [0u8; 2];
+    getrandom::getrandom(&mut b).unwrap();
+    u16::from_le_bytes(b)
+}
+
+/// The address and TTL of the only answer, which must be an A record.
+fn a_record(m: &Message) -> (Ipv4Addr, u32) {
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m:?}");
+    assert_eq!(m.answers.len(), 1, "{m:?}");
+    match &m.answers[0] {
+        Record {
+            data: RData::A(A(ip)),
+            ttl,
+            ..
+        } => (*ip, *ttl),
+        other => panic!("not an A record: {other:?}"),
+    }
+}
+
+/// The target of the only answer, which must be a PTR record.
+fn ptr_record(m: &Message) -> (String, u32) {
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m:?}");
+    assert_eq!(m.answers.len(), 1, "{m:?}");
+    match &m.answers[0] {
+        Record {
+            data: RData::PTR(PTR(name)),
+            ttl,
+            ..
+        } => (name.to_ascii(), *ttl),
+        other => panic!("not a PTR record: {other:?}"),
+    }
+}
+
+fn reverse(ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+}
+
+/// NOERROR without answers, or another rcode; panics on an answer.
+fn rcode(m: &Message) -> ResponseCode {
+    assert!(m.answers.is_empty(), "unexpected answers: {m:?}");
+    m.metadata.response_code
+}
+
+/// The `i`th of a series of well-formed b32 names no one registered (the hash of `i`).
+fn b32(i: u64) -> String {
+    let hash = Sha256::digest(i.to_le_bytes());
+    let text = data_encoding::BASE32_NOPAD
+        .encode(&hash)
+        .to_ascii_lowercase();
+    format!("{text}.b32.i2p")
+}
+
+// ---- the binary ----------------------------------------------------------------------
+
+/// The ports of one automap set-up: two SOCKS listeners (automap uses `main`), the DNS
+/// port, the transparent port and the status endpoint.
+#[derive(Clone, Copy)]
+struct Ports {
+    main: SocketAddr,
+    other: SocketAddr,
+    dns: SocketAddr,
+    trans: SocketAddr,
+    status: SocketAddr,
+}
+
+impl Ports {
+    fn new() -> Ports {
+        let [main, other, dns, trans, status] = free_addrs();
+        Ports {
+            main,
+            other,
+            dns,
+            trans,
+            status,
+        }
+    }
+
+    /// The config: the listeners, and `[automap]` with `automap` appended to it when given.
+    fn config(&self, automap: Option<&str>) -> String {
+        let Ports {
+            main,
+            other,
+            dns,
+            trans,
+            status,
+        } = self;
+        let mut c = format!(
+            "status_listen = \"{status}\"\n\
+             [[proxy]]\nname = \"main\"\nlisten = \"{main}\"\n\
+             [[proxy]]\nname = \"other\"\nlisten = \"{other}\"\n"
+        );
+        if let Some(extra) = automap {
+            c += &format!(
+                "[automap]\ndns_listen = \"{dns}\"\ntrans_listen = \"{trans}\"\nttl = {TTL}\n{extra}\n"
+            );
+        }
+        c
+    }
+}
+
+/// A rig whose fake bridge knows `NAME` (the echo service).
+fn rig() -> Rig {
+    let r = Rig::new();
+    r.fake.name(NAME, &r.service_dest);
+    r
+}
+
+/// `eepsocks run` with `[automap]` (plus `extra`) on fresh ports, ready.
+fn start(extra: &str) -> (Rig, Ports, Eepsocks) {
+    let r = rig();
+    let ports = Ports::new();
+    let p = r.run(&ports.config(Some(extra)), &[]);
+    (r, ports, p)
+}
+
+/// GET /status: the JSON object of listener `name`.
+fn status(at: SocketAddr, name: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(at).unwrap();
+    s.set_read_timeout(Some(ANSWER)).unwrap();
+    let port = at.port();
+    write!(
+        s,
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").expect("an HTTP response").1;
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("no listener {name} in {v}"))
+        .clone()
+}
+
+fn counter(at: SocketAddr, key: &str) -> u64 {
+    status(at, "main")[key].as_u64().unwrap()
+}
+
+/// Wait until counter `key` of `main` is `want`; its last value either way.
+fn counter_reaches(at: SocketAddr, key: &str, want: u64) -> u64 {
+    let end = Instant::now() + ANSWER;
+    loop {
+        let got = counter(at, key);
+        if got == want || Instant::now() > end {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---- SOCKS clients -------------------------------------------------------------------
+
+/// "ping" goes out and comes back: the stream reaches the echo service.
+fn echo(s: &mut TcpStream) {
+    s.write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ping");
+}
+
+fn socks(proxy: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(ANSWER)).unwrap();
+    s
+}
+
+/// SOCKS5 CONNECT to an IPv4 address (ATYP 1): the reply code; on 0 the echo is checked.
+fn socks5_ip(proxy: SocketAddr, ip: Ipv4Addr) -> u8 {
+    let mut s = socks(proxy);
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    assert_eq!(m, [5, 0]);
+    let o = ip.octets();
+    s.write_all(&[5, 1, 0, 1, o[0], o[1], o[2], o[3], 0, 80])
+        .unwrap();
+    let code = support::client::read_socks5_reply(&mut s).unwrap();
+    if code == 0 {
+        echo(&mut s);
+    }
+    code
+}
+
+/// Plain SOCKS4 CONNECT (`04 01 port ip 00`, no 4a name): the reply code; on 90 the echo
+/// is checked.
+fn socks4_ip(proxy: SocketAddr, ip: Ipv4Addr) -> u8 {
+    let mut s = socks(proxy);
+    let o = ip.octets();
+    s.write_all(&[4, 1, 0, 80, o[0], o[1], o[2], o[3], 0])
+        .unwrap();
+    let mut rep = [0u8; 8];
+    s.read_exact(&mut rep).unwrap();
+    if rep[1] == 90 {
+        echo(&mut s);
+    }
+    rep[1]
+}
+
+/// Tor's SOCKS5 RESOLVE (0xF0) of `name`: the address handed out.
+fn socks5_resolve(proxy: SocketAddr, name: &str) -> Ipv4Addr {
+    let mut s = socks(proxy);
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    s.write_all(&support::client::socks5_request(0xF0, name, 0))
+        .unwrap();
+    let mut r = [0u8; 10];
+    s.read_exact(&mut r).unwrap();
+    assert_eq!((r[1], r[3]), (0, 1), "RESOLVE reply {r:?}");
+    Ipv4Addr::new(r[4], r[5], r[6], r[7])
+}
+
+// ---- 1. answers ----------------------------------------------------------------------
+
+/// The DNS port answers what it maps and refuses the rest: a b32 (resolved without a
+/// router lookup) and a name the bridge knows get A records in the configured network with
+/// the configured TTL, stable across queries and in any letter case; PTR gives the name
+/// back; AAAA and MX are NOERROR without answers; an unknown .i2p name is NXDOMAIN;
+/// clearnet names, `localhost` and IP literals are REFUSED (nothing is ever forwarded);
+/// PTR outside the network is REFUSED and inside it, unmapped, NXDOMAIN. Over TCP too,
+/// two queries on one connection.
+#[test]
+fn dns_answers_i2p_names_and_refuses_the_rest() {
+    let net: eepsocks::naming::standins::Network = "10.99.0.0/16".parse().unwrap();
+    let (r, ports, _p) = start(&format!("network = \"{net}\""));
+    let dns = ports.dns;
+
+    // A b32 nobody registered: well-formed is enough, the router is not asked.
+    let lone = b32(1);
+    let m = ask(dns, &lone, RecordType::A);
+    assert!(m.metadata.authoritative && m.metadata.recursion_desired);
+    let (b32_ip, ttl) = a_record(&m);
+    assert!(net.contains(b32_ip), "{b32_ip} outside {net}");
+    assert_eq!(ttl, TTL);
+    let short = &lone[..20];
+    assert!(
+        !r.fake.commands().iter().any(|c| c.contains(short)),
+        "a b32 was looked up: {:?}",
+        r.fake.commands()
+    );
+
+    // A name: the bridge's NAMING LOOKUP decides.
+    let (ip, ttl) = a_record(&ask(dns, NAME, RecordType::A));
+    assert!(net.contains(ip), "{ip} outside {net}");
+    assert_eq!(ttl, TTL);
+    assert_ne!(ip, b32_ip, "two names, one address");
+    assert!(
+        r.fake.count("NAMING LOOKUP") >= 1,
+        "{:?}",
+        r.fake.commands()
+    );
+    assert_eq!(a_record(&ask(dns, NAME, RecordType::A)).0, ip, "not stable");
+    assert_eq!(a_record(&ask(dns, "EcHo.I2P", RecordType::A)).0, ip, "case");
+    assert_eq!(a_record(&ask(dns, &lone, RecordType::A)).0, b32_ip);
+
+    // Back from the address to the name.
+    let (name, ttl) = ptr_record(&ask(dns, &reverse(ip), RecordType::PTR));
+    assert_eq!((name.as_str(), ttl), ("echo.i2p.", TTL));
+    assert_eq!(
+        ptr_record(&ask(dns, &reverse(b32_ip), RecordType::PTR)).0,
+        format!("{lone}.")
+    );
+    let unused = (1..255)
+        .map(|i| Ipv4Addr::new(10, 99, 0, i))
+        .find(|a| ![ip, b32_ip].contains(a))
+        .unwrap();
+    let nx = ask(dns, &reverse(unused), RecordType::PTR);
+    assert_eq!(rcode(&nx), ResponseCode::NXDomain);
+    let outside = ask(dns, &reverse(Ipv4Addr::new(1, 2, 3, 4)), RecordType::PTR);
+    assert_eq!(rcode(&outside), ResponseCode::Refused);
+
+    // Other types of an I2P name: it exists, but has no such record.
+    for t in [RecordType::AAAA, RecordType::MX, RecordType::TXT] {
+        let m = ask(dns, NAME, t);
+        assert_eq!(rcode(&m), ResponseCode::NoError, "{t}");
+        assert!(m.metadata.authoritative, "{t}");
+    }
+    assert_eq!(
+        rcode(&ask(dns, "nosuch.i2p", RecordType::A)),
+        ResponseCode::NXDomain
+    );
+    for refused in ["example.com", "localhost", "1.2.3.4", "i2p"] {
+        let m = ask(dns, refused, RecordType::A);
+        assert_eq!(rcode(&m), ResponseCode::Refused, "{refused}");
+        assert!(!m.metadata.authoritative, "{refused}");
+    }
+    assert!(counter(ports.status, "dns_refused") >= 5);
+
+    // TCP: two queries on one connection, the same table.
+    let mut s = TcpStream::connect(dns).unwrap();
+    s.set_read_timeout(Some(ANSWER)).unwrap();
+    assert_eq!(a_record(&tcp_ask(&mut s, 7, NAME, RecordType::A)).0, ip);
+    let m = tcp_ask(&mut s, 8, &reverse(ip), RecordType::PTR);
+    assert_eq!(ptr_record(&m).0, "echo.i2p.");
+}
+
+// ---- 2. SOCKS ------------------------------------------------------------------------
+
+/// A virtual address from the DNS port is a destination for SOCKS clients that only
+/// speak IP: SOCKS5 with ATYP 1 and plain SOCKS4 (no 4a) to it reach the echo service on
+/// the automap listener; another listener (another identity) refuses it (0x02). RESOLVE
+/// on the automap listener shares the table (same address for the same name) and hands
+/// out addresses of the automap network; on the other listener, RESOLVE's own 255/8.
+#[test]
+fn virtual_addresses_work_through_socks() {
+    let (r, ports, _p) = start("");
+    let net: eepsocks::naming::standins::Network = "127.192.0.0/10".parse().unwrap();
+    let (ip, _) = a_record(&ask(ports.dns, NAME, RecordType::A));
+    assert!(net.contains(ip), "{ip} not in the default network");
+    assert_eq!(socks5_ip(ports.main, ip), 0x00, "SOCKS5 to {ip}");
+    assert_eq!(socks4_ip(ports.main, ip), 90, "SOCKS4 to {ip}");
+    assert_eq!(socks5_ip(ports.other, ip), 0x02, "another listener");
+    assert_eq!(socks4_ip(ports.other, ip), 91, "another listener, SOCKS4");
+
+    // A b32 mapped by DNS, too (the router opens it by hash).
+    let (svc, _) = a_record(&ask(ports.dns, &r.service, RecordType::A));
+    assert_eq!(socks5_ip(ports.main, svc), 0x00);
+
+    // RESOLVE and DNS hand out from one table.
+    assert_eq!(socks5_resolve(ports.main, NAME), ip);
+    let fresh = socks5_resolve(ports.main, &b32(2));
+    assert!(net.contains(fresh), "RESOLVE gave {fresh}");
+    let theirs = socks5_resolve(ports.other, NAME);
+    assert_eq!(
+        theirs.octets()[0],
+        255,
+        "the other listener's RESOLVE: {theirs}"
+    );
+}
+
+// ---- 3. malformed input --------------------------------------------------------------
+
+/// A small deterministic PRNG (xorshift64*): the garbage is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Garbage of every kind: random bytes, and a valid header with random bits flipped or
+/// random bytes after it (those get past the 12-byte check into hickory's decoder). The
+/// flipped query is a PTR: no flip makes it an .i2p name, so no packet waits for a router
+/// lookup (lookups run one at a time on the SAM control connection, ~1.5 ms each against
+/// the fake; a flood of them fills the 64 queries in flight, which is
+/// `slow_lookups_starve_queries_that_need_no_router`).
+fn garbage(rng: &mut Rng) -> Vec<u8> {
+    let len = (rng.next() % 600) as usize;
+    match rng.next() % 3 {
+        0 => rng.bytes(len),
+        1 => {
+            let mut q = query(
+                rng.next() as u16,
+                "5.0.192.127.in-addr.arpa",
+                RecordType::PTR,
+            );
+            for _ in 0..1 + rng.next() % 4 {
+                let i = (rng.next() as usize) % q.len();
+                q[i] ^= 1 << (rng.next() % 8);
+            }
+            q
+        }
+        _ => {
+            // Header of a one-question query, then noise.
+            let mut q = vec![
+                rng.next() as u8,
+                rng.next() as u8,
+                1,
+                0,
+                0,
+                1,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ];
+            q.extend(rng.bytes(len));
+            q
+        }
+    }
+}
+
+/// Send a probe (PTR of an unmapped address: NXDOMAIN, no router) and wait for its
+/// answer, skipping replies to earlier garbage. Replies seen are added to `replies`.
+fn probe(s: &UdpSocket, id: u16, replies: &mut u64) {
+    let name = reverse(Ipv4Addr::new(127, 192, 0, 0));
+    s.send(&query(id, &name, RecordType::PTR)).unwrap();
+    let mut buf = [0u8; 2048];
+    loop {
+        let n = s.recv(&mut buf).expect("the probe is answered");
+        *replies += 1;
+        let Ok(m) = Message::from_vec(&buf[..n]) else {
+            panic!("a reply that does not decode: {:?}", &buf[..n]);
+        };
+        if m.metadata.id == id
+            && m.queries.first().map(|q| q.name().to_ascii()) == Some(format!("{name}."))
+        {
+            // The network address itself is never handed out: NXDOMAIN.
+            assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+            return;
+        }
+    }
+}
+
+/// Malformed input never stops the DNS port: 10,000 random packets (seeded, 0 to ~600
+/// bytes) and every prefix of a real query, then a valid query is still answered, and
+/// the status counts every message (`dns_queries`) and the malformed ones
+/// (`dns_malformed`). A response (QR=1) gets no answer, so two servers cannot bounce
+/// messages at each other.
+///
+/// Sent in batches of 16 with an answered probe after each, so the counts are exact: under
+/// a blast the kernel drops what overflows the socket buffer, and beyond 64 messages in
+/// flight the server drops what is not a query without counting it
+/// (`messages_dropped_while_busy_are_counted`). The probe's answer does not prove its batch
+/// was handled (tokio runs the task spawned last first), so a batch is kept to a quarter of
+/// the 64 in flight.
+#[test]
+fn malformed_packets_do_not_kill_the_dns_port() {
+    let (_r, ports, p) = start("");
+    let s = udp_to(ports.dns, ANSWER);
+    let mut rng = Rng(0x5eed_a11c_e5ee_d123);
+    let mut sent = 0u64;
+    // What the server must count as malformed: exactly what its own parser rejects.
+    let mut malformed_sent = 0u64;
+    let mut count = |packet: &[u8]| {
+        if !matches!(dns::parse(packet), dns::Parsed::Query(_)) {
+            malformed_sent += 1;
+        }
+    };
+    let mut replies = 0u64;
+    let mut probes = 0u16;
+    let t = Instant::now();
+    for i in 0..10_000 {
+        let g = garbage(&mut rng);
+        count(&g);
+        s.send(&g).unwrap();
+        sent += 1;
+        if i % 16 == 15 {
+            probes += 1;
+            probe(&s, 0x8000 | probes, &mut replies);
+            sent += 1;
+        }
+    }
+    let garbage_secs = t.elapsed().as_secs_f64();
+    // Every prefix of a real query: up to 11 bytes dropped, from 12 on FORMERR.
+    let whole = query(0x4242, NAME, RecordType::A);
+    for len in 0..whole.len() {
+        count(&whole[..len]);
+        s.send(&whole[..len]).unwrap();
+        sent += 1;
+    }
+    probes += 1;
+    probe(&s, 0x8000 | probes, &mut replies);
+    sent += 1;
+    let non_probe_replies = replies - u64::from(probes);
+
+    // A response is never answered.
+    let mut response = Message::new(0x5151, MessageType::Response, OpCode::Query);
+    response.add_query(Query::query(Name::from_ascii(NAME).unwrap(), RecordType::A));
+    s.send(&response.to_vec().unwrap()).unwrap();
+    sent += 1;
+    count(&response.to_vec().unwrap());
+    let quiet = udp_to(ports.dns, Duration::from_millis(500));
+    quiet.send(&response.to_vec().unwrap()).unwrap();
+    sent += 1;
+    count(&response.to_vec().unwrap());
+    let mut buf = [0u8; 2048];
+    let e = quiet.recv(&mut buf).expect_err("a response was answered");
+    assert!(
+        matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{e}"
+    );
+
+    // Still serving.
+    let (ip, _) = a_record(&ask(ports.dns, NAME, RecordType::A));
+    sent += 1;
+    assert_eq!(socks5_ip(ports.main, ip), 0);
+    let queries = counter_reaches(ports.status, "dns_queries", sent);
+    let malformed = counter_reaches(ports.status, "dns_malformed", malformed_sent);
+    eprintln!(
+        "{sent} messages ({} garbage in {garbage_secs:.2} s, {} prefixes, {probes} probes): \
+         dns_queries {queries}, dns_malformed {malformed} (expected {malformed_sent}), \
+         {non_probe_replies} replies to garbage",
+        10_000,
+        whole.len()
+    );
+    assert_eq!(queries, sent, "every message is counted\n{}", p.log());
+    assert_eq!(malformed, malformed_sent, "malformed messages counted");
+    assert!(
+        p.log().lines().all(|l| !l.contains("panicked")),
+        "{}",
+        p.log()
+    );
+}
+
+// ---- a busy DNS port ------------------------------------------------------------------
+
+/// How long the fake holds the first NAMING LOOKUP: the SAM client runs lookups one at a
+/// time on the control connection, so every later lookup waits behind it.
+const HELD: Duration = Duration::from_secs(3);
+
+/// Fill the DNS port's 64 queries in flight (MAX_DNS_INFLIGHT) with lookups stuck behind
+/// one the fake holds for HELD: 70 A queries for unknown names, the last 6 of which get
+/// SERVFAIL at once. Returns the socket the replies to the 64 come back on.
+fn fill_inflight(r: &Rig, dns: SocketAddr) -> UdpSocket {
+    r.fake.delay_next("NAMING LOOKUP", HELD, Some(1));
+    let s = udp_to(dns, Duration::from_secs(1));
+    for i in 0..70u16 {
+        s.send(&query(i, &format!("busy{i}.i2p"), RecordType::A))
+            .unwrap();
+        // The first must reach the fake first, so it is the one held.
+        if i == 0 {
+            assert!(r.fake.wait_for(|st| st.count("NAMING LOOKUP") >= 1, ANSWER));
+        }
+    }
+    let mut buf = [0u8; 512];
+    for _ in 0..6 {
+        let n = s
+            .recv(&mut buf)
+            .expect("SERVFAIL at once beyond 64 in flight");
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    }
+    s
+}
+
+/// Every message counts, also those that arrive while 64 lookups are waiting for the
+/// router: 100 runts sent while the port is busy are counted as queries and as malformed.
+#[test]
+fn messages_dropped_while_busy_are_counted() {
+    let (r, ports, _p) = start("");
+    let _busy = fill_inflight(&r, ports.dns);
+    let s = udp_to(ports.dns, ANSWER);
+    for _ in 0..100 {
+        s.send(&[0u8; 5]).unwrap();
+    }
+    std::thread::sleep(HELD + Duration::from_secs(1));
+    let queries = counter_reaches(ports.status, "dns_queries", 170);
+    let malformed = counter(ports.status, "dns_malformed");
+    assert_eq!(
+        (queries, malformed),
+        (170, 100),
+        "70 queries and 100 runts were received"
+    );
+}
+
+/// Slow router lookups do not hold up queries that need none: with one lookup held for
+/// 3 s and 64 more waiting behind it (every slot taken), a b32 A query, a PTR and a
+/// clearnet name are still answered at once (NOERROR, NOERROR, REFUSED), not SERVFAIL.
+/// Only queries that wait for the router take a slot.
+#[test]
+fn slow_lookups_do_not_starve_queries_that_need_no_router() {
+    let (r, ports, _p) = start("");
+    let (ip, _) = a_record(&ask(ports.dns, &b32(3), RecordType::A));
+    let _busy = fill_inflight(&r, ports.dns);
+    let b32_answer = ask(ports.dns, &b32(4), RecordType::A);
+    let ptr_answer = ask(ports.dns, &reverse(ip), RecordType::PTR);
+    let refused = ask(ports.dns, "example.com", RecordType::A);
+    assert_eq!(
+        (
+            b32_answer.metadata.response_code,
+            ptr_answer.metadata.response_code,
+            refused.metadata.response_code
+        ),
+        (
+            ResponseCode::NoError,
+            ResponseCode::NoError,
+            ResponseCode::Refused
+        ),
+        "answers that need no router, while lookups wait"
+    );
+}
+
+// ---- 4. exhaustion -------------------------------------------------------------------
+
+/// A small network runs out instead of reusing: in 10.77.0.0/29 (6 usable addresses, at
+/// most 3 mappings, the other 3 in quarantine for an hour) new names get addresses until
+/// all 6 are in use or in quarantine, then SERVFAIL (by the 7th name at the latest). No
+/// address ever stands for two names, the network and broadcast addresses are never
+/// handed out, the names still mapped resolve back by PTR, the forgotten ones are
+/// NXDOMAIN, and a name still mapped keeps answering.
+#[test]
+fn exhausted_network_servfails_and_never_reuses() {
+    let net: eepsocks::naming::standins::Network = "10.77.0.0/29".parse().unwrap();
+    let (_r, ports, _p) = start(&format!("network = \"{net}\"\nquarantine = 3600"));
+    let dns = ports.dns;
+    let mut handed: HashMap<Ipv4Addr, String> = HashMap::new();
+    let mut order = Vec::new();
+    let mut servfail_at = None;
+    for i in 0..7 {
+        let name = b32(100 + i);
+        let m = ask(dns, &name, RecordType::A);
+        if m.metadata.response_code == ResponseCode::ServFail {
+            assert!(m.answers.is_empty());
+            servfail_at = Some(i + 1);
+            break;
+        }
+        let (ip, _) = a_record(&m);
+        assert!(net.contains(ip), "{ip}");
+        assert!(
+            ![Ipv4Addr::new(10, 77, 0, 0), Ipv4Addr::new(10, 77, 0, 7)].contains(&ip),
+            "{ip}: network or broadcast address"
+        );
+        if let Some(old) = handed.insert(ip, name.clone()) {
+            panic!("{ip} handed to {old} and then to {name}");
+        }
+        order.push((ip, name));
+    }
+    eprintln!("SERVFAIL at new name {servfail_at:?}");
+    assert_eq!(
+        servfail_at,
+        Some(7),
+        "6 addresses: the 7th name cannot get one"
+    );
+    // The last three are mapped; the first three were forgotten (their addresses sit in
+    // quarantine).
+    for (k, (ip, name)) in order.iter().enumerate() {
+        let m = ask(dns, &reverse(*ip), RecordType::PTR);
+        if k >= 3 {
+            assert_eq!(ptr_record(&m).0, format!("{name}."), "{ip}");
+        } else {
+            assert_eq!(rcode(&m), ResponseCode::NXDomain, "{ip} forgotten");
+        }
+    }
+    // A mapped name still answers (no new address needed); a new one still fails, and
+    // failing forgot nothing.
+    let (ip, name) = &order[5];
+    assert_eq!(a_record(&ask(dns, name, RecordType::A)).0, *ip);
+    let m = ask(dns, &b32(200), RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    for (ip, name) in &order[3..] {
+        let m = ask(dns, &reverse(*ip), RecordType::PTR);
+        assert_eq!(ptr_record(&m).0, format!("{name}."));
+    }
+}
+
+// ---- 5. flood ------------------------------------------------------------------------
+
+/// 20,000 distinct b32 names by A over UDP, as fast as one client with a window of
+/// queries in flight gets answers (a lost datagram is sent again after a second): every
+/// one is answered (A or SERVFAIL), and no address stands for two names although most
+/// mappings are evicted on the way (1,024 per identity). Prints queries per second.
+#[test]
+fn flood_of_names_is_answered_without_reuse() {
+    const N: usize = 20_000;
+    /// Below MAX_DNS_INFLIGHT (64), over which the server answers SERVFAIL at once.
+    const WINDOW: usize = 48;
+    let (_r, ports, _p) = start("");
+    let names: Vec<String> = (0..N as u64).map(|i| b32(10_000 + i)).collect();
+    let s = udp_to(ports.dns, Duration::from_millis(200));
+    let mut outstanding: HashMap<u16, Instant> = HashMap::new();
+    let mut answered = vec![false; N];
+    let (mut next, mut done, mut servfail, mut resent) = (0usize, 0usize, 0usize, 0usize);
+    let mut owner: HashMap<Ipv4Addr, usize> = HashMap::new();
+    let mut buf = [0u8; 2048];
+    let t = Instant::now();
+    while done < N {
+        while outstanding.len() < WINDOW && next < N {
+            s.send(&query(next as u16, &names[next], RecordType::A))
+                .unwrap();
+            outstanding.insert(next as u16, Instant::now());
+            next += 1;
+        }
+        let n = match s.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                for (&id, at) in outstanding.iter_mut() {
+                    if at.elapsed() > Duration::from_secs(1) {
+                        s.send(&query(id, &names[id as usize], RecordType::A))
+                            .unwrap();
+                        *at = Instant::now();
+                        resent += 1;
+                    }
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(120),
+                    "flood stalled at {done}"
+                );
+                continue;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        let i = m.metadata.id as usize;
+        if outstanding.remove(&m.metadata.id).is_none() || answered[i] {
+            // The answer to a resent query that was answered meanwhile.
+            continue;
+        }
+        assert_eq!(m.queries[0].name().to_ascii(), format!("{}.", names[i]));
+        answered[i] = true;
+        done += 1;
+        if m.metadata.response_code == ResponseCode::ServFail {
+            servfail += 1;
+            continue;
+        }
+        let (ip, _) = a_record(&m);
+        if let Some(j) = owner.insert(ip, i) {
+            assert_eq!(j, i, "{ip} handed to {} and {}", names[j], names[i]);
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "flood: {N} names in {secs:.2} s = {:.0} queries/s over UDP (window {WINDOW}); \
+         {} A, {servfail} SERVFAIL, {resent} resent",
+        N as f64 / secs,
+        N - servfail
+    );
+    assert_eq!(owner.len(), N - servfail);
+}
+
+// ---- 6. transparent port -------------------------------------------------------------
+
+/// A connection that reaches the transparent port without a firewall redirect has no
+/// virtual address as its original destination: it is closed at once (EOF or reset, never
+/// a stream) and counted in `transparent` and `transparent_refused`.
+#[test]
+fn transparent_port_closes_direct_connections() {
+    let (_r, ports, _p) = start("");
+    for n in 1..=2u64 {
+        let mut s = TcpStream::connect(ports.trans).unwrap();
+        s.set_read_timeout(Some(ANSWER)).unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("not closed at once: {other:?}"),
+        }
+        assert_eq!(counter_reaches(ports.status, "transparent", n), n);
+        assert_eq!(counter_reaches(ports.status, "transparent_refused", n), n);
+    }
+    assert_eq!(counter(ports.status, "streams_opened"), 0);
+}
+
+// ---- 7. reload -----------------------------------------------------------------------
+
+/// The daemon with NOTIFY_SOCKET, so each reload's outcome can be waited for exactly.
+fn start_notified(r: &Rig, config: &str) -> (Eepsocks, Manager) {
+    r.write_config(config);
+    let m = Manager::listen(&r.dir.path().join("notify.sock"));
+    let mut cmd = r.command(&[]);
+    cmd.env("NOTIFY_SOCKET", r.dir.path().join("notify.sock"));
+    let p = Eepsocks::spawn_command(cmd);
+    p.wait_ready_within(READY);
+    (p, m)
+}
+
+/// Write `config`, SIGHUP, and wait for the outcome: true if applied, false if refused.
+fn reload(r: &Rig, p: &Eepsocks, m: &Manager, config: &str) -> bool {
+    let from = m.messages().len();
+    r.write_config(config);
+    p.hup();
+    let end = Instant::now() + SETTLE;
+    loop {
+        for (_, text) in m.messages().iter().skip(from) {
+            if text.contains("reload applied") {
+                return true;
+            }
+            if text.contains("reload refused") {
+                return false;
+            }
+        }
+        assert!(
+            Instant::now() < end,
+            "no reload outcome: {:?}\n{}",
+            m.texts(),
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reloads: with `[automap]` unchanged a mapping survives (same address, PTR, SOCKS5);
+/// a new `network` hands out addresses in it (and the old ones mean nothing); a
+/// `dns_listen` off loopback is refused as a whole and the running DNS port keeps
+/// answering; without `[automap]` the DNS port closes.
+#[test]
+fn reload_keeps_changes_and_closes_automap() {
+    let r = rig();
+    let ports = Ports::new();
+    let (p, m) = start_notified(&r, &ports.config(Some("")));
+    let (ip, _) = a_record(&ask(ports.dns, NAME, RecordType::A));
+    assert_eq!(socks5_ip(ports.main, ip), 0);
+
+    assert!(reload(&r, &p, &m, &ports.config(Some(""))), "{}", p.log());
+    assert_eq!(
+        a_record(&ask(ports.dns, NAME, RecordType::A)).0,
+        ip,
+        "remapped"
+    );
+    assert_eq!(
+        ptr_record(&ask(ports.dns, &reverse(ip), RecordType::PTR)).0,
+        "echo.i2p."
+    );
+    assert_eq!(socks5_ip(ports.main, ip), 0, "{}", p.log());
+
+    let net: eepsocks::naming::standins::Network = "10.66.0.0/16".parse().unwrap();
+    let moved = ports.config(Some(&format!("network = \"{net}\"")));
+    assert!(reload(&r, &p, &m, &moved), "{}", p.log());
+    let (ip2, _) = a_record(&ask(ports.dns, NAME, RecordType::A));
+    assert!(net.contains(ip2), "{ip2} after the reload");
+    assert_eq!(socks5_ip(ports.main, ip2), 0);
+    assert_eq!(socks5_ip(ports.main, ip), 0x02, "the old network's address");
+    assert_eq!(
+        rcode(&ask(ports.dns, &reverse(ip), RecordType::PTR)),
+        ResponseCode::Refused
+    );
+
+    // Off loopback: refused whole, the running port unchanged.
+    let open = moved.replace(
+        &format!("dns_listen = \"{}\"", ports.dns),
+        &format!("dns_listen = \"0.0.0.0:{}\"", ports.dns.port()),
+    );
+    assert_ne!(open, moved);
+    assert!(!reload(&r, &p, &m, &open), "0.0.0.0 accepted");
+    assert!(p.log().contains("loopback only"), "{}", p.log());
+    assert_eq!(a_record(&ask(ports.dns, NAME, RecordType::A)).0, ip2);
+
+    // Without [automap]: nothing answers on the DNS port any more, UDP or TCP.
+    assert!(reload(&r, &p, &m, &ports.config(None)), "{}", p.log());
+    let end = Instant::now() + SETTLE;
+    loop {
+        let udp = try_ask(ports.dns, NAME, RecordType::A);
+        let tcp = TcpStream::connect(ports.dns);
+        if udp.is_err() && tcp.is_err() {
+            eprintln!("after the reload: UDP {:?}, TCP {:?}", udp.err(), tcp.err());
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "DNS still open: UDP {udp:?}, TCP {tcp:?}\n{}",
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        TcpStream::connect(ports.trans).is_err(),
+        "trans_listen still open"
+    );
+    // The listener itself carries on.
+    assert!(r.echo_ok(ports.main, None));
+}
+
+// ---- 8. config checks ----------------------------------------------------------------
+
+/// What `validate()` says about a config with `[automap]` body `automap`.
+fn automap_error(automap: &str) -> String {
+    let body =
+        format!("[[proxy]]\nname = \"main\"\nlisten = \"127.0.0.1:4447\"\n[automap]\n{automap}\n");
+    let c: Config = toml::from_str(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    match c.validate() {
+        Ok(()) => panic!("accepted:\n{body}"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// Bad `[automap]` values are refused with a message that names the key and the fix; and
+/// `eepsocks run` exits non-zero with that message before serving anything.
+#[test]
+fn bad_automap_config_is_refused_clearly() {
+    for (automap, says) in [
+        (
+            "network = \"127.192.0.1/10\"",
+            "[automap] network \"127.192.0.1/10\": host bits set (the network address is 127.192.0.0/10)",
+        ),
+        ("network = \"127.192.0.0/31\"", "prefix /1 to /30"),
+        ("network = \"nope\"", "an IPv4 network like"),
+        ("listener = \"nope\"", "[automap] listener \"nope\": no such listener"),
+        ("ttl = 0", "[automap] ttl = 0: 1 to 3600 seconds"),
+        ("ttl = 3601", "[automap] ttl = 3601: 1 to 3600 seconds"),
+        (
+            "ttl = 120\nquarantine = 60",
+            "[automap] quarantine = 60: at least ttl (120) and at most a week",
+        ),
+        (
+            "dns_listen = \"0.0.0.0:5353\"",
+            "[automap] dns_listen 0.0.0.0:5353: loopback only",
+        ),
+        (
+            "trans_listen = \"127.0.0.1:4447\"",
+            "[automap] trans_listen 127.0.0.1:4447: a SOCKS listener has that address",
+        ),
+        (
+            "dns_listen = \"127.0.0.1:5353\"\ntrans_listen = \"127.0.0.1:5353\"",
+            "dns_listen and trans_listen must differ",
+        ),
+    ] {
+        let got = automap_error(automap);
+        assert!(got.contains(says), "{automap:?}: {got:?}");
+    }
+    // Unknown keys are typos, not silently ignored.
+    let typo = "[automap]\nnetwrok = \"10.0.0.0/8\"\n";
+    assert!(toml::from_str::<Config>(typo).is_err());
+
+    // The binary: refused at start, with the message.
+    let r = Rig::new();
+    let [main] = free_addrs();
+    r.write_config(&format!(
+        "status_listen = \"off\"\n[[proxy]]\nname = \"main\"\nlisten = \"{main}\"\n\
+         [automap]\nnetwork = \"127.192.0.1/10\"\n"
+    ));
+    let out = r.command(&[]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started:\n{err}");
+    assert!(err.contains("host bits set"), "{err}");
+    assert!(
+        TcpStream::connect(main).is_err(),
+        "listening despite the error"
+    );
+}
