@@ -8,10 +8,12 @@ use eepsocks::i2p::identity::{self, Mode, Pool, Template};
 use eepsocks::i2p::sam::{datagram, DatagramConfig, DatagramSession};
 use eepsocks::i2p::sam_router::UdpRouter;
 use eepsocks::i2p::SamRouter;
+use eepsocks::naming::standins::Network;
 use eepsocks::naming::Books;
+use eepsocks::naming::StandIns;
 use eepsocks::proxy::conn::ListenerContext;
 use eepsocks::proxy::udp::UdpLimits;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,15 @@ struct Rig {
 }
 
 async fn rig(max_associations: usize, max_payload: usize) -> Rig {
+    rig_with(max_associations, max_payload, |_| {}).await
+}
+
+/// A rig whose listener context `tweak` adjusts (stand-ins, automap) before it serves.
+async fn rig_with(
+    max_associations: usize,
+    max_payload: usize,
+    tweak: impl FnOnce(&mut ListenerContext),
+) -> Rig {
     let fake = FakeSam::start();
     let tpl = Template {
         sam_addr: fake.addr(),
@@ -54,6 +65,7 @@ async fn rig(max_associations: usize, max_payload: usize) -> Rig {
         slots: Arc::new(tokio::sync::Semaphore::new(max_associations)),
         max_associations,
     });
+    tweak(&mut ctx);
     let ctx = Arc::new(ctx);
     let l = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
     let socks = l.local_addr().unwrap();
@@ -74,6 +86,12 @@ async fn rig(max_associations: usize, max_payload: usize) -> Rig {
     .await
     .unwrap();
     let echo = dg.b32().to_string();
+    // Its full destination under a name, for tests that reach it by name.
+    let full = dg.lookup(&echo).await.unwrap();
+    fake.name(
+        "echo.i2p",
+        &eepsocks::i2p::Destination::from_base64(&full).unwrap(),
+    );
     tokio::spawn(datagram::echo(dg));
     Rig {
         fake,
@@ -99,6 +117,13 @@ async fn associate(socks: SocketAddr, client: SocketAddr) -> (TcpStream, u8, Soc
     timeout(T, c.read_exact(&mut r)).await.unwrap().unwrap();
     let bnd = SocketAddr::from(([r[4], r[5], r[6], r[7]], u16::from_be_bytes([r[8], r[9]])));
     (c, r[1], bnd)
+}
+
+fn header_v4(ip: Ipv4Addr, port: u16) -> Vec<u8> {
+    let mut h = vec![0, 0, 0, 1];
+    h.extend_from_slice(&ip.octets());
+    h.extend_from_slice(&port.to_be_bytes());
+    h
 }
 
 fn header(name: &str, port: u16, frag: u8) -> Vec<u8> {
@@ -244,4 +269,105 @@ async fn two_associations_never_see_each_others_datagrams() {
         }
         assert_eq!(n, 50);
     }
+}
+
+/// An automap listener: its table over `net`, replies named by virtual addresses.
+fn automap(net: &str) -> impl FnOnce(&mut ListenerContext) {
+    let net: Network = net.parse().unwrap();
+    move |ctx| {
+        ctx.stand_ins = Arc::new(StandIns::new(net, Duration::from_secs(600)));
+        ctx.automap = true;
+    }
+}
+
+#[tokio::test]
+async fn automap_virtual_addresses_both_ways() {
+    let r = rig_with(4, 11 * 1024, automap("127.192.0.0/10")).await;
+    // As automap's DNS port would answer the client.
+    let vip = r.ctx.stand_ins.map(b"", "echo.i2p").unwrap();
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    // To the b32 by name (ATYP 3): answered from the b32's own virtual address, the one
+    // the DNS port would give for it.
+    u.send_to(&[header(&r.echo, 8, 0), b"n".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo by name");
+    let b32_vip = r.ctx.stand_ins.mapped(b"", &r.echo).expect("mapped");
+    assert!(r.ctx.stand_ins.network().contains(b32_vip));
+    assert_eq!(got, [header_v4(b32_vip, 8), b"n".to_vec()].concat());
+    // To the virtual address (ATYP 1): sent to the name, answered from the address the
+    // client sent to (from now on, also for datagrams sent to the b32).
+    u.send_to(&[header_v4(vip, 7), b"v".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo through the virtual address");
+    assert_eq!(got, [header_v4(vip, 7), b"v".to_vec()].concat());
+    // An address of the network that stands for nothing, and one mapped for another
+    // identity, are IP literals like any other: dropped, never sent.
+    let other = r.ctx.stand_ins.map(b"alice", "echo.i2p").unwrap();
+    let unused = (0..)
+        .map(|i| Ipv4Addr::new(127, 200, 0, i))
+        .find(|ip| {
+            r.ctx
+                .stand_ins
+                .unmap(b"", &eepsocks::socks::Address::Ipv4(*ip))
+                .is_none()
+        })
+        .unwrap();
+    for ip in [other, unused] {
+        u.send_to(&[header_v4(ip, 7), b"x".to_vec()].concat(), relay)
+            .await
+            .unwrap();
+    }
+    u.send_to(&[header_v4(vip, 7), b"last".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("the last one");
+    assert!(got.ends_with(b"last"));
+    let st = &r.ctx.stats.udp;
+    assert_eq!(st.dropped_not_i2p.load(Ordering::Relaxed), 2);
+    assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 3);
+    // Three out and their three echoes: nothing dropped reached the router.
+    assert_eq!(r.fake.with_state(|s| s.datagrams_in), 6);
+}
+
+#[tokio::test]
+async fn automap_table_exhausted_replies_fall_back_to_the_domain() {
+    // Two usable addresses, one mapping kept: after two names, one address is taken and
+    // the other in quarantine, so the echo's b32 gets none.
+    let r = rig_with(4, 11 * 1024, automap("127.200.0.0/30")).await;
+    r.ctx.stand_ins.map(b"", "a.i2p").unwrap();
+    r.ctx.stand_ins.map(b"", "b.i2p").unwrap();
+    assert!(r.ctx.stand_ins.map(b"", "c.i2p").is_none());
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    u.send_to(&[header(&r.echo, 9, 0), b"d".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo");
+    assert_eq!(got, [header(&r.echo, 9, 0), b"d".to_vec()].concat());
+}
+
+#[tokio::test]
+async fn resolve_stand_ins_without_automap() {
+    // A listener without automap: a Tor RESOLVE stand-in is a target too, and its replies
+    // come from it; datagrams sent by name keep the domain source.
+    let r = rig(4, 11 * 1024).await;
+    let sid = r.ctx.stand_ins.map(b"", &r.echo).unwrap();
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    u.send_to(&[header(&r.echo, 9, 0), b"n".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo by name");
+    assert_eq!(got, [header(&r.echo, 9, 0), b"n".to_vec()].concat());
+    u.send_to(&[header_v4(sid, 9), b"s".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo through the stand-in");
+    assert_eq!(got, [header_v4(sid, 9), b"s".to_vec()].concat());
 }

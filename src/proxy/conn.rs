@@ -31,6 +31,9 @@ pub struct ListenerContext {
     pub stream_timeout: Duration,
     /// Stand-in addresses handed out by RESOLVE on this listener.
     pub stand_ins: Arc<StandIns>,
+    /// `stand_ins` is automap's table (this is the automap listener): UDP replies then
+    /// name their sender by a virtual address, as DNS answers do.
+    pub automap: bool,
     /// One identity per SOCKS username: stand-ins are kept apart per username too.
     pub per_user: bool,
     /// RFC 1929 login required on this listener.
@@ -63,6 +66,7 @@ impl ListenerContext {
             handshake_timeout,
             stream_timeout,
             stand_ins: Arc::default(),
+            automap: false,
             per_user: false,
             auth: None,
             logins: Arc::default(),
@@ -89,7 +93,7 @@ impl ListenerContext {
 
     /// Whose stand-ins a request sees: its username's on per-username listeners, else the
     /// listener's (one identity for every client).
-    fn who<'a>(&self, request: &'a Request) -> &'a [u8] {
+    pub(crate) fn who<'a>(&self, request: &'a Request) -> &'a [u8] {
         match (&request.credentials, self.per_user) {
             (Some(c), true) => &c.username,
             _ => b"",

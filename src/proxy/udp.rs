@@ -14,7 +14,7 @@ use crate::proxy::ratelimit::client_log;
 use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
 use crate::socks::{Address, Reply, Request};
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,6 +146,7 @@ pub async fn associate<R: Router>(
     inc(&st.associations_opened);
     st.associations_active.fetch_add(1, Ordering::Relaxed);
     info!(client = %peer, relay = %bound, identity = dg.b32(), "UDP association open");
+    let who = ctx.who(&request).to_vec();
     let a = Association {
         peer: peer.ip(),
         pinned_port,
@@ -157,6 +158,8 @@ pub async fn associate<R: Router>(
         tokens: 0.0,
         last_refill: Instant::now(),
         b32s: HashMap::new(),
+        who,
+        virtual_of: HashMap::new(),
     };
     let why = a.run(&mut client, &*router).await;
     st.associations_active.fetch_sub(1, Ordering::Relaxed);
@@ -176,7 +179,17 @@ struct Association {
     last_refill: Instant,
     /// Senders' destinations to their b32 (decoding and hashing once per sender).
     b32s: HashMap<String, String>,
+    /// Whose stand-ins (virtual addresses) the association sees: the control connection's
+    /// username on per-username listeners, else the listener's.
+    who: Vec<u8>,
+    /// Destinations the client reached through a virtual address, to that address: replies
+    /// from them carry the address the client sent to, which a client that checks the
+    /// source of replies expects (the sender's own b32 may map to another one).
+    virtual_of: HashMap<Arc<str>, Ipv4Addr>,
 }
+
+/// Destinations remembered per association (b32s, virtual_of), for memory's sake.
+const REMEMBERED: usize = 1024;
 
 /// Room for any UDP datagram.
 const BUF: usize = 65_536;
@@ -251,9 +264,21 @@ impl Association {
             inc(&st.dropped_oversize);
             return false;
         }
-        // TODO(automap): virtual addresses map back to their names here.
-        let target = match &h.address {
-            Address::Name(_) => match naming::classify(&h.address) {
+        // A virtual address (automap's DNS, or Tor RESOLVE) stands for its name; other IP
+        // literals are never sent.
+        let mut via = None;
+        let address = match h.address {
+            Address::Ipv4(ip) => match self.ctx.stand_ins.unmap(&self.who, &h.address) {
+                Some(name) => {
+                    via = Some(ip);
+                    Address::Name(name)
+                }
+                None => h.address,
+            },
+            a => a,
+        };
+        let target = match &address {
+            Address::Name(_) => match naming::classify(&address) {
                 Ok(t) => t,
                 Err(_) => {
                     inc(&st.dropped_not_i2p);
@@ -279,6 +304,14 @@ impl Association {
                 return false;
             }
         };
+        if let Some(ip) = via {
+            if self.virtual_of.get(&dest) != Some(&ip) {
+                if self.virtual_of.len() >= REMEMBERED {
+                    self.virtual_of.clear();
+                }
+                self.virtual_of.insert(dest.clone(), ip);
+            }
+        }
         if payload.len() > self.dg.max_payload(&dest) {
             inc(&st.dropped_oversize);
             return false;
@@ -339,15 +372,27 @@ impl Association {
                 inc(&st.dropped_malformed);
                 return false;
             };
-            if self.b32s.len() >= 1024 {
+            if self.b32s.len() >= REMEMBERED {
                 self.b32s.clear();
             }
             self.b32s.insert(r.dest.to_string(), b32);
         }
         let b32 = &self.b32s[r.dest];
+        // On the automap listener the sender is named by a virtual address (some clients
+        // reject domain sources): the one the client sent to, else the b32's own. When the
+        // table has no free address, the b32 as a domain after all.
+        let virt = self.virtual_of.get(r.dest).copied().or_else(|| {
+            self.ctx
+                .automap
+                .then(|| self.ctx.stand_ins.map(&self.who, b32))
+                .flatten()
+        });
+        let source = match virt {
+            Some(ip) => ReplySource::Ipv4(ip),
+            None => ReplySource::Name(b32),
+        };
         let mut out = Vec::with_capacity(8 + b32.len() + r.payload.len());
-        // TODO(automap): with automap, the sender's virtual address instead of its b32.
-        if write_udp_header(&mut out, &ReplySource::Name(b32), r.from_port).is_none() {
+        if write_udp_header(&mut out, &source, r.from_port).is_none() {
             return false;
         }
         out.extend_from_slice(r.payload);
