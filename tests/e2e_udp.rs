@@ -1,9 +1,11 @@
 //! UDP ASSOCIATE end to end through real i2pd 2.45.1 routers on the offline network (see
-//! tests/support/testnet.rs): a datagram echo on r1, eepsocks on r2, and a standard
-//! RFC 1928 client (tests/support/udp_client.py) inside the namespace. Loss is allowed and
+//! tests/support/testnet.rs): a datagram echo on r1, eepsocks on r2, and inside the
+//! namespace a standard RFC 1928 client (tests/support/udp_client.py) and an existing one,
+//! PySocks (tests/support/udp_pysocks.py, Debian's python3-socks). Loss is allowed and
 //! reported; corruption, misdirection and cross-association delivery are not.
 //!
-//! Needs root, i2pd and python3 (without them the test says `skipped`).
+//! Needs root, i2pd, python3 and python3-socks (without root or i2pd the test says
+//! `skipped`; scripts/test installs them).
 
 mod support;
 
@@ -97,6 +99,25 @@ fn udp_associate_through_i2pd_testnet() {
             "i2pd: loss {} of 1000, rtt p50 {} ms p90 {} ms",
             j["loss"], j["rtt_ms_p50"], j["rtt_ms_p90"]
         );
+    });
+    step("PySocks (an existing client): 100 datagrams", || {
+        let mut c = net.command("/usr/bin/python3");
+        c.arg(format!(
+            "{}/tests/support/udp_pysocks.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args([SOCKS, &echo, "9", "100"]);
+        let out = c.output().expect("python3");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        eprintln!("pysocks: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{}", proxy.log());
+        let j: serde_json::Value = stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .unwrap();
+        assert_eq!(j["bad"], 0, "{stdout}");
+        eprintln!("i2pd, PySocks: loss {} of 100", j["loss"]);
     });
     step("two associations at once: no cross delivery", || {
         let (net2, e2) = (&net, echo.clone());

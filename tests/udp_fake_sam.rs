@@ -371,3 +371,47 @@ async fn resolve_stand_ins_without_automap() {
     let got = recv(&u, T).await.expect("echo through the stand-in");
     assert_eq!(got, [header_v4(sid, 9), b"s".to_vec()].concat());
 }
+
+/// PySocks (Debian's python3-socks), an existing SOCKS5 UDP client, against the fake
+/// bridge: its own association request (DST a domain "0"), domain targets, domain sources.
+#[tokio::test]
+async fn pysocks_client() {
+    let py = "/usr/bin/python3";
+    let has = std::process::Command::new(py)
+        .args(["-c", "import socks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        eprintln!("skipped: no python3-socks (PySocks) for {py}");
+        return;
+    }
+    async fn run(py: &str, socks: SocketAddr, target: String) {
+        let script = format!(
+            "{}/tests/support/udp_pysocks.py",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let out = tokio::process::Command::new(py)
+            .args([&script, &socks.to_string(), &target, "9", "200"])
+            .output();
+        let out = timeout(Duration::from_secs(60), out)
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        let j: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+        // Nothing is lost between the fake's sessions; the port sent to comes back.
+        assert_eq!(j["received"], 200, "{stdout}");
+        assert_eq!(j["bad"], 0, "{stdout}");
+        assert_eq!(j["reply_port"], 9, "{stdout}");
+    }
+    // By name: ATYP 3 both ways.
+    let r = rig(4, 11 * 1024).await;
+    run(py, r.socks, r.echo.clone()).await;
+    // On an automap listener, to a virtual address with the socket connected to it: PySocks
+    // drops any reply whose source is not that address, so every one must carry it.
+    let r = rig_with(4, 11 * 1024, automap("127.192.0.0/10")).await;
+    let vip = r.ctx.stand_ins.map(b"", "echo.i2p").unwrap();
+    run(py, r.socks, vip.to_string()).await;
+}
