@@ -415,3 +415,77 @@ async fn pysocks_client() {
     let vip = r.ctx.stand_ins.map(b"", "echo.i2p").unwrap();
     run(py, r.socks, vip.to_string()).await;
 }
+
+/// Send `payload` to the echo's b32 until it comes back (the first datagram looks the b32
+/// up; later ones to it are sent at once).
+async fn warm(r: &Rig, u: &UdpSocket, relay: SocketAddr) {
+    u.send_to(&[header(&r.echo, 9, 0), b"warm".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(u, T).await.unwrap().ends_with(b"warm"));
+}
+
+#[tokio::test]
+async fn a_slow_lookup_does_not_hold_up_known_names() {
+    let r = rig(4, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    warm(&r, &u, relay).await;
+    r.fake.delay_next(
+        "NAMING LOOKUP NAME=echo.i2p",
+        Duration::from_secs(3),
+        Some(1),
+    );
+    let t = tokio::time::Instant::now();
+    u.send_to(
+        &[header("echo.i2p", 9, 0), b"slow".to_vec()].concat(),
+        relay,
+    )
+    .await
+    .unwrap();
+    u.send_to(&[header(&r.echo, 9, 0), b"fast".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let first = recv(&u, T).await.unwrap();
+    assert!(first.ends_with(b"fast"), "the known name waited");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The slow one is sent once its lookup answers.
+    let second = recv(&u, T).await.unwrap();
+    assert!(second.ends_with(b"slow"));
+    assert!(t.elapsed() >= Duration::from_secs(3));
+    assert_eq!(r.ctx.stats.udp.datagrams_up.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn lookups_and_waiting_datagrams_are_bounded() {
+    let r = rig(4, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    warm(&r, &u, relay).await;
+    r.fake.hang("NAMING LOOKUP NAME=n");
+    let send = |name: String| {
+        let u = &u;
+        async move {
+            u.send_to(&[header(&name, 9, 0), b"x".to_vec()].concat(), relay)
+                .await
+                .unwrap();
+        }
+    };
+    // Eight lookups in flight at most: a ninth name is dropped.
+    for i in 0..9 {
+        send(format!("n{i}.i2p")).await;
+    }
+    // 64 datagrams waiting at most (all names together): 8 wait, 56 more fit.
+    for _ in 0..57 {
+        send("n0.i2p".into()).await;
+    }
+    u.send_to(&[header(&r.echo, 9, 0), b"fast".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(&u, T).await.unwrap().ends_with(b"fast"));
+    let st = &r.ctx.stats.udp;
+    assert_eq!(st.dropped_queue.load(Ordering::Relaxed), 2);
+    assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 2);
+}

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
@@ -55,11 +56,13 @@ pub struct UdpStats {
     pub dropped_rate: AtomicU64,
     /// Names not found, lookups failed, or the router refused the datagram.
     pub dropped_unsent: AtomicU64,
+    /// Names to look up: past the lookups or the datagrams an association may have waiting.
+    pub dropped_queue: AtomicU64,
 }
 
 impl UdpStats {
     /// (name, value) for the status endpoint.
-    pub fn fields(&self) -> [(&'static str, u64); 14] {
+    pub fn fields(&self) -> [(&'static str, u64); 15] {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
             ("udp_associations_opened", g(&self.associations_opened)),
@@ -76,6 +79,7 @@ impl UdpStats {
             ("udp_dropped_malformed", g(&self.dropped_malformed)),
             ("udp_dropped_rate", g(&self.dropped_rate)),
             ("udp_dropped_unsent", g(&self.dropped_unsent)),
+            ("udp_dropped_queue", g(&self.dropped_queue)),
         ]
     }
 }
@@ -151,7 +155,11 @@ pub async fn associate<R: Router>(
         peer: peer.ip(),
         pinned_port,
         relay,
-        dg,
+        dg: Arc::new(dg),
+        router,
+        lookups: JoinSet::new(),
+        waiting: HashMap::new(),
+        n_waiting: 0,
         limits,
         ctx: ctx.clone(),
         client_addr: None,
@@ -161,16 +169,24 @@ pub async fn associate<R: Router>(
         who,
         virtual_of: HashMap::new(),
     };
-    let why = a.run(&mut client, &*router).await;
+    let why = a.run(&mut client).await;
     st.associations_active.fetch_sub(1, Ordering::Relaxed);
     debug!(client = %peer, "UDP association closed: {why}");
 }
 
-struct Association {
+struct Association<R: Router> {
     peer: IpAddr,
     pinned_port: Option<u16>,
     relay: UdpSocket,
-    dg: DatagramSession,
+    /// Shared with the lookups in flight (dropped with them when the association ends).
+    dg: Arc<DatagramSession>,
+    router: Arc<R>,
+    /// Names being looked up, off the relay loop: one silent name must not hold up the
+    /// datagrams to names already known. Aborted when the association ends.
+    lookups: JoinSet<(String, Option<Arc<str>>)>,
+    /// Datagrams waiting for their name's lookup, by name, and how many in all.
+    waiting: HashMap<String, Vec<Waiting>>,
+    n_waiting: usize,
     limits: UdpLimits,
     ctx: Arc<ListenerContext>,
     /// Where replies go: the client's last accepted source.
@@ -190,12 +206,32 @@ struct Association {
 
 /// Destinations remembered per association (b32s, virtual_of), for memory's sake.
 const REMEMBERED: usize = 1024;
+/// Lookups in flight per association; a datagram to yet another unknown name is dropped.
+const MAX_LOOKUPS: usize = 8;
+/// Datagrams waiting for lookups per association (all names together); more are dropped.
+const MAX_WAITING: usize = 64;
+/// How long one lookup may take (a b32 may need a LeaseSet): its datagrams wait no longer.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A datagram whose target name is being looked up.
+struct Waiting {
+    payload: Vec<u8>,
+    port: u16,
+    via: Option<Ipv4Addr>,
+}
 
 /// Room for any UDP datagram.
 const BUF: usize = 65_536;
 
-impl Association {
-    async fn run<R: Router>(mut self, client: &mut TcpStream, router: &R) -> &'static str {
+impl<R: Router> Association<R> {
+    async fn run(mut self, client: &mut TcpStream) -> &'static str {
+        let why = self.relay_loop(client).await;
+        // At once, not when the last aborted lookup lets go of the session.
+        self.dg.close();
+        why
+    }
+
+    async fn relay_loop(&mut self, client: &mut TcpStream) -> &'static str {
         let mut up = vec![0u8; BUF];
         let mut down = vec![0u8; BUF];
         let mut ctl = [0u8; 64];
@@ -212,7 +248,7 @@ impl Association {
                 },
                 r = self.relay.recv_from(&mut up) => {
                     let Ok((n, from)) = r else { return "relay socket failed" };
-                    if self.client_datagram(&up[..n], from, router).await {
+                    if self.client_datagram(&up[..n], from).await {
                         idle.as_mut().reset(Instant::now() + self.limits.idle);
                     }
                 }
@@ -220,6 +256,14 @@ impl Association {
                     let Ok(n) = r else { return "datagram session failed" };
                     if self.i2p_datagram(&down[..n]).await {
                         idle.as_mut().reset(Instant::now() + self.limits.idle);
+                    }
+                }
+                Some(done) = self.lookups.join_next(), if !self.lookups.is_empty() => {
+                    // Lookups are aborted only with the association, and do not panic.
+                    if let Ok((name, dest)) = done {
+                        if self.looked_up(name, dest).await {
+                            idle.as_mut().reset(Instant::now() + self.limits.idle);
+                        }
                     }
                 }
                 _ = &mut idle => return "idle",
@@ -241,8 +285,9 @@ impl Association {
         }
     }
 
-    /// One datagram from the client side of the relay. True when it was sent.
-    async fn client_datagram<R: Router>(&mut self, d: &[u8], from: SocketAddr, router: &R) -> bool {
+    /// One datagram from the client side of the relay. True when it was sent, or waits
+    /// for its name's lookup.
+    async fn client_datagram(&mut self, d: &[u8], from: SocketAddr) -> bool {
         let st = &self.ctx.stats.udp;
         if from.ip() != self.peer || self.pinned_port.is_some_and(|p| p != from.port()) {
             inc(&st.dropped_source);
@@ -294,29 +339,98 @@ impl Association {
             inc(&self.ctx.stats.udp.dropped_rate);
             return false;
         }
-        let st = &self.ctx.stats.udp;
         // The client's source may change only while it is unpinned; replies follow it.
         self.client_addr = Some(from);
-        let dest = match self.resolve(router, &target).await {
-            Some(d) => d,
-            None => {
-                inc(&st.dropped_unsent);
-                return false;
-            }
+        if let Some(dest) = self.dg.cached(target.as_str()) {
+            return self.send(&dest, h.port, payload, via).await;
+        }
+        self.wait_for_lookup(target, payload, h.port, via)
+    }
+
+    /// Queue a datagram to a name not known yet, starting its lookup unless one runs.
+    fn wait_for_lookup(
+        &mut self,
+        target: Target,
+        payload: &[u8],
+        port: u16,
+        via: Option<Ipv4Addr>,
+    ) -> bool {
+        let st = &self.ctx.stats.udp;
+        let name = target.as_str().to_string();
+        let queue_full = self.n_waiting >= MAX_WAITING;
+        let new_lookup = !self.waiting.contains_key(&name);
+        if queue_full || (new_lookup && self.lookups.len() >= MAX_LOOKUPS) {
+            inc(&st.dropped_queue);
+            return false;
+        }
+        if new_lookup {
+            let (router, dg) = (self.router.clone(), self.dg.clone());
+            let name = name.clone();
+            self.lookups.spawn(async move {
+                let r = tokio::time::timeout(LOOKUP_TIMEOUT, router.datagram_dest(&dg, &target));
+                let dest = match r.await {
+                    Ok(Ok(d)) => Some(d),
+                    Ok(Err(e)) => {
+                        debug!(target = name.as_str(), "datagram target not resolved: {e}");
+                        None
+                    }
+                    Err(_) => {
+                        debug!(target = name.as_str(), "datagram target lookup timed out");
+                        None
+                    }
+                };
+                (name, dest)
+            });
+        }
+        self.waiting.entry(name).or_default().push(Waiting {
+            payload: payload.to_vec(),
+            port,
+            via,
+        });
+        self.n_waiting += 1;
+        true
+    }
+
+    /// A lookup finished: send what waited for it, or count it unsent. True when any
+    /// datagram was sent.
+    async fn looked_up(&mut self, name: String, dest: Option<Arc<str>>) -> bool {
+        let queued = self.waiting.remove(&name).unwrap_or_default();
+        self.n_waiting -= queued.len();
+        let Some(dest) = dest else {
+            let st = &self.ctx.stats.udp;
+            st.dropped_unsent
+                .fetch_add(queued.len() as u64, Ordering::Relaxed);
+            return false;
         };
+        let mut sent = false;
+        for w in queued {
+            sent |= self.send(&dest, w.port, &w.payload, w.via).await;
+        }
+        sent
+    }
+
+    /// Send one datagram to a looked-up destination. True when the router took it.
+    async fn send(
+        &mut self,
+        dest: &Arc<str>,
+        port: u16,
+        payload: &[u8],
+        via: Option<Ipv4Addr>,
+    ) -> bool {
         if let Some(ip) = via {
-            if self.virtual_of.get(&dest) != Some(&ip) {
+            if self.virtual_of.get(dest) != Some(&ip) {
                 if self.virtual_of.len() >= REMEMBERED {
                     self.virtual_of.clear();
                 }
                 self.virtual_of.insert(dest.clone(), ip);
             }
         }
-        if payload.len() > self.dg.max_payload(&dest) {
+        let st = &self.ctx.stats.udp;
+        if payload.len() > self.dg.max_payload(dest) {
             inc(&st.dropped_oversize);
             return false;
         }
-        match self.dg.send(&dest, 0, h.port, payload).await {
+        match self.dg.send(dest, 0, port, payload).await {
             Ok(()) => {
                 inc(&st.datagrams_up);
                 st.bytes_up
@@ -327,31 +441,6 @@ impl Association {
                 debug!("datagram not sent: {e}");
                 inc(&st.dropped_unsent);
                 false
-            }
-        }
-    }
-
-    /// The destination for a target; lookups are bounded so one silent name cannot stall
-    /// the association for long.
-    async fn resolve<R: Router>(&self, router: &R, target: &Target) -> Option<Arc<str>> {
-        // TODO: look names up off the relay loop (a first b32 costs a LeaseSet lookup).
-        let r = tokio::time::timeout(
-            Duration::from_secs(10),
-            router.datagram_dest(&self.dg, target),
-        )
-        .await;
-        match r {
-            Ok(Ok(d)) => Some(d),
-            Ok(Err(e)) => {
-                debug!(
-                    target = target.as_str(),
-                    "datagram target not resolved: {e}"
-                );
-                None
-            }
-            Err(_) => {
-                debug!(target = target.as_str(), "datagram target lookup timed out");
-                None
             }
         }
     }
