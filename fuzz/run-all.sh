@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 RUNS="${RUNS:-10000000}"
-for t in socks sam_reply hosts_txt keys_http irc_filter http_filter dns; do
+for t in socks sam_reply hosts_txt keys_http irc_filter http_filter dns udp_header; do
   mkdir -p "corpus/$t"
   RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O "$t" "corpus/$t" -- \
     -runs="$RUNS" -max_len=4096 -print_final_stats=1 2>&1 | tee "/tmp/fuzz-$t.log" | grep -E "Done|stat::number_of_executed_units|panicked|SUMMARY" || true

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// 1-hop tunnels: emissary refuses 0 hops, and every hop here is the same machine anyway.
 pub const OPTIONS: &[(&str, &str)] = &[
@@ -23,6 +23,9 @@ pub const OPTIONS: &[(&str, &str)] = &[
 ];
 
 pub const SITE_NAME: &str = "demo.i2p";
+
+/// emissary reads its SAM UDP port into an 8 KiB buffer (see `Config::sam_udp_max`).
+const EMISSARY_UDP_MAX: usize = 8192;
 
 pub struct Demo {
     pub net: devnet::Devnet,
@@ -81,20 +84,48 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         keys: site_keys,
         options: opts(),
         warm_sockets: true,
+        datagram_port: None,
     });
     // The proxy's own router joins through the network's reseed file.
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;
     let sam = router.sam.context("embedded router without SAM")?;
     info!("demo: SAM bridges: site router {site_sam}, proxy router {sam}");
-
+    // A datagram echo beside the site, for UDP ASSOCIATE (every datagram back to its
+    // sender). It runs in the forward's task, so stopping the site stops it too.
+    let site_udp = net
+        .routers
+        .iter()
+        .find(|r| r.sam.map(|a| a.to_string()) == Some(site_sam.clone()))
+        .and_then(|r| r.sam_udp);
+    let echo_cfg = site_udp.map(|sam_udp| crate::i2p::sam::DatagramConfig {
+        sam_addr: site_sam.clone(),
+        sam_udp,
+        name: "demo-echo".into(),
+        options: opts(),
+        sig_type: 7,
+        max_send: EMISSARY_UDP_MAX,
+    });
+    let echo = async move {
+        let Some(cfg) = echo_cfg else { return };
+        match crate::i2p::sam::DatagramSession::create(&cfg).await {
+            Ok(dg) => {
+                debug!("demo: datagram echo {}", dg.b32());
+                crate::i2p::sam::datagram::echo(dg).await;
+            }
+            Err(e) => warn!("demo: datagram echo not started: {e}"),
+        }
+    };
     let id = site.wait_until_up().await?;
     let fwd = crate::i2p::sam::forward(&site_sam, &id, port, false)
         .await
         .context("demo site: STREAM FORWARD")?;
     // Aborted at exit before the network stops, so this warns only of a real loss.
     let forward = tokio::spawn(async move {
-        let _ = fwd.await;
-        warn!("demo: the site's STREAM FORWARD ended; demo.i2p no longer answers");
+        let site = async {
+            let _ = fwd.await;
+            warn!("demo: the site's STREAM FORWARD ended; demo.i2p no longer answers");
+        };
+        tokio::join!(site, echo);
     });
 
     let data = dir.join("eepsocks");
@@ -106,6 +137,8 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
 
     let mut config = Config {
         sam: sam.to_string(),
+        sam_udp: router.sam_udp.map(|a| a.to_string()),
+        sam_udp_max: Some(EMISSARY_UDP_MAX),
         data_dir: Some(data),
         listen,
         router: RouterKind::Sam,

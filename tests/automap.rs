@@ -1029,3 +1029,90 @@ fn bad_automap_config_is_refused_clearly() {
         "listening despite the error"
     );
 }
+
+// ---- UDP ASSOCIATE -------------------------------------------------------------------
+
+/// UDP ASSOCIATE through `proxy` for datagrams from `u`: the control connection (the
+/// association lives as long as it does) and the relay to send to.
+fn udp_associate(proxy: SocketAddr, u: &UdpSocket) -> (TcpStream, SocketAddr) {
+    let mut c = socks(proxy);
+    c.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    c.read_exact(&mut m).unwrap();
+    let mut req = vec![5, 3, 0, 1, 127, 0, 0, 1];
+    req.extend_from_slice(&u.local_addr().unwrap().port().to_be_bytes());
+    c.write_all(&req).unwrap();
+    let mut r = [0u8; 10];
+    c.read_exact(&mut r).unwrap();
+    assert_eq!(r[1], 0, "UDP ASSOCIATE refused: {r:?}");
+    let relay = SocketAddr::from(([r[4], r[5], r[6], r[7]], u16::from_be_bytes([r[8], r[9]])));
+    (c, relay)
+}
+
+fn udp_header_v4(ip: Ipv4Addr, port: u16) -> Vec<u8> {
+    [&[0, 0, 0, 1][..], &ip.octets(), &port.to_be_bytes()].concat()
+}
+
+fn udp_header_name(name: &str, port: u16) -> Vec<u8> {
+    [
+        &[0, 0, 0, 3, name.len() as u8][..],
+        name.as_bytes(),
+        &port.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// The automap listener's associations reach the virtual address DNS handed out, and their
+/// replies name the sender by it (ATYP 1), also to datagrams sent by name; on the other
+/// listener that address is an IP
+/// literal (dropped, counted) and replies name the sender's b32 (ATYP 3).
+#[test]
+fn udp_associate_speaks_virtual_addresses_on_the_automap_listener() {
+    let r = rig();
+    let ports = Ports::new();
+    let echo = support::services::spawn_datagram_echo(None, r.fake.addr(), r.fake.udp_addr(), &[]);
+    let config = format!(
+        "sam_udp = \"{}\"\n{}",
+        r.fake.udp_addr(),
+        ports.config(Some(""))
+    );
+    let _p = r.run(&config, &[]);
+    let (vip, _) = a_record(&ask(ports.dns, &echo, RecordType::A));
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(ANSWER)).unwrap();
+    let mut buf = [0u8; 2048];
+
+    let (_main, relay) = udp_associate(ports.main, &u);
+    // By name first: the reply names the sender by the address DNS gave for its b32.
+    u.send_to(&[udp_header_name(&echo, 9), b"n".to_vec()].concat(), relay)
+        .unwrap();
+    let n = u.recv(&mut buf).expect("the echo by name");
+    assert_eq!(
+        &buf[..n],
+        &[udp_header_v4(vip, 9), b"n".to_vec()].concat()[..]
+    );
+    u.send_to(&[udp_header_v4(vip, 9), b"v".to_vec()].concat(), relay)
+        .unwrap();
+    let n = u
+        .recv(&mut buf)
+        .expect("the echo through the virtual address");
+    assert_eq!(
+        &buf[..n],
+        &[udp_header_v4(vip, 9), b"v".to_vec()].concat()[..]
+    );
+
+    let o = UdpSocket::bind("127.0.0.1:0").unwrap();
+    o.set_read_timeout(Some(ANSWER)).unwrap();
+    let (_other, relay) = udp_associate(ports.other, &o);
+    o.send_to(&[udp_header_v4(vip, 9), b"x".to_vec()].concat(), relay)
+        .unwrap();
+    o.send_to(&[udp_header_name(&echo, 9), b"n".to_vec()].concat(), relay)
+        .unwrap();
+    let n = o.recv(&mut buf).expect("the echo by name");
+    assert_eq!(
+        &buf[..n],
+        &[udp_header_name(&echo, 9), b"n".to_vec()].concat()[..]
+    );
+    let other = status(ports.status, "other");
+    assert_eq!(other["udp_dropped_not_i2p"], 1, "{other}");
+}

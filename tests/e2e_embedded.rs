@@ -354,3 +354,76 @@ fn demo_sends_nothing_off_loopback() {
         "only {packets} packets: was the demo captured?"
     );
 }
+
+/// UDP ASSOCIATE on the demo network: the demo's datagram echo (beside demo.i2p) answers a
+/// standard RFC 1928 client through the embedded router. Loss is allowed and reported;
+/// corruption, misdirection and cross-association delivery are not.
+#[test]
+fn demo_udp_associate_echo() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut p = Eepsocks::spawn_logging(
+        ["demo", "--listen", &listen, "--dir", dir.to_str().unwrap()],
+        None,
+        "info,emissary=warn,eepsocks::demo=debug",
+    );
+    p.wait_ready();
+    let echo = p.wait_log("demo: datagram echo ", Duration::from_secs(60));
+    let echo = echo
+        .split("demo: datagram echo ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let status = p.wait_log("status on http://", Duration::from_secs(10));
+    let status = status
+        .split("status on http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let script = format!("{}/tests/support/udp_client.py", env!("CARGO_MANIFEST_DIR"));
+    let run = |n: usize, drops: bool| {
+        let mut c = Command::new("python3");
+        c.arg(&script).args([&listen, &echo, "9", &n.to_string()]);
+        if drops {
+            c.args(["--drops", &status]);
+        }
+        let out = c.output().expect("python3");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        println!(
+            "udp client: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .unwrap_or(serde_json::Value::Null);
+        (j, out.status.success(), stdout)
+    };
+    let (j, ok, out) = run(1000, true);
+    assert!(ok, "{out}\n{}", p.log());
+    assert_eq!(j["bad"], 0, "{out}");
+    assert!(j["received"].as_u64().unwrap() > 0, "{out}");
+    let d = &j["drops"];
+    assert_eq!(d["udp_dropped_oversize"], 1, "{out}");
+    assert_eq!(d["udp_dropped_fragment"], 1, "{out}");
+    assert_eq!(d["udp_dropped_not_i2p"], 2, "{out}");
+    assert_eq!(d["udp_dropped_source"], 1, "{out}");
+    // Two at once: each sees only its own datagrams.
+    std::thread::scope(|s| {
+        let a = s.spawn(|| run(300, false));
+        let b = s.spawn(|| run(300, false));
+        for (j, ok, out) in [a.join().unwrap(), b.join().unwrap()] {
+            assert!(ok, "{out}");
+            assert_eq!(j["bad"], 0, "{out}");
+        }
+    });
+    assert!(p.term().success());
+}

@@ -438,11 +438,8 @@ fn refusals(r: &Run) {
         0x07,
         "BIND"
     );
-    assert_eq!(
-        s5_reply_for(net, &socks5_request(3, echo, 80)),
-        0x07,
-        "UDP ASSOCIATE"
-    );
+    // UDP ASSOCIATE is served (tests/e2e_udp.rs); with udp = false it is 0x07, as the
+    // in-process front end shows (tests/hostile_clients.rs).
     assert_eq!(
         s5_reply_for(net, &socks5_request(1, "no-such-site.i2p", 80)),
         0x04,
@@ -510,7 +507,8 @@ fn status(r: &Run) {
     let metrics = text(&out.stdout);
     assert!(
         metrics.contains(
-            "eepsocks_replies_total{listener=\"eepsocks\",reply=\"command_not_supported\"} 2"
+            // BIND (UDP ASSOCIATE is served now)
+            "eepsocks_replies_total{listener=\"eepsocks\",reply=\"command_not_supported\"} 1"
         ),
         "{metrics}"
     );

@@ -33,6 +33,7 @@ fn config(fake: &FakeSam, name: &str, seed: u64) -> SessionConfig {
             ("i2cp.leaseSetEncType".into(), "4,0".into()),
         ],
         warm_sockets: true,
+        datagram_port: None,
     }
 }
 
@@ -599,6 +600,7 @@ async fn sam_router_names_and_streams() {
     let r = SamRouter {
         pool: Arc::new(Pool::new("l1", tpl, Mode::Fixed(session))),
         book: Arc::new(book),
+        udp: None,
     };
 
     let name = |n: &str| Target::Name(n.into());

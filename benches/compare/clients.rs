@@ -106,8 +106,15 @@ pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
 }
 
 /// Answers per second from a DNS server at `server`: `clients` tasks, each sending one A
-/// query at a time (for `names`, in turn) for `dur`. Every answer must echo its id.
-pub async fn dns_rate(server: SocketAddr, names: &[String], clients: usize, dur: Duration) -> f64 {
+/// query at a time (for `names`, in turn) for `dur`. Every answer must echo its id, and,
+/// with `answered`, be NOERROR with an answer record (not SERVFAIL: a full table).
+pub async fn dns_rate(
+    server: SocketAddr,
+    names: &[String],
+    clients: usize,
+    dur: Duration,
+    answered: bool,
+) -> f64 {
     let t = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -130,6 +137,13 @@ pub async fn dns_rate(server: SocketAddr, names: &[String], clients: usize, dur:
                     got >= 12 && buf[..2] == id.to_be_bytes(),
                     "answer to another query"
                 );
+                if answered {
+                    let (rcode, ancount) = (buf[3] & 0x0f, u16::from_be_bytes([buf[6], buf[7]]));
+                    assert!(
+                        rcode == 0 && ancount == 1,
+                        "rcode {rcode}, {ancount} answers"
+                    );
+                }
                 n += 1;
             }
             n

@@ -283,6 +283,7 @@ pub async fn sam_session(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         warm_sockets: true,
+        datagram_port: None,
     });
     let id = session.wait_until_up().await.unwrap();
     (session, id, b32)

@@ -60,6 +60,15 @@ pub struct Config {
     pub filter: FilterMode,
     /// User-Agent the HTTP filter sends for the default listener (see `Listener::user_agent`).
     pub user_agent: Option<String>,
+    /// The router's SAM UDP port, where datagrams are sent. Default: the SAM port − 1
+    /// (i2pd's fixed choice and Java I2P's default); the embedded router's is known.
+    pub sam_udp: Option<String>,
+    /// Bytes one UDP datagram to the router may hold (line and payload), when the router
+    /// has a limit of its own: emissary reads 8 KiB. Set by the backend, not the file.
+    #[serde(skip)]
+    pub sam_udp_max: Option<usize>,
+    /// `[udp]`: SOCKS5 UDP ASSOCIATE (docs/protocol.md).
+    pub udp: UdpConfig,
     /// Tor's extended SOCKS5 error codes on the default listener (see `Listener::extended_errors`).
     pub extended_errors: bool,
     /// `[automap]`: virtual addresses for I2P names, a DNS port and a transparent port.
@@ -107,6 +116,37 @@ impl AutomapConfig {
         self.network
             .parse()
             .map_err(|e| anyhow::anyhow!("[automap] network {e}"))
+    }
+}
+
+/// The largest repliable datagram I2P carries.
+pub const UDP_HARD_MAX_PAYLOAD: usize = 31_744;
+
+/// `[udp]`: UDP ASSOCIATE on every listener, and its limits (per association unless said).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UdpConfig {
+    /// Accept UDP ASSOCIATE (default listener, and `[[proxy]]` listeners without `udp`).
+    pub enabled: bool,
+    /// Largest datagram payload relayed, bytes (I2P recommends about 11 KB; at most 31744).
+    pub max_payload: usize,
+    /// Associations open at once per listener; more are refused with 0x01.
+    pub max_associations: usize,
+    /// Seconds without a datagram either way before an association is closed.
+    pub idle_timeout: u64,
+    /// Datagrams per second a client may send per association; the excess is dropped.
+    pub rate: u32,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            enabled: true,
+            max_payload: 11 * 1024,
+            max_associations: 16,
+            idle_timeout: 300,
+            rate: 500,
+        }
     }
 }
 
@@ -229,6 +269,9 @@ pub struct Listener {
     /// Default "MYOB/6.66 (AN/ON)", the one Java I2P and i2pd send.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// UDP ASSOCIATE on this listener; default `[udp] enabled`. false: refused with 0x07.
+    #[serde(default)]
+    pub udp: Option<bool>,
     /// Send Tor's extended SOCKS5 error codes (0xF0 LeaseSet not found, 0xF6 malformed
     /// address, 0xF7 timed out) instead of the RFC 1928 ones. Off by default.
     #[serde(default)]
@@ -291,6 +334,9 @@ impl Default for Config {
             embedded: EmbeddedConfig::default(),
             filter: FilterMode::Auto,
             user_agent: None,
+            sam_udp: None,
+            sam_udp_max: None,
+            udp: UdpConfig::default(),
             extended_errors: false,
             automap: None,
         }
@@ -439,8 +485,18 @@ impl Config {
             auth: BTreeMap::new(),
             filter: self.filter,
             user_agent: self.user_agent.clone(),
+            udp: None,
             extended_errors: self.extended_errors,
         }]
+    }
+
+    /// Where datagrams go: `sam_udp`, or the SAM port − 1 on the SAM bridge's address.
+    pub fn sam_udp_addr(&self) -> Option<SocketAddr> {
+        if let Some(a) = &self.sam_udp {
+            return a.parse().ok();
+        }
+        let sam: SocketAddr = self.sam.parse().ok()?;
+        Some(SocketAddr::new(sam.ip(), sam.port().checked_sub(1)?))
     }
 
     /// The listener whose identity and virtual addresses automap uses, if automap is on.
@@ -655,6 +711,23 @@ impl Config {
         }
         if self.max_clients == 0 {
             bail!("max_clients must be at least 1");
+        }
+        let u = &self.udp;
+        if u.max_payload == 0 || u.max_payload > UDP_HARD_MAX_PAYLOAD {
+            bail!("[udp] max_payload from 1 to {UDP_HARD_MAX_PAYLOAD} bytes");
+        }
+        if u.max_associations == 0 || u.max_associations > 4096 {
+            bail!("[udp] max_associations from 1 to 4096");
+        }
+        if u.idle_timeout == 0 || u.idle_timeout > 24 * 3600 {
+            bail!("[udp] idle_timeout from 1 to 86400 seconds");
+        }
+        if u.rate == 0 {
+            bail!("[udp] rate must be at least 1 datagram per second");
+        }
+        if let Some(a) = &self.sam_udp {
+            a.parse::<SocketAddr>()
+                .with_context(|| format!("sam_udp {a:?}: an address like 127.0.0.1:7655"))?;
         }
         if self.handshake_timeout == 0 || self.stream_timeout == 0 {
             bail!("timeouts must be at least 1 second");

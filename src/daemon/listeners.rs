@@ -62,6 +62,10 @@ struct Spec {
     max_clients: usize,
     per_user_dir: Option<PathBuf>,
     identity: Option<IdentityKey>,
+    /// `[udp]` when this listener accepts UDP ASSOCIATE.
+    udp: Option<crate::config::UdpConfig>,
+    /// Where datagrams go; None when unknown (UDP ASSOCIATE then fails with 0x01).
+    sam_udp: Option<crate::i2p::sam_router::UdpRouter>,
     /// The automap listener's virtual network; its table is kept while it stays the same
     /// (a new quarantine applies to the kept table: `start_automap`).
     automap: Option<Network>,
@@ -179,6 +183,8 @@ impl Daemon {
         let mut new = source.read()?;
         // The router is chosen once, at start: a reload never switches it.
         new.sam = current.sam.clone();
+        new.sam_udp = current.sam_udp.clone();
+        new.sam_udp_max = current.sam_udp_max;
         new.router = current.router;
         new.embedded = current.embedded.clone();
         new.validate()?;
@@ -237,6 +243,13 @@ impl Daemon {
                 max_clients: cfg.max_clients,
                 per_user_dir,
                 identity,
+                udp: l.udp.unwrap_or(cfg.udp.enabled).then(|| cfg.udp.clone()),
+                sam_udp: cfg
+                    .sam_udp_addr()
+                    .map(|sam_udp| crate::i2p::sam_router::UdpRouter {
+                        sam_udp,
+                        max_send: cfg.sam_udp_max.unwrap_or(65_507),
+                    }),
                 automap: match &cfg.automap {
                     Some(a) if automap_listener.as_deref() == Some(l.name.as_str()) => {
                         Some(a.network()?)
@@ -479,9 +492,24 @@ impl Daemon {
             )),
             (_, None) => Arc::default(),
         };
+        ctx.automap = p.spec.automap.is_some();
         ctx.extended_errors = l.extended_errors;
         ctx.per_user = p.spec.identity.is_none();
         ctx.filter = l.filter;
+        if let Some(u) = &p.spec.udp {
+            // A restarted listener keeps counting its open associations against the limit.
+            let slots = match prev.as_ref().and_then(|r| r.ctx.udp.as_ref()) {
+                Some(old) if old.max_associations == u.max_associations => old.slots.clone(),
+                _ => Arc::new(tokio::sync::Semaphore::new(u.max_associations)),
+            };
+            ctx.udp = Some(crate::proxy::udp::UdpLimits {
+                max_payload: u.max_payload,
+                idle: Duration::from_secs(u.idle_timeout),
+                rate: u.rate,
+                slots,
+                max_associations: u.max_associations,
+            });
+        }
         ctx.user_agent = l.user_agent.clone();
         ctx.auth = p.auth;
         if let Some(r) = &prev {
@@ -517,6 +545,7 @@ impl Daemon {
         let router = Arc::new(SamRouter {
             pool: pool.clone(),
             book: self.books.clone(),
+            udp: p.spec.sam_udp.clone(),
         });
         tokio::spawn(crate::proxy::server::serve(
             p.socket.clone(),

@@ -139,6 +139,11 @@ async fn start_embedded(cfg: &mut Config) -> Result<Backend> {
     let r = Embedded::start(s).await?;
     let sam = r.sam.context("the embedded router has no SAM bridge")?;
     cfg.sam = sam.to_string();
+    if let Some(udp) = r.sam_udp {
+        cfg.sam_udp = Some(udp.to_string());
+    }
+    // emissary's SAM UDP socket reads into an 8 KiB buffer and truncates the rest.
+    cfg.sam_udp_max = Some(8192);
     info!("embedded router SAM bridge on {sam}");
     Ok(Backend::Embedded(r))
 }

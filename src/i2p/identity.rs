@@ -190,6 +190,15 @@ impl Pool {
         }
     }
 
+    /// What this pool's sessions are created with (datagram sessions copy its options).
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
+
+    pub fn listener(&self) -> &str {
+        &self.listener
+    }
+
     pub fn is_per_user(&self) -> bool {
         matches!(self.mode, Mode::PerUser { .. })
     }
@@ -295,6 +304,7 @@ impl Pool {
                         options: self.template.options.clone(),
                         // Idle per-user identities may be many: no warm sockets.
                         warm_sockets: false,
+                        datagram_port: None,
                     },
                     previous,
                 );
@@ -370,6 +380,7 @@ pub fn fixed_session(
             keys,
             options: template.options.clone(),
             warm_sockets: true,
+            datagram_port: None,
         },
         previous,
     )

@@ -24,6 +24,7 @@ pub use sam_router::SamRouter;
 use crate::naming::Target;
 use crate::socks::{Credentials, Reply};
 use identity::Lease;
+pub use sam::DatagramSession;
 use std::future::Future;
 use tokio::net::TcpStream;
 
@@ -95,4 +96,25 @@ pub trait Router: Send + Sync + 'static {
         who: Option<&Credentials>,
         target: &Target,
     ) -> impl Future<Output = Result<(), OpenError>> + Send;
+
+    /// A new datagram identity for one UDP association (SOCKS UDP ASSOCIATE), serving a
+    /// client with these credentials. Routers without datagrams refuse.
+    fn datagrams(
+        &self,
+        who: Option<&Credentials>,
+    ) -> impl Future<Output = Result<DatagramSession, OpenError>> + Send {
+        let _ = who;
+        async { Err(OpenError::Router("this router has no datagrams".into())) }
+    }
+
+    /// The full destination a datagram to `target` is sent to, looked up through `dg`
+    /// (cached there) and the address books.
+    fn datagram_dest(
+        &self,
+        dg: &DatagramSession,
+        target: &Target,
+    ) -> impl Future<Output = Result<std::sync::Arc<str>, OpenError>> + Send {
+        let _ = (dg, target);
+        async { Err(OpenError::Router("this router has no datagrams".into())) }
+    }
 }

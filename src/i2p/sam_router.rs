@@ -3,7 +3,7 @@
 //! identity that serves the client.
 
 use super::identity::{Lease, Pool};
-use super::sam::SamError;
+use super::sam::{DatagramConfig, DatagramSession, SamError};
 use super::{OpenError, Opened, Router};
 use crate::naming::{Books, Target};
 use crate::socks::Credentials;
@@ -14,6 +14,16 @@ use std::sync::Arc;
 pub struct SamRouter {
     pub pool: Arc<Pool>,
     pub book: Arc<Books>,
+    /// The router's SAM UDP port and datagram size limit; None: no UDP ASSOCIATE.
+    pub udp: Option<UdpRouter>,
+}
+
+/// Where and how big datagrams go to the router.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpRouter {
+    pub sam_udp: std::net::SocketAddr,
+    /// Line plus payload per UDP datagram to the router (emissary truncates past 8 KiB).
+    pub max_send: usize,
 }
 
 impl SamRouter {
@@ -40,6 +50,64 @@ impl SamRouter {
 }
 
 impl Router for SamRouter {
+    async fn datagrams(&self, who: Option<&Credentials>) -> Result<DatagramSession, OpenError> {
+        let udp = self
+            .udp
+            .as_ref()
+            .ok_or_else(|| OpenError::Router("no SAM UDP port known".into()))?;
+        let t = self.pool.template();
+        let tag = match (who, self.pool.is_per_user()) {
+            (Some(_), true) => "u",
+            _ => "l",
+        };
+        let name: String = format!("eepsocks-udp-{}-{tag}", self.pool.listener())
+            .chars()
+            .take(40)
+            .collect();
+        let cfg = DatagramConfig {
+            sam_addr: t.sam_addr.clone(),
+            sam_udp: udp.sam_udp,
+            name,
+            options: t.options.clone(),
+            sig_type: t.sig_type,
+            max_send: udp.max_send,
+        };
+        DatagramSession::create(&cfg)
+            .await
+            .map_err(|e| map_sam(e, false))
+    }
+
+    async fn datagram_dest(
+        &self,
+        dg: &DatagramSession,
+        target: &Target,
+    ) -> Result<Arc<str>, OpenError> {
+        let name = target.as_str();
+        if let Some(d) = dg.cached(name) {
+            return Ok(d);
+        }
+        if let Target::Name(n) = target {
+            if let Some(d) = self.book.user(n) {
+                let d: Arc<str> = d.sam_dest().into();
+                dg.remember(name, d.clone());
+                return Ok(d);
+            }
+        }
+        match dg.lookup(name).await.map_err(|e| map_sam(e, true)) {
+            Err(OpenError::NameNotFound) if matches!(target, Target::Name(_)) => {
+                match self.book.subscribed(name) {
+                    Some(d) => {
+                        let d: Arc<str> = d.sam_dest().into();
+                        dg.remember(name, d.clone());
+                        Ok(d)
+                    }
+                    None => Err(OpenError::NameNotFound),
+                }
+            }
+            other => other,
+        }
+    }
+
     async fn resolve(&self, who: Option<&Credentials>, target: &Target) -> Result<(), OpenError> {
         if let Target::Name(name) = target {
             let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;

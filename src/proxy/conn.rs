@@ -32,6 +32,9 @@ pub struct ListenerContext {
     pub stream_timeout: Duration,
     /// Stand-in addresses handed out by RESOLVE on this listener.
     pub stand_ins: Arc<StandIns>,
+    /// `stand_ins` is automap's table (this is the automap listener): UDP replies then
+    /// name their sender by a virtual address, as DNS answers do.
+    pub automap: bool,
     /// One identity per SOCKS username: stand-ins are kept apart per username too.
     pub per_user: bool,
     /// RFC 1929 login required on this listener.
@@ -48,6 +51,8 @@ pub struct ListenerContext {
     /// Leak filters for this listener's streams, and the HTTP filter's User-Agent.
     pub filter: FilterMode,
     pub user_agent: Option<String>,
+    /// UDP ASSOCIATE settings; None: refused with 0x07.
+    pub udp: Option<crate::proxy::udp::UdpLimits>,
     /// Tor's extended SOCKS5 error codes instead of RFC 1928's.
     pub extended_errors: bool,
 }
@@ -62,6 +67,7 @@ impl ListenerContext {
             handshake_timeout,
             stream_timeout,
             stand_ins: Arc::default(),
+            automap: false,
             per_user: false,
             auth: None,
             logins: Arc::default(),
@@ -71,6 +77,7 @@ impl ListenerContext {
             budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             filter: FilterMode::Auto,
             user_agent: None,
+            udp: None,
             extended_errors: false,
         }
     }
@@ -87,7 +94,7 @@ impl ListenerContext {
 
     /// Whose stand-ins a request sees: its username's on per-username listeners, else the
     /// listener's (one identity for every client).
-    fn who<'a>(&self, request: &'a Request) -> &'a [u8] {
+    pub(crate) fn who<'a>(&self, request: &'a Request) -> &'a [u8] {
         match (&request.credentials, self.per_user) {
             (Some(c), true) => &c.username,
             _ => b"",
@@ -140,6 +147,14 @@ pub async fn serve<R: Router>(
         }
         Ok(Ok(done)) => done,
     };
+    // UDP ASSOCIATE names the client's own address, not a target: the association is
+    // served here. Where it is off, the policy below refuses it as any other command.
+    if request.command == Command::UdpAssociate && request.version == Version::V5 {
+        if let Some(limits) = ctx.udp.clone() {
+            crate::proxy::udp::associate(client, peer, request, router, ctx.clone(), limits).await;
+            return;
+        }
+    }
     attend(client, peer, &*router, &ctx, request, pipelined).await;
 }
 
@@ -214,8 +229,8 @@ async fn attend<R: Router>(
         request.command,
         Command::Connect | Command::Resolve | Command::HttpForward
     ) {
-        client_log!(info, client = %peer, "refused: {:?} is not supported, only CONNECT and RESOLVE (reply 0x07)", request.command);
-        let why = "only CONNECT (and SOCKS RESOLVE) are supported";
+        client_log!(info, client = %peer, "refused: {:?} is not supported here (reply 0x07)", request.command);
+        let why = "only CONNECT, SOCKS RESOLVE and (where on) SOCKS5 UDP ASSOCIATE are supported";
         send_reply(
             &mut client,
             &request,

@@ -27,6 +27,8 @@ pub struct Stats {
     pub filter_changes: AtomicU64,
     /// Filtered streams whose filter met something it could not parse and stopped.
     pub filter_stopped: AtomicU64,
+    /// UDP associations and their datagrams.
+    pub udp: crate::proxy::udp::UdpStats,
     /// Automap (on the listener that serves it): DNS queries received, and of them those
     /// answered REFUSED (not an I2P name) and those dropped or answered FORMERR/NOTIMP.
     pub dns_queries: AtomicU64,
@@ -139,7 +141,11 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             }
             let _ = write!(o, "\"{n}\":{}", Stats::get(&s.replies[i]));
         }
-        o.push_str("}}");
+        o.push('}');
+        for (n, v) in s.udp.fields() {
+            let _ = write!(o, ",\"{n}\":{v}");
+        }
+        o.push('}');
     }
     o.push_str("]}\n");
     o
@@ -247,6 +253,21 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
         metric(&mut o, name, help, kind);
         for l in listeners {
             let _ = writeln!(o, "eepsocks_{name}{{listener=\"{}\"}} {}", l.name, get(l));
+        }
+    }
+    // UDP: one metric per counter, `_total` for counters; active associations are a gauge.
+    if let Some(first) = listeners.first() {
+        for (i, (n, _)) in first.stats.udp.fields().iter().enumerate() {
+            let (name, kind) = if *n == "udp_associations_active" {
+                (n.to_string(), "gauge")
+            } else {
+                (format!("{n}_total"), "counter")
+            };
+            metric(&mut o, &name, "UDP ASSOCIATE (docs/protocol.md)", kind);
+            for l in listeners {
+                let v = l.stats.udp.fields()[i].1;
+                let _ = writeln!(o, "eepsocks_{name}{{listener=\"{}\"}} {v}", l.name);
+            }
         }
     }
     metric(

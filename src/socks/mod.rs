@@ -10,6 +10,8 @@
 //! Policy (which targets are allowed) is not decided here: the codec only parses.
 //! Every message it accepts is bounded, so a buffer of [`MAX_HANDSHAKE_BYTES`] always suffices.
 
+pub mod udp;
+
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -209,6 +211,24 @@ impl Request {
             Version::Transparent => Vec::new(),
             Version::Http { minor } => http::reply(minor, reply, why),
         }
+    }
+
+    /// The UDP ASSOCIATE success reply: BND is the relay socket the client must send to.
+    /// SOCKS4 has no UDP, so this is SOCKS5 only.
+    pub fn reply_bound(&self, bound: std::net::SocketAddr) -> Vec<u8> {
+        let mut v = vec![5, 0, 0];
+        match bound.ip() {
+            std::net::IpAddr::V4(a) => {
+                v.push(1);
+                v.extend_from_slice(&a.octets());
+            }
+            std::net::IpAddr::V6(a) => {
+                v.push(4);
+                v.extend_from_slice(&a.octets());
+            }
+        }
+        v.extend_from_slice(&bound.port().to_be_bytes());
+        v
     }
 
     /// A successful reply carrying an IPv4 address (Tor RESOLVE answers). HTTP has no
@@ -513,7 +533,7 @@ impl Handshake {
     }
 }
 
-fn name_from_bytes(b: &[u8]) -> Address {
+pub(crate) fn name_from_bytes(b: &[u8]) -> Address {
     Address::Name(String::from_utf8_lossy(b).into_owned())
 }
 

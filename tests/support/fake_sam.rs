@@ -4,7 +4,9 @@
 //! Minimal but real, like emissary's in-file `SamServer`: HELLO, DEST GENERATE, SESSION
 //! CREATE STYLE=STREAM (a session lives exactly as long as its control connection, as in
 //! i2pd and Java I2P), NAMING LOOKUP (in a session or not), PING/PONG, and STREAM CONNECT,
-//! which splices to a local TCP service registered for a destination. Faults on demand:
+//! which splices to a local TCP service registered for a destination; and STYLE=DATAGRAM
+//! sessions in forwarded mode, with a SAM UDP port that carries datagrams between the
+//! fake's own datagram sessions (prefix `$dest FROM_PORT=n TO_PORT=n`). Faults on demand:
 //! kill sessions, scripted refusals, hangs, slow answers, and the bridge going down and
 //! coming back on the same port.
 //!
@@ -75,6 +77,11 @@ pub struct State {
     /// Live sessions: id -> (b32, token cancelled when the session ends, ending its streams).
     live: HashMap<String, (String, CancellationToken)>,
     names: HashMap<String, String>,
+    /// Live DATAGRAM sessions: id -> (public destination, forward port on 127.0.0.1).
+    datagrams: HashMap<String, (String, u16)>,
+    /// Datagrams the SAM UDP port received, and how many it delivered.
+    pub datagrams_in: usize,
+    pub datagrams_delivered: usize,
     services: HashMap<String, SocketAddr>,
     faults: Vec<Fault>,
     delay: Duration,
@@ -124,6 +131,7 @@ enum Ctl {
 #[derive(Clone)]
 pub struct FakeSam {
     addr: SocketAddr,
+    udp: SocketAddr,
     shared: Arc<Shared>,
     ctl: mpsc::UnboundedSender<(Ctl, std::sync::mpsc::Sender<()>)>,
 }
@@ -164,6 +172,9 @@ impl FakeSam {
         let (ctl, mut ctl_rx) = mpsc::unbounded_channel::<(Ctl, std::sync::mpsc::Sender<()>)>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let sh = shared.clone();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("fake SAM UDP bind");
+        let udp_addr = udp.local_addr().unwrap();
+        udp.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -174,6 +185,8 @@ impl FakeSam {
                 let addr = l.local_addr().unwrap();
                 addr_tx.send(addr).unwrap();
                 let mut accept = Some(tokio::spawn(accept_loop(l, sh.clone())));
+                let udp = tokio::net::UdpSocket::from_std(udp).expect("fake SAM UDP");
+                tokio::spawn(datagram_loop(udp, sh.clone()));
                 // Runs until every handle is gone; dropping the runtime then closes everything.
                 while let Some((cmd, done)) = ctl_rx.recv().await {
                     match cmd {
@@ -195,7 +208,17 @@ impl FakeSam {
             });
         });
         let addr = addr_rx.recv().expect("fake SAM started");
-        FakeSam { addr, shared, ctl }
+        FakeSam {
+            addr,
+            udp: udp_addr,
+            shared,
+            ctl,
+        }
+    }
+
+    /// The SAM UDP port (where datagrams are sent).
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp
     }
 
     pub fn addr(&self) -> String {
@@ -335,6 +358,11 @@ impl FakeSam {
 
     /// `wait_for` on a blocking thread: the test's runtime keeps running the code under
     /// test meanwhile, and a paused clock does not jump ahead while this waits.
+    /// Read the fake's state.
+    pub fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.shared.lock())
+    }
+
     pub async fn until(
         &self,
         pred: impl Fn(&State) -> bool + Send + 'static,
@@ -392,6 +420,7 @@ struct LiveSession {
 impl Drop for LiveSession {
     fn drop(&mut self) {
         let mut st = self.sh.lock();
+        st.datagrams.remove(&self.id);
         if let Some((_, token)) = st.live.remove(&self.id) {
             token.cancel();
         }
@@ -568,7 +597,15 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                         .rev()
                         .find(|h| h.id == s.id)
                         .map(|h| h.dest.clone()),
-                    _ => st.names.get(name).cloned(),
+                    _ => st.names.get(name).cloned().or_else(|| {
+                        // A b32 of one of the fake's own live sessions.
+                        st.live
+                            .values()
+                            .any(|(b, _)| b == name)
+                            .then(|| st.history.iter().rev().find(|h| h.b32 == name))
+                            .flatten()
+                            .map(|h| h.dest.clone())
+                    }),
                 };
                 match value {
                     Some(v) => format!("NAMING REPLY RESULT=OK NAME={name} VALUE={v}\n"),
@@ -640,9 +677,14 @@ fn create_session(
     if already {
         return refuse("I2P_ERROR MESSAGE=\"session already created\"");
     }
-    if p.get("STYLE").map(String::as_str) != Some("STREAM") {
-        return refuse("I2P_ERROR MESSAGE=\"only STYLE=STREAM\"");
-    }
+    let forward = match p.get("STYLE").map(String::as_str) {
+        Some("STREAM") => None,
+        Some("DATAGRAM") => match p.get("PORT").and_then(|v| v.parse::<u16>().ok()) {
+            Some(port) => Some(port),
+            None => return refuse("I2P_ERROR MESSAGE=\"DATAGRAM needs PORT\""),
+        },
+        _ => return refuse("I2P_ERROR MESSAGE=\"only STYLE=STREAM or DATAGRAM\""),
+    };
     let Some(id) = p.get("ID").filter(|i| !i.is_empty()) else {
         return refuse("I2P_ERROR MESSAGE=\"no ID\"");
     };
@@ -669,6 +711,10 @@ fn create_session(
         .collect();
     st.live
         .insert(id.clone(), (b32.clone(), CancellationToken::new()));
+    if let Some(port) = forward {
+        st.datagrams
+            .insert(id.clone(), (keys.destination().to_base64(), port));
+    }
     st.history.push(SessionInfo {
         id: id.clone(),
         b32,
@@ -688,4 +734,51 @@ fn create_session(
             id: id.clone(),
         }),
     )
+}
+
+/// The SAM UDP port: `3.x $id $dest[ FROM_PORT=n TO_PORT=n]\n$payload` from a live DATAGRAM
+/// session to another one of the fake's, forwarded with the sender's destination.
+async fn datagram_loop(udp: tokio::net::UdpSocket, sh: Arc<Shared>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Ok((n, _)) = udp.recv_from(&mut buf).await else {
+            return;
+        };
+        let d = &buf[..n];
+        let Some(nl) = d.iter().position(|&b| b == b'\n') else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&d[..nl]).to_string();
+        let words: Vec<&str> = line.split(' ').collect();
+        let (Some(id), Some(dest)) = (words.get(1), words.get(2)) else {
+            continue;
+        };
+        let port_of = |k: &str| {
+            words
+                .iter()
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|v| v.parse::<u16>().ok())
+                .unwrap_or(0)
+        };
+        let (from, to) = (port_of("FROM_PORT="), port_of("TO_PORT="));
+        let target = {
+            let mut st = sh.lock();
+            st.datagrams_in += 1;
+            let sender = st.datagrams.get(*id).map(|(d, _)| d.clone());
+            let to_port = st
+                .datagrams
+                .values()
+                .find(|(d, _)| d == dest)
+                .map(|(_, p)| *p);
+            sender.zip(to_port)
+        };
+        let Some((sender, port)) = target else {
+            continue;
+        };
+        let mut out = format!("{sender} FROM_PORT={from} TO_PORT={to}\n").into_bytes();
+        out.extend_from_slice(&d[nl + 1..]);
+        if udp.send_to(&out, ("127.0.0.1", port)).await.is_ok() {
+            sh.lock().datagrams_delivered += 1;
+        }
+    }
 }

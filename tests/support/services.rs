@@ -339,3 +339,47 @@ fn files(mut s: TcpStream, f: &Files) {
         }
     }
 }
+
+/// A datagram echo service (SAM repliable datagrams): every datagram goes back to its
+/// sender. A DATAGRAM session on `sam` (inside namespace `ns`, when given), sending through
+/// `sam_udp`. Returns its b32 once the session is up; runs for the rest of the test.
+pub fn spawn_datagram_echo(
+    ns: Option<&str>,
+    sam: String,
+    sam_udp: std::net::SocketAddr,
+    options: &[(&str, &str)],
+) -> String {
+    use eepsocks::i2p::sam::{datagram, DatagramConfig, DatagramSession};
+    let cfg = DatagramConfig {
+        sam_addr: sam,
+        sam_udp,
+        name: "dgecho".into(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        sig_type: 7,
+        max_send: 65_507,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let run = move || async move {
+        let dg = DatagramSession::create(&cfg)
+            .await
+            .expect("datagram echo session");
+        tx.send(dg.b32().to_string()).unwrap();
+        datagram::echo(dg).await;
+    };
+    match ns {
+        Some(ns) => drop(crate::support::netns::spawn_async(ns, run)),
+        None => drop(std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(run())
+        })),
+    }
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("datagram echo session created")
+}
+
+/// The RFC 1928 UDP test client (tests/support/udp_client.py).
+pub fn udp_client_script() -> String {
+    format!("{}/tests/support/udp_client.py", env!("CARGO_MANIFEST_DIR"))
+}

@@ -127,6 +127,8 @@ pub struct Progress {
 pub struct Embedded {
     /// Its SAM v3 bridge (loopback), when `Settings::sam`.
     pub sam: Option<SocketAddr>,
+    /// Its SAM UDP port (datagrams), when `Settings::sam`.
+    pub sam_udp: Option<SocketAddr>,
     /// Its signed RouterInfo, as peers see it.
     pub router_info: Vec<u8>,
     pub ntcp2_port: Option<u16>,
@@ -200,6 +202,7 @@ impl Embedded {
         }
         Ok(Embedded {
             sam: started.sam,
+            sam_udp: started.sam_udp,
             router_info: started.router_info,
             ntcp2_port: started.ntcp2_port,
             ssu2_port: started.ssu2_port,
@@ -295,6 +298,7 @@ async fn launch(
 
 struct Started {
     sam: Option<SocketAddr>,
+    sam_udp: Option<SocketAddr>,
     router_info: Vec<u8>,
     ntcp2_port: Option<u16>,
     ssu2_port: Option<u16>,
@@ -322,6 +326,7 @@ async fn drive(
     let a = *router.protocol_address_info();
     let _ = ready.send(Ok(Started {
         sam: a.sam_tcp,
+        sam_udp: a.sam_udp,
         router_info,
         ntcp2_port: a.ntcp2_port,
         ssu2_port: a.ssu2_port,

@@ -2,9 +2,11 @@
 //! that owns its control connection; one connection per stream), and the sessionless
 //! commands below.
 
+pub mod datagram;
 mod session;
 mod wire;
 
+pub use datagram::{DatagramConfig, DatagramSession};
 pub use session::{Session, SessionConfig, SessionState};
 pub use wire::{ReplyLine, SamSocket};
 

@@ -28,6 +28,9 @@ pub struct SessionConfig {
     /// Keep HELLO'd sockets ready for the next streams. Off for sessions that may sit idle
     /// in numbers (per-user identities), where descriptors matter more than a round trip.
     pub warm_sockets: bool,
+    /// `Some(port)`: a repliable-datagram session (STYLE=DATAGRAM) whose datagrams the
+    /// router forwards to 127.0.0.1:port. `None`: a STREAM session.
+    pub datagram_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,8 +346,13 @@ async fn keep_session(
 
 async fn create(cfg: &SessionConfig, id: &str) -> Result<SamSocket, SamError> {
     let mut c = SamSocket::connect(&cfg.sam_addr).await?;
+    // HOST is given although it is the default: i2pd forwards nothing without it (#1375).
+    let style = match cfg.datagram_port {
+        None => "STREAM".to_string(),
+        Some(port) => format!("DATAGRAM PORT={port} HOST=127.0.0.1"),
+    };
     let mut line = format!(
-        "SESSION CREATE STYLE=STREAM ID={id} DESTINATION={}",
+        "SESSION CREATE STYLE={style} ID={id} DESTINATION={}",
         cfg.keys.to_base64()
     );
     for (k, v) in &cfg.options {
@@ -423,7 +431,14 @@ async fn lookup_on(c: &mut SamSocket, name: &str) -> Result<ReplyLine, SamError>
         }
         let r = ReplyLine::parse(&line)?;
         // A late answer to an earlier lookup that timed out is skipped, not taken for this one.
-        if r.topic == "NAMING" && r.get("NAME").map_or(true, |n| n.eq_ignore_ascii_case(name)) {
+        // i2pd 2.45.1 answers a b32 lookup with the name minus ".b32.i2p".
+        let same = |n: &str| {
+            n.eq_ignore_ascii_case(name)
+                || name
+                    .get(..name.len().saturating_sub(8))
+                    .is_some_and(|bare| name.ends_with(".b32.i2p") && n.eq_ignore_ascii_case(bare))
+        };
+        if r.topic == "NAMING" && r.get("NAME").map_or(true, same) {
             return Ok(r);
         }
     }

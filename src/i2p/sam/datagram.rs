@@ -1,0 +1,258 @@
+//! A repliable-datagram session (SAM `STYLE=DATAGRAM`) in forwarded mode: the router sends
+//! what arrives to a loopback UDP socket of ours, prefixed with the sender's destination;
+//! we send through the router's SAM UDP port with a `3.0 $id $dest` line.
+//!
+//! What the routers accept (found by hand, written down in docs/protocol.md):
+//! - the send line's destination must be the full base64 destination: a b32 name is
+//!   dropped silently by i2pd 2.45.1 and emissary, so names are looked up (and cached);
+//! - i2pd 2.45.1 (SAM 3.1) takes no `FROM_PORT`/`TO_PORT` on the send line (the datagram
+//!   is dropped) and forwards `$dest\n`; emissary (3.2) takes them and forwards
+//!   `$dest FROM_PORT=n TO_PORT=n\n`. Ports are sent only to 3.2+ bridges;
+//! - emissary reads the SAM UDP port into an 8 KiB buffer and truncates past it, so the
+//!   line plus payload is held to [`DatagramConfig::max_send`].
+
+use super::session::{Session, SessionConfig};
+use super::{generate_keys, SamError, SamSocket};
+use crate::i2p::format::Destination;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::UdpSocket;
+
+/// What a datagram session is created with.
+#[derive(Clone, Debug)]
+pub struct DatagramConfig {
+    pub sam_addr: String,
+    /// The router's SAM UDP port (i2pd: always the SAM port − 1; Java I2P: 7655 by default;
+    /// emissary: its own choice).
+    pub sam_udp: SocketAddr,
+    pub name: String,
+    pub options: Vec<(String, String)>,
+    pub sig_type: u16,
+    /// Most bytes (send line plus payload) one UDP datagram to the router may carry.
+    pub max_send: usize,
+}
+
+/// Names (b32 or address-book names) already looked up by this session.
+const CACHE_MAX: usize = 256;
+
+/// One datagram identity: its SAM session, the socket the router forwards to, and the
+/// socket we send through.
+pub struct DatagramSession {
+    session: Session,
+    inbound: UdpSocket,
+    outbound: UdpSocket,
+    /// The bridge takes FROM_PORT/TO_PORT on the send line (SAM 3.2+).
+    ports: bool,
+    max_send: usize,
+    own_b32: String,
+    cache: Mutex<HashMap<String, Arc<str>>>,
+}
+
+/// One datagram the router forwarded to us.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// The sender's full destination, base64.
+    pub dest: &'a str,
+    pub from_port: u16,
+    pub to_port: u16,
+    pub payload: &'a [u8],
+}
+
+/// Split a forwarded datagram: `$dest[ FROM_PORT=n TO_PORT=n ...]\n$payload`. None when
+/// there is no line or no destination on it.
+pub fn parse_forwarded(buf: &[u8]) -> Option<Received<'_>> {
+    let nl = buf.iter().position(|&b| b == b'\n')?;
+    let line = std::str::from_utf8(&buf[..nl]).ok()?;
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let dest = words.next()?;
+    let (mut from_port, mut to_port) = (0, 0);
+    for w in words {
+        if let Some(v) = w.strip_prefix("FROM_PORT=") {
+            from_port = v.parse().unwrap_or(0);
+        } else if let Some(v) = w.strip_prefix("TO_PORT=") {
+            to_port = v.parse().unwrap_or(0);
+        }
+    }
+    Some(Received {
+        dest,
+        from_port,
+        to_port,
+        payload: &buf[nl + 1..],
+    })
+}
+
+impl DatagramSession {
+    /// A new transient identity with a DATAGRAM session, up and ready to send.
+    pub async fn create(cfg: &DatagramConfig) -> Result<DatagramSession, SamError> {
+        let ports = SamSocket::connect(&cfg.sam_addr).await?.minor >= 2;
+        let keys = generate_keys(&cfg.sam_addr, cfg.sig_type).await?;
+        let own_b32 = keys.destination().b32();
+        let inbound = UdpSocket::bind("127.0.0.1:0").await?;
+        let outbound = UdpSocket::bind(match cfg.sam_udp {
+            SocketAddr::V4(_) => "127.0.0.1:0",
+            SocketAddr::V6(_) => "[::1]:0",
+        })
+        .await?;
+        outbound.connect(cfg.sam_udp).await?;
+        let session = Session::spawn(SessionConfig {
+            sam_addr: cfg.sam_addr.clone(),
+            name: cfg.name.clone(),
+            keys,
+            options: cfg.options.clone(),
+            warm_sockets: false,
+            datagram_port: Some(inbound.local_addr()?.port()),
+        });
+        if let Err(e) = session.usable_id().await {
+            session.close();
+            return Err(e);
+        }
+        Ok(DatagramSession {
+            session,
+            inbound,
+            outbound,
+            ports,
+            max_send: cfg.max_send,
+            own_b32,
+            cache: Mutex::default(),
+        })
+    }
+
+    /// This identity's b32 address.
+    pub fn b32(&self) -> &str {
+        &self.own_b32
+    }
+
+    /// Close the session now (the association ended).
+    pub fn close(&self) {
+        self.session.close();
+    }
+
+    /// The most payload bytes a datagram to `dest` may carry on this router.
+    pub fn max_payload(&self, dest: &str) -> usize {
+        self.max_send.saturating_sub(self.line_len(dest))
+    }
+
+    fn line_len(&self, dest: &str) -> usize {
+        // "3.0 $id $dest FROM_PORT=65535 TO_PORT=65535\n", ids are bounded by us.
+        5 + 64 + dest.len() + if self.ports { 32 } else { 0 }
+    }
+
+    /// The full destination for a b32 or address-book name, from the cache or the router
+    /// (NAMING LOOKUP on this session, so lookups stay with the identity that sends).
+    pub async fn lookup(&self, name: &str) -> Result<Arc<str>, SamError> {
+        if let Some(d) = self.cached(name) {
+            return Ok(d);
+        }
+        let d: Arc<str> = self.session.lookup(name).await?.to_base64().into();
+        self.remember(name, d.clone());
+        Ok(d)
+    }
+
+    pub fn cached(&self, name: &str) -> Option<Arc<str>> {
+        self.cache.lock().ok()?.get(name).cloned()
+    }
+
+    /// Keep a name's destination (from an address book) for the next datagrams.
+    pub fn remember(&self, name: &str, dest: Arc<str>) {
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= CACHE_MAX {
+                c.clear();
+            }
+            c.insert(name.to_string(), dest);
+        }
+    }
+
+    /// Send one datagram to `dest` (full base64 destination). The caller checked the size
+    /// against [`Self::max_payload`].
+    pub async fn send(
+        &self,
+        dest: &str,
+        from_port: u16,
+        to_port: u16,
+        payload: &[u8],
+    ) -> Result<(), SamError> {
+        let id = self.session.usable_id().await?;
+        let mut d = Vec::with_capacity(self.line_len(dest) + payload.len());
+        d.extend_from_slice(b"3.0 ");
+        d.extend_from_slice(id.as_bytes());
+        d.push(b' ');
+        d.extend_from_slice(dest.as_bytes());
+        if self.ports {
+            d.extend_from_slice(format!(" FROM_PORT={from_port} TO_PORT={to_port}").as_bytes());
+        }
+        d.push(b'\n');
+        d.extend_from_slice(payload);
+        self.outbound.send(&d).await?;
+        Ok(())
+    }
+
+    /// Wait for the next datagram the router forwards; `buf` must hold a destination line
+    /// plus the largest payload (64 KiB is always enough). Returns its length. Datagrams
+    /// from anyone but the router are not ours: skipped.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, SamError> {
+        loop {
+            let (n, from) = self.inbound.recv_from(buf).await?;
+            if from.ip().is_loopback() {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+/// A datagram echo service (the demo network's, and the tests'): every datagram goes back
+/// to its sender, ports swapped. Runs until the session fails.
+pub async fn echo(dg: DatagramSession) {
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(n) = dg.recv(&mut buf).await {
+        if let Some(r) = parse_forwarded(&buf[..n]) {
+            let _ = dg.send(r.dest, r.to_port, r.from_port, r.payload).await;
+        }
+    }
+}
+
+impl Drop for DatagramSession {
+    fn drop(&mut self) {
+        self.session.close();
+    }
+}
+
+/// The b32 of a forwarded datagram's sender, None when the destination does not parse.
+pub fn sender_b32(dest: &str) -> Option<String> {
+    Destination::from_base64(dest).ok().map(|d| d.b32())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_lines_of_both_routers() {
+        // i2pd 2.45.1: the destination alone.
+        let r = parse_forwarded(b"AAAA~-\nhello").unwrap();
+        assert_eq!(
+            r,
+            Received {
+                dest: "AAAA~-",
+                from_port: 0,
+                to_port: 0,
+                payload: b"hello"
+            }
+        );
+        // emissary: ports follow.
+        let r = parse_forwarded(b"AAAA FROM_PORT=7 TO_PORT=9\n\n\x00bin").unwrap();
+        assert_eq!((r.dest, r.from_port, r.to_port), ("AAAA", 7, 9));
+        assert_eq!(r.payload, b"\n\x00bin");
+        assert_eq!(parse_forwarded(b"AAAA\n").unwrap().payload, b"");
+    }
+
+    #[test]
+    fn forwarded_garbage_is_refused() {
+        assert!(parse_forwarded(b"no newline").is_none());
+        assert!(parse_forwarded(b"\npayload").is_none());
+        assert!(parse_forwarded(b"  \npayload").is_none());
+        assert!(parse_forwarded(b"\xff\xfe\npayload").is_none());
+        let r = parse_forwarded(b"D FROM_PORT=x TO_PORT=99999\np").unwrap();
+        assert_eq!((r.from_port, r.to_port), (0, 0));
+    }
+}

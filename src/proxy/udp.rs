@@ -1,0 +1,496 @@
+//! SOCKS5 UDP ASSOCIATE (RFC 1928 §4, §7) over I2P repliable datagrams.
+//!
+//! One association: a UDP relay socket on the listener's address, and a datagram identity
+//! of its own (a SAM DATAGRAM session), both alive exactly as long as the TCP control
+//! connection. Its own identity means replies can never reach another association, even
+//! one talking to the same destination: routers do not carry datagram ports reliably
+//! (docs/protocol.md), so ports could not tell them apart.
+
+use crate::i2p::sam::datagram::{parse_forwarded, sender_b32};
+use crate::i2p::{DatagramSession, OpenError, Router};
+use crate::naming::{self, Target};
+use crate::proxy::conn::ListenerContext;
+use crate::proxy::ratelimit::client_log;
+use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
+use crate::socks::{Address, Reply, Request};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+/// A listener's UDP settings (`[udp]`).
+#[derive(Clone, Debug)]
+pub struct UdpLimits {
+    pub max_payload: usize,
+    pub idle: Duration,
+    pub rate: u32,
+    /// One permit per open association.
+    pub slots: Arc<tokio::sync::Semaphore>,
+    pub max_associations: usize,
+}
+
+/// UDP counters of a listener (status endpoint).
+#[derive(Default)]
+pub struct UdpStats {
+    pub associations_opened: AtomicU64,
+    pub associations_active: AtomicU64,
+    /// Refused: the listener's association limit, or no datagram session.
+    pub associations_failed: AtomicU64,
+    pub datagrams_up: AtomicU64,
+    pub datagrams_down: AtomicU64,
+    pub bytes_up: AtomicU64,
+    pub bytes_down: AtomicU64,
+    pub dropped_oversize: AtomicU64,
+    pub dropped_fragment: AtomicU64,
+    /// IP literals and clearnet names: never sent.
+    pub dropped_not_i2p: AtomicU64,
+    /// From another address (or port) than the control connection's client.
+    pub dropped_source: AtomicU64,
+    pub dropped_malformed: AtomicU64,
+    pub dropped_rate: AtomicU64,
+    /// Names not found, lookups failed, or the router refused the datagram.
+    pub dropped_unsent: AtomicU64,
+    /// Names to look up: past the lookups or the datagrams an association may have waiting.
+    pub dropped_queue: AtomicU64,
+}
+
+impl UdpStats {
+    /// (name, value) for the status endpoint.
+    pub fn fields(&self) -> [(&'static str, u64); 15] {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            ("udp_associations_opened", g(&self.associations_opened)),
+            ("udp_associations_active", g(&self.associations_active)),
+            ("udp_associations_failed", g(&self.associations_failed)),
+            ("udp_datagrams_up", g(&self.datagrams_up)),
+            ("udp_datagrams_down", g(&self.datagrams_down)),
+            ("udp_bytes_up", g(&self.bytes_up)),
+            ("udp_bytes_down", g(&self.bytes_down)),
+            ("udp_dropped_oversize", g(&self.dropped_oversize)),
+            ("udp_dropped_fragment", g(&self.dropped_fragment)),
+            ("udp_dropped_not_i2p", g(&self.dropped_not_i2p)),
+            ("udp_dropped_source", g(&self.dropped_source)),
+            ("udp_dropped_malformed", g(&self.dropped_malformed)),
+            ("udp_dropped_rate", g(&self.dropped_rate)),
+            ("udp_dropped_unsent", g(&self.dropped_unsent)),
+            ("udp_dropped_queue", g(&self.dropped_queue)),
+        ]
+    }
+}
+
+fn inc(a: &AtomicU64) {
+    a.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Serve one UDP ASSOCIATE until its control connection closes (or it idles out).
+pub async fn associate<R: Router>(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    request: Request,
+    router: Arc<R>,
+    ctx: Arc<ListenerContext>,
+    limits: UdpLimits,
+) {
+    let st = &ctx.stats.udp;
+    async fn fail(client: &mut TcpStream, ctx: &ListenerContext, request: &Request, reply: Reply) {
+        inc(&ctx.stats.udp.associations_failed);
+        ctx.stats.reply(reply.code());
+        let _ = client.write_all(&request.reply(reply)).await;
+    }
+    let Ok(_slot) = limits.slots.clone().try_acquire_owned() else {
+        client_log!(info, client = %peer, "UDP ASSOCIATE refused: {} associations open on this listener (reply 0x01)", limits.max_associations);
+        fail(&mut client, &ctx, &request, Reply::GeneralFailure).await;
+        return;
+    };
+    // RFC 1928 §7: datagrams only from the client; the port too when the request names it.
+    let pinned_port = (request.port != 0).then_some(request.port);
+    let relay = match client.local_addr() {
+        Ok(local) => UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await,
+        Err(e) => Err(e),
+    };
+    let relay = match relay.and_then(|r| r.local_addr().map(|a| (r, a))) {
+        Ok(r) => r,
+        Err(e) => {
+            client_log!(info, client = %peer, "UDP ASSOCIATE failed: no relay socket: {e} (reply 0x01)");
+            fail(&mut client, &ctx, &request, Reply::GeneralFailure).await;
+            return;
+        }
+    };
+    let (relay, bound) = relay;
+    let open = tokio::time::timeout(
+        ctx.stream_timeout,
+        router.datagrams(request.credentials.as_ref()),
+    );
+    let dg = tokio::select! {
+        r = open => r.unwrap_or_else(|_| Err(OpenError::Timeout("no datagram session".into()))),
+        _ = client.read_u8() => {
+            debug!(client = %peer, "left before the datagram session was up");
+            return;
+        }
+    };
+    let dg = match dg {
+        Ok(d) => d,
+        Err(e) => {
+            let reply = e.reply();
+            client_log!(info, client = %peer, "UDP ASSOCIATE failed: {e} (reply {:#04x})", reply.code());
+            fail(&mut client, &ctx, &request, reply).await;
+            return;
+        }
+    };
+    if client.write_all(&request.reply_bound(bound)).await.is_err() {
+        return;
+    }
+    ctx.stats.reply(Reply::Succeeded.code());
+    inc(&st.associations_opened);
+    st.associations_active.fetch_add(1, Ordering::Relaxed);
+    info!(client = %peer, relay = %bound, identity = dg.b32(), "UDP association open");
+    let who = ctx.who(&request).to_vec();
+    let a = Association {
+        peer: peer.ip(),
+        pinned_port,
+        relay,
+        dg: Arc::new(dg),
+        router,
+        lookups: JoinSet::new(),
+        waiting: HashMap::new(),
+        n_waiting: 0,
+        limits,
+        ctx: ctx.clone(),
+        client_addr: None,
+        tokens: 0.0,
+        last_refill: Instant::now(),
+        b32s: HashMap::new(),
+        who,
+        virtual_of: HashMap::new(),
+    };
+    let why = a.run(&mut client).await;
+    st.associations_active.fetch_sub(1, Ordering::Relaxed);
+    debug!(client = %peer, "UDP association closed: {why}");
+}
+
+struct Association<R: Router> {
+    peer: IpAddr,
+    pinned_port: Option<u16>,
+    relay: UdpSocket,
+    /// Shared with the lookups in flight (dropped with them when the association ends).
+    dg: Arc<DatagramSession>,
+    router: Arc<R>,
+    /// Names being looked up, off the relay loop: one silent name must not hold up the
+    /// datagrams to names already known. Aborted when the association ends.
+    lookups: JoinSet<(String, Option<Arc<str>>)>,
+    /// Datagrams waiting for their name's lookup, by name, and how many in all.
+    waiting: HashMap<String, Vec<Waiting>>,
+    n_waiting: usize,
+    limits: UdpLimits,
+    ctx: Arc<ListenerContext>,
+    /// Where replies go: the client's last accepted source.
+    client_addr: Option<SocketAddr>,
+    tokens: f64,
+    last_refill: Instant,
+    /// Senders' destinations to their b32 (decoding and hashing once per sender).
+    b32s: HashMap<String, String>,
+    /// Whose stand-ins (virtual addresses) the association sees: the control connection's
+    /// username on per-username listeners, else the listener's.
+    who: Vec<u8>,
+    /// Destinations the client reached through a virtual address, to that address: replies
+    /// from them carry the address the client sent to, which a client that checks the
+    /// source of replies expects (the sender's own b32 may map to another one).
+    virtual_of: HashMap<Arc<str>, Ipv4Addr>,
+}
+
+/// Destinations remembered per association (b32s, virtual_of), for memory's sake.
+const REMEMBERED: usize = 1024;
+/// Lookups in flight per association; a datagram to yet another unknown name is dropped.
+const MAX_LOOKUPS: usize = 8;
+/// Datagrams waiting for lookups per association (all names together); more are dropped.
+const MAX_WAITING: usize = 64;
+/// How long one lookup may take (a b32 may need a LeaseSet): its datagrams wait no longer.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A datagram whose target name is being looked up.
+struct Waiting {
+    payload: Vec<u8>,
+    port: u16,
+    via: Option<Ipv4Addr>,
+}
+
+/// Room for any UDP datagram.
+const BUF: usize = 65_536;
+
+impl<R: Router> Association<R> {
+    async fn run(mut self, client: &mut TcpStream) -> &'static str {
+        let why = self.relay_loop(client).await;
+        // At once, not when the last aborted lookup lets go of the session.
+        self.dg.close();
+        why
+    }
+
+    async fn relay_loop(&mut self, client: &mut TcpStream) -> &'static str {
+        let mut up = vec![0u8; BUF];
+        let mut down = vec![0u8; BUF];
+        let mut ctl = [0u8; 64];
+        self.tokens = self.limits.rate as f64;
+        let idle = tokio::time::sleep(self.limits.idle);
+        tokio::pin!(idle);
+        loop {
+            tokio::select! {
+                // RFC 1928: the association ends with its TCP connection. Anything the
+                // client writes there means nothing: read and dropped.
+                r = client.read(&mut ctl) => match r {
+                    Ok(0) | Err(_) => return "control connection closed",
+                    Ok(_) => {}
+                },
+                r = self.relay.recv_from(&mut up) => {
+                    let Ok((n, from)) = r else { return "relay socket failed" };
+                    if self.client_datagram(&up[..n], from).await {
+                        idle.as_mut().reset(Instant::now() + self.limits.idle);
+                    }
+                }
+                r = self.dg.recv(&mut down) => {
+                    let Ok(n) = r else { return "datagram session failed" };
+                    if self.i2p_datagram(&down[..n]).await {
+                        idle.as_mut().reset(Instant::now() + self.limits.idle);
+                    }
+                }
+                Some(done) = self.lookups.join_next(), if !self.lookups.is_empty() => {
+                    // Lookups are aborted only with the association, and do not panic.
+                    if let Ok((name, dest)) = done {
+                        if self.looked_up(name, dest).await {
+                            idle.as_mut().reset(Instant::now() + self.limits.idle);
+                        }
+                    }
+                }
+                _ = &mut idle => return "idle",
+            }
+        }
+    }
+
+    fn allow_rate(&mut self) -> bool {
+        let now = Instant::now();
+        let rate = self.limits.rate as f64;
+        let dt = now.duration_since(self.last_refill).as_secs_f64();
+        self.last_refill = now;
+        self.tokens = (self.tokens + dt * rate).min(rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One datagram from the client side of the relay. True when it was sent, or waits
+    /// for its name's lookup.
+    async fn client_datagram(&mut self, d: &[u8], from: SocketAddr) -> bool {
+        let st = &self.ctx.stats.udp;
+        if from.ip() != self.peer || self.pinned_port.is_some_and(|p| p != from.port()) {
+            inc(&st.dropped_source);
+            return false;
+        }
+        let h = match parse_udp_header(d) {
+            Ok(h) => h,
+            Err(_) => {
+                inc(&st.dropped_malformed);
+                return false;
+            }
+        };
+        if h.frag != 0 {
+            inc(&st.dropped_fragment);
+            return false;
+        }
+        let payload = &d[h.header_len..];
+        if payload.len() > self.limits.max_payload {
+            inc(&st.dropped_oversize);
+            return false;
+        }
+        // A virtual address (automap's DNS, or Tor RESOLVE) stands for its name; other IP
+        // literals are never sent.
+        let mut via = None;
+        let address = match h.address {
+            Address::Ipv4(ip) => match self.ctx.stand_ins.unmap(&self.who, &h.address) {
+                Some(name) => {
+                    via = Some(ip);
+                    Address::Name(name)
+                }
+                None => h.address,
+            },
+            a => a,
+        };
+        let target = match &address {
+            Address::Name(_) => match naming::classify(&address) {
+                Ok(t) => t,
+                Err(_) => {
+                    inc(&st.dropped_not_i2p);
+                    return false;
+                }
+            },
+            Address::Ipv4(_) | Address::Ipv6(_) => {
+                inc(&st.dropped_not_i2p);
+                return false;
+            }
+        };
+        if !self.allow_rate() {
+            inc(&self.ctx.stats.udp.dropped_rate);
+            return false;
+        }
+        // The client's source may change only while it is unpinned; replies follow it.
+        self.client_addr = Some(from);
+        if let Some(dest) = self.dg.cached(target.as_str()) {
+            return self.send(&dest, h.port, payload, via).await;
+        }
+        self.wait_for_lookup(target, payload, h.port, via)
+    }
+
+    /// Queue a datagram to a name not known yet, starting its lookup unless one runs.
+    fn wait_for_lookup(
+        &mut self,
+        target: Target,
+        payload: &[u8],
+        port: u16,
+        via: Option<Ipv4Addr>,
+    ) -> bool {
+        let st = &self.ctx.stats.udp;
+        let name = target.as_str().to_string();
+        let queue_full = self.n_waiting >= MAX_WAITING;
+        let new_lookup = !self.waiting.contains_key(&name);
+        if queue_full || (new_lookup && self.lookups.len() >= MAX_LOOKUPS) {
+            inc(&st.dropped_queue);
+            return false;
+        }
+        if new_lookup {
+            let (router, dg) = (self.router.clone(), self.dg.clone());
+            let name = name.clone();
+            self.lookups.spawn(async move {
+                let r = tokio::time::timeout(LOOKUP_TIMEOUT, router.datagram_dest(&dg, &target));
+                let dest = match r.await {
+                    Ok(Ok(d)) => Some(d),
+                    Ok(Err(e)) => {
+                        debug!(target = name.as_str(), "datagram target not resolved: {e}");
+                        None
+                    }
+                    Err(_) => {
+                        debug!(target = name.as_str(), "datagram target lookup timed out");
+                        None
+                    }
+                };
+                (name, dest)
+            });
+        }
+        self.waiting.entry(name).or_default().push(Waiting {
+            payload: payload.to_vec(),
+            port,
+            via,
+        });
+        self.n_waiting += 1;
+        true
+    }
+
+    /// A lookup finished: send what waited for it, or count it unsent. True when any
+    /// datagram was sent.
+    async fn looked_up(&mut self, name: String, dest: Option<Arc<str>>) -> bool {
+        let queued = self.waiting.remove(&name).unwrap_or_default();
+        self.n_waiting -= queued.len();
+        let Some(dest) = dest else {
+            let st = &self.ctx.stats.udp;
+            st.dropped_unsent
+                .fetch_add(queued.len() as u64, Ordering::Relaxed);
+            return false;
+        };
+        let mut sent = false;
+        for w in queued {
+            sent |= self.send(&dest, w.port, &w.payload, w.via).await;
+        }
+        sent
+    }
+
+    /// Send one datagram to a looked-up destination. True when the router took it.
+    async fn send(
+        &mut self,
+        dest: &Arc<str>,
+        port: u16,
+        payload: &[u8],
+        via: Option<Ipv4Addr>,
+    ) -> bool {
+        if let Some(ip) = via {
+            if self.virtual_of.get(dest) != Some(&ip) {
+                if self.virtual_of.len() >= REMEMBERED {
+                    self.virtual_of.clear();
+                }
+                self.virtual_of.insert(dest.clone(), ip);
+            }
+        }
+        let st = &self.ctx.stats.udp;
+        if payload.len() > self.dg.max_payload(dest) {
+            inc(&st.dropped_oversize);
+            return false;
+        }
+        match self.dg.send(dest, 0, port, payload).await {
+            Ok(()) => {
+                inc(&st.datagrams_up);
+                st.bytes_up
+                    .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                debug!("datagram not sent: {e}");
+                inc(&st.dropped_unsent);
+                false
+            }
+        }
+    }
+
+    /// One datagram the router forwarded. True when it reached the client.
+    async fn i2p_datagram(&mut self, d: &[u8]) -> bool {
+        let st = &self.ctx.stats.udp;
+        let Some(r) = parse_forwarded(d) else {
+            inc(&st.dropped_malformed);
+            return false;
+        };
+        let Some(to) = self.client_addr else {
+            // Nobody to give it to yet: the client has not sent anything.
+            return false;
+        };
+        if !self.b32s.contains_key(r.dest) {
+            let Some(b32) = sender_b32(r.dest) else {
+                inc(&st.dropped_malformed);
+                return false;
+            };
+            if self.b32s.len() >= REMEMBERED {
+                self.b32s.clear();
+            }
+            self.b32s.insert(r.dest.to_string(), b32);
+        }
+        let b32 = &self.b32s[r.dest];
+        // On the automap listener the sender is named by a virtual address (some clients
+        // reject domain sources): the one the client sent to, else the b32's own. When the
+        // table has no free address, the b32 as a domain after all.
+        let virt = self.virtual_of.get(r.dest).copied().or_else(|| {
+            self.ctx
+                .automap
+                .then(|| self.ctx.stand_ins.map(&self.who, b32))
+                .flatten()
+        });
+        let source = match virt {
+            Some(ip) => ReplySource::Ipv4(ip),
+            None => ReplySource::Name(b32),
+        };
+        let mut out = Vec::with_capacity(8 + b32.len() + r.payload.len());
+        if write_udp_header(&mut out, &source, r.from_port).is_none() {
+            return false;
+        }
+        out.extend_from_slice(r.payload);
+        if self.relay.send_to(&out, to).await.is_err() {
+            return false;
+        }
+        inc(&st.datagrams_down);
+        st.bytes_down
+            .fetch_add(r.payload.len() as u64, Ordering::Relaxed);
+        true
+    }
+}

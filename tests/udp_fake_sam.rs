@@ -1,0 +1,491 @@
+//! UDP ASSOCIATE in process, against the fake SAM bridge (tests/support/fake_sam.rs), whose
+//! SAM UDP port carries datagrams between its own DATAGRAM sessions: a datagram echo is one
+//! of them, each association another. No router, no root. RFC 1928 §7 framing by hand.
+
+mod support;
+
+use eepsocks::i2p::identity::{self, Mode, Pool, Template};
+use eepsocks::i2p::sam::{datagram, DatagramConfig, DatagramSession};
+use eepsocks::i2p::sam_router::UdpRouter;
+use eepsocks::i2p::SamRouter;
+use eepsocks::naming::standins::Network;
+use eepsocks::naming::Books;
+use eepsocks::naming::StandIns;
+use eepsocks::proxy::conn::ListenerContext;
+use eepsocks::proxy::udp::UdpLimits;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use support::fake_sam::{test_keys, FakeSam};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+const T: Duration = Duration::from_secs(10);
+
+struct Rig {
+    fake: FakeSam,
+    socks: SocketAddr,
+    ctx: Arc<ListenerContext>,
+    echo: String,
+}
+
+async fn rig(max_associations: usize, max_payload: usize) -> Rig {
+    rig_with(max_associations, max_payload, |_| {}).await
+}
+
+/// A rig whose listener context `tweak` adjusts (stand-ins, automap) before it serves.
+async fn rig_with(
+    max_associations: usize,
+    max_payload: usize,
+    tweak: impl FnOnce(&mut ListenerContext),
+) -> Rig {
+    let fake = FakeSam::start();
+    let tpl = Template {
+        sam_addr: fake.addr(),
+        options: vec![],
+        sig_type: 7,
+    };
+    let session = identity::fixed_session("l", test_keys(5), &tpl, None);
+    timeout(T, session.usable_id()).await.unwrap().unwrap();
+    let router = Arc::new(SamRouter {
+        pool: Arc::new(Pool::new("l", tpl, Mode::Fixed(session))),
+        book: Arc::new(Books::default()),
+        udp: Some(UdpRouter {
+            sam_udp: fake.udp_addr(),
+            max_send: 65_507,
+        }),
+    });
+    let mut ctx = ListenerContext::new(T, T, 64);
+    ctx.udp = Some(UdpLimits {
+        max_payload,
+        idle: Duration::from_secs(300),
+        rate: 10_000,
+        slots: Arc::new(tokio::sync::Semaphore::new(max_associations)),
+        max_associations,
+    });
+    tweak(&mut ctx);
+    let ctx = Arc::new(ctx);
+    let l = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let socks = l.local_addr().unwrap();
+    tokio::spawn(eepsocks::proxy::server::serve(
+        l,
+        router,
+        ctx.clone(),
+        std::future::pending::<()>(),
+    ));
+    let dg = DatagramSession::create(&DatagramConfig {
+        sam_addr: fake.addr(),
+        sam_udp: fake.udp_addr(),
+        name: "echo".into(),
+        options: vec![],
+        sig_type: 7,
+        max_send: 65_507,
+    })
+    .await
+    .unwrap();
+    let echo = dg.b32().to_string();
+    // Its full destination under a name, for tests that reach it by name.
+    let full = dg.lookup(&echo).await.unwrap();
+    fake.name(
+        "echo.i2p",
+        &eepsocks::i2p::Destination::from_base64(&full).unwrap(),
+    );
+    tokio::spawn(datagram::echo(dg));
+    Rig {
+        fake,
+        socks,
+        ctx,
+        echo,
+    }
+}
+
+/// UDP ASSOCIATE naming `client` as the source; returns the control connection and the
+/// reply code with BND.
+async fn associate(socks: SocketAddr, client: SocketAddr) -> (TcpStream, u8, SocketAddr) {
+    let mut c = TcpStream::connect(socks).await.unwrap();
+    c.write_all(&[5, 1, 0]).await.unwrap();
+    let mut m = [0u8; 2];
+    c.read_exact(&mut m).await.unwrap();
+    let SocketAddr::V4(a) = client else { panic!() };
+    let mut req = vec![5, 3, 0, 1];
+    req.extend_from_slice(&a.ip().octets());
+    req.extend_from_slice(&a.port().to_be_bytes());
+    c.write_all(&req).await.unwrap();
+    let mut r = [0u8; 10];
+    timeout(T, c.read_exact(&mut r)).await.unwrap().unwrap();
+    let bnd = SocketAddr::from(([r[4], r[5], r[6], r[7]], u16::from_be_bytes([r[8], r[9]])));
+    (c, r[1], bnd)
+}
+
+fn header_v4(ip: Ipv4Addr, port: u16) -> Vec<u8> {
+    let mut h = vec![0, 0, 0, 1];
+    h.extend_from_slice(&ip.octets());
+    h.extend_from_slice(&port.to_be_bytes());
+    h
+}
+
+fn header(name: &str, port: u16, frag: u8) -> Vec<u8> {
+    let mut h = vec![0, 0, frag, 3, name.len() as u8];
+    h.extend_from_slice(name.as_bytes());
+    h.extend_from_slice(&port.to_be_bytes());
+    h
+}
+
+async fn recv(u: &UdpSocket, wait: Duration) -> Option<Vec<u8>> {
+    let mut b = vec![0u8; 65_536];
+    match timeout(wait, u.recv_from(&mut b)).await {
+        Ok(Ok((n, _))) => Some(b[..n].to_vec()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn datagrams_echo_with_domain_source_and_ports() {
+    let r = rig(4, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    for size in [0usize, 1, 100, 11 * 1024] {
+        let payload: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+        let mut d = header(&r.echo, 9, 0);
+        d.extend_from_slice(&payload);
+        u.send_to(&d, relay).await.unwrap();
+        let got = recv(&u, T).await.expect("echo");
+        // The reply names the echo's b32 (ATYP 3) and its port: the one we sent to.
+        let want = header(&r.echo, 9, 0);
+        assert_eq!(&got[..want.len()], &want[..], "size {size}");
+        assert_eq!(&got[want.len()..], &payload[..], "size {size}");
+    }
+    let st = &r.ctx.stats.udp;
+    assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 4);
+    assert_eq!(st.datagrams_down.load(Ordering::Relaxed), 4);
+}
+
+#[tokio::test]
+async fn bad_datagrams_are_dropped_and_counted() {
+    let r = rig(4, 1000).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    let mut big = header(&r.echo, 9, 0);
+    big.extend_from_slice(&[0u8; 1001]);
+    u.send_to(&big, relay).await.unwrap();
+    u.send_to(&[header(&r.echo, 9, 1), b"frag".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    u.send_to(&[0, 0, 0, 1, 10, 0, 0, 1, 0, 53, b'x'], relay)
+        .await
+        .unwrap();
+    u.send_to(
+        &[header("example.com", 53, 0), b"x".to_vec()].concat(),
+        relay,
+    )
+    .await
+    .unwrap();
+    u.send_to(&[0, 0], relay).await.unwrap();
+    let spoof = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    spoof
+        .send_to(&[header(&r.echo, 9, 0), b"spoof".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    // A good one last: once it is back, every earlier one was handled.
+    u.send_to(&[header(&r.echo, 9, 0), b"ok".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("the good datagram comes back");
+    assert!(got.ends_with(b"ok"));
+    assert!(recv(&u, Duration::from_millis(300)).await.is_none());
+    assert!(recv(&spoof, Duration::from_millis(100)).await.is_none());
+    let st = &r.ctx.stats.udp;
+    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    assert_eq!(g(&st.dropped_oversize), 1);
+    assert_eq!(g(&st.dropped_fragment), 1);
+    assert_eq!(g(&st.dropped_not_i2p), 2);
+    assert_eq!(g(&st.dropped_malformed), 1);
+    assert_eq!(g(&st.dropped_source), 1);
+    assert_eq!(g(&st.datagrams_up), 1);
+    // Nothing dropped reached the router.
+    assert_eq!(r.fake.with_state(|s| s.datagrams_in), 2);
+}
+
+#[tokio::test]
+async fn closing_the_control_connection_ends_the_association() {
+    let r = rig(1, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let live_before = r.fake.sessions().len();
+    let (c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    assert_eq!(r.fake.sessions().len(), live_before + 1);
+    // The listener allows one association: a second is refused while the first lives.
+    let u2 = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c2, rep2, _) = associate(r.socks, u2.local_addr().unwrap()).await;
+    assert_eq!(rep2, 1);
+    drop(c);
+    // Its I2P session and relay socket go at once.
+    assert!(
+        r.fake
+            .until(
+                move |s| s.live().len() == live_before,
+                Duration::from_secs(5)
+            )
+            .await,
+        "the association's session outlived its control connection"
+    );
+    u.send_to(&[header(&r.echo, 9, 0), b"late".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(&u, Duration::from_millis(500)).await.is_none());
+    assert_eq!(
+        r.ctx.stats.udp.associations_active.load(Ordering::Relaxed),
+        0
+    );
+    // And the slot is free again.
+    let (_c3, rep3, _) = associate(r.socks, u2.local_addr().unwrap()).await;
+    assert_eq!(rep3, 0);
+}
+
+#[tokio::test]
+async fn two_associations_never_see_each_others_datagrams() {
+    let r = rig(4, 11 * 1024).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_ca, _, ra) = associate(r.socks, a.local_addr().unwrap()).await;
+    let (_cb, _, rb) = associate(r.socks, b.local_addr().unwrap()).await;
+    for i in 0..50u8 {
+        a.send_to(&[header(&r.echo, 1, 0), vec![b'a', i]].concat(), ra)
+            .await
+            .unwrap();
+        b.send_to(&[header(&r.echo, 2, 0), vec![b'b', i]].concat(), rb)
+            .await
+            .unwrap();
+    }
+    for (u, tag) in [(&a, b'a'), (&b, b'b')] {
+        let mut n = 0;
+        while let Some(d) = recv(u, Duration::from_millis(500)).await {
+            assert_eq!(d[d.len() - 2], tag, "a datagram of the other association");
+            n += 1;
+        }
+        assert_eq!(n, 50);
+    }
+}
+
+/// An automap listener: its table over `net`, replies named by virtual addresses.
+fn automap(net: &str) -> impl FnOnce(&mut ListenerContext) {
+    let net: Network = net.parse().unwrap();
+    move |ctx| {
+        ctx.stand_ins = Arc::new(StandIns::new(net, Duration::from_secs(600)));
+        ctx.automap = true;
+    }
+}
+
+#[tokio::test]
+async fn automap_virtual_addresses_both_ways() {
+    let r = rig_with(4, 11 * 1024, automap("127.192.0.0/10")).await;
+    // As automap's DNS port would answer the client.
+    let vip = r.ctx.stand_ins.map(b"", "echo.i2p").unwrap();
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    // To the b32 by name (ATYP 3): answered from the b32's own virtual address, the one
+    // the DNS port would give for it.
+    u.send_to(&[header(&r.echo, 8, 0), b"n".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo by name");
+    let b32_vip = r.ctx.stand_ins.mapped(b"", &r.echo).expect("mapped");
+    assert!(r.ctx.stand_ins.network().contains(b32_vip));
+    assert_eq!(got, [header_v4(b32_vip, 8), b"n".to_vec()].concat());
+    // To the virtual address (ATYP 1): sent to the name, answered from the address the
+    // client sent to (from now on, also for datagrams sent to the b32).
+    u.send_to(&[header_v4(vip, 7), b"v".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo through the virtual address");
+    assert_eq!(got, [header_v4(vip, 7), b"v".to_vec()].concat());
+    // An address of the network that stands for nothing, and one mapped for another
+    // identity, are IP literals like any other: dropped, never sent.
+    let other = r.ctx.stand_ins.map(b"alice", "echo.i2p").unwrap();
+    let unused = (0..)
+        .map(|i| Ipv4Addr::new(127, 200, 0, i))
+        .find(|ip| {
+            r.ctx
+                .stand_ins
+                .unmap(b"", &eepsocks::socks::Address::Ipv4(*ip))
+                .is_none()
+        })
+        .unwrap();
+    for ip in [other, unused] {
+        u.send_to(&[header_v4(ip, 7), b"x".to_vec()].concat(), relay)
+            .await
+            .unwrap();
+    }
+    u.send_to(&[header_v4(vip, 7), b"last".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("the last one");
+    assert!(got.ends_with(b"last"));
+    let st = &r.ctx.stats.udp;
+    assert_eq!(st.dropped_not_i2p.load(Ordering::Relaxed), 2);
+    assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 3);
+    // Three out and their three echoes: nothing dropped reached the router.
+    assert_eq!(r.fake.with_state(|s| s.datagrams_in), 6);
+}
+
+#[tokio::test]
+async fn automap_table_exhausted_replies_fall_back_to_the_domain() {
+    // Two usable addresses, one mapping kept: after two names, one address is taken and
+    // the other in quarantine, so the echo's b32 gets none.
+    let r = rig_with(4, 11 * 1024, automap("127.200.0.0/30")).await;
+    r.ctx.stand_ins.map(b"", "a.i2p").unwrap();
+    r.ctx.stand_ins.map(b"", "b.i2p").unwrap();
+    assert!(r.ctx.stand_ins.map(b"", "c.i2p").is_none());
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    u.send_to(&[header(&r.echo, 9, 0), b"d".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo");
+    assert_eq!(got, [header(&r.echo, 9, 0), b"d".to_vec()].concat());
+}
+
+#[tokio::test]
+async fn resolve_stand_ins_without_automap() {
+    // A listener without automap: a Tor RESOLVE stand-in is a target too, and its replies
+    // come from it; datagrams sent by name keep the domain source.
+    let r = rig(4, 11 * 1024).await;
+    let sid = r.ctx.stand_ins.map(b"", &r.echo).unwrap();
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    u.send_to(&[header(&r.echo, 9, 0), b"n".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo by name");
+    assert_eq!(got, [header(&r.echo, 9, 0), b"n".to_vec()].concat());
+    u.send_to(&[header_v4(sid, 9), b"s".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("echo through the stand-in");
+    assert_eq!(got, [header_v4(sid, 9), b"s".to_vec()].concat());
+}
+
+/// PySocks (Debian's python3-socks), an existing SOCKS5 UDP client, against the fake
+/// bridge: its own association request (DST a domain "0"), domain targets, domain sources.
+#[tokio::test]
+async fn pysocks_client() {
+    let py = "/usr/bin/python3";
+    let has = std::process::Command::new(py)
+        .args(["-c", "import socks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        eprintln!("skipped: no python3-socks (PySocks) for {py}");
+        return;
+    }
+    async fn run(py: &str, socks: SocketAddr, target: String) {
+        let script = format!(
+            "{}/tests/support/udp_pysocks.py",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let out = tokio::process::Command::new(py)
+            .args([&script, &socks.to_string(), &target, "9", "200"])
+            .output();
+        let out = timeout(Duration::from_secs(60), out)
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        let j: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+        // Nothing is lost between the fake's sessions; the port sent to comes back.
+        assert_eq!(j["received"], 200, "{stdout}");
+        assert_eq!(j["bad"], 0, "{stdout}");
+        assert_eq!(j["reply_port"], 9, "{stdout}");
+    }
+    // By name: ATYP 3 both ways.
+    let r = rig(4, 11 * 1024).await;
+    run(py, r.socks, r.echo.clone()).await;
+    // On an automap listener, to a virtual address with the socket connected to it: PySocks
+    // drops any reply whose source is not that address, so every one must carry it.
+    let r = rig_with(4, 11 * 1024, automap("127.192.0.0/10")).await;
+    let vip = r.ctx.stand_ins.map(b"", "echo.i2p").unwrap();
+    run(py, r.socks, vip.to_string()).await;
+}
+
+/// Send `payload` to the echo's b32 until it comes back (the first datagram looks the b32
+/// up; later ones to it are sent at once).
+async fn warm(r: &Rig, u: &UdpSocket, relay: SocketAddr) {
+    u.send_to(&[header(&r.echo, 9, 0), b"warm".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(u, T).await.unwrap().ends_with(b"warm"));
+}
+
+#[tokio::test]
+async fn a_slow_lookup_does_not_hold_up_known_names() {
+    let r = rig(4, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    warm(&r, &u, relay).await;
+    r.fake.delay_next(
+        "NAMING LOOKUP NAME=echo.i2p",
+        Duration::from_secs(3),
+        Some(1),
+    );
+    let t = tokio::time::Instant::now();
+    u.send_to(
+        &[header("echo.i2p", 9, 0), b"slow".to_vec()].concat(),
+        relay,
+    )
+    .await
+    .unwrap();
+    u.send_to(&[header(&r.echo, 9, 0), b"fast".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let first = recv(&u, T).await.unwrap();
+    assert!(first.ends_with(b"fast"), "the known name waited");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The slow one is sent once its lookup answers.
+    let second = recv(&u, T).await.unwrap();
+    assert!(second.ends_with(b"slow"));
+    assert!(t.elapsed() >= Duration::from_secs(3));
+    assert_eq!(r.ctx.stats.udp.datagrams_up.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn lookups_and_waiting_datagrams_are_bounded() {
+    let r = rig(4, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    warm(&r, &u, relay).await;
+    r.fake.hang("NAMING LOOKUP NAME=n");
+    let send = |name: String| {
+        let u = &u;
+        async move {
+            u.send_to(&[header(&name, 9, 0), b"x".to_vec()].concat(), relay)
+                .await
+                .unwrap();
+        }
+    };
+    // Eight lookups in flight at most: a ninth name is dropped.
+    for i in 0..9 {
+        send(format!("n{i}.i2p")).await;
+    }
+    // 64 datagrams waiting at most (all names together): 8 wait, 56 more fit.
+    for _ in 0..57 {
+        send("n0.i2p".into()).await;
+    }
+    u.send_to(&[header(&r.echo, 9, 0), b"fast".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(&u, T).await.unwrap().ends_with(b"fast"));
+    let st = &r.ctx.stats.udp;
+    assert_eq!(st.dropped_queue.load(Ordering::Relaxed), 2);
+    assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 2);
+}
