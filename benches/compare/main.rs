@@ -16,10 +16,14 @@
 //! - filter: the HTTP leak filter in the same front end vs no filter: a 32 MiB POST body,
 //!   and request-to-response time of browser requests on a keep-alive connection.
 //!
+//! - udp: datagrams through eepsocks' UDP ASSOCIATE (tests/support/udp_client.py) vs a bare
+//!   SAM datagram client (benches/raw_sam_datagrams.py), same i2pd router and datagram echo:
+//!   loss and round trips of a burst, round trip one at a time.
+//!
 //! - automap: HTTP CONNECT vs SOCKS5 handshakes on the same front end (direct TCP connect
 //!   as the floor); answers per second of the DNS port vs a UDP echo (the floor).
 //!
-//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|filter|automap`
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|filter|automap|udp`
 //! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
 //! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
 //! adds peers (another eepsocks build, or this one with another config);
@@ -92,6 +96,9 @@ fn main() {
     }
     if part == "all" || part == "automap" {
         automap();
+    }
+    if part == "all" || part == "udp" {
+        udp();
     }
     if part == "all" || part == "frontend" {
         frontend();
@@ -250,6 +257,75 @@ fn automap() {
         }
         report::automap(&list, hs, n, dns, floor, clients, secs, names.len());
     });
+}
+
+/// UDP ASSOCIATE vs a bare SAM datagram client on r2 of the offline i2pd network, to a
+/// datagram echo on r1; rounds alternate.
+fn udp() {
+    use support::testnet::{port, sam_addr, Kind, ServiceSpec, Testnet};
+    let net = Testnet::start(
+        2,
+        &[ServiceSpec {
+            name: "echo",
+            port: 7001,
+            kind: Kind::Echo,
+        }],
+    );
+    // i2pd's SAM UDP port is its SAM port - 1.
+    let sam_udp = |i: usize| port(i, 3) - 1;
+    let echo = support::services::spawn_datagram_echo(
+        Some(&net.ns),
+        sam_addr(1),
+        format!("127.0.0.1:{}", sam_udp(1)).parse().unwrap(),
+        &[("inbound.length", "0"), ("outbound.length", "0")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("udp.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n[udp]\nrate = 5000\n",
+            support::consts::ZERO_HOP_OPTIONS
+        ),
+    )
+    .unwrap();
+    let exe = env!("CARGO_BIN_EXE_eepsocks");
+    let _eep = Proc(peers::run_eepsocks(
+        net.command(exe),
+        "127.0.0.1:4447",
+        &sam_addr(2),
+        &cfg,
+    ));
+    let n = if quick() { "200" } else { "1000" };
+    let run = |raw: bool| -> serde_json::Value {
+        let mut c = net.command("python3");
+        if raw {
+            c.arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/benches/raw_sam_datagrams.py"
+            ))
+            .args([&port(2, 3).to_string(), &sam_udp(2).to_string(), &echo, n]);
+        } else {
+            c.arg(support::services::udp_client_script())
+                .args(["127.0.0.1:4447", &echo, "9", n]);
+        }
+        let out = c.output().expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.starts_with('{'))
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("no result: {text}{}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let rounds = if quick() { 1 } else { 3 };
+    let mut res: [Vec<serde_json::Value>; 2] = Default::default();
+    for round in 0..rounds {
+        for k in 0..2 {
+            let raw = (round + k) % 2 == 1;
+            res[raw as usize].push(run(raw));
+        }
+    }
+    report::udp(n, &res);
+    drop(net);
 }
 
 /// Through a real router: i2pd's SOCKS vs eepsocks (and its variants) vs a bare SAM client,

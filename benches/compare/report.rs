@@ -360,3 +360,47 @@ pub fn automap(
     println!("| UDP echo (floor) | {f:.0} | 1.00 |");
     println!("| eepsocks DNS port | {d:.0} | {:.2} |\n", d / f);
 }
+
+// ---------------------------------------------------------------- datagrams
+
+/// UDP ASSOCIATE vs bare SAM: each round's figures, and the medians' ratio.
+pub fn udp(n: &str, res: &[Vec<serde_json::Value>; 2]) {
+    println!("## Datagrams: UDP ASSOCIATE vs a bare SAM client (i2pd, offline network)\n");
+    println!(
+        "Burst: {n} datagrams of 1-7,000 bytes, 20 every 20 ms, to a datagram echo on r1; ping-pong: 100 of 100 bytes, one at a time. Rounds alternate; each cell lists the rounds.\n"
+    );
+    let col = |v: &[serde_json::Value],
+               f: &dyn Fn(&serde_json::Value) -> Option<f64>|
+     -> (String, Vec<f64>) {
+        let xs: Vec<f64> = v.iter().filter_map(f).collect();
+        let text = xs
+            .iter()
+            .map(|x| format!("{x}"))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        (text, xs)
+    };
+    let metrics: [(&str, &dyn Fn(&serde_json::Value) -> Option<f64>); 4] = [
+        ("burst loss", &|j| j["loss"].as_f64()),
+        ("burst round trip p50, ms", &|j| j["rtt_ms_p50"].as_f64()),
+        ("burst round trip p90, ms", &|j| j["rtt_ms_p90"].as_f64()),
+        ("ping-pong round trip p50, ms", &|j| {
+            j["pingpong"]["rtt_ms_p50"].as_f64()
+        }),
+    ];
+    println!("| metric | bare SAM | eepsocks | eepsocks ÷ bare (medians) |");
+    println!("|---|---|---|---|");
+    for (name, f) in metrics {
+        let (eep_t, mut eep) = col(&res[0], f);
+        let (raw_t, mut raw) = col(&res[1], f);
+        let (e, r) = (median(&mut eep), median(&mut raw));
+        let ratio = if r > 0.0 {
+            format!("{:.2}", e / r)
+        } else {
+            "—".into()
+        };
+        println!("| {name} | {raw_t} | {eep_t} | {ratio} |");
+    }
+    let bad: u64 = res[0].iter().filter_map(|j| j["bad"].as_u64()).sum();
+    println!("\nCorrupted or misdirected datagrams through eepsocks: {bad}.\n");
+}
