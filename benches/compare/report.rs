@@ -363,15 +363,16 @@ pub fn automap(
 
 // ---------------------------------------------------------------- datagrams
 
+/// One figure of a datagram client's JSON result.
+type Metric = fn(&serde_json::Value) -> Option<f64>;
+
 /// UDP ASSOCIATE vs bare SAM: each round's figures, and the medians' ratio.
 pub fn udp(n: &str, res: &[Vec<serde_json::Value>; 2]) {
     println!("## Datagrams: UDP ASSOCIATE vs a bare SAM client (i2pd, offline network)\n");
     println!(
         "Burst: {n} datagrams of 1-7,000 bytes, 20 every 20 ms, to a datagram echo on r1; ping-pong: 100 of 100 bytes, one at a time. Rounds alternate; each cell lists the rounds.\n"
     );
-    let col = |v: &[serde_json::Value],
-               f: &dyn Fn(&serde_json::Value) -> Option<f64>|
-     -> (String, Vec<f64>) {
+    let col = |v: &[serde_json::Value], f: Metric| -> (String, Vec<f64>) {
         let xs: Vec<f64> = v.iter().filter_map(f).collect();
         let text = xs
             .iter()
@@ -380,11 +381,11 @@ pub fn udp(n: &str, res: &[Vec<serde_json::Value>; 2]) {
             .join(" / ");
         (text, xs)
     };
-    let metrics: [(&str, &dyn Fn(&serde_json::Value) -> Option<f64>); 4] = [
-        ("burst loss", &|j| j["loss"].as_f64()),
-        ("burst round trip p50, ms", &|j| j["rtt_ms_p50"].as_f64()),
-        ("burst round trip p90, ms", &|j| j["rtt_ms_p90"].as_f64()),
-        ("ping-pong round trip p50, ms", &|j| {
+    let metrics: [(&str, Metric); 4] = [
+        ("burst loss", |j| j["loss"].as_f64()),
+        ("burst round trip p50, ms", |j| j["rtt_ms_p50"].as_f64()),
+        ("burst round trip p90, ms", |j| j["rtt_ms_p90"].as_f64()),
+        ("ping-pong round trip p50, ms", |j| {
             j["pingpong"]["rtt_ms_p50"].as_f64()
         }),
     ];
