@@ -46,20 +46,6 @@ fn refused_requests_do_not_flood_the_log() {
     assert!(refused <= 20 * windows, "{refused} lines in {secs:.2} s");
 }
 
-/// SOCKS5 RESOLVE (0xF0) of `name`: the stand-in address.
-fn resolve(proxy: SocketAddr, name: &str) -> std::net::Ipv4Addr {
-    let mut s = TcpStream::connect(proxy).unwrap();
-    s.write_all(&[5, 1, 0]).unwrap();
-    let mut m = [0u8; 2];
-    s.read_exact(&mut m).unwrap();
-    s.write_all(&support::client::socks5_request(0xF0, name, 0))
-        .unwrap();
-    let mut r = [0u8; 10];
-    s.read_exact(&mut r).unwrap();
-    assert_eq!((r[1], r[3]), (0, 1), "RESOLVE reply {r:?}");
-    std::net::Ipv4Addr::new(r[4], r[5], r[6], r[7])
-}
-
 /// SOCKS5 CONNECT to an IPv4 address; the reply code.
 fn connect_ip(proxy: SocketAddr, ip: std::net::Ipv4Addr) -> u8 {
     let mut s = TcpStream::connect(proxy).unwrap();
@@ -85,7 +71,7 @@ fn stand_ins_are_per_listener() {
          [[proxy]]\nname = \"b\"\nlisten = \"{b}\"\n"
     );
     let _p = r.run(&cfg, &[]);
-    let ip = resolve(a, "secret.i2p");
+    let ip = support::client::socks5_resolve(a, "secret.i2p");
     assert_eq!(ip.octets()[0], 255);
     assert_eq!(
         connect_ip(b, ip),

@@ -288,20 +288,6 @@ fn socks4_ip(proxy: SocketAddr, ip: Ipv4Addr) -> u8 {
     rep[1]
 }
 
-/// Tor's SOCKS5 RESOLVE (0xF0) of `name`: the address handed out.
-fn socks5_resolve(proxy: SocketAddr, name: &str) -> Ipv4Addr {
-    let mut s = socks(proxy);
-    s.write_all(&[5, 1, 0]).unwrap();
-    let mut m = [0u8; 2];
-    s.read_exact(&mut m).unwrap();
-    s.write_all(&support::client::socks5_request(0xF0, name, 0))
-        .unwrap();
-    let mut r = [0u8; 10];
-    s.read_exact(&mut r).unwrap();
-    assert_eq!((r[1], r[3]), (0, 1), "RESOLVE reply {r:?}");
-    Ipv4Addr::new(r[4], r[5], r[6], r[7])
-}
-
 // ---- 1. answers ----------------------------------------------------------------------
 
 /// The DNS port answers what it maps and refuses the rest: a b32 (resolved without a
@@ -409,10 +395,10 @@ fn virtual_addresses_work_through_socks() {
     assert_eq!(socks5_ip(ports.main, svc), 0x00);
 
     // RESOLVE and DNS hand out from one table.
-    assert_eq!(socks5_resolve(ports.main, NAME), ip);
-    let fresh = socks5_resolve(ports.main, &b32(2));
+    assert_eq!(support::client::socks5_resolve(ports.main, NAME), ip);
+    let fresh = support::client::socks5_resolve(ports.main, &b32(2));
     assert!(net.contains(fresh), "RESOLVE gave {fresh}");
-    let theirs = socks5_resolve(ports.other, NAME);
+    let theirs = support::client::socks5_resolve(ports.other, NAME);
     assert_eq!(
         theirs.octets()[0],
         255,

@@ -387,35 +387,17 @@ fn demo_udp_associate_echo() {
         .next()
         .unwrap()
         .to_string();
-    let script = format!("{}/tests/support/udp_client.py", env!("CARGO_MANIFEST_DIR"));
     let run = |n: usize, drops: bool| {
         let mut c = Command::new("python3");
-        c.arg(&script).args([&listen, &echo, "9", &n.to_string()]);
+        c.arg(support::services::udp_client_script())
+            .args([&listen, &echo, "9", &n.to_string()]);
         if drops {
             c.args(["--drops", &status]);
         }
-        let out = c.output().expect("python3");
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        println!(
-            "udp client: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let j: serde_json::Value = stdout
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap())
-            .unwrap_or(serde_json::Value::Null);
-        (j, out.status.success(), stdout)
+        support::services::run_udp_client(c)
     };
-    let (j, ok, out) = run(1000, true);
-    assert!(ok, "{out}\n{}", p.log());
-    assert_eq!(j["bad"], 0, "{out}");
-    assert!(j["received"].as_u64().unwrap() > 0, "{out}");
-    let d = &j["drops"];
-    assert_eq!(d["udp_dropped_oversize"], 1, "{out}");
-    assert_eq!(d["udp_dropped_fragment"], 1, "{out}");
-    assert_eq!(d["udp_dropped_not_i2p"], 2, "{out}");
-    assert_eq!(d["udp_dropped_source"], 1, "{out}");
+    let burst = run(1000, true);
+    support::services::assert_udp_burst(&burst, &p.log());
     // Two at once: each sees only its own datagrams.
     std::thread::scope(|s| {
         let a = s.spawn(|| run(300, false));

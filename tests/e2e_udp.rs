@@ -11,14 +11,14 @@ mod support;
 
 use std::fs;
 use support::consts::ZERO_HOP_OPTIONS;
-use support::services::{spawn_datagram_echo, udp_client_script};
+use support::services::{assert_udp_burst, run_udp_client, spawn_datagram_echo, udp_client_script};
 use support::step;
 use support::testnet::{port, sam_addr, Kind, ServiceSpec, Testnet};
 
 const SOCKS: &str = "127.0.0.1:4447";
 const STATUS: &str = "127.0.0.1:4446";
 
-/// Runs the client; returns its JSON line, and whether it exited 0.
+/// udp_client.py through eepsocks: its JSON line, whether it exited 0, its stdout.
 fn client(net: &Testnet, echo: &str, n: usize, drops: bool) -> (serde_json::Value, bool, String) {
     let mut c = net.command("python3");
     c.arg(udp_client_script())
@@ -26,18 +26,7 @@ fn client(net: &Testnet, echo: &str, n: usize, drops: bool) -> (serde_json::Valu
     if drops {
         c.args(["--drops", STATUS]);
     }
-    let out = c.output().expect("python3");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    eprintln!(
-        "udp client: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = stdout
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap_or(serde_json::Value::Null);
-    (json, out.status.success(), stdout)
+    run_udp_client(c)
 }
 
 #[test]
@@ -86,15 +75,9 @@ fn udp_associate_through_i2pd_testnet() {
         p
     });
     step("1000 datagrams, drops counted, close ends it", || {
-        let (j, ok, out) = client(&net, &echo, 1000, true);
-        assert!(ok, "client failed: {out}\n{}", proxy.log());
-        assert_eq!(j["bad"], 0, "{out}");
-        assert!(j["received"].as_u64().unwrap() > 0, "{out}");
-        let d = &j["drops"];
-        assert_eq!(d["udp_dropped_oversize"], 1, "{out}");
-        assert_eq!(d["udp_dropped_fragment"], 1, "{out}");
-        assert_eq!(d["udp_dropped_not_i2p"], 2, "{out}");
-        assert_eq!(d["udp_dropped_source"], 1, "{out}");
+        let run = client(&net, &echo, 1000, true);
+        assert_udp_burst(&run, &proxy.log());
+        let j = run.0;
         eprintln!(
             "i2pd: loss {} of 1000, rtt p50 {} ms p90 {} ms",
             j["loss"], j["rtt_ms_p50"], j["rtt_ms_p90"]
@@ -107,15 +90,8 @@ fn udp_associate_through_i2pd_testnet() {
             env!("CARGO_MANIFEST_DIR")
         ))
         .args([SOCKS, &echo, "9", "100"]);
-        let out = c.output().expect("python3");
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        eprintln!("pysocks: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "{stdout}\n{}", proxy.log());
-        let j: serde_json::Value = stdout
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap())
-            .unwrap();
+        let (j, ok, stdout) = run_udp_client(c);
+        assert!(ok, "{stdout}\n{}", proxy.log());
         assert_eq!(j["bad"], 0, "{stdout}");
         eprintln!("i2pd, PySocks: loss {} of 100", j["loss"]);
     });

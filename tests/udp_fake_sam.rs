@@ -276,7 +276,6 @@ fn automap(net: &str) -> impl FnOnce(&mut ListenerContext) {
     let net: Network = net.parse().unwrap();
     move |ctx| {
         ctx.stand_ins = Arc::new(StandIns::new(net, Duration::from_secs(600)));
-        ctx.automap = true;
     }
 }
 

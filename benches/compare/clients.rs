@@ -76,21 +76,28 @@ async fn http_connect(proxy: SocketAddr, host: &str, port: u16) -> std::io::Resu
          Proxy-Connection: Keep-Alive\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await?;
-    let mut head = Vec::with_capacity(64);
-    let mut b = [0u8; 256];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = s.read(&mut b).await?;
-        if n == 0 {
-            return Err(std::io::Error::other("proxy closed"));
-        }
-        head.extend_from_slice(&b[..n]);
-    }
+    let head = read_until(&mut s, b"\r\n\r\n").await?;
     if !head.starts_with(b"HTTP/1.1 200") {
         return Err(std::io::Error::other(
             String::from_utf8_lossy(&head).into_owned(),
         ));
     }
     Ok(s)
+}
+
+/// Bytes up to `end`, for servers that send nothing after it until we write again (a
+/// proxy's reply head, a SAM line): reading a buffer at a time takes no stream data.
+async fn read_until(s: &mut TcpStream, end: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut v = Vec::with_capacity(128);
+    let mut b = [0u8; 256];
+    while !v.ends_with(end) {
+        let n = s.read(&mut b).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed before the end of a reply"));
+        }
+        v.extend_from_slice(&b[..n]);
+    }
+    Ok(v)
 }
 
 /// A DNS A query for `name` with id `id` (RD set), as stub resolvers send it.
@@ -163,16 +170,7 @@ async fn sam_open(sam: SocketAddr, id: &str, dest: &str) -> std::io::Result<TcpS
     let mut s = TcpStream::connect(sam).await?;
     s.set_nodelay(true)?;
     async fn line(s: &mut TcpStream) -> std::io::Result<String> {
-        let mut v = Vec::with_capacity(128);
-        let mut b = [0u8; 256];
-        while !v.ends_with(b"\n") {
-            let n = s.read(&mut b).await?;
-            if n == 0 {
-                return Err(std::io::Error::other("SAM closed"));
-            }
-            v.extend_from_slice(&b[..n]);
-        }
-        Ok(String::from_utf8_lossy(&v).into_owned())
+        Ok(String::from_utf8_lossy(&read_until(s, b"\n").await?).into_owned())
     }
     s.write_all(b"HELLO VERSION MIN=3.1 MAX=3.3\n").await?;
     let l = line(&mut s).await?;

@@ -309,12 +309,9 @@ fn udp() {
             c.arg(support::services::udp_client_script())
                 .args(["127.0.0.1:4447", &echo, "9", n]);
         }
-        let out = c.output().expect("python3");
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .find(|l| l.starts_with('{'))
-            .and_then(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("no result: {text}{}", String::from_utf8_lossy(&out.stderr)))
+        let (j, _, out) = support::services::run_udp_client(c);
+        assert!(!j.is_null(), "no result: {out}");
+        j
     };
     let rounds = if quick() { 1 } else { 3 };
     let mut res: [Vec<serde_json::Value>; 2] = Default::default();

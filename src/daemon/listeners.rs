@@ -492,7 +492,6 @@ impl Daemon {
             )),
             (_, None) => Arc::default(),
         };
-        ctx.automap = p.spec.automap.is_some();
         ctx.extended_errors = l.extended_errors;
         ctx.per_user = p.spec.identity.is_none();
         ctx.filter = l.filter;

@@ -32,9 +32,6 @@ pub struct ListenerContext {
     pub stream_timeout: Duration,
     /// Stand-in addresses handed out by RESOLVE on this listener.
     pub stand_ins: Arc<StandIns>,
-    /// `stand_ins` is automap's table (this is the automap listener): UDP replies then
-    /// name their sender by a virtual address, as DNS answers do.
-    pub automap: bool,
     /// One identity per SOCKS username: stand-ins are kept apart per username too.
     pub per_user: bool,
     /// RFC 1929 login required on this listener.
@@ -67,7 +64,6 @@ impl ListenerContext {
             handshake_timeout,
             stream_timeout,
             stand_ins: Arc::default(),
-            automap: false,
             per_user: false,
             auth: None,
             logins: Arc::default(),
@@ -99,6 +95,13 @@ impl ListenerContext {
             (Some(c), true) => &c.username,
             _ => b"",
         }
+    }
+
+    /// Whether `stand_ins` is automap's table (this is the automap listener; every other
+    /// listener's is RESOLVE's 255/8): UDP replies then name their sender by a virtual
+    /// address, as DNS answers do.
+    pub fn is_automap(&self) -> bool {
+        self.stand_ins.network() != crate::naming::standins::Network::RESOLVE
     }
 
     /// Whether `request` gets Tor's extended codes: SOCKS5 on a listener that asks for them.

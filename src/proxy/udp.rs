@@ -472,7 +472,7 @@ impl<R: Router> Association<R> {
         // table has no free address, the b32 as a domain after all.
         let virt = self.virtual_of.get(r.dest).copied().or_else(|| {
             self.ctx
-                .automap
+                .is_automap()
                 .then(|| self.ctx.stand_ins.map(&self.who, b32))
                 .flatten()
         });

@@ -98,9 +98,11 @@ pub(super) fn step(input: &[u8], auth: Option<&super::AuthCheck>) -> Step {
             Some(minor) => bad_request(minor, why),
             None => silent(),
         },
-        Scan::Complete(end) if connect => connect_request(&buf[..end], auth),
+        Scan::Complete(end) if connect => {
+            finish(&buf[..end], auth, Command::Connect, parse_request_line)
+        }
         Scan::Complete(end) => match forwarding(&buf[..end]) {
-            Some(_) => forward_request(&buf[..end], auth),
+            Some(_) => finish(&buf[..end], auth, Command::HttpForward, parse_forward_line),
             None => not_connect(&buf[..end]),
         },
     }
@@ -241,37 +243,23 @@ fn is_loopback(authority: &[u8]) -> bool {
         || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn connect_request(head: &[u8], auth: Option<&super::AuthCheck>) -> Step {
-    let minor = minor_of(head);
-    let mut lines = lines(head);
-    let request_line = lines.next().unwrap_or_default();
-    let (address, port) = match parse_request_line(request_line) {
-        Ok(t) => t,
-        Err(why) => return bad_request(minor, why),
-    };
-    let credentials = match login(lines, minor, auth) {
-        Ok(c) => c,
-        Err(reject) => return reject,
-    };
-    Step::Finished {
-        consumed: head.len(),
-        request: Request {
-            version: Version::Http { minor },
-            command: Command::Connect,
-            address,
-            port,
-            credentials,
-        },
-    }
-}
+/// Reads the target from a request line, or says why it is bad.
+type TargetParser = fn(&[u8]) -> Result<(Address, u16), &'static str>;
 
-/// `GET http://name.i2p/path HTTP/1.1`: nothing of it is consumed, the whole request (and
-/// any body after it) is the start of the stream; the leak filter rewrites it for the server.
-fn forward_request(head: &[u8], auth: Option<&super::AuthCheck>) -> Step {
+/// A complete CONNECT or forwarding head: its target (read from the request line by
+/// `target`), then the login. CONNECT consumes the head; a forwarded request (`GET
+/// http://name.i2p/path HTTP/1.1`) consumes nothing: the whole request (and any body after
+/// it) is the start of the stream, and the leak filter rewrites it for the server.
+fn finish(
+    head: &[u8],
+    auth: Option<&super::AuthCheck>,
+    command: Command,
+    target: TargetParser,
+) -> Step {
     let minor = minor_of(head);
     let mut lines = lines(head);
     let request_line = lines.next().unwrap_or_default();
-    let (address, port) = match parse_forward_line(request_line) {
+    let (address, port) = match target(request_line) {
         Ok(t) => t,
         Err(why) => return bad_request(minor, why),
     };
@@ -279,11 +267,15 @@ fn forward_request(head: &[u8], auth: Option<&super::AuthCheck>) -> Step {
         Ok(c) => c,
         Err(reject) => return reject,
     };
+    let consumed = match command {
+        Command::HttpForward => 0,
+        _ => head.len(),
+    };
     Step::Finished {
-        consumed: 0,
+        consumed,
         request: Request {
             version: Version::Http { minor },
-            command: Command::HttpForward,
+            command,
             address,
             port,
             credentials,

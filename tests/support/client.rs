@@ -128,3 +128,19 @@ pub fn socks4a_monero(s: &mut TcpStream, host: &str, port: u16) -> std::io::Resu
     s.read_exact(&mut rep)?;
     Ok(rep)
 }
+
+/// Tor's SOCKS5 RESOLVE (0xF0) of `name` at `proxy`, no auth: the IPv4 address handed out
+/// (a stand-in, or automap's virtual address). Panics on any other reply.
+pub fn socks5_resolve(proxy: std::net::SocketAddr, name: &str) -> std::net::Ipv4Addr {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    s.write_all(&socks5_request(0xF0, name, 0)).unwrap();
+    let mut r = [0u8; 10];
+    s.read_exact(&mut r).unwrap();
+    assert_eq!((r[1], r[3]), (0, 1), "RESOLVE reply {r:?}");
+    std::net::Ipv4Addr::new(r[4], r[5], r[6], r[7])
+}

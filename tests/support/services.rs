@@ -177,10 +177,19 @@ pub struct HostsFile {
 }
 
 pub fn spawn_hosts(l: TcpListener, h: std::sync::Arc<HostsFile>) {
+    thread_per_connection(l, h, hosts);
+}
+
+/// Serve `l` with a thread per connection running `serve` on the shared `state`.
+fn thread_per_connection<T: Send + Sync + 'static>(
+    l: TcpListener,
+    state: std::sync::Arc<T>,
+    serve: fn(TcpStream, &T),
+) {
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
-            let h = h.clone();
-            std::thread::spawn(move || hosts(s, &h));
+            let state = state.clone();
+            std::thread::spawn(move || serve(s, &state));
         }
     });
 }
@@ -279,12 +288,7 @@ impl Files {
 }
 
 pub fn spawn_files(l: TcpListener, f: std::sync::Arc<Files>) {
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let f = f.clone();
-            std::thread::spawn(move || files(s, &f));
-        }
-    });
+    thread_per_connection(l, f, files);
 }
 
 fn files(mut s: TcpStream, f: &Files) {
@@ -382,4 +386,37 @@ pub fn spawn_datagram_echo(
 /// The RFC 1928 UDP test client (tests/support/udp_client.py).
 pub fn udp_client_script() -> String {
     format!("{}/tests/support/udp_client.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run a datagram client (`cmd`: python3, one of the client scripts, its arguments; the
+/// scripts print one JSON line): that line (Null when none), whether it exited 0, and its
+/// stdout, which is also printed with its stderr.
+pub fn run_udp_client(mut cmd: std::process::Command) -> (serde_json::Value, bool, String) {
+    let out = cmd.output().expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!(
+        "udp client: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (json, out.status.success(), stdout)
+}
+
+/// What every burst of udp_client.py with `--drops` must show: it ran, nothing came back
+/// corrupted or misdirected, something came back, and each of its bad datagrams was
+/// dropped and counted once. `log`: the proxy's, for the failure message.
+pub fn assert_udp_burst(run: &(serde_json::Value, bool, String), log: &str) {
+    let (j, ok, out) = run;
+    assert!(ok, "client failed: {out}\n{log}");
+    assert_eq!(j["bad"], 0, "{out}");
+    assert!(j["received"].as_u64().unwrap_or(0) > 0, "{out}");
+    let d = &j["drops"];
+    assert_eq!(d["udp_dropped_oversize"], 1, "{out}");
+    assert_eq!(d["udp_dropped_fragment"], 1, "{out}");
+    assert_eq!(d["udp_dropped_not_i2p"], 2, "{out}");
+    assert_eq!(d["udp_dropped_source"], 1, "{out}");
 }
