@@ -62,7 +62,7 @@ async fn rig_with(
         max_payload,
         idle: Duration::from_secs(300),
         rate: 10_000,
-        slots: Arc::new(tokio::sync::Semaphore::new(max_associations)),
+        open: Default::default(),
         max_associations,
     });
     tweak(&mut ctx);
@@ -487,4 +487,159 @@ async fn lookups_and_waiting_datagrams_are_bounded() {
     let st = &r.ctx.stats.udp;
     assert_eq!(st.dropped_queue.load(Ordering::Relaxed), 2);
     assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 2);
+}
+
+/// The DATAGRAM sessions' destinations and forward ports, but for the ones in `known`.
+fn new_datagram_sessions(r: &Rig, known: &[(String, u16)]) -> Vec<(String, u16)> {
+    r.fake
+        .with_state(|s| s.datagram_sessions())
+        .into_iter()
+        .filter(|d| !known.contains(d))
+        .collect()
+}
+
+/// Our TCP connections to `port` on loopback that are still established (/proc/net/tcp).
+fn established_to(port: u16) -> usize {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    tcp.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let rem_port = f[2].rsplit(':').next().unwrap();
+            u16::from_str_radix(rem_port, 16).ok() == Some(port) && f[3] == "01"
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_client_leaving_during_setup_takes_its_session_with_it() {
+    // The router takes 2 s to create an association's session; its clients leave after
+    // 0.3 s. Their SESSION CREATEs must end with them, not run on to the router's answer:
+    // a client opening and closing associations in a loop would pile them up.
+    let r = rig(4, 11 * 1024).await;
+    let sam_port: u16 = r.fake.addr().rsplit(':').next().unwrap().parse().unwrap();
+    let before = established_to(sam_port);
+    r.fake.delay_next(
+        "SESSION CREATE STYLE=DATAGRAM",
+        Duration::from_secs(2),
+        None,
+    );
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(r.socks).await.unwrap();
+        c.write_all(&[5, 1, 0, 5, 3, 0, 1, 127, 0, 0, 1, 0, 0])
+            .await
+            .unwrap();
+        let mut m = [0u8; 2];
+        c.read_exact(&mut m).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(c);
+    }
+    // Well before the first answer is due.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        established_to(sam_port),
+        before,
+        "SAM connections of abandoned associations still open"
+    );
+    assert_eq!(r.ctx.udp.as_ref().unwrap().open.load(Ordering::Relaxed), 0);
+    // And none of them comes up later.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(r.fake.with_state(|s| s.datagram_sessions()).len() <= 1);
+}
+
+#[tokio::test]
+async fn forged_datagrams_on_the_forward_port_are_not_delivered() {
+    let r = rig(4, 11 * 1024).await;
+    let known = r.fake.with_state(|s| s.datagram_sessions());
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    let mine = new_datagram_sessions(&r, &known);
+    let [(_, port)] = mine.as_slice() else {
+        panic!("one new DATAGRAM session: {mine:?}")
+    };
+    // Another local process, posing as the router: "from the echo service".
+    let echo_dest = known[0].0.clone();
+    // The client has sent (replies have somewhere to go).
+    u.send_to(&[header(&r.echo, 9, 0), b"first".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(&u, T).await.expect("echo").ends_with(b"first"));
+    let forger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    forger
+        .send_to(
+            format!("{echo_dest}\nforged").as_bytes(),
+            ("127.0.0.1", *port),
+        )
+        .await
+        .unwrap();
+    u.send_to(&[header(&r.echo, 9, 0), b"real".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    let got = recv(&u, T).await.expect("the real echo");
+    assert!(got.ends_with(b"real"), "{got:?}");
+    assert!(recv(&u, Duration::from_millis(300)).await.is_none());
+}
+
+#[tokio::test]
+async fn an_unpinned_association_keeps_its_first_source() {
+    // DST.PORT 0: the client did not say its port. Its first datagram's source is its
+    // address from then on; another local process on the same IP is dropped.
+    let r = rig(4, 11 * 1024).await;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, "0.0.0.0:0".parse().unwrap()).await;
+    assert_eq!(rep, 0);
+    u.send_to(&[header(&r.echo, 9, 0), b"first".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(&u, T).await.expect("echo").ends_with(b"first"));
+    let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    other
+        .send_to(&[header(&r.echo, 9, 0), b"theirs".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    u.send_to(&[header(&r.echo, 9, 0), b"second".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    assert!(recv(&u, T).await.expect("echo").ends_with(b"second"));
+    assert!(recv(&u, Duration::from_millis(300)).await.is_none());
+    assert!(recv(&other, Duration::from_millis(100)).await.is_none());
+    let st = &r.ctx.stats.udp;
+    assert_eq!(st.dropped_source.load(Ordering::Relaxed), 1);
+    assert_eq!(st.datagrams_up.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn automap_maps_no_sender_the_client_never_sent_to() {
+    // A remote peer writing to the association gets no virtual address of the identity's
+    // table: with cheap destinations it could otherwise fill it.
+    let r = rig_with(4, 11 * 1024, automap("127.192.0.0/10")).await;
+    let known = r.fake.with_state(|s| s.datagram_sessions());
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    u.send_to(&[header(&r.echo, 9, 0), b"hi".to_vec()].concat(), relay)
+        .await
+        .unwrap();
+    recv(&u, T).await.expect("echo");
+    let [(assoc_dest, _)] = new_datagram_sessions(&r, &known).try_into().unwrap();
+    let stranger = DatagramSession::create(&DatagramConfig {
+        sam_addr: r.fake.addr(),
+        sam_udp: r.fake.udp_addr(),
+        name: "stranger".into(),
+        options: vec![],
+        sig_type: 7,
+        max_send: 65_507,
+    })
+    .await
+    .unwrap();
+    stranger.send(&assoc_dest, 0, 5, b"unasked").await.unwrap();
+    let got = recv(&u, T).await.expect("the stranger's datagram");
+    assert_eq!(
+        got,
+        [header(stranger.b32(), 0, 0), b"unasked".to_vec()].concat()
+    );
+    assert_eq!(r.ctx.stand_ins.mapped(b"", stranger.b32()), None);
+    // The echo, which the client sent to, is named by its virtual address as before.
+    assert!(r.ctx.stand_ins.mapped(b"", &r.echo).is_some());
 }

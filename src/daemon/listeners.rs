@@ -496,16 +496,18 @@ impl Daemon {
         ctx.per_user = p.spec.identity.is_none();
         ctx.filter = l.filter;
         if let Some(u) = &p.spec.udp {
-            // A restarted listener keeps counting its open associations against the limit.
-            let slots = match prev.as_ref().and_then(|r| r.ctx.udp.as_ref()) {
-                Some(old) if old.max_associations == u.max_associations => old.slots.clone(),
-                _ => Arc::new(tokio::sync::Semaphore::new(u.max_associations)),
-            };
+            // A restarted listener keeps counting its open associations against the
+            // limit, the new one if it changed.
+            let open = prev
+                .as_ref()
+                .and_then(|r| r.ctx.udp.as_ref())
+                .map(|old| old.open.clone())
+                .unwrap_or_default();
             ctx.udp = Some(crate::proxy::udp::UdpLimits {
                 max_payload: u.max_payload,
                 idle: Duration::from_secs(u.idle_timeout),
                 rate: u.rate,
-                slots,
+                open,
                 max_associations: u.max_associations,
             });
         }
@@ -656,9 +658,20 @@ fn budget(cfg: &Config) -> usize {
     let sessions: u64 = cfg
         .listeners()
         .iter()
-        .map(|l| match l.isolate {
-            Isolate::Username => l.max_identities as u64,
-            Isolate::None => 3,
+        .map(|l| {
+            let streams = match l.isolate {
+                Isolate::Username => l.max_identities as u64,
+                Isolate::None => 3,
+            };
+            // An association holds its control connection (a client permit's two) plus
+            // the relay socket, the router-facing sockets in and out and its SAM session's
+            // control connection; while it is set up, two short SAM connections more.
+            let udp = if l.udp.unwrap_or(cfg.udp.enabled) {
+                cfg.udp.max_associations as u64 * 4
+            } else {
+                0
+            };
+            streams + udp
         })
         .sum();
     let n = crate::proxy::budget::connections(nofile, sessions);

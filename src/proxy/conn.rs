@@ -109,7 +109,7 @@ impl ListenerContext {
         self.extended_errors && request.version == Version::V5
     }
 
-    fn open_error_reply(&self, request: &Request, e: &OpenError) -> Reply {
+    pub(crate) fn open_error_reply(&self, request: &Request, e: &OpenError) -> Reply {
         if self.extended(request) {
             e.extended_reply()
         } else {

@@ -13,16 +13,16 @@ use crate::proxy::conn::ListenerContext;
 use crate::proxy::ratelimit::client_log;
 use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
 use crate::socks::{Address, Reply, Request};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::debug;
 
 /// A listener's UDP settings (`[udp]`).
 #[derive(Clone, Debug)]
@@ -30,9 +30,31 @@ pub struct UdpLimits {
     pub max_payload: usize,
     pub idle: Duration,
     pub rate: u32,
-    /// One permit per open association.
-    pub slots: Arc<tokio::sync::Semaphore>,
+    /// Associations open (or being set up) on the listener: a count, not a semaphore, so
+    /// that a reload's new `max_associations` applies to the ones already open.
+    pub open: Arc<AtomicUsize>,
     pub max_associations: usize,
+}
+
+/// An association's place among its listener's `max_associations`; freed on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(limits: &UdpLimits) -> Option<Slot> {
+        limits
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limits.max_associations).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(limits.open.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// UDP counters of a listener (status endpoint).
@@ -103,7 +125,7 @@ pub async fn associate<R: Router>(
         ctx.stats.reply(reply.code());
         let _ = client.write_all(&request.reply(reply)).await;
     }
-    let Ok(_slot) = limits.slots.clone().try_acquire_owned() else {
+    let Some(_slot) = Slot::take(&limits) else {
         client_log!(info, client = %peer, "UDP ASSOCIATE refused: {} associations open on this listener (reply 0x01)", limits.max_associations);
         fail(&mut client, &ctx, &request, Reply::GeneralFailure).await;
         return;
@@ -137,7 +159,7 @@ pub async fn associate<R: Router>(
     let dg = match dg {
         Ok(d) => d,
         Err(e) => {
-            let reply = e.reply();
+            let reply = ctx.open_error_reply(&request, &e);
             client_log!(info, client = %peer, "UDP ASSOCIATE failed: {e} (reply {:#04x})", reply.code());
             fail(&mut client, &ctx, &request, reply).await;
             return;
@@ -149,7 +171,8 @@ pub async fn associate<R: Router>(
     ctx.stats.reply(Reply::Succeeded.code());
     inc(&st.associations_opened);
     st.associations_active.fetch_add(1, Ordering::Relaxed);
-    info!(client = %peer, relay = %bound, identity = dg.b32(), "UDP association open");
+    // Debug: a client opening and closing associations in a loop must not flood the log.
+    debug!(client = %peer, relay = %bound, identity = dg.b32(), "UDP association open");
     let who = ctx.who(&request).to_vec();
     let a = Association {
         peer: peer.ip(),
@@ -166,6 +189,7 @@ pub async fn associate<R: Router>(
         tokens: 0.0,
         last_refill: Instant::now(),
         b32s: HashMap::new(),
+        contacted: HashSet::new(),
         who,
         virtual_of: HashMap::new(),
     };
@@ -189,12 +213,18 @@ struct Association<R: Router> {
     n_waiting: usize,
     limits: UdpLimits,
     ctx: Arc<ListenerContext>,
-    /// Where replies go: the client's last accepted source.
+    /// Where replies go: the source of the client's first accepted datagram. From then on
+    /// only that source is accepted: on loopback every local process shares the client's
+    /// IP, so an unpinned association (DST.PORT 0) must not follow a second sender.
     client_addr: Option<SocketAddr>,
     tokens: f64,
     last_refill: Instant,
     /// Senders' destinations to their b32 (decoding and hashing once per sender).
     b32s: HashMap<String, String>,
+    /// Destinations the client sent to. On the automap listener only these get a new
+    /// virtual address for their replies: any other sender is named by an address it
+    /// already has, or its b32, so that remote peers cannot fill the identity's table.
+    contacted: HashSet<Arc<str>>,
     /// Whose stand-ins (virtual addresses) the association sees: the control connection's
     /// username on per-username listeners, else the listener's.
     who: Vec<u8>,
@@ -289,7 +319,8 @@ impl<R: Router> Association<R> {
     /// for its name's lookup.
     async fn client_datagram(&mut self, d: &[u8], from: SocketAddr) -> bool {
         let st = &self.ctx.stats.udp;
-        if from.ip() != self.peer || self.pinned_port.is_some_and(|p| p != from.port()) {
+        let pinned = self.client_addr.map(|a| a.port()).or(self.pinned_port);
+        if from.ip() != self.peer || pinned.is_some_and(|p| p != from.port()) {
             inc(&st.dropped_source);
             return false;
         }
@@ -339,10 +370,12 @@ impl<R: Router> Association<R> {
             inc(&self.ctx.stats.udp.dropped_rate);
             return false;
         }
-        // The client's source may change only while it is unpinned; replies follow it.
         self.client_addr = Some(from);
-        if let Some(dest) = self.dg.cached(target.as_str()) {
-            return self.send(&dest, h.port, payload, via).await;
+        // Behind datagrams still waiting for this name's lookup, to keep their order.
+        if !self.waiting.contains_key(target.as_str()) {
+            if let Some(dest) = self.dg.cached(target.as_str()) {
+                return self.send(&dest, h.port, payload, via).await;
+            }
         }
         self.wait_for_lookup(target, payload, h.port, via)
     }
@@ -425,6 +458,12 @@ impl<R: Router> Association<R> {
                 self.virtual_of.insert(dest.clone(), ip);
             }
         }
+        if !self.contacted.contains(dest) {
+            if self.contacted.len() >= REMEMBERED {
+                self.contacted.clear();
+            }
+            self.contacted.insert(dest.clone());
+        }
         let st = &self.ctx.stats.udp;
         if payload.len() > self.dg.max_payload(dest) {
             inc(&st.dropped_oversize);
@@ -468,13 +507,17 @@ impl<R: Router> Association<R> {
         }
         let b32 = &self.b32s[r.dest];
         // On the automap listener the sender is named by a virtual address (some clients
-        // reject domain sources): the one the client sent to, else the b32's own. When the
-        // table has no free address, the b32 as a domain after all.
+        // reject domain sources): the one the client sent to, else the b32's own (a new
+        // one only for a destination the client sent to). When there is none, the b32 as
+        // a domain after all.
         let virt = self.virtual_of.get(r.dest).copied().or_else(|| {
-            self.ctx
-                .is_automap()
-                .then(|| self.ctx.stand_ins.map(&self.who, b32))
-                .flatten()
+            if !self.ctx.is_automap() {
+                None
+            } else if self.contacted.contains(r.dest) {
+                self.ctx.stand_ins.map(&self.who, b32)
+            } else {
+                self.ctx.stand_ins.mapped(&self.who, b32)
+            }
         });
         let source = match virt {
             Some(ip) => ReplySource::Ipv4(ip),

@@ -217,7 +217,8 @@ impl Request {
     /// SOCKS4 has no UDP, so this is SOCKS5 only.
     pub fn reply_bound(&self, bound: std::net::SocketAddr) -> Vec<u8> {
         let mut v = vec![5, 0, 0];
-        match bound.ip() {
+        // A dual-stack listener's IPv4 client sees its IPv4 address, not ::ffff:a.b.c.d.
+        match bound.ip().to_canonical() {
             std::net::IpAddr::V4(a) => {
                 v.push(1);
                 v.extend_from_slice(&a.octets());

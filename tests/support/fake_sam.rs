@@ -97,6 +97,11 @@ impl State {
             .count()
     }
 
+    /// Live DATAGRAM sessions: (public destination, the port datagrams are forwarded to).
+    pub fn datagram_sessions(&self) -> Vec<(String, u16)> {
+        self.datagrams.values().cloned().collect()
+    }
+
     pub fn live(&self) -> Vec<SessionInfo> {
         self.history
             .iter()

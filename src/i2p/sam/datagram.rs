@@ -42,6 +42,8 @@ pub struct DatagramSession {
     session: Session,
     inbound: UdpSocket,
     outbound: UdpSocket,
+    /// The router's SAM UDP port: forwarded datagrams come from it, and only from it.
+    router_udp: SocketAddr,
     /// The bridge takes FROM_PORT/TO_PORT on the send line (SAM 3.2+).
     ports: bool,
     max_send: usize,
@@ -103,19 +105,21 @@ impl DatagramSession {
             warm_sockets: false,
             datagram_port: Some(inbound.local_addr()?.port()),
         });
-        if let Err(e) = session.usable_id().await {
-            session.close();
-            return Err(e);
-        }
-        Ok(DatagramSession {
+        // Built before the wait, so that dropping this future (the client left, or the
+        // open timed out) drops it too, and its Drop closes the session: a SESSION CREATE
+        // still under way must not live on without an association to bound it.
+        let dg = DatagramSession {
             session,
             inbound,
             outbound,
+            router_udp: cfg.sam_udp,
             ports,
             max_send: cfg.max_send,
             own_b32,
             cache: Mutex::default(),
-        })
+        };
+        dg.session.usable_id().await?;
+        Ok(dg)
     }
 
     /// This identity's b32 address.
@@ -189,14 +193,22 @@ impl DatagramSession {
 
     /// Wait for the next datagram the router forwards; `buf` must hold a destination line
     /// plus the largest payload (64 KiB is always enough). Returns its length. Datagrams
-    /// from anyone but the router are not ours: skipped.
+    /// from anyone but the router's SAM UDP port are skipped: any local process could send
+    /// to this socket, and a forged `$dest` line would pass for that destination's datagram.
     pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, SamError> {
         loop {
             let (n, from) = self.inbound.recv_from(buf).await?;
-            if from.ip().is_loopback() {
+            if self.is_router(from) {
                 return Ok(n);
             }
         }
+    }
+
+    /// i2pd, Java I2P and emissary forward from the socket they read sends on. The address
+    /// may be any loopback one (a router bound to 0.0.0.0 answers from 127.0.0.1).
+    fn is_router(&self, from: SocketAddr) -> bool {
+        from.port() == self.router_udp.port()
+            && (from.ip().is_loopback() || from.ip() == self.router_udp.ip())
     }
 }
 

@@ -289,7 +289,13 @@ async fn keep_session(
             Ok(conn) => {
                 let up_since = tokio::time::Instant::now();
                 let _ = state.send(SessionState::Up(id.clone()));
-                info!(session = %id, "SAM session up at {}", cfg.sam_addr);
+                // A datagram session per UDP association: one line each would let a
+                // client that opens them in a loop write the log.
+                if cfg.datagram_port.is_some() {
+                    debug!(session = %id, "SAM datagram session up at {}", cfg.sam_addr);
+                } else {
+                    info!(session = %id, "SAM session up at {}", cfg.sam_addr);
+                }
                 let err = serve(conn, &mut cmds).await;
                 if state.is_closed() && cmds.is_closed() {
                     return;
@@ -373,6 +379,11 @@ async fn serve(mut c: SamSocket, cmds: &mut mpsc::Receiver<Cmd>) -> SamError {
                 let Some(Cmd::Lookup(name, tx)) = cmd else {
                     return SamError::NoSession;
                 };
+                // Its asker gave up (timed out, or left): no router work for nobody, and
+                // no wait for the lookups queued behind it.
+                if tx.is_closed() {
+                    continue;
+                }
                 // Bounded: lookups run one at a time on the control connection, so one the
                 // router never answers would stall every later one.
                 let res = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup_on(&mut c, &name)).await {
