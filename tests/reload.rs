@@ -259,3 +259,71 @@ fn per_user_identities_survive_reload() {
     ids.dedup();
     assert_eq!(ids.len(), created.len(), "a session id was used twice");
 }
+
+/// UDP ASSOCIATE on `addr` from a blocking client: the reply code. The connection is
+/// returned so the association lives as long as the caller keeps it.
+fn udp_associate(addr: SocketAddr) -> (TcpStream, u8) {
+    use std::io::{Read, Write};
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(SETTLE)).unwrap();
+    c.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    c.read_exact(&mut m).unwrap();
+    c.write_all(&[5, 3, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
+    let mut r = [0u8; 10];
+    c.read_exact(&mut r).unwrap();
+    (c, r[1])
+}
+
+/// A reload that changes `[udp] max_associations` counts the associations already open
+/// against the new limit: raising it allows only the difference, lowering it refuses new
+/// ones until enough have closed.
+#[test]
+fn udp_association_limit_counts_open_ones_across_reloads() {
+    let r = Rig::new();
+    let [a] = free_addrs();
+    let config = |max: usize| {
+        format!(
+            "status_listen = \"off\"\nsam_udp = \"{}\"\n[udp]\nmax_associations = {max}\n\
+             [[proxy]]\nname = \"main\"\nlisten = \"{a}\"\n",
+            r.fake.udp_addr()
+        )
+    };
+    let p = r.run(&config(2), &[]);
+    let mut open: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let (c, code) = udp_associate(a);
+            assert_eq!(code, 0);
+            c
+        })
+        .collect();
+    assert_eq!(udp_associate(a).1, 1, "a third association past the limit");
+    r.write_config(&config(3));
+    p.hup();
+    reload_logged(&p);
+    let (c, code) = udp_associate(a);
+    assert_eq!(code, 0, "the third, under the new limit:\n{}", p.log());
+    open.push(c);
+    assert_eq!(udp_associate(a).1, 1, "a fourth: 3 open, limit 3");
+    r.write_config(&config(1));
+    p.hup();
+    let end = Instant::now() + SETTLE;
+    while p.log().matches("reload:").count() < 2 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    open.truncate(1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(udp_associate(a).1, 1, "1 open, limit 1");
+    open.clear();
+    // The slot comes free when the association has noticed its control connection closed.
+    let end = Instant::now() + SETTLE;
+    loop {
+        let (c, code) = udp_associate(a);
+        if code == 0 {
+            drop(c);
+            break;
+        }
+        assert!(Instant::now() < end, "no association after all closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
