@@ -665,7 +665,7 @@ fn budget(cfg: &Config) -> usize {
             };
             // An association holds its control connection (a client permit's two) plus
             // the relay socket, the router-facing sockets in and out and its SAM session's
-            // control connection; while it is set up, two short SAM connections more.
+            // control connection; while it is set up, one short SAM connection more.
             let udp = if l.udp.unwrap_or(cfg.udp.enabled) {
                 cfg.udp.max_associations as u64 * 4
             } else {

@@ -12,7 +12,7 @@
 //!   line plus payload is held to [`DatagramConfig::max_send`].
 
 use super::session::{Session, SessionConfig};
-use super::{generate_keys, SamError, SamSocket};
+use super::{generate_keys_on, SamError, SamSocket};
 use crate::i2p::format::Destination;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -87,8 +87,11 @@ pub fn parse_forwarded(buf: &[u8]) -> Option<Received<'_>> {
 impl DatagramSession {
     /// A new transient identity with a DATAGRAM session, up and ready to send.
     pub async fn create(cfg: &DatagramConfig) -> Result<DatagramSession, SamError> {
-        let ports = SamSocket::connect(&cfg.sam_addr).await?.minor >= 2;
-        let keys = generate_keys(&cfg.sam_addr, cfg.sig_type).await?;
+        // One connection tells the bridge's version and makes the keys.
+        let mut c = SamSocket::connect(&cfg.sam_addr).await?;
+        let ports = c.minor >= 2;
+        let keys = generate_keys_on(&mut c, cfg.sig_type).await?;
+        drop(c);
         let own_b32 = keys.destination().b32();
         let inbound = UdpSocket::bind("127.0.0.1:0").await?;
         let outbound = UdpSocket::bind(match cfg.sam_udp {

@@ -45,7 +45,11 @@ impl SamError {
 
 /// Ask the router for a new destination (SAM `DEST GENERATE`).
 pub async fn generate_keys(addr: &str, sig_type: u16) -> Result<PrivateKeys, SamError> {
-    let mut c = SamSocket::connect(addr).await?;
+    generate_keys_on(&mut SamSocket::connect(addr).await?, sig_type).await
+}
+
+/// `DEST GENERATE` on a connection the caller has open (and asks other things on).
+pub async fn generate_keys_on(c: &mut SamSocket, sig_type: u16) -> Result<PrivateKeys, SamError> {
     let r = c
         .command(&format!("DEST GENERATE SIGNATURE_TYPE={sig_type}"))
         .await?;
