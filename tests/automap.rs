@@ -982,6 +982,14 @@ fn bad_automap_config_is_refused_clearly() {
             "contains 127.0.0.1, an address in use",
         ),
         (
+            "network = \"255.0.0.0/8\"",
+            "[automap] network 255.0.0.0/8 overlaps 255.0.0.0/8, which RESOLVE's stand-ins use",
+        ),
+        (
+            "network = \"254.0.0.0/7\"",
+            "overlaps 255.0.0.0/8",
+        ),
+        (
             "trans_listen = \"[::1]:4449\"",
             "[automap] trans_listen: an IPv4 loopback address",
         ),

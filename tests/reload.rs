@@ -15,19 +15,25 @@ use support::rig::{free_addrs, Rig, READY};
 /// How long a reload may take to show its effect before the test calls it lost.
 const SETTLE: Duration = Duration::from_secs(5);
 
-/// Wait until a reload has been applied or refused (the log says which), without failing:
-/// the assertions after it decide. Older builds logged "SIGHUP:" where this one logs
-/// "reload:"; both are accepted so `EEPSOCKS_TEST_BIN` can point at them.
-fn reload_logged(p: &Eepsocks) {
-    let end = Instant::now() + SETTLE;
-    while Instant::now() < end {
-        let done = p.log().lines().any(|l| {
+/// Lines saying a reload was applied or refused. Older builds logged "SIGHUP:" where this
+/// one logs "reload:"; both count so `EEPSOCKS_TEST_BIN` can point at them.
+fn reload_lines(p: &Eepsocks) -> usize {
+    p.log()
+        .lines()
+        .filter(|l| {
             (l.contains("reload:") || l.contains("SIGHUP:"))
                 && (l.contains("destination") || l.contains("config"))
-        });
-        if done {
-            return;
-        }
+        })
+        .count()
+}
+
+/// SIGHUP, then wait until this reload has been applied or refused (new lines saying
+/// which), without failing: the assertions after it decide.
+fn reload(p: &Eepsocks) {
+    let before = reload_lines(p);
+    p.hup();
+    let end = Instant::now() + SETTLE;
+    while reload_lines(p) == before && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -58,14 +64,7 @@ fn changed_globals_keep_every_listener() {
     assert!(r.echo_soon(a, None, SETTLE) && r.echo_soon(b, None, SETTLE));
     for n in 1..=8 {
         r.write_config(&two_listeners(a, b, 60 + n));
-        p.hup();
-        // One such line per reload, in this build's log and in older ones.
-        let end = Instant::now() + SETTLE;
-        while p.log().matches("address book reloaded").count() < n as usize && Instant::now() < end
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        reload_logged(&p);
+        reload(&p);
         for (name, addr) in [("main", a), ("second", b)] {
             assert!(
                 r.echo_soon(addr, None, SETTLE),
@@ -90,8 +89,7 @@ fn failed_reload_keeps_the_old_state_whole() {
     let body =
         two_listeners(a, b, 61) + &format!("[[proxy]]\nname = \"third\"\nlisten = \"{c}\"\n");
     r.write_config(&body);
-    p.hup();
-    reload_logged(&p);
+    reload(&p);
     assert!(p.log().contains("config not applied"), "{}", p.log());
     assert!(
         r.echo_soon(a, None, SETTLE),
@@ -158,8 +156,7 @@ fn command_line_overrides_survive_reload() {
     let ready = p.wait_ready_within(READY);
     assert_eq!(ready.listener("main").addr, cli_listen);
     r.write_config(&cfg(61));
-    p.hup();
-    reload_logged(&p);
+    reload(&p);
     assert!(r.echo_soon(from_cli, None, SETTLE), "{}", p.log());
     assert!(
         TcpStream::connect(from_file).is_err(),
@@ -244,8 +241,7 @@ fn per_user_identities_survive_reload() {
     assert!(r.echo_soon(a, Some("bob"), SETTLE), "{}", p.log());
     let before = r.fake.created().len();
     r.write_config(&cfg(61));
-    p.hup();
-    reload_logged(&p);
+    reload(&p);
     assert!(
         r.echo_ok(a, Some("alice")),
         "alice after reload:\n{}",
@@ -299,18 +295,13 @@ fn udp_association_limit_counts_open_ones_across_reloads() {
         .collect();
     assert_eq!(udp_associate(a).1, 1, "a third association past the limit");
     r.write_config(&config(3));
-    p.hup();
-    reload_logged(&p);
+    reload(&p);
     let (c, code) = udp_associate(a);
     assert_eq!(code, 0, "the third, under the new limit:\n{}", p.log());
     open.push(c);
     assert_eq!(udp_associate(a).1, 1, "a fourth: 3 open, limit 3");
     r.write_config(&config(1));
-    p.hup();
-    let end = Instant::now() + SETTLE;
-    while p.log().matches("reload:").count() < 2 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    reload(&p);
     open.truncate(1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(udp_associate(a).1, 1, "1 open, limit 1");

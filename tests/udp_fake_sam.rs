@@ -29,6 +29,8 @@ struct Rig {
     socks: SocketAddr,
     ctx: Arc<ListenerContext>,
     echo: String,
+    /// The router's address books.
+    book: Arc<Books>,
 }
 
 async fn rig(max_associations: usize, max_payload: usize) -> Rig {
@@ -49,9 +51,10 @@ async fn rig_with(
     };
     let session = identity::fixed_session("l", test_keys(5), &tpl, None);
     timeout(T, session.usable_id()).await.unwrap().unwrap();
+    let book = Arc::new(Books::default());
     let router = Arc::new(SamRouter {
         pool: Arc::new(Pool::new("l", tpl, Mode::Fixed(session))),
-        book: Arc::new(Books::default()),
+        book: book.clone(),
         udp: Some(UdpRouter {
             sam_udp: fake.udp_addr(),
             max_send: 65_507,
@@ -75,16 +78,7 @@ async fn rig_with(
         ctx.clone(),
         std::future::pending::<()>(),
     ));
-    let dg = DatagramSession::create(&DatagramConfig {
-        sam_addr: fake.addr(),
-        sam_udp: fake.udp_addr(),
-        name: "echo".into(),
-        options: vec![],
-        sig_type: 7,
-        max_send: 65_507,
-    })
-    .await
-    .unwrap();
+    let dg = datagram_session(&fake, "echo").await;
     let echo = dg.b32().to_string();
     // Its full destination under a name, for tests that reach it by name.
     let full = dg.lookup(&echo).await.unwrap();
@@ -98,7 +92,22 @@ async fn rig_with(
         socks,
         ctx,
         echo,
+        book,
     }
+}
+
+/// A datagram identity of the fake bridge's, as the tests' services and peers use.
+async fn datagram_session(fake: &FakeSam, name: &str) -> DatagramSession {
+    DatagramSession::create(&DatagramConfig {
+        sam_addr: fake.addr(),
+        sam_udp: fake.udp_addr(),
+        name: name.into(),
+        options: vec![],
+        sig_type: 7,
+        max_send: 65_507,
+    })
+    .await
+    .unwrap()
 }
 
 /// UDP ASSOCIATE naming `client` as the source; returns the control connection and the
@@ -623,16 +632,7 @@ async fn automap_maps_no_sender_the_client_never_sent_to() {
         .unwrap();
     recv(&u, T).await.expect("echo");
     let [(assoc_dest, _)] = new_datagram_sessions(&r, &known).try_into().unwrap();
-    let stranger = DatagramSession::create(&DatagramConfig {
-        sam_addr: r.fake.addr(),
-        sam_udp: r.fake.udp_addr(),
-        name: "stranger".into(),
-        options: vec![],
-        sig_type: 7,
-        max_send: 65_507,
-    })
-    .await
-    .unwrap();
+    let stranger = datagram_session(&r.fake, "stranger").await;
     stranger.send(&assoc_dest, 0, 5, b"unasked").await.unwrap();
     let got = recv(&u, T).await.expect("the stranger's datagram");
     assert_eq!(
@@ -642,4 +642,26 @@ async fn automap_maps_no_sender_the_client_never_sent_to() {
     assert_eq!(r.ctx.stand_ins.mapped(b"", stranger.b32()), None);
     // The echo, which the client sent to, is named by its virtual address as before.
     assert!(r.ctx.stand_ins.mapped(b"", &r.echo).is_some());
+}
+
+#[tokio::test]
+async fn a_book_name_for_a_b32_is_looked_up_for_the_send_line() {
+    // The user's book says `alias.i2p` is the echo's b32. A send line takes only a full
+    // destination (routers drop a b32 there silently), so the b32 is looked up in turn.
+    let r = rig(4, 11 * 1024).await;
+    let (book, warnings) =
+        eepsocks::naming::book::AddressBook::parse(&format!("alias.i2p={}\n", r.echo));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    *r.book.user.write().unwrap() = book;
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    for i in 0..2u8 {
+        u.send_to(&[header("alias.i2p", 9, 0), vec![i]].concat(), relay)
+            .await
+            .unwrap();
+        let got = recv(&u, T).await.expect("echo through the book's b32");
+        assert_eq!(got.last(), Some(&i));
+    }
+    assert_eq!(r.ctx.stats.udp.dropped_unsent.load(Ordering::Relaxed), 0);
 }

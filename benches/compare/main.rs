@@ -54,6 +54,23 @@ static IDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::ne
 
 const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
 
+/// A local TCP service, and this bench's eepsocks front end on `front` relaying to it,
+/// accepting. Returns the front end's process and the service's address.
+async fn front_end<F>(
+    front: SocketAddr,
+    service: impl FnOnce(tokio::net::TcpListener) -> F,
+) -> (Proc, SocketAddr)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = l.local_addr().unwrap();
+    tokio::spawn(service(l));
+    let p = peers::eepsocks_direct(front, target);
+    wait_port(front).await;
+    (p, target)
+}
+
 fn quick() -> bool {
     std::env::var_os("EEPSOCKS_BENCH_QUICK").is_some()
 }
@@ -116,14 +133,10 @@ fn main() {
 fn frontend() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let echo = l.local_addr().unwrap();
-        tokio::spawn(peers::service(l));
         let eep_addr: SocketAddr = "127.0.0.1:24471".parse().unwrap();
         let ms_addr: SocketAddr = "127.0.0.1:24472".parse().unwrap();
-        let eep = peers::eepsocks_direct(eep_addr, echo);
+        let (eep, echo) = front_end(eep_addr, peers::service).await;
         let ms = peers::microsocks(ms_addr);
-        wait_port(eep_addr).await;
         let mut list: Vec<Peer> = vec![
             ("direct TCP".into(), Via::Direct(echo), None),
             (
@@ -171,12 +184,8 @@ fn frontend() {
 fn filter() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sink = l.local_addr().unwrap();
-        tokio::spawn(peers::http_sink(l));
         let addr: SocketAddr = "127.0.0.1:24474".parse().unwrap();
-        let _front = peers::eepsocks_direct(addr, sink);
-        wait_port(addr).await;
+        let (_front, _) = front_end(addr, peers::http_sink).await;
         let vias = [
             Via::Name(addr, B32.into(), 8080),
             Via::Name(addr, B32.into(), 80),
@@ -205,12 +214,8 @@ fn filter() {
 fn automap() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let echo = l.local_addr().unwrap();
-        tokio::spawn(peers::service(l));
         let addr: SocketAddr = "127.0.0.1:24475".parse().unwrap();
-        let _front = peers::eepsocks_direct(addr, echo);
-        wait_port(addr).await;
+        let (_front, echo) = front_end(addr, peers::service).await;
         let list: Vec<Peer> = vec![
             ("direct TCP connect".into(), Via::Direct(echo), None),
             ("SOCKS5".into(), Via::Name(addr, B32.into(), 80), None),

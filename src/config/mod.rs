@@ -638,6 +638,12 @@ impl Config {
         }
         if let Some(a) = &self.automap {
             let net = a.network()?;
+            // The other listeners' RESOLVE stand-ins live there (and what tells the
+            // automap listener from the others is that its table is not over it).
+            let resolve = crate::naming::standins::Network::RESOLVE;
+            if net.overlaps(resolve) {
+                bail!("[automap] network {net} overlaps {resolve}, which RESOLVE's stand-ins use");
+            }
             let name = self.automap_listener().unwrap_or_default();
             let Some(listener) = self.listeners().into_iter().find(|l| l.name == name) else {
                 bail!("[automap] listener {name:?}: no such listener");

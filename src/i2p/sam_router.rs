@@ -2,8 +2,8 @@
 //! embedded one): names through the address books, then the router; streams through the
 //! identity that serves the client.
 
-use super::identity::{Lease, Pool};
-use super::sam::{DatagramConfig, DatagramSession, SamError};
+use super::identity::Pool;
+use super::sam::{DatagramConfig, DatagramSession, SamError, Session};
 use super::{OpenError, Opened, Router};
 use crate::naming::{Books, Target};
 use crate::socks::Credentials;
@@ -27,18 +27,14 @@ pub struct UdpRouter {
 }
 
 impl SamRouter {
-    /// A name's destination: the user's book, then the router's (through the identity that
-    /// will use it, so lookups are isolated like streams), then the subscriptions.
-    async fn lookup(&self, lease: &Lease, name: &str) -> Result<String, OpenError> {
+    /// A name's destination: the user's book, then the router's (through the session of
+    /// the identity that will use it, so lookups are isolated like streams), then the
+    /// subscriptions. A book entry may be a b32 (STREAM CONNECT takes it as it is).
+    async fn lookup(&self, session: &Session, name: &str) -> Result<String, OpenError> {
         if let Some(d) = self.book.user(name) {
             return Ok(d.sam_dest());
         }
-        match lease
-            .session
-            .lookup(name)
-            .await
-            .map_err(|e| map_sam(e, true))
-        {
+        match session.lookup(name).await.map_err(|e| map_sam(e, true)) {
             Ok(d) => Ok(d.to_base64()),
             Err(OpenError::NameNotFound) => match self.book.subscribed(name) {
                 Some(d) => Ok(d.sam_dest()),
@@ -82,36 +78,31 @@ impl Router for SamRouter {
         dg: &DatagramSession,
         target: &Target,
     ) -> Result<Arc<str>, OpenError> {
-        let name = target.as_str();
+        let Target::Name(name) = target else {
+            return dg
+                .lookup(target.as_str())
+                .await
+                .map_err(|e| map_sam(e, true));
+        };
         if let Some(d) = dg.cached(name) {
             return Ok(d);
         }
-        if let Target::Name(n) = target {
-            if let Some(d) = self.book.user(n) {
-                let d: Arc<str> = d.sam_dest().into();
-                dg.remember(name, d.clone());
-                return Ok(d);
-            }
-        }
-        match dg.lookup(name).await.map_err(|e| map_sam(e, true)) {
-            Err(OpenError::NameNotFound) if matches!(target, Target::Name(_)) => {
-                match self.book.subscribed(name) {
-                    Some(d) => {
-                        let d: Arc<str> = d.sam_dest().into();
-                        dg.remember(name, d.clone());
-                        Ok(d)
-                    }
-                    None => Err(OpenError::NameNotFound),
-                }
-            }
-            other => other,
-        }
+        let found = self.lookup(dg.session(), name).await?;
+        // A send line takes only a full destination (a b32 there is dropped silently), so
+        // a book's b32 entry is looked up in turn.
+        let d = if found.ends_with(".b32.i2p") {
+            dg.lookup(&found).await.map_err(|e| map_sam(e, true))?
+        } else {
+            found.into()
+        };
+        dg.remember(name, d.clone());
+        Ok(d)
     }
 
     async fn resolve(&self, who: Option<&Credentials>, target: &Target) -> Result<(), OpenError> {
         if let Target::Name(name) = target {
             let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
-            self.lookup(&lease, name).await?;
+            self.lookup(&lease.session, name).await?;
         }
         Ok(())
     }
@@ -126,7 +117,7 @@ impl Router for SamRouter {
         let dest = match target {
             // The router resolves hashes itself (a LeaseSet lookup): hand it the name.
             Target::B32(name) | Target::B33(name) => name.clone(),
-            Target::Name(name) => self.lookup(&lease, name).await?,
+            Target::Name(name) => self.lookup(&lease.session, name).await?,
         };
         let (stream, early) = lease
             .session

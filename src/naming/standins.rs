@@ -64,6 +64,13 @@ impl Network {
         u32::from(ip) & !self.host_mask() == self.base
     }
 
+    /// Whether the two networks share an address.
+    pub fn overlaps(self, other: Network) -> bool {
+        let shorter = if self.len <= other.len { self } else { other };
+        let longer = if self.len <= other.len { other } else { self };
+        shorter.contains(Ipv4Addr::from(longer.base))
+    }
+
     /// Inside 127.0.0.0/8: its addresses never leave the machine.
     pub fn is_loopback(self) -> bool {
         self.len >= 8 && self.base >> 24 == 127
@@ -347,6 +354,22 @@ mod tests {
 
     fn v4(ip: Ipv4Addr) -> Address {
         Address::Ipv4(ip)
+    }
+
+    #[test]
+    fn overlapping_networks() {
+        let n = |s: &str| s.parse::<Network>().unwrap();
+        for (a, b, want) in [
+            ("127.192.0.0/10", "255.0.0.0/8", false),
+            ("255.128.0.0/9", "255.0.0.0/8", true),
+            ("254.0.0.0/7", "255.0.0.0/8", true),
+            ("254.0.0.0/8", "255.0.0.0/8", false),
+            ("10.0.0.0/30", "10.0.0.4/30", false),
+            ("10.0.0.0/29", "10.0.0.4/30", true),
+        ] {
+            assert_eq!(n(a).overlaps(n(b)), want, "{a} {b}");
+            assert_eq!(n(b).overlaps(n(a)), want, "{b} {a}");
+        }
     }
 
     #[test]

@@ -435,7 +435,10 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
 
 /// `work` (router work for this client), dropped if the client hangs up first: its slot is
 /// freed at once and nothing is opened for nobody. None then.
-async fn unless_hung_up<T>(client: &TcpStream, work: impl Future<Output = T>) -> Option<T> {
+pub(crate) async fn unless_hung_up<T>(
+    client: &TcpStream,
+    work: impl Future<Output = T>,
+) -> Option<T> {
     // Ready when the client closed its side or the socket failed; never while it is merely
     // quiet or has sent data ahead (pipelined payload stays unread for the relay).
     let hung_up = async {

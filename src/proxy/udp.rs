@@ -9,7 +9,7 @@
 use crate::i2p::sam::datagram::{parse_forwarded, sender_b32};
 use crate::i2p::{DatagramSession, OpenError, Router};
 use crate::naming::{self, Target};
-use crate::proxy::conn::ListenerContext;
+use crate::proxy::conn::{unless_hung_up, ListenerContext};
 use crate::proxy::ratelimit::client_log;
 use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
 use crate::socks::{Address, Reply, Request};
@@ -149,13 +149,11 @@ pub async fn associate<R: Router>(
         ctx.stream_timeout,
         router.datagrams(request.credentials.as_ref()),
     );
-    let dg = tokio::select! {
-        r = open => r.unwrap_or_else(|_| Err(OpenError::Timeout("no datagram session".into()))),
-        _ = client.read_u8() => {
-            debug!(client = %peer, "left before the datagram session was up");
-            return;
-        }
+    let Some(dg) = unless_hung_up(&client, open).await else {
+        debug!(client = %peer, "left before the datagram session was up");
+        return;
     };
+    let dg = dg.unwrap_or_else(|_| Err(OpenError::Timeout("no datagram session".into())));
     let dg = match dg {
         Ok(d) => d,
         Err(e) => {

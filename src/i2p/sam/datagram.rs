@@ -125,6 +125,11 @@ impl DatagramSession {
         Ok(dg)
     }
 
+    /// The SAM session: lookups by the identity that sends.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// This identity's b32 address.
     pub fn b32(&self) -> &str {
         &self.own_b32
