@@ -23,7 +23,7 @@ fn check(bytes: &[u8], id: u16, max_len: usize) -> Message {
 fuzz_target!(|data: &[u8]| {
     match parse(data) {
         Parsed::Drop => {}
-        Parsed::Reply(bytes) => {
+        Parsed::Reply(bytes) | Parsed::Refused(bytes) => {
             // A reply needs a readable header, so the id is there.
             let id = u16::from_be_bytes([data[0], data[1]]);
             check(&bytes, id, 512);

@@ -60,9 +60,12 @@ pub enum Kind {
 pub enum Parsed {
     /// A question to answer: the caller decides the Answer.
     Query(Query),
-    /// Answer at once with these bytes (FORMERR, NOTIMP, BADVERS, or REFUSED for a class
-    /// other than IN).
+    /// Answer at once with these bytes: FORMERR, NOTIMP or BADVERS (a malformed or
+    /// unsupported message).
     Reply(Vec<u8>),
+    /// Answer at once with these bytes: REFUSED, for a class other than IN (a well-formed
+    /// question we do not serve, like any name outside I2P).
+    Refused(Vec<u8>),
     /// Not worth an answer (not even a header, or it is a response (QR=1)): drop silently.
     Drop,
 }
@@ -124,7 +127,7 @@ pub fn parse(packet: &[u8]) -> Parsed {
         return Parsed::Reply(encode(query.reply(ResponseCode::BADVERS, false), MIN_UDP));
     }
     if query.question.query_class() != DNSClass::IN {
-        return Parsed::Reply(query.respond(&Answer::Refused, MIN_UDP));
+        return Parsed::Refused(query.respond(&Answer::Refused, MIN_UDP));
     }
     Parsed::Query(query)
 }
@@ -206,12 +209,16 @@ impl Query {
 
 /// The message's bytes if they fit in `max_len`, else the header and question with TC=1.
 fn encode(message: Message, max_len: usize) -> Vec<u8> {
-    let truncated = message.truncate();
-    [message, truncated]
-        .iter()
-        .filter_map(|m| m.to_vec().ok())
-        .find(|bytes| bytes.len() <= max_len)
-        .unwrap_or_default()
+    match message.to_vec() {
+        Ok(bytes) if bytes.len() <= max_len => bytes,
+        // Rare (long names, small limits): only then the truncated copy.
+        _ => message
+            .truncate()
+            .to_vec()
+            .ok()
+            .filter(|bytes| bytes.len() <= max_len)
+            .unwrap_or_default(),
+    }
 }
 
 /// A header-only error reply: id, opcode and RD echoed, no question.
@@ -305,7 +312,7 @@ mod tests {
 
     fn reply(packet: &[u8]) -> Message {
         match parse(packet) {
-            Parsed::Reply(bytes) => decode(&bytes),
+            Parsed::Reply(bytes) | Parsed::Refused(bytes) => decode(&bytes),
             other => panic!("not a reply: {other:?}"),
         }
     }
@@ -485,6 +492,8 @@ mod tests {
         let mut packet = query(3, "version.bind", 16, None);
         let class = packet.len() - 2;
         packet[class..].copy_from_slice(&3u16.to_be_bytes()); // CH
+                                                              // A refusal (counted as one), not a malformed message.
+        assert!(matches!(parse(&packet), Parsed::Refused(_)));
         let response = reply(&packet);
         assert_eq!(response.metadata.id, 3);
         assert_eq!(response.metadata.response_code, ResponseCode::Refused);
@@ -578,7 +587,9 @@ mod tests {
                     Parsed::Reply(bytes) => {
                         assert_eq!(decode(&bytes).metadata.response_code, ResponseCode::FormErr)
                     }
-                    Parsed::Query(_) => panic!("a {len}-byte prefix parsed as a query"),
+                    Parsed::Query(_) | Parsed::Refused(_) => {
+                        panic!("a {len}-byte prefix parsed as a question")
+                    }
                 }
             }
         }

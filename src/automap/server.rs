@@ -102,6 +102,10 @@ impl<R: Router> Dns<R> {
             // An I2P name has no MX, TXT, ... records.
             _ => return Plan::Now(Answer::NoData),
         }
+        // Hashes need no lookup: `map` gives their address, the one they have or a new one.
+        if !matches!(target, Target::Name(_)) {
+            return Plan::Now(self.mapped_answer(kind, &target));
+        }
         // A name mapped already was looked up when it was.
         if let Some(addr) = table.mapped(b"", target.as_str()) {
             return Plan::Now(match kind {
@@ -109,11 +113,7 @@ impl<R: Router> Dns<R> {
                 _ => Answer::V4 { addr, ttl },
             });
         }
-        // Hashes need no lookup.
-        if matches!(target, Target::Name(_)) {
-            return Plan::Lookup(target);
-        }
-        Plan::Now(self.mapped_answer(kind, &target))
+        Plan::Lookup(target)
     }
 
     /// The answer for a target known to resolve. AAAA maps it too: resolvers ask A and
@@ -151,13 +151,19 @@ impl<R: Router> Dns<R> {
     }
 
     /// Parse a message and count it: every message is a query received; those dropped or
-    /// answered FORMERR/NOTIMP are malformed too.
+    /// answered FORMERR/NOTIMP/BADVERS are malformed too, those of another class refused.
     fn parse(&self, msg: &[u8]) -> Parsed {
         let stats = &self.ctx.stats;
         stats.dns_queries.fetch_add(1, Ordering::Relaxed);
         let parsed = dns::parse(msg);
-        if !matches!(parsed, Parsed::Query(_)) {
-            stats.dns_malformed.fetch_add(1, Ordering::Relaxed);
+        match parsed {
+            Parsed::Query(_) => {}
+            Parsed::Refused(_) => {
+                stats.dns_refused.fetch_add(1, Ordering::Relaxed);
+            }
+            Parsed::Reply(_) | Parsed::Drop => {
+                stats.dns_malformed.fetch_add(1, Ordering::Relaxed);
+            }
         }
         parsed
     }
@@ -193,7 +199,7 @@ impl<R: Router> Dns<R> {
             };
             let q = match self.parse(&buf[..n]) {
                 Parsed::Drop => continue,
-                Parsed::Reply(r) => {
+                Parsed::Reply(r) | Parsed::Refused(r) => {
                     let _ = sock.send_to(&r, peer).await;
                     continue;
                 }
@@ -236,10 +242,15 @@ impl<R: Router> Dns<R> {
                 client_log!(warn, client = %peer, "DNS: closed: {MAX_DNS_TCP} TCP connections already open");
                 continue;
             };
+            // Descriptors are the whole process's: the listeners' budget counts these too.
+            let Ok(budget) = self.ctx.budget.clone().try_acquire_owned() else {
+                client_log!(warn, client = %peer, "DNS: closed: the connection budget of this process is used up (descriptor limit)");
+                continue;
+            };
             let me = self.clone();
             tokio::spawn(async move {
                 me.tcp_connection(sock, peer).await;
-                drop(permit);
+                drop((permit, budget));
             });
         }
     }
@@ -261,7 +272,7 @@ impl<R: Router> Dns<R> {
                     debug!(client = %peer, "DNS: dropped a TCP message; closing");
                     return;
                 }
-                Parsed::Reply(r) => r,
+                Parsed::Reply(r) | Parsed::Refused(r) => r,
                 // One connection waits for its own lookups only: no slot needed.
                 Parsed::Query(q) => {
                     let a = match self.plan(&q) {

@@ -490,6 +490,11 @@ impl Config {
         }]
     }
 
+    /// Whether listener `l` takes UDP ASSOCIATE: its own `udp`, else `[udp] enabled`.
+    pub fn udp_on(&self, l: &Listener) -> bool {
+        l.udp.unwrap_or(self.udp.enabled)
+    }
+
     /// Where datagrams go: `sam_udp`, or the SAM port − 1 on the SAM bridge's address.
     pub fn sam_udp_addr(&self) -> Option<SocketAddr> {
         if let Some(a) = &self.sam_udp {

@@ -243,7 +243,7 @@ impl Daemon {
                 max_clients: cfg.max_clients,
                 per_user_dir,
                 identity,
-                udp: l.udp.unwrap_or(cfg.udp.enabled).then(|| cfg.udp.clone()),
+                udp: cfg.udp_on(&l).then(|| cfg.udp.clone()),
                 sam_udp: cfg
                     .sam_udp_addr()
                     .map(|sam_udp| crate::i2p::sam_router::UdpRouter {
@@ -666,7 +666,7 @@ fn budget(cfg: &Config) -> usize {
             // An association holds its control connection (a client permit's two) plus
             // the relay socket, the router-facing sockets in and out and its SAM session's
             // control connection; while it is set up, one short SAM connection more.
-            let udp = if l.udp.unwrap_or(cfg.udp.enabled) {
+            let udp = if cfg.udp_on(l) {
                 cfg.udp.max_associations as u64 * 4
             } else {
                 0

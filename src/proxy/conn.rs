@@ -104,16 +104,17 @@ impl ListenerContext {
         self.stand_ins.network() != crate::naming::standins::Network::RESOLVE
     }
 
-    /// Whether `request` gets Tor's extended codes: SOCKS5 on a listener that asks for them.
-    fn extended(&self, request: &Request) -> bool {
-        self.extended_errors && request.version == Version::V5
+    pub(crate) fn open_error_reply(&self, request: &Request, e: &OpenError) -> Reply {
+        self.pick(request, e.reply(), e.extended_reply())
     }
 
-    pub(crate) fn open_error_reply(&self, request: &Request, e: &OpenError) -> Reply {
-        if self.extended(request) {
-            e.extended_reply()
+    /// `extended` where `request` gets Tor's extended codes (SOCKS5 on a listener that
+    /// asks for them), else `plain`.
+    fn pick(&self, request: &Request, plain: Reply, extended: Reply) -> Reply {
+        if self.extended_errors && request.version == Version::V5 {
+            extended
         } else {
-            e.reply()
+            plain
         }
     }
 
@@ -152,7 +153,8 @@ pub async fn serve<R: Router>(
     };
     // UDP ASSOCIATE names the client's own address, not a target: the association is
     // served here. Where it is off, the policy below refuses it as any other command.
-    if request.command == Command::UdpAssociate && request.version == Version::V5 {
+    // (Only SOCKS5 parses to UdpAssociate.)
+    if request.command == Command::UdpAssociate {
         if let Some(limits) = ctx.udp.clone() {
             crate::proxy::udp::associate(client, peer, request, router, ctx.clone(), limits).await;
             return;
@@ -252,11 +254,7 @@ async fn attend<R: Router>(
     let target = match naming::classify(&address) {
         Ok(t) => t,
         Err(refusal) => {
-            let reply = if ctx.extended(&request) {
-                refusal.extended_reply()
-            } else {
-                refusal.reply()
-            };
+            let reply = ctx.pick(&request, refusal.reply(), refusal.extended_reply());
             client_log!(info, client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
             debug!(client = %peer, target = %request.address, "refused target");
             send_reply(&mut client, &request, reply, &refusal.to_string(), stats).await;
@@ -340,7 +338,7 @@ async fn attend<R: Router>(
 
 /// A failure reply, then the close. HTTP clients get `why` as the body, and the linger, as
 /// they may have sent more than the head.
-async fn send_reply(
+pub(crate) async fn send_reply(
     client: &mut TcpStream,
     request: &Request,
     reply: Reply,

@@ -256,16 +256,17 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
         }
     }
     // UDP: one metric per counter, `_total` for counters; active associations are a gauge.
-    if let Some(first) = listeners.first() {
-        for (i, (n, _)) in first.stats.udp.fields().iter().enumerate() {
+    let udp: Vec<_> = listeners.iter().map(|l| l.stats.udp.fields()).collect();
+    if let Some(first) = udp.first() {
+        for (i, (n, _)) in first.iter().enumerate() {
             let (name, kind) = if *n == "udp_associations_active" {
                 (n.to_string(), "gauge")
             } else {
                 (format!("{n}_total"), "counter")
             };
             metric(&mut o, &name, "UDP ASSOCIATE (docs/protocol.md)", kind);
-            for l in listeners {
-                let v = l.stats.udp.fields()[i].1;
+            for (l, fields) in listeners.iter().zip(&udp) {
+                let v = fields[i].1;
                 let _ = writeln!(o, "eepsocks_{name}{{listener=\"{}\"}} {v}", l.name);
             }
         }

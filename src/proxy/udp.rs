@@ -9,7 +9,7 @@
 use crate::i2p::sam::datagram::{parse_forwarded, sender_b32};
 use crate::i2p::{DatagramSession, OpenError, Router};
 use crate::naming::{self, Target};
-use crate::proxy::conn::{unless_hung_up, ListenerContext};
+use crate::proxy::conn::{send_reply, unless_hung_up, ListenerContext};
 use crate::proxy::ratelimit::client_log;
 use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
 use crate::socks::{Address, Reply, Request};
@@ -122,8 +122,7 @@ pub async fn associate<R: Router>(
     let st = &ctx.stats.udp;
     async fn fail(client: &mut TcpStream, ctx: &ListenerContext, request: &Request, reply: Reply) {
         inc(&ctx.stats.udp.associations_failed);
-        ctx.stats.reply(reply.code());
-        let _ = client.write_all(&request.reply(reply)).await;
+        send_reply(client, request, reply, "", &ctx.stats).await;
     }
     let Some(_slot) = Slot::take(&limits) else {
         client_log!(info, client = %peer, "UDP ASSOCIATE refused: {} associations open on this listener (reply 0x01)", limits.max_associations);
