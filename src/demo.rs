@@ -6,6 +6,7 @@
 use crate::config::{Config, RouterKind};
 use crate::i2p::backend::{devnet, Embedded};
 use crate::i2p::keyfile::{self, KeySource};
+use crate::i2p::sam::datagram::EMISSARY_UDP_MAX;
 use crate::i2p::sam::{Session, SessionConfig};
 use crate::naming::AddressBook;
 use anyhow::{Context, Result};
@@ -23,9 +24,6 @@ pub const OPTIONS: &[(&str, &str)] = &[
 ];
 
 pub const SITE_NAME: &str = "demo.i2p";
-
-/// emissary reads its SAM UDP port into an 8 KiB buffer (see `Config::sam_udp_max`).
-const EMISSARY_UDP_MAX: usize = 8192;
 
 pub struct Demo {
     pub net: devnet::Devnet,

@@ -231,8 +231,8 @@ fn automap() {
 
         let dns_addr: SocketAddr = "127.0.0.1:24476".parse().unwrap();
         let floor_addr: SocketAddr = "127.0.0.1:24477".parse().unwrap();
-        let _dns = peers::spawn_self("--serve-dns", dns_addr);
-        let _floor = peers::spawn_self("--serve-udp-echo", floor_addr);
+        let _dns = peers::spawn_self(&["--serve-dns".into(), dns_addr.to_string()]);
+        let _floor = peers::spawn_self(&["--serve-udp-echo".into(), floor_addr.to_string()]);
         // A name per query until the table holds them all, then names it already maps
         // (1,000: within the 1,024 mappings of one identity, so none is ever forgotten).
         let names: Vec<String> = (0..if q { 500 } else { 1000 })

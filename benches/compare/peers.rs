@@ -77,11 +77,12 @@ pub fn serve_udp_echo(listen: SocketAddr) {
     }
 }
 
-/// This bench binary again, with `mode` (`--serve-dns`, `--serve-udp-echo`) on `listen`.
-pub fn spawn_self(mode: &str, listen: SocketAddr) -> Proc {
+/// This bench binary again, with `args` (`--serve-dns ADDR`, `--serve-udp-echo ADDR`,
+/// `--serve-direct ADDR TARGET`).
+pub fn spawn_self(args: &[String]) -> Proc {
     Proc(
         Command::new(std::env::current_exe().unwrap())
-            .args([mode, &listen.to_string()])
+            .args(args)
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -90,13 +91,11 @@ pub fn spawn_self(mode: &str, listen: SocketAddr) -> Proc {
 
 /// This bench binary again, as `serve_direct` on `listen` relaying to `target`.
 pub fn eepsocks_direct(listen: SocketAddr, target: SocketAddr) -> Proc {
-    Proc(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--serve-direct", &listen.to_string(), &target.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    spawn_self(&[
+        "--serve-direct".into(),
+        listen.to_string(),
+        target.to_string(),
+    ])
 }
 
 /// microsocks on `listen`, or None when it is not installed.

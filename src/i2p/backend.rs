@@ -142,8 +142,7 @@ async fn start_embedded(cfg: &mut Config) -> Result<Backend> {
     if let Some(udp) = r.sam_udp {
         cfg.sam_udp = Some(udp.to_string());
     }
-    // emissary's SAM UDP socket reads into an 8 KiB buffer and truncates the rest.
-    cfg.sam_udp_max = Some(8192);
+    cfg.sam_udp_max = Some(crate::i2p::sam::datagram::EMISSARY_UDP_MAX);
     info!("embedded router SAM bridge on {sam}");
     Ok(Backend::Embedded(r))
 }

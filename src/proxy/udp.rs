@@ -13,7 +13,7 @@ use crate::proxy::conn::{send_reply, unless_hung_up, ListenerContext};
 use crate::proxy::ratelimit::client_log;
 use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
 use crate::socks::{Address, Reply, Request};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -185,10 +185,8 @@ pub async fn associate<R: Router>(
         client_addr: None,
         tokens: 0.0,
         last_refill: Instant::now(),
-        b32s: HashMap::new(),
-        contacted: HashSet::new(),
+        peers: HashMap::new(),
         who,
-        virtual_of: HashMap::new(),
     };
     let why = a.run(&mut client).await;
     st.associations_active.fetch_sub(1, Ordering::Relaxed);
@@ -216,22 +214,39 @@ struct Association<R: Router> {
     client_addr: Option<SocketAddr>,
     tokens: f64,
     last_refill: Instant,
-    /// Senders' destinations to their b32 (decoding and hashing once per sender).
-    b32s: HashMap<String, String>,
-    /// Destinations the client sent to. On the automap listener only these get a new
-    /// virtual address for their replies: any other sender is named by an address it
-    /// already has, or its b32, so that remote peers cannot fill the identity's table.
-    contacted: HashSet<Arc<str>>,
+    /// What the association knows of each destination it sent to or heard from, by its
+    /// full destination: one map, one lookup per datagram.
+    peers: HashMap<Arc<str>, Peer>,
     /// Whose stand-ins (virtual addresses) the association sees: the control connection's
     /// username on per-username listeners, else the listener's.
     who: Vec<u8>,
-    /// Destinations the client reached through a virtual address, to that address: replies
-    /// from them carry the address the client sent to, which a client that checks the
-    /// source of replies expects (the sender's own b32 may map to another one).
-    virtual_of: HashMap<Arc<str>, Ipv4Addr>,
 }
 
-/// Destinations remembered per association (b32s, virtual_of), for memory's sake.
+/// One destination, as an association knows it.
+#[derive(Default)]
+struct Peer {
+    /// Its b32, once a datagram came from it (decoded and hashed once per sender).
+    b32: Option<String>,
+    /// The client sent to it. On the automap listener only such destinations get a new
+    /// virtual address for their replies: any other sender is named by an address it
+    /// already has, or its b32, so that remote peers cannot fill the identity's table.
+    contacted: bool,
+    /// The virtual address the client reached it through: its replies carry that address,
+    /// which a client that checks the source of replies expects (its b32 may map to
+    /// another one).
+    via: Option<Ipv4Addr>,
+}
+
+/// What `peers` knows of `dest`, made if new (all forgotten at `REMEMBERED`, for memory's
+/// sake).
+fn peer<'a>(peers: &'a mut HashMap<Arc<str>, Peer>, dest: &Arc<str>) -> &'a mut Peer {
+    if !peers.contains_key(dest) && peers.len() >= REMEMBERED {
+        peers.clear();
+    }
+    peers.entry(dest.clone()).or_default()
+}
+
+/// Destinations remembered per association (`peers`), for memory's sake.
 const REMEMBERED: usize = 1024;
 /// Lookups in flight per association; a datagram to yet another unknown name is dropped.
 const MAX_LOOKUPS: usize = 8;
@@ -447,19 +462,10 @@ impl<R: Router> Association<R> {
         payload: &[u8],
         via: Option<Ipv4Addr>,
     ) -> bool {
-        if let Some(ip) = via {
-            if self.virtual_of.get(dest) != Some(&ip) {
-                if self.virtual_of.len() >= REMEMBERED {
-                    self.virtual_of.clear();
-                }
-                self.virtual_of.insert(dest.clone(), ip);
-            }
-        }
-        if !self.contacted.contains(dest) {
-            if self.contacted.len() >= REMEMBERED {
-                self.contacted.clear();
-            }
-            self.contacted.insert(dest.clone());
+        let peer = peer(&mut self.peers, dest);
+        peer.contacted = true;
+        if via.is_some() {
+            peer.via = via;
         }
         let st = &self.ctx.stats.udp;
         if payload.len() > self.dg.max_payload(dest) {
@@ -492,29 +498,34 @@ impl<R: Router> Association<R> {
             // Nobody to give it to yet: the client has not sent anything.
             return false;
         };
-        if !self.b32s.contains_key(r.dest) {
+        // A known sender costs no allocation; a new one its key.
+        let peer = if self.peers.contains_key(r.dest) {
+            self.peers.get_mut(r.dest).expect("just seen")
+        } else {
+            peer(&mut self.peers, &Arc::from(r.dest))
+        };
+        if peer.b32.is_none() {
             let Some(b32) = sender_b32(r.dest) else {
                 inc(&st.dropped_malformed);
                 return false;
             };
-            if self.b32s.len() >= REMEMBERED {
-                self.b32s.clear();
-            }
-            self.b32s.insert(r.dest.to_string(), b32);
+            peer.b32 = Some(b32);
         }
-        let b32 = &self.b32s[r.dest];
+        let Peer {
+            b32,
+            contacted,
+            via,
+        } = &*peer;
+        let b32 = b32.as_deref().unwrap_or_default();
         // On the automap listener the sender is named by a virtual address (some clients
         // reject domain sources): the one the client sent to, else the b32's own (a new
         // one only for a destination the client sent to). When there is none, the b32 as
         // a domain after all.
-        let virt = self.virtual_of.get(r.dest).copied().or_else(|| {
-            if !self.ctx.is_automap() {
-                None
-            } else if self.contacted.contains(r.dest) {
-                self.ctx.stand_ins.map(&self.who, b32)
-            } else {
-                self.ctx.stand_ins.mapped(&self.who, b32)
-            }
+        let table = &self.ctx.stand_ins;
+        let virt = via.or_else(|| match (self.ctx.is_automap(), contacted) {
+            (false, _) => None,
+            (true, true) => table.map(&self.who, b32),
+            (true, false) => table.mapped(&self.who, b32),
         });
         let source = match virt {
             Some(ip) => ReplySource::Ipv4(ip),

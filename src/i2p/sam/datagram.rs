@@ -15,6 +15,7 @@ use super::session::{Session, SessionConfig};
 use super::{generate_keys_on, SamError, SamSocket};
 use crate::i2p::format::Destination;
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
@@ -32,6 +33,10 @@ pub struct DatagramConfig {
     /// Most bytes (send line plus payload) one UDP datagram to the router may carry.
     pub max_send: usize,
 }
+
+/// emissary reads its SAM UDP port into an 8 KiB buffer and truncates the rest: the most
+/// one datagram to it (send line and payload) may hold.
+pub const EMISSARY_UDP_MAX: usize = 8192;
 
 /// Names (b32 or address-book names) already looked up by this session.
 const CACHE_MAX: usize = 256;
@@ -191,7 +196,8 @@ impl DatagramSession {
         d.push(b' ');
         d.extend_from_slice(dest.as_bytes());
         if self.ports {
-            d.extend_from_slice(format!(" FROM_PORT={from_port} TO_PORT={to_port}").as_bytes());
+            // Into the datagram's own buffer: no String per datagram.
+            let _ = write!(d, " FROM_PORT={from_port} TO_PORT={to_port}");
         }
         d.push(b'\n');
         d.extend_from_slice(payload);
