@@ -98,11 +98,9 @@ pub(super) fn step(input: &[u8], auth: Option<&super::AuthCheck>) -> Step {
             Some(minor) => bad_request(minor, why),
             None => silent(),
         },
-        Scan::Complete(end) if connect => {
-            finish(&buf[..end], auth, Command::Connect, parse_request_line)
-        }
+        Scan::Complete(end) if connect => finish(&buf[..end], auth, Command::Connect),
         Scan::Complete(end) => match forwarding(&buf[..end]) {
-            Some(_) => finish(&buf[..end], auth, Command::HttpForward, parse_forward_line),
+            Some(_) => finish(&buf[..end], auth, Command::HttpForward),
             None => not_connect(&buf[..end]),
         },
     }
@@ -243,23 +241,19 @@ fn is_loopback(authority: &[u8]) -> bool {
         || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Reads the target from a request line, or says why it is bad.
-type TargetParser = fn(&[u8]) -> Result<(Address, u16), &'static str>;
-
-/// A complete CONNECT or forwarding head: its target (read from the request line by
-/// `target`), then the login. CONNECT consumes the head; a forwarded request (`GET
+/// A complete CONNECT or forwarding head: its target (read from the request line), then
+/// the login. CONNECT consumes the head; a forwarded request (`GET
 /// http://name.i2p/path HTTP/1.1`) consumes nothing: the whole request (and any body after
 /// it) is the start of the stream, and the leak filter rewrites it for the server.
-fn finish(
-    head: &[u8],
-    auth: Option<&super::AuthCheck>,
-    command: Command,
-    target: TargetParser,
-) -> Step {
+fn finish(head: &[u8], auth: Option<&super::AuthCheck>, command: Command) -> Step {
     let minor = minor_of(head);
     let mut lines = lines(head);
     let request_line = lines.next().unwrap_or_default();
-    let (address, port) = match target(request_line) {
+    let target = match command {
+        Command::HttpForward => parse_forward_line(request_line),
+        _ => parse_request_line(request_line),
+    };
+    let (address, port) = match target {
         Ok(t) => t,
         Err(why) => return bad_request(minor, why),
     };
@@ -376,17 +370,7 @@ fn parse_forward_line(line: &[u8]) -> Result<(Address, u16), &'static str> {
     }
     // `host:` means the default port too (RFC 3986 §3.2.3).
     let authority = authority.strip_suffix(':').unwrap_or(authority);
-    let has_port = match authority.strip_prefix('[') {
-        Some(v6) => v6
-            .split_once(']')
-            .is_some_and(|(_, after)| !after.is_empty()),
-        None => authority.contains(':'),
-    };
-    if has_port {
-        parse_authority(authority)
-    } else {
-        parse_authority(&format!("{authority}:80"))
-    }
+    parse_authority(authority, Some(80))
 }
 
 /// `CONNECT host:port HTTP/1.x`, single spaces (RFC 9112 §3).
@@ -405,18 +389,32 @@ fn parse_request_line(line: &[u8]) -> Result<(Address, u16), &'static str> {
     }
     // Only visible ASCII is left, so this cannot fail.
     let target = std::str::from_utf8(target).map_err(|_| "bad request target")?;
-    parse_authority(target)
+    parse_authority(target, None)
 }
 
-/// Authority form `host:port`, `[v6]:port` (RFC 9110 §9.3.6).
-fn parse_authority(target: &str) -> Result<(Address, u16), &'static str> {
+/// Authority form `host:port`, `[v6]:port` (RFC 9110 §9.3.6); without any `:port`,
+/// `default_port` where there is one (a URL's authority), else an error.
+fn parse_authority(
+    target: &str,
+    default_port: Option<u16>,
+) -> Result<(Address, u16), &'static str> {
     let (address, port) = if let Some(rest) = target.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or("unclosed [")?;
         let ip = inside.parse::<Ipv6Addr>().map_err(|_| "bad IPv6 address")?;
-        let port = after.strip_prefix(':').ok_or("missing port")?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => Some(port),
+            None if after.is_empty() => None,
+            None => return Err("missing port"),
+        };
         (Address::Ipv6(ip), port)
     } else {
-        let (host, port) = target.rsplit_once(':').ok_or("missing port")?;
+        let (host, port) = match target.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (target, None),
+        };
+        if port.is_none() && default_port.is_none() {
+            return Err("missing port");
+        }
         if host.is_empty() {
             return Err("empty host");
         }
@@ -429,6 +427,9 @@ fn parse_authority(target: &str) -> Result<(Address, u16), &'static str> {
             Err(_) => Address::Name(host.to_string()),
         };
         (address, port)
+    };
+    let Some(port) = port else {
+        return default_port.map(|p| (address, p)).ok_or("missing port");
     };
     // Port 0 names no service; RFC 9110 asks to refuse an invalid port with 400.
     let valid = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());

@@ -435,8 +435,9 @@ fn sanitize(headers: &[u8], user_agent: &[u8], close: Option<&[u8]>, out: &mut V
 
 /// A forwarded request's line in origin form: `METHOD SP http://host[:port]/path SP
 /// HTTP/1.x` becomes `METHOD SP /path SP HTTP/1.x` (`/` when the URL has no path), the
-/// rest byte for byte. None when the target is not an `http://` URL.
-fn origin_form(request_line: &[u8]) -> Option<Vec<u8>> {
+/// rest byte for byte, appended to `out`. None (nothing appended) when the target is not
+/// an `http://` URL.
+fn origin_form(request_line: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let sp1 = request_line.iter().position(|&b| b == b' ')?;
     let after = &request_line[sp1 + 1..];
     let sp2 = sp1 + 1 + after.iter().position(|&b| b == b' ')?;
@@ -449,13 +450,13 @@ fn origin_form(request_line: &[u8]) -> Option<Vec<u8>> {
         .iter()
         .position(|&b| b == b'/' || b == b'?')
         .unwrap_or(rest.len())..];
-    let mut line = request_line[..=sp1].to_vec();
+    out.extend_from_slice(&request_line[..=sp1]);
     if !path.starts_with(b"/") {
-        line.push(b'/');
+        out.push(b'/');
     }
-    line.extend_from_slice(path);
-    line.extend_from_slice(&request_line[sp2..]);
-    Some(line)
+    out.extend_from_slice(path);
+    out.extend_from_slice(&request_line[sp2..]);
+    Some(())
 }
 
 /// What a forwarding client hears when its request cannot be passed on safely.
@@ -790,14 +791,13 @@ impl Requests {
             Err(reason) => return self.give_up(reason, out),
         };
         let close = if self.options.forward {
-            // The first head starts with its request line (no empty lines before it).
+            // The first head starts with its request line (no empty lines before it), so
+            // nothing comes before the line.
             let request_line = &self.buf[request_start..headers_start];
-            let Some(line) = origin_form(strip_ending(request_line)) else {
+            let (line, ending) = request_line.split_at(strip_ending(request_line).len());
+            if origin_form(line, &mut out.forward).is_none() {
                 return self.give_up("not a request for an http:// URL", out);
-            };
-            out.forward.extend_from_slice(&self.buf[..request_start]);
-            out.forward.extend_from_slice(&line);
-            let ending = &request_line[strip_ending(request_line).len()..];
+            }
             out.forward.extend_from_slice(ending);
             out.changed += 1;
             Some(ending)
