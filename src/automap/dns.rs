@@ -52,7 +52,7 @@ pub enum Kind {
     A,
     Aaaa,
     Ptr,
-    Other(u16),
+    Other,
 }
 
 /// What [`parse`] made of a message.
@@ -139,7 +139,7 @@ impl Query {
             RecordType::A => Kind::A,
             RecordType::AAAA => Kind::Aaaa,
             RecordType::PTR => Kind::Ptr,
-            other => Kind::Other(other.into()),
+            _ => Kind::Other,
         }
     }
 

@@ -84,7 +84,7 @@ pub struct AutomapConfig {
     /// Where virtual addresses come from: an IPv4 network. Loopback by default, so a
     /// virtual address never leaves the machine.
     #[serde(default = "default_automap_network")]
-    pub network: String,
+    pub network: crate::naming::standins::Network,
     /// A DNS server (UDP and TCP) answering I2P names with virtual addresses; loopback only.
     pub dns_listen: Option<SocketAddr>,
     /// A transparent TCP port for connections redirected by the firewall; loopback only.
@@ -99,8 +99,8 @@ pub struct AutomapConfig {
     pub quarantine: u64,
 }
 
-fn default_automap_network() -> String {
-    "127.192.0.0/10".into()
+fn default_automap_network() -> crate::naming::standins::Network {
+    "127.192.0.0/10".parse().expect("a valid network")
 }
 
 fn default_automap_ttl() -> u32 {
@@ -109,14 +109,6 @@ fn default_automap_ttl() -> u32 {
 
 fn default_automap_quarantine() -> u64 {
     600
-}
-
-impl AutomapConfig {
-    pub fn network(&self) -> Result<crate::naming::standins::Network> {
-        self.network
-            .parse()
-            .map_err(|e| anyhow::anyhow!("[automap] network {e}"))
-    }
 }
 
 /// The largest repliable datagram I2P carries.
@@ -642,7 +634,7 @@ impl Config {
             }
         }
         if let Some(a) = &self.automap {
-            let net = a.network()?;
+            let net = a.network;
             // The other listeners' RESOLVE stand-ins live there (and what tells the
             // automap listener from the others is that its table is not over it).
             let resolve = crate::naming::standins::Network::RESOLVE;
@@ -667,7 +659,7 @@ impl Config {
                 std::net::Ipv4Addr::new(127, 0, 0, 1).into(),
                 std::net::Ipv4Addr::new(127, 0, 0, 53).into(),
             ];
-            taken.extend(self.listeners().iter().map(|l| l.listen.ip()));
+            taken.extend(addrs.iter().map(|a: &SocketAddr| a.ip()));
             taken.extend(a.dns_listen.iter().chain(&a.trans_listen).map(|s| s.ip()));
             taken.extend(self.status_addr()?.map(|s| s.ip()));
             for ip in taken {
@@ -694,7 +686,7 @@ impl Config {
                 if !addr.ip().is_loopback() {
                     bail!("[automap] {key} {addr}: loopback only");
                 }
-                if self.listeners().iter().any(|l| l.listen == addr) {
+                if addrs.contains(&addr) {
                     bail!("[automap] {key} {addr}: a SOCKS listener has that address");
                 }
             }

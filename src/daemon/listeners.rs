@@ -252,7 +252,7 @@ impl Daemon {
                     }),
                 automap: match &cfg.automap {
                     Some(a) if automap_listener.as_deref() == Some(l.name.as_str()) => {
-                        Some(a.network()?)
+                        Some(a.network)
                     }
                     _ => None,
                 },
@@ -352,7 +352,7 @@ impl Daemon {
                 ports.stop.clone().cancelled_owned(),
             ));
         }
-        if !a.network().is_ok_and(|n| n.is_loopback()) {
+        if !a.network.is_loopback() {
             warn!(
                 "automap network {} is not loopback: an application whose connection is not \
                  redirected to the transparent port connects to that address on the network",
@@ -374,7 +374,7 @@ impl Daemon {
         let a = self.automap.as_ref()?;
         Some(super::ports::PortAutomap {
             listener: cfg.automap_listener()?,
-            network: a.config.network.clone(),
+            network: a.config.network.to_string(),
             dns: a.dns.as_ref().and_then(|(_, t)| t.local_addr().ok()),
             transparent: a.trans.as_ref().and_then(|t| t.local_addr().ok()),
         })

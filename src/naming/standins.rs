@@ -42,8 +42,9 @@ pub const QUARANTINE_PER_WHO: usize = QUARANTINE_CAP / 4;
 /// How long a forgotten address stays unused, unless configured otherwise.
 pub const DEFAULT_QUARANTINE: Duration = Duration::from_secs(600);
 
-/// An IPv4 network, `a.b.c.d/len`, with host bits zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An IPv4 network, `a.b.c.d/len`, with host bits zero. Read from config as that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct Network {
     base: u32,
     len: u8,
@@ -104,6 +105,14 @@ impl std::str::FromStr for Network {
             ));
         }
         Ok(net)
+    }
+}
+
+impl TryFrom<String> for Network {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Network, String> {
+        s.parse()
     }
 }
 
