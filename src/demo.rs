@@ -67,7 +67,14 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         t0.elapsed().as_secs_f32(),
         spec.net_id
     );
-    let site_sam = net.sam()[0].to_string();
+    // The site lives on the first router with a SAM bridge.
+    let site_router = net
+        .routers
+        .iter()
+        .find(|r| r.sam.is_some())
+        .context("the demo network has no SAM bridge")?;
+    let site_sam = site_router.sam.map(|a| a.to_string()).unwrap_or_default();
+    let site_udp = site_router.sam_udp;
 
     // The site: a tiny HTTP server, published through STREAM FORWARD on its router.
     let http = TcpListener::bind("127.0.0.1:0").await?;
@@ -90,11 +97,6 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     info!("demo: SAM bridges: site router {site_sam}, proxy router {sam}");
     // A datagram echo beside the site, for UDP ASSOCIATE (every datagram back to its
     // sender). It runs in the forward's task, so stopping the site stops it too.
-    let site_udp = net
-        .routers
-        .iter()
-        .find(|r| r.sam.map(|a| a.to_string()) == Some(site_sam.clone()))
-        .and_then(|r| r.sam_udp);
     let echo_cfg = site_udp.map(|sam_udp| crate::i2p::sam::DatagramConfig {
         sam_addr: site_sam.clone(),
         sam_udp,
