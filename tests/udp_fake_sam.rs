@@ -142,6 +142,13 @@ fn header(name: &str, port: u16, frag: u8) -> Vec<u8> {
     h
 }
 
+/// One datagram from `u` to the relay: the §7 header `head`, then `payload`.
+async fn send(u: &UdpSocket, relay: SocketAddr, head: Vec<u8>, payload: &[u8]) {
+    u.send_to(&[head, payload.to_vec()].concat(), relay)
+        .await
+        .unwrap();
+}
+
 async fn recv(u: &UdpSocket, wait: Duration) -> Option<Vec<u8>> {
     let mut b = vec![0u8; 65_536];
     match timeout(wait, u.recv_from(&mut b)).await {
@@ -181,28 +188,16 @@ async fn bad_datagrams_are_dropped_and_counted() {
     let mut big = header(&r.echo, 9, 0);
     big.extend_from_slice(&[0u8; 1001]);
     u.send_to(&big, relay).await.unwrap();
-    u.send_to(&[header(&r.echo, 9, 1), b"frag".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 1), b"frag").await;
     u.send_to(&[0, 0, 0, 1, 10, 0, 0, 1, 0, 53, b'x'], relay)
         .await
         .unwrap();
-    u.send_to(
-        &[header("example.com", 53, 0), b"x".to_vec()].concat(),
-        relay,
-    )
-    .await
-    .unwrap();
+    send(&u, relay, header("example.com", 53, 0), b"x").await;
     u.send_to(&[0, 0], relay).await.unwrap();
     let spoof = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    spoof
-        .send_to(&[header(&r.echo, 9, 0), b"spoof".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&spoof, relay, header(&r.echo, 9, 0), b"spoof").await;
     // A good one last: once it is back, every earlier one was handled.
-    u.send_to(&[header(&r.echo, 9, 0), b"ok".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"ok").await;
     let got = recv(&u, T).await.expect("the good datagram comes back");
     assert!(got.ends_with(b"ok"));
     assert!(recv(&u, Duration::from_millis(300)).await.is_none());
@@ -242,9 +237,7 @@ async fn closing_the_control_connection_ends_the_association() {
             .await,
         "the association's session outlived its control connection"
     );
-    u.send_to(&[header(&r.echo, 9, 0), b"late".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"late").await;
     assert!(recv(&u, Duration::from_millis(500)).await.is_none());
     assert_eq!(
         r.ctx.stats.udp.associations_active.load(Ordering::Relaxed),
@@ -298,18 +291,14 @@ async fn automap_virtual_addresses_both_ways() {
     assert_eq!(rep, 0);
     // To the b32 by name (ATYP 3): answered from the b32's own virtual address, the one
     // the DNS port would give for it.
-    u.send_to(&[header(&r.echo, 8, 0), b"n".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 8, 0), b"n").await;
     let got = recv(&u, T).await.expect("echo by name");
     let b32_vip = r.ctx.stand_ins.mapped(b"", &r.echo).expect("mapped");
     assert!(r.ctx.stand_ins.network().contains(b32_vip));
     assert_eq!(got, [header_v4(b32_vip, 8), b"n".to_vec()].concat());
     // To the virtual address (ATYP 1): sent to the name, answered from the address the
     // client sent to (from now on, also for datagrams sent to the b32).
-    u.send_to(&[header_v4(vip, 7), b"v".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header_v4(vip, 7), b"v").await;
     let got = recv(&u, T).await.expect("echo through the virtual address");
     assert_eq!(got, [header_v4(vip, 7), b"v".to_vec()].concat());
     // An address of the network that stands for nothing, and one mapped for another
@@ -325,13 +314,9 @@ async fn automap_virtual_addresses_both_ways() {
         })
         .unwrap();
     for ip in [other, unused] {
-        u.send_to(&[header_v4(ip, 7), b"x".to_vec()].concat(), relay)
-            .await
-            .unwrap();
+        send(&u, relay, header_v4(ip, 7), b"x").await;
     }
-    u.send_to(&[header_v4(vip, 7), b"last".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header_v4(vip, 7), b"last").await;
     let got = recv(&u, T).await.expect("the last one");
     assert!(got.ends_with(b"last"));
     let st = &r.ctx.stats.udp;
@@ -352,9 +337,7 @@ async fn automap_table_exhausted_replies_fall_back_to_the_domain() {
     let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
     assert_eq!(rep, 0);
-    u.send_to(&[header(&r.echo, 9, 0), b"d".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"d").await;
     let got = recv(&u, T).await.expect("echo");
     assert_eq!(got, [header(&r.echo, 9, 0), b"d".to_vec()].concat());
 }
@@ -368,14 +351,10 @@ async fn resolve_stand_ins_without_automap() {
     let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
     assert_eq!(rep, 0);
-    u.send_to(&[header(&r.echo, 9, 0), b"n".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"n").await;
     let got = recv(&u, T).await.expect("echo by name");
     assert_eq!(got, [header(&r.echo, 9, 0), b"n".to_vec()].concat());
-    u.send_to(&[header_v4(sid, 9), b"s".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header_v4(sid, 9), b"s").await;
     let got = recv(&u, T).await.expect("echo through the stand-in");
     assert_eq!(got, [header_v4(sid, 9), b"s".to_vec()].concat());
 }
@@ -427,9 +406,7 @@ async fn pysocks_client() {
 /// Send `payload` to the echo's b32 until it comes back (the first datagram looks the b32
 /// up; later ones to it are sent at once).
 async fn warm(r: &Rig, u: &UdpSocket, relay: SocketAddr) {
-    u.send_to(&[header(&r.echo, 9, 0), b"warm".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(u, relay, header(&r.echo, 9, 0), b"warm").await;
     assert!(recv(u, T).await.unwrap().ends_with(b"warm"));
 }
 
@@ -446,15 +423,8 @@ async fn a_slow_lookup_does_not_hold_up_known_names() {
         Some(1),
     );
     let t = tokio::time::Instant::now();
-    u.send_to(
-        &[header("echo.i2p", 9, 0), b"slow".to_vec()].concat(),
-        relay,
-    )
-    .await
-    .unwrap();
-    u.send_to(&[header(&r.echo, 9, 0), b"fast".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header("echo.i2p", 9, 0), b"slow").await;
+    send(&u, relay, header(&r.echo, 9, 0), b"fast").await;
     let first = recv(&u, T).await.unwrap();
     assert!(first.ends_with(b"fast"), "the known name waited");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
@@ -473,25 +443,21 @@ async fn lookups_and_waiting_datagrams_are_bounded() {
     assert_eq!(rep, 0);
     warm(&r, &u, relay).await;
     r.fake.hang("NAMING LOOKUP NAME=n");
-    let send = |name: String| {
+    let to_name = |name: String| {
         let u = &u;
         async move {
-            u.send_to(&[header(&name, 9, 0), b"x".to_vec()].concat(), relay)
-                .await
-                .unwrap();
+            send(u, relay, header(&name, 9, 0), b"x").await;
         }
     };
     // Eight lookups in flight at most: a ninth name is dropped.
     for i in 0..9 {
-        send(format!("n{i}.i2p")).await;
+        to_name(format!("n{i}.i2p")).await;
     }
     // 64 datagrams waiting at most (all names together): 8 wait, 56 more fit.
     for _ in 0..57 {
-        send("n0.i2p".into()).await;
+        to_name("n0.i2p".into()).await;
     }
-    u.send_to(&[header(&r.echo, 9, 0), b"fast".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"fast").await;
     assert!(recv(&u, T).await.unwrap().ends_with(b"fast"));
     let st = &r.ctx.stats.udp;
     assert_eq!(st.dropped_queue.load(Ordering::Relaxed), 2);
@@ -570,9 +536,7 @@ async fn forged_datagrams_on_the_forward_port_are_not_delivered() {
     // Another local process, posing as the router: "from the echo service".
     let echo_dest = known[0].0.clone();
     // The client has sent (replies have somewhere to go).
-    u.send_to(&[header(&r.echo, 9, 0), b"first".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"first").await;
     assert!(recv(&u, T).await.expect("echo").ends_with(b"first"));
     let forger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     forger
@@ -582,9 +546,7 @@ async fn forged_datagrams_on_the_forward_port_are_not_delivered() {
         )
         .await
         .unwrap();
-    u.send_to(&[header(&r.echo, 9, 0), b"real".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"real").await;
     let got = recv(&u, T).await.expect("the real echo");
     assert!(got.ends_with(b"real"), "{got:?}");
     assert!(recv(&u, Duration::from_millis(300)).await.is_none());
@@ -598,18 +560,11 @@ async fn an_unpinned_association_keeps_its_first_source() {
     let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (_c, rep, relay) = associate(r.socks, "0.0.0.0:0".parse().unwrap()).await;
     assert_eq!(rep, 0);
-    u.send_to(&[header(&r.echo, 9, 0), b"first".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"first").await;
     assert!(recv(&u, T).await.expect("echo").ends_with(b"first"));
     let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    other
-        .send_to(&[header(&r.echo, 9, 0), b"theirs".to_vec()].concat(), relay)
-        .await
-        .unwrap();
-    u.send_to(&[header(&r.echo, 9, 0), b"second".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&other, relay, header(&r.echo, 9, 0), b"theirs").await;
+    send(&u, relay, header(&r.echo, 9, 0), b"second").await;
     assert!(recv(&u, T).await.expect("echo").ends_with(b"second"));
     assert!(recv(&u, Duration::from_millis(300)).await.is_none());
     assert!(recv(&other, Duration::from_millis(100)).await.is_none());
@@ -627,9 +582,7 @@ async fn automap_maps_no_sender_the_client_never_sent_to() {
     let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (_c, rep, relay) = associate(r.socks, u.local_addr().unwrap()).await;
     assert_eq!(rep, 0);
-    u.send_to(&[header(&r.echo, 9, 0), b"hi".to_vec()].concat(), relay)
-        .await
-        .unwrap();
+    send(&u, relay, header(&r.echo, 9, 0), b"hi").await;
     recv(&u, T).await.expect("echo");
     let [(assoc_dest, _)] = new_datagram_sessions(&r, &known).try_into().unwrap();
     let stranger = datagram_session(&r.fake, "stranger").await;
