@@ -86,10 +86,12 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
     let site = Session::spawn(SessionConfig {
         sam_addr: site_sam.clone(),
         name: "demo-site".into(),
-        keys: site_keys,
+        keys: site_keys.into(),
         options: opts(),
         warm_sockets: true,
         datagram_port: None,
+        create_timeout: crate::i2p::sam::CREATE_TIMEOUT,
+        on_demand: true,
     });
     // The proxy's own router joins through the network's reseed file.
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;

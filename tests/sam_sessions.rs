@@ -27,13 +27,15 @@ fn config(fake: &FakeSam, name: &str, seed: u64) -> SessionConfig {
     SessionConfig {
         sam_addr: fake.addr(),
         name: name.into(),
-        keys: test_keys(seed),
+        keys: test_keys(seed).into(),
         options: vec![
             ("inbound.length".into(), "0".into()),
             ("i2cp.leaseSetEncType".into(), "4,0".into()),
         ],
         warm_sockets: true,
         datagram_port: None,
+        create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
+        on_demand: true,
     }
 }
 
@@ -411,6 +413,7 @@ fn template(fake: &FakeSam, quantity: &str) -> Template {
         sam_addr: fake.addr(),
         options: vec![("inbound.quantity".into(), quantity.into())],
         sig_type: 7,
+        create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
     }
 }
 
@@ -595,7 +598,7 @@ async fn sam_router_names_and_streams() {
     *book.user.write().unwrap() = u;
     *book.subscribed.write().unwrap() = s;
     let tpl = template(&fake, "2");
-    let session = identity::fixed_session("router", test_keys(24), &tpl, None);
+    let session = identity::fixed_session("router", test_keys(24).into(), &tpl, None);
     timeout(T, session.usable_id()).await.unwrap().unwrap();
     let r = SamRouter {
         pool: Arc::new(Pool::new("l1", tpl, Mode::Fixed(session))),

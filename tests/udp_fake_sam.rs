@@ -48,8 +48,9 @@ async fn rig_with(
         sam_addr: fake.addr(),
         options: vec![],
         sig_type: 7,
+        create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
     };
-    let session = identity::fixed_session("l", test_keys(5), &tpl, None);
+    let session = identity::fixed_session("l", test_keys(5).into(), &tpl, None);
     timeout(T, session.usable_id()).await.unwrap().unwrap();
     let book = Arc::new(Books::default());
     let router = Arc::new(SamRouter {

@@ -29,6 +29,9 @@ pub struct Config {
     pub handshake_timeout: u64,
     /// Seconds to wait for the router to open a stream (lookup included).
     pub stream_timeout: u64,
+    /// Seconds the router may take to create a session (SESSION CREATE: it builds tunnels
+    /// first; Java I2P can take minutes). Past it the attempt is dropped and retried.
+    pub session_timeout: u64,
     /// Concurrent clients; more are closed at once.
     pub max_clients: usize,
     /// Options for the router's session, i2pd names: `inbound.length`, `outbound.quantity`,
@@ -313,6 +316,7 @@ impl Default for Config {
             signature_type: 7,
             handshake_timeout: 30,
             stream_timeout: 60,
+            session_timeout: 300,
             max_clients: 512,
             options: BTreeMap::new(),
             proxy: Vec::new(),
@@ -732,7 +736,7 @@ impl Config {
             a.parse::<SocketAddr>()
                 .with_context(|| format!("sam_udp {a:?}: an address like 127.0.0.1:7655"))?;
         }
-        if self.handshake_timeout == 0 || self.stream_timeout == 0 {
+        if self.handshake_timeout == 0 || self.stream_timeout == 0 || self.session_timeout == 0 {
             bail!("timeouts must be at least 1 second");
         }
         // Beyond these, a value is a typo; near u64::MAX it would overflow a deadline.
@@ -740,6 +744,7 @@ impl Config {
         for (name, v, max) in [
             ("handshake_timeout", self.handshake_timeout, day),
             ("stream_timeout", self.stream_timeout, day),
+            ("session_timeout", self.session_timeout, day),
             ("drain_timeout", self.drain_timeout, day),
             ("subscription_delay", self.subscription_delay, 30 * day),
             (
@@ -992,6 +997,7 @@ mod tests {
             "drain_timeout",
             "handshake_timeout",
             "stream_timeout",
+            "session_timeout",
             "subscription_interval",
         ] {
             let c: Config = toml::from_str(&format!("{key} = 9223372036854775807")).unwrap();

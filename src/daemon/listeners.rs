@@ -6,9 +6,9 @@
 use crate::automap::server::{Dns, DnsLimits};
 use crate::config::{AutomapConfig, Config, ConfigSource, Isolate, Listener};
 use crate::i2p::identity::{self, Mode, Pool, Template};
-use crate::i2p::keyfile::{self, KeySource};
-use crate::i2p::sam::Session;
-use crate::i2p::{PrivateKeys, SamRouter};
+use crate::i2p::keyfile;
+use crate::i2p::sam::{Keys, Session};
+use crate::i2p::SamRouter;
 use crate::naming::standins::{Network, StandIns};
 use crate::naming::subscriptions::Subscriptions;
 use crate::naming::Books;
@@ -33,10 +33,12 @@ enum IdentityKey {
     Transient(String),
 }
 
-/// A listener's own identity: its keys and the session that carries them.
+/// A listener's own identity: the session that carries it (and knows its keys, once the
+/// router made them for a new identity).
 #[derive(Clone)]
 struct Identity {
-    keys: PrivateKeys,
+    /// Where new keys are saved (None: transient).
+    save: Option<PathBuf>,
     template: Template,
     session: Session,
 }
@@ -96,7 +98,7 @@ enum IdentityPlan {
     Keep(Identity),
     /// Same keys, new tunnel options: a new session once the old one is closed.
     Replace(Identity, Template),
-    New(PrivateKeys, Template),
+    New(Keys, Template),
 }
 
 struct Plan {
@@ -109,6 +111,20 @@ struct Plan {
 pub(super) struct Started {
     pub(super) listeners: Vec<super::ListenerReady>,
     pub(super) sessions: Vec<Session>,
+    /// Listeners whose identity's keys the router has yet to make: `listeners[i]` gets
+    /// its b32 from the session once it is up (`fill_identities`).
+    pending: Vec<(usize, Session)>,
+}
+
+impl Started {
+    /// The b32 of identities whose keys were made since the listener started.
+    pub(super) fn fill_identities(&mut self) {
+        for (i, s) in &self.pending {
+            if let Some(k) = s.keys() {
+                self.listeners[*i].identity = k.destination().b32();
+            }
+        }
+    }
 }
 
 pub(super) struct Daemon {
@@ -158,6 +174,7 @@ impl Daemon {
                 sam_addr: cfg.sam.clone(),
                 options: cfg.session_options()?,
                 sig_type: cfg.signature_type,
+                create_timeout: Duration::from_secs(cfg.session_timeout),
             },
             books: self.books.clone(),
             delay: Duration::from_secs(cfg.subscription_delay),
@@ -195,7 +212,16 @@ impl Daemon {
         {
             warn!("reload: subscriptions and status_listen changes take effect at the next start");
         }
-        let started = self.apply(&new).await?;
+        let mut started = self.apply(&new).await?;
+        // A new identity's keys come from the router within seconds (its session may take
+        // longer): the reload's report names them when it can.
+        let t0 = tokio::time::Instant::now();
+        while started.pending.iter().any(|(_, s)| s.keys().is_none())
+            && t0.elapsed() < Duration::from_secs(15)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        started.fill_identities();
         Ok((new, started.listeners))
     }
 
@@ -218,6 +244,7 @@ impl Daemon {
                 sam_addr: cfg.sam.clone(),
                 options: cfg.listener_options(&l.options)?,
                 sig_type: cfg.signature_type,
+                create_timeout: Duration::from_secs(cfg.session_timeout),
             };
             let (identity, per_user_dir) = if l.isolate == Isolate::Username {
                 let dir = l
@@ -388,11 +415,22 @@ impl Daemon {
                 IdentityPlan::Replace(id.clone(), template.clone())
             });
         }
-        let source = match key {
-            IdentityKey::File(p) => KeySource::File(p.clone()),
-            IdentityKey::Transient(_) => KeySource::Transient,
+        // New keys are the session's to ask the router for, under its deadlines: a router
+        // that does not answer must not keep the listener from opening.
+        let fresh = |save: Option<PathBuf>| Keys::New {
+            sig_type: template.sig_type,
+            save,
         };
-        let keys = keyfile::obtain(&source, &template.sam_addr, template.sig_type).await?;
+        let keys = match key {
+            IdentityKey::File(p) => match keyfile::load(p)? {
+                Some(k) => {
+                    info!("identity loaded from {}", p.display());
+                    Keys::Ready(k)
+                }
+                None => fresh(Some(p.clone())),
+            },
+            IdentityKey::Transient(_) => fresh(None),
+        };
         Ok(IdentityPlan::New(keys, template.clone()))
     }
 
@@ -401,6 +439,7 @@ impl Daemon {
         let mut started = Started {
             listeners: Vec::new(),
             sessions: Vec::new(),
+            pending: Vec::new(),
         };
         // Identities first: listeners pick their sessions from here. Identities no listener
         // uses any more close once their last stream ends.
@@ -467,7 +506,15 @@ impl Daemon {
                 started.sessions.push(id.session.clone());
                 let mode = Mode::Fixed(id.session.clone());
                 let pool = Pool::new(&l.name, p.spec.template.clone(), mode);
-                (Arc::new(pool), id.keys.destination().b32())
+                let b32 = match id.session.keys() {
+                    Some(k) => k.destination().b32(),
+                    None => {
+                        let i = started.listeners.len();
+                        started.pending.push((i, id.session.clone()));
+                        PENDING.to_string()
+                    }
+                };
+                (Arc::new(pool), b32)
             }
             None => (
                 per_user_pool(&p.spec, prev.as_ref()),
@@ -521,9 +568,20 @@ impl Daemon {
         let info = Arc::new(ListenerInfo {
             name: l.name.clone(),
             listen: l.listen.to_string(),
-            identity: identity_text.clone(),
+            identity: match &p.spec.identity {
+                Some(key) => {
+                    let s = self.identities[key].session.clone();
+                    let text = identity_text.clone();
+                    Box::new(move || {
+                        s.keys()
+                            .map(|k| k.destination().b32())
+                            .unwrap_or(text.clone())
+                    })
+                }
+                None => Box::new(|| "per-username".to_string()),
+            },
             stats: ctx.stats.clone(),
-            session_up: Box::new(move || p1.is_up()),
+            session: Box::new(move || p1.session_view()),
             per_user_identities: Box::new(move || p2.users()),
         });
         if !l.listen.ip().is_loopback() {
@@ -690,37 +748,54 @@ fn budget(cfg: &Config) -> usize {
 
 /// The identity `p` plans, its session started if it needs a new one.
 fn commit_identity(key: &IdentityKey, p: IdentityPlan) -> Identity {
+    let save = match key {
+        IdentityKey::File(p) => Some(p.clone()),
+        IdentityKey::Transient(_) => None,
+    };
     match p {
         IdentityPlan::Keep(id) => id,
         IdentityPlan::Replace(old, template) => {
+            // Keys the old session never got from the router are asked for again.
+            let keys = match old.session.keys() {
+                Some(k) => Keys::Ready(k.clone()),
+                None => Keys::New {
+                    sig_type: template.sig_type,
+                    save: old.save.clone(),
+                },
+            };
             info!(
                 "identity {}: new tunnel options; its session is recreated (streams on the old \
                  one end: routers refuse two sessions with the same keys)",
-                old.keys.destination().b32()
+                old.session
+                    .keys()
+                    .map(|k| k.destination().b32())
+                    .unwrap_or_else(|| PENDING.into())
             );
             let session = identity::fixed_session(
                 &session_name(key),
-                old.keys.clone(),
+                keys,
                 &template,
                 Some(old.session.clone()),
             );
             Identity {
-                keys: old.keys,
+                save,
                 template,
                 session,
             }
         }
         IdentityPlan::New(keys, template) => {
-            let session =
-                identity::fixed_session(&session_name(key), keys.clone(), &template, None);
+            let session = identity::fixed_session(&session_name(key), keys, &template, None);
             Identity {
-                keys,
+                save,
                 template,
                 session,
             }
         }
     }
 }
+
+/// What a listener's identity is called before the router has made its keys.
+const PENDING: &str = "(new identity: keys not made yet)";
 
 /// The per-user pool of a listener: the one it had, when keys and options are unchanged
 /// (users keep their sessions across the reload); else a new one, which for persistent

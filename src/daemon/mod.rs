@@ -127,7 +127,8 @@ pub async fn run(
     let result = match started {
         None => Ok(()),
         Some(Err(e)) => Err(e),
-        Some(Ok((started, status_at))) => {
+        Some(Ok((mut started, status_at))) => {
+            started.fill_identities();
             // The file first: whoever sees `ready` or READY=1 can read it.
             out.ports(&current, &d, status_at);
             announce(&current, started.listeners, &out)?;
@@ -242,7 +243,7 @@ impl Outputs<'_> {
                     name: l.name.clone(),
                     listen: l.listen,
                     protocols: protocols.iter().map(|p| p.to_string()).collect(),
-                    identity: info.identity.clone(),
+                    identity: (info.identity)(),
                 })
             })
             .collect();

@@ -4,8 +4,7 @@
 //! are stored under a hash of the listener and username, never the name in clear.
 
 use crate::i2p::keyfile::{self, KeySource};
-use crate::i2p::sam::{SamError, Session, SessionConfig};
-use crate::i2p::PrivateKeys;
+use crate::i2p::sam::{Keys, SamError, Session, SessionConfig, SessionState};
 use crate::socks::Credentials;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -22,6 +21,8 @@ pub struct Template {
     pub sam_addr: String,
     pub options: Vec<(String, String)>,
     pub sig_type: u16,
+    /// How long the router may take to create a session (`session_timeout`).
+    pub create_timeout: Duration,
 }
 
 pub enum Mode {
@@ -56,6 +57,24 @@ pub struct Pool {
     /// The pool this one replaced (a reload with new tunnel options): a user's new session
     /// waits for the old session of the same keys to close.
     previous: Mutex<Option<Arc<Pool>>>,
+}
+
+/// A listener's session as the endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// "up", "creating" (the router is building its tunnels), "down" (retrying) or
+    /// "per-user" (sessions made per username on first use).
+    pub state: &'static str,
+    /// "creating": since when (Unix seconds).
+    pub since: Option<u64>,
+    /// "down": why.
+    pub error: Option<String>,
+}
+
+impl SessionView {
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, "up" | "per-user")
+    }
 }
 
 /// A session in use by one stream; a per-user identity stays open while leases exist.
@@ -300,11 +319,14 @@ impl Pool {
                     SessionConfig {
                         sam_addr: self.template.sam_addr.clone(),
                         name: format!("eepsocks-{}-{}", self.listener, slot.tag),
-                        keys,
+                        keys: keys.into(),
                         options: self.template.options.clone(),
                         // Idle per-user identities may be many: no warm sockets.
                         warm_sockets: false,
                         datagram_port: None,
+                        create_timeout: self.template.create_timeout,
+                        // Made for the client asking: it waits for it.
+                        on_demand: true,
                     },
                     previous,
                 );
@@ -339,11 +361,27 @@ impl Pool {
         n
     }
 
-    /// Whether the listener's own session exists (per-user pools: always true).
-    pub fn is_up(&self) -> bool {
+    /// The listener's own session, for the status endpoint.
+    pub fn session_view(&self) -> SessionView {
+        let view = |state, since, error| SessionView {
+            state,
+            since,
+            error,
+        };
         match &self.mode {
-            Mode::Fixed(s) => matches!(s.state(), crate::i2p::sam::SessionState::Up(_)),
-            Mode::PerUser { .. } => true,
+            Mode::PerUser { .. } => view("per-user", None, None),
+            Mode::Fixed(s) => match s.state() {
+                SessionState::Up(_) => view("up", None, None),
+                SessionState::Starting { since } => {
+                    let unix = since
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .ok();
+                    view("creating", unix, None)
+                }
+                SessionState::Down(why) => view("down", None, Some(why)),
+                SessionState::Closed => view("down", None, Some("closed".into())),
+            },
         }
     }
 
@@ -369,7 +407,7 @@ pub async fn reaper(pools: Arc<std::sync::RwLock<Vec<Arc<Pool>>>>) {
 /// `previous`: the session of the same keys this one replaces (see `Session::spawn_after`).
 pub fn fixed_session(
     name: &str,
-    keys: PrivateKeys,
+    keys: Keys,
     template: &Template,
     previous: Option<Session>,
 ) -> Session {
@@ -381,6 +419,8 @@ pub fn fixed_session(
             options: template.options.clone(),
             warm_sockets: true,
             datagram_port: None,
+            create_timeout: template.create_timeout,
+            on_demand: false,
         },
         previous,
     )

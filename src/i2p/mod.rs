@@ -56,6 +56,9 @@ pub enum OpenError {
     /// The router is down, or the session is gone.
     #[error("router unavailable: {0}")]
     Router(String),
+    /// The router works but has not finished creating the identity's session yet.
+    #[error("router not ready: {0}")]
+    NotReady(String),
 }
 
 impl OpenError {
@@ -64,7 +67,9 @@ impl OpenError {
         match self {
             OpenError::NameNotFound | OpenError::Unreachable(_) => Reply::HostUnreachable,
             OpenError::Timeout(_) => Reply::TtlExpired,
-            OpenError::Router(_) | OpenError::Limit(_) => Reply::GeneralFailure,
+            OpenError::Router(_) | OpenError::Limit(_) | OpenError::NotReady(_) => {
+                Reply::GeneralFailure
+            }
         }
     }
 

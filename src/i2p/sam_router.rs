@@ -134,8 +134,11 @@ impl Router for SamRouter {
 
 /// SAM results to open errors. `lookup` marks NAMING LOOKUP replies.
 fn map_sam(e: SamError, lookup: bool) -> OpenError {
-    if let SamError::Limit(m) = &e {
-        return OpenError::Limit(m.clone());
+    match e {
+        SamError::Limit(m) => return OpenError::Limit(m),
+        SamError::NotReady(m) => return OpenError::NotReady(m),
+        SamError::Unreachable(m) => return OpenError::Unreachable(m),
+        _ => {}
     }
     match e.result() {
         Some("KEY_NOT_FOUND") if lookup => OpenError::NameNotFound,
@@ -172,6 +175,13 @@ mod tests {
             (refused("INVALID_ID"), false, Reply::GeneralFailure),
             (refused("I2P_ERROR"), false, Reply::GeneralFailure),
             (SamError::NoSession, false, Reply::GeneralFailure),
+            (SamError::NotReady("x".into()), false, Reply::GeneralFailure),
+            (SamError::Deadline("x".into()), false, Reply::GeneralFailure),
+            (
+                SamError::Unreachable("x".into()),
+                false,
+                Reply::HostUnreachable,
+            ),
             (
                 SamError::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
                 false,

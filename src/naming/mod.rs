@@ -119,6 +119,12 @@ pub fn classify(addr: &Address) -> Result<Target, Refusal> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
         return match hash.len() {
+            // 52 characters carry 260 bits for a 256-bit hash: the last one's low 4 bits are
+            // padding and must be 0 (only 'a' and 'q' end a b32). Any other is a typo that
+            // would otherwise cost a network lookup before failing.
+            52 if base32 && !matches!(hash.as_bytes()[51], b'a' | b'q') => Err(Refusal::BadHash(
+                "not a b32 address: its last character sets padding bits (a typo?)",
+            )),
             52 if base32 => Ok(Target::B32(name)),
             n if n >= 56 && base32 => Ok(Target::B33(name)),
             // No such thing: as a plain name an address book could map it anywhere, and
@@ -200,6 +206,16 @@ mod tests {
             n(&("1".repeat(52) + ".b32.i2p")),
             Err(Refusal::BadHash(_))
         ));
+        // The padding bits of the 52nd character: only 'a' and 'q' leave them clear.
+        let stem = &H[..51];
+        for last in ['b', 'p', 'r', 'z', '2', '7'] {
+            let bad = format!("{stem}{last}.b32.i2p");
+            assert!(matches!(n(&bad), Err(Refusal::BadHash(_))), "{bad}");
+        }
+        for last in ['a', 'q'] {
+            let good = format!("{stem}{last}.b32.i2p");
+            assert_eq!(n(&good), Ok(Target::B32(good.clone())));
+        }
         let long = vec!["a".repeat(60); 5].join(".") + ".i2p";
         assert!(matches!(n(&long), Err(Refusal::Malformed(_))));
         assert_eq!(Refusal::IpLiteral.reply(), Reply::NotAllowed);

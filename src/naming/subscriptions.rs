@@ -124,7 +124,14 @@ impl Subscriptions {
             self.template.sig_type,
         )
         .await?;
-        let session = identity::fixed_session("eepsocks-subscriptions", keys, &self.template, None);
+        let session =
+            identity::fixed_session("eepsocks-subscriptions", keys.into(), &self.template, None);
+        // A listener-style session fails streams at once while it is created: wait for it.
+        match tokio::time::timeout(self.timeout, session.wait_until_up()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => bail!("no session for the subscriptions: {e}"),
+            Err(_) => bail!("no session for the subscriptions within {:?}", self.timeout),
+        }
         let mut state: State = std::fs::read_to_string(self.state_path())
             .ok()
             .and_then(|t| toml::from_str(&t).ok())

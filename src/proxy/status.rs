@@ -58,14 +58,17 @@ impl Stats {
     }
 }
 
+pub use crate::i2p::identity::SessionView;
+
 /// What the endpoint reports about one listener.
 pub struct ListenerInfo {
     pub name: String,
     pub listen: String,
-    /// b32, or "per-username"
-    pub identity: String,
+    /// b32, or "per-username" (a function: a new identity's keys come from the router)
+    pub identity: Box<dyn Fn() -> String + Send + Sync>,
     pub stats: Arc<Stats>,
-    pub session_up: Box<dyn Fn() -> bool + Send + Sync>,
+    /// The state of the listener's own session.
+    pub session: Box<dyn Fn() -> SessionView + Send + Sync>,
     pub per_user_identities: Box<dyn Fn() -> usize + Send + Sync>,
 }
 
@@ -108,18 +111,22 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
     );
     for (k, l) in listeners.iter().enumerate() {
         let s = &l.stats;
+        let session = (l.session)();
         if k > 0 {
             o.push(',');
         }
         let _ = write!(
             o,
-            "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"per_user_identities\":{},\
+            "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"per_user_identities\":{},\
              \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\
              \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
             json_str(&l.name),
             json_str(&l.listen),
-            json_str(&l.identity),
-            (l.session_up)(),
+            json_str(&(l.identity)()),
+            session.is_up(),
+            json_str(session.state),
+            session.since.map_or("null".to_string(), |t| t.to_string()),
+            session.error.as_deref().map_or("null".to_string(), json_str),
             (l.per_user_identities)(),
             Stats::get(&s.connections),
             Stats::get(&s.streams_opened),
@@ -240,7 +247,7 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
             "session_up",
             "1 when the router session of the listener exists",
             "gauge",
-            |l| (l.session_up)() as u64,
+            |l| (l.session)().is_up() as u64,
         ),
         (
             "per_user_identities",
@@ -429,9 +436,13 @@ mod tests {
         let l = vec![Arc::new(ListenerInfo {
             name: "main".into(),
             listen: "127.0.0.1:4447".into(),
-            identity: "x.b32.i2p".into(),
+            identity: Box::new(|| "x.b32.i2p".into()),
             stats,
-            session_up: Box::new(|| true),
+            session: Box::new(|| SessionView {
+                state: "creating",
+                since: Some(1_700_000_000),
+                error: None,
+            }),
             per_user_identities: Box::new(|| 0),
         })];
         let j = json(&l, "sam", "127.0.0.1:7656");

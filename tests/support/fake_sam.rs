@@ -57,6 +57,9 @@ enum Action {
     Ignore,
     /// Answer it as usual, but this much later.
     Delay(Duration),
+    /// Close the connection without an answer, this much later (emissary closes a STREAM
+    /// CONNECT socket when it finds no LeaseSet).
+    Close(Duration),
 }
 
 struct Fault {
@@ -277,6 +280,12 @@ impl FakeSam {
     /// `by` later (one session slower than the others).
     pub fn delay_next(&self, prefix: &str, by: Duration, times: Option<usize>) {
         self.fault(prefix, Action::Delay(by), times);
+    }
+
+    /// Close the connection, unanswered, `after` the next `times` commands starting with
+    /// `prefix` (None: all).
+    pub fn close_on(&self, prefix: &str, after: Duration, times: Option<usize>) {
+        self.fault(prefix, Action::Close(after), times);
     }
 
     /// Forget every refusal and hang.
@@ -518,6 +527,10 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                         delay += *by;
                         None
                     }
+                    Action::Close(after) => {
+                        delay = *after;
+                        Some(Some(Some((String::new(), String::new()))))
+                    }
                 };
                 if let Some(n) = &mut f.left {
                     *n -= 1;
@@ -535,6 +548,10 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
             None => {}
             Some(None) => std::future::pending::<()>().await,
             Some(Some(None)) => continue,
+            Some(Some(Some((result, _)))) if result.is_empty() => {
+                tokio::time::sleep(delay).await;
+                return;
+            }
             Some(Some(Some((result, message)))) => {
                 let reply = format!(
                     "{} RESULT={result} MESSAGE=\"{message}\"\n",

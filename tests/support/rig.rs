@@ -127,3 +127,26 @@ pub fn free_addrs<const N: usize>() -> [SocketAddr; N] {
         .collect();
     std::array::from_fn(|i| ls[i].local_addr().unwrap())
 }
+
+/// GET /status on the endpoint at `at`: the JSON object of listener `name`.
+pub fn listener_status(at: SocketAddr, name: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(at).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = at.port();
+    write!(
+        s,
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").expect("an HTTP response").1;
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("no listener {name} in {v}"))
+        .clone()
+}

@@ -108,10 +108,12 @@ impl DatagramSession {
         let session = Session::spawn(SessionConfig {
             sam_addr: cfg.sam_addr.clone(),
             name: cfg.name.clone(),
-            keys,
+            keys: keys.into(),
             options: cfg.options.clone(),
             warm_sockets: false,
             datagram_port: Some(inbound.local_addr()?.port()),
+            create_timeout: super::CREATE_TIMEOUT,
+            on_demand: true,
         });
         // Built before the wait, so that dropping this future (the client left, or the
         // open timed out) drops it too, and its Drop closes the session: a SESSION CREATE

@@ -7,7 +7,7 @@ mod session;
 mod wire;
 
 pub use datagram::{DatagramConfig, DatagramSession};
-pub use session::{Session, SessionConfig, SessionState};
+pub use session::{Keys, Session, SessionConfig, SessionState, CREATE_TIMEOUT};
 pub use wire::{ReplyLine, SamSocket};
 
 use crate::i2p::format::PrivateKeys;
@@ -32,6 +32,17 @@ pub enum SamError {
     /// The session is down (router unreachable or lost); being recreated.
     #[error("the router is unavailable: {0}")]
     Down(String),
+    /// The router is still creating the session (building tunnels): it works, but cannot
+    /// carry streams yet.
+    #[error("the router is not ready: {0}")]
+    NotReady(String),
+    /// The router did not answer a command within our deadline for it.
+    #[error("no answer from the router: {0}")]
+    Deadline(String),
+    /// The router closed a stream it was asked to open while the session stayed up: the
+    /// destination could not be reached (emissary does this when no LeaseSet is found).
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl SamError {

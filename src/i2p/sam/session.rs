@@ -22,7 +22,7 @@ pub struct SessionConfig {
     /// Nickname prefix for the session id; the pid and a process-wide counter are appended
     /// on each (re)creation, so no two sessions of this process ever share an id.
     pub name: String,
-    pub keys: PrivateKeys,
+    pub keys: Keys,
     /// `key=value` options passed to SESSION CREATE (i2cp and tunnel options).
     pub options: Vec<(String, String)>,
     /// Keep HELLO'd sockets ready for the next streams. Off for sessions that may sit idle
@@ -31,11 +31,42 @@ pub struct SessionConfig {
     /// `Some(port)`: a repliable-datagram session (STYLE=DATAGRAM) whose datagrams the
     /// router forwards to 127.0.0.1:port. `None`: a STREAM session.
     pub datagram_port: Option<u16>,
+    /// How long the router may take to answer SESSION CREATE (it builds tunnels first:
+    /// Java I2P can take minutes). Past it the attempt is dropped and retried with backoff.
+    pub create_timeout: Duration,
+    /// Created for the client that asked for it (a per-user identity, a UDP association):
+    /// that client waits while it is created, and its progress is logged at debug only.
+    /// Otherwise (a listener's own identity) streams asked for while it is being created
+    /// fail at once with "not ready", and progress is logged at info.
+    pub on_demand: bool,
 }
+
+/// The keys a session is created with.
+#[derive(Clone)]
+pub enum Keys {
+    Ready(PrivateKeys),
+    /// New keys from the router (`DEST GENERATE`), asked for by the session's task under
+    /// its deadlines and backoff, so a router that does not answer never holds up the
+    /// listener; written to `save` (a new 0600 file, never replaced) when given.
+    New {
+        sig_type: u16,
+        save: Option<std::path::PathBuf>,
+    },
+}
+
+impl From<PrivateKeys> for Keys {
+    fn from(k: PrivateKeys) -> Keys {
+        Keys::Ready(k)
+    }
+}
+
+/// The default of `SessionConfig::create_timeout` (`session_timeout` in the config).
+pub const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionState {
-    Starting,
+    /// The first attempt is under way, since then (keys, SESSION CREATE).
+    Starting { since: std::time::SystemTime },
     /// The session exists under this id.
     Up(String),
     /// The last attempt failed; retrying.
@@ -56,6 +87,9 @@ pub struct Session {
     cmds: mpsc::Sender<Cmd>,
     warm: Arc<WarmPool>,
     stop: CancellationToken,
+    /// The keys, once known (at once, or when the router generated them).
+    keys: Arc<std::sync::OnceLock<PrivateKeys>>,
+    on_demand: bool,
 }
 
 /// SAM connections that already said HELLO, so opening a stream costs one round trip
@@ -72,6 +106,9 @@ struct WarmPool {
 const WARM: usize = 2;
 /// Older ones are dropped rather than trusted: the router may have timed them out.
 const WARM_MAX_AGE: Duration = Duration::from_secs(30);
+/// A warm connection that fails this soon after STREAM CONNECT was closed by the router
+/// before it read the line (an idle timeout), not refused: the stream is tried again.
+const WARM_RACE: Duration = Duration::from_millis(100);
 
 impl Session {
     /// Start the task that creates and keeps the session. Returns at once; use
@@ -84,12 +121,20 @@ impl Session {
     /// routers refuse a second session with the same keys (i2pd: DUPLICATED_DEST), so a
     /// session replacing another of the same identity (new tunnel options) waits for it.
     pub fn spawn_after(cfg: SessionConfig, previous: Option<Session>) -> Session {
-        let (state_tx, state) = watch::channel(SessionState::Starting);
+        let (state_tx, state) = watch::channel(SessionState::Starting {
+            since: std::time::SystemTime::now(),
+        });
         let (cmds_tx, cmds) = mpsc::channel(64);
         let sam_addr = cfg.sam_addr.clone();
         let warm_sockets = cfg.warm_sockets;
+        let on_demand = cfg.on_demand;
         let stop = CancellationToken::new();
         let task_stop = stop.clone();
+        let keys = Arc::new(std::sync::OnceLock::new());
+        if let Keys::Ready(k) = &cfg.keys {
+            let _ = keys.set(k.clone());
+        }
+        let task_keys = keys.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = task_stop.cancelled() => {}
@@ -99,7 +144,7 @@ impl Session {
                         p.close();
                         p.closed().await;
                     }
-                    keep_session(cfg, &state_tx, cmds, replacing).await
+                    keep_session(cfg, &state_tx, cmds, replacing, &task_keys).await
                 } => {}
             }
             // Dropping the control connection (inside the future above) ends the session.
@@ -114,7 +159,14 @@ impl Session {
                 ..WarmPool::default()
             }),
             stop,
+            keys,
+            on_demand,
         }
+    }
+
+    /// The session's keys, once known (generated keys: after the router made them).
+    pub fn keys(&self) -> Option<&PrivateKeys> {
+        self.keys.get()
     }
 
     /// End the session now, for every holder of this handle: streams it carries end with
@@ -143,7 +195,7 @@ impl Session {
                 SessionState::Up(id) => return Ok(id.clone()),
                 SessionState::Down(why) => return Err(SamError::Down(why.clone())),
                 SessionState::Closed => return Err(SamError::NoSession),
-                SessionState::Starting => {}
+                SessionState::Starting { .. } => {}
             }
             if rx.changed().await.is_err() {
                 return Err(SamError::NoSession);
@@ -166,9 +218,26 @@ impl Session {
         }
     }
 
+    /// The session id for a client's stream or lookup: `usable_id`, except that a session
+    /// that is not `on_demand` fails at once while it is first created, so clients of a
+    /// listener whose router is still building tunnels get a prompt "not ready" answer.
+    pub async fn id_for_client(&self) -> Result<String, SamError> {
+        if !self.on_demand {
+            if let SessionState::Starting { since } = self.state() {
+                let secs = since.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+                return Err(SamError::NotReady(format!(
+                    "the router at {} is still creating this identity's session (building \
+                     tunnels), {secs} s so far",
+                    self.sam_addr
+                )));
+            }
+        }
+        self.usable_id().await
+    }
+
     /// `NAMING LOOKUP` inside the session; returns the full destination.
     pub async fn lookup(&self, name: &str) -> Result<Destination, SamError> {
-        self.usable_id().await?;
+        self.id_for_client().await?;
         let (tx, rx) = oneshot::channel();
         self.cmds
             .send(Cmd::Lookup(name.to_string(), tx))
@@ -187,24 +256,45 @@ impl Session {
     /// Open a stream: a new SAM connection, `STREAM CONNECT`, and on `RESULT=OK` the socket
     /// (plus any bytes that arrived behind the status line).
     pub async fn connect(&self, dest: &str, port: u16) -> Result<(TcpStream, Vec<u8>), SamError> {
-        let id = self.usable_id().await?;
+        let id = self.id_for_client().await?;
         let warm = self.take_warm();
         self.refill();
         if let Some(c) = warm {
+            let t0 = Instant::now();
             match stream_connect(c, &id, dest, port).await {
-                // A warm connection the router closed meanwhile: use a fresh one.
-                Err(SamError::Io(_)) => {}
+                // A warm connection the router closed just as we used it: a fresh one.
+                Err(SamError::Io(_)) if t0.elapsed() < WARM_RACE => {}
+                Err(SamError::Io(e)) => return Err(self.closed_stream(e).await),
                 other => return other,
             }
         }
         let c = SamSocket::connect(&self.sam_addr).await?;
-        stream_connect(c, &id, dest, port).await
+        match stream_connect(c, &id, dest, port).await {
+            Err(SamError::Io(e)) => Err(self.closed_stream(e).await),
+            other => other,
+        }
+    }
+
+    /// The router closed a STREAM CONNECT socket without a STREAM STATUS (emissary does
+    /// when it finds no LeaseSet). If the bridge still answers and the session is up, the
+    /// destination was unreachable; otherwise the router is.
+    async fn closed_stream(&self, e: std::io::Error) -> SamError {
+        let bridge_up = SamSocket::connect(&self.sam_addr).await.is_ok();
+        if bridge_up && matches!(self.state(), SessionState::Up(_)) {
+            SamError::Unreachable(
+                "the router closed the stream without an answer (no LeaseSet found for \
+                 the destination: it is offline, or the address is wrong)"
+                    .into(),
+            )
+        } else {
+            SamError::Io(e)
+        }
     }
 
     fn take_warm(&self) -> Option<SamSocket> {
         let mut conns = self.warm.conns.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((c, born)) = conns.pop() {
-            if born.elapsed() < WARM_MAX_AGE {
+            if born.elapsed() < WARM_MAX_AGE && !c.is_closed() {
                 return Some(c);
             }
         }
@@ -280,12 +370,17 @@ async fn keep_session(
     state: &watch::Sender<SessionState>,
     mut cmds: mpsc::Receiver<Cmd>,
     replacing: bool,
+    keys: &std::sync::OnceLock<PrivateKeys>,
 ) {
     let mut attempt: u32 = 0;
     loop {
         let seq = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}-{}-{seq}", cfg.name, std::process::id());
-        match create(&cfg, &id).await {
+        let created = match obtain_keys(&cfg, keys).await {
+            Ok(k) => create(&cfg, &id, k).await,
+            Err(e) => Err(e),
+        };
+        match created {
             Ok(conn) => {
                 let up_since = tokio::time::Instant::now();
                 let _ = state.send(SessionState::Up(id.clone()));
@@ -350,7 +445,50 @@ async fn keep_session(
     }
 }
 
-async fn create(cfg: &SessionConfig, id: &str) -> Result<SamSocket, SamError> {
+/// The session's keys: known already, or new ones from the router, saved if asked.
+async fn obtain_keys<'k>(
+    cfg: &SessionConfig,
+    keys: &'k std::sync::OnceLock<PrivateKeys>,
+) -> Result<&'k PrivateKeys, SamError> {
+    if let Some(k) = keys.get() {
+        return Ok(k);
+    }
+    let Keys::New { sig_type, save } = &cfg.keys else {
+        unreachable!("ready keys are set at spawn");
+    };
+    let mut c = SamSocket::connect(&cfg.sam_addr).await?;
+    let new = match tokio::time::timeout(KEYGEN_TIMEOUT, super::generate_keys_on(&mut c, *sig_type))
+        .await
+    {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(SamError::Deadline(format!(
+                "DEST GENERATE at {} unanswered for {} s",
+                cfg.sam_addr,
+                KEYGEN_TIMEOUT.as_secs()
+            )))
+        }
+    };
+    if let Some(path) = save {
+        crate::fsutil::write_new(path, new.as_bytes()).map_err(|e| {
+            SamError::Protocol(format!(
+                "cannot create key file {}: {e} (does it exist already?)",
+                path.display()
+            ))
+        })?;
+        info!("new identity saved to {}", path.display());
+    }
+    Ok(keys.get_or_init(|| new))
+}
+
+/// How long `DEST GENERATE` may take (Java I2P makes ElGamal keys: a second or so).
+const KEYGEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first progress line while the router builds a session's tunnels, then one per
+/// `CREATE_NOTE_EVERY`.
+const CREATE_FIRST_NOTE: Duration = Duration::from_secs(15);
+const CREATE_NOTE_EVERY: Duration = Duration::from_secs(30);
+
+async fn create(cfg: &SessionConfig, id: &str, keys: &PrivateKeys) -> Result<SamSocket, SamError> {
     let mut c = SamSocket::connect(&cfg.sam_addr).await?;
     // HOST is given although it is the default: i2pd forwards nothing without it (#1375).
     let style = match cfg.datagram_port {
@@ -359,16 +497,55 @@ async fn create(cfg: &SessionConfig, id: &str) -> Result<SamSocket, SamError> {
     };
     let mut line = format!(
         "SESSION CREATE STYLE={style} ID={id} DESTINATION={}",
-        cfg.keys.to_base64()
+        keys.to_base64()
     );
     for (k, v) in &cfg.options {
         let _ = write!(line, " {k}={v}");
     }
     debug!(session = id, "creating SAM session");
-    let r = c.command(&line).await?;
-    r.expect("SESSION", "STATUS")?;
-    r.ok()?;
-    Ok(c)
+    c.send_line(&line).await?;
+    // The router answers once it has built tunnels: seconds on i2pd, minutes on a Java
+    // I2P that has just started. Bounded, and said while waiting.
+    let started = tokio::time::Instant::now();
+    let deadline = started + cfg.create_timeout;
+    let mut note = started + CREATE_FIRST_NOTE;
+    loop {
+        match tokio::time::timeout_at(note.min(deadline), c.read_line()).await {
+            Ok(line) => {
+                let line = line?;
+                if answer_unsolicited(&mut c, &line).await? {
+                    continue;
+                }
+                let r = ReplyLine::parse(&line)?;
+                r.expect("SESSION", "STATUS")?;
+                r.ok()?;
+                return Ok(c);
+            }
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(SamError::Deadline(format!(
+                    "SESSION CREATE at {} unanswered for {} s (session_timeout); the \
+                     router may be short of peers to build tunnels with",
+                    cfg.sam_addr,
+                    cfg.create_timeout.as_secs()
+                )));
+            }
+            Err(_) => {
+                let secs = started.elapsed().as_secs();
+                let limit = cfg.create_timeout.as_secs();
+                if cfg.on_demand {
+                    debug!(session = id, "waiting for the router to create the session ({secs} s so far, at most {limit} s)");
+                } else {
+                    info!(
+                        session = id,
+                        "waiting for the router at {} to build tunnels for the session, {secs} \
+                         s so far (gives up at {limit} s, session_timeout)",
+                        cfg.sam_addr
+                    );
+                }
+                note += CREATE_NOTE_EVERY;
+            }
+        }
+    }
 }
 
 /// Serve lookups and PINGs on the control connection until it fails.

@@ -5,6 +5,10 @@ use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// How long a TCP connect plus HELLO may take: a bridge answers HELLO at once, so a socket
+/// that accepts but stays silent is a wedged router, not a slow one.
+pub const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Longest reply line accepted. Private-key blobs with post-quantum signatures are ~13 KB.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -117,7 +121,22 @@ pub struct SamSocket {
 }
 
 impl SamSocket {
+    /// Connect and say HELLO, both within [`HELLO_TIMEOUT`].
     pub async fn connect(addr: &str) -> Result<SamSocket, SamError> {
+        match tokio::time::timeout(HELLO_TIMEOUT, SamSocket::connect_unbounded(addr)).await {
+            Ok(r) => r,
+            Err(_) => Err(SamError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the SAM bridge at {addr} accepted the connection but did not answer HELLO \
+                     within {} s",
+                    HELLO_TIMEOUT.as_secs()
+                ),
+            ))),
+        }
+    }
+
+    async fn connect_unbounded(addr: &str) -> Result<SamSocket, SamError> {
         let tcp = TcpStream::connect(addr).await?;
         // Command lines are small; Nagle would add delayed-ACK stalls to every round trip.
         tcp.set_nodelay(true)?;
@@ -174,6 +193,17 @@ impl SamSocket {
         self.send_line(line).await?;
         let line = self.read_line().await?;
         ReplyLine::parse(&line)
+    }
+
+    /// Whether the bridge closed (or reset) this idle socket: a warm connection the router
+    /// timed out must not be taken for a stream it then refuses.
+    pub fn is_closed(&self) -> bool {
+        let mut b = [0u8; 1];
+        match self.tcp.try_read(&mut b) {
+            // Unsolicited bytes on an idle command socket: not usable either.
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Hand over the socket for stream data, with whatever was read past the last line.
