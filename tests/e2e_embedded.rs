@@ -249,12 +249,12 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
 
     // 2. Nothing answers: the embedded router starts, in <data_dir>/router, and reports
     // its bootstrap. It is on the public network (net id 2), which is unreachable here,
-    // so it never gets ready; a request meanwhile waits for the stream timeout (4 s)
-    // instead of failing at once.
+    // so it never gets ready; a request meanwhile gets a prompt general failure that says
+    // the router is not ready (not a wait for the stream timeout, 0x06).
     let dead = format!("127.0.0.1:{}", free_port());
     let seed = tmp.path().join("demo/net/reseed.zip");
     let conf = format!(
-        "status_listen = \"off\"\nstream_timeout = 4\n[embedded]\nssu2 = false\n\
+        "status_listen = \"off\"\nstream_timeout = 20\n[embedded]\nssu2 = false\n\
          reseed_file = {:?}\n",
         seed.to_str().unwrap()
     );
@@ -276,14 +276,12 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     let t0 = Instant::now();
     let rep = socks5_connect(&mut s, &site, 80, None).unwrap();
     let waited = t0.elapsed();
-    assert_eq!(
-        rep, 0x06,
-        "TTL expired (stream timeout) while bootstrapping"
-    );
+    assert_eq!(rep, 0x01, "general failure while bootstrapping");
     assert!(
-        waited >= Duration::from_secs(3),
-        "failed at once: {waited:?}"
+        waited < Duration::from_secs(5),
+        "waited {waited:?} instead of answering at once"
     );
+    p.wait_log("router not ready", Duration::from_secs(5));
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
     p.wait_log("embedded router bootstrapping", Duration::from_secs(10));

@@ -174,14 +174,23 @@ async fn backoff_grows_while_refused_then_recovers() {
 
     // The router recovers: the next attempt (8 s later) succeeds, and the count resets.
     fake.clear_faults();
-    let waiter = tokio::spawn({
-        let s = s.clone();
-        async move { s.wait_until_up().await }
-    });
-    let id = waiter.await.unwrap().unwrap();
+    // Stepped as above: an idle runtime would jump the paused clock to the next timer,
+    // HELLO's deadline, before the bridge (on its own thread) answers.
+    let id = loop {
+        if let SessionState::Up(id) = s.state() {
+            break id;
+        }
+        fake.wait_for(|st| !st.live().is_empty(), Duration::from_millis(25));
+        tokio::time::advance(Duration::from_millis(250)).await;
+        now += 250;
+        assert!(now < 60_000, "never up");
+    };
     assert!(fake.sessions().iter().any(|x| x.id == id));
     // Lost after it stayed up a while: recreated at once.
     tokio::time::advance(Duration::from_secs(11)).await;
+    // Real time from here: the wait below blocks a thread, and a paused clock would then
+    // jump to the next timer, HELLO's deadline, before the bridge answers.
+    tokio::time::resume();
     fake.kill_sessions();
     assert!(
         fake.until(|st| st.live().len() == 1 && st.history.len() == 2, T)

@@ -19,9 +19,13 @@ async fn endpoint() -> SocketAddr {
     let info = Arc::new(ListenerInfo {
         name: "main".into(),
         listen: "127.0.0.1:4447".into(),
-        identity: B32.into(),
+        identity: Box::new(|| B32.into()),
         stats: Arc::default(),
-        session_up: Box::new(|| true),
+        session: Box::new(|| status::SessionView {
+            state: "up",
+            since: None,
+            error: None,
+        }),
         per_user_identities: Box::new(|| 0),
     });
     let infos = Arc::new(RwLock::new(vec![info]));
