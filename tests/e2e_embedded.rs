@@ -230,7 +230,8 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     let (p, listen) = run_proxy(
         tmp.path(),
         "d1",
-        "status_listen = \"off\"\n[options]\n\"inbound.length\" = 1\n\"outbound.length\" = 1\n",
+        "status_listen = \"off\"\nextended_errors = true\n[options]\n\"inbound.length\" = 1\n\
+         \"outbound.length\" = 1\n",
         &bridge,
         &["--router", "auto", "--transient"],
     );
@@ -245,6 +246,16 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
         p.log()
     );
     curl(&["--socks5-hostname", &listen], &format!("http://{site}/"));
+    // A well-formed b32 with nothing behind it: emissary closes the stream socket when it
+    // finds no LeaseSet; that is "LeaseSet not found" (0xF0), not a broken router.
+    let unknown = format!("{}.b32.i2p", "a".repeat(52));
+    let mut s = TcpStream::connect(&listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    let t0 = Instant::now();
+    let rep = socks5_connect(&mut s, &unknown, 80, None).unwrap();
+    println!("unknown b32 on emissary: {rep:#04x} after {:.1} s", t0.elapsed().as_secs_f32());
+    assert_eq!(rep, 0xF0, "LeaseSet not found:\n{}", p.log());
+    assert!(!p.log().contains("router unavailable"), "{}", p.log());
     drop(p);
 
     // 2. Nothing answers: the embedded router starts, in <data_dir>/router, and reports
