@@ -253,7 +253,10 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
     let t0 = Instant::now();
     let rep = socks5_connect(&mut s, &unknown, 80, None).unwrap();
-    println!("unknown b32 on emissary: {rep:#04x} after {:.1} s", t0.elapsed().as_secs_f32());
+    println!(
+        "unknown b32 on emissary: {rep:#04x} after {:.1} s",
+        t0.elapsed().as_secs_f32()
+    );
     assert_eq!(rep, 0xF0, "LeaseSet not found:\n{}", p.log());
     assert!(!p.log().contains("router unavailable"), "{}", p.log());
     drop(p);

@@ -741,6 +741,11 @@ async fn per_user_key_files_are_capped() {
     let mode = per_user(Some(dir.clone()), 64);
     let pool = Pool::new("l1", template(&fake, "2"), mode);
     let known = lease_for(&pool, "known").await;
+    // Its key file is written once the router made the keys, before the session is up.
+    timeout(T, known.session.usable_id())
+        .await
+        .unwrap()
+        .unwrap();
     drop(known);
     for i in 0..identity::MAX_USER_KEY_FILES {
         std::fs::write(dir.join(format!("filler{i}.dat")), b"").unwrap();

@@ -53,7 +53,16 @@ pub(super) async fn router_lookup(
     name: &str,
 ) -> Result<std::result::Result<crate::i2p::Destination, String>> {
     let mut c = SamSocket::connect(sam).await?;
-    let r = c.command(&format!("NAMING LOOKUP NAME={name}")).await?;
+    // A b32 needs a LeaseSet lookup on the network: seconds, rarely a minute.
+    let limit = std::time::Duration::from_secs(60);
+    let r = tokio::time::timeout(limit, c.command(&format!("NAMING LOOKUP NAME={name}")))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the router at {sam} did not answer NAMING LOOKUP within {} s",
+                limit.as_secs()
+            )
+        })??;
     Ok(match (r.get("RESULT"), r.get("VALUE")) {
         (Some("OK"), Some(v)) => Ok(crate::i2p::Destination::from_base64(v)?),
         (res, _) => Err(res.unwrap_or("no result").to_string()),

@@ -297,18 +297,31 @@ impl Pool {
                     }
                     None => KeySource::Transient,
                 };
-                let keys =
-                    keyfile::obtain(&source, &self.template.sam_addr, self.template.sig_type)
-                        .await
-                        .map_err(|e| SamError::Protocol(format!("{e:#}")))?;
+                // New keys are made by the session's task under its deadlines: a silent
+                // router then fails this client at once instead of holding it.
+                let fresh = |save| Keys::New {
+                    sig_type: self.template.sig_type,
+                    save,
+                };
+                let keys = match source {
+                    KeySource::File(path) => match keyfile::load(&path)
+                        .map_err(|e| SamError::Protocol(format!("{e:#}")))?
+                    {
+                        Some(k) => Keys::Ready(k),
+                        None => fresh(Some(path)),
+                    },
+                    KeySource::Transient => fresh(None),
+                };
                 // Which username is which identity stays out of the info log.
                 info!(listener = %self.listener, "new per-user identity");
-                debug!(
-                    listener = %self.listener,
-                    user = %slot.tag,
-                    "per-user identity {}",
-                    keys.destination().b32()
-                );
+                if let Keys::Ready(k) = &keys {
+                    debug!(
+                        listener = %self.listener,
+                        user = %slot.tag,
+                        "per-user identity {}",
+                        k.destination().b32()
+                    );
+                }
                 // Same keys as the replaced pool's session for this user (persistent keys):
                 // the router needs that one gone first.
                 let previous = key_dir.as_ref().and_then(|_| {
@@ -319,7 +332,7 @@ impl Pool {
                     SessionConfig {
                         sam_addr: self.template.sam_addr.clone(),
                         name: format!("eepsocks-{}-{}", self.listener, slot.tag),
-                        keys: keys.into(),
+                        keys,
                         options: self.template.options.clone(),
                         // Idle per-user identities may be many: no warm sockets.
                         warm_sockets: false,
