@@ -49,6 +49,7 @@ async fn rig_with(
         options: vec![],
         sig_type: 7,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
+        connect_timeout: None,
     };
     let session = identity::fixed_session("l", test_keys(5).into(), &tpl, None);
     timeout(T, session.usable_id()).await.unwrap().unwrap();

@@ -142,6 +142,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         source.overrides.router = *router;
     }
     let cfg = source.read()?;
+    // Every SAM connection of the process says HELLO with the bridge's login, if any.
+    crate::i2p::sam::set_login(&cfg.sam, cfg.sam_login()?);
     let rt = || crate::proxy::server::runtime(cfg.threads).context("tokio runtime");
     match cli.cmd {
         Cmd::Run { .. } => {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,6 +64,14 @@ pub struct Config {
     pub filter: FilterMode,
     /// User-Agent the HTTP filter sends for the default listener (see `Listener::user_agent`).
     pub user_agent: Option<String>,
+    /// The SAM bridge's login, for a bridge that asks for one (Java I2P, `sam.auth=true`).
+    /// i2pd has none: nothing is sent unless set.
+    pub sam_user: Option<String>,
+    /// Its password in the config file (which then must be readable by its owner only);
+    /// `sam_password_file` keeps it out of the config.
+    pub sam_password: Option<Secret>,
+    /// A file holding the password (its first line), readable by its owner only.
+    pub sam_password_file: Option<PathBuf>,
     /// The router's SAM UDP port, where datagrams are sent. Default: the SAM port − 1
     /// (i2pd's fixed choice and Java I2P's default); the embedded router's is known.
     pub sam_udp: Option<String>,
@@ -77,6 +86,34 @@ pub struct Config {
     /// `[automap]`: virtual addresses for I2P names, a DNS port and a transparent port.
     /// Off unless present.
     pub automap: Option<AutomapConfig>,
+}
+
+/// A secret from the config: never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+/// The first line of a password file that only its owner may read.
+fn read_secret_file(path: &std::path::Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("sam_password_file {}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        bail!(
+            "sam_password_file {} is readable by other users (mode {:o}): chmod 600 it",
+            path.display(),
+            meta.mode() & 0o777
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("sam_password_file {}", path.display()))?;
+    Ok(text.lines().next().unwrap_or("").to_string())
 }
 
 /// `[automap]` (docs/automap.md): applications that resolve names themselves, speak only
@@ -330,6 +367,9 @@ impl Default for Config {
             embedded: EmbeddedConfig::default(),
             filter: FilterMode::Auto,
             user_agent: None,
+            sam_user: None,
+            sam_password: None,
+            sam_password_file: None,
             sam_udp: None,
             sam_udp_max: None,
             udp: UdpConfig::default(),
@@ -527,6 +567,37 @@ impl Config {
         self.listener_options(&BTreeMap::new())
     }
 
+    /// The SAM login, if the config gives one (password read from its file).
+    pub fn sam_login(&self) -> Result<Option<crate::i2p::sam::SamLogin>> {
+        let password = match (&self.sam_password, &self.sam_password_file) {
+            (Some(_), Some(_)) => bail!("give sam_password or sam_password_file, not both"),
+            (Some(p), None) => Some(p.0.clone()),
+            (None, Some(f)) => Some(read_secret_file(f)?),
+            (None, None) => None,
+        };
+        let login = match (&self.sam_user, password) {
+            (None, None) => return Ok(None),
+            (Some(user), Some(password)) => crate::i2p::sam::SamLogin {
+                user: user.clone(),
+                password,
+            },
+            (None, Some(_)) => bail!("sam_password needs sam_user (the SAM bridge's login name)"),
+            (Some(_), None) => bail!("sam_user needs sam_password_file (or sam_password)"),
+        };
+        let printable = |s: &str| !s.is_empty() && s.chars().all(|c| !c.is_control());
+        if !printable(&login.user) || !printable(&login.password) {
+            bail!("sam_user and the SAM password must be non-empty, without control characters");
+        }
+        Ok(Some(login))
+    }
+
+    /// The connect timeout the router gets for a stream: inside `stream_timeout`, so its
+    /// "cannot reach" arrives before ours turns into "timed out".
+    pub fn router_connect_timeout(&self) -> Duration {
+        let ours = Duration::from_secs(self.stream_timeout);
+        ours - (ours / 4).min(Duration::from_secs(5))
+    }
+
     /// Defaults, then global options, then the listener's.
     pub fn listener_options(
         &self,
@@ -561,6 +632,18 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<()> {
+        // Java I2P and i2pd read SAM commands of at most 8 KiB: ML-DSA-65/87 keys alone
+        // make SESSION CREATE longer than that.
+        match self.signature_type {
+            0..=8 | 11 | 12 => {}
+            13 | 14 => bail!(
+                "signature_type {}: its private keys make SESSION CREATE longer than the 8 KiB \
+                 command line SAM bridges accept; use 7 (EdDSA, the default) or 12",
+                self.signature_type
+            ),
+            t => bail!("signature_type {t}: not an I2P signature type (7 = EdDSA is the default)"),
+        }
+        self.sam_login()?;
         let mut names = std::collections::HashSet::new();
         let mut addrs = std::collections::HashSet::new();
         for l in self.listeners() {

@@ -175,6 +175,7 @@ impl Daemon {
                 options: cfg.session_options()?,
                 sig_type: cfg.signature_type,
                 create_timeout: Duration::from_secs(cfg.session_timeout),
+                connect_timeout: None,
             },
             books: self.books.clone(),
             delay: Duration::from_secs(cfg.subscription_delay),
@@ -245,6 +246,7 @@ impl Daemon {
                 options: cfg.listener_options(&l.options)?,
                 sig_type: cfg.signature_type,
                 create_timeout: Duration::from_secs(cfg.session_timeout),
+                connect_timeout: Some(cfg.router_connect_timeout()),
             };
             let (identity, per_user_dir) = if l.isolate == Isolate::Username {
                 let dir = l

@@ -8,7 +8,7 @@ mod wire;
 
 pub use datagram::{DatagramConfig, DatagramSession};
 pub use session::{Keys, Session, SessionConfig, SessionState, CREATE_TIMEOUT};
-pub use wire::{ReplyLine, SamSocket};
+pub use wire::{quote, set_login, ReplyLine, SamLogin, SamSocket, MAX_COMMAND};
 
 use crate::i2p::format::PrivateKeys;
 
@@ -39,6 +39,9 @@ pub enum SamError {
     /// The router did not answer a command within our deadline for it.
     #[error("no answer from the router: {0}")]
     Deadline(String),
+    /// The bridge wants a login we do not have, or refused ours.
+    #[error("{0}")]
+    Login(String),
     /// The router closed a stream it was asked to open while the session stayed up: the
     /// destination could not be reached (emissary does this when no LeaseSet is found).
     #[error("{0}")]

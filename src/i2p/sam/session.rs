@@ -39,6 +39,11 @@ pub struct SessionConfig {
     /// Otherwise (a listener's own identity) streams asked for while it is being created
     /// fail at once with "not ready", and progress is logged at info.
     pub on_demand: bool,
+    /// Passed to the router with each STREAM CONNECT (`i2p.streaming.connectTimeout`, which
+    /// Java I2P honours; i2pd and emissary ignore it), inside the client's own deadline, so
+    /// that the router's verdict on a dead peer (CANT_REACH_PEER) reaches the client before
+    /// that deadline turns it into "timed out". None: not sent.
+    pub connect_timeout: Option<Duration>,
 }
 
 /// The keys a session is created with.
@@ -90,6 +95,7 @@ pub struct Session {
     /// The keys, once known (at once, or when the router generated them).
     keys: Arc<std::sync::OnceLock<PrivateKeys>>,
     on_demand: bool,
+    connect_timeout: Option<Duration>,
 }
 
 /// SAM connections that already said HELLO, so opening a stream costs one round trip
@@ -128,6 +134,7 @@ impl Session {
         let sam_addr = cfg.sam_addr.clone();
         let warm_sockets = cfg.warm_sockets;
         let on_demand = cfg.on_demand;
+        let connect_timeout = cfg.connect_timeout;
         let stop = CancellationToken::new();
         let task_stop = stop.clone();
         let keys = Arc::new(std::sync::OnceLock::new());
@@ -161,6 +168,7 @@ impl Session {
             stop,
             keys,
             on_demand,
+            connect_timeout,
         }
     }
 
@@ -261,7 +269,7 @@ impl Session {
         self.refill();
         if let Some(c) = warm {
             let t0 = Instant::now();
-            match stream_connect(c, &id, dest, port).await {
+            match stream_connect(c, &id, dest, port, self.connect_timeout).await {
                 // A warm connection the router closed just as we used it: a fresh one.
                 Err(SamError::Io(_)) if t0.elapsed() < WARM_RACE => {}
                 Err(SamError::Io(e)) => return Err(self.closed_stream(e).await),
@@ -269,7 +277,7 @@ impl Session {
             }
         }
         let c = SamSocket::connect(&self.sam_addr).await?;
-        match stream_connect(c, &id, dest, port).await {
+        match stream_connect(c, &id, dest, port, self.connect_timeout).await {
             Err(SamError::Io(e)) => Err(self.closed_stream(e).await),
             other => other,
         }
@@ -332,11 +340,15 @@ async fn stream_connect(
     id: &str,
     dest: &str,
     port: u16,
+    connect_timeout: Option<Duration>,
 ) -> Result<(TcpStream, Vec<u8>), SamError> {
     let mut line = format!("STREAM CONNECT ID={id} DESTINATION={dest} SILENT=false");
     // Ports came with SAM 3.2; older bridges reject unknown keys.
     if port != 0 && c.minor >= 2 {
         let _ = write!(line, " TO_PORT={port}");
+    }
+    if let Some(t) = connect_timeout {
+        let _ = write!(line, " i2p.streaming.connectTimeout={}", t.as_millis());
     }
     let r = c.command(&line).await?;
     r.expect("STREAM", "STATUS")?;

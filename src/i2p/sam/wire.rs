@@ -9,6 +9,68 @@ use tokio::net::TcpStream;
 /// that accepts but stays silent is a wedged router, not a slow one.
 pub const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Longest command line we send. Java I2P's SAM bridge closes the socket on a longer line,
+/// and i2pd reads commands into a buffer of the same size.
+pub const MAX_COMMAND: usize = 8 * 1024;
+
+/// A login for a SAM bridge that asks for one (Java I2P with `sam.auth=true`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SamLogin {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SamLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SamLogin {{ user: {:?}, password: <hidden> }}",
+            self.user
+        )
+    }
+}
+
+/// Logins by bridge address, set once from the config: every SAM connection of the
+/// process (sessions, streams, lookups, the CLI) says HELLO with the login of its bridge.
+static LOGINS: std::sync::RwLock<Vec<(String, SamLogin)>> = std::sync::RwLock::new(Vec::new());
+
+/// Use `login` (None: none) in HELLO to the bridge at `addr`.
+pub fn set_login(addr: &str, login: Option<SamLogin>) {
+    let mut l = LOGINS.write().unwrap_or_else(|e| e.into_inner());
+    l.retain(|(a, _)| a != addr);
+    if let Some(login) = login {
+        l.push((addr.to_string(), login));
+    }
+}
+
+fn login_for(addr: &str) -> Option<SamLogin> {
+    let l = LOGINS.read().unwrap_or_else(|e| e.into_inner());
+    l.iter().find(|(a, _)| a == addr).map(|(_, x)| x.clone())
+}
+
+/// `value` as a SAM 3 value: quoted, with `"` and `\` escaped, when it needs it.
+pub fn quote(value: &str) -> String {
+    if !value.is_empty() && !value.contains([' ', '\t', '"', '\\', '=']) {
+        return value.to_string();
+    }
+    let mut q = String::with_capacity(value.len() + 2);
+    q.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
+/// What a bridge that wants a login answers HELLO without one (Java I2P).
+fn wants_login(r: &ReplyLine) -> bool {
+    r.get("MESSAGE")
+        .is_some_and(|m| m.contains("USER") && m.contains("PASSWORD"))
+}
+
 /// Longest reply line accepted. Private-key blobs with post-quantum signatures are ~13 KB.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -145,8 +207,32 @@ impl SamSocket {
             buf: Vec::with_capacity(256),
             minor: 0,
         };
-        let r = c.command("HELLO VERSION MIN=3.1 MAX=3.3").await?;
+        let mut hello = String::from("HELLO VERSION MIN=3.1 MAX=3.3");
+        let login = login_for(addr);
+        if let Some(l) = &login {
+            hello.push_str(&format!(
+                " USER={} PASSWORD={}",
+                quote(&l.user),
+                quote(&l.password)
+            ));
+        }
+        let r = c.command(&hello).await?;
         r.expect("HELLO", "REPLY")?;
+        let refused = r.get("RESULT").is_some_and(|x| x != "OK");
+        if refused && (wants_login(&r) || (login.is_some() && r.get("RESULT") == Some("I2P_ERROR")))
+        {
+            return Err(SamError::Login(match login {
+                None => format!(
+                    "the SAM bridge at {addr} wants a login (sam.auth=true): set sam_user and \
+                     sam_password_file in the config"
+                ),
+                Some(l) => format!(
+                    "the SAM bridge at {addr} refused the login of user {:?}: check sam_user \
+                     and the password",
+                    l.user
+                ),
+            }));
+        }
         r.ok()?;
         c.minor = r
             .get("VERSION")
@@ -157,6 +243,15 @@ impl SamSocket {
     }
 
     pub async fn send_line(&mut self, line: &str) -> Result<(), SamError> {
+        if line.len() >= MAX_COMMAND {
+            // Sent, the bridge would close the connection without a word.
+            let head: String = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            return Err(SamError::Protocol(format!(
+                "{head} would be {} bytes, over the {MAX_COMMAND}-byte command line SAM bridges \
+                 accept (a smaller signature_type, or fewer options)",
+                line.len() + 1
+            )));
+        }
         let mut l = String::with_capacity(line.len() + 1);
         l.push_str(line);
         l.push('\n');
