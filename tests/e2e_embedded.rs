@@ -153,6 +153,64 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
     assert!(p.term().success());
 }
 
+/// The sockets of process `pid` bound to an address (TCP: listening; UDP: all), from
+/// /proc/net/{tcp,tcp6,udp,udp6} matched by inode with /proc/<pid>/fd: ("tcp" or "udp",
+/// local address as the kernel prints it, whether it is 0.0.0.0 or ::).
+fn bound_sockets(pid: u32) -> Vec<(&'static str, String, bool)> {
+    let mut inodes = std::collections::HashSet::new();
+    for e in fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        let Ok(target) = fs::read_link(e.path()) else {
+            continue;
+        };
+        let t = target.to_string_lossy();
+        if let Some(n) = t.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) {
+            inodes.insert(n.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    for (file, proto) in [
+        ("tcp", "tcp"),
+        ("tcp6", "tcp"),
+        ("udp", "udp"),
+        ("udp6", "udp"),
+    ] {
+        let text = fs::read_to_string(format!("/proc/net/{file}")).unwrap();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+            if f.len() < 10 || !inodes.contains(f[9]) {
+                continue;
+            }
+            // TCP: only listeners (0A); a connection's local address is specific anyway.
+            if proto == "tcp" && f[3] != "0A" {
+                continue;
+            }
+            let (ip, _port) = f[1].split_once(':').unwrap();
+            let any = ip.bytes().all(|b| b == b'0');
+            out.push((proto, format!("{file} {}", f[1]), any));
+        }
+    }
+    out
+}
+
+/// Nothing of the demo is reachable from the LAN: no socket of the process (its routers'
+/// transports, SAM bridges, the proxy) is bound to 0.0.0.0 or ::.
+#[test]
+fn demo_binds_loopback_only() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, ready) = start_demo(&tmp.path().join("demo"), free_port());
+    let _ = ready;
+    let socks = bound_sockets(p.pid());
+    let tcp = socks.iter().filter(|s| s.0 == "tcp").count();
+    let udp = socks.len() - tcp;
+    let any: Vec<_> = socks.iter().filter(|s| s.2).map(|s| &s.1).collect();
+    println!("demo: {tcp} TCP listeners, {udp} UDP sockets, on all interfaces: {any:?}");
+    // The routers' transports and SAM bridges, the proxy, the site: found at all?
+    assert!(tcp >= 5, "{socks:?}");
+    assert!(any.is_empty(), "bound to 0.0.0.0 or ::: {any:?}");
+}
+
 /// What a new user sees, with the default log filter: the first screen (everything
 /// printed until the demo is ready and curl got the page) fits in 10 lines without a
 /// warning; `eepsocks status` finds the demo by its data directory; and after SIGTERM

@@ -70,6 +70,73 @@ fn default_config_is_valid() {
     cfg.validate().unwrap();
 }
 
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+}
+
+/// The unit keeps to loopback addresses, as the shipped config does (router = "sam").
+#[test]
+fn unit_allows_loopback_only() {
+    let unit = read("dist/eepsocks.service");
+    let lines: Vec<&str> = unit.lines().map(str::trim).collect();
+    assert!(lines.contains(&"IPAddressDeny=any"), "no IPAddressDeny=any");
+    assert!(
+        lines.contains(&"IPAddressAllow=localhost"),
+        "no IPAddressAllow=localhost"
+    );
+    // Nothing else allowed, and the config it ships needs nothing else.
+    let allows: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("IPAddressAllow="))
+        .collect();
+    assert_eq!(allows.len(), 1, "{allows:?}");
+    let cfg = eepsocks::config::Config::load(Some(&dist().join("eepsocks.toml"))).unwrap();
+    assert!(cfg.sam.starts_with("127.0.0.1:"), "sam {}", cfg.sam);
+}
+
+/// One mode for /var/lib/eepsocks: the unit's StateDirectoryMode (which systemd applies at
+/// every start), the mode postinst creates it with, and what both docs say.
+#[test]
+fn state_directory_mode_is_one_answer() {
+    let unit = read("dist/eepsocks.service");
+    let mode = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("StateDirectoryMode="))
+        .expect("StateDirectoryMode")
+        .trim()
+        .to_string();
+    let postinst = read("dist/debian/postinst");
+    assert!(
+        postinst.contains(&format!(
+            "install -d -m {mode} -o eepsocks -g eepsocks /var/lib/eepsocks"
+        )),
+        "postinst creates /var/lib/eepsocks with another mode than {mode}"
+    );
+    // Line breaks in the docs do not matter.
+    let flat = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let install = flat(read("docs/install.md"));
+    let systemd = flat(read("docs/systemd.md"));
+    assert!(
+        install.contains(&format!("`/var/lib/eepsocks` (mode {mode}")),
+        "docs/install.md gives another mode than {mode}"
+    );
+    assert!(
+        systemd.contains(&format!("The state directory is mode {mode}")),
+        "docs/systemd.md gives another mode than {mode}"
+    );
+    for (doc, text) in [("install", &install), ("systemd", &systemd)] {
+        for other in ["0700", "0711", "0755"] {
+            if other != mode {
+                assert!(
+                    !text.contains(&format!("`/var/lib/eepsocks` (mode {other}"))
+                        && !text.contains(&format!("state directory is mode {other}")),
+                    "docs/{doc}.md says {other}"
+                );
+            }
+        }
+    }
+}
+
 /// What `dpkg -i` of the .deb must have put in place. Runs only with EEPSOCKS_INSTALLED=1,
 /// since it reads the system's /usr and /etc.
 #[test]
@@ -149,8 +216,8 @@ fn installed_package() {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata("/var/lib/eepsocks").unwrap();
     assert_eq!(m.uid(), uid);
-    // 0700 from postinst, or 0711 once systemd's StateDirectoryMode has applied: either
-    // way nobody else may list the key files.
+    // 0711 from postinst and systemd's StateDirectoryMode (0700 where an older package
+    // made it): either way nobody else may list the key files.
     assert_eq!(m.mode() & 0o066, 0, "/var/lib/eepsocks mode {:o}", m.mode());
     // The config, which may hold login hashes: the service's group reads it, others not.
     let c = std::fs::metadata("/etc/eepsocks/eepsocks.toml").unwrap();

@@ -540,14 +540,21 @@ async fn forged_datagrams_on_the_forward_port_are_not_delivered() {
     // The client has sent (replies have somewhere to go).
     send(&u, relay, header(&r.echo, 9, 0), b"first").await;
     assert!(recv(&u, T).await.expect("echo").ends_with(b"first"));
-    let forger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    forger
-        .send_to(
-            format!("{echo_dest}\nforged").as_bytes(),
-            ("127.0.0.1", *port),
-        )
-        .await
-        .unwrap();
+    // From another port, and from the router's own port on another loopback address
+    // (127.0.0.2 is local: any process may bind it).
+    let router = r.fake.udp_addr();
+    let forged = format!("{echo_dest}\nforged");
+    for from in [
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        SocketAddr::from(([127, 0, 0, 2], router.port())),
+        SocketAddr::from(([127, 0, 0, 2], 0)),
+    ] {
+        let forger = UdpSocket::bind(from).await.unwrap();
+        forger
+            .send_to(forged.as_bytes(), ("127.0.0.1", *port))
+            .await
+            .unwrap();
+    }
     send(&u, relay, header(&r.echo, 9, 0), b"real").await;
     let got = recv(&u, T).await.expect("the real echo");
     assert!(got.ends_with(b"real"), "{got:?}");

@@ -43,22 +43,25 @@ pub struct PortListener {
     pub identity: String,
 }
 
+/// `public/`: traversable, not listable.
+const PUBLIC_DIR_MODE: u32 = 0o711;
+
 pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("public").join("ports.json")
 }
 
 impl Ports {
     pub fn write(&self, data_dir: &Path) -> Result<()> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::os::unix::fs::PermissionsExt;
         let p = path(data_dir);
         let dir = p.parent().expect("ports.json has a directory");
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        // The umask (0077 under the systemd unit) would leave it private.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        // The data directory too, when nothing made it yet (`--transient`): 0700 like every
+        // directory of ours.
+        crate::fsutil::create_private_dir(dir)?;
+        // The one exception, widened once private: others (`eepsocks b32`, `status`) may
+        // open ports.json by name when the data directory lets them through (the unit's
+        // StateDirectoryMode=0711), but not list anything.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(PUBLIC_DIR_MODE))
             .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
@@ -136,15 +139,18 @@ mod tests {
             automap: None,
             pid: std::process::id(),
         };
-        ports.write(dir.path()).unwrap();
-        assert_eq!(Ports::read(dir.path()).unwrap(), ports);
+        // A data directory nothing made yet (`--transient`): created here, private.
+        let data = dir.path().join("data");
+        ports.write(&data).unwrap();
+        assert_eq!(Ports::read(&data).unwrap(), ports);
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&path(dir.path())), 0o644);
-        assert_eq!(mode(&dir.path().join("public")), 0o755);
-        let text = std::fs::read_to_string(path(dir.path())).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&path(&data)), 0o644);
+        assert_eq!(mode(&data.join("public")), 0o711);
+        let text = std::fs::read_to_string(path(&data)).unwrap();
         assert!(text.contains("\"status\": null"), "{text}");
-        remove(dir.path());
-        let e = Ports::read(dir.path()).unwrap_err().to_string();
+        remove(&data);
+        let e = Ports::read(&data).unwrap_err().to_string();
         assert!(e.contains("not running"), "{e}");
     }
 

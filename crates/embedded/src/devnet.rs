@@ -1,5 +1,6 @@
 //! A small offline I2P network of emissary routers on loopback, for `eepsocks demo` and
-//! the tests. Private net id, `local_network` on (loopback peers, all hops on one address).
+//! the tests. Private net id, `local_network` on (loopback peers, all hops on one address),
+//! every socket bound on loopback (`loopback_only`).
 //!
 //! Routers are "pre-seeded": each is started once to learn its RouterInfo and port, then
 //! restarted knowing every other one. Bootstrapping one by one instead leaves the early
@@ -50,6 +51,7 @@ impl Spec {
             exploratory_hops: Some(1),
             threads: 1,
             sam: i >= self.floodfills + self.relays,
+            loopback_only: true,
             ..Settings::default()
         }
     }

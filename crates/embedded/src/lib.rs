@@ -35,7 +35,7 @@ pub struct Transport {
     pub ipv4: bool,
     pub ipv6: bool,
     /// The address published in the RouterInfo. emissary-core always listens on all
-    /// interfaces (0.0.0.0 / ::) whatever this says.
+    /// interfaces (0.0.0.0 / ::) whatever this says, unless `Settings::loopback_only`.
     pub host: Option<Ipv4Addr>,
     /// Publish the address (reachable router) or not (firewalled).
     pub publish: bool,
@@ -85,6 +85,9 @@ pub struct Settings {
     pub threads: usize,
     /// Serve SAM (on 127.0.0.1, a free port).
     pub sam: bool,
+    /// Bind the transports to 127.0.0.1 / ::1, not to all interfaces: an offline network
+    /// (the demo's) must not be reachable from the LAN. Never on the I2P network.
+    pub loopback_only: bool,
 }
 
 impl Default for Settings {
@@ -107,6 +110,7 @@ impl Default for Settings {
             exploratory_hops: None,
             threads: 2,
             sam: true,
+            loopback_only: false,
         }
     }
 }
@@ -170,7 +174,8 @@ impl Embedded {
         let known = routers.len();
         let threads = s.threads.max(1);
         let config = build_config(&s, store.as_ref(), routers.clone(), true)?;
-        let launched = match launch(config, store.clone(), threads, known).await {
+        let loopback = s.loopback_only;
+        let launched = match launch(config, store.clone(), threads, known, loopback).await {
             Err(e)
                 if store
                     .as_ref()
@@ -179,7 +184,7 @@ impl Embedded {
                 // Most likely another program took a saved port since the last run.
                 warn!("{e:#}: retrying on new ports (the saved ones may be taken)");
                 let config = build_config(&s, store.as_ref(), routers, false)?;
-                launch(config, store.clone(), threads, known).await?
+                launch(config, store.clone(), threads, known, loopback).await?
             }
             other => other?,
         };
@@ -251,6 +256,7 @@ async fn launch(
     store: Option<Store>,
     threads: usize,
     known: usize,
+    loopback_only: bool,
 ) -> Result<Launched> {
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -261,6 +267,8 @@ async fn launch(
     let thread = std::thread::Builder::new()
         .name("i2p-router".into())
         .spawn(move || {
+            // This thread runs Router::new (the binds); workers run the router's tasks.
+            runtime::set_loopback_only(loopback_only);
             let rt = if threads == 1 {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -269,6 +277,7 @@ async fn launch(
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(threads)
                     .thread_name("i2p-router")
+                    .on_thread_start(move || runtime::set_loopback_only(loopback_only))
                     .enable_all()
                     .build()
             };

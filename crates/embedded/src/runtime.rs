@@ -8,9 +8,10 @@ use emissary_core::runtime::{
 };
 use futures::Stream;
 use rand::{CryptoRng, RngExt};
+use std::cell::Cell;
 use std::future::Future;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -89,6 +90,31 @@ pub struct Listener {
     pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
+thread_local! {
+    /// Set on every thread of an offline network's router runtime (`Settings::
+    /// loopback_only`): emissary-core binds its transports to 0.0.0.0 / `::` whatever
+    /// address it publishes, and `Runtime::bind` is a plain function with no router to ask.
+    static LOOPBACK_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Bind on loopback from now on, on this thread (call it on each of a runtime's threads).
+pub fn set_loopback_only(on: bool) {
+    LOOPBACK_ONLY.with(|c| c.set(on));
+}
+
+/// The address to bind: an unspecified one becomes loopback on a loopback-only thread, so
+/// an offline network (the demo) cannot be reached from the LAN.
+fn bind_address(address: SocketAddr) -> SocketAddr {
+    if !LOOPBACK_ONLY.with(Cell::get) || !address.ip().is_unspecified() {
+        return address;
+    }
+    let ip = match address.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    };
+    SocketAddr::new(ip, address.port())
+}
+
 fn socket(address: SocketAddr, ty: socket2::Type) -> Option<socket2::Socket> {
     let domain = socket2::Domain::for_address(address);
     let s = socket2::Socket::new(domain, ty, None).ok()?;
@@ -102,6 +128,7 @@ fn socket(address: SocketAddr, ty: socket2::Type) -> Option<socket2::Socket> {
 
 impl TcpListener<Tcp> for Listener {
     async fn bind(address: SocketAddr) -> Option<Self> {
+        let address = bind_address(address);
         let s = socket(address, socket2::Type::STREAM)?;
         s.set_reuse_address(true).ok()?;
         s.bind(&address.into()).ok()?;
@@ -152,6 +179,7 @@ impl UdpSocket for Udp {
     }
 
     async fn bind_with_mtu(address: SocketAddr, mtu: usize) -> Option<Self> {
+        let address = bind_address(address);
         let s = socket(address, socket2::Type::DGRAM)?;
         s.bind(&address.into()).ok()?;
         let socket = Arc::new(tokio::net::UdpSocket::from_std(s.into()).ok()?);
@@ -369,6 +397,32 @@ impl Runtime for Tokio {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_only_rewrites_unspecified_binds() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = Listener::bind(a("0.0.0.0:0")).await.unwrap();
+            assert!(l.local_address().unwrap().ip().is_unspecified());
+            set_loopback_only(true);
+            let l = Listener::bind(a("0.0.0.0:0")).await.unwrap();
+            assert_eq!(l.local_address().unwrap().ip(), a("127.0.0.1:0").ip());
+            let u = Udp::bind(a("0.0.0.0:0")).await.unwrap();
+            assert_eq!(u.local_address().unwrap().ip(), a("127.0.0.1:0").ip());
+            // A given address is kept.
+            let u = Udp::bind(a("127.0.0.2:0")).await.unwrap();
+            assert_eq!(u.local_address().unwrap().ip(), a("127.0.0.2:0").ip());
+            set_loopback_only(false);
+        });
+        assert_eq!(bind_address(a("[::]:5")), a("[::]:5"));
+        set_loopback_only(true);
+        assert_eq!(bind_address(a("[::]:5")), a("[::1]:5"));
+        set_loopback_only(false);
+    }
 
     #[test]
     fn gunzip_round_trip_and_bomb_refused() {

@@ -70,12 +70,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir.join("netDb"))
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        fsutil::create_private_dir(&dir.join("netDb"))?;
         Ok(Store { dir: dir.into() })
     }
 

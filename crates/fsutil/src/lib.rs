@@ -134,6 +134,21 @@ mod tests {
     }
 
     #[test]
+    fn private_dirs() {
+        // Every level created is 0700 (not umask's 0755); an existing one is left alone.
+        let d = tempfile::tempdir().unwrap();
+        let deep = d.path().join("a/b/c");
+        create_private_dir(&deep).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for p in [d.path().join("a"), d.path().join("a/b"), deep.clone()] {
+            assert_eq!(mode(&p), 0o700, "{}", p.display());
+        }
+        fs::set_permissions(&deep, fs::Permissions::from_mode(0o750)).unwrap();
+        create_private_dir(&deep).unwrap();
+        assert_eq!(mode(&deep), 0o750);
+    }
+
+    #[test]
     fn replace_and_new() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("sub/f");

@@ -16,7 +16,7 @@ use super::{generate_keys_on, SamError, SamSocket};
 use crate::i2p::format::Destination;
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
 
@@ -47,8 +47,9 @@ pub struct DatagramSession {
     session: Session,
     inbound: UdpSocket,
     outbound: UdpSocket,
-    /// The router's SAM UDP port: forwarded datagrams come from it, and only from it.
-    router_udp: SocketAddr,
+    /// Where the router's forwarded datagrams come from (see [`router_source`]): the only
+    /// sender taken.
+    router_src: SocketAddr,
     /// The bridge takes FROM_PORT/TO_PORT on the send line (SAM 3.2+).
     ports: bool,
     max_send: usize,
@@ -99,6 +100,12 @@ impl DatagramSession {
         drop(c);
         let own_b32 = keys.destination().b32();
         let inbound = UdpSocket::bind("127.0.0.1:0").await?;
+        let router_src = router_source(cfg.sam_udp);
+        // Connected, the kernel drops datagrams from anyone else before we see them. When
+        // it refuses (a router address loopback cannot reach), recv() still compares.
+        if let Err(e) = inbound.connect(router_src).await {
+            tracing::debug!("datagram socket not connected to {router_src}: {e}");
+        }
         let outbound = UdpSocket::bind(match cfg.sam_udp {
             SocketAddr::V4(_) => "127.0.0.1:0",
             SocketAddr::V6(_) => "[::1]:0",
@@ -123,7 +130,7 @@ impl DatagramSession {
             session,
             inbound,
             outbound,
-            router_udp: cfg.sam_udp,
+            router_src,
             ports,
             max_send: cfg.max_send,
             own_b32,
@@ -210,23 +217,36 @@ impl DatagramSession {
 
     /// Wait for the next datagram the router forwards; `buf` must hold a destination line
     /// plus the largest payload (64 KiB is always enough). Returns its length. Datagrams
-    /// from anyone but the router's SAM UDP port are skipped: any local process could send
-    /// to this socket, and a forged `$dest` line would pass for that destination's datagram.
+    /// from anyone but the router's SAM UDP socket (exact address and port) are skipped:
+    /// any local process could send to this socket, and a forged `$dest` line would pass
+    /// for that destination's datagram.
     pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, SamError> {
         loop {
             let (n, from) = self.inbound.recv_from(buf).await?;
-            if self.is_router(from) {
+            if from == self.router_src {
                 return Ok(n);
             }
         }
     }
+}
 
-    /// i2pd, Java I2P and emissary forward from the socket they read sends on. The address
-    /// may be any loopback one (a router bound to 0.0.0.0 answers from 127.0.0.1).
-    fn is_router(&self, from: SocketAddr) -> bool {
-        from.port() == self.router_udp.port()
-            && (from.ip().is_loopback() || from.ip() == self.router_udp.ip())
-    }
+/// The source address of the datagrams a router forwards to our 127.0.0.1 socket, given
+/// its SAM UDP address. i2pd (`SAMBridge::SendTo`), Java I2P and emissary send them from
+/// the socket they read sends on, so the source is that socket's address, except:
+/// - bound to 0.0.0.0 (or `::`), the kernel picks the source for a loopback destination:
+///   127.0.0.1, whatever the SAM TCP address is;
+/// - an IPv6 socket reaches our IPv4 one only dual-stack, again from 127.0.0.1 (or the
+///   mapped IPv4 address it is bound to).
+pub fn router_source(sam_udp: SocketAddr) -> SocketAddr {
+    let ip = match sam_udp.ip() {
+        IpAddr::V4(v4) if !v4.is_unspecified() => v4,
+        IpAddr::V4(_) => Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) if !v4.is_unspecified() => v4,
+            _ => Ipv4Addr::LOCALHOST,
+        },
+    };
+    SocketAddr::new(IpAddr::V4(ip), sam_udp.port())
 }
 
 /// A datagram echo service (the demo network's, and the tests'): every datagram goes back
@@ -273,6 +293,18 @@ mod tests {
         assert_eq!((r.dest, r.from_port, r.to_port), ("AAAA", 7, 9));
         assert_eq!(r.payload, b"\n\x00bin");
         assert_eq!(parse_forwarded(b"AAAA\n").unwrap().payload, b"");
+    }
+
+    #[test]
+    fn router_source_addresses() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(router_source(a("127.0.0.1:7655")), a("127.0.0.1:7655"));
+        assert_eq!(router_source(a("127.0.0.5:9")), a("127.0.0.5:9"));
+        assert_eq!(router_source(a("0.0.0.0:7655")), a("127.0.0.1:7655"));
+        assert_eq!(router_source(a("192.168.1.5:7655")), a("192.168.1.5:7655"));
+        assert_eq!(router_source(a("[::1]:7655")), a("127.0.0.1:7655"));
+        assert_eq!(router_source(a("[::]:7655")), a("127.0.0.1:7655"));
+        assert_eq!(router_source(a("[::ffff:127.0.0.3]:1")), a("127.0.0.3:1"));
     }
 
     #[test]
