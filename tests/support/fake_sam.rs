@@ -69,6 +69,21 @@ struct Fault {
     left: Option<usize>,
 }
 
+/// How Java I2P's SAM bridge differs from i2pd's, as read from its source
+/// (apps/sam/java/src/net/i2p/sam: SAMv3Handler, SAMUtils, SAMHandlerFactory, and the
+/// streaming library's connect path).
+#[derive(Clone, Default)]
+pub struct Java {
+    /// `sam.auth=true`: HELLO must carry this USER and PASSWORD.
+    pub login: Option<(String, String)>,
+    /// The streaming library's connect timeout when STREAM CONNECT gives no
+    /// `i2p.streaming.connectTimeout` (Java's default is 60 s).
+    pub connect_timeout: Duration,
+}
+
+/// Java's SAM bridge reads command lines of at most 8 KiB; a longer one closes the socket.
+const JAVA_MAX_LINE: usize = 8 * 1024;
+
 /// Everything the fake knows; `wait_for` predicates read it.
 #[derive(Default)]
 pub struct State {
@@ -86,6 +101,8 @@ pub struct State {
     pub datagrams_in: usize,
     pub datagrams_delivered: usize,
     services: HashMap<String, SocketAddr>,
+    /// Java I2P's dialect (`FakeSam::java`), when set.
+    java: Option<Java>,
     faults: Vec<Fault>,
     delay: Duration,
     max_minor: u8,
@@ -286,6 +303,14 @@ impl FakeSam {
     /// `prefix` (None: all).
     pub fn close_on(&self, prefix: &str, after: Duration, times: Option<usize>) {
         self.fault(prefix, Action::Close(after), times);
+    }
+
+    /// Answer as Java I2P's SAM bridge does (see `Java`): logins, the 8 KiB line limit, and
+    /// STREAM CONNECT to a destination nobody serves answered CANT_REACH_PEER "Connection
+    /// timed out" after the connect timeout (the command's `i2p.streaming.connectTimeout`
+    /// in ms, else `java.connect_timeout`).
+    pub fn java(&self, java: Java) {
+        self.shared.lock().java = Some(java);
     }
 
     /// Forget every refusal and hang.
@@ -508,6 +533,11 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                 continue;
             }
         }
+        let java = sh.lock().java.clone();
+        if java.is_some() && buf.len() > JAVA_MAX_LINE {
+            sh.lock().commands.push(format!("(closed: a line of {} bytes)", buf.len()));
+            return;
+        }
         let line = String::from_utf8_lossy(&buf).trim_end().to_string();
         buf.clear();
         let (fault, delay) = {
@@ -578,6 +608,21 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                         .unwrap_or(d)
                 };
                 let m = minor_of("MAX", 3).min(max_minor);
+                let login_ok = match java.as_ref().and_then(|j| j.login.as_ref()) {
+                    None => true,
+                    Some((u, pw)) => get("USER") == u && get("PASSWORD") == pw,
+                };
+                if !login_ok {
+                    let msg = if p.contains_key("USER") {
+                        "Authorization failed"
+                    } else {
+                        "USER and PASSWORD required"
+                    };
+                    let _ = w
+                        .write_all(format!("HELLO REPLY RESULT=I2P_ERROR MESSAGE=\"{msg}\"\n").as_bytes())
+                        .await;
+                    return;
+                }
                 if m < minor_of("MIN", 0) {
                     "HELLO REPLY RESULT=NOVERSION\n".to_string()
                 } else {
@@ -657,6 +702,21 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                     Some(a) => Some(TcpStream::connect(a).await),
                     None => None,
                 }) else {
+                    if let Some(j) = &java {
+                        // The streaming library waits for the peer's SYN ACK, then gives up.
+                        let wait = p
+                            .get("i2p.streaming.connectTimeout")
+                            .and_then(|ms| ms.parse().ok())
+                            .map(Duration::from_millis)
+                            .unwrap_or(j.connect_timeout);
+                        tokio::time::sleep(wait).await;
+                        let _ = w
+                            .write_all(
+                                b"STREAM STATUS RESULT=CANT_REACH_PEER MESSAGE=\"Connection timed out\"\n",
+                            )
+                            .await;
+                        return;
+                    }
                     let _ = w.write_all(b"STREAM STATUS RESULT=CANT_REACH_PEER\n").await;
                     return;
                 };
