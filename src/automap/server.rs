@@ -369,3 +369,40 @@ impl<R: Router> Dns<R> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// The burst at once, then the rate; each source has its own bucket.
+    #[test]
+    fn buckets_give_the_burst_then_the_rate() {
+        let b = Buckets::default();
+        let t0 = Instant::now();
+        let a = ip("127.0.0.1");
+        assert_eq!((0..300).filter(|_| b.take(a, t0)).count(), 200);
+        assert!(b.take(ip("127.0.0.2"), t0), "another source");
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!((0..100).filter(|_| b.take(a, later)).count(), 10);
+    }
+
+    /// Past MAX_SOURCES busy sources, new ones share one bucket; once the busy ones are
+    /// full again, a new source gets its own.
+    #[test]
+    fn sources_past_the_table_share_one_bucket() {
+        let b = Buckets::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_SOURCES as u32 {
+            assert!(b.take(IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + i)), t0));
+        }
+        let (x, y) = (ip("127.2.0.1"), ip("127.2.0.2"));
+        assert_eq!((0..300).filter(|_| b.take(x, t0)).count(), 200);
+        assert!(!b.take(y, t0), "the newcomers share one bucket");
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!((0..300).filter(|_| b.take(y, later)).count(), 200);
+    }
+}
