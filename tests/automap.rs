@@ -278,10 +278,10 @@ fn socks4_ip(proxy: SocketAddr, ip: Ipv4Addr) -> u8 {
 
 /// The DNS port answers what it maps and refuses the rest: a b32 (resolved without a
 /// router lookup) and a name the bridge knows get A records in the configured network with
-/// the configured TTL, stable across queries and in any letter case; PTR gives no name
-/// back (NXDOMAIN, mapped or not); AAAA and MX are NOERROR without answers; an unknown .i2p name is NXDOMAIN;
-/// clearnet names, `localhost` and IP literals are REFUSED (nothing is ever forwarded);
-/// PTR outside the network is REFUSED and inside it, unmapped, NXDOMAIN. Over TCP too,
+/// the configured TTL, stable across queries and in any letter case; AAAA and MX are
+/// NOERROR without answers; an unknown .i2p name is NXDOMAIN; clearnet names, `localhost`
+/// and IP literals are REFUSED (nothing is ever forwarded); PTR outside the network is
+/// REFUSED and inside it NXDOMAIN, mapped or not (no name is given back). Over TCP too,
 /// two queries on one connection.
 #[test]
 fn dns_answers_i2p_names_and_refuses_the_rest() {
