@@ -8,11 +8,12 @@ use crate::naming::{self, Refusal, Target};
 use crate::proxy::conn::ListenerContext;
 use crate::proxy::ratelimit::client_log;
 use crate::socks::Address;
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
@@ -25,12 +26,52 @@ pub const MAX_DNS_INFLIGHT: usize = 64;
 pub const MAX_DNS_TCP: usize = 16;
 /// A DNS-over-TCP connection idle this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// New names (A or AAAA of an I2P name that has no virtual address yet: a lookup and a new
+/// address) one source address may ask for, per second, over UDP and TCP together...
+pub const NEW_NAMES_PER_SEC: f64 = 20.0;
+/// ... and at once after a quiet spell. One source can so put at most 200 + 20 × 600 =
+/// 12,200 addresses in quarantine in the default 600 s: less than the identity's share
+/// (1,024 + 16,384), so no single source locks the DNS port out of new names.
+pub const NEW_NAMES_BURST: f64 = 200.0;
+/// Source addresses with a bucket; past it, new sources share one (the unspecified
+/// address's) until some bucket is full again.
+const MAX_SOURCES: usize = 1024;
 
 /// How a query is answered.
 enum Plan {
     Now(Answer),
     /// After the router looked the name up.
     Lookup(Target),
+    /// A new name past its source's rate: REFUSED, counted apart.
+    Limited,
+}
+
+/// Token buckets of new names, per source address (`NEW_NAMES_PER_SEC`).
+#[derive(Default)]
+struct Buckets(Mutex<HashMap<IpAddr, (f64, Instant)>>);
+
+impl Buckets {
+    /// Whether `src` may have one more new name now (and if so, it is counted).
+    fn take(&self, src: IpAddr, now: Instant) -> bool {
+        let refill = |(tokens, at): (f64, Instant)| {
+            (tokens + now.duration_since(at).as_secs_f64() * NEW_NAMES_PER_SEC).min(NEW_NAMES_BURST)
+        };
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MAX_SOURCES && !m.contains_key(&src) {
+            // A full bucket is the same as none.
+            m.retain(|_, b| refill(*b) < NEW_NAMES_BURST);
+        }
+        let key = if m.len() < MAX_SOURCES || m.contains_key(&src) {
+            src
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        let b = m.entry(key).or_insert((NEW_NAMES_BURST, now));
+        let tokens = refill(*b);
+        let ok = tokens >= 1.0;
+        *b = (if ok { tokens - 1.0 } else { tokens }, now);
+        ok
+    }
 }
 
 /// The DNS port's slots: lookups in progress and TCP connections. Kept by the daemon
@@ -39,6 +80,7 @@ enum Plan {
 pub struct DnsLimits {
     inflight: Arc<Semaphore>,
     tcp: Arc<Semaphore>,
+    new_names: Buckets,
 }
 
 impl Default for DnsLimits {
@@ -46,6 +88,7 @@ impl Default for DnsLimits {
         DnsLimits {
             inflight: Arc::new(Semaphore::new(MAX_DNS_INFLIGHT)),
             tcp: Arc::new(Semaphore::new(MAX_DNS_TCP)),
+            new_names: Buckets::default(),
         }
     }
 }
@@ -73,21 +116,20 @@ impl<R: Router> Dns<R> {
         })
     }
 
-    /// What answers `q`: known at once, or only after the router looked the name up. DNS
-    /// and the transparent port have no login: they use the listener's own identity
-    /// (`who` = empty), so their virtual addresses are never a per-username identity's.
-    fn plan(&self, q: &Query) -> Plan {
+    /// What answers `q` from `src`: known at once, or only after the router looked the
+    /// name up. DNS and the transparent port have no login: they use the listener's own
+    /// identity (`who` = empty), so their virtual addresses are never a per-username
+    /// identity's.
+    fn plan(&self, q: &Query, src: IpAddr) -> Plan {
         let ttl = self.ttl;
         let table = &self.ctx.stand_ins;
         let kind = q.kind();
         if let Kind::Ptr = kind {
+            // No name for any virtual address, mapped or not: any local process may ask,
+            // and the answers would list the names this identity resolved
+            // (docs/automap.md, "PTR").
             return Plan::Now(match dns::ptr_ipv4(q.name()) {
-                Some(ip) if table.network().contains(ip) => {
-                    match table.unmap(b"", &Address::Ipv4(ip)) {
-                        Some(name) => Answer::Ptr { name, ttl },
-                        None => Answer::NxDomain,
-                    }
-                }
+                Some(ip) if table.network().contains(ip) => Answer::NxDomain,
                 _ => Answer::Refused,
             });
         }
@@ -102,10 +144,6 @@ impl<R: Router> Dns<R> {
             // An I2P name has no MX, TXT, ... records.
             _ => return Plan::Now(Answer::NoData),
         }
-        // Hashes need no lookup: `map` gives their address, the one they have or a new one.
-        if !matches!(target, Target::Name(_)) {
-            return Plan::Now(self.mapped_answer(kind, &target));
-        }
         // A name mapped already was looked up when it was.
         if let Some(addr) = table.mapped(b"", target.as_str()) {
             return Plan::Now(match kind {
@@ -113,7 +151,25 @@ impl<R: Router> Dns<R> {
                 _ => Answer::V4 { addr, ttl },
             });
         }
+        // A new name: a new address (and for a name, a lookup), within the source's rate.
+        if !self.limits.new_names.take(src, Instant::now()) {
+            return Plan::Limited;
+        }
+        // Hashes need no lookup: `map` gives them a new address.
+        if !matches!(target, Target::Name(_)) {
+            return Plan::Now(self.mapped_answer(kind, &target));
+        }
         Plan::Lookup(target)
+    }
+
+    /// The REFUSED reply to a new name past its source's rate, counted.
+    fn limited(&self, q: &Query, peer: SocketAddr, max_len: usize) -> Vec<u8> {
+        self.ctx
+            .stats
+            .dns_rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+        client_log!(info, client = %peer, "DNS: new names past {NEW_NAMES_PER_SEC}/s from this source: REFUSED");
+        q.respond(&Answer::Refused, max_len)
     }
 
     /// The answer for a target known to resolve. AAAA maps it too: resolvers ask A and
@@ -205,10 +261,16 @@ impl<R: Router> Dns<R> {
                 }
                 Parsed::Query(q) => q,
             };
-            let target = match self.plan(&q) {
+            let target = match self.plan(&q, peer.ip()) {
                 Plan::Now(a) => {
                     let _ = sock
                         .send_to(&self.encode(&q, &a, q.udp_limit()), peer)
+                        .await;
+                    continue;
+                }
+                Plan::Limited => {
+                    let _ = sock
+                        .send_to(&self.limited(&q, peer, q.udp_limit()), peer)
                         .await;
                     continue;
                 }
@@ -275,21 +337,72 @@ impl<R: Router> Dns<R> {
                 Parsed::Reply(r) | Parsed::Refused(r) => r,
                 // One connection waits for its own lookups only: no slot needed.
                 Parsed::Query(q) => {
-                    let a = match self.plan(&q) {
+                    let a = match self.plan(&q, peer.ip()) {
                         Plan::Now(a) => a,
+                        Plan::Limited => {
+                            let r = self.limited(&q, peer, u16::MAX as usize);
+                            if !self.send_tcp(&mut sock, &r).await {
+                                return;
+                            }
+                            continue;
+                        }
                         Plan::Lookup(t) => self.look_up(q.kind(), &t).await,
                     };
                     self.encode(&q, &a, u16::MAX as usize)
                 }
             };
-            let mut out = Vec::with_capacity(2 + r.len());
-            out.extend_from_slice(&(r.len() as u16).to_be_bytes());
-            out.extend_from_slice(&r);
-            // A client that never reads must not hold its slot.
-            match tokio::time::timeout(TCP_IDLE, sock.write_all(&out)).await {
-                Ok(Ok(())) => {}
-                _ => return,
+            if !self.send_tcp(&mut sock, &r).await {
+                return;
             }
         }
+    }
+
+    /// Send one message with its length; false when the connection is done.
+    async fn send_tcp(&self, sock: &mut TcpStream, r: &[u8]) -> bool {
+        let mut out = Vec::with_capacity(2 + r.len());
+        out.extend_from_slice(&(r.len() as u16).to_be_bytes());
+        out.extend_from_slice(r);
+        // A client that never reads must not hold its slot.
+        matches!(
+            tokio::time::timeout(TCP_IDLE, sock.write_all(&out)).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// The burst at once, then the rate; each source has its own bucket.
+    #[test]
+    fn buckets_give_the_burst_then_the_rate() {
+        let b = Buckets::default();
+        let t0 = Instant::now();
+        let a = ip("127.0.0.1");
+        assert_eq!((0..300).filter(|_| b.take(a, t0)).count(), 200);
+        assert!(b.take(ip("127.0.0.2"), t0), "another source");
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!((0..100).filter(|_| b.take(a, later)).count(), 10);
+    }
+
+    /// Past MAX_SOURCES busy sources, new ones share one bucket; once the busy ones are
+    /// full again, a new source gets its own.
+    #[test]
+    fn sources_past_the_table_share_one_bucket() {
+        let b = Buckets::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_SOURCES as u32 {
+            assert!(b.take(IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + i)), t0));
+        }
+        let (x, y) = (ip("127.2.0.1"), ip("127.2.0.2"));
+        assert_eq!((0..300).filter(|_| b.take(x, t0)).count(), 200);
+        assert!(!b.take(y, t0), "the newcomers share one bucket");
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!((0..300).filter(|_| b.take(y, later)).count(), 200);
     }
 }

@@ -1,7 +1,9 @@
 //! Stand-in (virtual) addresses: Tor's RESOLVE, and automap's DNS and transparent ports.
 
 use crate::socks::Address;
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -13,19 +15,29 @@ use std::time::{Duration, Instant};
 /// to the name. Unlike Java I2P, the name is checked first (unknown names get 0x04).
 ///
 /// One table per listener, and inside it one space per identity (`who`: the SOCKS username
-/// on `isolate = "username"` listeners), so no client can see or steer another identity's
-/// mappings:
-/// - addresses are handed out in a random order (a random start and step through the
-///   network), never derived from the name;
-/// - an address that stood for a name is not handed out for another one within the
-///   quarantine (10 minutes by default): a stand-in an application or a resolver may still
-///   have cached does not come to mean another name. When every free address is in
-///   quarantine, no new mapping is made (`map` gives None) until one leaves it. The
-///   quarantine an identity's new names cause counts against that identity's share
-///   (`QUARANTINE_PER_WHO`), so one client flooding new names blocks only its own;
-/// - at most `CAP` mappings are kept (at most half the network, so the other half can sit
-///   in quarantine), the least recently used forgotten first, and one identity holds at
-///   most `PER_WHO` of them, so a flood by one client only evicts its own.
+/// on `isolate = "username"` listeners; empty for the listener's own identity, which DNS,
+/// the transparent port and clients without a username share), so no client can see or
+/// steer another identity's mappings. Usernames cost nothing on a listener without a
+/// login, so the table never trusts their number:
+/// - addresses are drawn at random from the network (a keyed hash of a counter, the key a
+///   secret of this process): no step or order to learn, never derived from the name;
+/// - the own identity has `PER_WHO` mappings of its own that no username can take; the
+///   usernames share the rest (`users_cap`), each at most `PER_WHO`. A username at its cap
+///   forgets its own least recently used mapping. When the usernames' share is full, a
+///   username takes the least recently used mapping of the username holding the most, if
+///   that one holds at least two more than it, else forgets its own: a username that holds
+///   no more than the others never loses a mapping to them, and no username is locked out
+///   while another holds two or more;
+/// - an address an identity forgot is not handed to *that identity* for another name within
+///   the quarantine (10 minutes by default), so a stand-in its application or resolver may
+///   still have cached does not come to mean another name. Another identity may be handed
+///   it: to the one that forgot it the address then means nothing (its connections to it
+///   are refused, as any IP literal), never another name. So a flood fills only the
+///   flooder's quarantine. An identity whose own new names forgot `QUARANTINE_PER_WHO`
+///   addresses gets no new names (`map` gives None) until some leave quarantine. The own
+///   identity's records are its own (at most `QUARANTINE_PER_WHO`); the usernames' are one
+///   pool of `USERS_QUARANTINE`, and past it the oldest leaves quarantine early (a memory
+///   bound only many usernames flooding at once reach).
 pub struct StandIns {
     inner: std::sync::Mutex<Table>,
     net: Network,
@@ -33,14 +45,23 @@ pub struct StandIns {
 
 /// Mappings kept per listener.
 pub const CAP: usize = 4096;
-/// Mappings kept per identity.
+/// Mappings kept per identity; also the own identity's reserve.
 pub const PER_WHO: usize = 1024;
 /// Addresses held in quarantine at most (memory bound; see `StandIns`).
 pub const QUARANTINE_CAP: usize = 65536;
-/// Addresses in quarantine because of one identity's new names, at most.
+/// Addresses one identity's own new names may put in quarantine (the own identity's
+/// reserve too).
 pub const QUARANTINE_PER_WHO: usize = QUARANTINE_CAP / 4;
+/// Quarantine records of all usernames together; past it the oldest leaves early.
+pub const USERS_QUARANTINE: usize = QUARANTINE_CAP - QUARANTINE_PER_WHO;
 /// How long a forgotten address stays unused, unless configured otherwise.
 pub const DEFAULT_QUARANTINE: Duration = Duration::from_secs(600);
+/// Random draws before a scan of the network (only small or nearly full networks get
+/// that far).
+const DRAWS: usize = 64;
+/// Addresses scanned at most after the draws: more than an identity can hold taken or in
+/// quarantine (CAP + QUARANTINE_PER_WHO), so a larger network always has a free one in it.
+const SCAN: u64 = 1 << 17;
 
 /// An IPv4 network, `a.b.c.d/len`, with host bits zero. Read from config as that text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -128,25 +149,40 @@ struct Entry {
     used: u64,
 }
 
+/// An address in quarantine for one identity.
+struct Record {
+    at: Instant,
+    ip: u32,
+    who: Vec<u8>,
+    /// `who`'s keyed hash, the key of `quarantined`.
+    hash: u64,
+}
+
 struct Table {
     by_ip: HashMap<u32, Entry>,
     by_name: HashMap<(Vec<u8>, String), u32>,
-    /// Last use → address, oldest first.
-    lru: BTreeMap<u64, u32>,
-    per_who: HashMap<Vec<u8>, usize>,
-    /// Forgotten addresses, oldest first, with the identity whose new name forgot them;
-    /// the same as a set; and how many each identity caused.
-    released: VecDeque<(Instant, u32, Vec<u8>)>,
-    quarantined: HashSet<u32>,
-    quarantined_by: HashMap<Vec<u8>, usize>,
+    /// Each identity's mappings, last use → address, oldest first (none empty).
+    held: HashMap<Vec<u8>, BTreeMap<u64, u32>>,
+    /// Mappings of usernames (every identity but the own, empty one).
+    users_held: usize,
+    /// (address, keyed hash of the identity it is kept from).
+    quarantined: HashSet<(u32, u64)>,
+    /// Records per identity (none zero).
+    quarantined_of: HashMap<Vec<u8>, usize>,
+    /// Records oldest first: the own identity's, and the usernames' pool.
+    released_own: VecDeque<Record>,
+    released_users: VecDeque<Record>,
     quarantine: Duration,
     tick: u64,
-    /// Next host part: `start + n * step` (mod the network's size), n counting up.
-    n: u32,
-    start: u32,
-    step: u32,
-    /// Mappings kept at most: CAP, or half the network if that is less.
-    cap: usize,
+    /// The process's secret (SipHash keys from the OS, plus bytes from getrandom) and the
+    /// count of draws made with it.
+    keys: RandomState,
+    secret: u64,
+    draws: u64,
+    /// The own identity's mappings at most, the usernames' together, one username's.
+    own_cap: usize,
+    users_cap: usize,
+    user_cap: usize,
 }
 
 impl Default for StandIns {
@@ -160,102 +196,186 @@ impl Table {
         self.tick += 1;
         let tick = self.tick;
         if let Some(e) = self.by_ip.get_mut(&ip) {
-            self.lru.remove(&e.used);
+            if let Some(lru) = self.held.get_mut(&e.who) {
+                lru.remove(&e.used);
+                lru.insert(tick, ip);
+            }
             e.used = tick;
-            self.lru.insert(tick, ip);
         }
     }
 
-    /// Forget the mapping of `ip` to make room for a new name of `cause`.
-    fn forget(&mut self, ip: u32, now: Instant, cause: &[u8]) {
-        if let Some(e) = self.by_ip.remove(&ip) {
-            self.lru.remove(&e.used);
-            self.by_name.remove(&(e.who.clone(), e.name));
-            if let Some(n) = self.per_who.get_mut(&e.who) {
-                *n -= 1;
-                if *n == 0 {
-                    self.per_who.remove(&e.who);
+    /// 32 random bits: a keyed hash of a counter, so no answer tells anything of the next.
+    fn random(&mut self) -> u32 {
+        let mut h = self.keys.build_hasher();
+        h.write_u64(self.secret);
+        h.write_u64(self.draws);
+        self.draws += 1;
+        h.finish() as u32
+    }
+
+    fn who_hash(&self, who: &[u8]) -> u64 {
+        let mut h = self.keys.build_hasher();
+        h.write_u64(!self.secret);
+        h.write(who);
+        h.finish()
+    }
+
+    fn held_by(&self, who: &[u8]) -> usize {
+        self.held.get(who).map_or(0, BTreeMap::len)
+    }
+
+    /// Forget the mapping of `ip`; its address goes into quarantine for its identity.
+    fn forget(&mut self, ip: u32, now: Instant) {
+        let Some(e) = self.by_ip.remove(&ip) else {
+            return;
+        };
+        if let Some(lru) = self.held.get_mut(&e.who) {
+            lru.remove(&e.used);
+            if lru.is_empty() {
+                self.held.remove(&e.who);
+            }
+        }
+        if !e.who.is_empty() {
+            self.users_held -= 1;
+        }
+        let hash = self.who_hash(&e.who);
+        self.quarantined.insert((ip, hash));
+        *self.quarantined_of.entry(e.who.clone()).or_default() += 1;
+        let record = Record {
+            at: now,
+            ip,
+            hash,
+            who: e.who.clone(),
+        };
+        self.by_name.remove(&(e.who, e.name));
+        if record.who.is_empty() {
+            self.released_own.push_back(record);
+        } else {
+            // The usernames' pool is bounded as a whole: its oldest record leaves early.
+            if self.released_users.len() >= USERS_QUARANTINE {
+                if let Some(old) = self.released_users.pop_front() {
+                    self.unquarantine(old);
                 }
             }
-            self.released.push_back((now, ip, cause.to_vec()));
-            self.quarantined.insert(ip);
-            *self.quarantined_by.entry(cause.to_vec()).or_default() += 1;
+            self.released_users.push_back(record);
+        }
+    }
+
+    fn unquarantine(&mut self, r: Record) {
+        self.quarantined.remove(&(r.ip, r.hash));
+        if let Some(n) = self.quarantined_of.get_mut(&r.who) {
+            *n -= 1;
+            if *n == 0 {
+                self.quarantined_of.remove(&r.who);
+            }
         }
     }
 
     /// Let addresses whose quarantine is over be handed out again.
     fn release_expired(&mut self, now: Instant) {
-        while let Some((at, _, _)) = self.released.front() {
-            if now.duration_since(*at) < self.quarantine {
-                break;
-            }
-            let (_, ip, cause) = self.released.pop_front().expect("front exists");
-            self.quarantined.remove(&ip);
-            if let Some(n) = self.quarantined_by.get_mut(&cause) {
-                *n -= 1;
-                if *n == 0 {
-                    self.quarantined_by.remove(&cause);
+        for own in [true, false] {
+            loop {
+                let q = if own {
+                    &mut self.released_own
+                } else {
+                    &mut self.released_users
+                };
+                match q.front() {
+                    Some(r) if now.duration_since(r.at) >= self.quarantine => {}
+                    _ => break,
                 }
+                let r = q.pop_front().expect("front exists");
+                self.unquarantine(r);
             }
         }
     }
 
-    /// The least recently used mapping of `who`, or of anyone when `who` is None.
-    fn oldest(&self, who: Option<&[u8]>) -> Option<u32> {
-        self.lru
-            .values()
-            .copied()
-            .find(|ip| who.map_or(true, |w| self.by_ip[ip].who == w))
+    /// Whose least recently used mapping makes room for a new name of `who`: Ok(None) when
+    /// none needs to, Err(()) when `who` gets no new name (see `StandIns`).
+    fn victim(&self, who: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+        let held = self.held_by(who);
+        let own = who.is_empty();
+        let mine = if held >= if own { self.own_cap } else { self.user_cap } {
+            true
+        } else if own || self.users_held < self.users_cap {
+            return Ok(None);
+        } else {
+            // The usernames' share is full: the largest holder gives, if it holds more.
+            let largest = self
+                .held
+                .iter()
+                .filter(|(w, _)| !w.is_empty() && w.as_slice() != who)
+                .max_by_key(|(_, lru)| lru.len());
+            match largest {
+                Some((w, lru)) if lru.len() > held + 1 => return Ok(Some(w.clone())),
+                _ if held > 0 => true,
+                _ => return Err(()),
+            }
+        };
+        // Forgetting its own: only within its share of the quarantine.
+        let caused = self.quarantined_of.get(who).copied().unwrap_or(0);
+        if mine && caused >= QUARANTINE_PER_WHO {
+            return Err(());
+        }
+        Ok(Some(who.to_vec()))
     }
 
-    /// The next free address of the walk; None when every address is taken or in
-    /// quarantine (one full turn of the walk without a free one).
-    fn next_ip(&mut self, net: Network) -> Option<u32> {
+    /// A random free address for `who`: not mapped, not in its quarantine, not the
+    /// network's first or last. None when there is none.
+    fn draw(&mut self, net: Network, who: &[u8]) -> Option<u32> {
         let mask = net.host_mask();
-        for _ in 0..=mask {
-            let host = self.start.wrapping_add(self.n.wrapping_mul(self.step)) & mask;
-            self.n = self.n.wrapping_add(1) & mask;
+        let hash = self.who_hash(who);
+        let free = |t: &Table, host: u32| {
             let ip = net.base | host;
-            // Not the network's first or last address (255.255.255.255 is broadcast).
-            if host != 0
+            host != 0
                 && host != mask
-                && !self.by_ip.contains_key(&ip)
-                && !self.quarantined.contains(&ip)
-            {
-                return Some(ip);
+                && !t.by_ip.contains_key(&ip)
+                && !t.quarantined.contains(&(ip, hash))
+        };
+        for _ in 0..DRAWS {
+            let host = self.random() & mask;
+            if free(self, host) {
+                return Some(net.base | host);
             }
         }
-        None
+        let start = u64::from(self.random() & mask);
+        let size = u64::from(mask) + 1;
+        (0..size.min(SCAN))
+            .map(|i| ((start + i) % size) as u32)
+            .find(|&host| free(self, host))
+            .map(|host| net.base | host)
     }
 }
 
 impl StandIns {
-    /// A table handing out addresses of `net`, each kept from other names for `quarantine`
-    /// after it was forgotten.
+    /// A table handing out addresses of `net`, each kept from other names of the identity
+    /// that forgot it for `quarantine`.
     pub fn new(net: Network, quarantine: Duration) -> StandIns {
         let mut b = [0u8; 8];
-        // Without OS randomness the walk still never reuses an address early; it is only
-        // predictable.
+        // RandomState's keys are from the OS already; this only adds to them.
         let _ = getrandom::getrandom(&mut b);
-        let r = u64::from_le_bytes(b);
-        let mask = net.host_mask();
+        let cap = CAP.min((net.usable() / 2) as usize).max(1);
+        let own_cap = PER_WHO.min(cap);
+        // Small networks: the usernames still get half of what the table holds.
+        let users_cap = (cap - own_cap).max(cap / 2).max(1);
         StandIns {
             inner: std::sync::Mutex::new(Table {
                 by_ip: HashMap::new(),
                 by_name: HashMap::new(),
-                lru: BTreeMap::new(),
-                per_who: HashMap::new(),
-                released: VecDeque::new(),
+                held: HashMap::new(),
+                users_held: 0,
                 quarantined: HashSet::new(),
-                quarantined_by: HashMap::new(),
+                quarantined_of: HashMap::new(),
+                released_own: VecDeque::new(),
+                released_users: VecDeque::new(),
                 quarantine,
                 tick: 0,
-                n: 0,
-                start: (r as u32) & mask,
-                // Odd: a step coprime with the (power of two) size visits every address
-                // once per turn.
-                step: ((r >> 32) as u32 & mask) | 1,
-                cap: CAP.min((net.usable() / 2) as usize).max(1),
+                keys: RandomState::new(),
+                secret: u64::from_le_bytes(b),
+                draws: 0,
+                own_cap,
+                users_cap,
+                user_cap: PER_WHO.min(users_cap),
             }),
             net,
         }
@@ -273,7 +393,8 @@ impl StandIns {
     }
 
     /// The stand-in address for `name` as identity `who` resolved it (the same one for as
-    /// long as it is remembered). None when no address is free (all taken or in quarantine).
+    /// long as it is remembered). None when `who` gets no new address (no address free for
+    /// it, or its quarantine share is full; see `StandIns`).
     pub fn map(&self, who: &[u8], name: &str) -> Option<Ipv4Addr> {
         let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let key = (who.to_vec(), name.to_string());
@@ -283,33 +404,13 @@ impl StandIns {
         }
         let now = Instant::now();
         t.release_expired(now);
-        // Whose oldest mapping makes room: the client's own when it holds its share, else
-        // anyone's when the table is full.
-        let evict: Option<Option<&[u8]>> =
-            if t.per_who.get(who).copied().unwrap_or(0) >= PER_WHO.min(t.cap) {
-                Some(Some(who))
-            } else if t.by_ip.len() >= t.cap {
-                Some(None)
-            } else {
-                None
-            };
-        // A forgotten address goes into quarantine: forget only when there is room there
-        // (and in this identity's share of it), and only once a free address is found
-        // (nothing is lost for nothing).
-        let caused = t.quarantined_by.get(who).copied().unwrap_or(0);
-        if evict.is_some()
-            && (t.quarantined.len() >= QUARANTINE_CAP || caused >= QUARANTINE_PER_WHO)
-        {
-            return None;
-        }
-        // No address free: say so without walking the whole network under the lock.
-        if (t.by_ip.len() + t.quarantined.len()) as u64 >= self.net.usable() {
-            return None;
-        }
-        let ip = t.next_ip(self.net)?;
-        if let Some(w) = evict {
-            if let Some(old) = t.oldest(w) {
-                t.forget(old, now, who);
+        let victim = t.victim(who).ok()?;
+        // The address first: nothing is forgotten for nothing.
+        let ip = t.draw(self.net, who)?;
+        if let Some(v) = victim {
+            let oldest = t.held.get(&v).and_then(|lru| lru.values().next().copied());
+            if let Some(old) = oldest {
+                t.forget(old, now);
             }
         }
         t.tick += 1;
@@ -322,9 +423,11 @@ impl StandIns {
                 used,
             },
         );
-        t.lru.insert(used, ip);
+        t.held.entry(who.to_vec()).or_default().insert(used, ip);
+        if !who.is_empty() {
+            t.users_held += 1;
+        }
         t.by_name.insert(key, ip);
-        *t.per_who.entry(who.to_vec()).or_default() += 1;
         Some(ip.into())
     }
 
@@ -426,7 +529,7 @@ mod tests {
         assert_eq!(f.unmap(b"victim", &v4(victim)), Some("bank.i2p".into()));
         assert!(f.inner.lock().unwrap().by_ip.len() <= CAP);
         assert_eq!(
-            f.inner.lock().unwrap().per_who[&b"attacker".to_vec()],
+            f.inner.lock().unwrap().held[&b"attacker".to_vec()].len(),
             PER_WHO
         );
     }
@@ -536,6 +639,134 @@ mod tests {
         assert!(
             seen.contains(&a),
             "without quarantine the address comes back"
+        );
+    }
+
+    /// Usernames cannot take the own identity's mappings (DNS, the transparent port): 5
+    /// usernames × 1,030 new names (more than the whole table) leave its 10 names mapped,
+    /// and it still maps up to its reserve without forgetting any of them.
+    #[test]
+    fn usernames_cannot_take_the_own_identitys_mappings() {
+        let f = StandIns::default();
+        let own: Vec<Ipv4Addr> = (0..10)
+            .map(|i| f.map(b"", &format!("own{i}.i2p")).unwrap())
+            .collect();
+        for u in 0..5 {
+            for i in 0..1030 {
+                let who = format!("user{u}");
+                assert!(f.map(who.as_bytes(), &format!("n{i}.i2p")).is_some());
+            }
+        }
+        for (i, ip) in own.iter().enumerate() {
+            assert_eq!(f.unmap(b"", &v4(*ip)), Some(format!("own{i}.i2p")));
+        }
+        for i in 10..PER_WHO {
+            assert!(f.map(b"", &format!("own{i}.i2p")).is_some(), "own name {i}");
+        }
+        assert_eq!(f.unmap(b"", &v4(own[0])), Some("own0.i2p".into()));
+    }
+
+    /// A username holding a few mappings keeps them while other usernames flood: they
+    /// take from each other (the largest holder), never from one that holds less.
+    #[test]
+    fn a_username_keeps_its_mappings_while_others_flood() {
+        let f = StandIns::default();
+        let mine: Vec<Ipv4Addr> = (0..5)
+            .map(|i| f.map(b"victim", &format!("bank{i}.i2p")).unwrap())
+            .collect();
+        for u in 0..5 {
+            for i in 0..1030 {
+                let who = format!("attacker{u}");
+                assert!(f.map(who.as_bytes(), &format!("n{i}.i2p")).is_some());
+            }
+        }
+        for (i, ip) in mine.iter().enumerate() {
+            assert_eq!(f.unmap(b"victim", &v4(*ip)), Some(format!("bank{i}.i2p")));
+        }
+        let t = f.inner.lock().unwrap();
+        assert!(t.users_held <= t.users_cap, "{} mappings", t.users_held);
+        assert!(t.by_ip.len() <= CAP);
+    }
+
+    /// Many usernames flooding new names (5 × 17,500, past every quarantine share and the
+    /// usernames' pool) lock nobody else out: the own identity, a new username and one
+    /// that mapped before all get new names, and no identity is handed an address it
+    /// forgot within the quarantine.
+    #[test]
+    fn a_flood_of_usernames_locks_no_one_out() {
+        let f = StandIns::default();
+        let before = f.map(b"victim", "before.i2p").unwrap();
+        for u in 0..5 {
+            let who = format!("flood{u}");
+            let mut seen = HashSet::new();
+            for i in 0..17_500 {
+                if let Some(ip) = f.map(who.as_bytes(), &format!("n{i}.i2p")) {
+                    assert!(
+                        seen.insert(ip),
+                        "{ip} came back to {who} within the quarantine"
+                    );
+                }
+            }
+        }
+        {
+            let t = f.inner.lock().unwrap();
+            assert!(t.quarantined.len() <= QUARANTINE_CAP);
+            assert!(t.released_users.len() <= USERS_QUARANTINE);
+        }
+        assert!(f.map(b"", "dns.i2p").is_some(), "own identity locked out");
+        assert!(
+            f.map(b"newcomer", "a.i2p").is_some(),
+            "new username locked out"
+        );
+        assert!(f.map(b"victim", "after.i2p").is_some(), "victim locked out");
+        assert_eq!(f.unmap(b"victim", &v4(before)), Some("before.i2p".into()));
+    }
+
+    /// Addresses are drawn at random: consecutive fresh addresses show no common step
+    /// (the old walk, start + n·step, gave every one away from two answers).
+    #[test]
+    fn addresses_show_no_step() {
+        let f = StandIns::new("127.192.0.0/10".parse().unwrap(), DEFAULT_QUARANTINE);
+        let ips: Vec<u32> = (0..200)
+            .map(|i| u32::from(f.map(b"", &format!("n{i}.i2p")).unwrap()))
+            .collect();
+        let steps = ips
+            .windows(3)
+            .filter(|w| w[2].wrapping_sub(w[1]) == w[1].wrapping_sub(w[0]))
+            .count();
+        assert!(steps <= 1, "{steps} of 198 triples share their step");
+        // Not sorted either (a counter with a random start would be).
+        let rising = ips.windows(2).filter(|w| w[1] > w[0]).count();
+        assert!((40..160).contains(&rising), "{rising} of 199 rising");
+    }
+
+    /// An address one identity forgot may go to another (it then means nothing to the
+    /// first: refused, never the other's name), but never back to the first within the
+    /// quarantine.
+    #[test]
+    fn a_forgotten_address_never_names_another_name_for_its_identity() {
+        // /29: 6 usable addresses, 3 mappings for the own identity, at least 1 for users.
+        let net: Network = "10.9.8.0/29".parse().unwrap();
+        let f = StandIns::new(net, Duration::from_secs(3600));
+        let first: Vec<Ipv4Addr> = (0..6)
+            .filter_map(|i| f.map(b"", &format!("a{i}.i2p")))
+            .collect();
+        assert_eq!(first.len(), 6, "3 mapped, 3 forgotten");
+        assert_eq!(
+            f.map(b"", "more.i2p"),
+            None,
+            "own identity: none free for it"
+        );
+        // Another identity is not locked out by the own identity's quarantine.
+        let theirs = f.map(b"user", "x.i2p").expect("a username still maps");
+        assert!(
+            first[..3].contains(&theirs),
+            "{theirs}: only the forgotten ones are free"
+        );
+        assert_eq!(
+            f.unmap(b"", &v4(theirs)),
+            None,
+            "not the user's name for the own identity"
         );
     }
 }

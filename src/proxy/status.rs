@@ -34,6 +34,8 @@ pub struct Stats {
     pub dns_queries: AtomicU64,
     pub dns_refused: AtomicU64,
     pub dns_malformed: AtomicU64,
+    /// Automap DNS queries for new names answered REFUSED past their source's rate.
+    pub dns_rate_limited: AtomicU64,
     /// Connections on the transparent port, and of them those closed because their
     /// original destination was no virtual address of this listener.
     pub transparent: AtomicU64,
@@ -119,7 +121,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             o,
             "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"per_user_identities\":{},\
              \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\
-             \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
+             \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"dns_rate_limited\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
             json_str(&l.name),
             json_str(&l.listen),
             json_str(&(l.identity)()),
@@ -139,6 +141,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             Stats::get(&s.dns_queries),
             Stats::get(&s.dns_refused),
             Stats::get(&s.dns_malformed),
+            Stats::get(&s.dns_rate_limited),
             Stats::get(&s.transparent),
             Stats::get(&s.transparent_refused),
         );
@@ -167,7 +170,7 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
         );
     };
     type Getter = fn(&ListenerInfo) -> u64;
-    let simple: [(&str, &str, &str, Getter); 15] = [
+    let simple: [(&str, &str, &str, Getter); 16] = [
         (
             "connections_total",
             "SOCKS connections accepted",
@@ -230,6 +233,12 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
             "automap DNS messages dropped or answered FORMERR/NOTIMP",
             "counter",
             |l| Stats::get(&l.stats.dns_malformed),
+        ),
+        (
+            "dns_rate_limited_total",
+            "automap DNS queries for new names refused past their source's rate",
+            "counter",
+            |l| Stats::get(&l.stats.dns_rate_limited),
         ),
         (
             "transparent_total",
