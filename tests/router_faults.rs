@@ -170,3 +170,135 @@ fn a_missing_site_is_unreachable_not_a_broken_router() {
     assert_eq!(code, 0xF6, "bad address");
     assert_eq!(rig.fake.count("STREAM CONNECT"), before, "no router work");
 }
+
+/// Java I2P's bridge: a dead peer is answered CANT_REACH_PEER "Connection timed out" after
+/// the streaming library's connect timeout (60 s unless STREAM CONNECT says otherwise).
+/// Before, eepsocks gave up first, at its own stream_timeout, with 0x06 ("TTL expired") for
+/// a site that is down. Now the router gets a timeout inside ours, and its verdict arrives.
+#[test]
+fn java_a_dead_peer_is_unreachable_in_the_routers_words() {
+    let rig = Rig::new();
+    rig.fake.java(support::fake_sam::Java {
+        login: None,
+        connect_timeout: Duration::from_secs(60),
+    });
+    let [listen] = free_addrs::<1>();
+    let p = rig.run(
+        &format!("listen = \"{listen}\"\nstatus_listen = \"off\"\nstream_timeout = 4\n"),
+        &[],
+    );
+    let dead = support::fake_sam::test_keys(0xdead).destination().b32();
+    let (code, took) = connect(listen, &dead);
+    assert_eq!(code, 0x04, "host unreachable, not 0x06, after {took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let line = p.wait_log("stream failed", Duration::from_secs(2));
+    assert!(
+        line.contains("destination unreachable") && line.contains("Connection timed out"),
+        "{line}"
+    );
+    assert!(
+        rig.fake
+            .commands()
+            .iter()
+            .any(|c| c.starts_with("STREAM CONNECT")
+                && c.contains("i2p.streaming.connectTimeout=3000")),
+        "{:?}",
+        rig.fake.commands()
+    );
+}
+
+/// Java I2P with `sam.auth=true`: without a login eepsocks says the bridge wants one (and
+/// its clients get 0x01 at once); with `sam_user` and a 0600 `sam_password_file` it works,
+/// and the password appears in no log, status document or ports file. A password file
+/// other users can read is refused.
+#[test]
+fn java_a_bridge_that_wants_a_login_gets_it_and_nobody_sees_it() {
+    let rig = Rig::new();
+    const PW: &str = "hunter2-is-not-a-password";
+    rig.fake.java(support::fake_sam::Java {
+        login: Some(("eepsocks".into(), PW.into())),
+        connect_timeout: Duration::from_secs(60),
+    });
+    let [listen, status] = free_addrs::<2>();
+    let base = format!("listen = \"{listen}\"\nstatus_listen = \"{status}\"\n");
+
+    // No login configured: the log says what to do; clients are not held.
+    rig.write_config(&base);
+    let p = rig.start(&[]);
+    p.wait_log("wants a login (sam.auth=true)", Duration::from_secs(10));
+    wait_port(listen, Duration::from_secs(5));
+    let (code, took) = connect(listen, &rig.service);
+    assert_eq!(code, 0x01);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    drop(p);
+
+    // A password file others can read: refused at start, with the fix.
+    let pw_file = rig.dir.path().join("sam.pw");
+    std::fs::write(&pw_file, format!("{PW}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let conf = format!(
+        "{base}sam_user = \"eepsocks\"\nsam_password_file = \"{}\"\n",
+        pw_file.display()
+    );
+    rig.write_config(&conf);
+    let mut p = rig.start(&[]);
+    let status_code = p.wait_exit(Duration::from_secs(10));
+    assert!(!status_code.success());
+    assert!(p.log().contains("chmod 600"), "{}", p.log());
+
+    // 0600: it works.
+    std::fs::set_permissions(&pw_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = rig.run(&conf, &[]);
+    assert!(rig.echo_ok(listen, None));
+    let hello = rig
+        .fake
+        .commands()
+        .into_iter()
+        .rfind(|c| c.starts_with("HELLO"))
+        .unwrap();
+    assert!(hello.contains("USER=eepsocks"), "{hello}");
+    let s = listener_status(status, "eepsocks");
+    let ports = std::fs::read_to_string(rig.data().join("public/ports.json")).unwrap_or_default();
+    for (what, text) in [
+        ("log", p.log()),
+        ("status", s.to_string()),
+        ("ports file", ports),
+    ] {
+        assert!(!text.contains(PW), "the password in the {what}: {text}");
+    }
+}
+
+/// Java I2P closes the socket on a command line over 8 KiB: a SESSION CREATE that long is
+/// refused before it is sent, with the reason, and signature types whose keys alone make
+/// it that long are refused when the config is read.
+#[test]
+fn java_command_lines_stay_under_8_kib() {
+    let rig = Rig::new();
+    rig.fake.java(support::fake_sam::Java {
+        login: None,
+        connect_timeout: Duration::from_secs(60),
+    });
+    let [listen] = free_addrs::<1>();
+    // ML-DSA-65 keys: refused at once.
+    rig.write_config(&format!(
+        "listen = \"{listen}\"\nstatus_listen = \"off\"\nsignature_type = 13\n"
+    ));
+    let mut p = rig.start(&[]);
+    assert!(!p.wait_exit(Duration::from_secs(10)).success());
+    assert!(p.log().contains("8 KiB"), "{}", p.log());
+
+    // 300 options of 30 bytes: the line would be ~10 KB; said, never sent.
+    let mut conf = format!("listen = \"{listen}\"\nstatus_listen = \"off\"\n[options]\n");
+    for i in 0..300 {
+        conf.push_str(&format!("\"x.option.number{i:03}\" = \"value{i:03}\"\n"));
+    }
+    rig.write_config(&conf);
+    let p = rig.start(&[]);
+    p.wait_log("command line SAM bridges accept", Duration::from_secs(10));
+    let cmds = rig.fake.commands();
+    assert!(
+        !cmds.iter().any(|c| c.starts_with("(closed")),
+        "an over-long line reached the bridge: {cmds:?}"
+    );
+}

@@ -1072,6 +1072,40 @@ mod tests {
         c.validate().unwrap();
     }
 
+    /// An option value with a space, a quote or a backslash would break (or, unquoted,
+    /// extend) the SAM command line: refused when the config is read, for every router.
+    #[test]
+    fn option_values_that_would_break_the_command_line_are_refused() {
+        for v in ["a b", "a\"b", "a\\b", "x\ny", "tab\there", ""] {
+            let c: Config =
+                toml::from_str(&format!("[options]\n\"inbound.nickname\" = {v:?}\n")).unwrap();
+            let e = c.session_options().unwrap_err().to_string();
+            assert!(e.contains("only letters, digits"), "{v:?}: {e}");
+        }
+        let c: Config = toml::from_str("[options]\n\"i2cp.leaseSetEncType\" = \"4,0\"\n").unwrap();
+        assert!(c.session_options().is_ok());
+    }
+
+    #[test]
+    fn sam_logins_are_checked_and_never_printed() {
+        let c: Config = toml::from_str("sam_user = \"u\"\nsam_password = \"secret\"\n").unwrap();
+        assert_eq!(c.sam_login().unwrap().unwrap().password, "secret");
+        assert!(!format!("{c:?}").contains("secret"));
+        assert!(!format!("{:?}", c.sam_login().unwrap()).contains("secret"));
+        let c: Config = toml::from_str("sam_user = \"u\"\n").unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("sam_password_file"));
+        let c: Config = toml::from_str("sam_password = \"p\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("sam_user"));
+        for t in [13, 14, 9, 99] {
+            let c: Config = toml::from_str(&format!("signature_type = {t}\n")).unwrap();
+            assert!(c.validate().is_err(), "{t}");
+        }
+    }
+
     /// Values that would overflow a deadline (drain_timeout near u64::MAX panicked at
     /// SIGTERM) are refused when the config is read.
     #[test]

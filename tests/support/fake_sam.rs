@@ -535,7 +535,9 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
         }
         let java = sh.lock().java.clone();
         if java.is_some() && buf.len() > JAVA_MAX_LINE {
-            sh.lock().commands.push(format!("(closed: a line of {} bytes)", buf.len()));
+            sh.lock()
+                .commands
+                .push(format!("(closed: a line of {} bytes)", buf.len()));
             return;
         }
         let line = String::from_utf8_lossy(&buf).trim_end().to_string();
@@ -619,7 +621,9 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                         "USER and PASSWORD required"
                     };
                     let _ = w
-                        .write_all(format!("HELLO REPLY RESULT=I2P_ERROR MESSAGE=\"{msg}\"\n").as_bytes())
+                        .write_all(
+                            format!("HELLO REPLY RESULT=I2P_ERROR MESSAGE=\"{msg}\"\n").as_bytes(),
+                        )
                         .await;
                     return;
                 }
