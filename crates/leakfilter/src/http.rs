@@ -476,7 +476,8 @@ fn origin_form(request_line: &[u8], out: &mut Vec<u8>) -> Option<()> {
 /// Why a head was refused for its size.
 pub const CLOSE_TOO_LONG: &str = "request header block over 64 KiB";
 /// Why a request announcing `Expect: 100-continue` and a body was refused.
-pub const CLOSE_EXPECT: &str = "Expect: 100-continue (the filter cannot tell whether the body follows)";
+pub const CLOSE_EXPECT: &str =
+    "Expect: 100-continue (the filter cannot tell whether the body follows)";
 /// Why a connection was refused while waiting for the server's answer to a switch.
 const CLOSE_SWITCH_WAIT: &str = "over 64 KiB sent before the server answered a protocol switch";
 
@@ -503,7 +504,9 @@ enum Next {
     Body(u64),
     Chunked,
     /// The connection leaves HTTP/1.x after this block if the server agrees.
-    Switched { connect: bool },
+    Switched {
+        connect: bool,
+    },
 }
 
 /// Reads the framing of a complete, line-checked request head. Errors are give-up reasons.
@@ -1232,8 +1235,14 @@ impl Responses {
                 .strip_prefix(b"HTTP/1.")
                 .filter(|r| r.len() >= 5 && r[0].is_ascii_digit() && r[1] == b' ')
                 .map(|r| &r[2..])
-                .filter(|r| r[..3].iter().all(u8::is_ascii_digit) && r.get(3).is_none_or(|&b| b == b' '))
-                .map(|r| r[..3].iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0')));
+                .filter(|r| {
+                    r[..3].iter().all(u8::is_ascii_digit) && r.get(3).is_none_or(|&b| b == b' ')
+                })
+                .map(|r| {
+                    r[..3]
+                        .iter()
+                        .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'))
+                });
             match status {
                 Some(code) if (100..200).contains(&code) && code != 101 => self.interim = true,
                 Some(code) => return self.decide(code),
@@ -1343,7 +1352,10 @@ mod tests {
         collect(&mut run, &mut out);
         assert!(run.stopped.len() <= 1, "stopped more than once: {run:?}");
         assert!(run.closed.len() <= 1, "closed more than once: {run:?}");
-        assert!(run.back.is_empty() || run.closed.len() == 1, "answered: {run:?}");
+        assert!(
+            run.back.is_empty() || run.closed.len() == 1,
+            "answered: {run:?}"
+        );
         run
     }
 
@@ -1654,7 +1666,11 @@ mod tests {
             b"GET /1 HTTP/1.1\r\nDNT: 1\r\n\r\nGET /2 HTTP/1.1\r\nBad Header\r\nDNT: 1\r\n\r\n";
         refused(input, b"GET /1 HTTP/1.1\r\n\r\n", "malformed header line");
         let input = b"GET /1 HTTP/1.1\r\nDNT: 1\r\n\r\n\x16\x03\x01 not http";
-        refused(input, b"GET /1 HTTP/1.1\r\n\r\n", "not an HTTP/1.x request line");
+        refused(
+            input,
+            b"GET /1 HTTP/1.1\r\n\r\n",
+            "not an HTTP/1.x request line",
+        );
     }
 
     #[test]
@@ -1722,8 +1738,16 @@ mod tests {
                 &b"3\r\nhel"[..],
                 "chunk data not followed by a line ending",
             ),
-            (b"3\r\nhel\rX", b"3\r\nhel\r", "chunk data not followed by a line ending"),
-            (b"0\r\nX: a\rb\r\n\r\n", b"0\r\nX: a\r", "bare CR in chunked trailers"),
+            (
+                b"3\r\nhel\rX",
+                b"3\r\nhel\r",
+                "chunk data not followed by a line ending",
+            ),
+            (
+                b"0\r\nX: a\rb\r\n\r\n",
+                b"0\r\nX: a\r",
+                "bare CR in chunked trailers",
+            ),
         ] {
             let mut input = head.to_vec();
             input.extend_from_slice(body);
@@ -1766,7 +1790,8 @@ mod tests {
 
     #[test]
     fn switch_passes_only_once_the_server_accepted() {
-        let head = b"GET /chat HTTP/1.1\r\nHost: a.i2p\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        let head =
+            b"GET /chat HTTP/1.1\r\nHost: a.i2p\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
             User-Agent: x\r\n\r\n";
         let sanitized = format!(
             "GET /chat HTTP/1.1\r\nHost: a.i2p\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{UA}\r\n\r\n"
@@ -1774,7 +1799,10 @@ mod tests {
         let frames = b"\x81\x85DNT: 1\r\n\r\n";
         let input = [&head[..], frames].concat();
         // accepted (after a 100 Continue): the frames pass, said once
-        for run in with_response(&input, b"HTTP/1.1 100 Continue\r\nX: y\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n") {
+        for run in with_response(
+            &input,
+            b"HTTP/1.1 100 Continue\r\nX: y\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n",
+        ) {
             assert_eq!(run.forward, [sanitized.as_bytes(), frames].concat());
             assert_eq!(run.stopped.len(), 1);
             assert!(run.closed.is_empty());
@@ -1787,7 +1815,10 @@ mod tests {
         // refused, and the client carries on in HTTP: filtered
         let input = [&head[..], b"GET / HTTP/1.1\r\nDNT: 1\r\n\r\n"].concat();
         for run in with_response(&input, b"HTTP/1.1 400 Bad Request\r\n\r\n") {
-            assert_eq!(run.forward, [sanitized.as_bytes(), b"GET / HTTP/1.1\r\n\r\n"].concat());
+            assert_eq!(
+                run.forward,
+                [sanitized.as_bytes(), b"GET / HTTP/1.1\r\n\r\n"].concat()
+            );
             assert!(run.closed.is_empty() && run.stopped.is_empty());
         }
         // CONNECT: a 2xx opens the tunnel, a 101 does not
@@ -1857,7 +1888,10 @@ mod tests {
         requests.feed(&vec![b'x'; MAX_HEAD], &mut out);
         assert!(out.forward.is_empty() && out.closed.is_none());
         requests.feed(b"x", &mut out);
-        assert_eq!((out.forward.len(), out.closed), (0, Some(CLOSE_SWITCH_WAIT)));
+        assert_eq!(
+            (out.forward.len(), out.closed),
+            (0, Some(CLOSE_SWITCH_WAIT))
+        );
     }
 
     #[test]
@@ -1951,7 +1985,9 @@ mod tests {
         let mut input = head_of_len(MAX_HEAD + 1);
         input.extend_from_slice(b"GET / HTTP/1.1\r\nDNT: 1\r\n\r\n");
         let run = refused(&input, b"", CLOSE_TOO_LONG);
-        assert!(run.back.starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(run
+            .back
+            .starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"));
         // a request line alone over the bound
         let mut input = b"GET /".to_vec();
         input.extend(std::iter::repeat(b'a').take(MAX_HEAD));
@@ -2028,7 +2064,10 @@ mod tests {
         // an Upgrade the server never accepted (no watcher): the next bytes must be HTTP
         let head = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
         let run = filter(&[&head[..], tail].concat());
-        assert_eq!(run.forward, [&head[..], b"GET / HTTP/1.1\r\n", UA.as_bytes(), b"\r\n\r\n"].concat());
+        assert_eq!(
+            run.forward,
+            [&head[..], b"GET / HTTP/1.1\r\n", UA.as_bytes(), b"\r\n\r\n"].concat()
+        );
         assert_eq!((run.closed.len(), run.stopped.len()), (0, 0));
         // an expectation without a body frames nothing: kept
         let input = b"GET / HTTP/1.1\r\nExpect: 100-continue\r\nDNT: 1\r\n\r\n";

@@ -1308,7 +1308,11 @@ mod tests {
         let input = b":srv NOTICE * :ding\x07\r\n:bob PRIVMSG alice :\x01TIME\x01\r\n\
             :srv 001 alice :Welcome\r\n";
         // a BEL is text to IRC: the line passes, and the CTCP after it is still dropped
-        inb(input, b":srv NOTICE * :ding\x07\r\n:srv 001 alice :Welcome\r\n", 1);
+        inb(
+            input,
+            b":srv NOTICE * :ding\x07\r\n:srv 001 alice :Welcome\r\n",
+            1,
+        );
         let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
         hello.extend_from_slice(b"\nNOTICE a :x\r\nPRIVMSG b :\x01VERSION\x01\r\n\x00\xff");
         inb(&hello, b"NOTICE a :x\r\n", 3);
