@@ -274,7 +274,7 @@ fn over_long_http_head_is_refused_with_431_and_closed() {
     let web = Recorder::new(b"", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     let proxy = Frontend::new(local_recorder(web.clone())).spawn_thread();
     let mut head = b"GET /?q=".to_vec();
-    head.extend(std::iter::repeat_n(b'a', 70_000));
+    head.extend(std::iter::repeat(b'a').take(70_000));
     head.extend_from_slice(
         b" HTTP/1.1\r\nUser-Agent: Firefox/128\r\nAccept-Language: de\r\nReferer: http://b.i2p/\r\n\r\n",
     );

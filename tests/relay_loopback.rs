@@ -92,7 +92,8 @@ fn half_closed_client_gets_the_whole_reply_through_a_sam_like_router() {
             }
         }
         // The server takes its time; a FIN meanwhile ends the stream (as i2pd does).
-        c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
         if let Ok(0) = c.read(&mut buf) {
             return;
         }
@@ -100,7 +101,8 @@ fn half_closed_client_gets_the_whole_reply_through_a_sam_like_router() {
     });
     let proxy = Frontend::new(service).half_close(false).spawn_thread();
     let mut s = connect(proxy);
-    s.write_all(b"GET / HTTP/1.1\r\nHost: a.i2p\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a.i2p\r\n\r\n")
+        .unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut back = Vec::new();
     s.read_to_end(&mut back).unwrap();

@@ -1236,7 +1236,7 @@ impl Responses {
                 .filter(|r| r.len() >= 5 && r[0].is_ascii_digit() && r[1] == b' ')
                 .map(|r| &r[2..])
                 .filter(|r| {
-                    r[..3].iter().all(u8::is_ascii_digit) && r.get(3).is_none_or(|&b| b == b' ')
+                    r[..3].iter().all(u8::is_ascii_digit) && matches!(r.get(3), None | Some(b' '))
                 })
                 .map(|r| {
                     r[..3]
