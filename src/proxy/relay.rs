@@ -10,7 +10,7 @@
 //! (`SAMSocket::HandleReceived` terminates the socket and the stream at EOF) and emissary
 //! (its SAM stream task closes both ways at a read of 0) end the whole stream there, losing
 //! the reply a `printf … | nc -N` client waits for. There the client's FIN is kept, and
-//! the reply is relayed until the server closes, or `HALF_CLOSED_IDLE` passes with nothing
+//! the reply is relayed until the server closes, or `HALF_CLOSED_IDLE` (30 s) passes with nothing
 //! from it (a server waiting for an EOF that never comes does not hold the stream forever).
 //!
 //! A filtered stream (see `filter`) runs each direction's bytes through its leak filter
@@ -25,7 +25,7 @@ use crate::proxy::status::Stats;
 use eepsocks_leakfilter::{Filter, Output};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
@@ -39,10 +39,12 @@ const MIN_BUF: usize = 16 * 1024;
 const MAX_BUF: usize = 256 * 1024;
 
 /// After the client's FIN was kept from a stream that cannot carry it: how long the server
-/// may stay silent before the stream is closed (checked every `QUIET_CHECK`, so up to that
-/// much later).
-const HALF_CLOSED_IDLE: Duration = Duration::from_secs(300);
-const QUIET_CHECK: Duration = Duration::from_secs(30);
+/// may stay silent (since the FIN and since its last byte) before the stream is closed,
+/// checked every `QUIET_CHECK`. The server never learns the client is done, so one that
+/// waits for that (an echo, a keep-alive HTTP server) is closed after this. Long enough
+/// for a reply's first byte over I2P's round trips; short enough that `nc -N` exits.
+const HALF_CLOSED_IDLE: Duration = Duration::from_secs(30);
+const QUIET_CHECK: Duration = Duration::from_secs(5);
 
 /// What one stream starts with: bytes each side sent before the relay took over (the
 /// client's pipelined payload, what the router passed on with its reply).
@@ -73,11 +75,16 @@ impl End {
 struct HalfClose {
     /// The client's FIN may be passed on to the stream.
     pass_on: bool,
-    /// The client sent its FIN and it was kept: the server's silence is now bounded.
-    kept: AtomicBool,
+    /// When the client sent its FIN and it was kept: the server's silence is now bounded.
+    kept: std::sync::Mutex<Option<Instant>>,
 }
 
 impl HalfClose {
+    /// The client's FIN was kept from the stream: start bounding the server's silence.
+    fn keep(&self) {
+        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
     /// Waits until `from` is readable; Ok(false) when the server stayed silent for
     /// `HALF_CLOSED_IDLE` after a kept client FIN (the stream is then closed).
     async fn readable(
@@ -97,7 +104,8 @@ impl HalfClose {
                     return Ok(true);
                 }
                 Err(_) => {
-                    if self.kept.load(Ordering::Relaxed)
+                    let kept = *self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.is_some_and(|at| at.elapsed() >= HALF_CLOSED_IDLE)
                         && quiet_since.elapsed() >= HALF_CLOSED_IDLE
                     {
                         return Ok(false);
@@ -120,7 +128,7 @@ pub async fn relay(
 ) -> std::io::Result<(u64, u64)> {
     let half = HalfClose {
         pass_on: early.half_close,
-        kept: AtomicBool::new(false),
+        kept: std::sync::Mutex::new(None),
     };
     if filters.is_none() {
         if !early.down.is_empty() {
@@ -222,7 +230,7 @@ async fn pump(
                 Ok(0) => {
                     if upstream && !half.pass_on {
                         // Kept from a stream that would end at it (module docs).
-                        half.kept.store(true, Ordering::Relaxed);
+                        half.keep();
                         return Ok(total);
                     }
                     // Peer finished sending: pass the half-close on. A peer that already
@@ -302,7 +310,7 @@ impl Direction<'_, '_> {
                         }
                         if self.upstream && !self.half.pass_on {
                             // Kept from a stream that would end at it (module docs).
-                            self.half.kept.store(true, Ordering::Relaxed);
+                            self.half.keep();
                             return Ok(End::Eof(total));
                         }
                         match self.to.lock().await.shutdown().await {
