@@ -417,7 +417,11 @@ fn half_close(r: &Run) {
             256 * 1024
         );
         if name == "eepsocks" {
-            assert_eq!(back, 256 * 1024, "a half-closed client gets the whole reply");
+            assert_eq!(
+                back,
+                256 * 1024,
+                "a half-closed client gets the whole reply"
+            );
         }
     }
 }
