@@ -236,3 +236,85 @@ fn curl_through_the_forwarding_proxy() {
         support::services::HTTP_BODY
     );
 }
+
+/// Connect through `proxy` to `port`, send `data` without half-closing, and return all that
+/// came back until the proxy closed (or the read timed out).
+fn until_closed(proxy: SocketAddr, port: u16, data: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(LOCAL_IO_TIMEOUT)).unwrap();
+    assert_eq!(socks5_connect(&mut s, B32, port, None).unwrap(), 0);
+    s.write_all(data).unwrap();
+    let mut back = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return back,
+            Ok(n) => back.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("not closed ({e}); got {:?}", String::from_utf8_lossy(&back)),
+        }
+    }
+}
+
+/// What the recorder got from its last caller, once that caller's stream ended.
+fn recorded(r: &Recorder) -> Vec<u8> {
+    for _ in 0..250 {
+        if let Some(got) = r.got.lock().unwrap().last() {
+            return got.clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the service's stream never ended");
+}
+
+/// A page that makes its request head longer than the filter holds (a 70 KB URL): the
+/// client gets 431 and a closed stream, and the server none of the head (it got the
+/// whole request untouched, real User-Agent and all, before).
+#[test]
+fn over_long_http_head_is_refused_with_431_and_closed() {
+    let web = Recorder::new(b"", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let proxy = Frontend::new(local_recorder(web.clone())).spawn_thread();
+    let mut head = b"GET /?q=".to_vec();
+    head.extend(std::iter::repeat(b'a').take(70_000));
+    head.extend_from_slice(
+        b" HTTP/1.1\r\nUser-Agent: Firefox/128\r\nAccept-Language: de\r\nReferer: http://b.i2p/\r\n\r\n",
+    );
+    let back = until_closed(proxy, 80, &head);
+    let back = String::from_utf8_lossy(&back);
+    assert!(
+        back.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{back}"
+    );
+    assert_eq!(recorded(&web), b"");
+}
+
+/// A server line that ends like an HTTP request line no longer turns the server → client
+/// filter off: the CTCP request and the DCC offer after it never reach the client.
+#[test]
+fn irc_server_lines_cannot_switch_the_filter_off() {
+    let irc = Recorder::new(
+        b":srv NOTICE * :try GET / HTTP/1.1\r\n:bob PRIVMSG alice :\x01VERSION\x01\r\n\
+          :bob PRIVMSG alice :\x01DCC SEND f 3232235777 5000 9\x01\r\n:srv 001 alice :Welcome\r\n",
+        b"",
+    );
+    let proxy = Frontend::new(local_recorder(irc)).spawn_thread();
+    let back = exchange(proxy, 6667, b"NICK alice\r\nUSER a 0 * :A\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&back),
+        ":srv NOTICE * :try GET / HTTP/1.1\r\n:srv 001 alice :Welcome\r\n"
+    );
+}
+
+/// A client that does not speak IRC on an IRC port: the stream is closed, and none of what
+/// it sent (a CTCP reply among it) reaches the server (all of it passed untouched before).
+#[test]
+fn irc_client_speaking_something_else_is_closed() {
+    let irc = Recorder::new(b":srv 001 alice :Welcome\r\n", b"");
+    let proxy = Frontend::new(local_recorder(irc.clone())).spawn_thread();
+    let back = until_closed(
+        proxy,
+        6667,
+        b"\x16\x03\x01\x02\x00\nNOTICE bob :\x01VERSION irssi 1.4 - Linux\x01\r\n",
+    );
+    assert!(!back.contains(&1), "{back:?}");
+    assert_eq!(recorded(&irc), b"");
+}

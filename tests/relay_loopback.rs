@@ -71,6 +71,44 @@ fn service_fin_first_leaves_client_direction_open() {
     assert_eq!(got.join().unwrap(), b"still talking after your FIN");
 }
 
+/// `printf 'GET …' | nc -N` through a SAM router: the client half-closes after its
+/// request. i2pd and emissary end the whole stream at a FIN on the SAM socket, so it must
+/// not be passed on; the client must still get the whole reply. The "router" here acts
+/// like i2pd: a FIN from the proxy ends everything before the reply is written.
+#[test]
+fn half_closed_client_gets_the_whole_reply_through_a_sam_like_router() {
+    let reply: Vec<u8> = (0..210u8).collect();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = l.local_addr().unwrap();
+    let sent = reply.clone();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"\r\n\r\n") {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        // The server takes its time; a FIN meanwhile ends the stream (as i2pd does).
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        if let Ok(0) = c.read(&mut buf) {
+            return;
+        }
+        let _ = c.write_all(&sent);
+    });
+    let proxy = Frontend::new(service).half_close(false).spawn_thread();
+    let mut s = connect(proxy);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a.i2p\r\n\r\n")
+        .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    assert_eq!(back, reply);
+}
+
 /// SOCKS5 request with an IPv4 literal target.
 fn s5_ipv4(cmd: u8, ip: [u8; 4], port: u16) -> Vec<u8> {
     let mut r = vec![5, cmd, 0, 1];

@@ -36,7 +36,10 @@ pub fn serve_direct(listen: SocketAddr, target: SocketAddr) {
             Duration::from_secs(30),
             100_000,
         );
-        let router = Arc::new(crate::support::frontend::DirectRouter { addr: target });
+        let router = Arc::new(crate::support::frontend::DirectRouter {
+            addr: target,
+            half_close: true,
+        });
         eepsocks::proxy::server::serve(Arc::new(l), router, Arc::new(ctx), std::future::pending())
             .await;
     });
@@ -60,7 +63,10 @@ pub fn serve_dns(listen: SocketAddr) {
             "127.192.0.0/10".parse().unwrap(),
             eepsocks::naming::standins::DEFAULT_QUARANTINE,
         ));
-        let router = Arc::new(crate::support::frontend::DirectRouter { addr: listen });
+        let router = Arc::new(crate::support::frontend::DirectRouter {
+            addr: listen,
+            half_close: true,
+        });
         let dns =
             eepsocks::automap::server::Dns::new(router, Arc::new(ctx), 60, Default::default());
         dns.serve_udp(Arc::new(sock), std::future::pending()).await;

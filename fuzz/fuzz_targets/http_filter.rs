@@ -3,9 +3,12 @@
 //! panics; feeding in pieces (sizes drawn from the data) and byte by byte gives exactly what
 //! feeding whole gives; only User-Agent rewrites (and forward mode's one `Connection: close`)
 //! make the output longer, each by at most the new value's length + 1; with nothing
-//! changed the output is the input; a sanitized stream goes through a second filter
-//! unchanged; forward mode never stops, and what it sends on has nothing left for the
-//! normal filter to remove.
+//! changed or refused the output is the input; nothing from the deny list leaves the filter: what it
+//! sends on, refused or not, goes through a second filter with nothing left to remove
+//! (forward mode's output through the normal filter); it never stands aside without a
+//! server's answer (`stopped` never set here), refuses at most once and sends nothing on
+//! after refusing; and a header whose value is the marker `LEAK` (in a head the filter did
+//! not call "not HTTP") is never forwarded with it.
 #![no_main]
 use eepsocks_leakfilter::http::{Options, Requests, DEFAULT_USER_AGENT};
 use eepsocks_leakfilter::{Filter, Output};
@@ -17,6 +20,8 @@ struct Run {
     changed: u64,
     stopped: Vec<&'static str>,
     back: Vec<u8>,
+    closed: Vec<&'static str>,
+    after_close: usize,
 }
 
 fn run<'a>(options: &Options, pieces: impl IntoIterator<Item = &'a [u8]>) -> Run {
@@ -27,9 +32,14 @@ fn run<'a>(options: &Options, pieces: impl IntoIterator<Item = &'a [u8]>) -> Run
         changed: 0,
         stopped: Vec::new(),
         back: Vec::new(),
+        closed: Vec::new(),
+        after_close: 0,
     };
     let mut collect = |out: &mut Output| {
-        assert!(options.forward || out.back.is_empty());
+        if !run.closed.is_empty() {
+            run.after_close += out.forward.len() + out.back.len();
+        }
+        run.closed.extend(out.closed);
         run.back.extend_from_slice(&out.back);
         run.forward.extend_from_slice(&out.forward);
         run.changed += out.changed;
@@ -42,7 +52,10 @@ fn run<'a>(options: &Options, pieces: impl IntoIterator<Item = &'a [u8]>) -> Run
     }
     filter.finish(&mut out);
     collect(&mut out);
-    assert!(run.stopped.len() <= 1, "stopped twice: {:?}", run.stopped);
+    assert!(run.stopped.is_empty(), "stood aside: {:?}", run.stopped);
+    assert!(run.closed.len() <= 1, "closed twice: {:?}", run.closed);
+    assert_eq!(run.after_close, 0, "sent on after refusing");
+    assert!(run.back.is_empty() || !run.closed.is_empty(), "answered without refusing");
     run
 }
 
@@ -91,20 +104,43 @@ fuzz_target!(|data: &[u8]| {
         growth += b"Connection: close\r\n".len();
     }
     assert!(whole.forward.len() <= input.len() + growth);
-    if whole.changed == 0 {
+    if whole.changed == 0 && whole.closed.is_empty() {
         assert_eq!(whole.forward, input);
     }
+    // Not HTTP at all (sniffing): passed whole, nothing of ours in it.
+    let not_http = options.sniff && !options.forward && whole.forward == input && whole.changed == 0;
     if options.forward {
-        assert!(whole.stopped.is_empty());
         let plain = Options {
             forward: false,
             sniff: false,
             ..options.clone()
         };
         assert_eq!(run(&plain, [&whole.forward[..]]).changed, 0);
-    } else if whole.stopped.is_empty() {
+    } else if !not_http {
+        // What was sent on, filtered again, has nothing left to remove (a refusal may end
+        // it anywhere, so the second pass may refuse too; it must not change anything).
         let again = run(&options, [&whole.forward[..]]);
-        assert_eq!(again.forward, whole.forward);
-        assert_eq!((again.changed, again.stopped.len()), (0, 0));
+        assert_eq!(again.changed, 0);
+        // Denied headers given the value `LEAK` never keep it: `Referer: LEAK` etc. do
+        // not appear as a line of what was sent on.
+        for line in whole.forward.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            for denied in ["referer", "dnt", "accept-language", "user-agent", "via", "from"] {
+                let header = format!("{denied}: leak");
+                assert!(
+                    !line.eq_ignore_ascii_case(header.as_bytes()) || body_may_hold(input, line),
+                    "forwarded {header}"
+                );
+            }
+        }
     }
 });
+
+/// A line may legitimately pass when the input also has it where the filter never reads:
+/// in a body (after a `Content-Length`/chunked head) or a folded value. Approximated: the
+/// input has a head that frames a body or has a fold.
+fn body_may_hold(input: &[u8], _line: &[u8]) -> bool {
+    let lower = input.to_ascii_lowercase();
+    let has = |s: &[u8]| lower.windows(s.len()).any(|w| w == s);
+    has(b"content-length") || has(b"chunked") || has(b"\n ") || has(b"\n\t")
+}

@@ -1,8 +1,10 @@
 //! The IRC leak filter, either direction (the first byte's low bit): no panics; the same
 //! output whether the input comes whole, in chunks whose sizes come from the data, or cut
-//! once; and, unless it gave up (then everything passed untouched), no forwarded line holds
-//! a CTCP other than one ACTION (inbound: no message does), a NUL or a lone CR, or more than
-//! `MAX_LINE` bytes, no client line keeps a `:prefix`, and only DCC notices go back. Bit
+//! once; it never stands aside (`stopped`), only the client direction may refuse
+//! (`closed`, at most once, and nothing is forwarded after it); and whatever the input, no
+//! forwarded line holds a CTCP other than one ACTION (inbound: no message does), a DCC
+//! offer, a NUL or a lone CR, or more than `MAX_LINE` bytes, no client line keeps a
+//! `:prefix`, and only DCC notices go back. Bit
 //! 0x40 of the first byte splices in a run of filler near the line limit, which
 //! `-max_len=4096` alone would never reach.
 #![no_main]
@@ -16,6 +18,9 @@ struct Run {
     back: Vec<u8>,
     changed: u64,
     stops: Vec<&'static str>,
+    closes: Vec<&'static str>,
+    /// Bytes forwarded after the refusal (must stay 0).
+    after_close: usize,
 }
 
 fn run<'a, F: Filter>(mut f: F, chunks: impl IntoIterator<Item = &'a [u8]>) -> Run {
@@ -25,7 +30,11 @@ fn run<'a, F: Filter>(mut f: F, chunks: impl IntoIterator<Item = &'a [u8]>) -> R
         r.forward.extend_from_slice(&out.forward);
         r.back.extend_from_slice(&out.back);
         r.changed += out.changed;
+        if !r.closes.is_empty() {
+            r.after_close += out.forward.len() + out.back.len();
+        }
         r.stops.extend(out.stopped);
+        r.closes.extend(out.closed);
         out.clear();
     };
     for c in chunks {
@@ -87,7 +96,10 @@ fn ctcp_ok(line: &[u8], outbound: bool) -> bool {
 
 fn check<F: Filter>(new: fn() -> F, input: &[u8], sel: u8, outbound: bool) {
     let whole = run(new(), [input]);
-    assert!(whole.stops.len() <= 1, "stopped twice");
+    assert!(whole.stops.is_empty(), "stood aside");
+    assert!(whole.closes.len() <= 1, "closed twice");
+    assert!(outbound || whole.closes.is_empty(), "the server direction refused");
+    assert_eq!(whole.after_close, 0, "forwarded after the refusal");
     assert_eq!(
         run(new(), data_chunks(input, sel)),
         whole,
@@ -99,11 +111,6 @@ fn check<F: Filter>(new: fn() -> F, input: &[u8], sel: u8, outbound: bool) {
         whole,
         "cut at {cut}"
     );
-    if !whole.stops.is_empty() {
-        assert_eq!(whole.forward, input, "gave up but changed bytes");
-        assert!(whole.back.is_empty() && whole.changed == 0);
-        return;
-    }
     for raw in whole.forward.split_inclusive(|&b| b == b'\n') {
         assert!(raw.len() <= MAX_LINE, "forwarded a line over the limit");
         let line = raw.strip_suffix(b"\n").unwrap_or(raw);
@@ -111,6 +118,11 @@ fn check<F: Filter>(new: fn() -> F, input: &[u8], sel: u8, outbound: bool) {
         assert!(
             !line.iter().any(|&b| b == 0 || b == b'\r'),
             "NUL or lone CR forwarded: {:?}",
+            line.escape_ascii().to_string()
+        );
+        assert!(
+            !(line.contains(&0x01) && line.windows(3).any(|w| w.eq_ignore_ascii_case(b"DCC"))),
+            "DCC forwarded: {:?}",
             line.escape_ascii().to_string()
         );
         assert!(

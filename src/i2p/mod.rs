@@ -36,6 +36,9 @@ pub struct Opened {
     pub early: Vec<u8>,
     /// Keeps the identity that opened the stream alive while the stream is.
     pub hold: Option<Lease>,
+    /// Whether a half-close (shutdown of writing) may be passed on to `stream`. False for
+    /// SAM stream sockets: i2pd and emissary end the whole stream at its FIN.
+    pub half_close: bool,
 }
 
 /// Why a stream could not be opened, in terms a SOCKS reply can express.

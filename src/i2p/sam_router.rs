@@ -128,6 +128,9 @@ impl Router for SamRouter {
             stream,
             early,
             hold: Some(lease),
+            // i2pd (SAMSocket::HandleReceived: Terminate on EOF) and emissary (the SAM
+            // stream task closes both ways at read Ok(0)) drop the reply if we send a FIN.
+            half_close: false,
         })
     }
 }

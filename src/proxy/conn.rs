@@ -322,6 +322,7 @@ async fn attend<R: Router>(
     let early = Early {
         up: pipelined,
         down: opened.early,
+        half_close: opened.half_close,
     };
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
     drop((request, target));
@@ -494,7 +495,7 @@ async fn handshake(
 
 /// After a final reply, close our side and briefly drain the client so the kernel does not
 /// answer its unread request bytes with a reset that would destroy the reply in flight.
-async fn linger(client: &mut TcpStream) {
+pub(crate) async fn linger(client: &mut TcpStream) {
     let _ = client.shutdown().await;
     let mut sink = vec![0u8; 1024];
     let drain = async {

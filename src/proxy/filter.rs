@@ -29,15 +29,19 @@ impl Filters {
             down: Some(Box::new(irc::Inbound::new())),
             kind: "irc",
         };
-        let http = |sniff: bool| Filters {
-            up: Some(Box::new(http::Requests::new(http::Options {
+        let http = |sniff: bool| {
+            let (up, down) = http::Requests::with_responses(http::Options {
                 user_agent: user_agent.unwrap_or(http::DEFAULT_USER_AGENT).to_string(),
                 sniff,
                 forward: false,
-            }))),
-            // Responses say nothing about the user; they pass as they are.
-            down: None,
-            kind: "http",
+            });
+            Filters {
+                up: Some(Box::new(up)),
+                // Responses say nothing about the user; they pass as they are, the first
+                // one's status read to know whether a protocol switch happened.
+                down: Some(Box::new(down)),
+                kind: "http",
+            }
         };
         match mode {
             FilterMode::None => Filters::default(),
@@ -89,7 +93,7 @@ mod tests {
         assert!(Filters::for_stream(FilterMode::None, 80, None).is_none());
         assert!(Filters::for_stream(FilterMode::Auto, 80, None)
             .down
-            .is_none());
+            .is_some());
     }
 
     #[test]

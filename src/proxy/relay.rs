@@ -2,14 +2,22 @@
 //!
 //! Each direction waits for readiness with no buffer, takes one only while data is waiting,
 //! and gives it back when the socket runs dry: an idle connection holds no relay buffer
-//! (tokio's copy_bidirectional keeps 2 × 8 KiB per connection for its whole life). EOF on
-//! one side becomes a half-close (shutdown of writing) on the other; the other direction
-//! carries on until it ends too.
+//! (tokio's copy_bidirectional keeps 2 × 8 KiB per connection for its whole life).
+//!
+//! Half-closes: the server's EOF becomes a shutdown of writing towards the client, and the
+//! client may still send. The client's EOF becomes one towards the stream only where the
+//! stream can carry it (`Early::half_close`): a SAM stream socket cannot, as i2pd
+//! (`SAMSocket::HandleReceived` terminates the socket and the stream at EOF) and emissary
+//! (its SAM stream task closes both ways at a read of 0) end the whole stream there, losing
+//! the reply a `printf … | nc -N` client waits for. There the client's FIN is kept, and
+//! the reply is relayed until the server closes, or `HALF_CLOSED_IDLE` (30 s) passes with nothing
+//! from it (a server waiting for an EOF that never comes does not hold the stream forever).
 //!
 //! A filtered stream (see `filter`) runs each direction's bytes through its leak filter
 //! before they are written on. A filter may also answer the side that sent the bytes (an
 //! IRC client told that its DCC offer was dropped), so there each writer sits behind a
-//! lock the two directions share.
+//! lock the two directions share. A filter that refuses the stream (it met something it
+//! could not read) has its answer delivered, then the stream is closed both ways.
 
 use crate::proxy::filter::Filters;
 use crate::proxy::ratelimit::client_log;
@@ -18,6 +26,7 @@ use eepsocks_leakfilter::{Filter, Output};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -29,14 +38,86 @@ use tokio::sync::Mutex;
 const MIN_BUF: usize = 16 * 1024;
 const MAX_BUF: usize = 256 * 1024;
 
+/// After the client's FIN was kept from a stream that cannot carry it: how long the server
+/// may stay silent (since the FIN and since its last byte) before the stream is closed,
+/// checked every `QUIET_CHECK`. The server never learns the client is done, so one that
+/// waits for that (an echo, a keep-alive HTTP server) is closed after this. Long enough
+/// for a reply's first byte over I2P's round trips; short enough that `nc -N` exits.
+const HALF_CLOSED_IDLE: Duration = Duration::from_secs(30);
+const QUIET_CHECK: Duration = Duration::from_secs(5);
+
 /// What one stream starts with: bytes each side sent before the relay took over (the
 /// client's pipelined payload, what the router passed on with its reply).
 pub struct Early {
     pub up: Vec<u8>,
     pub down: Vec<u8>,
+    /// The stream carries a half-close (see the module docs).
+    pub half_close: bool,
 }
 
-/// Relay until both directions have ended. Returns bytes (client→stream, stream→client).
+/// How one direction ended.
+enum End {
+    /// EOF (passed on as a half-close where it can be), after this many bytes.
+    Eof(u64),
+    /// Its filter refused the stream, after this many bytes: close both ways.
+    Refused(u64),
+}
+
+impl End {
+    fn bytes(&self) -> u64 {
+        match self {
+            End::Eof(n) | End::Refused(n) => *n,
+        }
+    }
+}
+
+/// What the two directions share about the client's half-close.
+struct HalfClose {
+    /// The client's FIN may be passed on to the stream.
+    pass_on: bool,
+    /// When the client sent its FIN and it was kept: the server's silence is now bounded.
+    kept: std::sync::Mutex<Option<Instant>>,
+}
+
+impl HalfClose {
+    /// The client's FIN was kept from the stream: start bounding the server's silence.
+    fn keep(&self) {
+        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Waits until `from` is readable; Ok(false) when the server stayed silent for
+    /// `HALF_CLOSED_IDLE` after a kept client FIN (the stream is then closed).
+    async fn readable(
+        &self,
+        from: &ReadHalf<'_>,
+        quiet_since: &mut Instant,
+    ) -> std::io::Result<bool> {
+        if self.pass_on {
+            from.readable().await?;
+            return Ok(true);
+        }
+        loop {
+            match tokio::time::timeout(QUIET_CHECK, from.readable()).await {
+                Ok(r) => {
+                    r?;
+                    *quiet_since = Instant::now();
+                    return Ok(true);
+                }
+                Err(_) => {
+                    let kept = *self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.is_some_and(|at| at.elapsed() >= HALF_CLOSED_IDLE)
+                        && quiet_since.elapsed() >= HALF_CLOSED_IDLE
+                    {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Relay until both directions have ended (or a filter refused the stream). Returns bytes
+/// (client→stream, stream→client).
 pub async fn relay(
     client: &mut TcpStream,
     stream: &mut TcpStream,
@@ -45,6 +126,10 @@ pub async fn relay(
     stats: &Stats,
     peer: SocketAddr,
 ) -> std::io::Result<(u64, u64)> {
+    let half = HalfClose {
+        pass_on: early.half_close,
+        kept: std::sync::Mutex::new(None),
+    };
     if filters.is_none() {
         if !early.down.is_empty() {
             client.write_all(&early.down).await?;
@@ -56,44 +141,82 @@ pub async fn relay(
         let (cr, cw) = client.split();
         let (sr, sw) = stream.split();
         return tokio::try_join!(
-            pump(cr, sw, &stats.bytes_up),
-            pump(sr, cw, &stats.bytes_down)
+            pump(cr, sw, &stats.bytes_up, &half, true),
+            pump(sr, cw, &stats.bytes_down, &half, false)
         );
     }
     stats.filtered_streams.fetch_add(1, Ordering::Relaxed);
-    let (cr, cw) = client.split();
-    let (sr, sw) = stream.split();
-    let (cw, sw) = (Mutex::new(cw), Mutex::new(sw));
-    let up = Direction {
-        to: &sw,
-        back: &cw,
-        counter: &stats.bytes_up,
-        stats,
-        peer,
+    let refused = {
+        let (cr, cw) = client.split();
+        let (sr, sw) = stream.split();
+        let (cw, sw) = (Mutex::new(cw), Mutex::new(sw));
+        let up = Direction {
+            to: &sw,
+            back: &cw,
+            counter: &stats.bytes_up,
+            stats,
+            peer,
+            half: &half,
+            upstream: true,
+        };
+        let down = Direction {
+            to: &cw,
+            back: &sw,
+            counter: &stats.bytes_down,
+            stats,
+            peer,
+            half: &half,
+            upstream: false,
+        };
+        let up_f = up.pump(cr, filters.up, early.up);
+        let down_f = down.pump(sr, filters.down, early.down);
+        tokio::pin!(up_f, down_f);
+        // Both to their end, unless one refuses: then the other is dropped mid-wait.
+        let (mut up_end, mut down_end) = (None, None);
+        loop {
+            tokio::select! {
+                r = &mut up_f, if up_end.is_none() => up_end = Some(r?),
+                r = &mut down_f, if down_end.is_none() => down_end = Some(r?),
+            }
+            let refused = matches!(up_end, Some(End::Refused(_)))
+                || matches!(down_end, Some(End::Refused(_)));
+            if refused || (up_end.is_some() && down_end.is_some()) {
+                break (
+                    refused,
+                    up_end.as_ref().map_or(0, End::bytes),
+                    down_end.as_ref().map_or(0, End::bytes),
+                );
+            }
+        }
     };
-    let down = Direction {
-        to: &cw,
-        back: &sw,
-        counter: &stats.bytes_down,
-        stats,
-        peer,
-    };
-    tokio::try_join!(
-        up.pump(cr, filters.up, early.up),
-        down.pump(sr, filters.down, early.down)
-    )
+    let (refused, up, down) = refused;
+    if refused {
+        // The client has its answer (if any): end its side with a FIN, and read what it
+        // still sends for a moment, so that closing with unread bytes does not reset the
+        // connection and destroy the answer before the client reads it. The stream closes
+        // when the caller drops it.
+        crate::proxy::conn::linger(client).await;
+    }
+    Ok((up, down))
 }
 
 async fn pump(
     from: ReadHalf<'_>,
     mut to: WriteHalf<'_>,
     counter: &AtomicU64,
+    half: &HalfClose,
+    upstream: bool,
 ) -> std::io::Result<u64> {
     let mut total = 0u64;
     // Remembered across wake-ups: a stream that moved bulk data once likely will again.
     let mut size = MIN_BUF;
+    let mut quiet_since = Instant::now();
     loop {
-        from.readable().await?;
+        if upstream {
+            from.readable().await?;
+        } else if !half.readable(&from, &mut quiet_since).await? {
+            return Ok(total);
+        }
         // Not zeroed: try_read_buf fills spare capacity, so a wake-up for a few bytes (or
         // the EOF) does not pay for clearing the buffer.
         let mut buf = Vec::with_capacity(size);
@@ -105,6 +228,11 @@ async fn pump(
             buf.clear();
             match from.try_read_buf(&mut buf) {
                 Ok(0) => {
+                    if upstream && !half.pass_on {
+                        // Kept from a stream that would end at it (module docs).
+                        half.keep();
+                        return Ok(total);
+                    }
                     // Peer finished sending: pass the half-close on. A peer that already
                     // went away (NotConnected) is not an error for the other direction.
                     match to.shutdown().await {
@@ -132,6 +260,9 @@ struct Direction<'a, 'b> {
     counter: &'a AtomicU64,
     stats: &'a Stats,
     peer: SocketAddr,
+    half: &'a HalfClose,
+    /// Client → stream.
+    upstream: bool,
 }
 
 impl Direction<'_, '_> {
@@ -140,16 +271,25 @@ impl Direction<'_, '_> {
         from: ReadHalf<'_>,
         mut filter: Option<Box<dyn Filter>>,
         early: Vec<u8>,
-    ) -> std::io::Result<u64> {
+    ) -> std::io::Result<End> {
         let mut total = 0u64;
         let mut out = Output::default();
-        if !early.is_empty() {
-            total += self.deliver(&mut filter, &early, &mut out).await?;
+        if !early.is_empty()
+            && self
+                .deliver(&mut filter, &early, &mut out, &mut total)
+                .await?
+        {
+            return Ok(End::Refused(total));
         }
         drop(early);
         let mut size = MIN_BUF;
+        let mut quiet_since = Instant::now();
         loop {
-            from.readable().await?;
+            if self.upstream {
+                from.readable().await?;
+            } else if !self.half.readable(&from, &mut quiet_since).await? {
+                return Ok(End::Eof(total));
+            }
             let mut buf = Vec::with_capacity(size);
             loop {
                 if buf.len() == size && size < MAX_BUF {
@@ -164,13 +304,28 @@ impl Direction<'_, '_> {
                             out.clear();
                             f.finish(&mut out);
                             total += self.send(&mut out).await?;
+                            if self.refused(&out) {
+                                return Ok(End::Refused(total));
+                            }
+                        }
+                        if self.upstream && !self.half.pass_on {
+                            // Kept from a stream that would end at it (module docs).
+                            self.half.keep();
+                            return Ok(End::Eof(total));
                         }
                         match self.to.lock().await.shutdown().await {
                             Err(e) if e.kind() != ErrorKind::NotConnected => return Err(e),
-                            _ => return Ok(total),
+                            _ => return Ok(End::Eof(total)),
                         }
                     }
-                    Ok(_) => total += self.deliver(&mut filter, &buf, &mut out).await?,
+                    Ok(_) => {
+                        if self
+                            .deliver(&mut filter, &buf, &mut out, &mut total)
+                            .await?
+                        {
+                            return Ok(End::Refused(total));
+                        }
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
                 }
@@ -178,14 +333,15 @@ impl Direction<'_, '_> {
         }
     }
 
-    /// Pass `input` through the filter (if any) and write the result. Returns bytes sent on.
+    /// Pass `input` through the filter (if any) and write the result, adding the bytes sent
+    /// on to `sent`. True when the filter refused the stream.
     async fn deliver(
         &self,
         filter: &mut Option<Box<dyn Filter>>,
         mut input: &[u8],
         out: &mut Output,
-    ) -> std::io::Result<u64> {
-        let mut sent = 0u64;
+        sent: &mut u64,
+    ) -> std::io::Result<bool> {
         while !input.is_empty() {
             let ahead = filter.as_ref().map_or(usize::MAX, |f| f.untouched_ahead());
             let now = &input[..ahead.min(input.len())];
@@ -194,7 +350,7 @@ impl Direction<'_, '_> {
                 // that passes for good): straight from the read buffer, no copy.
                 self.to.lock().await.write_all(now).await?;
                 self.counter.fetch_add(now.len() as u64, Ordering::Relaxed);
-                sent += now.len() as u64;
+                *sent += now.len() as u64;
                 input = &input[now.len()..];
                 match filter.as_mut() {
                     Some(f) if ahead != usize::MAX => f.skip(now.len()),
@@ -207,12 +363,21 @@ impl Direction<'_, '_> {
             f.feed(input, out);
             if let Some(why) = out.stopped {
                 self.stats.filter_stopped.fetch_add(1, Ordering::Relaxed);
-                client_log!(info, client = %self.peer, "leak filter stopped: {why}; the rest of this stream passes unfiltered");
+                client_log!(info, client = %self.peer, "leak filter stood aside: {why}");
             }
-            sent += self.send(out).await?;
-            break;
+            *sent += self.send(out).await?;
+            return Ok(self.refused(out));
         }
-        Ok(sent)
+        Ok(false)
+    }
+
+    /// Whether the filter refused the stream on this call; counted and logged once.
+    fn refused(&self, out: &Output) -> bool {
+        let Some(why) = out.closed else { return false };
+        self.stats.filter_closed.fetch_add(1, Ordering::Relaxed);
+        let side = if self.upstream { "client" } else { "server" };
+        client_log!(info, client = %self.peer, "leak filter closed the stream: the {side} sent what it cannot read: {why}");
+        true
     }
 
     async fn send(&self, out: &mut Output) -> std::io::Result<u64> {

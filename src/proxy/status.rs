@@ -25,8 +25,10 @@ pub struct Stats {
     pub filtered_streams: AtomicU64,
     /// Lines or headers the leak filters dropped or rewrote.
     pub filter_changes: AtomicU64,
-    /// Filtered streams whose filter met something it could not parse and stopped.
+    /// Filtered streams whose filter stood aside (the server accepted a protocol switch).
     pub filter_stopped: AtomicU64,
+    /// Filtered streams closed because their filter met something it could not parse.
+    pub filter_closed: AtomicU64,
     /// UDP associations and their datagrams.
     pub udp: crate::proxy::udp::UdpStats,
     /// Automap (on the listener that serves it): DNS queries received, and of them those
@@ -120,7 +122,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
         let _ = write!(
             o,
             "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"per_user_identities\":{},\
-             \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\
+             \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\"filter_closed\":{},\
              \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"dns_rate_limited\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
             json_str(&l.name),
             json_str(&l.listen),
@@ -138,6 +140,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             Stats::get(&s.filtered_streams),
             Stats::get(&s.filter_changes),
             Stats::get(&s.filter_stopped),
+            Stats::get(&s.filter_closed),
             Stats::get(&s.dns_queries),
             Stats::get(&s.dns_refused),
             Stats::get(&s.dns_malformed),
@@ -170,7 +173,7 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
         );
     };
     type Getter = fn(&ListenerInfo) -> u64;
-    let simple: [(&str, &str, &str, Getter); 16] = [
+    let simple: [(&str, &str, &str, Getter); 17] = [
         (
             "connections_total",
             "SOCKS connections accepted",
@@ -212,9 +215,15 @@ pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
         ),
         (
             "filter_stopped_total",
-            "filtered streams whose filter stopped at something it could not parse",
+            "filtered streams whose filter stood aside after an accepted protocol switch",
             "counter",
             |l| Stats::get(&l.stats.filter_stopped),
+        ),
+        (
+            "filter_closed_total",
+            "filtered streams closed because their filter met something it could not parse",
+            "counter",
+            |l| Stats::get(&l.stats.filter_closed),
         ),
         (
             "dns_queries_total",

@@ -17,6 +17,8 @@ use tokio::net::{TcpSocket, TcpStream};
 /// I2P.
 pub struct DirectRouter {
     pub addr: SocketAddr,
+    /// Passed on as `Opened::half_close` (plain TCP carries a half-close; SAM does not).
+    pub half_close: bool,
 }
 
 impl Router for DirectRouter {
@@ -38,6 +40,7 @@ impl Router for DirectRouter {
             stream,
             early: Vec::new(),
             hold: None,
+            half_close: self.half_close,
         })
     }
 }
@@ -51,6 +54,7 @@ pub struct Frontend {
     auth: Option<AuthCheck>,
     filter: FilterMode,
     user_agent: Option<String>,
+    half_close: bool,
 }
 
 impl Frontend {
@@ -64,6 +68,7 @@ impl Frontend {
             auth: None,
             filter: FilterMode::Auto,
             user_agent: None,
+            half_close: true,
         }
     }
 
@@ -100,6 +105,13 @@ impl Frontend {
         self
     }
 
+    /// Whether the router's streams carry a half-close (default true, plain TCP); false
+    /// acts like a SAM router, whose stream ends at the first FIN.
+    pub fn half_close(mut self, on: bool) -> Frontend {
+        self.half_close = on;
+        self
+    }
+
     /// Bind now, so the address is known when `spawn` returns; listen later, on the runtime.
     fn bind(&self) -> (TcpSocket, SocketAddr) {
         let s = TcpSocket::new_v4().unwrap();
@@ -115,7 +127,10 @@ impl Frontend {
         ctx.user_agent = self.user_agent;
         // A backlog for a thousand clients connecting at once (std's default is 128).
         let l = Arc::new(s.listen(1024).unwrap());
-        let router = Arc::new(DirectRouter { addr: self.target });
+        let router = Arc::new(DirectRouter {
+            addr: self.target,
+            half_close: self.half_close,
+        });
         // Serves until the runtime goes away.
         eepsocks::proxy::server::serve(l, router, Arc::new(ctx), std::future::pending())
     }

@@ -13,11 +13,18 @@
 //! clients that end lines at either byte would otherwise see a second line the filter never
 //! judged.
 //!
-//! # Giving up
-//! Only on the first non-empty line of a direction, which decides whether the direction is
-//! IRC at all (eepsocks may guess IRC from the port; a different protocol there must pass
-//! unharmed). The filter gives up, forwards everything untouched from then on (what it held
-//! included) and sets [`Output::stopped`] once, when the first line:
+//! # The first client line, and failing closed
+//! Nothing either direction carries is ever passed unread. The server → client direction
+//! is IRC from its first byte: a line that is not IRC (binary, no command, too long) is
+//! dropped like any bad line, so no server line can switch filtering off, and CTCP
+//! requests and DCC offers are always dropped.
+//!
+//! The client → server direction decides on its first non-empty line whether the client
+//! speaks IRC at all (eepsocks may guess IRC from the port). If it does not, the filter
+//! refuses the stream: it sets [`Output::closed`] once, forwards nothing of that line or
+//! anything after, and the caller closes the stream (a client speaking TLS on 6667 gets a
+//! closed connection and a log line saying why, not a stream whose later lines nobody
+//! reads). It does so when the first line:
 //! - holds a byte no IRC line holds: a control byte other than tab and the formatting/CTCP
 //!   bytes `\x01`-`\x04`, `\x0f`, `\x11`, `\x16`, `\x1d`-`\x1f` (a `\r` only as part of the
 //!   line ending), or DEL;
@@ -26,9 +33,9 @@
 //!   would not tell it apart);
 //! - reaches [`MAX_LINE`] bytes without a line end.
 //!
-//! The first two are checked as the bytes arrive, so a binary protocol is let through at
-//! its first impossible byte rather than held until a line end that may never come. After
-//! a good first line the filter never gives up: bad lines are dropped.
+//! The first two are checked as the bytes arrive, so a binary protocol is refused at its
+//! first impossible byte rather than held until a line end that may never come. After a
+//! good first line the filter never refuses: bad lines are dropped.
 //!
 //! # Outbound (client to server)
 //! - Commands not in [`OUTBOUND_COMMANDS`] are dropped: a command the filter does not know
@@ -80,12 +87,10 @@ pub const MAX_LINE: usize = 8191 + 512;
 /// parameter takes the rest of the line, spaces and all.
 const MAX_PARAMS: usize = 15;
 
-/// Why the filter gave up on a direction: its first line is not IRC.
-pub const STOP_NOT_IRC: &str =
-    "the first line does not look like IRC; the IRC filter passes this direction untouched";
-/// Why the filter gave up on a direction: no line end within [`MAX_LINE`] bytes.
-pub const STOP_TOO_LONG: &str =
-    "the first line is longer than an IRC line may be; the IRC filter passes this direction untouched";
+/// Why the client → server filter refused a stream: the client's first line is not IRC.
+pub const CLOSE_NOT_IRC: &str = "the client's first line is not IRC (set filter = \"none\" on this listener for other protocols)";
+/// Why the client → server filter refused a stream: no line end within [`MAX_LINE`] bytes.
+pub const CLOSE_TOO_LONG: &str = "the client's first line is longer than an IRC line may be";
 
 /// Client commands passed on (compared case-insensitively). RFC 1459/2812 client and
 /// operator commands (the operator ones as Java I2P allows them), IRCv3 (`CAP`,
@@ -227,10 +232,23 @@ pub struct Outbound {
 }
 
 /// The server-to-client filter.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inbound {
     lines: Lines,
     rules: InRules,
+}
+
+impl Default for Inbound {
+    fn default() -> Self {
+        Inbound {
+            // IRC from the first byte: no server line can make the filter stand aside.
+            lines: Lines {
+                established: true,
+                ..Lines::default()
+            },
+            rules: InRules,
+        }
+    }
 }
 
 impl Outbound {
@@ -255,9 +273,6 @@ macro_rules! line_filter {
             fn finish(&mut self, out: &mut Output) {
                 self.lines.finish(&mut self.rules, out);
             }
-            fn untouched_ahead(&self) -> usize {
-                self.lines.untouched_ahead()
-            }
         }
     )*};
 }
@@ -276,28 +291,19 @@ struct Lines {
     held: Vec<u8>,
     /// Skipping the rest of an over-long line, up to and including its `\n`.
     discarding: bool,
-    /// A first non-empty line looked like IRC: never give up from now on.
+    /// A first non-empty line looked like IRC (or this is the server's direction): never
+    /// refuse from now on.
     established: bool,
-    /// Gave up: everything passes untouched.
-    stopped: bool,
+    /// Refused the stream: everything is dropped.
+    closed: bool,
     /// The shape of the first line's bytes held so far (until the direction is established).
     shape: Shape,
 }
 
 impl Lines {
-    /// Only once given up is anything untouched ahead: then everything is.
-    fn untouched_ahead(&self) -> usize {
-        if self.stopped {
-            usize::MAX
-        } else {
-            0
-        }
-    }
-
     fn feed<R: Rules>(&mut self, rules: &mut R, mut input: &[u8], out: &mut Output) {
         while !input.is_empty() {
-            if self.stopped {
-                out.forward.extend_from_slice(input);
+            if self.closed {
                 return;
             }
             if self.discarding {
@@ -330,8 +336,7 @@ impl Lines {
                     debug_assert_eq!(self.shape.plausible(), plausible_start(&self.held));
                 }
                 if !self.established && !self.shape.plausible() {
-                    let held = std::mem::take(&mut self.held);
-                    self.give_up(STOP_NOT_IRC, &held, out);
+                    self.close(CLOSE_NOT_IRC, out);
                 } else if self.held.len() >= MAX_LINE {
                     if self.established {
                         // Too long for any IRC peer to accept whole; one that cut it up
@@ -340,8 +345,7 @@ impl Lines {
                         self.discarding = true;
                         out.changed += 1;
                     } else {
-                        let held = std::mem::take(&mut self.held);
-                        self.give_up(STOP_TOO_LONG, &held, out);
+                        self.close(CLOSE_TOO_LONG, out);
                     }
                 }
             }
@@ -350,16 +354,17 @@ impl Lines {
 
     fn finish<R: Rules>(&mut self, rules: &mut R, out: &mut Output) {
         self.discarding = false;
-        if !self.held.is_empty() {
+        if !self.held.is_empty() && !self.closed {
             let line = std::mem::take(&mut self.held);
             self.line(rules, &line, out);
         }
     }
 
-    fn give_up(&mut self, reason: &'static str, pending: &[u8], out: &mut Output) {
-        self.stopped = true;
-        out.forward.extend_from_slice(pending);
-        out.stopped = Some(reason);
+    /// Refuses the stream: nothing held or later is forwarded.
+    fn close(&mut self, reason: &'static str, out: &mut Output) {
+        self.closed = true;
+        self.held = Vec::new();
+        out.closed = Some(reason);
     }
 
     /// One line: complete (ends with `\n`) or the last one at EOF.
@@ -371,7 +376,7 @@ impl Lines {
         }
         if !self.established {
             if !looks_like_irc(content) {
-                self.give_up(STOP_NOT_IRC, raw, out);
+                self.close(CLOSE_NOT_IRC, out);
                 return;
             }
             self.established = true;
@@ -819,8 +824,10 @@ mod tests {
         forward: Vec<u8>,
         back: Vec<u8>,
         changed: u64,
-        /// Every `stopped` reported, in order.
+        /// Every `stopped` reported, in order (never, for IRC).
         stops: Vec<&'static str>,
+        /// Every `closed` reported, in order.
+        closes: Vec<&'static str>,
     }
 
     fn collect(out: &mut Output, r: &mut Run) {
@@ -828,6 +835,7 @@ mod tests {
         r.back.extend_from_slice(&out.back);
         r.changed += out.changed;
         r.stops.extend(out.stopped);
+        r.closes.extend(out.closed);
         out.clear();
     }
 
@@ -841,7 +849,8 @@ mod tests {
         }
         f.finish(&mut out);
         collect(&mut out, &mut r);
-        assert!(r.stops.len() <= 1, "stopped reported more than once");
+        assert!(r.stops.is_empty(), "the IRC filter never stands aside");
+        assert!(r.closes.len() <= 1, "closed reported more than once");
         r
     }
 
@@ -884,7 +893,7 @@ mod tests {
         assert_eq!(show(&r.forward), show(forward), "forward");
         assert_eq!(show(&r.back), show(back), "back");
         assert_eq!(r.changed, changed, "changed");
-        assert!(r.stops.is_empty(), "gave up: {:?}", r.stops);
+        assert!(r.closes.is_empty(), "refused: {:?}", r.closes);
     }
 
     fn out(input: &[u8], forward: &[u8], back: &[u8], changed: u64) {
@@ -895,18 +904,17 @@ mod tests {
         expect::<Inbound>(input, forward, b"", changed);
     }
 
-    /// Gives up: everything forwarded untouched, `stopped` once with `reason`.
-    fn gives_up<F: Filter + Default>(input: &[u8], reason: &str) {
-        let r = check::<F>(input);
-        assert_eq!(show(&r.forward), show(input));
-        assert_eq!(r.stops, [reason]);
+    /// Refuses the stream: only `before` (empty lines ahead of the first line) forwarded,
+    /// `closed` once with `reason`, and nothing passes after, whatever comes.
+    fn refuses(input: &[u8], before: &[u8], reason: &str) {
+        let r = check::<Outbound>(input);
+        assert_eq!(show(&r.forward), show(before));
+        assert_eq!(r.closes, [reason]);
         assert_eq!((r.changed, r.back.len()), (0, 0));
-        // ... and says so, so the relay can drop it and copy nothing more.
-        let mut f = F::default();
-        assert_eq!(f.untouched_ahead(), 0);
-        f.feed(input, &mut Output::default());
-        f.finish(&mut Output::default());
-        assert_eq!(f.untouched_ahead(), usize::MAX);
+        let more = [input, b"\r\nNICK a\r\nPRIVMSG b :\x01VERSION x\x01\r\n"].concat();
+        let r = run::<Outbound>(&[&more]);
+        assert_eq!(show(&r.forward), show(before));
+        assert_eq!(r.closes.len(), 1);
     }
 
     /// A line of exactly `len` bytes, `\r\n` included, passed by both directions.
@@ -1179,6 +1187,7 @@ mod tests {
             back: b"b".to_vec(),
             changed: 5,
             stopped: None,
+            closed: None,
         };
         f.feed(b"NICK a\r\nQUIT :x\r\n", &mut o);
         assert_eq!(show(&o.forward), show(b"oldNICK a\r\nQUIT :leaving\r\n"));
@@ -1263,7 +1272,7 @@ mod tests {
     }
 
     #[test]
-    fn first_line_at_the_limit_passes_one_over_gives_up() {
+    fn first_line_at_the_limit_passes_one_over_is_dropped_or_refused() {
         let mut line = b"@".to_vec();
         line.resize(MAX_LINE - 20, b't');
         line.extend_from_slice(b" PRIVMSG #a :");
@@ -1271,67 +1280,104 @@ mod tests {
         line.extend_from_slice(b"\r\n");
         assert_eq!(line.len(), MAX_LINE);
         inb(&line, &line, 0);
+        // From the server: dropped, and the lines after it still filtered (this passed
+        // everything after untouched before).
         let mut longer = line.clone();
         longer.insert(5, b't');
-        gives_up::<Inbound>(&longer, STOP_TOO_LONG);
-        // No line end at all.
-        gives_up::<Outbound>(&vec![b'A'; MAX_LINE + 100], STOP_TOO_LONG);
+        longer.extend_from_slice(b":bob PRIVMSG alice :\x01DCC SEND f 3232235777 5000 9\x01\r\n");
+        longer.extend_from_slice(b":bob PRIVMSG alice :hi\r\n");
+        inb(&longer, b":bob PRIVMSG alice :hi\r\n", 2);
+        // From the client: refused.
+        refuses(&vec![b'A'; MAX_LINE + 100], b"", CLOSE_TOO_LONG);
     }
 
-    // ---- Giving up ----
+    // ---- The server's first line never turns filtering off ----
 
     #[test]
-    fn binary_first_line_gives_up() {
+    fn server_notice_ending_in_http_version_keeps_filtering() {
+        // A valid NOTICE that ends like an HTTP request line switched the server →
+        // client direction off, after which CTCP requests and DCC offers passed.
+        let input = b":srv NOTICE * :see GET / HTTP/1.1\r\n\
+            :bob PRIVMSG alice :\x01VERSION\x01\r\n\
+            :bob PRIVMSG alice :\x01DCC CHAT chat 3232235777 5000\x01\r\n";
+        inb(input, b":srv NOTICE * :see GET / HTTP/1.1\r\n", 2);
+    }
+
+    #[test]
+    fn server_first_line_with_a_bel_or_binary_is_dropped() {
+        let input = b":srv NOTICE * :ding\x07\r\n:bob PRIVMSG alice :\x01TIME\x01\r\n\
+            :srv 001 alice :Welcome\r\n";
+        // a BEL is text to IRC: the line passes, and the CTCP after it is still dropped
+        inb(
+            input,
+            b":srv NOTICE * :ding\x07\r\n:srv 001 alice :Welcome\r\n",
+            1,
+        );
+        let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
+        hello.extend_from_slice(b"\nNOTICE a :x\r\nPRIVMSG b :\x01VERSION\x01\r\n\x00\xff");
+        inb(&hello, b"NOTICE a :x\r\n", 3);
+        inb(b"HTTP/1.1 200 OK\r\n\r\n", b"\r\n", 1);
+        inb(b"+OK POP3 ready\r\n", b"", 1);
+    }
+
+    // ---- The client's first line: IRC or a refused stream ----
+
+    #[test]
+    fn binary_first_client_line_refused() {
         // A TLS ClientHello: 0x16 0x03 are IRC formatting bytes, the structure is not IRC.
         let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03];
         hello.extend_from_slice(b"\nNICK a\r\nPRIVMSG b :\x01VERSION\x01\r\n\x00\xff");
-        gives_up::<Outbound>(&hello, STOP_NOT_IRC);
-        gives_up::<Inbound>(&hello, STOP_NOT_IRC);
-        gives_up::<Outbound>(b"NICK a\x00b\r\nQUIT :x\r\n", STOP_NOT_IRC);
-        gives_up::<Outbound>(b"\r\n\x7fELF\r\n", STOP_NOT_IRC);
+        refuses(&hello, b"", CLOSE_NOT_IRC);
+        refuses(b"NICK a\x00b\r\nQUIT :x\r\n", b"", CLOSE_NOT_IRC);
+        refuses(b"\r\n\x7fELF\r\n", b"\r\n", CLOSE_NOT_IRC);
+        // a BEL in the first line, then a CTCP reply that passed untouched before
+        refuses(
+            b"NICK a\x07\r\nNOTICE b :\x01VERSION irssi 1.4\x01\r\n",
+            b"",
+            CLOSE_NOT_IRC,
+        );
     }
 
     #[test]
-    fn give_up_does_not_wait_for_a_line_end() {
+    fn refusal_does_not_wait_for_a_line_end() {
         for start in [&b"\x16\x03\x01"[..], b"SSH-", b"1234", b"NICK\x00", b"12a"] {
             let mut f = Outbound::new();
             let mut o = Output::default();
             f.feed(start, &mut o);
-            assert_eq!(show(&o.forward), show(start));
-            assert_eq!(o.stopped, Some(STOP_NOT_IRC));
+            assert_eq!(show(&o.forward), "");
+            assert_eq!(o.closed, Some(CLOSE_NOT_IRC));
             o.clear();
             f.feed(b"QUIT :x\r\n", &mut o);
-            assert_eq!(show(&o.forward), show(b"QUIT :x\r\n"));
-            assert_eq!(o.stopped, None);
+            assert_eq!(show(&o.forward), "");
+            assert_eq!(o.closed, None);
         }
     }
 
     #[test]
-    fn non_irc_text_first_line_gives_up() {
-        gives_up::<Outbound>(b"SSH-2.0-OpenSSH_9.6\r\nQUIT :x\r\n", STOP_NOT_IRC);
-        gives_up::<Outbound>(
+    fn non_irc_text_first_client_line_refused() {
+        refuses(b"SSH-2.0-OpenSSH_9.6\r\nQUIT :x\r\n", b"", CLOSE_NOT_IRC);
+        refuses(
             b"GET / HTTP/1.1\r\nHost: x.i2p\r\nUser-Agent: curl\r\n\r\n",
-            STOP_NOT_IRC,
+            b"",
+            CLOSE_NOT_IRC,
         );
-        gives_up::<Inbound>(b"HTTP/1.1 200 OK\r\n\r\n", STOP_NOT_IRC);
-        gives_up::<Inbound>(b"+OK POP3 ready\r\n", STOP_NOT_IRC);
-        gives_up::<Outbound>(b"12 x\r\nNICK a\r\n", STOP_NOT_IRC);
-        gives_up::<Outbound>(b"   \r\nNICK a\r\n", STOP_NOT_IRC);
-        gives_up::<Outbound>(b"@tags-only\r\nNICK a\r\n", STOP_NOT_IRC);
-        gives_up::<Outbound>(b"\r\n:prefix-only\nNICK a\r\n", STOP_NOT_IRC);
+        refuses(b"12 x\r\nNICK a\r\n", b"", CLOSE_NOT_IRC);
+        refuses(b"   \r\nNICK a\r\n", b"", CLOSE_NOT_IRC);
+        refuses(b"@tags-only\r\nNICK a\r\n", b"", CLOSE_NOT_IRC);
+        refuses(b"\r\n:prefix-only\nNICK a\r\n", b"\r\n", CLOSE_NOT_IRC);
     }
 
     #[test]
-    fn give_up_at_finish() {
+    fn refusal_at_finish() {
         for partial in [&b"12"[..], b"@tags", b"GET / HTTP/1.0"] {
             let mut f = Outbound::new();
             let mut o = Output::default();
             f.feed(partial, &mut o);
-            assert!(o.forward.is_empty() && o.stopped.is_none());
+            assert!(o.forward.is_empty() && o.closed.is_none());
             f.finish(&mut o);
-            assert_eq!(show(&o.forward), show(partial));
-            assert_eq!(o.stopped, Some(STOP_NOT_IRC));
-            gives_up::<Outbound>(partial, STOP_NOT_IRC);
+            assert_eq!(show(&o.forward), "");
+            assert_eq!(o.closed, Some(CLOSE_NOT_IRC));
+            refuses(partial, b"", CLOSE_NOT_IRC);
         }
     }
 

@@ -9,11 +9,13 @@
 //! - [`http`]: plain-HTTP request headers, every request of a keep-alive connection; in
 //!   forward mode one request for an `http://` URL, rewritten for the server.
 //!
-//! A filter that meets something it cannot parse gives up: it passes that and everything
-//! after it untouched (corrupting an application's stream would be worse than not
-//! filtering it) and says so once in [`Output::stopped`], for the caller to log. The HTTP
-//! filter's forward mode drops the rest instead: there the proxy is the HTTP client's
-//! chosen peer, and passing bytes it cannot read would let them reach another server.
+//! A filter never passes what it could not read. When it meets something it cannot parse
+//! (or more than it may hold) it refuses the rest of the stream: it says why once in
+//! [`Output::closed`], may put an error for the sender in [`Output::back`] (an HTTP 431 or
+//! 400), drops every later byte, and the caller closes the stream. A direction that is
+//! known to carry something else passes untouched without being a failure (HTTP sniffing
+//! on port 80 finding no HTTP), and so does an HTTP connection after the server accepted a
+//! protocol switch (101, or 2xx to `CONNECT`): [`Output::stopped`] says so once.
 
 pub mod http;
 pub mod irc;
@@ -29,9 +31,14 @@ pub struct Output {
     pub back: Vec<u8>,
     /// Lines or headers dropped or rewritten so far by this call (for the status counters).
     pub changed: u64,
-    /// Set on the call where the filter gave up, with why (the caller logs it once).
-    /// From then on the filter forwards its input untouched.
+    /// Set on the call where the filter stopped filtering for a reason that is not a
+    /// failure (the server switched protocols), with why (the caller logs it once). From
+    /// then on the filter forwards its input untouched.
     pub stopped: Option<&'static str>,
+    /// Set on the call where the filter refused the rest of the stream, with why: the
+    /// caller sends `forward` and `back`, then closes the stream (both directions). From
+    /// then on the filter drops its input.
+    pub closed: Option<&'static str>,
 }
 
 impl Output {
@@ -40,6 +47,7 @@ impl Output {
         self.back.clear();
         self.changed = 0;
         self.stopped = None;
+        self.closed = None;
     }
 }
 
