@@ -120,7 +120,10 @@ fn usernames_cannot_exhaust_identities() {
     );
     assert_eq!(ok, 300, "each new username evicts an idle one");
     assert!(live <= 16 + 1, "{live} sessions");
-    assert!(after <= before + 16 + 4, "fds {before} -> {after}");
+    // A session per identity, and each live identity's last stream (2 descriptors): its
+    // client closed, and a SAM stream cannot carry that FIN, so it may finish a reply for
+    // up to 30 s (docs/reliability.md). Evicted identities' sessions and streams are gone.
+    assert!(after <= before + 16 + 2 * 16 + 4, "fds {before} -> {after}");
 }
 
 /// Started with a soft descriptor limit of 64 (hard 320), eepsocks raises it, derives a

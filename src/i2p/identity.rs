@@ -82,7 +82,15 @@ impl SessionView {
 /// A session in use by one stream; a per-user identity stays open while leases exist.
 pub struct Lease {
     pub session: Session,
-    _active: Option<Active>,
+    active: std::sync::Mutex<Option<Active>>,
+}
+
+impl Lease {
+    /// The stream only finishes a reply now (its client half-closed): it no longer keeps
+    /// the identity busy, so a new username may evict it (which closes its session).
+    pub fn linger(&self) {
+        self.active.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
 }
 
 /// Counts a stream (or one being set up) against a per-user identity.
@@ -230,7 +238,7 @@ impl Pool {
             Mode::Fixed(s) => {
                 return Ok(Lease {
                     session: s.clone(),
-                    _active: None,
+                    active: std::sync::Mutex::new(None),
                 })
             }
             Mode::PerUser { key_dir, max, .. } => (key_dir, *max),
@@ -249,7 +257,12 @@ impl Pool {
                     .map(|(k, _)| *k);
                 match idle {
                     Some(k) => {
-                        users.remove(&k);
+                        // Closed, not only forgotten: a stream still finishing a reply
+                        // for a half-closed client would otherwise keep it alive past
+                        // `max`.
+                        if let Some(s) = users.remove(&k).and_then(|s| s.session.get().cloned()) {
+                            s.close();
+                        }
                     }
                     None => {
                         return Err(SamError::Limit(format!(
@@ -352,7 +365,7 @@ impl Pool {
             .clone();
         Ok(Lease {
             session,
-            _active: Some(active),
+            active: std::sync::Mutex::new(Some(active)),
         })
     }
 

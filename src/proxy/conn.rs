@@ -319,14 +319,18 @@ async fn attend<R: Router>(
     if !filters.is_none() {
         debug!(client = %peer, filter = filters.kind, "leak filter on");
     }
+    // Kept for the stream's life: a per-user identity stays open while it is used.
+    let identity = opened.hold.map(Arc::new);
     let early = Early {
         up: pipelined,
         down: opened.early,
         half_close: opened.half_close,
+        on_kept_fin: identity
+            .clone()
+            .map(|l| Box::new(move || l.linger()) as Box<dyn FnOnce() + Send + Sync>),
     };
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
     drop((request, target));
-    let _identity = opened.hold;
 
     // 5. Relay until both directions have ended (half-closes passed on).
     stats.streams_active.fetch_add(1, Ordering::Relaxed);

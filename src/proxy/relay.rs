@@ -53,6 +53,9 @@ pub struct Early {
     pub down: Vec<u8>,
     /// The stream carries a half-close (see the module docs).
     pub half_close: bool,
+    /// Called once when the client's FIN is kept from the stream: the stream now only
+    /// finishes a reply (its identity need not count it as busy).
+    pub on_kept_fin: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 /// How one direction ended.
@@ -77,12 +80,21 @@ struct HalfClose {
     pass_on: bool,
     /// When the client sent its FIN and it was kept: the server's silence is now bounded.
     kept: std::sync::Mutex<Option<Instant>>,
+    on_kept: std::sync::Mutex<Option<Box<dyn FnOnce() + Send + Sync>>>,
 }
 
 impl HalfClose {
     /// The client's FIN was kept from the stream: start bounding the server's silence.
     fn keep(&self) {
         *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let hook = self
+            .on_kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(f) = hook {
+            f();
+        }
     }
 
     /// Waits until `from` is readable; Ok(false) when the server stayed silent for
@@ -121,7 +133,7 @@ impl HalfClose {
 pub async fn relay(
     client: &mut TcpStream,
     stream: &mut TcpStream,
-    early: Early,
+    mut early: Early,
     filters: Filters,
     stats: &Stats,
     peer: SocketAddr,
@@ -129,6 +141,7 @@ pub async fn relay(
     let half = HalfClose {
         pass_on: early.half_close,
         kept: std::sync::Mutex::new(None),
+        on_kept: std::sync::Mutex::new(early.on_kept_fin.take()),
     };
     if filters.is_none() {
         if !early.down.is_empty() {
