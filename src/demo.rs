@@ -92,7 +92,6 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         datagram_port: None,
         create_timeout: crate::i2p::sam::CREATE_TIMEOUT,
         on_demand: true,
-        connect_timeout: None,
     });
     // The proxy's own router joins through the network's reseed file.
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;

@@ -114,6 +114,24 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
         &format!("http://{site}/"),
     );
     curl(&["--socks4a", &proxy], "http://demo.i2p/");
+    // A client that half-closes after its request (`printf 'GET …' | nc -N`) gets the whole
+    // page: emissary would end the stream at a FIN on its SAM socket, so it is not passed on.
+    let mut s = TcpStream::connect(&proxy).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(socks5_connect(&mut s, &site, 80, None).unwrap(), 0);
+    std::io::Write::write_all(
+        &mut s,
+        b"GET / HTTP/1.1\r\nHost: demo.i2p\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut page = Vec::new();
+    s.read_to_end(&mut page).unwrap();
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.starts_with("HTTP/1.") && page.contains(body.trim()),
+        "half-closed client got: {page:?}"
+    );
     // A name nobody knows, and a clearnet name: refused with the documented codes.
     let mut s = TcpStream::connect(&proxy).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();

@@ -36,7 +36,6 @@ fn config(fake: &FakeSam, name: &str, seed: u64) -> SessionConfig {
         datagram_port: None,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
         on_demand: true,
-        connect_timeout: None,
     }
 }
 
@@ -340,7 +339,10 @@ async fn warm_sockets_carry_the_next_streams() {
     fake.service(&svc, echo_service());
     let s = Session::spawn(config(&fake, "warm", 8));
     timeout(T, s.usable_id()).await.unwrap().unwrap();
-    let (tcp, early) = timeout(T, s.connect(&svc, 80)).await.unwrap().unwrap();
+    let (tcp, early) = timeout(T, s.connect(&svc, 80, None))
+        .await
+        .unwrap()
+        .unwrap();
     echo_through(tcp, early, b"first").await;
     // Control connection, the first stream, and two warm sockets.
     assert!(fake.until(|st| st.count("HELLO") == 4, T).await);
@@ -349,11 +351,14 @@ async fn warm_sockets_carry_the_next_streams() {
     // From now on no new connection gets through HELLO: only the warm ones work.
     fake.hang("HELLO");
     for msg in [&b"second"[..], b"third"] {
-        let (tcp, early) = timeout(T, s.connect(&svc, 80)).await.unwrap().unwrap();
+        let (tcp, early) = timeout(T, s.connect(&svc, 80, None))
+            .await
+            .unwrap()
+            .unwrap();
         echo_through(tcp, early, msg).await;
     }
     assert!(
-        timeout(Duration::from_millis(200), s.connect(&svc, 80))
+        timeout(Duration::from_millis(200), s.connect(&svc, 80, None))
             .await
             .is_err(),
         "a third stream needs a fresh socket"
@@ -367,7 +372,10 @@ async fn warm_sockets_carry_the_next_streams() {
     fake.set_max_version(1);
     let s = Session::spawn(config(&fake, "v31", 9));
     timeout(T, s.usable_id()).await.unwrap().unwrap();
-    let (tcp, early) = timeout(T, s.connect(&svc, 80)).await.unwrap().unwrap();
+    let (tcp, early) = timeout(T, s.connect(&svc, 80, None))
+        .await
+        .unwrap()
+        .unwrap();
     echo_through(tcp, early, b"old").await;
     assert_eq!(fake.connects().last().unwrap().port, None);
 }
@@ -424,7 +432,6 @@ fn template(fake: &FakeSam, quantity: &str) -> Template {
         options: vec![("inbound.quantity".into(), quantity.into())],
         sig_type: 7,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
-        connect_timeout: None,
     }
 }
 
@@ -447,7 +454,7 @@ async fn per_user_identities_are_capped() {
         .expect("a third identity while two are busy");
     assert!(matches!(e, SamError::Limit(_)), "{e}");
     // Bob's stream ends: his identity is the idle one to go.
-    let (tcp, early) = timeout(T, bob.session.connect(&svc, 80))
+    let (tcp, early) = timeout(T, bob.session.connect(&svc, 80, None))
         .await
         .unwrap()
         .unwrap();
@@ -615,6 +622,7 @@ async fn sam_router_names_and_streams() {
         pool: Arc::new(Pool::new("l1", tpl, Mode::Fixed(session))),
         book: Arc::new(book),
         udp: None,
+        router_timeout: None,
     };
 
     let name = |n: &str| Target::Name(n.into());

@@ -49,7 +49,6 @@ async fn rig_with(
         options: vec![],
         sig_type: 7,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
-        connect_timeout: None,
     };
     let session = identity::fixed_session("l", test_keys(5).into(), &tpl, None);
     timeout(T, session.usable_id()).await.unwrap().unwrap();
@@ -57,6 +56,7 @@ async fn rig_with(
     let router = Arc::new(SamRouter {
         pool: Arc::new(Pool::new("l", tpl, Mode::Fixed(session))),
         book: book.clone(),
+        router_timeout: None,
         udp: Some(UdpRouter {
             sam_udp: fake.udp_addr(),
             max_send: 65_507,

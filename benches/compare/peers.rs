@@ -291,7 +291,6 @@ pub async fn sam_session(
         datagram_port: None,
         create_timeout: sam::CREATE_TIMEOUT,
         on_demand: true,
-        connect_timeout: None,
     });
     let id = session.wait_until_up().await.unwrap();
     (session, id, b32)

@@ -88,6 +88,13 @@ pub struct Config {
     pub automap: Option<AutomapConfig>,
 }
 
+/// The connect timeout the router gets for a stream: inside `stream_timeout` (seconds),
+/// so its "cannot reach" arrives before ours turns into "timed out".
+pub fn router_connect_timeout(stream_timeout: u64) -> Duration {
+    let ours = Duration::from_secs(stream_timeout);
+    ours - (ours / 4).min(Duration::from_secs(5))
+}
+
 /// A secret from the config: never printed, not even by `{:?}`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -589,13 +596,6 @@ impl Config {
             bail!("sam_user and the SAM password must be non-empty, without control characters");
         }
         Ok(Some(login))
-    }
-
-    /// The connect timeout the router gets for a stream: inside `stream_timeout`, so its
-    /// "cannot reach" arrives before ours turns into "timed out".
-    pub fn router_connect_timeout(&self) -> Duration {
-        let ours = Duration::from_secs(self.stream_timeout);
-        ours - (ours / 4).min(Duration::from_secs(5))
     }
 
     /// Defaults, then global options, then the listener's.

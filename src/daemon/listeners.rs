@@ -175,7 +175,6 @@ impl Daemon {
                 options: cfg.session_options()?,
                 sig_type: cfg.signature_type,
                 create_timeout: Duration::from_secs(cfg.session_timeout),
-                connect_timeout: None,
             },
             books: self.books.clone(),
             delay: Duration::from_secs(cfg.subscription_delay),
@@ -246,7 +245,6 @@ impl Daemon {
                 options: cfg.listener_options(&l.options)?,
                 sig_type: cfg.signature_type,
                 create_timeout: Duration::from_secs(cfg.session_timeout),
-                connect_timeout: Some(cfg.router_connect_timeout()),
             };
             let (identity, per_user_dir) = if l.isolate == Isolate::Username {
                 let dir = l
@@ -607,6 +605,7 @@ impl Daemon {
             pool: pool.clone(),
             book: self.books.clone(),
             udp: p.spec.sam_udp.clone(),
+            router_timeout: Some(crate::config::router_connect_timeout(p.spec.stream_timeout)),
         });
         tokio::spawn(crate::proxy::server::serve(
             p.socket.clone(),

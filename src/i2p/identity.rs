@@ -23,8 +23,6 @@ pub struct Template {
     pub sig_type: u16,
     /// How long the router may take to create a session (`session_timeout`).
     pub create_timeout: Duration,
-    /// The router's own connect timeout for streams (see `SessionConfig::connect_timeout`).
-    pub connect_timeout: Option<Duration>,
 }
 
 pub enum Mode {
@@ -353,7 +351,6 @@ impl Pool {
                         warm_sockets: false,
                         datagram_port: None,
                         create_timeout: self.template.create_timeout,
-                        connect_timeout: self.template.connect_timeout,
                         // Made for the client asking: it waits for it.
                         on_demand: true,
                     },
@@ -450,7 +447,6 @@ pub fn fixed_session(
             datagram_port: None,
             create_timeout: template.create_timeout,
             on_demand: false,
-            connect_timeout: template.connect_timeout,
         },
         previous,
     )

@@ -16,6 +16,8 @@ pub struct SamRouter {
     pub book: Arc<Books>,
     /// The router's SAM UDP port and datagram size limit; None: no UDP ASSOCIATE.
     pub udp: Option<UdpRouter>,
+    /// The connect timeout the router gets for each stream (see `Session::connect`).
+    pub router_timeout: Option<std::time::Duration>,
 }
 
 /// Where and how big datagrams go to the router.
@@ -121,7 +123,7 @@ impl Router for SamRouter {
         };
         let (stream, early) = lease
             .session
-            .connect(&dest, port)
+            .connect(&dest, port, self.router_timeout)
             .await
             .map_err(|e| map_sam(e, false))?;
         Ok(Opened {

@@ -266,7 +266,7 @@ impl Subscriptions {
                 None => session.lookup(n).await?.to_base64(),
             },
         };
-        let (mut s, early) = session.connect(&dest, u.port).await?;
+        let (mut s, early) = session.connect(&dest, u.port, None).await?;
         let mut req = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: eepsocks\r\nAccept-Encoding: identity\r\nConnection: close\r\n",
             u.path,

@@ -52,6 +52,10 @@ pub struct ListenerContext {
     pub udp: Option<crate::proxy::udp::UdpLimits>,
     /// Tor's extended SOCKS5 error codes instead of RFC 1928's.
     pub extended_errors: bool,
+    /// Streams that only finish a reply for a client that half-closed (a SAM stream cannot
+    /// carry its FIN, and a client that closed for good looks the same): a drain does not
+    /// wait for them.
+    pub finishing: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ListenerContext {
@@ -75,6 +79,7 @@ impl ListenerContext {
             user_agent: None,
             udp: None,
             extended_errors: false,
+            finishing: Arc::default(),
         }
     }
 
@@ -118,9 +123,11 @@ impl ListenerContext {
         }
     }
 
-    /// Clients connected now (handshaking, or with a stream open).
+    /// Clients connected now (handshaking, or with a stream open), but for streams that
+    /// only finish a reply for a half-closed client: what a drain waits for.
     pub fn open(&self) -> usize {
-        self.max_clients - self.slots.available_permits()
+        let connected = self.max_clients - self.slots.available_permits();
+        connected.saturating_sub(self.finishing.load(Ordering::Relaxed))
     }
 }
 
@@ -321,13 +328,25 @@ async fn attend<R: Router>(
     }
     // Kept for the stream's life: a per-user identity stays open while it is used.
     let identity = opened.hold.map(Arc::new);
+    // Once the client's FIN is kept from the stream, it only finishes a reply: it no longer
+    // keeps its identity busy or a drain waiting.
+    let finishing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_kept_fin = {
+        let (identity, finishing, count) =
+            (identity.clone(), finishing.clone(), ctx.finishing.clone());
+        Box::new(move || {
+            if let Some(l) = identity {
+                l.linger();
+            }
+            finishing.store(true, Ordering::Relaxed);
+            count.fetch_add(1, Ordering::Relaxed);
+        }) as Box<dyn FnOnce() + Send + Sync>
+    };
     let early = Early {
         up: pipelined,
         down: opened.early,
         half_close: opened.half_close,
-        on_kept_fin: identity
-            .clone()
-            .map(|l| Box::new(move || l.linger()) as Box<dyn FnOnce() + Send + Sync>),
+        on_kept_fin: Some(on_kept_fin),
     };
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
     drop((request, target));
@@ -337,6 +356,9 @@ async fn attend<R: Router>(
     match crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer).await {
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
+    }
+    if finishing.load(Ordering::Relaxed) {
+        ctx.finishing.fetch_sub(1, Ordering::Relaxed);
     }
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
 }

@@ -121,7 +121,6 @@ impl DatagramSession {
             datagram_port: Some(inbound.local_addr()?.port()),
             create_timeout: super::CREATE_TIMEOUT,
             on_demand: true,
-            connect_timeout: None,
         });
         // Built before the wait, so that dropping this future (the client left, or the
         // open timed out) drops it too, and its Drop closes the session: a SESSION CREATE

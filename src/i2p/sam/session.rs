@@ -39,11 +39,6 @@ pub struct SessionConfig {
     /// Otherwise (a listener's own identity) streams asked for while it is being created
     /// fail at once with "not ready", and progress is logged at info.
     pub on_demand: bool,
-    /// Passed to the router with each STREAM CONNECT (`i2p.streaming.connectTimeout`, which
-    /// Java I2P honours; i2pd and emissary ignore it), inside the client's own deadline, so
-    /// that the router's verdict on a dead peer (CANT_REACH_PEER) reaches the client before
-    /// that deadline turns it into "timed out". None: not sent.
-    pub connect_timeout: Option<Duration>,
 }
 
 /// The keys a session is created with.
@@ -95,7 +90,6 @@ pub struct Session {
     /// The keys, once known (at once, or when the router generated them).
     keys: Arc<std::sync::OnceLock<PrivateKeys>>,
     on_demand: bool,
-    connect_timeout: Option<Duration>,
 }
 
 /// SAM connections that already said HELLO, so opening a stream costs one round trip
@@ -134,7 +128,6 @@ impl Session {
         let sam_addr = cfg.sam_addr.clone();
         let warm_sockets = cfg.warm_sockets;
         let on_demand = cfg.on_demand;
-        let connect_timeout = cfg.connect_timeout;
         let stop = CancellationToken::new();
         let task_stop = stop.clone();
         let keys = Arc::new(std::sync::OnceLock::new());
@@ -168,7 +161,6 @@ impl Session {
             stop,
             keys,
             on_demand,
-            connect_timeout,
         }
     }
 
@@ -262,14 +254,22 @@ impl Session {
     }
 
     /// Open a stream: a new SAM connection, `STREAM CONNECT`, and on `RESULT=OK` the socket
-    /// (plus any bytes that arrived behind the status line).
-    pub async fn connect(&self, dest: &str, port: u16) -> Result<(TcpStream, Vec<u8>), SamError> {
+    /// (plus any bytes that arrived behind the status line). `router_timeout` is passed to
+    /// the router (`i2p.streaming.connectTimeout`, which Java I2P honours; i2pd and emissary
+    /// ignore it): set inside the client's own deadline, the router's verdict on a dead peer
+    /// (CANT_REACH_PEER) reaches the client before that deadline turns it into "timed out".
+    pub async fn connect(
+        &self,
+        dest: &str,
+        port: u16,
+        router_timeout: Option<Duration>,
+    ) -> Result<(TcpStream, Vec<u8>), SamError> {
         let id = self.id_for_client().await?;
         let warm = self.take_warm();
         self.refill();
         if let Some(c) = warm {
             let t0 = Instant::now();
-            match stream_connect(c, &id, dest, port, self.connect_timeout).await {
+            match stream_connect(c, &id, dest, port, router_timeout).await {
                 // A warm connection the router closed just as we used it: a fresh one.
                 Err(SamError::Io(_)) if t0.elapsed() < WARM_RACE => {}
                 Err(SamError::Io(e)) => return Err(self.closed_stream(e).await),
@@ -277,7 +277,7 @@ impl Session {
             }
         }
         let c = SamSocket::connect(&self.sam_addr).await?;
-        match stream_connect(c, &id, dest, port, self.connect_timeout).await {
+        match stream_connect(c, &id, dest, port, router_timeout).await {
             Err(SamError::Io(e)) => Err(self.closed_stream(e).await),
             other => other,
         }
