@@ -66,3 +66,190 @@ fn logs_are_plain_and_refusals_say_what_was_refused() {
     assert!(!log.contains('\x1b'), "colour codes in a piped log:\n{log}");
     assert!(!log.contains("secret-clearnet"), "{log}");
 }
+
+/// The CLI run as a user with no instance at the default data directory: HOME is a fresh
+/// directory, and announcements go to `runtime`.
+fn bare_cli(args: &[&str], home: &std::path::Path, runtime: &std::path::Path) -> (bool, String) {
+    let out = command(args, None)
+        .env("HOME", home)
+        .env_remove("XDG_DATA_HOME")
+        .env("EEPSOCKS_RUNTIME_DIR", runtime)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A `run` with a data directory of its own announces itself: a bare `eepsocks status`,
+/// `b32` and `doctor` find it; `status` prints a table, `--json` the document; at exit the
+/// announcement goes, and a bare `status` says how to start one.
+#[test]
+fn bare_commands_find_the_running_instance() {
+    let rig = Rig::new();
+    let home = rig.dir.path().join("home");
+    let runtime = rig.dir.path().join("runtime");
+    std::fs::create_dir_all(&home).unwrap();
+    let [listen, status] = free_addrs::<2>();
+    rig.write_config(&format!(
+        "listen = \"{listen}\"\nstatus_listen = \"{status}\"\n"
+    ));
+    let mut cmd = rig.command(&[]);
+    cmd.env("EEPSOCKS_RUNTIME_DIR", &runtime);
+    let mut p = support::launcher::Eepsocks::spawn_command(cmd);
+    let ready = p.wait_ready_within(support::rig::READY);
+    let me = ready.only().b32.clone();
+
+    let (ok, text) = bare_cli(&["status"], &home, &runtime);
+    assert!(ok, "{text}");
+    for want in [
+        format!("listener eepsocks on {listen}"),
+        format!("identity  {me}"),
+        "session   up".to_string(),
+        "0 open".to_string(),
+        "bytes".to_string(),
+    ] {
+        assert!(text.contains(&want), "no {want:?} in:\n{text}");
+    }
+    let (ok, text) = bare_cli(&["status", "--json"], &home, &runtime);
+    assert!(ok, "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("status --json is JSON");
+    assert_eq!(doc["listeners"][0]["session"], "up", "{doc}");
+    let (ok, text) = bare_cli(&["b32"], &home, &runtime);
+    assert!(ok && text.trim() == me, "{text}");
+    let (ok, text) = bare_cli(&["doctor"], &home, &runtime);
+    assert!(ok, "{text}");
+
+    assert!(p.term().success());
+    let left: Vec<_> = std::fs::read_dir(&runtime).unwrap().collect();
+    assert!(left.is_empty(), "announcement left after exit: {left:?}");
+    let (ok, text) = bare_cli(&["status"], &home, &runtime);
+    assert!(!ok);
+    assert!(
+        text.contains("eepsocks demo") && text.contains("127.0.0.1:4446"),
+        "{text}"
+    );
+}
+
+/// Options `demo` cannot apply are refused, each by name, never ignored.
+#[test]
+#[cfg(feature = "embedded")]
+fn demo_refuses_what_it_cannot_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "sam = \"127.0.0.1:7656\"\ndata_dir = \"/tmp/x\"\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["demo", "--sam", "127.0.0.1:7656"],
+            "--sam cannot apply",
+        ),
+        (
+            vec!["demo", "--data-dir", "/tmp/x"],
+            "--data-dir cannot apply",
+        ),
+        (vec!["demo", "--config", c], "sam, data_dir in"),
+    ] {
+        let out = command(&args, None).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // Each default once in the help.
+    let out = command(["demo", "--help"], None).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        help.matches("[default: 127.0.0.1:4447").count(),
+        1,
+        "{help}"
+    );
+}
+
+/// `demo --config` applies the file: its listener, status port, automap DNS port and
+/// extended errors; a bare `eepsocks status` and `resolve demo.i2p` find the demo.
+#[test]
+#[cfg(feature = "embedded")]
+fn demo_applies_the_config_and_bare_commands_find_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let runtime = dir.path().join("runtime");
+    std::fs::create_dir_all(&home).unwrap();
+    let [listen, status, dns] = free_addrs::<3>();
+    let cfg = dir.path().join("demo.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"{listen}\"\nstatus_listen = \"{status}\"\nextended_errors = true\n\
+             [automap]\ndns_listen = \"{dns}\"\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = command(
+        [
+            "demo",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--dir",
+            dir.path().join("demo").to_str().unwrap(),
+        ],
+        None,
+    );
+    cmd.env("HOME", &home)
+        .env_remove("XDG_DATA_HOME")
+        .env("EEPSOCKS_RUNTIME_DIR", &runtime)
+        .env("EEPSOCKS_LOG", "info,emissary=warn");
+    let mut p = support::launcher::Eepsocks::spawn_command(cmd);
+    let ready = p.wait_ready_within(Duration::from_secs(120));
+    assert!(
+        ready.stdout.iter().any(|l| l.contains(&listen.to_string())),
+        "{:?}",
+        ready.stdout
+    );
+    p.wait_log(
+        &format!("status on http://{status}/"),
+        Duration::from_secs(5),
+    );
+    // The DNS port answers a query for demo.i2p (automap) with an A record.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["demo", "i2p"] {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    sock.send_to(&q, dns).unwrap();
+    let mut buf = [0u8; 512];
+    let n = sock
+        .recv(&mut buf)
+        .expect("an answer from the demo's DNS port");
+    assert!(n > 12 && buf[..2] == [0x12, 0x34], "{:?}", &buf[..n]);
+    assert_eq!(
+        u16::from_be_bytes([buf[6], buf[7]]),
+        1,
+        "one answer: {:?}",
+        &buf[..n]
+    );
+    // Extended errors: a malformed b32 is 0xF6 (Tor's "bad address"), not 0x04.
+    let mut s = TcpStream::connect(listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(
+        socks5_connect(&mut s, "zzzz.b32.i2p", 80, None).unwrap(),
+        0xF6
+    );
+
+    let (ok, text) = bare_cli(&["status"], &home, &runtime);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("on {listen}")), "{text}");
+    let (ok, text) = bare_cli(&["resolve", "demo.i2p"], &home, &runtime);
+    assert!(ok, "{text}");
+    assert_eq!(
+        text.lines().next(),
+        Some(ready.field("demo.i2p").as_str()),
+        "{text}"
+    );
+    assert!(p.term().success());
+}
