@@ -253,3 +253,66 @@ fn demo_applies_the_config_and_bare_commands_find_it() {
     );
     assert!(p.term().success());
 }
+
+/// `--router auto` with no SAM bridge but a router's console answering (a plain TCP
+/// listener stands in for it, on a free port): eepsocks says how to turn that router's SAM
+/// bridge on and exits non-zero, instead of starting a second router beside it.
+#[test]
+fn auto_does_not_start_a_second_router_beside_a_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = console.local_addr().unwrap();
+    let [dead] = free_addrs::<1>();
+    for (label, want) in [
+        ("i2pd-console", "[sam] section of i2pd.conf"),
+        ("java-i2cp", "SAM application bridge"),
+    ] {
+        let data = dir.path().join(label);
+        let t0 = std::time::Instant::now();
+        let out = command(
+            [
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--sam",
+                &dead.to_string(),
+                "run",
+                "--router",
+                "auto",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            None,
+        )
+        .env("EEPSOCKS_ROUTER_PROBES", format!("{label}={at}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        // Bounded: a build that starts the embedded router instead would serve forever.
+        let mut child = out;
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break Some(st);
+            }
+            if t0.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(status.is_some(), "still running after 15 s:\n{err}");
+        assert!(!status.unwrap().success(), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(err.contains(&at.to_string()), "{err}");
+        assert!(err.contains(&dead.to_string()), "{err}");
+        assert!(!err.contains("using the embedded router"), "{err}");
+        assert!(
+            !data.join("router").exists(),
+            "an embedded router was started"
+        );
+    }
+}
