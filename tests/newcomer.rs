@@ -316,3 +316,90 @@ fn auto_does_not_start_a_second_router_beside_a_running_one() {
         );
     }
 }
+
+/// Headless Chromium (Debian's `chromium`), pointed at the HTTP proxy, opens `url`: the
+/// DOM it renders, or None with a `skipped:` line when chromium is not installed.
+fn chromium_dom(proxy: std::net::SocketAddr, url: &str) -> Option<String> {
+    let bin = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(bin) = bin else {
+        println!("skipped: chromium is not installed (apt-get install chromium)");
+        return None;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("timeout")
+        .arg("90")
+        .arg(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--proxy-server=http://{proxy}"))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "chromium {url}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(dom)
+}
+
+/// Through the HTTP port, a browser sees an error page for each failure: the host, the
+/// reason in words and what to do, rendered by Chromium as a user sees it.
+#[test]
+fn browser_gets_an_error_page_that_says_what_to_do() {
+    let rig = Rig::new();
+    let [listen] = free_addrs::<1>();
+    let mut p = rig.run(&format!("listen = \"{listen}\"\n"), &[]);
+    for (url, host, headline, fix) in [
+        (
+            "http://nosuch.i2p/",
+            "nosuch.i2p",
+            "I2P site not found",
+            "eepsocks addressbook add NAME DEST",
+        ),
+        (
+            "http://example.com/",
+            "example.com",
+            "Not an I2P site",
+            "turn on remote DNS",
+        ),
+        (
+            "http://abcd.b32.i2p/",
+            "abcd.b32.i2p",
+            "I2P site not found",
+            "Check the b32",
+        ),
+    ] {
+        let Some(dom) = chromium_dom(listen, url) else {
+            break;
+        };
+        println!("{url}: {dom}");
+        assert!(
+            dom.contains(&format!("<h1>{headline}</h1>")),
+            "{url}: {dom}"
+        );
+        assert!(
+            dom.contains(&format!("<code>{host}</code>")),
+            "{url}: {dom}"
+        );
+        assert!(dom.contains(fix), "{url}: {dom}");
+        assert!(!dom.contains("<script"), "{url}: {dom}");
+    }
+    assert!(p.term().success());
+}
