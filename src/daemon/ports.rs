@@ -95,7 +95,7 @@ pub fn announced() -> Vec<Ports> {
     let mut found = Vec::new();
     for e in entries.flatten() {
         let p = e.path();
-        if p.extension().is_none_or(|x| x != "json") {
+        if p.extension() != Some(std::ffi::OsStr::new("json")) {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&p) else {
