@@ -49,7 +49,10 @@ fn cli_error_is_one_actionable_line() {
 fn logs_are_plain_and_refusals_say_what_was_refused() {
     let rig = Rig::new();
     let [listen] = free_addrs::<1>();
-    let mut p = rig.run(&format!("listen = \"{listen}\"\n"), &[]);
+    let mut p = rig.run(
+        &format!("listen = \"{listen}\"\nstatus_listen = \"off\"\n"),
+        &[],
+    );
     for (host, kind) in [
         ("secret-clearnet.example.com", "clearnet name"),
         ("10.1.2.3", "IP literal"),
@@ -86,7 +89,7 @@ fn bare_cli(args: &[&str], home: &std::path::Path, runtime: &std::path::Path) ->
 
 /// A `run` with a data directory of its own announces itself: a bare `eepsocks status`,
 /// `b32` and `doctor` find it; `status` prints a table, `--json` the document; at exit the
-/// announcement goes, and a bare `status` says how to start one.
+/// announcement goes, and a bare `b32` says how to start one.
 #[test]
 fn bare_commands_find_the_running_instance() {
     let rig = Rig::new();
@@ -126,10 +129,11 @@ fn bare_commands_find_the_running_instance() {
     assert!(p.term().success());
     let left: Vec<_> = std::fs::read_dir(&runtime).unwrap().collect();
     assert!(left.is_empty(), "announcement left after exit: {left:?}");
-    let (ok, text) = bare_cli(&["status"], &home, &runtime);
+    // (`b32`: `status` would also try 127.0.0.1:4446, where another test may listen.)
+    let (ok, text) = bare_cli(&["b32"], &home, &runtime);
     assert!(!ok);
     assert!(
-        text.contains("eepsocks demo") && text.contains("127.0.0.1:4446"),
+        text.contains("not running") && text.contains("eepsocks demo"),
         "{text}"
     );
 }
@@ -365,7 +369,10 @@ fn chromium_dom(proxy: std::net::SocketAddr, url: &str) -> Option<String> {
 fn browser_gets_an_error_page_that_says_what_to_do() {
     let rig = Rig::new();
     let [listen] = free_addrs::<1>();
-    let mut p = rig.run(&format!("listen = \"{listen}\"\n"), &[]);
+    let mut p = rig.run(
+        &format!("listen = \"{listen}\"\nstatus_listen = \"off\"\n"),
+        &[],
+    );
     for (url, host, headline, fix) in [
         (
             "http://nosuch.i2p/",
