@@ -49,7 +49,9 @@ impl Demo {
 
 /// Start the network, the site and the proxy's router in `dir` (kept: a second start in
 /// the same directory has the same routers, site address and proxy identity).
-pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
+/// `config` is the user's (listeners, automap, filters...): its router, data directory
+/// and tunnel options become the demo's.
+pub async fn start(dir: &Path, mut config: Config) -> Result<Demo> {
     crate::fsutil::create_private_dir(dir)?;
     let spec = devnet::Spec {
         floodfills: 2,
@@ -137,17 +139,11 @@ pub async fn start(dir: &Path, listen: std::net::SocketAddr) -> Result<Demo> {
         .map_err(anyhow::Error::msg)?;
     book.save(&data.join("addressbook.txt"))?;
 
-    let mut config = Config {
-        sam: sam.to_string(),
-        sam_udp: router.sam_udp.map(|a| a.to_string()),
-        sam_udp_max: Some(EMISSARY_UDP_MAX),
-        data_dir: Some(data),
-        listen,
-        router: RouterKind::Sam,
-        // Like `run`, so `eepsocks status` works; any free port, as a `run` may hold 4446.
-        status_listen: "127.0.0.1:0".into(),
-        ..Config::default()
-    };
+    config.sam = sam.to_string();
+    config.sam_udp = router.sam_udp.map(|a| a.to_string());
+    config.sam_udp_max = Some(EMISSARY_UDP_MAX);
+    config.data_dir = Some(data);
+    config.router = RouterKind::Sam;
     for (k, v) in OPTIONS {
         config
             .options

@@ -91,3 +91,32 @@ fn doctor_passes_a_healthy_setup_and_points_at_a_dead_bridge() {
     assert!(!ok);
     assert!(text.starts_with("FAIL  eepsocks runs"), "{text}");
 }
+
+/// emissary answers every sessionless NAMING LOOKUP with KEY_NOT_FOUND: for a b32 that is
+/// no failure (a stream needs no lookup), so doctor says so and passes on the stream check.
+#[test]
+fn doctor_skips_a_sessionless_b32_lookup_the_router_cannot_do() {
+    let rig = Rig::new();
+    rig.fake.name(&rig.service, &rig.service_dest);
+    let [listen, status] = free_addrs::<2>();
+    let mut p = rig.run(
+        &format!("listen = \"{listen}\"\nstatus_listen = \"{status}\"\n"),
+        &[],
+    );
+    // Only the b32 doctor looks up: the proxy's streams need no lookup of it.
+    rig.fake.refuse(
+        &format!("NAMING LOOKUP NAME={}", rig.service),
+        "KEY_NOT_FOUND",
+        "",
+        None,
+    );
+    let (ok, text) = doctor(&rig, &["--name", &format!("{}:80", rig.service)]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("skip") && l.contains("(NAMING LOOKUP): KEY_NOT_FOUND")),
+        "{text}"
+    );
+    assert!(p.term().success());
+}

@@ -1117,7 +1117,7 @@ _eepsocks() {
             return 0
             ;;
         eepsocks__subcmd__status)
-            opts="-h --config --data-dir --sam --help"
+            opts="-h --json --config --data-dir --sam --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -34,7 +34,7 @@ complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "demo" -d 'Start a
 complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "resolve" -d 'Print the b32 (and base64, when known) of an I2P name'
 complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "addressbook" -d 'The address book (hosts.txt format, in the data directory), looked up before the router\'s'
 complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "keys" -d 'Key files in the i2pd / Java I2P binary layout'
-complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "status" -d 'Print the running proxy\'s status (JSON from its status endpoint)'
+complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "status" -d 'Show the running proxy\'s status: each listener\'s identity, session, streams, bytes and last error (--json: the status endpoint\'s document)'
 complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "doctor" -d 'Check the running proxy as a user would reach it: ports file and process, status endpoint, each listener\'s session, the router\'s SAM bridge, a name lookup and, with --name, a stream through SOCKS. One line per check; exits non-zero on a failure'
 complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "b32" -d 'Print the b32 address of the running proxy\'s listener (the only one, or LISTENER), from <data_dir>/public/ports.json'
 complete -c eepsocks -n "__fish_eepsocks_needs_command" -f -a "import-config" -d 'Convert the SOCKS proxies of an i2pd.conf, tunnels.conf or Java i2ptunnel.config into an eepsocks config (printed); what has no equivalent is listed on stderr'
@@ -49,7 +49,7 @@ complete -c eepsocks -n "__fish_eepsocks_using_subcommand run" -l data-dir -d 'D
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand run" -l sam -d 'The router\'s SAM bridge [default: 127.0.0.1:7656]' -r
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand run" -l transient -d 'Use new identities for this run only (no key files)'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand run" -s h -l help -d 'Print help'
-complete -c eepsocks -n "__fish_eepsocks_using_subcommand demo" -l listen -d 'SOCKS listen address [default: 127.0.0.1:4447]' -r
+complete -c eepsocks -n "__fish_eepsocks_using_subcommand demo" -l listen -d 'SOCKS listen address of the (first) listener [default: 127.0.0.1:4447, or the config\'s]' -r
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand demo" -l dir -d 'Keep the network here, so a restart has the same routers, site and identity [default: a new temporary directory, removed at exit]' -r -F
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand demo" -l config -d 'TOML configuration file' -r -F
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand demo" -l data-dir -d 'Directory for key files and the address book [default: ~/.local/share/eepsocks]' -r -F
@@ -124,6 +124,7 @@ complete -c eepsocks -n "__fish_eepsocks_using_subcommand keys; and __fish_seen_
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand status" -l config -d 'TOML configuration file' -r -F
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand status" -l data-dir -d 'Directory for key files and the address book [default: ~/.local/share/eepsocks]' -r -F
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand status" -l sam -d 'The router\'s SAM bridge [default: 127.0.0.1:7656]' -r
+complete -c eepsocks -n "__fish_eepsocks_using_subcommand status" -l json -d 'Print the status endpoint\'s JSON document as it is'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand status" -s h -l help -d 'Print help'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand doctor" -l name -d 'Also open a stream to this I2P name or b32 (port 80, or NAME:PORT)' -r
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand doctor" -l config -d 'TOML configuration file' -r -F
@@ -147,7 +148,7 @@ complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_s
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "resolve" -d 'Print the b32 (and base64, when known) of an I2P name'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "addressbook" -d 'The address book (hosts.txt format, in the data directory), looked up before the router\'s'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "keys" -d 'Key files in the i2pd / Java I2P binary layout'
-complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "status" -d 'Print the running proxy\'s status (JSON from its status endpoint)'
+complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "status" -d 'Show the running proxy\'s status: each listener\'s identity, session, streams, bytes and last error (--json: the status endpoint\'s document)'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "doctor" -d 'Check the running proxy as a user would reach it: ports file and process, status endpoint, each listener\'s session, the router\'s SAM bridge, a name lookup and, with --name, a stream through SOCKS. One line per check; exits non-zero on a failure'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "b32" -d 'Print the b32 address of the running proxy\'s listener (the only one, or LISTENER), from <data_dir>/public/ports.json'
 complete -c eepsocks -n "__fish_eepsocks_using_subcommand help; and not __fish_seen_subcommand_from run demo resolve addressbook keys status doctor b32 import-config hash-password help" -f -a "import-config" -d 'Convert the SOCKS proxies of an i2pd.conf, tunnels.conf or Java i2ptunnel.config into an eepsocks config (printed); what has no equivalent is listed on stderr'

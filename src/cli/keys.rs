@@ -39,7 +39,9 @@ pub async fn keys(cfg: &Config, c: KeysCmd) -> Result<()> {
             if file.exists() {
                 bail!("{} exists; not overwriting it", file.display());
             }
-            let k = crate::i2p::sam::generate_keys(&cfg.sam, cfg.signature_type).await?;
+            let k = crate::i2p::sam::generate_keys(&cfg.sam, cfg.signature_type)
+                .await
+                .map_err(|e| super::sam_error(&cfg.sam, e))?;
             keyfile::store_new(&file, &k)?;
             show(&k);
         }

@@ -56,9 +56,10 @@ enum Cmd {
     /// curl --socks5-hostname 127.0.0.1:4447 http://demo.i2p/
     #[cfg(feature = "embedded")]
     Demo {
-        /// SOCKS listen address [default: 127.0.0.1:4447]
-        #[arg(long, default_value = "127.0.0.1:4447")]
-        listen: SocketAddr,
+        /// SOCKS listen address of the (first) listener [default: 127.0.0.1:4447, or the
+        /// config's]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Keep the network here, so a restart has the same routers, site and identity
         /// [default: a new temporary directory, removed at exit]
         #[arg(long)]
@@ -72,8 +73,13 @@ enum Cmd {
     /// Key files in the i2pd / Java I2P binary layout.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
-    /// Print the running proxy's status (JSON from its status endpoint).
-    Status,
+    /// Show the running proxy's status: each listener's identity, session, streams, bytes
+    /// and last error (--json: the status endpoint's document).
+    Status {
+        /// Print the status endpoint's JSON document as it is
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the running proxy as a user would reach it: ports file and process, status
     /// endpoint, each listener's session, the router's SAM bridge, a name lookup and, with
     /// --name, a stream through SOCKS. One line per check; exits non-zero on a failure.
@@ -123,6 +129,7 @@ impl Cli {
 
 /// Run the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
+    let (sam_flag, data_dir_flag) = (cli.sam.is_some(), cli.data_dir.is_some());
     let mut source = ConfigSource {
         file: cli.config,
         overrides: Overrides {
@@ -141,7 +148,19 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         source.overrides.transient = *transient;
         source.overrides.router = *router;
     }
-    let cfg = source.read()?;
+    let mut cfg = source.read()?;
+    match &cli.cmd {
+        Cmd::Run { .. } => crate::daemon::ports::announce_here(),
+        #[cfg(feature = "embedded")]
+        Cmd::Demo { .. } => crate::daemon::ports::announce_here(),
+        // Without a flag naming the instance: the one that runs, wherever its data is.
+        Cmd::Status { .. } | Cmd::Doctor { .. } | Cmd::B32 { .. } | Cmd::Resolve { .. }
+            if source.file.is_none() && !data_dir_flag =>
+        {
+            find_running(&mut cfg, sam_flag)?
+        }
+        _ => {}
+    }
     // Every SAM connection of the process says HELLO with the bridge's login, if any.
     crate::i2p::sam::set_login(&cfg.sam, cfg.sam_login()?);
     let rt = || crate::proxy::server::runtime(cfg.threads).context("tokio runtime");
@@ -151,16 +170,57 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             rt()?.block_on(run::run(cfg, source))
         }
         #[cfg(feature = "embedded")]
-        Cmd::Demo { listen, dir } => rt()?.block_on(demo::demo(listen, dir)),
+        Cmd::Demo { listen, dir } => {
+            let source = demo::source(source.file, listen, sam_flag, data_dir_flag)?;
+            rt()?.block_on(demo::demo(source, dir))
+        }
         Cmd::Resolve { name } => rt()?.block_on(resolve::resolve(&cfg, &name)),
         Cmd::Addressbook(c) => addressbook::addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys::keys(&cfg, c)),
-        Cmd::Status => rt()?.block_on(status::status(&cfg)),
+        Cmd::Status { json } => rt()?.block_on(status::status(&cfg, json)),
         Cmd::Doctor { name } => rt()?.block_on(doctor::doctor(&cfg, name.as_deref())),
         Cmd::B32 { listener } => status::b32(&cfg, listener.as_deref()),
         Cmd::ImportConfig { file } => import_config::import_config(&file),
         Cmd::HashPassword => hash_password::hash_password(),
     }
+}
+
+/// When no instance runs with the default data directory, the one that announced itself
+/// (`eepsocks demo`, a `run --data-dir`): its data directory, and its SAM bridge unless
+/// --sam was given.
+fn find_running(cfg: &mut crate::config::Config, sam_flag: bool) -> Result<()> {
+    use crate::daemon::ports::{self, Ports};
+    if Ports::read(&cfg.data_dir()).is_ok() {
+        return Ok(());
+    }
+    let found: Vec<Ports> = ports::announced()
+        .into_iter()
+        .filter(|p| p.data_dir.is_some())
+        .collect();
+    let p = match found.as_slice() {
+        [] => return Ok(()),
+        [p] => p,
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|p| {
+                    let d = p.data_dir.as_deref().unwrap_or(std::path::Path::new("?"));
+                    format!("pid {} --data-dir {}", p.pid, d.display())
+                })
+                .collect();
+            anyhow::bail!(
+                "{} eepsocks instances run; name one with --data-dir: {}",
+                many.len(),
+                list.join("; ")
+            );
+        }
+    };
+    tracing::debug!("using the running eepsocks pid {}", p.pid);
+    cfg.data_dir = p.data_dir.clone();
+    if let (Some(sam), false) = (&p.sam, sam_flag) {
+        cfg.sam = sam.clone();
+    }
+    Ok(())
 }
 
 /// The user's address book file.
@@ -170,4 +230,57 @@ fn book_path(cfg: &crate::config::Config) -> PathBuf {
 
 fn load_book(cfg: &crate::config::Config) -> Result<crate::naming::AddressBook> {
     crate::naming::AddressBook::load_logged(&book_path(cfg))
+}
+
+/// An error as one line: each cause once. A cause whose text the line already holds (an
+/// error that prints its source in its own message) is not repeated.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// What to do when no SAM bridge answers at `sam`: the line every command that needs the
+/// router ends with.
+pub(crate) fn sam_hint(sam: &str) -> String {
+    format!(
+        "no SAM bridge answers at {sam}: start an I2P router with SAM enabled (i2pd has it \
+         on by default; Java I2P: enable \"SAM application bridge\" at \
+         http://127.0.0.1:7657/configclients), give its address with --sam ADDR, or try \
+         the offline demo: eepsocks demo"
+    )
+}
+
+/// `e` from talking to the SAM bridge at `sam`, with the hint when it could not be
+/// reached at all.
+pub(crate) fn sam_error(sam: &str, e: crate::i2p::sam::SamError) -> anyhow::Error {
+    match e {
+        crate::i2p::sam::SamError::Io(io) => anyhow::anyhow!("{} ({io})", sam_hint(sam)),
+        e => anyhow::Error::new(e).context(format!("the SAM bridge at {sam}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_says_each_cause_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e = anyhow::Error::new(crate::i2p::sam::SamError::Io(io)).context("resolve x.i2p");
+        let line = one_line(&e);
+        let io_text = std::io::Error::from(std::io::ErrorKind::ConnectionRefused).to_string();
+        assert_eq!(line.matches(&io_text).count(), 1, "{line}");
+        assert!(line.starts_with("resolve x.i2p: cannot reach"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
 }

@@ -52,7 +52,9 @@ pub(super) async fn router_lookup(
     sam: &str,
     name: &str,
 ) -> Result<std::result::Result<crate::i2p::Destination, String>> {
-    let mut c = SamSocket::connect(sam).await?;
+    let mut c = SamSocket::connect(sam)
+        .await
+        .map_err(|e| super::sam_error(sam, e))?;
     // A b32 needs a LeaseSet lookup on the network: seconds, rarely a minute.
     let limit = std::time::Duration::from_secs(60);
     let r = tokio::time::timeout(limit, c.command(&format!("NAMING LOOKUP NAME={name}")))

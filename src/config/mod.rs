@@ -411,10 +411,21 @@ pub struct Overrides {
     /// Throw-away identities for every listener, no key files.
     pub transient: bool,
     pub router: Option<RouterKind>,
+    /// Router options set over the file's (the demo's one-hop tunnels).
+    pub options: Vec<(String, String)>,
+    /// The status endpoint (the demo's any-port default when the file sets none).
+    pub status_listen: Option<String>,
 }
 
 impl Overrides {
     pub fn apply(&self, cfg: &mut Config) {
+        for (k, v) in &self.options {
+            cfg.options
+                .insert(k.clone(), toml::Value::String(v.clone()));
+        }
+        if let Some(s) = &self.status_listen {
+            cfg.status_listen = s.clone();
+        }
         if let Some(s) = &self.sam {
             cfg.sam = s.clone();
         }

@@ -252,6 +252,8 @@ impl Outputs<'_> {
             status,
             automap: d.automap_ports(cfg),
             pid: std::process::id(),
+            data_dir: Some(self.data_dir.clone()),
+            sam: Some(cfg.sam.clone()),
         };
         match p.write(&self.data_dir) {
             Ok(()) => self.wrote_ports.set(true),

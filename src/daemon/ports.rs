@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ports {
@@ -19,6 +20,13 @@ pub struct Ports {
     #[serde(default)]
     pub automap: Option<PortAutomap>,
     pub pid: u32,
+    /// The daemon's data directory (its address book and key files), so a command started
+    /// without --data-dir can work with the instance it found through its announcement.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// The SAM bridge the daemon uses (the demo's is on a port of its own).
+    #[serde(default)]
+    pub sam: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +54,66 @@ pub struct PortListener {
 /// `public/`: traversable, not listable.
 const PUBLIC_DIR_MODE: u32 = 0o711;
 
+/// Whether this process announces its daemon where the CLI looks without flags: set by
+/// `eepsocks run` and `eepsocks demo`, not by daemons tests start in their own process.
+static ANNOUNCE: AtomicBool = AtomicBool::new(false);
+
+pub fn announce_here() {
+    ANNOUNCE.store(true, Ordering::Relaxed);
+}
+
+/// Where running instances announce themselves, one `<pid>.json` (a copy of the ports
+/// file) each: `$EEPSOCKS_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/eepsocks`, else `run/` in
+/// the default data directory. A bare `eepsocks status` finds a daemon with any data
+/// directory there (the demo's is temporary).
+pub fn announce_dir() -> PathBuf {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = var("EEPSOCKS_RUNTIME_DIR") {
+        return d;
+    }
+    if let Some(d) = var("XDG_RUNTIME_DIR") {
+        return d.join("eepsocks");
+    }
+    crate::config::Config::default().data_dir().join("run")
+}
+
+fn announce_path() -> PathBuf {
+    announce_dir().join(format!("{}.json", std::process::id()))
+}
+
+/// The running instances that announced themselves, oldest pid first. Files of exited
+/// processes are skipped (and removed when we may).
+pub fn announced() -> Vec<Ports> {
+    let dir = announce_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension() != Some(std::ffi::OsStr::new("json")) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let Ok(ports) = serde_json::from_str::<Ports>(&text) else {
+            continue;
+        };
+        if alive(ports.pid) {
+            found.push(ports);
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    found.sort_by_key(|p| p.pid);
+    found
+}
+
 pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("public").join("ports.json")
 }
@@ -67,6 +135,17 @@ impl Ports {
         text.push('\n');
         // Cache: rewritten at every start, and stale after a crash anyway.
         crate::fsutil::write_replace_mode(&p, text.as_bytes(), crate::fsutil::Sync::Cache, 0o644)?;
+        if ANNOUNCE.load(Ordering::Relaxed) {
+            // Private: only this user's commands look here.
+            let a = announce_path();
+            crate::fsutil::create_private_dir(&announce_dir())?;
+            crate::fsutil::write_replace_mode(
+                &a,
+                text.as_bytes(),
+                crate::fsutil::Sync::Cache,
+                0o600,
+            )?;
+        }
         Ok(())
     }
 
@@ -77,7 +156,7 @@ impl Ports {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
                 "eepsocks is not running with the data directory {} (no {}); give its \
-                 --data-dir (or --config)",
+                 --data-dir (or --config), or start one: eepsocks run, or eepsocks demo",
                 data_dir.display(),
                 p.display()
             ),
@@ -103,6 +182,9 @@ pub fn remove(data_dir: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("cannot remove {}: {e}", p.display()),
+    }
+    if ANNOUNCE.load(Ordering::Relaxed) {
+        let _ = std::fs::remove_file(announce_path());
     }
 }
 
@@ -137,6 +219,8 @@ mod tests {
             }],
             status: None,
             automap: None,
+            data_dir: None,
+            sam: None,
             pid: std::process::id(),
         };
         // A data directory nothing made yet (`--transient`): created here, private.
@@ -161,6 +245,8 @@ mod tests {
             listeners: vec![],
             status: None,
             automap: None,
+            data_dir: None,
+            sam: None,
             // Above the kernel's pid_max: no such process.
             pid: 0x7fff_fff0,
         };

@@ -23,6 +23,59 @@ pub async fn sam_answers(addr: &str) -> bool {
     )
 }
 
+/// The ports a router opens besides SAM, probed when SAM does not answer: Java I2P's
+/// I2CP and console, i2pd's console. `EEPSOCKS_ROUTER_PROBES` replaces the list
+/// (`label=addr,...`; empty: probe nothing), for tests and unusual set-ups.
+const ROUTER_PROBES: &str =
+    "java-i2cp=127.0.0.1:7654,java-console=127.0.0.1:7657,i2pd-console=127.0.0.1:7070";
+
+/// When SAM at `sam` does not answer but a known router's other port does: what to tell
+/// the user (how to turn that router's SAM bridge on).
+async fn router_without_sam(sam: &str) -> Option<String> {
+    let list = std::env::var("EEPSOCKS_ROUTER_PROBES").unwrap_or_else(|_| ROUTER_PROBES.into());
+    for probe in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((label, addr)) = probe.split_once('=') else {
+            continue;
+        };
+        let answers = matches!(
+            tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(addr)
+            )
+            .await,
+            Ok(Ok(_))
+        );
+        if !answers {
+            continue;
+        }
+        let (router, port, how) = if label.starts_with("i2pd") {
+            (
+                "i2pd",
+                "web console",
+                "set `enabled = true` in the [sam] section of i2pd.conf (address = 127.0.0.1, \
+                 port = 7656) and restart i2pd",
+            )
+        } else {
+            (
+                "Java I2P",
+                if label.contains("i2cp") {
+                    "I2CP port"
+                } else {
+                    "console"
+                },
+                "open http://127.0.0.1:7657/configclients, start \"SAM application bridge\" \
+                 and tick \"Run at Startup\"",
+            )
+        };
+        return Some(format!(
+            "router: {router} seems to run (its {port} answers at {addr}) but no SAM bridge \
+             answers at {sam}: {how}, then start eepsocks again (or give its SAM address with \
+             --sam). Not starting a second router beside it; --router embedded does so anyway"
+        ));
+    }
+    None
+}
+
 /// What `run` ends up using; the embedded router runs as long as this is kept.
 pub enum Backend {
     Sam,
@@ -83,6 +136,11 @@ pub async fn choose(cfg: &mut Config) -> Result<Backend> {
         RouterKind::Embedded => false,
         RouterKind::Auto => {
             if !sam_answers(&cfg.sam).await {
+                // A router that runs with its SAM bridge off: a second router beside it
+                // would be the wrong fix (two identities, twice the traffic).
+                if let Some(why) = router_without_sam(&cfg.sam).await {
+                    bail!("{why}");
+                }
                 info!(
                     "router: no SAM bridge answers at {} (auto): using the embedded router",
                     cfg.sam

@@ -52,6 +52,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// What kind of target was asked for, in words: what the log says in place of the
+    /// target itself, which shows at debug only.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::IpLiteral => "IP literal",
+            Refusal::NotI2p => "clearnet name",
+            Refusal::Malformed(_) => "malformed .i2p name",
+            Refusal::BadHash(_) => "malformed .b32.i2p address",
+        }
+    }
+
     pub fn reply(&self) -> Reply {
         match self {
             Refusal::IpLiteral | Refusal::NotI2p => Reply::NotAllowed,

@@ -262,7 +262,7 @@ async fn attend<R: Router>(
         Ok(t) => t,
         Err(refusal) => {
             let reply = ctx.pick(&request, refusal.reply(), refusal.extended_reply());
-            client_log!(info, client = %peer, version = ?request.version, "refused: {refusal} (reply {})", code(&request, reply));
+            client_log!(info, client = %peer, version = ?request.version, "refused {:?} of a {} (EEPSOCKS_LOG=debug shows the target): {refusal} (reply {})", request.command, refusal.kind(), code(&request, reply));
             debug!(client = %peer, target = %request.address, "refused target");
             send_reply(&mut client, &request, reply, &refusal.to_string(), stats).await;
             return;

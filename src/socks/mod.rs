@@ -52,6 +52,8 @@ pub enum Version {
     /// HTTP responses in that version.
     Http {
         minor: u8,
+        /// The client accepts text/html (a browser): error replies are a page.
+        html: bool,
     },
 }
 
@@ -209,7 +211,9 @@ impl Request {
             Version::V4 | Version::V4a => socks4_reply(reply.socks4_code(), Ipv4Addr::UNSPECIFIED),
             Version::V5 => socks5_reply(reply.code(), Ipv4Addr::UNSPECIFIED),
             Version::Transparent => Vec::new(),
-            Version::Http { minor } => http::reply(minor, reply, why),
+            Version::Http { minor, html } => {
+                http::reply(minor, reply, why, html.then_some(&self.address))
+            }
         }
     }
 

@@ -562,7 +562,13 @@ fn http_rejected(auth: Option<&AuthCheck>, input: &[u8]) -> (String, HandshakeEr
 #[test]
 fn http_connect_curl() {
     let (r, rest) = http_finished(CURL_CONNECT);
-    assert_eq!(r.version, Version::Http { minor: 1 });
+    assert_eq!(
+        r.version,
+        Version::Http {
+            minor: 1,
+            html: false
+        }
+    );
     assert_eq!(r.command, Command::Connect);
     assert_eq!(r.address, name("abc.i2p"));
     assert_eq!(r.port, 80);
@@ -587,7 +593,13 @@ fn http_connect_git_and_http10_bare_lf() {
     let (r, rest) = http_finished(b"CONNECT abc.i2p:6667 HTTP/1.0\nHost: abc.i2p\n\nNICK x\r\n");
     assert_eq!((&r.address, r.port), (&name("abc.i2p"), 6667));
     assert_eq!(rest, b"NICK x\r\n");
-    assert_eq!(r.version, Version::Http { minor: 0 });
+    assert_eq!(
+        r.version,
+        Version::Http {
+            minor: 0,
+            html: false
+        }
+    );
     assert_eq!(
         r.reply(Reply::Succeeded),
         b"HTTP/1.0 200 Connection established\r\n\r\n"
@@ -935,7 +947,13 @@ const CURL_GET: &[u8] = b"GET http://abc.i2p/ HTTP/1.1\r\nHost: abc.i2p\r\nUser-
 #[test]
 fn http_forward_curl_keeps_the_whole_request() {
     let (r, rest) = http_finished(CURL_GET);
-    assert_eq!(r.version, Version::Http { minor: 1 });
+    assert_eq!(
+        r.version,
+        Version::Http {
+            minor: 1,
+            html: false
+        }
+    );
     assert_eq!(r.command, Command::HttpForward);
     assert_eq!((r.address, r.port), (name("abc.i2p"), 80));
     assert_eq!(r.credentials, None);
@@ -1019,7 +1037,13 @@ fn http_forward_targets() {
         assert_eq!(rest, head, "{shown}");
     }
     let (r, _) = http_finished(b"GET http://abc.i2p/ HTTP/1.0\r\n\r\n");
-    assert_eq!(r.version, Version::Http { minor: 0 });
+    assert_eq!(
+        r.version,
+        Version::Http {
+            minor: 0,
+            html: false
+        }
+    );
     // a loopback URL is the proxy itself: the page, as before
     let (replies, end) = drive_all(b"GET http://localhost:4447/x HTTP/1.1\r\n\r\n");
     assert_eq!(replies, vec![HTTP_NOT_A_PROXY.to_vec()]);
@@ -1427,4 +1451,67 @@ proptest! {
             other => prop_assert!(false, "{:?}", other),
         }
     }
+}
+
+/// A browser's forwarded request (Accept names text/html) gets an HTML page naming the
+/// host, the reason and the fix, everything escaped; curl (Accept: */*) the one text line.
+#[test]
+fn http_error_page_for_browsers_text_for_others() {
+    let browser = b"GET http://nosuch.i2p/ HTTP/1.1\r\nHost: nosuch.i2p\r\nAccept: text/html,application/xhtml+xml,*/*;q=0.8\r\n\r\n";
+    let (r, _) = http_finished(browser);
+    assert_eq!(
+        r.version,
+        Version::Http {
+            minor: 1,
+            html: true
+        }
+    );
+    let page = String::from_utf8(r.reply_why(Reply::HostUnreachable, "no <such> name")).unwrap();
+    assert!(page.starts_with("HTTP/1.1 404 Not Found\r\n"), "{page}");
+    assert!(
+        page.contains("Content-Type: text/html; charset=utf-8\r\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Content-Security-Policy: default-src 'none'"),
+        "{page}"
+    );
+    let (head, body) = page.split_once("\r\n\r\n").unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(len, body.len());
+    assert!(body.contains("<code>nosuch.i2p</code>"), "{body}");
+    assert!(
+        body.contains("eepsocks addressbook add NAME DEST"),
+        "{body}"
+    );
+    assert!(body.contains("no &lt;such&gt; name"), "{body}");
+    assert!(
+        !body.contains("<script") && !body.contains("src="),
+        "{body}"
+    );
+    // A hostile host name cannot open a tag or an attribute.
+    let mut r2 = r.clone();
+    r2.address = Address::Name("a<b>\"'&.i2p".into());
+    let page = String::from_utf8(r2.reply(Reply::NotAllowed)).unwrap();
+    assert!(page.contains("a&lt;b&gt;&quot;&#39;&amp;.i2p"), "{page}");
+    assert!(!page.contains("a<b>"), "{page}");
+
+    // curl: the same status with a one-line text body.
+    let curl = b"GET http://nosuch.i2p/ HTTP/1.1\r\nHost: nosuch.i2p\r\nAccept: */*\r\n\r\n";
+    let (r, _) = http_finished(curl);
+    assert_eq!(
+        r.version,
+        Version::Http {
+            minor: 1,
+            html: false
+        }
+    );
+    let text = String::from_utf8(r.reply_why(Reply::HostUnreachable, "no such name")).unwrap();
+    assert!(text.contains("Content-Type: text/plain"), "{text}");
+    assert!(text.ends_with("\r\n\r\nno such name\n"), "{text}");
 }
