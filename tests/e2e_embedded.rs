@@ -275,7 +275,10 @@ fn demo_first_screen_is_short_and_exit_is_quiet() {
         "{:?}",
         ready.stdout
     );
-    let out = support::launcher::run_cli(["--data-dir", data.to_str().unwrap(), "status"], None);
+    let out = support::launcher::run_cli(
+        ["--data-dir", data.to_str().unwrap(), "status", "--json"],
+        None,
+    );
     let json = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(json.contains("\"session_up\":true"), "{json}");

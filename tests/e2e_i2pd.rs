@@ -497,7 +497,7 @@ fn refusals(r: &Run) {
 
 /// The status endpoint: identity (b32 only), session, counters by reply code.
 fn status(r: &Run) {
-    let out = r.net.cli(["status"]);
+    let out = r.net.cli(["status", "--json"]);
     let status = text(&out.stdout);
     assert!(
         status.contains(&r.b32) && status.contains("\"session_up\":true"),
@@ -603,7 +603,7 @@ fn leak_filters(r: &Run) {
     assert_irc_filtered(&got);
     assert_irc_greeting_filtered(&back);
     assert_eq!(text(&http_request(r)), text(FIREFOX_SANITIZED));
-    let status = text(&r.net.cli(["status"]).stdout);
+    let status = text(&r.net.cli(["status", "--json"]).stdout);
     assert!(
         !status.contains("\"filtered_streams\":0,") && !status.contains("\"filter_changes\":0,"),
         "{status}"

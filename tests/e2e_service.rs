@@ -106,7 +106,10 @@ fn run_under_a_service_manager_on_the_demo_network() {
         before.iter().any(|m| m.starts_with("STATUS=")),
         "no STATUS before READY: {before:?}"
     );
-    let out = launcher::run_cli(["--data-dir", data.to_str().unwrap(), "status"], None);
+    let out = launcher::run_cli(
+        ["--data-dir", data.to_str().unwrap(), "status", "--json"],
+        None,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\"session_up\":true"), "at READY=1: {text}");
     let proxy = listen.to_string();
