@@ -18,7 +18,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 use support::launcher::Eepsocks;
 use support::notify::Manager;
-use support::rig::{free_addrs, Rig, READY};
+use support::rig::{free_addrs, listener_status as status, Rig, READY};
 
 /// Loopback answers come in microseconds; this only bounds a lost one.
 const ANSWER: Duration = Duration::from_secs(5);
@@ -187,28 +187,6 @@ fn start(extra: &str) -> (Rig, Ports, Eepsocks) {
     (r, ports, p)
 }
 
-/// GET /status: the JSON object of listener `name`.
-fn status(at: SocketAddr, name: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(at).unwrap();
-    s.set_read_timeout(Some(ANSWER)).unwrap();
-    let port = at.port();
-    write!(
-        s,
-        "GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let body = text.split_once("\r\n\r\n").expect("an HTTP response").1;
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    v["listeners"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["name"] == name)
-        .unwrap_or_else(|| panic!("no listener {name} in {v}"))
-        .clone()
-}
 
 fn counter(at: SocketAddr, key: &str) -> u64 {
     status(at, "main")[key].as_u64().unwrap()
