@@ -187,7 +187,6 @@ fn start(extra: &str) -> (Rig, Ports, Eepsocks) {
     (r, ports, p)
 }
 
-
 fn counter(at: SocketAddr, key: &str) -> u64 {
     status(at, "main")[key].as_u64().unwrap()
 }

@@ -95,6 +95,23 @@ pub fn router_connect_timeout(stream_timeout: u64) -> Duration {
     ours - (ours / 4).min(Duration::from_secs(5))
 }
 
+/// A login for a SAM bridge that asks for one (Java I2P with `sam.auth=true`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SamLogin {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SamLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SamLogin {{ user: {:?}, password: <hidden> }}",
+            self.user
+        )
+    }
+}
+
 /// A secret from the config: never printed, not even by `{:?}`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -586,7 +603,7 @@ impl Config {
     }
 
     /// The SAM login, if the config gives one (password read from its file).
-    pub fn sam_login(&self) -> Result<Option<crate::i2p::sam::SamLogin>> {
+    pub fn sam_login(&self) -> Result<Option<SamLogin>> {
         let password = match (&self.sam_password, &self.sam_password_file) {
             (Some(_), Some(_)) => bail!("give sam_password or sam_password_file, not both"),
             (Some(p), None) => Some(p.0.clone()),
@@ -595,7 +612,7 @@ impl Config {
         };
         let login = match (&self.sam_user, password) {
             (None, None) => return Ok(None),
-            (Some(user), Some(password)) => crate::i2p::sam::SamLogin {
+            (Some(user), Some(password)) => SamLogin {
                 user: user.clone(),
                 password,
             },

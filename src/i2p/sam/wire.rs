@@ -13,22 +13,7 @@ pub const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// and i2pd reads commands into a buffer of the same size.
 pub const MAX_COMMAND: usize = 8 * 1024;
 
-/// A login for a SAM bridge that asks for one (Java I2P with `sam.auth=true`).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SamLogin {
-    pub user: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for SamLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "SamLogin {{ user: {:?}, password: <hidden> }}",
-            self.user
-        )
-    }
-}
+pub use crate::config::SamLogin;
 
 /// Logins by bridge address, set once from the config: every SAM connection of the
 /// process (sessions, streams, lookups, the CLI) says HELLO with the login of its bridge.
