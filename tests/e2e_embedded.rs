@@ -501,3 +501,96 @@ fn demo_udp_associate_echo() {
     });
     assert!(p.term().success());
 }
+
+/// The clients of docs/recipes.md, each as the recipe gives it, against the demo: every
+/// one that is installed must fetch the page (scripts/test installs them). `nc -N` and
+/// ncat half-close after the request: they get the whole page too.
+#[test]
+fn recipes_clients_fetch_the_demo_page() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (_demo, _ready) = start_demo(&tmp.path().join("demo"), port);
+    let proxy = format!("127.0.0.1:{port}");
+    // The network settles first (the same retry as curl's).
+    curl(&["--socks5-hostname", &proxy], "http://demo.i2p/");
+    let request = "GET / HTTP/1.0\r\nHost: demo.i2p\r\n\r\n";
+    let pc = tmp.path().join("proxychains.conf");
+    fs::write(
+        &pc,
+        format!("strict_chain\nproxy_dns\nremote_dns_subnet 224\n[ProxyList]\nsocks5 127.0.0.1 {port}\n"),
+    )
+    .unwrap();
+    let tc = tmp.path().join("torsocks.conf");
+    fs::write(&tc, format!("TorAddress 127.0.0.1\nTorPort {port}\n")).unwrap();
+    let py = format!(
+        "import requests; print(requests.get('http://demo.i2p/', \
+         proxies={{'http': 'socks5h://{proxy}'}}, timeout=30).text)"
+    );
+    let sh = |s: String| vec!["sh".to_string(), "-c".to_string(), s];
+    let clients: Vec<(&str, &str, Vec<String>)> = vec![
+        (
+            "proxychains4",
+            "proxychains4",
+            ["proxychains4", "-q", "-f", pc.to_str().unwrap(), "curl", "-sS", "-m", "30", "http://demo.i2p/"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        (
+            "torsocks",
+            "torsocks",
+            sh(format!(
+                "TORSOCKS_CONF_FILE={} torsocks curl -sS -m 30 http://demo.i2p/",
+                tc.display()
+            )),
+        ),
+        (
+            "nc -N (half-closes)",
+            "nc",
+            sh(format!(
+                "printf '{}' | nc -N -X 5 -x {proxy} demo.i2p 80",
+                request.replace('\r', "\\r").replace('\n', "\\n")
+            )),
+        ),
+        (
+            "ncat (half-closes)",
+            "ncat",
+            sh(format!(
+                "printf '{}' | ncat --proxy {proxy} --proxy-type socks5 --proxy-dns remote demo.i2p 80",
+                request.replace('\r', "\\r").replace('\n', "\\n")
+            )),
+        ),
+        ("python3 requests", "python3", vec!["/usr/bin/python3".into(), "-c".into(), py]),
+    ];
+    let mut ran = 0;
+    for (name, program, argv) in clients {
+        let present = Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let python_ok = program != "python3"
+            || Command::new("/usr/bin/python3")
+                .args(["-c", "import requests, socks"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+        if !present || !python_ok {
+            println!("skipped: {name}: not installed (scripts/test installs it)");
+            continue;
+        }
+        let t0 = Instant::now();
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .expect("client");
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            body.contains(BODY),
+            "{name}: {:?} {body:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("{name}: the page in {:.2} s", t0.elapsed().as_secs_f32());
+        ran += 1;
+    }
+    println!("{ran} recipe clients fetched the demo page");
+}
