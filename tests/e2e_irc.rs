@@ -6,7 +6,8 @@
 //! test's own, connected to the server directly. Checked: CAP and registration,
 //! messages both ways, /me, tags reaching the client, and that CTCP, DCC and the OS
 //! identity never leave (`/whois` shows `user`, never `nobody`), with eepsocks' notices
-//! reaching the user.
+//! reaching the user. WeeChat 3.8 does not ask for echo-message, so that path is not
+//! exercised by a real client here.
 //!
 //! Not covered: SASL. InspIRCd's `m_sasl` only offers the `sasl` capability while a
 //! services server is linked to answer it, and no services package is set up here.
@@ -366,8 +367,8 @@ fn weechat_through_eepsocks_to_inspircd() {
         bob.send("WHOIS alice");
         let whois = bob.wait_line(&[" 311 bob alice "], WAIT);
         // `311 bob alice <user> <host> * :<real name>`
-        let f: Vec<&str> = whois.split(' ').collect();
-        assert_eq!(f[4].trim_start_matches('~'), "user", "{whois}");
+        let f: Vec<&str> = whois.split(' ').skip_while(|w| *w != "311").collect();
+        assert_eq!(f[3].trim_start_matches('~'), "user", "{whois}");
         assert!(whois.trim_end().ends_with(":user"), "{whois}");
     });
 
@@ -385,8 +386,6 @@ fn weechat_through_eepsocks_to_inspircd() {
             l.contains("+eepsocks.test/mood=calm") && l.contains("time="),
             "{l}"
         );
-        // echo-message: the server's copy of alice's own message comes back.
-        alice.wait_raw(&[":alice!", "PRIVMSG bob :hello from alice"]);
     });
 
     step("CTCP and DCC never leave, and alice is told", || {
@@ -417,7 +416,13 @@ fn weechat_through_eepsocks_to_inspircd() {
     });
 
     // Nothing bob ever saw names the client, the account or holds a CTCP other than ACTION.
-    let seen = bob.seen();
+    // (bob's own lines echoed back by echo-message aside.)
+    let seen: String = bob
+        .seen()
+        .lines()
+        .filter(|l| !l.contains(" :bob!") && !l.starts_with(":bob!"))
+        .collect::<Vec<_>>()
+        .join("\n");
     for bad in [
         "WeeChat",
         "weechat",
