@@ -84,6 +84,95 @@ fn none_passes_irc_untouched() {
     );
 }
 
+/// The login name and GECOS full name of the account with `uid`, from /etc/passwd.
+fn account(uid: u32) -> Option<(String, String)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| {
+            let full = f.get(4).unwrap_or(&"").split(',').next().unwrap_or("");
+            (f[0].to_string(), full.to_string())
+        })
+    })
+}
+
+/// irssi's defaults, `USER <login> <login> <server> :<full name>`, from a client of this
+/// process's own account: the server sees neither name. Off, both pass as before. A
+/// bouncer login passes either way.
+#[test]
+fn irc_user_naming_the_account_is_replaced() {
+    let me = unsafe { libc::geteuid() };
+    let Some((login, full)) = account(me) else {
+        println!("skipped: uid {me} has no /etc/passwd entry");
+        return;
+    };
+    let full = if full.is_empty() { login.clone() } else { full };
+    let session = format!(
+        "NICK nick\r\nUSER {login} {login} irc.postman.i2p :{full}\r\n\
+         USER znc-admin/libera 0 * :Bouncer\r\nQUIT\r\n"
+    );
+    for (hide, want) in [
+        (true, "USER user hostname localhost :user\r\n".to_string()),
+        (
+            false,
+            format!("USER {login} hostname localhost :{full}\r\n"),
+        ),
+    ] {
+        let (irc, addr) = irc_service();
+        let proxy = Frontend::new(addr).irc_hide_account(hide).spawn_thread();
+        exchange(proxy, 6667, session.as_bytes());
+        let seen = String::from_utf8_lossy(&irc.last()).into_owned();
+        assert_eq!(
+            seen,
+            format!(
+                "NICK nick\r\n{want}USER znc-admin/libera hostname localhost :Bouncer\r\nQUIT\r\n"
+            ),
+            "irc_hide_account = {hide}"
+        );
+    }
+}
+
+/// As root: a client run as another account (`nobody`) is found by its socket's owner,
+/// and its names are replaced too (eepsocks' own account is root's).
+#[test]
+fn irc_user_of_another_local_account_is_replaced() {
+    use std::os::unix::process::CommandExt;
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: needs root to run a client as another account");
+        return;
+    }
+    let Some((login, full)) = account(65534) else {
+        println!("skipped: no account with uid 65534");
+        return;
+    };
+    let full = if full.is_empty() { login.clone() } else { full };
+    let (irc, addr) = irc_service();
+    let proxy = Frontend::new(addr).spawn_thread();
+    // A SOCKS5 client in a process of its own: bash's /dev/tcp, no login, CONNECT by name.
+    let name_len = B32.len();
+    let script = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf '\\x05\\x01\\x00' >&3; head -c 2 <&3 >/dev/null; \
+         printf '\\x05\\x01\\x00\\x03\\x{name_len:02x}{B32}\\x1a\\x0b' >&3; head -c 10 <&3 >/dev/null; \
+         printf 'NICK n\\r\\nUSER {login} 0 * :{full}\\r\\n' >&3; exec 3>&-",
+        port = proxy.port()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{out:?}");
+    let t0 = std::time::Instant::now();
+    while irc.last().is_empty() && t0.elapsed() < LOCAL_IO_TIMEOUT {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&irc.last()),
+        "NICK n\r\nUSER user hostname localhost :user\r\n"
+    );
+}
+
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 #[test]
@@ -288,7 +377,8 @@ fn over_long_http_head_is_refused_with_431_and_closed() {
 }
 
 /// A server line that ends like an HTTP request line no longer turns the server → client
-/// filter off: the CTCP request and the DCC offer after it never reach the client.
+/// filter off: the CTCP request and the DCC offer after it never reach the client (who
+/// hears of the offer from eepsocks).
 #[test]
 fn irc_server_lines_cannot_switch_the_filter_off() {
     let irc = Recorder::new(
@@ -300,8 +390,32 @@ fn irc_server_lines_cannot_switch_the_filter_off() {
     let back = exchange(proxy, 6667, b"NICK alice\r\nUSER a 0 * :A\r\n");
     assert_eq!(
         String::from_utf8_lossy(&back),
-        ":srv NOTICE * :try GET / HTTP/1.1\r\n:srv 001 alice :Welcome\r\n"
+        ":srv NOTICE * :try GET / HTTP/1.1\r\n:eepsocks NOTICE alice :eepsocks dropped a DCC \
+         offer from bob: accepting it would connect outside I2P and reveal your IP address\r\n\
+         :srv 001 alice :Welcome\r\n"
     );
+}
+
+/// The user's own CTCP request is dropped with a word back, once; the server never sees it.
+#[test]
+fn irc_ctcp_request_is_told_to_the_user() {
+    let (irc, addr) = irc_service();
+    let proxy = Frontend::new(addr).spawn_thread();
+    let back = exchange(
+        proxy,
+        6667,
+        b"NICK alice\r\nPRIVMSG bob :\x01VERSION\x01\r\nPRIVMSG bob :\x01PING 1\x01\r\n\
+          PRIVMSG bob :hi\r\n",
+    );
+    assert_eq!(irc.last(), b"NICK alice\r\nPRIVMSG bob :hi\r\n");
+    let back = String::from_utf8_lossy(&back);
+    assert_eq!(
+        back.matches(":eepsocks NOTICE alice :eepsocks dropped your CTCP VERSION to bob:")
+            .count(),
+        1,
+        "{back}"
+    );
+    assert!(!back.contains("CTCP PING"), "{back}");
 }
 
 /// A client that does not speak IRC on an IRC port: the stream is closed, and none of what

@@ -4,7 +4,7 @@
 //! (`closed`, at most once, and nothing is forwarded after it); and whatever the input, no
 //! forwarded line holds a CTCP other than one ACTION (inbound: no message does), a DCC
 //! offer, a NUL or a lone CR, or more than `MAX_LINE` bytes, no client line keeps a
-//! `:prefix`, and only DCC notices go back. Bit
+//! `:prefix`, and only eepsocks' notices go back. Bit
 //! 0x40 of the first byte splices in a run of filler near the line limit, which
 //! `-max_len=4096` alone would never reach.
 #![no_main]

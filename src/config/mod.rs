@@ -64,6 +64,8 @@ pub struct Config {
     pub filter: FilterMode,
     /// User-Agent the HTTP filter sends for the default listener (see `Listener::user_agent`).
     pub user_agent: Option<String>,
+    /// The IRC filter's account rule for the default listener (see `Listener::irc_hide_account`).
+    pub irc_hide_account: bool,
     /// The SAM bridge's login, for a bridge that asks for one (Java I2P, `sam.auth=true`).
     /// i2pd has none: nothing is sent unless set.
     pub sam_user: Option<String>,
@@ -325,6 +327,11 @@ pub struct Listener {
     /// Default "MYOB/6.66 (AN/ON)", the one Java I2P and i2pd send.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// The IRC filter replaces a `USER` user name or real name that is the login name or
+    /// passwd full name of the client's account or eepsocks' own (docs/filters.md). On by
+    /// default; off for a bouncer login that happens to be the local login name.
+    #[serde(default = "yes")]
+    pub irc_hide_account: bool,
     /// UDP ASSOCIATE on this listener; default `[udp] enabled`. false: refused with 0x07.
     #[serde(default)]
     pub udp: Option<bool>,
@@ -348,6 +355,10 @@ impl Listener {
         }
         Ok(Some(crate::config::password::check(table)))
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_max_identities() -> usize {
@@ -391,6 +402,7 @@ impl Default for Config {
             embedded: EmbeddedConfig::default(),
             filter: FilterMode::Auto,
             user_agent: None,
+            irc_hide_account: true,
             sam_user: None,
             sam_password: None,
             sam_password_file: None,
@@ -556,6 +568,7 @@ impl Config {
             auth: BTreeMap::new(),
             filter: self.filter,
             user_agent: self.user_agent.clone(),
+            irc_hide_account: self.irc_hide_account,
             udp: None,
             extended_errors: self.extended_errors,
         }]
@@ -984,6 +997,21 @@ mod tests {
             };
             assert!(c.validate().is_err(), "user_agent {bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn irc_hide_account_is_on_unless_turned_off() {
+        let c: Config = toml::from_str("").unwrap();
+        assert!(c.listeners()[0].irc_hide_account);
+        let c: Config = toml::from_str("irc_hide_account = false").unwrap();
+        assert!(!c.listeners()[0].irc_hide_account);
+        let c: Config = toml::from_str(
+            "[[proxy]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\n\
+             [[proxy]]\nname = \"b\"\nlisten = \"127.0.0.1:2\"\nirc_hide_account = false\n",
+        )
+        .unwrap();
+        let on: Vec<bool> = c.listeners().iter().map(|l| l.irc_hide_account).collect();
+        assert_eq!(on, [true, false]);
     }
 
     #[test]

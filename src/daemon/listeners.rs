@@ -559,6 +559,7 @@ impl Daemon {
             });
         }
         ctx.user_agent = l.user_agent.clone();
+        ctx.irc_hide_account = l.irc_hide_account;
         ctx.auth = p.auth;
         if let Some(r) = &prev {
             ctx.stats = r.ctx.stats.clone();

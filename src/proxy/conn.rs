@@ -48,6 +48,8 @@ pub struct ListenerContext {
     /// Leak filters for this listener's streams, and the HTTP filter's User-Agent.
     pub filter: FilterMode,
     pub user_agent: Option<String>,
+    /// The IRC filter replaces `USER` names that are local account names.
+    pub irc_hide_account: bool,
     /// UDP ASSOCIATE settings; None: refused with 0x07.
     pub udp: Option<crate::proxy::udp::UdpLimits>,
     /// Tor's extended SOCKS5 error codes instead of RFC 1928's.
@@ -77,6 +79,7 @@ impl ListenerContext {
             budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
             filter: FilterMode::Auto,
             user_agent: None,
+            irc_hide_account: true,
             udp: None,
             extended_errors: false,
             finishing: Arc::default(),
@@ -274,6 +277,21 @@ async fn attend<R: Router>(
     }
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
 
+    // Whose names the IRC filter hides: looked up while the client waits for its reply,
+    // so its socket (and the uid on it) is surely still there.
+    let account = if request.command != Command::HttpForward
+        && ctx.irc_hide_account
+        && Filters::is_irc(ctx.filter, request.port)
+    {
+        // File reads (/proc/net/tcp, /etc/passwd): off the async threads.
+        let local = client.local_addr().ok();
+        tokio::task::spawn_blocking(move || crate::proxy::filter::account_names(peer, local))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+
     // 3. Open the stream. Success is only claimed after the router said OK. A client that
     //    hangs up meanwhile frees its slot at once, and no stream is opened for nobody.
     let open = tokio::time::timeout(
@@ -321,7 +339,12 @@ async fn attend<R: Router>(
     let filters = if forward {
         Filters::forward(ctx.user_agent.as_deref())
     } else {
-        Filters::for_stream(ctx.filter, request.port, ctx.user_agent.as_deref())
+        Filters::for_stream(
+            ctx.filter,
+            request.port,
+            ctx.user_agent.as_deref(),
+            &account,
+        )
     };
     if !filters.is_none() {
         debug!(client = %peer, filter = filters.kind, "leak filter on");

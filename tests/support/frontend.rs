@@ -54,6 +54,7 @@ pub struct Frontend {
     auth: Option<AuthCheck>,
     filter: FilterMode,
     user_agent: Option<String>,
+    irc_hide_account: bool,
     half_close: bool,
 }
 
@@ -68,6 +69,7 @@ impl Frontend {
             auth: None,
             filter: FilterMode::Auto,
             user_agent: None,
+            irc_hide_account: true,
             half_close: true,
         }
     }
@@ -105,6 +107,12 @@ impl Frontend {
         self
     }
 
+    /// The IRC filter's `irc_hide_account` (default on, as in the config).
+    pub fn irc_hide_account(mut self, on: bool) -> Frontend {
+        self.irc_hide_account = on;
+        self
+    }
+
     /// Whether the router's streams carry a half-close (default true, plain TCP); false
     /// acts like a SAM router, whose stream ends at the first FIN.
     pub fn half_close(mut self, on: bool) -> Frontend {
@@ -125,6 +133,7 @@ impl Frontend {
         ctx.auth = self.auth;
         ctx.filter = self.filter;
         ctx.user_agent = self.user_agent;
+        ctx.irc_hide_account = self.irc_hide_account;
         // A backlog for a thousand clients connecting at once (std's default is 128).
         let l = Arc::new(s.listen(1024).unwrap());
         let router = Arc::new(DirectRouter {

@@ -38,6 +38,9 @@ pub enum Kind {
     Recorder(std::sync::Arc<crate::support::services::Recorder>),
     /// Static files from a directory (see services::Files).
     Files(std::sync::Arc<crate::support::services::Files>),
+    /// Nothing started here: the test runs its own server (a real IRC daemon) on the
+    /// port inside the namespace.
+    External,
 }
 
 pub struct Service {
@@ -149,7 +152,10 @@ impl Testnet {
             eprintln!("testnet: state kept in {}", net.base.display());
         }
         run(Command::new("ip").args(["-n", &net.ns, "link", "set", "lo", "up"]));
-        for s in services {
+        for s in services
+            .iter()
+            .filter(|s| !matches!(s.kind, Kind::External))
+        {
             let l = net.listen(&format!("127.0.0.1:{}", s.port));
             match &s.kind {
                 Kind::Echo => crate::support::services::spawn_echo(l),
@@ -157,6 +163,7 @@ impl Testnet {
                 Kind::Hosts(h) => crate::support::services::spawn_hosts(l, h.clone()),
                 Kind::Recorder(r) => crate::support::services::spawn_recorder(l, r.clone()),
                 Kind::Files(f) => crate::support::services::spawn_files(l, f.clone()),
+                Kind::External => unreachable!("filtered out above"),
             }
         }
         for i in 1..=n {

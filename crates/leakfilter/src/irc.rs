@@ -47,13 +47,15 @@
 //!   replies carry the client's version, local time, user info; anything else with `\x01`
 //!   is dropped, whatever its command. A `DCC`/`XDCC` CTCP is dropped and the client is told
 //!   with a `NOTICE` in [`Output::back`] (a DCC offer holds the user's IP address, and the
-//!   user should learn why the transfer never starts).
+//!   user should learn why the transfer never starts). A CTCP request (`PRIVMSG`) is told
+//!   too, rate-limited (see [`Told`]); a CTCP reply (`NOTICE`) is the client's automatic
+//!   answer and dropped silently.
 //! - `USER u h s :realname` becomes `USER u hostname localhost :realname`: the host and
 //!   server fields carry whatever the client put there (its host name, sometimes its IP).
 //!   The user name stays (bouncers such as ZNC and soju log in with it) and so does the
-//!   real name, as Java I2P does: it is a profile setting the client asks the user for. It
-//!   can default to the account's full name (irssi, HexChat); that is for the docs to warn
-//!   about, not for a filter to guess.
+//!   real name, unless either equals one of the account names the caller passed to
+//!   [`Outbound::hiding`]: irssi and HexChat default them to the login name and passwd full
+//!   name. Such a field becomes [`NEUTRAL_NAME`].
 //! - `QUIT :reason` becomes `QUIT :leaving`, `PART #chan :reason` becomes
 //!   `PART #chan :leaving`: clients put their name and version in default reasons.
 //! - `PONG` keeps only its last parameter, the token the server sent in its `PING` (servers
@@ -72,7 +74,8 @@
 //!   may act on a message it understands and the filter does not.
 //! - `PRIVMSG`/`NOTICE` holding a CTCP other than one `ACTION` are dropped, so the client
 //!   never answers `VERSION`, `TIME`, `PING`, `CLIENTINFO`... and never sees a DCC offer
-//!   (accepting one connects to an IP address outside I2P).
+//!   (accepting one connects to an IP address outside I2P). A dropped DCC offer is replaced
+//!   by a `NOTICE` from `eepsocks` to the offer's target, rate-limited (see [`Told`]).
 //! - `PING` passes as it is: the client's `PONG` must echo the server's token.
 //! - Tags and prefixes pass: they are the server's and the client needs them.
 
@@ -224,6 +227,15 @@ const MESSAGE_COMMANDS: &[&str] = &["PRIVMSG", "NOTICE", "CPRIVMSG", "CNOTICE"];
 const DCC_NOTICE_TEXT: &[u8] =
     b":eepsocks dropped a DCC offer: DCC would reveal your IP address\r\n";
 
+/// What `USER` gets in place of a user name or real name that names the local account:
+/// a word every eepsocks user sends alike, and a valid user name on every server (letters
+/// only; servers that prefix `~` for want of ident still accept it).
+pub const NEUTRAL_NAME: &[u8] = b"user";
+
+/// Longest name accepted into [`Outbound::hiding`]'s list (a GECOS full name is short;
+/// anything longer is not a name a client would copy into `USER`).
+const MAX_ACCOUNT_NAME: usize = 256;
+
 /// The client-to-server filter.
 #[derive(Debug, Default)]
 pub struct Outbound {
@@ -246,7 +258,7 @@ impl Default for Inbound {
                 established: true,
                 ..Lines::default()
             },
-            rules: InRules,
+            rules: InRules::default(),
         }
     }
 }
@@ -254,6 +266,25 @@ impl Default for Inbound {
 impl Outbound {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A filter that also replaces, in `USER`, a user name or real name equal to one of
+    /// `names` (compared ignoring ASCII case and surrounding spaces; a user name also
+    /// without a leading `~`) with [`NEUTRAL_NAME`]. The caller passes the login names and
+    /// full names of the accounts involved (the client's, its own); the filter cannot see
+    /// them. Empty names and names over 256 bytes are ignored.
+    pub fn hiding<N: AsRef<[u8]>>(names: impl IntoIterator<Item = N>) -> Self {
+        let mut f = Self::default();
+        for n in names {
+            let n = trim_spaces(n.as_ref());
+            if !n.is_empty()
+                && n.len() <= MAX_ACCOUNT_NAME
+                && !f.rules.account.iter().any(|a| a.eq_ignore_ascii_case(n))
+            {
+                f.rules.account.push(n.to_vec());
+            }
+        }
+        f
     }
 }
 
@@ -680,10 +711,85 @@ fn has_framing_hazard(c: &[u8]) -> bool {
     c.iter().any(|&b| b == 0 || b == b'\r')
 }
 
+/// `s` without the spaces around it.
+fn trim_spaces(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| b != b' ').unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| b != b' ').map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+/// Counts drops of one kind the user is told about, and says when to tell: the 1st, the
+/// 10th, the 100th... A peer sending a thousand DCC offers makes four notices, not a
+/// thousand (the filter has no clock; a count bounds the notices just as well).
+#[derive(Debug, Default)]
+struct Told {
+    dropped: u64,
+}
+
+impl Told {
+    /// One more drop; `Some(drops so far)` when the user is to hear of it.
+    fn drop(&mut self) -> Option<u64> {
+        self.dropped += 1;
+        let mut n = self.dropped;
+        while n % 10 == 0 {
+            n /= 10;
+        }
+        (n == 1).then_some(self.dropped)
+    }
+}
+
+/// A peer's token (a nick, a channel, a CTCP word) made safe to quote in a notice: up to
+/// its first space, printable bytes only (no CTCP or formatting bytes), no leading `:`,
+/// at most `max` bytes (not cutting a UTF-8 character).
+fn quoted(token: &[u8], max: usize) -> Vec<u8> {
+    let word = token.split(|&b| b == b' ').next().unwrap_or_default();
+    let mut v: Vec<u8> = word
+        .iter()
+        .copied()
+        .filter(|&b| b > b' ' && b != 0x7f)
+        .skip_while(|&b| b == b':')
+        .collect();
+    if v.len() > max {
+        let mut cut = max;
+        while cut > 0 && (0x80..0xc0).contains(&v[cut]) {
+            cut -= 1;
+        }
+        v.truncate(cut);
+    }
+    v
+}
+
+/// `:eepsocks NOTICE <to> :eepsocks <text>[ (<n> dropped so far)]\r\n` into `buf`.
+fn notice(buf: &mut Vec<u8>, to: &[u8], text: &[&[u8]], told: u64) {
+    buf.extend_from_slice(b":eepsocks NOTICE ");
+    buf.extend_from_slice(if to.is_empty() { b"*" } else { to });
+    buf.extend_from_slice(b" :eepsocks ");
+    text.iter().for_each(|t| buf.extend_from_slice(t));
+    if told > 1 {
+        buf.extend_from_slice(format!(" ({told} dropped on this connection so far)").as_bytes());
+    }
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// The word of the first CTCP in a line (`VERSION`, `PING`...): letters and digits only.
+fn ctcp_word(c: &[u8]) -> Vec<u8> {
+    let start = c.iter().position(|&b| b == 0x01).map_or(c.len(), |i| i + 1);
+    c[start..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_alphanumeric)
+        .take(32)
+        .collect()
+}
+
 #[derive(Debug, Default)]
 struct OutRules {
-    /// The last nick the client asked for (empty: none yet), for the DCC notice.
+    /// The last nick the client asked for (empty: none yet), for the notices.
     nick: Vec<u8>,
+    /// Names of the local accounts involved (see [`Outbound::hiding`]).
+    account: Vec<Vec<u8>>,
+    /// CTCP requests of the user's dropped so far.
+    ctcp: Told,
 }
 
 impl OutRules {
@@ -698,6 +804,38 @@ impl OutRules {
         out.back.extend_from_slice(DCC_NOTICE_TEXT);
     }
 
+    /// The user's CTCP request (`/ctcp bob VERSION`) was dropped: say so, now and then.
+    fn ctcp_notice(&mut self, c: &[u8], p: &Parsed, out: &mut Output) {
+        let Some(told) = self.ctcp.drop() else {
+            return;
+        };
+        let word = ctcp_word(c);
+        let to = if p.count > 1 {
+            quoted(p.param(c, 0), 64)
+        } else {
+            Vec::new()
+        };
+        notice(
+            &mut out.back,
+            &self.nick,
+            &[
+                b"dropped your CTCP ",
+                if word.is_empty() { b"request" } else { &word },
+                if to.is_empty() { b"" } else { b" to " },
+                &to,
+                b": only ACTION (/me) passes, as CTCP replies tell your client, its version \
+                  and your clock",
+            ],
+            told,
+        );
+    }
+
+    /// A user name or real name that names a local account.
+    fn names_account(&self, name: &[u8]) -> bool {
+        let name = trim_spaces(name);
+        !name.is_empty() && self.account.iter().any(|a| a.eq_ignore_ascii_case(name))
+    }
+
     /// Rewrites or passes an allowed line into `fwd`.
     fn write(&mut self, c: &[u8], ending: &[u8], p: &Parsed, fwd: &mut Vec<u8>) {
         let cmd = &c[p.cmd.0..p.cmd.1];
@@ -707,9 +845,22 @@ impl OutRules {
             // ignores them (it fills in the host itself).
             fwd.extend_from_slice(b"USER");
             let (_, _, t) = p.params[0];
-            push_param(fwd, p.param(c, 0), t);
+            let user = p.param(c, 0);
+            // irssi and HexChat default these to the login and passwd full name, which
+            // every /whois then shows. A name that differs (a bouncer login) is kept.
+            if self.names_account(user.strip_prefix(b"~").unwrap_or(user)) {
+                push_param(fwd, NEUTRAL_NAME, false);
+            } else {
+                push_param(fwd, user, t);
+            }
             fwd.extend_from_slice(b" hostname localhost");
-            push_param(fwd, p.param(c, 3), true);
+            let real = p.param(c, 3);
+            let real = if self.names_account(real) {
+                NEUTRAL_NAME
+            } else {
+                real
+            };
+            push_param(fwd, real, true);
         } else if is("QUIT") && p.count > 0 {
             // Default quit reasons advertise the client and its version.
             fwd.extend_from_slice(b"QUIT :leaving");
@@ -772,6 +923,11 @@ impl Rules for OutRules {
                 return;
             }
             if !(message && is_action_only(c, &p)) {
+                // A request the user typed (a NOTICE holding CTCP is a client's automatic
+                // reply: not worth a word).
+                if is_one_of(cmd, &["PRIVMSG", "CPRIVMSG"]) {
+                    self.ctcp_notice(c, &p, out);
+                }
                 out.changed += 1;
                 return;
             }
@@ -789,7 +945,47 @@ impl Rules for OutRules {
 }
 
 #[derive(Debug, Default)]
-struct InRules;
+struct InRules {
+    /// DCC offers from peers dropped so far.
+    dcc: Told,
+}
+
+impl InRules {
+    /// A peer's DCC offer was dropped: tell the user, in the place the offer was meant
+    /// for (their nick, or the channel), now and then.
+    fn dcc_notice(&mut self, c: &[u8], p: &Parsed, out: &mut Output) {
+        let Some(told) = self.dcc.drop() else {
+            return;
+        };
+        let to = if p.count > 1 {
+            quoted(p.param(c, 0), 64)
+        } else {
+            Vec::new()
+        };
+        // The sender's nick: the prefix up to its `!` or `@`.
+        let body = &c[p.tags.map_or(0, |(_, e)| e)..];
+        let body = trim_spaces(body);
+        let from = match body.strip_prefix(b":") {
+            Some(prefix) => {
+                let token = &prefix[..token_end(prefix, 0)];
+                let nick = token.split(|&b| b == b'!' || b == b'@').next();
+                quoted(nick.unwrap_or_default(), 64)
+            }
+            None => Vec::new(),
+        };
+        notice(
+            &mut out.forward,
+            &to,
+            &[
+                b"dropped a DCC offer",
+                if from.is_empty() { b"" } else { b" from " },
+                &from,
+                b": accepting it would connect outside I2P and reveal your IP address",
+            ],
+            told,
+        );
+    }
+}
 
 impl Rules for InRules {
     fn line(&mut self, raw: &[u8], c: &[u8], _ending: &[u8], out: &mut Output) {
@@ -807,6 +1003,9 @@ impl Rules for InRules {
             && is_one_of(cmd, MESSAGE_COMMANDS)
             && !is_action_only(c, &p);
         if !allowed || bad_ctcp {
+            if allowed && has_dcc(c) {
+                self.dcc_notice(c, &p, out);
+            }
             out.changed += 1;
             return;
         }
@@ -957,6 +1156,81 @@ mod tests {
         );
     }
 
+    /// The outbound filter hiding the names of an account `alice` / "Alice Smith".
+    fn hiding(input: &[u8], forward: &[u8], changed: u64) {
+        #[derive(Debug)]
+        struct Alice(Outbound);
+        impl Default for Alice {
+            fn default() -> Self {
+                Alice(Outbound::hiding([
+                    "alice",
+                    " Alice Smith ",
+                    "",
+                    "root",
+                    "Root",
+                ]))
+            }
+        }
+        impl Filter for Alice {
+            fn feed(&mut self, input: &[u8], out: &mut Output) {
+                self.0.feed(input, out)
+            }
+            fn finish(&mut self, out: &mut Output) {
+                self.0.finish(out)
+            }
+        }
+        expect::<Alice>(input, forward, b"", changed);
+    }
+
+    #[test]
+    fn user_naming_the_account_is_replaced() {
+        // irssi's defaults: the login and the passwd full name.
+        hiding(
+            b"NICK alice\r\nUSER alice alice irc.postman.i2p :Alice Smith\r\n",
+            b"NICK alice\r\nUSER user hostname localhost :user\r\n",
+            1,
+        );
+        // Any case, a `~`, spaces around, the login as the real name, the other account.
+        hiding(
+            b"USER ~ALICE 0 * :  alice smith \nUSER root 0 * root\nUSER Alice 0 * :alice\n",
+            b"USER user hostname localhost :user\nUSER user hostname localhost :user\n\
+              USER user hostname localhost :user\n",
+            3,
+        );
+        // Only the field that names the account changes.
+        hiding(
+            b"USER alice 0 * :Ally\r\nUSER znc-alice/libera 0 * :Alice Smith\r\n",
+            b"USER user hostname localhost :Ally\r\n\
+              USER znc-alice/libera hostname localhost :user\r\n",
+            2,
+        );
+    }
+
+    #[test]
+    fn user_with_other_names_is_kept() {
+        // Bouncer logins (ZNC, soju), names that merely contain the account's.
+        hiding(
+            b"USER bob/libera 0 * :Bob\r\nUSER alice2 0 * :Alice Smithson\r\n\
+              USER soju 0 * :Ally\r\nUSER user hostname localhost :user\r\n",
+            b"USER bob/libera hostname localhost :Bob\r\nUSER alice2 hostname localhost :Alice Smithson\r\n\
+              USER soju hostname localhost :Ally\r\nUSER user hostname localhost :user\r\n",
+            3,
+        );
+        // Without names (the setting off), the account's names pass as before.
+        out(
+            b"USER alice 0 * :Alice Smith\r\n",
+            b"USER alice hostname localhost :Alice Smith\r\n",
+            b"",
+            1,
+        );
+    }
+
+    #[test]
+    fn hiding_ignores_empty_and_huge_names() {
+        let f = Outbound::hiding([&b""[..], b"   ", &[b'x'; 257], b"a", b"A"]);
+        assert_eq!(f.rules.account, [b"a".to_vec()]);
+    }
+
     #[test]
     fn user_short_of_parameters_is_dropped() {
         out(b"NICK a\r\nUSER a laptop :A\r\n", b"NICK a\r\n", b"", 1);
@@ -1072,8 +1346,75 @@ mod tests {
             let mut input = b"NICK a\r\n".to_vec();
             input.extend_from_slice(ctcp);
             input.extend_from_slice(b"\r\nPRIVMSG bob :after\r\n");
-            out(&input, b"NICK a\r\nPRIVMSG bob :after\r\n", b"", 1);
+            let r = check::<Outbound>(&input);
+            assert_eq!(show(&r.forward), show(b"NICK a\r\nPRIVMSG bob :after\r\n"));
+            assert_eq!(r.changed, 1);
+            // Only a request the user typed (a PRIVMSG) is worth a notice.
+            let request = ctcp.starts_with(b"PRIVMSG") || ctcp.starts_with(b"@+x=\x01 PRIVMSG");
+            assert_eq!(
+                r.back
+                    .starts_with(b":eepsocks NOTICE a :eepsocks dropped your CTCP "),
+                request,
+                "{}",
+                show(ctcp)
+            );
         }
+    }
+
+    const CTCP_BACK: &[u8] = b":eepsocks NOTICE alice :eepsocks dropped your CTCP VERSION to bob: \
+        only ACTION (/me) passes, as CTCP replies tell your client, its version and your clock\r\n";
+
+    #[test]
+    fn ctcp_request_dropped_with_a_notice() {
+        // irssi's /ctcp bob VERSION, WeeChat's /ctcp bob ping: the user hears why.
+        out(
+            b"NICK alice\r\nPRIVMSG bob :\x01VERSION\x01\r\nPRIVMSG bob :hi\r\n",
+            b"NICK alice\r\nPRIVMSG bob :hi\r\n",
+            CTCP_BACK,
+            1,
+        );
+        out(
+            b"NICK alice\r\nPRIVMSG #i2p :\x01PING 1712345678 123\x01\r\n",
+            b"NICK alice\r\n",
+            b":eepsocks NOTICE alice :eepsocks dropped your CTCP PING to #i2p: \
+              only ACTION (/me) passes, as CTCP replies tell your client, its version and your clock\r\n",
+            1,
+        );
+        // The client's automatic CTCP reply (a NOTICE) is dropped without a word.
+        out(
+            b"NICK alice\r\nNOTICE bob :\x01VERSION irssi v1.4.5\x01\r\n",
+            b"NICK alice\r\n",
+            b"",
+            1,
+        );
+        // A target or word holding odd bytes is quoted without them.
+        out(
+            b"PRIVMSG b\x02o\x03b :\x01V\x02ERSION\x01\r\n",
+            b"",
+            b":eepsocks NOTICE * :eepsocks dropped your CTCP V to bob: \
+              only ACTION (/me) passes, as CTCP replies tell your client, its version and your clock\r\n",
+            1,
+        );
+    }
+
+    #[test]
+    fn ctcp_notices_are_rate_limited() {
+        // A script sending a thousand requests: told at the 1st, 10th, 100th, 1000th.
+        let mut input = b"NICK alice\r\n".to_vec();
+        for _ in 0..1000 {
+            input.extend_from_slice(b"PRIVMSG bob :\x01VERSION\x01\r\n");
+        }
+        let mut f = Outbound::new();
+        let mut o = Output::default();
+        f.feed(&input, &mut o);
+        let notices: Vec<&[u8]> = o.back.split_inclusive(|&b| b == b'\n').collect();
+        assert_eq!(notices.len(), 4);
+        assert_eq!(show(notices[0]), show(CTCP_BACK));
+        for (n, count) in notices[1..].iter().zip([10, 100, 1000]) {
+            let end = format!(" ({count} dropped on this connection so far)\r\n");
+            assert!(n.ends_with(end.as_bytes()), "{}", show(n));
+        }
+        assert_eq!(o.changed, 1000);
     }
 
     const DCC_BACK: &[u8] =
@@ -1286,7 +1627,11 @@ mod tests {
         longer.insert(5, b't');
         longer.extend_from_slice(b":bob PRIVMSG alice :\x01DCC SEND f 3232235777 5000 9\x01\r\n");
         longer.extend_from_slice(b":bob PRIVMSG alice :hi\r\n");
-        inb(&longer, b":bob PRIVMSG alice :hi\r\n", 2);
+        inb(
+            &longer,
+            &[DCC_OFFER_NOTICE, b":bob PRIVMSG alice :hi\r\n"].concat(),
+            2,
+        );
         // From the client: refused.
         refuses(&vec![b'A'; MAX_LINE + 100], b"", CLOSE_TOO_LONG);
     }
@@ -1300,7 +1645,15 @@ mod tests {
         let input = b":srv NOTICE * :see GET / HTTP/1.1\r\n\
             :bob PRIVMSG alice :\x01VERSION\x01\r\n\
             :bob PRIVMSG alice :\x01DCC CHAT chat 3232235777 5000\x01\r\n";
-        inb(input, b":srv NOTICE * :see GET / HTTP/1.1\r\n", 2);
+        inb(
+            input,
+            &[
+                &b":srv NOTICE * :see GET / HTTP/1.1\r\n"[..],
+                DCC_OFFER_NOTICE,
+            ]
+            .concat(),
+            2,
+        );
     }
 
     #[test]
@@ -1418,8 +1771,76 @@ mod tests {
             let mut input = b":srv 001 alice :hi\r\n".to_vec();
             input.extend_from_slice(line);
             input.extend_from_slice(b"\r\n:srv 002 alice :x\r\n");
-            inb(&input, b":srv 001 alice :hi\r\n:srv 002 alice :x\r\n", 1);
+            let notice: &[u8] = if has_dcc(line) { DCC_OFFER_NOTICE } else { b"" };
+            let expected = [b":srv 001 alice :hi\r\n", notice, b":srv 002 alice :x\r\n"].concat();
+            inb(&input, &expected, 1);
         }
+    }
+
+    const DCC_OFFER_NOTICE: &[u8] =
+        b":eepsocks NOTICE alice :eepsocks dropped a DCC offer from bob: \
+        accepting it would connect outside I2P and reveal your IP address\r\n";
+
+    #[test]
+    fn inbound_dcc_offer_told_to_the_user() {
+        // The offer never reaches the client; a notice in its place says it was made.
+        inb(
+            b":srv 001 alice :hi\r\n\
+              @time=x :bob!b@h PRIVMSG alice :\x01DCC SEND f.txt 3232235777 5000 10\x01\r\n\
+              :bob!b@h PRIVMSG alice :hi\r\n",
+            &[
+                &b":srv 001 alice :hi\r\n"[..],
+                DCC_OFFER_NOTICE,
+                b":bob!b@h PRIVMSG alice :hi\r\n",
+            ]
+            .concat(),
+            1,
+        );
+        // In a channel: told there. No prefix: from nobody named. Hostile bytes in the
+        // nick and target are left out of the notice.
+        inb(
+            b":carol PRIVMSG #i2p :\x01DCC CHAT chat 1 2\x01\r\n",
+            b":eepsocks NOTICE #i2p :eepsocks dropped a DCC offer from carol: \
+              accepting it would connect outside I2P and reveal your IP address\r\n",
+            1,
+        );
+        inb(
+            b"PRIVMSG :\x01DCC SEND x 1 2 3\x01\r\n",
+            b":eepsocks NOTICE * :eepsocks dropped a DCC offer: \
+              accepting it would connect outside I2P and reveal your IP address\r\n",
+            1,
+        );
+        inb(
+            b"::e\x01v\x03il!x@y NOTICE a\x02b :\x01DCC SEND x 1 2 3\x01\r\n",
+            b":eepsocks NOTICE ab :eepsocks dropped a DCC offer from evil: \
+              accepting it would connect outside I2P and reveal your IP address\r\n",
+            1,
+        );
+        // Other CTCP requests from peers stay silent (the client never hears of them).
+        inb(b":bob PRIVMSG alice :\x01VERSION\x01\r\n", b"", 1);
+    }
+
+    #[test]
+    fn dcc_offer_flood_makes_few_notices() {
+        let mut input = b":srv 001 alice :hi\r\n".to_vec();
+        for i in 0..10_000 {
+            input.extend_from_slice(
+                format!(":bot{i}!b@h PRIVMSG alice :\x01DCC SEND f 3232235777 5000 1\x01\r\n")
+                    .as_bytes(),
+            );
+        }
+        let mut f = Inbound::new();
+        let mut o = Output::default();
+        f.feed(&input, &mut o);
+        let lines: Vec<&[u8]> = o.forward.split_inclusive(|&b| b == b'\n').collect();
+        // 001, then notices at the 1st, 10th, 100th, 1,000th and 10,000th offer.
+        assert_eq!(lines.len(), 6, "{}", show(&o.forward));
+        assert!(lines[1]
+            .starts_with(b":eepsocks NOTICE alice :eepsocks dropped a DCC offer from bot0:"));
+        assert!(lines[5]
+            .starts_with(b":eepsocks NOTICE alice :eepsocks dropped a DCC offer from bot9999:"));
+        assert!(lines[5].ends_with(b" (10000 dropped on this connection so far)\r\n"));
+        assert_eq!(o.changed, 10_000);
     }
 
     #[test]
