@@ -527,6 +527,20 @@ fn recipes_clients_fetch_the_demo_page() {
         "import requests; print(requests.get('http://demo.i2p/', \
          proxies={{'http': 'socks5h://{proxy}'}}, timeout=30).text)"
     );
+    // httpx 0.23 (Debian 12) takes `proxies`; later versions `proxy`.
+    let httpx = format!(
+        "import httpx; print(httpx.Client(proxies='socks5://{proxy}', timeout=30)\
+         .get('http://demo.i2p/').text)"
+    );
+    let aiohttp = format!(
+        "import asyncio, aiohttp, aiohttp_socks\n\
+         async def main():\n\
+         \x20   c = aiohttp_socks.ProxyConnector.from_url('socks5://{proxy}', rdns=True)\n\
+         \x20   async with aiohttp.ClientSession(connector=c) as s:\n\
+         \x20       async with s.get('http://demo.i2p/') as r:\n\
+         \x20           print(await r.text())\n\
+         asyncio.run(main())\n"
+    );
     let sh = |s: String| vec!["sh".to_string(), "-c".to_string(), s];
     let clients: Vec<(&str, &str, Vec<String>)> = vec![
         (
@@ -561,6 +575,8 @@ fn recipes_clients_fetch_the_demo_page() {
             )),
         ),
         ("python3 requests", "python3", vec!["/usr/bin/python3".into(), "-c".into(), py]),
+        ("python3 httpx", "python3", vec!["/usr/bin/python3".into(), "-c".into(), httpx]),
+        ("python3 aiohttp", "python3", vec!["/usr/bin/python3".into(), "-c".into(), aiohttp]),
     ];
     let mut ran = 0;
     for (name, program, argv) in clients {
@@ -568,9 +584,14 @@ fn recipes_clients_fetch_the_demo_page() {
             .args(["-c", &format!("command -v {program}")])
             .output()
             .is_ok_and(|o| o.status.success());
+        let module = match name {
+            "python3 httpx" => "import httpx, socksio",
+            "python3 aiohttp" => "import aiohttp, aiohttp_socks",
+            _ => "import requests, socks",
+        };
         let python_ok = program != "python3"
             || Command::new("/usr/bin/python3")
-                .args(["-c", "import requests, socks"])
+                .args(["-c", module])
                 .output()
                 .is_ok_and(|o| o.status.success());
         if !present || !python_ok {
