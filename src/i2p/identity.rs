@@ -71,6 +71,10 @@ pub struct SessionView {
     pub since: Option<u64>,
     /// "down": why.
     pub error: Option<String>,
+    /// Whether the session's LeaseSet offers ML-KEM (`i2cp.leaseSetEncType` with 5, 6 or 7,
+    /// accepted by the router). None: not known yet (never created; per-user sessions on a
+    /// bridge not asked yet).
+    pub post_quantum: Option<bool>,
 }
 
 impl SessionView {
@@ -379,10 +383,24 @@ impl Pool {
 
     /// The listener's own session, for the status endpoint.
     pub fn session_view(&self) -> SessionView {
+        let pq = match &self.mode {
+            Mode::Fixed(s) => s.created_with().map(|c| c.post_quantum),
+            // What a new per-user session gets: the configured types, or the bridge's.
+            Mode::PerUser { .. } => match self
+                .template
+                .options
+                .iter()
+                .find(|(k, _)| k == crate::i2p::sam::caps::ENC_KEY)
+            {
+                Some((_, v)) => Some(crate::i2p::sam::caps::has_ml_kem(v)),
+                None => crate::i2p::sam::caps::known(&self.template.sam_addr).map(|c| c.ml_kem),
+            },
+        };
         let view = |state, since, error| SessionView {
             state,
             since,
             error,
+            post_quantum: pq,
         };
         match &self.mode {
             Mode::PerUser { .. } => view("per-user", None, None),
