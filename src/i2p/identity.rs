@@ -53,6 +53,8 @@ pub struct Pool {
     listener: String,
     template: Template,
     mode: Mode,
+    /// Destinations each identity of the pool has met, for GarliCat addresses.
+    pub garlicat: crate::naming::garlicat::Known,
     users: Mutex<HashMap<[u8; 32], Arc<UserSlot>>>,
     /// Salts the username hashes (see `user_hash`).
     salt: [u8; 32],
@@ -186,6 +188,7 @@ impl Pool {
             listener: listener.to_string(),
             template,
             mode,
+            garlicat: Default::default(),
             salt,
             users: Mutex::new(HashMap::new()),
             previous: Mutex::new(None),
@@ -222,6 +225,15 @@ impl Pool {
 
     pub fn listener(&self) -> &str {
         &self.listener
+    }
+
+    /// Whose destinations `who` sees in `garlicat`: its username on a per-user pool (each
+    /// identity knows only what it met itself), else the listener's one identity.
+    pub fn garlicat_key<'a>(&self, who: Option<&'a crate::socks::Credentials>) -> &'a [u8] {
+        match (who, self.is_per_user()) {
+            (Some(c), true) => &c.username,
+            _ => b"",
+        }
     }
 
     pub fn is_per_user(&self) -> bool {
