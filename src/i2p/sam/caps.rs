@@ -7,8 +7,11 @@
 //! known to have it:
 //! - a bridge that negotiates SAM 3.1 at most (i2pd before its 3.3 handshake, e.g. 2.45)
 //!   gets neither;
-//! - one that answers 3.2 to our `MAX=3.3` is emissary's (0.4.0 has both; its parser drops
-//!   types it does not know instead of failing);
+//! - one that answers 3.2 to our `MAX=3.3` is emissary's: ML-KEM yes (0.4.0 has it; its
+//!   parser drops types it does not know instead of failing), DATAGRAM2 no: emissary 0.4.0
+//!   takes `STYLE=DATAGRAM2` but its router thread panics on receiving one
+//!   (`sam/protocol/datagram/mod.rs:220`, "slice index starts at 391 but ends at 35"), so
+//!   an echo over it kills the router that receives;
 //! - one that answers 3.3 (i2pd, Java I2P) is asked once: `SESSION CREATE STYLE=DATAGRAM2`
 //!   without a DESTINATION. i2pd ≥ 2.58 (the release with ML-KEM and DATAGRAM2) checks the
 //!   style first and answers INVALID_KEY; older ones answer `I2P_ERROR "Unknown STYLE"`.
@@ -100,9 +103,9 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
         (
             Caps {
                 ml_kem: true,
-                datagram2: true,
+                datagram2: false,
             },
-            "SAM 3.2: emissary".to_string(),
+            "SAM 3.2: emissary, whose DATAGRAM2 receive path panics in 0.4.0".to_string(),
         )
     } else {
         probe(addr).await
