@@ -81,7 +81,7 @@ async fn sam_31_bridge_never_gets_type_6() {
     assert_eq!(c.len(), 1, "{c:?}");
     assert!(c[0].ends_with(" i2cp.leaseSetEncType=4"), "{c:?}");
     assert!(!fake.commands().iter().any(|c| c.contains("DATAGRAM2")));
-    assert_eq!(s.created_with().unwrap().post_quantum, false);
+    assert!(!s.created_with().unwrap().post_quantum);
 }
 
 /// A 3.3 bridge that does not know STYLE=DATAGRAM2 (i2pd before 2.58, Java before 2.11).
@@ -93,7 +93,7 @@ async fn bridge_without_datagram2_gets_x25519_only() {
     assert_eq!(probes(&fake), 1, "{:?}", fake.commands());
     let c = creates(&fake);
     assert!(c[0].ends_with(" i2cp.leaseSetEncType=4"), "{c:?}");
-    assert_eq!(s.created_with().unwrap().post_quantum, false);
+    assert!(!s.created_with().unwrap().post_quantum);
 }
 
 #[tokio::test]
@@ -152,7 +152,7 @@ async fn user_setting_is_sent_unchanged() {
         .last()
         .unwrap()
         .ends_with("i2cp.leaseSetEncType=4,0"));
-    assert_eq!(s.created_with().unwrap().post_quantum, false);
+    assert!(!s.created_with().unwrap().post_quantum);
 }
 
 #[tokio::test]

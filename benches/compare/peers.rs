@@ -276,13 +276,16 @@ pub async fn sam_session(
     let session = sam::Session::spawn(sam::SessionConfig {
         sam_addr: sam.to_string(),
         name: name.into(),
-        keys,
+        keys: keys.into(),
         options: options
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         warm_sockets: true,
         datagram_port: None,
+        create_timeout: sam::CREATE_TIMEOUT,
+        on_demand: false,
+        connect_timeout: None,
     });
     let id = session.wait_until_up().await.unwrap();
     (session, id, b32)

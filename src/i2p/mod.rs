@@ -114,7 +114,7 @@ pub trait Router: Send + Sync + 'static {
     }
 
     /// The destination a GarliCat address stands for, among those this identity knows.
-    fn from_garlicat(
+    fn garlicat_target(
         &self,
         who: Option<&Credentials>,
         bits: &crate::naming::garlicat::Bits,

@@ -128,7 +128,7 @@ impl Router for SamRouter {
         Ok(garlicat::address_of_b32(&b32))
     }
 
-    fn from_garlicat(&self, who: Option<&Credentials>, bits: &garlicat::Bits) -> garlicat::Found {
+    fn garlicat_target(&self, who: Option<&Credentials>, bits: &garlicat::Bits) -> garlicat::Found {
         // The user's book too: its entries are destinations every identity may name. (The
         // subscriptions are not scanned: thousands of entries, each hashed per lookup.)
         let book: Vec<String> = self

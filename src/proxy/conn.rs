@@ -255,7 +255,7 @@ async fn attend<R: Router>(
     // knows; 80 bits alone name none (docs/automap.md, "GarliCat").
     let address = match &*address {
         Address::Ipv6(ip) => match naming::garlicat::bits_of_address(ip) {
-            Some(bits) => match router.from_garlicat(request.credentials.as_ref(), &bits) {
+            Some(bits) => match router.garlicat_target(request.credentials.as_ref(), &bits) {
                 naming::garlicat::Found::One(b32) => std::borrow::Cow::Owned(Address::Name(b32)),
                 found => {
                     let name = naming::garlicat::name_of_bits(&bits);
