@@ -174,3 +174,20 @@ async fn datagram_style_follows_the_bridge() {
     assert!(creates(&old)[0].starts_with("SESSION CREATE STYLE=DATAGRAM PORT=9 "));
     assert_eq!(s.created_with().unwrap().style, "DATAGRAM");
 }
+
+/// A probe that gets no answer (the connection closed) decides nothing for good: that
+/// session goes without ML-KEM, and the next one asks again.
+#[tokio::test]
+async fn failed_probe_is_asked_again() {
+    let fake = FakeSam::start();
+    fake.modern(&[]);
+    fake.close_on("SESSION CREATE STYLE=DATAGRAM2", Duration::ZERO, Some(1));
+    let s = Session::spawn(config(&fake, 11, &[]));
+    up(&s).await;
+    assert!(creates(&fake)[0].ends_with(" i2cp.leaseSetEncType=4"));
+    let s2 = Session::spawn(config(&fake, 12, &[]));
+    up(&s2).await;
+    assert_eq!(probes(&fake), 2, "{:?}", fake.commands());
+    assert!(creates(&fake)[1].ends_with(" i2cp.leaseSetEncType=6,4"));
+    assert!(s2.created_with().unwrap().post_quantum);
+}
