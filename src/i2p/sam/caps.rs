@@ -23,7 +23,7 @@ use super::wire::{ReplyLine, SamSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// The LeaseSet encryption types a session gets when the config does not set
 /// `i2cp.leaseSetEncType`: ML-KEM-768 hybrid first, X25519 for peers without ML-KEM.
@@ -108,7 +108,18 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
             "SAM 3.2: emissary, whose DATAGRAM2 receive path panics in 0.4.0".to_string(),
         )
     } else {
-        probe(addr).await
+        match probe(addr).await {
+            Ok(x) => x,
+            // Not remembered: the bridge is asked again for the next session, and this one
+            // goes without (never type 6 on a guess).
+            Err(why) => {
+                debug!("SAM bridge at {addr}: {why}; this session goes without ML-KEM");
+                return Caps {
+                    ml_kem: false,
+                    datagram2: false,
+                };
+            }
+        }
     };
     if remember(addr, c) {
         info!(
@@ -176,9 +187,9 @@ pub fn about_style(message: &str) -> bool {
 }
 
 /// Ask a SAM 3.3 bridge whether it knows STYLE=DATAGRAM2 (see the module comment). Any
-/// answer other than a refusal of the style means it does; no answer means we do not know,
-/// and the safe choice (neither) is taken.
-async fn probe(addr: &str) -> (Caps, String) {
+/// SESSION STATUS other than a refusal of the style means it does; no answer (Err) means
+/// we do not know yet, and the session at hand goes without.
+async fn probe(addr: &str) -> Result<(Caps, String), String> {
     let none = Caps {
         ml_kem: false,
         datagram2: false,
@@ -202,7 +213,7 @@ async fn probe(addr: &str) -> (Caps, String) {
         Ok(Ok(r)) if r.topic == "SESSION" && r.kind == "STATUS" => {
             let refused_style =
                 r.get("RESULT") == Some("I2P_ERROR") && r.get("MESSAGE").is_some_and(about_style);
-            if refused_style {
+            Ok(if refused_style {
                 (
                     none,
                     "SAM 3.3 without DATAGRAM2: older than i2pd 2.58 or Java I2P 2.11".into(),
@@ -215,14 +226,17 @@ async fn probe(addr: &str) -> (Caps, String) {
                     },
                     "SAM 3.3 with DATAGRAM2: i2pd 2.58+ or Java I2P 2.11+".into(),
                 )
-            }
+            })
         }
-        Ok(Ok(r)) => (
+        Ok(Ok(r)) => Ok((
             none,
             format!("unexpected answer {} {} to the probe", r.topic, r.kind),
-        ),
-        Ok(Err(e)) => (none, format!("probe failed: {e}")),
-        Err(_) => (none, "probe unanswered".into()),
+        )),
+        Ok(Err(e)) => Err(format!("capability probe failed: {e}")),
+        Err(_) => Err(format!(
+            "capability probe unanswered for {} s",
+            PROBE_TIMEOUT.as_secs()
+        )),
     }
 }
 
