@@ -546,20 +546,13 @@ async fn create(
     let mut tries = 0;
     loop {
         tries += 1;
-        let mut c = SamSocket::connect(&cfg.sam_addr).await?;
-        let needs_caps = user_enc.is_none() || cfg.datagram_port.is_some();
-        let mut probed = None;
-        if needs_caps && c.minor >= 3 && caps::known(&cfg.sam_addr).is_none() {
-            // The probe (up to 10 s) runs on its own connection; this one is not left idle
-            // meanwhile (bridges close a HELLO'd connection that sends nothing for long).
-            drop(c);
-            probed = Some(caps::for_bridge(&cfg.sam_addr, 3).await);
-            c = SamSocket::connect(&cfg.sam_addr).await?;
-        }
-        let caps = match (needs_caps, probed) {
-            (false, _) => None,
-            (true, Some(p)) if c.minor >= 3 => Some(p),
-            (true, _) => Some(caps::for_bridge(&cfg.sam_addr, c.minor).await),
+        let c = SamSocket::connect(&cfg.sam_addr).await?;
+        // A bridge asked for the first time is probed on a connection of its own while
+        // this one waits (at most 10 s; bridges keep an idle command connection far longer).
+        let caps = if user_enc.is_none() || cfg.datagram_port.is_some() {
+            Some(caps::for_bridge(&cfg.sam_addr, c.minor).await)
+        } else {
+            None
         };
         let enc = match (&user_enc, caps) {
             (Some(v), _) => v.clone(),
