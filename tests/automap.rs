@@ -255,8 +255,8 @@ fn socks4_ip(proxy: SocketAddr, ip: Ipv4Addr) -> u8 {
 
 /// The DNS port answers what it maps and refuses the rest: a b32 (resolved without a
 /// router lookup) and a name the bridge knows get A records in the configured network with
-/// the configured TTL, stable across queries and in any letter case; AAAA and MX are
-/// NOERROR without answers; an unknown .i2p name is NXDOMAIN; clearnet names, `localhost`
+/// the configured TTL, stable across queries and in any letter case; MX and TXT are
+/// NOERROR without answers (AAAA: `garlicat_addresses`); an unknown .i2p name is NXDOMAIN; clearnet names, `localhost`
 /// and IP literals are REFUSED (nothing is ever forwarded); PTR outside the network is
 /// REFUSED and inside it NXDOMAIN, mapped or not (no name is given back). Over TCP too,
 /// two queries on one connection.
@@ -310,7 +310,7 @@ fn dns_answers_i2p_names_and_refuses_the_rest() {
     assert_eq!(rcode(&outside), ResponseCode::Refused);
 
     // Other types of an I2P name: it exists, but has no such record.
-    for t in [RecordType::AAAA, RecordType::MX, RecordType::TXT] {
+    for t in [RecordType::MX, RecordType::TXT] {
         let m = ask(dns, NAME, t);
         assert_eq!(rcode(&m), ResponseCode::NoError, "{t}");
         assert!(m.metadata.authoritative, "{t}");
@@ -1373,4 +1373,88 @@ fn new_names_are_rate_limited_per_source() {
     // The bucket refills.
     std::thread::sleep(Duration::from_millis(1100));
     a_record(&ask(ports.dns, &b32(100_502), RecordType::A));
+}
+
+// ---- GarliCat ------------------------------------------------------------------------
+
+/// The only answer, which must be an AAAA record.
+fn aaaa_record(m: &Message) -> std::net::Ipv6Addr {
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m:?}");
+    assert_eq!(m.answers.len(), 1, "{m:?}");
+    match &m.answers[0] {
+        Record {
+            data: RData::AAAA(hickory_proto::rr::rdata::AAAA(ip)),
+            ..
+        } => *ip,
+        other => panic!("not an AAAA record: {other:?}"),
+    }
+}
+
+/// SOCKS5 CONNECT to an IPv6 address (ATYP 4): the reply code; on 0 the echo is checked.
+fn socks5_ip6(proxy: SocketAddr, ip: std::net::Ipv6Addr) -> u8 {
+    let mut s = socks(proxy);
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut m = [0u8; 2];
+    s.read_exact(&mut m).unwrap();
+    assert_eq!(m, [5, 0]);
+    let mut req = vec![5, 1, 0, 4];
+    req.extend_from_slice(&ip.octets());
+    req.extend_from_slice(&[0, 80]);
+    s.write_all(&req).unwrap();
+    let code = support::client::read_socks5_reply(&mut s).unwrap();
+    if code == 0 {
+        echo(&mut s);
+    }
+    code
+}
+
+/// AAAA of an I2P name is its GarliCat address (fd60:db4d:ddb5::/48 + the first 80 bits
+/// of the destination hash), also for `.i2p.alt` and b32 names; a SOCKS5 CONNECT to it
+/// reaches the destination once this identity knows it; an address no known destination
+/// has is refused (0x04) and the router is not asked; other IPv6 literals stay refused
+/// (0x02).
+#[test]
+fn garlicat_addresses() {
+    let (r, ports, _p) = start("");
+    let dns = ports.dns;
+    let echo_b32 = r.service_dest.b32();
+    // Written out from the hash, not through the code under test.
+    let hash = Sha256::digest(r.service_dest.bytes());
+    let mut want = [0u8; 16];
+    want[..6].copy_from_slice(&[0xfd, 0x60, 0xdb, 0x4d, 0xdd, 0xb5]);
+    want[6..].copy_from_slice(&hash[..10]);
+    let want = std::net::Ipv6Addr::from(want);
+
+    // Before anything resolved it, the address names nothing this identity knows.
+    assert_eq!(socks5_ip6(ports.main, want), 4);
+
+    let ip = aaaa_record(&ask(dns, NAME, RecordType::AAAA));
+    assert_eq!(ip, want);
+    assert_eq!(
+        aaaa_record(&ask(dns, "echo.i2p.alt", RecordType::AAAA)),
+        want
+    );
+    assert_eq!(aaaa_record(&ask(dns, &echo_b32, RecordType::AAAA)), want);
+    assert_eq!(
+        rcode(&ask(dns, "nosuch.i2p", RecordType::AAAA)),
+        ResponseCode::NXDomain
+    );
+
+    // The DNS port serves the listener's own identity: its CONNECT now finds the site.
+    assert_eq!(socks5_ip6(ports.main, want), 0);
+    // Another listener is another identity: it never met it.
+    assert_eq!(socks5_ip6(ports.other, want), 4);
+
+    // A neighbour in the /48 that no known destination has: refused, nothing looked up.
+    let mut near = want.octets();
+    near[15] ^= 1;
+    let before = r.fake.count("STREAM CONNECT");
+    assert_eq!(socks5_ip6(ports.main, std::net::Ipv6Addr::from(near)), 4);
+    assert_eq!(r.fake.count("STREAM CONNECT"), before);
+    // Any other IPv6 literal: refused as before.
+    assert_eq!(socks5_ip6(ports.main, "2001:db8::1".parse().unwrap()), 2);
+    assert_eq!(
+        socks5_ip6(ports.main, "fd60:db4d:ddb6::1".parse().unwrap()),
+        2
+    );
 }

@@ -902,10 +902,14 @@ trans_listen = \"{TRANS}\"
     // PTR names no virtual address (docs/automap.md, "PTR").
     let full = dig(&["-x", &ip.to_string()]);
     assert!(full.contains("status: NXDOMAIN"), "{full}");
-    let full = dig(&["AAAA", "echo.i2p"]);
-    assert!(
-        full.contains("status: NOERROR") && full.contains("ANSWER: 0"),
-        "{full}"
+    // AAAA: the GarliCat address (fd60:db4d:ddb5:: + the first 80 bits of the hash).
+    let garlicat = dig(&["+short", "AAAA", "echo.i2p"]);
+    assert_eq!(
+        garlicat.trim(),
+        eepsocks::naming::garlicat::address_of_b32(&r.echo)
+            .unwrap()
+            .to_string(),
+        "AAAA echo.i2p"
     );
     let full = dig(&["example.com"]);
     assert!(full.contains("status: REFUSED"), "{full}");

@@ -272,9 +272,11 @@ fn corpus() -> Vec<Case> {
             name_req(1, None, b"[::1]", &[0, 80]),
             s5fail(2),
         ),
+        // RFC 9476 .alt: "x.i2p.alt" is "x.i2p"; ".alt" after anything else is clearnet.
+        (".alt", name_req(1, None, b"x.alt", &[0, 80]), s5fail(2)),
         (
-            ".i2p.alt",
-            name_req(1, None, b"x.i2p.alt", &[0, 80]),
+            "i2p.alt",
+            name_req(1, None, b"i2p.alt", &[0, 80]),
             s5fail(2),
         ),
         ("only .i2p", name_req(1, None, b".i2p", &[0, 80]), s5fail(4)),

@@ -25,6 +25,7 @@ async fn endpoint() -> SocketAddr {
             state: "up",
             since: None,
             error: None,
+            post_quantum: None,
         }),
         per_user_identities: Box::new(|| 0),
     });

@@ -506,6 +506,22 @@ async fn measure(via: Via, n: usize, bytes: usize) -> (Vec<f64>, f64) {
     (t, b)
 }
 
+/// A fresh identity's cost: ms from eepsocks `ready` to the first stream that gets through
+/// (its first handshake with the echo), then `n` TTFB samples (ms) and a bulk transfer.
+#[cfg(feature = "embedded")]
+pub fn first_then_measure(
+    rt: &tokio::runtime::Runtime,
+    via: &Via,
+    n: usize,
+    bytes: usize,
+) -> (f64, Vec<f64>, f64) {
+    let t0 = Instant::now();
+    rt.block_on(warm(via));
+    let first = t0.elapsed().as_secs_f64() * 1000.0;
+    let (t, b) = rt.block_on(measure(via.clone(), n, bytes));
+    (first, t, b)
+}
+
 /// Warm up every path, then `rounds` rounds of `measure` on each: the emissary path on `rt`,
 /// the i2pd paths in the test network's namespace `ns`. Returns TTFB ms and bulk MiB/s per
 /// path, the i2pd paths first.

@@ -23,7 +23,7 @@
 //! - automap: HTTP CONNECT vs SOCKS5 handshakes on the same front end (direct TCP connect
 //!   as the floor); answers per second of the DNS port vs a UDP echo (the floor).
 //!
-//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|filter|automap|udp`
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|pq|filter|automap|udp`
 //! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
 //! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
 //! adds peers (another eepsocks build, or this one with another config);
@@ -127,6 +127,72 @@ fn main() {
     if part == "all" || part == "embedded" {
         embedded();
     }
+    #[cfg(feature = "embedded")]
+    if part == "all" || part == "pq" {
+        post_quantum();
+    }
+}
+
+/// What ML-KEM costs on the embedded router: eepsocks with the default LeaseSet encryption
+/// (`6,4` on emissary: ML-KEM-768 + X25519) against `4` (X25519 only), same emissary
+/// network and echo (whose session has `6,4`), alternating. Each round starts a new
+/// eepsocks process per setting (a new transient identity): the first stream carries the
+/// new session's handshake; the TTFB samples after it ride the established ratchet.
+#[cfg(feature = "embedded")]
+fn post_quantum() {
+    let q = quick();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (net, echo_b32, site) = rt.block_on(peers::emissary_echo(&dir.path().join("net")));
+    let (pq_cfg, _) = peers::hop_configs(dir.path());
+    let classic_cfg = dir.path().join("classic.toml");
+    std::fs::write(
+        &classic_cfg,
+        std::fs::read_to_string(&pq_cfg).unwrap() + "\"i2cp.leaseSetEncType\" = \"4\"\n",
+    )
+    .unwrap();
+    let rounds = if q { 1 } else { 5 };
+    let n_ttfb = if q { 5 } else { 30 };
+    let bytes = if q { 1 << 20 } else { 4 << 20 };
+    let sam = net.sam()[1].to_string();
+    // (setting, start to first stream ms, TTFB ms, bulk MiB/s)
+    type Row = (&'static str, Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut rows: Vec<Row> = vec![
+        ("6,4 (default)", vec![], vec![], vec![]),
+        ("4", vec![], vec![], vec![]),
+    ];
+    for round in 0..rounds {
+        for (i, cfg) in [&pq_cfg, &classic_cfg].into_iter().enumerate() {
+            let listen: SocketAddr = format!("127.0.0.1:{}", 24490 + i).parse().unwrap();
+            let cmd = std::process::Command::new(env!("CARGO_BIN_EXE_eepsocks"));
+            let t0 = std::time::Instant::now();
+            let eep = Proc(peers::run_eepsocks(cmd, &listen.to_string(), &sam, cfg));
+            let ready = t0.elapsed().as_secs_f64() * 1000.0;
+            let via = Via::Name(listen, echo_b32.clone(), 80);
+            let (first, t, b) = clients::first_then_measure(&rt, &via, n_ttfb, bytes);
+            println!(
+                "round {round} {}: ready {ready:.0} ms, first stream {first:.0} ms, ttfb median {:.2} ms, {b:.2} MiB/s",
+                rows[i].0,
+                report::median(&mut t.clone())
+            );
+            rows[i].1.push(ready + first);
+            rows[i].2.extend(t);
+            rows[i].3.push(b);
+            drop(eep);
+        }
+    }
+    println!("\n| LeaseSet encryption | start to first stream, ms (median) | TTFB ms (median of {}) | bulk MiB/s (median) |", rounds * n_ttfb);
+    println!("|---|---|---|---|");
+    for (name, first, t, b) in &mut rows {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} |",
+            report::median(first),
+            report::median(t),
+            report::median(b)
+        );
+    }
+    drop(site);
+    rt.block_on(net.stop());
 }
 
 /// Front end alone: eepsocks with a plain-TCP backend vs direct TCP, microsocks, haproxy.

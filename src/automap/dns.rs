@@ -23,7 +23,7 @@ use std::net::Ipv4Addr;
 use hickory_proto::op::{
     Edns, Header, Message, MessageType, Metadata, OpCode, Query as Question, ResponseCode,
 };
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
@@ -76,6 +76,11 @@ pub enum Answer {
     /// An A record with this TTL (seconds).
     V4 {
         addr: Ipv4Addr,
+        ttl: u32,
+    },
+    /// An AAAA record with this TTL (seconds): a GarliCat address.
+    V6 {
+        addr: std::net::Ipv6Addr,
         ttl: u32,
     },
     /// A PTR record: the name (without trailing dot; one is tolerated). A name that is not a
@@ -159,6 +164,10 @@ impl Query {
     pub fn respond(&self, answer: &Answer, max_len: usize) -> Vec<u8> {
         let (rcode, record) = match answer {
             Answer::V4 { addr, ttl } => (ResponseCode::NoError, Some((*ttl, RData::A(A(*addr))))),
+            Answer::V6 { addr, ttl } => (
+                ResponseCode::NoError,
+                Some((*ttl, RData::AAAA(AAAA(*addr)))),
+            ),
             Answer::Ptr { name, ttl } => match Name::from_ascii(name) {
                 Ok(mut target) => {
                     target.set_fqdn(true);

@@ -140,7 +140,16 @@ impl<R: Router> Dns<R> {
             Err(Refusal::Malformed(_) | Refusal::BadHash(_)) => return Plan::Now(Answer::NxDomain),
         };
         match kind {
-            Kind::A | Kind::Aaaa => {}
+            Kind::A => {}
+            // The GarliCat address (docs/automap.md): a b33 has none; a name needs its
+            // destination, so a lookup, counted like a new name.
+            Kind::Aaaa if matches!(target, Target::B33(_)) => return Plan::Now(Answer::NoData),
+            Kind::Aaaa => {
+                if !self.limits.new_names.take(src, Instant::now()) {
+                    return Plan::Limited;
+                }
+                return Plan::Lookup(target);
+            }
             // An I2P name has no MX, TXT, ... records.
             _ => return Plan::Now(Answer::NoData),
         }
@@ -193,6 +202,23 @@ impl<R: Router> Dns<R> {
 
     /// The answer once the router has looked `target` up.
     async fn look_up(&self, kind: Kind, target: &Target) -> Answer {
+        if let Kind::Aaaa = kind {
+            let lookup =
+                tokio::time::timeout(self.ctx.stream_timeout, self.router.garlicat(None, target));
+            return match lookup.await {
+                Ok(Ok(Some(addr))) => Answer::V6 {
+                    addr,
+                    ttl: self.ttl,
+                },
+                Ok(Ok(None)) => Answer::NoData,
+                Ok(Err(OpenError::NameNotFound | OpenError::Unreachable(_))) => Answer::NxDomain,
+                Ok(Err(e)) => {
+                    client_log!(info, "DNS: lookup failed: {e}: SERVFAIL");
+                    Answer::ServFail
+                }
+                Err(_) => Answer::ServFail,
+            };
+        }
         let lookup =
             tokio::time::timeout(self.ctx.stream_timeout, self.router.resolve(None, target));
         match lookup.await {

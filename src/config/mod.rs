@@ -421,9 +421,9 @@ const DEFAULT_OPTIONS: &[(&str, &str)] = &[
     ("outbound.length", "3"),
     ("inbound.quantity", "3"),
     ("outbound.quantity", "3"),
-    // ECIES-X25519 first, ElGamal for old peers. Add 6 or 7 (ML-KEM hybrids) on routers
-    // that support them, e.g. "6,4,0".
-    ("i2cp.leaseSetEncType", "4,0"),
+    // No i2cp.leaseSetEncType here: left unset, each session gets "6,4" (ML-KEM-768 hybrid,
+    // X25519 for peers without it) where the bridge has ML-KEM and "4" elsewhere, since
+    // i2pd 2.45 crashes on type 6 (src/i2p/sam/caps.rs). A configured value is sent as is.
     // A client identity needs no published LeaseSet: peers get it with our first messages
     // (both i2pd and Java I2P do the same for their SOCKS tunnels).
     ("i2cp.dontPublishLeaseSet", "true"),

@@ -51,6 +51,8 @@ pub struct Pool {
     listener: String,
     template: Template,
     mode: Mode,
+    /// Destinations each identity of the pool has met, for GarliCat addresses.
+    pub garlicat: crate::naming::garlicat::Known,
     users: Mutex<HashMap<[u8; 32], Arc<UserSlot>>>,
     /// Salts the username hashes (see `user_hash`).
     salt: [u8; 32],
@@ -69,6 +71,10 @@ pub struct SessionView {
     pub since: Option<u64>,
     /// "down": why.
     pub error: Option<String>,
+    /// Whether the session's LeaseSet offers ML-KEM (`i2cp.leaseSetEncType` with 5, 6 or 7,
+    /// accepted by the router). None: not known yet (never created; per-user sessions on a
+    /// bridge not asked yet).
+    pub post_quantum: Option<bool>,
 }
 
 impl SessionView {
@@ -188,6 +194,7 @@ impl Pool {
             listener: listener.to_string(),
             template,
             mode,
+            garlicat: Default::default(),
             salt,
             users: Mutex::new(HashMap::new()),
             previous: Mutex::new(None),
@@ -224,6 +231,15 @@ impl Pool {
 
     pub fn listener(&self) -> &str {
         &self.listener
+    }
+
+    /// Whose destinations `who` sees in `garlicat`: its username on a per-user pool (each
+    /// identity knows only what it met itself), else the listener's one identity.
+    pub fn garlicat_key<'a>(&self, who: Option<&'a crate::socks::Credentials>) -> &'a [u8] {
+        match (who, self.is_per_user()) {
+            (Some(c), true) => &c.username,
+            _ => b"",
+        }
     }
 
     pub fn is_per_user(&self) -> bool {
@@ -389,10 +405,24 @@ impl Pool {
 
     /// The listener's own session, for the status endpoint.
     pub fn session_view(&self) -> SessionView {
+        let pq = match &self.mode {
+            Mode::Fixed(s) => s.created_with().map(|c| c.post_quantum),
+            // What a new per-user session gets: the configured types, or the bridge's.
+            Mode::PerUser { .. } => match self
+                .template
+                .options
+                .iter()
+                .find(|(k, _)| k == crate::i2p::sam::caps::ENC_KEY)
+            {
+                Some((_, v)) => Some(crate::i2p::sam::caps::has_ml_kem(v)),
+                None => crate::i2p::sam::caps::known(&self.template.sam_addr).map(|c| c.ml_kem),
+            },
+        };
         let view = |state, since, error| SessionView {
             state,
             since,
             error,
+            post_quantum: pq,
         };
         match &self.mode {
             Mode::PerUser { .. } => view("per-user", None, None),

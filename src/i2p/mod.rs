@@ -105,6 +105,27 @@ pub trait Router: Send + Sync + 'static {
         target: &Target,
     ) -> impl Future<Output = Result<(), OpenError>> + Send;
 
+    /// The GarliCat address of `target` (a name is looked up), which this identity then
+    /// knows. None: the target has no destination hash to map (a b33 address).
+    fn garlicat(
+        &self,
+        who: Option<&Credentials>,
+        target: &Target,
+    ) -> impl Future<Output = Result<Option<std::net::Ipv6Addr>, OpenError>> + Send {
+        let _ = (who, target);
+        async { Ok(None) }
+    }
+
+    /// The destination a GarliCat address stands for, among those this identity knows.
+    fn garlicat_target(
+        &self,
+        who: Option<&Credentials>,
+        bits: &crate::naming::garlicat::Bits,
+    ) -> crate::naming::garlicat::Found {
+        let _ = (who, bits);
+        crate::naming::garlicat::Found::None
+    }
+
     /// A new datagram identity for one UDP association (SOCKS UDP ASSOCIATE), serving a
     /// client with these credentials. Routers without datagrams refuse.
     fn datagrams(

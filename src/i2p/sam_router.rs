@@ -5,7 +5,7 @@
 use super::identity::Pool;
 use super::sam::{DatagramConfig, DatagramSession, SamError, Session};
 use super::{OpenError, Opened, Router};
-use crate::naming::{Books, Target};
+use crate::naming::{garlicat, Books, Target};
 use crate::socks::Credentials;
 use std::sync::Arc;
 
@@ -104,9 +104,46 @@ impl Router for SamRouter {
     async fn resolve(&self, who: Option<&Credentials>, target: &Target) -> Result<(), OpenError> {
         if let Target::Name(name) = target {
             let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
-            self.lookup(&lease.session, name).await?;
+            let found = self.lookup(&lease.session, name).await?;
+            self.met(who, &found);
         }
         Ok(())
+    }
+
+    async fn garlicat(
+        &self,
+        who: Option<&Credentials>,
+        target: &Target,
+    ) -> Result<Option<std::net::Ipv6Addr>, OpenError> {
+        let b32 = match target {
+            Target::B32(b) => b.clone(),
+            Target::B33(_) => return Ok(None),
+            Target::Name(name) => {
+                let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+                match b32_of(&self.lookup(&lease.session, name).await?) {
+                    Some(b) => b,
+                    None => return Ok(None),
+                }
+            }
+        };
+        self.pool.garlicat.add(self.pool.garlicat_key(who), &b32);
+        Ok(garlicat::address_of_b32(&b32))
+    }
+
+    fn garlicat_target(&self, who: Option<&Credentials>, bits: &garlicat::Bits) -> garlicat::Found {
+        // The user's book too: its entries are destinations every identity may name. (The
+        // subscriptions are not scanned: thousands of entries, each hashed per lookup.)
+        let book: Vec<String> = self
+            .book
+            .user
+            .read()
+            .map(|b| b.iter().map(|(_, e)| e.b32()).collect())
+            .unwrap_or_default();
+        self.pool.garlicat.find(
+            self.pool.garlicat_key(who),
+            bits,
+            book.iter().map(String::as_str),
+        )
     }
 
     async fn open(
@@ -121,6 +158,7 @@ impl Router for SamRouter {
             Target::B32(name) | Target::B33(name) => name.clone(),
             Target::Name(name) => self.lookup(&lease.session, name).await?,
         };
+        self.met(who, &dest);
         let (stream, early) = lease
             .session
             .connect(&dest, port, self.router_timeout)
@@ -134,6 +172,25 @@ impl Router for SamRouter {
             // stream task closes both ways at read Ok(0)) drop the reply if we send a FIN.
             half_close: false,
         })
+    }
+}
+
+/// The b32 address of what `lookup` returns (a base64 destination or a b32 address).
+fn b32_of(found: &str) -> Option<String> {
+    if found.ends_with(".b32.i2p") {
+        return Some(found.to_ascii_lowercase());
+    }
+    crate::i2p::Destination::from_base64(found)
+        .ok()
+        .map(|d| d.b32())
+}
+
+impl SamRouter {
+    /// Remember a destination the identity serving `who` resolved or reached (GarliCat).
+    fn met(&self, who: Option<&Credentials>, found: &str) {
+        if let Some(b) = b32_of(found) {
+            self.pool.garlicat.add(self.pool.garlicat_key(who), &b);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! `subscriptions` (hosts.txt feeds fetched through I2P) with its small `http` client.
 
 pub mod book;
+pub mod garlicat;
 pub mod http;
 pub mod standins;
 pub mod subscriptions;
@@ -89,7 +90,12 @@ pub fn classify(addr: &Address) -> Result<Target, Refusal> {
         Address::Name(n) => n,
     };
     // One trailing dot is the DNS root; accept "x.i2p." like "x.i2p".
-    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let mut name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    // RFC 9476 reserves .alt for names outside the DNS; "x.i2p.alt" is "x.i2p" (as Java
+    // I2P 2.8.1 takes it). Only after ".i2p": "x.alt" stays a clearnet-looking name.
+    if name.ends_with(".i2p.alt") {
+        name.truncate(name.len() - ".alt".len());
+    }
     if !name.ends_with(".i2p") {
         // Names that parse as IPs are literals in disguise (SOCKS4a/5 clients do this).
         if name.parse::<std::net::IpAddr>().is_ok()
@@ -124,6 +130,11 @@ pub fn classify(addr: &Address) -> Result<Target, Refusal> {
         if l.starts_with('-') || l.ends_with('-') {
             return Err(Refusal::Malformed("label starts or ends with '-'"));
         }
+    }
+    // A GarliCat name (`<16 base32 chars>.oc.b32.i2p`): 80 bits name no destination, so it
+    // is a name for the address book to map, not a hash for the router.
+    if garlicat::bits_of_name(&name).is_some() {
+        return Ok(Target::Name(name));
     }
     if let Some(hash) = name.strip_suffix(".b32.i2p") {
         let base32 = hash
@@ -182,6 +193,40 @@ mod tests {
         assert_eq!(n("x-y.i2p"), Ok(Target::Name("x-y.i2p".into())));
     }
 
+    /// RFC 9476 `.alt`: the same targets as without it.
+    #[test]
+    fn alt_suffix_is_stripped() {
+        assert_eq!(n("demo.i2p.alt"), Ok(Target::Name("demo.i2p".into())));
+        assert_eq!(n("Demo.I2P.ALT."), Ok(Target::Name("demo.i2p".into())));
+        assert_eq!(
+            n("forum.example.i2p.alt"),
+            Ok(Target::Name("forum.example.i2p".into()))
+        );
+        assert_eq!(
+            n(&format!("{H}.b32.i2p.alt")),
+            Ok(Target::B32(format!("{H}.b32.i2p")))
+        );
+        let b33 = "a".repeat(56) + ".b32.i2p";
+        assert_eq!(n(&(b33.clone() + ".alt")), Ok(Target::B33(b33)));
+    }
+
+    /// `<16 chars>.oc.b32.i2p` is a GarliCat name for the address book, not a hash.
+    #[test]
+    fn garlicat_names() {
+        assert_eq!(
+            n("37O6QVQKZLG6JHU7.oc.b32.i2p"),
+            Ok(Target::Name("37o6qvqkzlg6jhu7.oc.b32.i2p".into()))
+        );
+        assert!(matches!(
+            n("37o6qvqkzlg6jhu.oc.b32.i2p"),
+            Err(Refusal::BadHash(_))
+        ));
+        assert!(matches!(
+            n("37o6qvqkzlg6jhu1.oc.b32.i2p"),
+            Err(Refusal::BadHash(_))
+        ));
+    }
+
     #[test]
     fn refusals() {
         // Subdomains of a b32 do not exist; as names they could be mapped anywhere.
@@ -202,7 +247,14 @@ mod tests {
         assert_eq!(n("localhost"), Err(Refusal::NotI2p));
         assert_eq!(n(""), Err(Refusal::NotI2p));
         assert_eq!(n("i2p"), Err(Refusal::NotI2p));
-        assert_eq!(n("x.i2p.alt"), Err(Refusal::NotI2p));
+        assert_eq!(n("x.alt"), Err(Refusal::NotI2p));
+        assert_eq!(n("i2p.alt"), Err(Refusal::NotI2p));
+        assert_eq!(n("x.i2p.alt.alt"), Err(Refusal::NotI2p));
+        assert!(matches!(n(".i2p.alt"), Err(Refusal::Malformed(_))));
+        assert!(matches!(
+            n(&format!("www.{H}.b32.i2p.alt")),
+            Err(Refusal::BadHash(_))
+        ));
         assert!(matches!(n(".i2p"), Err(Refusal::Malformed(_))));
         assert!(matches!(n("a..i2p"), Err(Refusal::Malformed(_))));
         assert!(matches!(n("a b.i2p"), Err(Refusal::Malformed(_))));

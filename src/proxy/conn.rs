@@ -261,6 +261,35 @@ async fn attend<R: Router>(
         Some(name) => std::borrow::Cow::Owned(Address::Name(name)),
         None => std::borrow::Cow::Borrowed(&request.address),
     };
+    // A GarliCat address (fd60:db4d:ddb5::/48) stands for a destination this identity
+    // knows; 80 bits alone name none (docs/automap.md, "GarliCat").
+    let address = match &*address {
+        Address::Ipv6(ip) => match naming::garlicat::bits_of_address(ip) {
+            Some(bits) => match router.garlicat_target(request.credentials.as_ref(), &bits) {
+                naming::garlicat::Found::One(b32) => std::borrow::Cow::Owned(Address::Name(b32)),
+                found => {
+                    let name = naming::garlicat::name_of_bits(&bits);
+                    let why = if found == naming::garlicat::Found::Ambiguous {
+                        format!(
+                            "GarliCat address of {name}: ambiguous, two destinations this identity \
+                             knows share its 80 bits (use the name or the b32 address)"
+                        )
+                    } else {
+                        format!(
+                            "GarliCat address of {name}: no destination this identity knows has \
+                             these 80 bits (resolve its name first, or map {name} to it in the address book)"
+                        )
+                    };
+                    let reply = ctx.pick(&request, Reply::HostUnreachable, Reply::HostUnreachable);
+                    client_log!(info, client = %peer, "refused: {why} (reply {})", code(&request, reply));
+                    send_reply(&mut client, &request, reply, &why, stats).await;
+                    return;
+                }
+            },
+            None => address,
+        },
+        _ => address,
+    };
     let target = match naming::classify(&address) {
         Ok(t) => t,
         Err(refusal) => {

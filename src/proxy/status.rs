@@ -121,7 +121,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
         }
         let _ = write!(
             o,
-            "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"per_user_identities\":{},\
+            "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"post_quantum\":{},\"per_user_identities\":{},\
              \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\"filter_closed\":{},\
              \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"dns_rate_limited\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
             json_str(&l.name),
@@ -131,6 +131,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             json_str(session.state),
             session.since.map_or("null".to_string(), |t| t.to_string()),
             session.error.as_deref().map_or("null".to_string(), json_str),
+            session.post_quantum.map_or("null".to_string(), |b| b.to_string()),
             (l.per_user_identities)(),
             Stats::get(&s.connections),
             Stats::get(&s.streams_opened),
@@ -460,6 +461,7 @@ mod tests {
                 state: "creating",
                 since: Some(1_700_000_000),
                 error: None,
+                post_quantum: Some(true),
             }),
             per_user_identities: Box::new(|| 0),
         })];
@@ -470,6 +472,7 @@ mod tests {
             "{j}"
         );
         assert!(j.contains("\"handshake_failed\":1"));
+        assert!(j.contains("\"post_quantum\":true"), "{j}");
         let p = prometheus(&l);
         assert!(
             p.contains("eepsocks_connections_total{listener=\"main\"} 3"),

@@ -106,6 +106,12 @@ pub struct State {
     faults: Vec<Fault>,
     delay: Duration,
     max_minor: u8,
+    /// Takes STYLE=DATAGRAM2 (i2pd 2.58+, Java 2.11, emissary 0.4.0); off: refuses it as
+    /// an unknown style, like older routers.
+    datagram2: bool,
+    /// LeaseSet encryption types refused with SESSION STATUS I2P_ERROR (a router without
+    /// ML-KEM that says so).
+    refuse_enc: Vec<String>,
 }
 
 impl State {
@@ -251,6 +257,14 @@ impl FakeSam {
     }
 
     /// Highest SAM minor version offered (3.1 has no ports: TO_PORT must not be sent).
+    /// Speak the 2026 dialect: take STYLE=DATAGRAM2 (as a DATAGRAM session) and, unless
+    /// `refuse` lists them, any LeaseSet encryption type.
+    pub fn modern(&self, refuse: &[&str]) {
+        let mut st = self.shared.lock();
+        st.datagram2 = true;
+        st.refuse_enc = refuse.iter().map(|s| s.to_string()).collect();
+    }
+
     pub fn set_max_version(&self, minor: u8) {
         self.shared.lock().max_minor = minor;
     }
@@ -769,8 +783,25 @@ fn create_session(
             Some(port) => Some(port),
             None => return refuse("I2P_ERROR MESSAGE=\"DATAGRAM needs PORT\""),
         },
-        _ => return refuse("I2P_ERROR MESSAGE=\"only STYLE=STREAM or DATAGRAM\""),
+        Some("DATAGRAM2") if sh.lock().datagram2 => {
+            match p.get("PORT").and_then(|v| v.parse::<u16>().ok()) {
+                Some(port) => Some(port),
+                None => return refuse("I2P_ERROR MESSAGE=\"DATAGRAM2 needs PORT\""),
+            }
+        }
+        _ => return refuse("I2P_ERROR MESSAGE=\"Unknown STYLE\""),
     };
+    if let Some(list) = p.get("i2cp.leaseSetEncType") {
+        let st = sh.lock();
+        if let Some(t) = list
+            .split(',')
+            .find(|t| st.refuse_enc.iter().any(|r| r == t))
+        {
+            return refuse(&format!(
+                "I2P_ERROR MESSAGE=\"unsupported i2cp.leaseSetEncType {t}\""
+            ));
+        }
+    }
     let Some(id) = p.get("ID").filter(|i| !i.is_empty()) else {
         return refuse("I2P_ERROR MESSAGE=\"no ID\"");
     };

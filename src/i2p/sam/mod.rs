@@ -2,12 +2,13 @@
 //! that owns its control connection; one connection per stream), and the sessionless
 //! commands below.
 
+pub mod caps;
 pub mod datagram;
 mod session;
 mod wire;
 
 pub use datagram::{DatagramConfig, DatagramSession};
-pub use session::{Keys, Session, SessionConfig, SessionState, CREATE_TIMEOUT};
+pub use session::{Created, Keys, Session, SessionConfig, SessionState, CREATE_TIMEOUT};
 pub use wire::{quote, set_login, ReplyLine, SamLogin, SamSocket, MAX_COMMAND};
 
 use crate::i2p::format::PrivateKeys;

@@ -3,6 +3,7 @@
 //! them inside a session), and recreates the session with the same keys, with backoff,
 //! when the router goes away. Streams open their own connections, from a small warm pool.
 
+use super::caps::{self, ENC_CLASSIC, ENC_KEY, ENC_PQ};
 use super::wire::{ReplyLine, SamSocket};
 use super::SamError;
 use crate::i2p::format::{Destination, PrivateKeys};
@@ -23,13 +24,16 @@ pub struct SessionConfig {
     /// on each (re)creation, so no two sessions of this process ever share an id.
     pub name: String,
     pub keys: Keys,
-    /// `key=value` options passed to SESSION CREATE (i2cp and tunnel options).
+    /// `key=value` options passed to SESSION CREATE (i2cp and tunnel options). Without
+    /// `i2cp.leaseSetEncType` the session gets `6,4` (post-quantum) where the bridge is
+    /// known to have ML-KEM, `4` elsewhere (see `caps`); a given one is sent unchanged.
     pub options: Vec<(String, String)>,
     /// Keep HELLO'd sockets ready for the next streams. Off for sessions that may sit idle
     /// in numbers (per-user identities), where descriptors matter more than a round trip.
     pub warm_sockets: bool,
-    /// `Some(port)`: a repliable-datagram session (STYLE=DATAGRAM) whose datagrams the
-    /// router forwards to 127.0.0.1:port. `None`: a STREAM session.
+    /// `Some(port)`: a repliable-datagram session (STYLE=DATAGRAM2 where the bridge has it,
+    /// else DATAGRAM) whose datagrams the router forwards to 127.0.0.1:port. `None`: a
+    /// STREAM session.
     pub datagram_port: Option<u16>,
     /// How long the router may take to answer SESSION CREATE (it builds tunnels first:
     /// Java I2P can take minutes). Past it the attempt is dropped and retried with backoff.
@@ -90,6 +94,19 @@ pub struct Session {
     /// The keys, once known (at once, or when the router generated them).
     keys: Arc<std::sync::OnceLock<PrivateKeys>>,
     on_demand: bool,
+    /// How the live session was created (see [`Session::created_with`]).
+    created: Arc<Mutex<Option<Created>>>,
+}
+
+/// What the router accepted for a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// The `i2cp.leaseSetEncType` sent.
+    pub enc_types: String,
+    /// It offers an ML-KEM hybrid (5, 6 or 7).
+    pub post_quantum: bool,
+    /// "STREAM", "DATAGRAM" or "DATAGRAM2".
+    pub style: &'static str,
 }
 
 /// SAM connections that already said HELLO, so opening a stream costs one round trip
@@ -135,6 +152,8 @@ impl Session {
             let _ = keys.set(k.clone());
         }
         let task_keys = keys.clone();
+        let created = Arc::new(Mutex::new(None));
+        let task_created = created.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = task_stop.cancelled() => {}
@@ -144,7 +163,7 @@ impl Session {
                         p.close();
                         p.closed().await;
                     }
-                    keep_session(cfg, &state_tx, cmds, replacing, &task_keys).await
+                    keep_session(cfg, &state_tx, cmds, replacing, &task_keys, &task_created).await
                 } => {}
             }
             // Dropping the control connection (inside the future above) ends the session.
@@ -161,7 +180,16 @@ impl Session {
             stop,
             keys,
             on_demand,
+            created,
         }
+    }
+
+    /// What the router accepted the last time it created this session (None: never yet).
+    pub fn created_with(&self) -> Option<Created> {
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The session's keys, once known (generated keys: after the router made them).
@@ -383,6 +411,7 @@ async fn keep_session(
     mut cmds: mpsc::Receiver<Cmd>,
     replacing: bool,
     keys: &std::sync::OnceLock<PrivateKeys>,
+    created_with: &Mutex<Option<Created>>,
 ) {
     let mut attempt: u32 = 0;
     loop {
@@ -393,7 +422,8 @@ async fn keep_session(
             Err(e) => Err(e),
         };
         match created {
-            Ok(conn) => {
+            Ok((conn, how)) => {
+                *created_with.lock().unwrap_or_else(|e| e.into_inner()) = Some(how);
                 let up_since = tokio::time::Instant::now();
                 let _ = state.send(SessionState::Up(id.clone()));
                 // A datagram session per UDP association: one line each would let a
@@ -500,20 +530,85 @@ const KEYGEN_TIMEOUT: Duration = Duration::from_secs(30);
 const CREATE_FIRST_NOTE: Duration = Duration::from_secs(15);
 const CREATE_NOTE_EVERY: Duration = Duration::from_secs(30);
 
-async fn create(cfg: &SessionConfig, id: &str, keys: &PrivateKeys) -> Result<SamSocket, SamError> {
-    let mut c = SamSocket::connect(&cfg.sam_addr).await?;
+/// SESSION CREATE, choosing what the config leaves open (the encryption types, the datagram
+/// style) by what the bridge has (`caps`). A router that refuses ML-KEM or DATAGRAM2 for
+/// all that is asked again at once without it, and the bridge is marked so.
+async fn create(
+    cfg: &SessionConfig,
+    id: &str,
+    keys: &PrivateKeys,
+) -> Result<(SamSocket, Created), SamError> {
+    let user_enc = cfg
+        .options
+        .iter()
+        .find(|(k, _)| k == ENC_KEY)
+        .map(|(_, v)| v.clone());
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let c = SamSocket::connect(&cfg.sam_addr).await?;
+        // A bridge asked for the first time is probed on a connection of its own while
+        // this one waits (at most 10 s; bridges keep an idle command connection far longer).
+        let caps = if user_enc.is_none() || cfg.datagram_port.is_some() {
+            Some(caps::for_bridge(&cfg.sam_addr, c.minor).await)
+        } else {
+            None
+        };
+        let enc = match (&user_enc, caps) {
+            (Some(v), _) => v.clone(),
+            (None, Some(c)) if c.ml_kem => ENC_PQ.to_string(),
+            (None, _) => ENC_CLASSIC.to_string(),
+        };
+        let style = match (cfg.datagram_port, caps) {
+            (None, _) => "STREAM",
+            (Some(_), Some(c)) if c.datagram2 => "DATAGRAM2",
+            (Some(_), _) => "DATAGRAM",
+        };
+        let how = Created {
+            post_quantum: caps::has_ml_kem(&enc),
+            enc_types: enc,
+            style,
+        };
+        match create_once(c, cfg, id, keys, &how).await {
+            Ok(c) => return Ok((c, how)),
+            Err(SamError::Refused { result, message }) if result == "I2P_ERROR" && tries < 3 => {
+                let msg = message.clone().unwrap_or_default();
+                // Only our own choices are taken back; a user's setting stays as given.
+                if user_enc.is_none() && how.post_quantum && caps::about_encryption(&msg) {
+                    caps::refused_ml_kem(&cfg.sam_addr, &msg);
+                } else if how.style == "DATAGRAM2" && caps::about_style(&msg) {
+                    caps::refused_datagram2(&cfg.sam_addr, &msg);
+                } else {
+                    return Err(SamError::Refused { result, message });
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn create_once(
+    mut c: SamSocket,
+    cfg: &SessionConfig,
+    id: &str,
+    keys: &PrivateKeys,
+    how: &Created,
+) -> Result<SamSocket, SamError> {
     // HOST is given although it is the default: i2pd forwards nothing without it (#1375).
     let style = match cfg.datagram_port {
-        None => "STREAM".to_string(),
-        Some(port) => format!("DATAGRAM PORT={port} HOST=127.0.0.1"),
+        None => how.style.to_string(),
+        Some(port) => format!("{} PORT={port} HOST=127.0.0.1", how.style),
     };
     let mut line = format!(
         "SESSION CREATE STYLE={style} ID={id} DESTINATION={}",
         keys.to_base64()
     );
     for (k, v) in &cfg.options {
-        let _ = write!(line, " {k}={v}");
+        if k != ENC_KEY {
+            let _ = write!(line, " {k}={v}");
+        }
     }
+    let _ = write!(line, " {ENC_KEY}={}", how.enc_types);
     debug!(session = id, "creating SAM session");
     c.send_line(&line).await?;
     // The router answers once it has built tunnels: seconds on i2pd, minutes on a Java
