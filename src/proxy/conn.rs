@@ -281,7 +281,14 @@ async fn attend<R: Router>(
                         )
                     };
                     let reply = ctx.pick(&request, Reply::HostUnreachable, Reply::HostUnreachable);
-                    client_log!(info, client = %peer, "refused: {why} (reply {})", code(&request, reply));
+                    // The target stays out of the info log.
+                    let kind = if found == naming::garlicat::Found::Ambiguous {
+                        "ambiguous"
+                    } else {
+                        "unknown"
+                    };
+                    client_log!(info, client = %peer, "refused: an {kind} GarliCat address (EEPSOCKS_LOG=debug shows it; reply {})", code(&request, reply));
+                    debug!(client = %peer, "refused: {why}");
                     send_reply(&mut client, &request, reply, &why, stats).await;
                     return;
                 }
