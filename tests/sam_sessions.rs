@@ -84,6 +84,18 @@ async fn settle(ms: u64) {
         .unwrap();
 }
 
+/// `wait_until_up` on a paused clock. A blocking task runs meanwhile (`settle`), which
+/// keeps tokio from jumping the clock to the next timer (HELLO's deadline) while the
+/// bridge, on its own thread, answers.
+async fn up_paused(s: &Session) -> String {
+    loop {
+        if let SessionState::Up(id) = s.state() {
+            return id;
+        }
+        settle(5).await;
+    }
+}
+
 #[tokio::test]
 async fn session_comes_up_with_unique_ids_and_its_options() {
     let fake = FakeSam::start();
@@ -233,7 +245,7 @@ async fn unanswered_lookup_times_out_without_stalling_the_next() {
     let known = test_keys(13).destination().clone();
     fake.name("known.i2p", &known);
     let s = Session::spawn(config(&fake, "lost", 14));
-    s.wait_until_up().await.unwrap();
+    up_paused(&s).await;
     fake.ignore("NAMING LOOKUP NAME=lost.i2p", Some(1));
     let e = timeout(Duration::from_secs(60), s.lookup("lost.i2p"))
         .await
@@ -254,7 +266,7 @@ async fn unanswered_lookup_times_out_without_stalling_the_next() {
 async fn bridge_down_then_up() {
     let fake = FakeSam::start();
     let s = Session::spawn(config(&fake, "down", 5));
-    s.wait_until_up().await.unwrap();
+    up_paused(&s).await;
     fake.down();
     while !matches!(s.state(), SessionState::Down(_)) {
         settle(2).await;
