@@ -497,11 +497,7 @@ fn demo_udp_associate_echo() {
     let v = status_json(&status);
     let l = &v["listeners"][0];
     assert_eq!(l["post_quantum"], true, "{v}");
-    let log = p.log();
-    assert!(
-        log.contains("i2cp.leaseSetEncType=6,4 (post-quantum) and STYLE=DATAGRAM\n"),
-        "{log}"
-    );
+    // (The bridge's choice is logged at debug: the default needs no word at info.)
     println!("status: post_quantum {}", l["post_quantum"]);
     // Two at once: each sees only its own datagrams.
     std::thread::scope(|s| {
