@@ -436,3 +436,46 @@ fn irc_client_speaking_something_else_is_closed() {
     assert!(!back.contains(&1), "{back:?}");
     assert_eq!(recorded(&irc), b"");
 }
+
+/// A client that sends its first WebSocket frame right behind the Upgrade request (before
+/// the server answered): the HTTP filter holds the frame until the server's answer. Once
+/// the 101 has passed, the frame goes on without waiting for more bytes from the client
+/// (before, it sat held until the client sent again: a client waiting for the server's
+/// reply to that frame hung).
+#[test]
+fn bytes_held_for_a_protocol_switch_go_on_when_the_server_accepts() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(LOCAL_IO_TIMEOUT)).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            .unwrap();
+        // The frame sent behind the request: echoed once it arrives.
+        let mut frame = [0u8; 7];
+        s.read_exact(&mut frame).unwrap();
+        s.write_all(&frame).unwrap();
+    });
+    let proxy = Frontend::new(addr).spawn_thread();
+    let mut s = TcpStream::connect(proxy).unwrap();
+    s.set_read_timeout(Some(LOCAL_IO_TIMEOUT)).unwrap();
+    assert_eq!(socks5_connect(&mut s, B32, 80, None).unwrap(), 0);
+    s.write_all(
+        b"GET /chat HTTP/1.1\r\nHost: x.i2p\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
+    )
+    .unwrap();
+    let mut back = Vec::new();
+    let mut buf = [0u8; 256];
+    while !back.ends_with(b"\x81\x05hello") {
+        let n = s.read(&mut buf).expect("the frame comes back, no hang");
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&back));
+        back.extend_from_slice(&buf[..n]);
+    }
+    assert!(back.starts_with(b"HTTP/1.1 101"), "{back:?}");
+}

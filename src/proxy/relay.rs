@@ -163,6 +163,7 @@ pub async fn relay(
         let (cr, cw) = client.split();
         let (sr, sw) = stream.split();
         let (cw, sw) = (Mutex::new(cw), Mutex::new(sw));
+        let answered = tokio::sync::Notify::new();
         let up = Direction {
             to: &sw,
             back: &cw,
@@ -171,6 +172,7 @@ pub async fn relay(
             peer,
             half: &half,
             upstream: true,
+            answered: &answered,
         };
         let down = Direction {
             to: &cw,
@@ -180,6 +182,7 @@ pub async fn relay(
             peer,
             half: &half,
             upstream: false,
+            answered: &answered,
         };
         let up_f = up.pump(cr, filters.up, early.up);
         let down_f = down.pump(sr, filters.down, early.down);
@@ -276,6 +279,10 @@ struct Direction<'a, 'b> {
     half: &'a HalfClose,
     /// Client → stream.
     upstream: bool,
+    /// Signalled by the server's direction whenever it passed bytes on: the client's
+    /// filter may be waiting for the server's answer (a protocol switch) to decide bytes
+    /// it holds, which must not wait for the client's next bytes.
+    answered: &'a tokio::sync::Notify,
 }
 
 impl Direction<'_, '_> {
@@ -294,12 +301,26 @@ impl Direction<'_, '_> {
         {
             return Ok(End::Refused(total));
         }
+        if !self.upstream && !early.is_empty() {
+            self.answered.notify_one();
+        }
         drop(early);
         let mut size = MIN_BUF;
         let mut quiet_since = Instant::now();
         loop {
             if self.upstream {
-                from.readable().await?;
+                tokio::select! {
+                    r = from.readable() => r?,
+                    _ = self.answered.notified() => {
+                        // An empty feed lets the filter decide on the server's answer.
+                        if let Some(f) = filter.as_mut() {
+                            if self.feed(f.as_mut(), &[], &mut out, &mut total).await? {
+                                return Ok(End::Refused(total));
+                            }
+                        }
+                        continue;
+                    }
+                }
             } else if !self.half.readable(&from, &mut quiet_since).await? {
                 return Ok(End::Eof(total));
             }
@@ -338,6 +359,9 @@ impl Direction<'_, '_> {
                         {
                             return Ok(End::Refused(total));
                         }
+                        if !self.upstream {
+                            self.answered.notify_one();
+                        }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
@@ -372,16 +396,27 @@ impl Direction<'_, '_> {
                 continue;
             }
             let Some(f) = filter.as_mut() else { break };
-            out.clear();
-            f.feed(input, out);
-            if let Some(why) = out.stopped {
-                self.stats.filter_stopped.fetch_add(1, Ordering::Relaxed);
-                client_log!(info, client = %self.peer, "leak filter stood aside: {why}");
-            }
-            *sent += self.send(out).await?;
-            return Ok(self.refused(out));
+            return self.feed(f.as_mut(), input, out, sent).await;
         }
         Ok(false)
+    }
+
+    /// `input` through the filter, and what it gives on: true when it refused the stream.
+    async fn feed(
+        &self,
+        f: &mut dyn Filter,
+        input: &[u8],
+        out: &mut Output,
+        sent: &mut u64,
+    ) -> std::io::Result<bool> {
+        out.clear();
+        f.feed(input, out);
+        if let Some(why) = out.stopped {
+            self.stats.filter_stopped.fetch_add(1, Ordering::Relaxed);
+            client_log!(info, client = %self.peer, "leak filter stood aside: {why}");
+        }
+        *sent += self.send(out).await?;
+        Ok(self.refused(out))
     }
 
     /// Whether the filter refused the stream on this call; counted and logged once.

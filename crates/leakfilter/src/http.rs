@@ -1071,6 +1071,10 @@ impl Filter for Requests {
     }
 
     fn feed(&mut self, mut input: &[u8], out: &mut Output) {
+        // No input: the caller saw the server answer; bytes held for a switch are decided.
+        if let (true, State::AwaitSwitch { connect }) = (input.is_empty(), self.state) {
+            self.resolve_switch(connect, out);
+        }
         while !input.is_empty() {
             input = match self.state {
                 State::Pass => {
