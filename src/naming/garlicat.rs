@@ -91,12 +91,22 @@ pub enum Found {
 /// else a username), most recent kept. Bounded: the oldest are forgotten first.
 #[derive(Default)]
 pub struct Known {
-    inner: Mutex<HashMap<Vec<u8>, VecDeque<String>>>,
+    inner: Mutex<KnownInner>,
 }
 
-/// Destinations remembered per identity, and identities (usernames) per listener.
+#[derive(Default)]
+struct KnownInner {
+    lists: HashMap<Vec<u8>, VecDeque<String>>,
+    /// Entries over all lists: usernames are free to make, so the lists are bounded
+    /// together, not only each.
+    total: usize,
+}
+
+/// Destinations remembered per identity, identities (usernames) per listener, and
+/// destinations over all of them (about 1 MB of b32 strings).
 pub const KNOWN_PER_IDENTITY: usize = 4096;
 pub const KNOWN_IDENTITIES: usize = 1024;
+pub const KNOWN_TOTAL: usize = 16_384;
 
 impl Known {
     /// Remember that identity `who` knows the destination `b32` (a `.b32.i2p` address).
@@ -104,21 +114,46 @@ impl Known {
         if bits_of_b32(b32).is_none() {
             return;
         }
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if !m.contains_key(who) && m.len() >= KNOWN_IDENTITIES {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let m = &mut *guard;
+        if !m.lists.contains_key(who) && m.lists.len() >= KNOWN_IDENTITIES {
             // Forget some identity wholesale rather than grow: usernames are free to make.
-            if let Some(k) = m.keys().next().cloned() {
-                m.remove(&k);
+            if let Some(k) = m.lists.keys().next().cloned() {
+                m.total -= m.lists.remove(&k).map_or(0, |l| l.len());
             }
         }
-        let list = m.entry(who.to_vec()).or_default();
-        if let Some(i) = list.iter().position(|b| b == b32) {
-            list.remove(i);
+        if let Some(i) = m
+            .lists
+            .get(who)
+            .and_then(|l| l.iter().position(|b| b == b32))
+        {
+            m.lists.get_mut(who).map(|l| l.remove(i));
+            m.total -= 1;
         }
-        if list.len() >= KNOWN_PER_IDENTITY {
-            list.pop_front();
+        let own = m.lists.get(who).map_or(0, VecDeque::len);
+        if own >= KNOWN_PER_IDENTITY || m.total >= KNOWN_TOTAL {
+            // The oldest entry of the biggest list (this identity's when it is the biggest).
+            let biggest = m
+                .lists
+                .iter()
+                .max_by_key(|(_, l)| l.len())
+                .map(|(k, _)| k.clone());
+            let from = if own >= KNOWN_PER_IDENTITY {
+                Some(who.to_vec())
+            } else {
+                biggest
+            };
+            if let Some(list) = from.and_then(|k| m.lists.get_mut(&k)) {
+                if list.pop_front().is_some() {
+                    m.total -= 1;
+                }
+            }
         }
-        list.push_back(b32.to_string());
+        m.lists
+            .entry(who.to_vec())
+            .or_default()
+            .push_back(b32.to_string());
+        m.total += 1;
     }
 
     /// The destination of `bits` among those `who` knows and `extra` (the address book's).
@@ -135,7 +170,7 @@ impl Known {
                 hits.push(b32.to_string());
             }
         };
-        for b32 in m.get(who).into_iter().flatten() {
+        for b32 in m.lists.get(who).into_iter().flatten() {
             consider(b32);
         }
         for b32 in extra {
@@ -156,6 +191,26 @@ mod tests {
     // SHA-256("eepsocks garlicat vector") in base32; its first 10 bytes are
     // df dd e8 56 0a ca cd e4 9e 9f (computed apart, with Python's hashlib and base64).
     const B32: &str = "37o6qvqkzlg6jhu7nzxbctecjywbwchloxr2gn5b4pay4gfoprqq.b32.i2p";
+
+    /// Usernames cost nothing: the lists are bounded together too.
+    #[test]
+    fn known_destinations_are_bounded_over_all_identities() {
+        let k = Known::default();
+        let b32 = |i: usize| {
+            use sha2::Digest;
+            let h = sha2::Sha256::digest(i.to_le_bytes());
+            data_encoding::BASE32_NOPAD.encode(&h).to_lowercase() + ".b32.i2p"
+        };
+        for u in 0..(KNOWN_IDENTITIES - 1) {
+            for i in 0..40 {
+                k.add(format!("u{u}").as_bytes(), &b32(u * 100 + i));
+            }
+        }
+        let m = k.inner.lock().unwrap();
+        let sum: usize = m.lists.values().map(VecDeque::len).sum();
+        assert_eq!(sum, m.total);
+        assert!(m.total <= KNOWN_TOTAL, "{}", m.total);
+    }
 
     #[test]
     fn hash_to_address_raw() {
