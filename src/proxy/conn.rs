@@ -411,15 +411,31 @@ async fn attend<R: Router>(
     drop((request, target));
 
     // 5. Relay until both directions have ended (half-closes passed on).
+    // Undone however the relay ends (a panic or an abort included).
+    let _finishing = FinishingGuard {
+        set: finishing,
+        count: ctx.finishing.clone(),
+    };
     stats.streams_active.fetch_add(1, Ordering::Relaxed);
     match crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer).await {
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }
-    if finishing.load(Ordering::Relaxed) {
-        ctx.finishing.fetch_sub(1, Ordering::Relaxed);
-    }
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Takes a stream back out of `ListenerContext::finishing` when it ends, if it was in.
+struct FinishingGuard {
+    set: Arc<std::sync::atomic::AtomicBool>,
+    count: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for FinishingGuard {
+    fn drop(&mut self) {
+        if self.set.load(Ordering::Relaxed) {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A failure reply, then the close. HTTP clients get `why` as the body, and the linger, as

@@ -315,7 +315,13 @@ impl Session {
     /// when it finds no LeaseSet). If the bridge still answers and the session is up, the
     /// destination was unreachable; otherwise the router is.
     async fn closed_stream(&self, e: std::io::Error) -> SamError {
-        let bridge_up = SamSocket::connect(&self.sam_addr).await.is_ok();
+        // Bounded well inside the client's deadline: a wedged router must not turn
+        // "router down" into "timed out".
+        let probe = SamSocket::connect(&self.sam_addr);
+        let bridge_up = matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Ok(_))
+        );
         if bridge_up && matches!(self.state(), SessionState::Up(_)) {
             SamError::Unreachable(
                 "the router closed the stream without an answer (no LeaseSet found for \
@@ -498,6 +504,15 @@ async fn obtain_keys<'k>(
     let Keys::New { sig_type, save } = &cfg.keys else {
         unreachable!("ready keys are set at spawn");
     };
+    // Written meanwhile (by the session this one replaces, or another process): use it,
+    // rather than make keys that cannot be saved on every retry.
+    if let Some(path) = save {
+        if let Ok(raw) = std::fs::read(path) {
+            let k = PrivateKeys::from_bytes(raw)
+                .map_err(|e| SamError::Protocol(format!("key file {}: {e}", path.display())))?;
+            return Ok(keys.get_or_init(|| k));
+        }
+    }
     let mut c = SamSocket::connect(&cfg.sam_addr).await?;
     let new = match tokio::time::timeout(KEYGEN_TIMEOUT, super::generate_keys_on(&mut c, *sig_type))
         .await

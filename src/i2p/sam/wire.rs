@@ -50,10 +50,12 @@ pub fn quote(value: &str) -> String {
     q
 }
 
-/// What a bridge that wants a login answers HELLO without one (Java I2P).
+/// What a bridge that wants a login, or refused ours, answers HELLO (Java I2P: "USER and
+/// PASSWORD required", "Authorization failed").
 fn wants_login(r: &ReplyLine) -> bool {
-    r.get("MESSAGE")
-        .is_some_and(|m| m.contains("USER") && m.contains("PASSWORD"))
+    r.get("MESSAGE").is_some_and(|m| {
+        (m.contains("USER") && m.contains("PASSWORD")) || m.to_ascii_lowercase().contains("auth")
+    })
 }
 
 /// Longest reply line accepted. Private-key blobs with post-quantum signatures are ~13 KB.
@@ -204,8 +206,8 @@ impl SamSocket {
         let r = c.command(&hello).await?;
         r.expect("HELLO", "REPLY")?;
         let refused = r.get("RESULT").is_some_and(|x| x != "OK");
-        if refused && (wants_login(&r) || (login.is_some() && r.get("RESULT") == Some("I2P_ERROR")))
-        {
+        // Only an answer about the login is taken for one (not NOVERSION and the like).
+        if refused && wants_login(&r) {
             return Err(SamError::Login(match login {
                 None => format!(
                     "the SAM bridge at {addr} wants a login (sam.auth=true): set sam_user and \
