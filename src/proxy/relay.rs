@@ -80,6 +80,8 @@ struct HalfClose {
     pass_on: bool,
     /// When the client sent its FIN and it was kept: the server's silence is now bounded.
     kept: std::sync::Mutex<Option<Instant>>,
+    /// Wakes the server's direction when the FIN is kept: only then is its wait timed.
+    kept_now: tokio::sync::Notify,
     on_kept: std::sync::Mutex<Option<Box<dyn FnOnce() + Send + Sync>>>,
 }
 
@@ -87,6 +89,7 @@ impl HalfClose {
     /// The client's FIN was kept from the stream: start bounding the server's silence.
     fn keep(&self) {
         *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        self.kept_now.notify_one();
         let hook = self
             .on_kept
             .lock()
@@ -107,6 +110,23 @@ impl HalfClose {
         if self.pass_on {
             from.readable().await?;
             return Ok(true);
+        }
+        // Until the client's FIN is kept, no timer: a plain wait (the common case, and an
+        // idle stream's whole life).
+        if self
+            .kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+        {
+            tokio::select! {
+                r = from.readable() => {
+                    r?;
+                    *quiet_since = Instant::now();
+                    return Ok(true);
+                }
+                _ = self.kept_now.notified() => {}
+            }
         }
         loop {
             match tokio::time::timeout(QUIET_CHECK, from.readable()).await {
@@ -141,6 +161,7 @@ pub async fn relay(
     let half = HalfClose {
         pass_on: early.half_close,
         kept: std::sync::Mutex::new(None),
+        kept_now: tokio::sync::Notify::new(),
         on_kept: std::sync::Mutex::new(early.on_kept_fin.take()),
     };
     if filters.is_none() {
@@ -153,10 +174,22 @@ pub async fn relay(
         drop(early);
         let (cr, cw) = client.split();
         let (sr, sw) = stream.split();
-        return tokio::try_join!(
-            pump(cr, sw, &stats.bytes_up, &half, true),
-            pump(sr, cw, &stats.bytes_down, &half, false)
-        );
+        let up = pump(cr, sw, &stats.bytes_up, &half, true);
+        let down = pump(sr, cw, &stats.bytes_down, &half, false);
+        if half.pass_on {
+            return tokio::try_join!(up, down);
+        }
+        // The server's EOF on a SAM stream means the router closed it both ways: nothing
+        // the client still sends can arrive, so its side is not waited for (a client that
+        // ignores our FIN would otherwise hold its slot for ever).
+        tokio::pin!(up, down);
+        let mut sent_up = None;
+        loop {
+            tokio::select! {
+                r = &mut up, if sent_up.is_none() => sent_up = Some(r?),
+                r = &mut down => return Ok((sent_up.unwrap_or(0), r?)),
+            }
+        }
     }
     stats.filtered_streams.fetch_add(1, Ordering::Relaxed);
     let refused = {
@@ -196,7 +229,9 @@ pub async fn relay(
             }
             let refused = matches!(up_end, Some(End::Refused(_)))
                 || matches!(down_end, Some(End::Refused(_)));
-            if refused || (up_end.is_some() && down_end.is_some()) {
+            // As above: a SAM stream the server ended needs nothing more from the client.
+            let server_done = !half.pass_on && matches!(down_end, Some(End::Eof(_)));
+            if refused || server_done || (up_end.is_some() && down_end.is_some()) {
                 break (
                     refused,
                     up_end.as_ref().map_or(0, End::bytes),
