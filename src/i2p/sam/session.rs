@@ -482,7 +482,16 @@ async fn keep_session(
                     cfg.sam_addr,
                     wait.as_secs_f32()
                 );
-                let _ = state.send(SessionState::Down(e.to_string()));
+                // A router that answered nothing to SESSION CREATE works but is slow to
+                // build tunnels: its clients hear "not ready", not "unavailable", while it
+                // is tried again.
+                let next = match (&e, state.borrow().clone()) {
+                    (SamError::Deadline(_), SessionState::Starting { since }) => {
+                        SessionState::Starting { since }
+                    }
+                    _ => SessionState::Down(e.to_string()),
+                };
+                let _ = state.send(next);
                 fail_queued(&mut cmds);
                 tokio::time::sleep(wait).await;
             }
