@@ -155,10 +155,7 @@ impl<R: Router> Dns<R> {
         }
         // A name mapped already was looked up when it was.
         if let Some(addr) = table.mapped(b"", target.as_str()) {
-            return Plan::Now(match kind {
-                Kind::Aaaa => Answer::NoData,
-                _ => Answer::V4 { addr, ttl },
-            });
+            return Plan::Now(Answer::V4 { addr, ttl });
         }
         // A new name: a new address (and for a name, a lookup), within the source's rate.
         if !self.limits.new_names.take(src, Instant::now()) {
@@ -166,7 +163,7 @@ impl<R: Router> Dns<R> {
         }
         // Hashes need no lookup: `map` gives them a new address.
         if !matches!(target, Target::Name(_)) {
-            return Plan::Now(self.mapped_answer(kind, &target));
+            return Plan::Now(self.mapped_answer(&target));
         }
         Plan::Lookup(target)
     }
@@ -181,11 +178,9 @@ impl<R: Router> Dns<R> {
         q.respond(&Answer::Refused, max_len)
     }
 
-    /// The answer for a target known to resolve. AAAA maps it too: resolvers ask A and
-    /// AAAA at once, and the A query then needs no second lookup.
-    fn mapped_answer(&self, kind: Kind, target: &Target) -> Answer {
+    /// The A answer for a target known to resolve: its virtual address.
+    fn mapped_answer(&self, target: &Target) -> Answer {
         match self.ctx.stand_ins.map(b"", target.as_str()) {
-            Some(_) if matches!(kind, Kind::Aaaa) => Answer::NoData,
             Some(addr) => Answer::V4 {
                 addr,
                 ttl: self.ttl,
@@ -222,7 +217,7 @@ impl<R: Router> Dns<R> {
         let lookup =
             tokio::time::timeout(self.ctx.stream_timeout, self.router.resolve(None, target));
         match lookup.await {
-            Ok(Ok(())) => self.mapped_answer(kind, target),
+            Ok(Ok(())) => self.mapped_answer(target),
             Ok(Err(OpenError::NameNotFound | OpenError::Unreachable(_))) => Answer::NxDomain,
             Ok(Err(e)) => {
                 client_log!(info, "DNS: lookup failed: {e}: SERVFAIL");
