@@ -73,12 +73,32 @@ struct Spec {
     automap: Option<Network>,
 }
 
+/// `[::1]` on the port `v4` has (the IPv6 half of the transparent port). Without it only
+/// GarliCat over the transparent port is lost, so a failure is a warning, not a refusal.
+async fn bind_trans6(v4: &TcpListener) -> Option<Arc<TcpListener>> {
+    let port = v4.local_addr().ok()?.port();
+    let addr = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    match TcpListener::bind(addr).await {
+        Ok(l) => Some(Arc::new(l)),
+        Err(e) => {
+            warn!(
+                "[automap] cannot listen on {addr} ({e}): connections to GarliCat addresses \
+                 (IPv6) redirected to the transparent port will fail; IPv4 is unaffected"
+            );
+            None
+        }
+    }
+}
+
 /// Automap's ports as running: the DNS port (UDP and TCP on one address) and the
 /// transparent port, served for the automap listener.
 struct AutomapPorts {
     config: AutomapConfig,
     dns: Option<(Arc<UdpSocket>, Arc<TcpListener>)>,
     trans: Option<Arc<TcpListener>>,
+    /// The same port on `[::1]` when `trans` is on 127.0.0.1: nftables redirects IPv6
+    /// (GarliCat addresses) to ::1, never to an IPv4 socket.
+    trans6: Option<Arc<TcpListener>>,
     stop: CancellationToken,
     /// The DNS port's slots, kept across reloads.
     limits: Arc<DnsLimits>,
@@ -337,10 +357,20 @@ impl Daemon {
                 )?)),
             },
         };
+        let trans6 = match (a.trans_listen, &trans) {
+            (Some(std::net::SocketAddr::V4(v4)), Some(t)) if v4.ip().is_loopback() => {
+                match old.filter(|o| o.config.trans_listen == a.trans_listen) {
+                    Some(o) => o.trans6.clone(),
+                    None => bind_trans6(t).await,
+                }
+            }
+            _ => None,
+        };
         Ok(Some(AutomapPorts {
             config: a.clone(),
             dns,
             trans,
+            trans6,
             stop: CancellationToken::new(),
             limits: old.map(|o| o.limits.clone()).unwrap_or_default(),
         }))
@@ -371,7 +401,7 @@ impl Daemon {
             );
             tokio::spawn(dns.serve_tcp(tcp.clone(), stop.cancelled_owned()));
         }
-        if let Some(t) = &ports.trans {
+        for t in ports.trans.iter().chain(&ports.trans6) {
             tokio::spawn(crate::proxy::server::serve_transparent(
                 t.clone(),
                 r.router.clone(),

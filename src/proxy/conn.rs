@@ -17,7 +17,7 @@ use crate::socks::{
     MAX_HANDSHAKE_BYTES,
 };
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,37 +185,52 @@ pub async fn serve_transparent<R: Router>(
     stats.connections.fetch_add(1, Ordering::Relaxed);
     stats.transparent.fetch_add(1, Ordering::Relaxed);
     // The transparent port has no login: its connections are the listener's own identity's.
-    let name = |d: &SocketAddrV4| ctx.stand_ins.unmap(b"", &Address::Ipv4(*d.ip()));
-    let (dst, name) = match original_destination(&client).map(|d| (d, name(&d))) {
-        Ok((d, Some(n))) => (d, n),
-        Ok(_) | Err(_) => {
-            stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
-            client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual address");
-            return;
+    // IPv4: a virtual address stands for its name. IPv6: a GarliCat address is passed on
+    // as one, and `attend` finds its destination as for SOCKS5 ATYP 4 (or refuses it).
+    let target = match original_destination(&client) {
+        Ok(SocketAddr::V4(d)) => ctx
+            .stand_ins
+            .unmap(b"", &Address::Ipv4(*d.ip()))
+            .map(|n| (Address::Name(n), d.port())),
+        Ok(SocketAddr::V6(d)) if naming::garlicat::is_garlicat(d.ip()) => {
+            Some((Address::Ipv6(*d.ip()), d.port()))
         }
+        Ok(SocketAddr::V6(_)) | Err(_) => None,
+    };
+    let Some((address, port)) = target else {
+        stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
+        client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual or GarliCat address");
+        return;
     };
     let request = Request {
         version: Version::Transparent,
         command: Command::Connect,
-        address: Address::Name(name),
-        port: dst.port(),
+        address,
+        port,
         credentials: None,
     };
     attend(client, peer, &*router, &ctx, request, Vec::new()).await;
 }
 
 /// Where a redirected connection was going (Linux netfilter's SO_ORIGINAL_DST, set by
-/// iptables/nftables REDIRECT or DNAT).
-fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddrV4> {
+/// iptables/nftables REDIRECT or DNAT; the IPv6 option for a socket that accepted over IPv6).
+fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddr> {
     use std::os::fd::AsRawFd;
-    // SAFETY: a sockaddr_in-sized buffer and its length, as the option expects.
-    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let v6 = client.local_addr()?.is_ipv6();
+    // SAFETY: a sockaddr_in6 is large enough for either family; its length is passed.
+    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    let (level, option) = if v6 {
+        // IP6T_SO_ORIGINAL_DST has SO_ORIGINAL_DST's number (80), at the IPv6 level.
+        (libc::SOL_IPV6, libc::SO_ORIGINAL_DST)
+    } else {
+        (libc::SOL_IP, libc::SO_ORIGINAL_DST)
+    };
     let rc = unsafe {
         libc::getsockopt(
             client.as_raw_fd(),
-            libc::SOL_IP,
-            libc::SO_ORIGINAL_DST,
+            level,
+            option,
             &mut addr as *mut _ as *mut libc::c_void,
             &mut len,
         )
@@ -223,10 +238,19 @@ fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddrV4> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(SocketAddrV4::new(
-        Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)),
-        u16::from_be(addr.sin_port),
-    ))
+    if v6 {
+        Ok(SocketAddr::from((
+            std::net::Ipv6Addr::from(addr.sin6_addr.s6_addr),
+            u16::from_be(addr.sin6_port),
+        )))
+    } else {
+        // SAFETY: the kernel wrote a sockaddr_in at the start of the buffer.
+        let v4: libc::sockaddr_in = unsafe { std::ptr::read(&addr as *const _ as *const _) };
+        Ok(SocketAddr::from((
+            Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
+            u16::from_be(v4.sin_port),
+        )))
+    }
 }
 
 /// Steps 2-5 for a parsed request: policy, the stream, the reply, the relay.
