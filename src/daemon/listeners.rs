@@ -416,12 +416,15 @@ impl Daemon {
                 a.network
             );
         }
+        // As bound: a port 0 in the config is named by the port the kernel gave.
         let show = |x: Option<std::net::SocketAddr>| x.map_or("off".to_string(), |a| a.to_string());
+        let dns_at = ports.dns.as_ref().and_then(|(u, _)| u.local_addr().ok());
+        let trans_at = ports.trans.as_ref().and_then(|t| t.local_addr().ok());
         info!(
             "automap for listener {name}: virtual addresses in {}, DNS on {}, transparent port on {}",
             a.network,
-            show(a.dns_listen),
-            show(a.trans_listen)
+            show(dns_at.or(a.dns_listen)),
+            show(trans_at.or(a.trans_listen))
         );
         self.automap = Some(ports);
     }
@@ -596,9 +599,12 @@ impl Daemon {
         }
         let ctx = Arc::new(ctx);
         let (p1, p2) = (pool.clone(), pool.clone());
+        // What clients must use: `listen = "127.0.0.1:0"` gets a port from the kernel, and
+        // the status, the log and the ready lines name that one.
+        let bound = p.socket.local_addr().unwrap_or(l.listen);
         let info = Arc::new(ListenerInfo {
             name: l.name.clone(),
-            listen: l.listen.to_string(),
+            listen: bound.to_string(),
             identity: match &p.spec.identity {
                 Some(key) => {
                     let s = self.identities[key].session.clone();
@@ -627,7 +633,7 @@ impl Daemon {
         } else {
             ""
         };
-        info!("listener {} on {}{login}", l.name, l.listen);
+        info!("listener {} on {bound}{login}", l.name);
         if let Some(r) = prev {
             self.stop(r);
         }
@@ -646,7 +652,7 @@ impl Daemon {
         ));
         started.listeners.push(super::ListenerReady {
             name: l.name.clone(),
-            listen: l.listen,
+            listen: bound,
             identity: identity_text,
         });
         Running {

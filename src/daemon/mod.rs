@@ -241,7 +241,8 @@ impl Outputs<'_> {
                 };
                 Some(ports::PortListener {
                     name: l.name.clone(),
-                    listen: l.listen,
+                    // as bound (a port 0 in the config is the kernel's choice)
+                    listen: info.listen.parse().unwrap_or(l.listen),
                     protocols: protocols.iter().map(|p| p.to_string()).collect(),
                     identity: (info.identity)(),
                 })
@@ -268,10 +269,17 @@ fn announce(cfg: &Config, listeners: Vec<ListenerReady>, outputs: &Outputs) -> R
     for l in &listeners {
         writeln!(out, "{l}")?;
     }
+    // As bound (port 0 in the config becomes the port the kernel gave), in config order.
     let addrs: Vec<String> = cfg
         .listeners()
         .iter()
-        .map(|l| l.listen.to_string())
+        .map(|l| {
+            listeners
+                .iter()
+                .find(|r| r.name == l.name)
+                .map_or(l.listen, |r| r.listen)
+                .to_string()
+        })
         .collect();
     writeln!(out, "ready {}", addrs.join(" "))?;
     out.flush()?;
