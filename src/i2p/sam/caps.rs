@@ -9,9 +9,15 @@
 //!   gets neither;
 //! - one that answers 3.2 to our `MAX=3.3` is emissary's: ML-KEM yes (0.4.0 has it; its
 //!   parser drops types it does not know instead of failing), DATAGRAM2 no: emissary 0.4.0
-//!   takes `STYLE=DATAGRAM2` but its router thread panics on receiving one
-//!   (`sam/protocol/datagram/mod.rs:220`, "slice index starts at 391 but ends at 35"), so
-//!   an echo over it kills the router that receives;
+//!   takes `STYLE=DATAGRAM2` but cannot receive one. `DatagramManager::on_datagram`
+//!   (`sam/protocol/datagram/mod.rs:219-220`) takes the signed data as
+//!   `payload[D .. L - D - S]` (D: its own destination's length, 391 for Ed25519; S: the
+//!   signature's, 64; L: the whole datagram, the sender's destination + 2 flag bytes + our
+//!   n bytes + S) where the spec's range is `payload[D .. L - S]`. So n < D - 2 (389) bytes
+//!   panics ("slice index starts at 391 but ends at 35" for n = 33), and any longer one
+//!   fails its signature check and is dropped ("failed to handle datagram"). That is the
+//!   receiving router's code whatever the sender, its signature type, offline-signature
+//!   flag, SAM version or PRIMARY subsession: no client-side setting avoids it;
 //! - one that answers 3.3 (i2pd, Java I2P) is asked once: `SESSION CREATE STYLE=DATAGRAM2`
 //!   without a DESTINATION. i2pd ≥ 2.58 (the release with ML-KEM and DATAGRAM2) checks the
 //!   style first and answers INVALID_KEY; older ones answer `I2P_ERROR "Unknown STYLE"`.
