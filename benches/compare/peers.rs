@@ -291,6 +291,7 @@ pub async fn sam_session(
         datagram_port: None,
         create_timeout: sam::CREATE_TIMEOUT,
         on_demand: true,
+        shared_datagrams: None,
     });
     let id = session.wait_until_up().await.unwrap();
     (session, id, b32)

@@ -195,6 +195,7 @@ impl Daemon {
                 options: cfg.session_options()?,
                 sig_type: cfg.signature_type,
                 create_timeout: Duration::from_secs(cfg.session_timeout),
+                datagrams: false,
             },
             books: self.books.clone(),
             delay: Duration::from_secs(cfg.subscription_delay),
@@ -265,6 +266,8 @@ impl Daemon {
                 options: cfg.listener_options(&l.options)?,
                 sig_type: cfg.signature_type,
                 create_timeout: Duration::from_secs(cfg.session_timeout),
+                // with a SAM UDP port to send through, as `sam_udp` below
+                datagrams: cfg.udp_on(&l) && cfg.sam_udp_addr().is_some(),
             };
             let (identity, per_user_dir) = if l.isolate == Isolate::Username {
                 let dir = l

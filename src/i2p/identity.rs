@@ -23,6 +23,9 @@ pub struct Template {
     pub sig_type: u16,
     /// How long the router may take to create a session (`session_timeout`).
     pub create_timeout: Duration,
+    /// The listener takes UDP ASSOCIATE: its identities' sessions carry a datagram
+    /// subsession where the bridge has PRIMARY (`SessionConfig::shared_datagrams`).
+    pub datagrams: bool,
 }
 
 pub enum Mode {
@@ -369,6 +372,11 @@ impl Pool {
                         create_timeout: self.template.create_timeout,
                         // Made for the client asking: it waits for it.
                         on_demand: true,
+                        shared_datagrams: if self.template.datagrams {
+                            crate::i2p::sam::SharedDatagrams::new()
+                        } else {
+                            None
+                        },
                     },
                     previous,
                 );
@@ -477,6 +485,11 @@ pub fn fixed_session(
             datagram_port: None,
             create_timeout: template.create_timeout,
             on_demand: false,
+            shared_datagrams: if template.datagrams {
+                crate::i2p::sam::SharedDatagrams::new()
+            } else {
+                None
+            },
         },
         previous,
     )

@@ -46,6 +46,10 @@ pub const ENC_KEY: &str = "i2cp.leaseSetEncType";
 pub struct Caps {
     pub ml_kem: bool,
     pub datagram2: bool,
+    /// SAM 3.3 `STYLE=PRIMARY` with `SESSION ADD` of stream and datagram subsessions:
+    /// emissary 0.4.0 (it answers 3.2 but has them), and the 3.3 bridges with DATAGRAM2
+    /// (i2pd 2.58+, whose MASTER sessions took datagram subsessions then; Java I2P 2.11).
+    pub primary: bool,
 }
 
 /// How long the one-time probe may take (a bridge answers it without building tunnels).
@@ -92,6 +96,7 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
         let c = Caps {
             ml_kem: false,
             datagram2: false,
+            primary: false,
         };
         if remember(addr, c) {
             info!(
@@ -110,8 +115,10 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
             Caps {
                 ml_kem: true,
                 datagram2: false,
+                primary: true,
             },
-            "SAM 3.2: emissary, whose DATAGRAM2 receive path panics in 0.4.0".to_string(),
+            "SAM 3.2: emissary, with PRIMARY; its DATAGRAM2 receive path is broken in 0.4.0"
+                .to_string(),
         )
     } else {
         match probe(addr).await {
@@ -123,6 +130,7 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
                 return Caps {
                     ml_kem: false,
                     datagram2: false,
+                    primary: false,
                 };
             }
         }
@@ -156,6 +164,7 @@ pub fn refused_ml_kem(addr: &str, why: &str) {
     let mut c = known(addr).unwrap_or(Caps {
         ml_kem: false,
         datagram2: false,
+        primary: false,
     });
     c.ml_kem = false;
     if remember(addr, c) {
@@ -171,10 +180,28 @@ pub fn refused_datagram2(addr: &str, why: &str) {
     let mut c = known(addr).unwrap_or(Caps {
         ml_kem: false,
         datagram2: false,
+        primary: false,
     });
     c.datagram2 = false;
     if remember(addr, c) {
         warn!("the router at {addr} refused STYLE=DATAGRAM2 ({why}); UDP uses STYLE=DATAGRAM");
+    }
+}
+
+/// The router refused STYLE=PRIMARY or SESSION ADD: later identities get a plain STREAM
+/// session and each UDP association a session of its own.
+pub fn refused_primary(addr: &str, why: &str) {
+    let mut c = known(addr).unwrap_or(Caps {
+        ml_kem: false,
+        datagram2: false,
+        primary: false,
+    });
+    c.primary = false;
+    if remember(addr, c) {
+        warn!(
+            "the router at {addr} refused a PRIMARY session or subsession ({why}); identities \
+             use STYLE=STREAM and UDP associations sessions of their own"
+        );
     }
 }
 
@@ -206,6 +233,7 @@ async fn probe(addr: &str) -> Result<(Caps, String), String> {
     let none = Caps {
         ml_kem: false,
         datagram2: false,
+        primary: false,
     };
     let id = format!(
         "eepsocks-probe-{}-{}",
@@ -236,6 +264,7 @@ async fn probe(addr: &str) -> Result<(Caps, String), String> {
                     Caps {
                         ml_kem: true,
                         datagram2: true,
+                        primary: true,
                     },
                     "SAM 3.3 with DATAGRAM2: i2pd 2.58+ or Java I2P 2.11+".into(),
                 )

@@ -8,7 +8,9 @@ mod session;
 mod wire;
 
 pub use datagram::{DatagramConfig, DatagramSession};
-pub use session::{Created, Keys, Session, SessionConfig, SessionState, CREATE_TIMEOUT};
+pub use session::{
+    Created, Keys, Session, SessionConfig, SessionState, SharedDatagrams, CREATE_TIMEOUT,
+};
 pub use wire::{quote, set_login, ReplyLine, SamLogin, SamSocket, MAX_COMMAND};
 
 use crate::i2p::format::PrivateKeys;
