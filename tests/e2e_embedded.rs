@@ -509,11 +509,20 @@ fn demo_udp_associate_echo() {
     };
     let burst = run(1000, true);
     support::services::assert_udp_burst(&burst, &p.log());
-    // emissary 0.4.0 has ML-KEM: the proxy's session is post-quantum. Its DATAGRAM2
-    // receive path panics (src/i2p/sam/caps.rs), so UDP stays on STYLE=DATAGRAM.
+    // emissary 0.4.0 has ML-KEM: the proxy's session is post-quantum. It has PRIMARY: the
+    // identity is one PRIMARY session, and the first association used its datagram
+    // subsession. Its DATAGRAM2 receive path is broken (src/i2p/sam/caps.rs), so that
+    // subsession is STYLE=DATAGRAM.
     let v = status_json(&status);
     let l = &v["listeners"][0];
     assert_eq!(l["post_quantum"], true, "{v}");
+    assert_eq!(l["session_style"], "PRIMARY", "{v}");
+    assert_eq!(l["udp_subsession"], "DATAGRAM", "{v}");
+    let log = p.log();
+    assert!(
+        !log.contains("refused a PRIMARY") && !log.contains("subsession ("),
+        "{log}"
+    );
     // (The bridge's choice is logged at debug: the default needs no word at info.)
     println!("status: post_quantum {}", l["post_quantum"]);
     // Two at once: each sees only its own datagrams.

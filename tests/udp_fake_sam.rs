@@ -710,7 +710,9 @@ async fn an_association_uses_its_identitys_datagram_subsession() {
             r.fake
                 .with_state(|s| s.datagram_sessions())
                 .iter()
-                .any(|(d, _)| eepsocks::i2p::Destination::from_base64(d).unwrap().b32() == identity),
+                .any(
+                    |(d, _)| eepsocks::i2p::Destination::from_base64(d).unwrap().b32() == identity
+                ),
             "no datagram subsession as the identity"
         );
 
@@ -753,7 +755,8 @@ async fn without_primary_each_association_has_its_own_session() {
     let r = rig_full(4, 11 * 1024, |_| {}, |_| {}, true).await;
     let cmds = r.fake.commands();
     assert!(
-        cmds.iter().any(|c| c.starts_with("SESSION CREATE STYLE=STREAM")),
+        cmds.iter()
+            .any(|c| c.starts_with("SESSION CREATE STYLE=STREAM")),
         "{cmds:?}"
     );
     assert_eq!(r.fake.count("SESSION ADD"), 0);

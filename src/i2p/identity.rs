@@ -78,6 +78,12 @@ pub struct SessionView {
     /// accepted by the router). None: not known yet (never created; per-user sessions on a
     /// bridge not asked yet).
     pub post_quantum: Option<bool>,
+    /// How the router took the session: "STREAM", or "PRIMARY" (stream and datagram
+    /// subsessions on one destination). None: not created yet, or per-user.
+    pub style: Option<&'static str>,
+    /// The style of the identity's datagram subsession that UDP associations borrow
+    /// ("DATAGRAM" or "DATAGRAM2"); None: associations get sessions of their own.
+    pub udp_subsession: Option<&'static str>,
 }
 
 impl SessionView {
@@ -426,11 +432,17 @@ impl Pool {
                 None => crate::i2p::sam::caps::known(&self.template.sam_addr).map(|c| c.ml_kem),
             },
         };
+        let created = match &self.mode {
+            Mode::Fixed(s) => s.created_with(),
+            Mode::PerUser { .. } => None,
+        };
         let view = |state, since, error| SessionView {
             state,
             since,
             error,
             post_quantum: pq,
+            style: created.as_ref().map(|c| c.style),
+            udp_subsession: created.as_ref().and_then(|c| c.datagram_sub),
         };
         match &self.mode {
             Mode::PerUser { .. } => view("per-user", None, None),

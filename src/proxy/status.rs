@@ -121,7 +121,7 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
         }
         let _ = write!(
             o,
-            "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"post_quantum\":{},\"per_user_identities\":{},\
+            "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"post_quantum\":{},\"session_style\":{},\"udp_subsession\":{},\"per_user_identities\":{},\
              \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\"filter_closed\":{},\
              \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"dns_rate_limited\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
             json_str(&l.name),
@@ -132,6 +132,8 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
             session.since.map_or("null".to_string(), |t| t.to_string()),
             session.error.as_deref().map_or("null".to_string(), json_str),
             session.post_quantum.map_or("null".to_string(), |b| b.to_string()),
+            session.style.map_or("null".to_string(), json_str),
+            session.udp_subsession.map_or("null".to_string(), json_str),
             (l.per_user_identities)(),
             Stats::get(&s.connections),
             Stats::get(&s.streams_opened),
@@ -462,6 +464,8 @@ mod tests {
                 since: Some(1_700_000_000),
                 error: None,
                 post_quantum: Some(true),
+                style: Some("PRIMARY"),
+                udp_subsession: Some("DATAGRAM"),
             }),
             per_user_identities: Box::new(|| 0),
         })];
@@ -473,6 +477,10 @@ mod tests {
         );
         assert!(j.contains("\"handshake_failed\":1"));
         assert!(j.contains("\"post_quantum\":true"), "{j}");
+        assert!(
+            j.contains("\"session_style\":\"PRIMARY\",\"udp_subsession\":\"DATAGRAM\""),
+            "{j}"
+        );
         let p = prometheus(&l);
         assert!(
             p.contains("eepsocks_connections_total{listener=\"main\"} 3"),
