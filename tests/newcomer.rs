@@ -186,10 +186,8 @@ fn demo_applies_the_config_and_bare_commands_find_it() {
     let cfg = dir.path().join("demo.toml");
     std::fs::write(
         &cfg,
-        format!(
-            "listen = \"127.0.0.1:0\"\nstatus_listen = \"127.0.0.1:0\"\nextended_errors = true\n\
-             [automap]\ndns_listen = \"127.0.0.1:0\"\n"
-        ),
+        "listen = \"127.0.0.1:0\"\nstatus_listen = \"127.0.0.1:0\"\nextended_errors = true\n\
+         [automap]\ndns_listen = \"127.0.0.1:0\"\n",
     )
     .unwrap();
     let mut cmd = command(
