@@ -765,8 +765,14 @@ fn budget(cfg: &Config) -> usize {
             // An association holds its control connection (a client permit's two) plus
             // the relay socket, the router-facing sockets in and out and its SAM session's
             // control connection; while it is set up, one short SAM connection more.
+            // Each identity of a UDP listener on a PRIMARY bridge also keeps the socket
+            // its datagram subsession forwards to.
             let udp = if cfg.udp_on(l) {
-                cfg.udp.max_associations as u64 * 4
+                let identities = match l.isolate {
+                    Isolate::Username => l.max_identities as u64,
+                    Isolate::None => 1,
+                };
+                cfg.udp.max_associations as u64 * 4 + identities
             } else {
                 0
             };

@@ -378,11 +378,10 @@ impl Pool {
                         create_timeout: self.template.create_timeout,
                         // Made for the client asking: it waits for it.
                         on_demand: true,
-                        shared_datagrams: if self.template.datagrams {
-                            crate::i2p::sam::SharedDatagrams::new()
-                        } else {
-                            None
-                        },
+                        shared_datagrams: self
+                            .template
+                            .datagrams
+                            .then(crate::i2p::sam::SharedDatagrams::new),
                     },
                     previous,
                 );
@@ -497,11 +496,9 @@ pub fn fixed_session(
             datagram_port: None,
             create_timeout: template.create_timeout,
             on_demand: false,
-            shared_datagrams: if template.datagrams {
-                crate::i2p::sam::SharedDatagrams::new()
-            } else {
-                None
-            },
+            shared_datagrams: template
+                .datagrams
+                .then(crate::i2p::sam::SharedDatagrams::new),
         },
         previous,
     )

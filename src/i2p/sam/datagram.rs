@@ -155,6 +155,9 @@ impl DatagramSession {
         let Some(shared) = identity.shared_datagrams().cloned() else {
             return Ok(None);
         };
+        let Some(inbound) = shared.inbound() else {
+            return Ok(None);
+        };
         let Ok(permit) = shared.slot.clone().try_acquire_owned() else {
             return Ok(None);
         };
@@ -164,7 +167,7 @@ impl DatagramSession {
         // Left over from the previous holder: its peers' late answers are not this
         // association's to see.
         let mut junk = [0u8; 1];
-        while shared.inbound.try_recv_from(&mut junk).is_ok() {}
+        while inbound.try_recv_from(&mut junk).is_ok() {}
         let c = SamSocket::connect(&cfg.sam_addr).await?;
         let ports = c.minor >= 2;
         drop(c);
@@ -177,7 +180,7 @@ impl DatagramSession {
         outbound.connect(cfg.sam_udp).await?;
         Ok(Some(DatagramSession {
             session: identity.clone(),
-            inbound: shared.inbound.clone(),
+            inbound,
             own_b32: keys.destination().b32(),
             shared: Some((shared, permit)),
             outbound,

@@ -56,10 +56,10 @@ pub struct SessionConfig {
 /// destination port, so only one datagram subsession (listening on port 0) ever receives,
 /// and it has no SESSION REMOVE. Further associations meanwhile get sessions of their own.
 pub struct SharedDatagrams {
-    /// Where the router forwards the subsession's datagrams; kept across session
-    /// re-creations (the new subsession forwards to the same port).
-    pub(super) inbound: Arc<tokio::net::UdpSocket>,
-    port: u16,
+    /// Where the router forwards the subsession's datagrams, and its port: bound when the
+    /// first PRIMARY session is made (no descriptor on bridges without PRIMARY), then kept
+    /// across session re-creations (the new subsession forwards to the same port).
+    inbound: std::sync::OnceLock<(Arc<tokio::net::UdpSocket>, u16)>,
     /// The live subsession's id and style ("DATAGRAM" or "DATAGRAM2"); None while there is
     /// none (session down, or the router refused the subsession).
     sub: Mutex<Option<(String, &'static str)>>,
@@ -68,19 +68,28 @@ pub struct SharedDatagrams {
 }
 
 impl SharedDatagrams {
-    /// A loopback socket for the subsession's datagrams (inside a tokio runtime). None when
-    /// it cannot be bound: associations then get sessions of their own, as before.
-    pub fn new() -> Option<Arc<SharedDatagrams>> {
-        let std_sock = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
-        std_sock.set_nonblocking(true).ok()?;
-        let port = std_sock.local_addr().ok()?.port();
-        let inbound = tokio::net::UdpSocket::from_std(std_sock).ok()?;
-        Some(Arc::new(SharedDatagrams {
-            inbound: Arc::new(inbound),
-            port,
+    pub fn new() -> Arc<SharedDatagrams> {
+        Arc::new(SharedDatagrams {
+            inbound: std::sync::OnceLock::new(),
             sub: Mutex::new(None),
             slot: Arc::new(tokio::sync::Semaphore::new(1)),
-        }))
+        })
+    }
+
+    /// The subsession's socket, bound on first use.
+    async fn socket(&self) -> std::io::Result<u16> {
+        if let Some((_, port)) = self.inbound.get() {
+            return Ok(*port);
+        }
+        let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        let port = s.local_addr()?.port();
+        // Only the session's own task binds it, so there is no race to lose.
+        Ok(self.inbound.get_or_init(|| (Arc::new(s), port)).1)
+    }
+
+    /// The socket datagrams arrive on, once bound.
+    pub(super) fn inbound(&self) -> Option<Arc<tokio::net::UdpSocket>> {
+        self.inbound.get().map(|(s, _)| s.clone())
     }
 
     /// The live datagram subsession's id and style, if any.
@@ -720,11 +729,17 @@ async fn add_subsessions(
         return Ok((c, None));
     };
     let sub = format!("{id}-d");
+    let port = match shared.socket().await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!("no socket for the datagram subsession ({e}): UDP associations get sessions of their own");
+            return Ok((c, None));
+        }
+    };
     // HOST as for a datagram session (i2pd forwards nothing without it).
     let r = c
         .command(&format!(
-            "SESSION ADD STYLE={style} ID={sub} PORT={} HOST=127.0.0.1",
-            shared.port
+            "SESSION ADD STYLE={style} ID={sub} PORT={port} HOST=127.0.0.1"
         ))
         .await?;
     r.expect("SESSION", "STATUS")?;
