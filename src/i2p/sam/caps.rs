@@ -138,14 +138,20 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
     if remember(addr, c) {
         let line = format!(
             "the SAM bridge at {addr} ({how}): sessions use i2cp.leaseSetEncType={} ({}) and \
-             STYLE={}",
+             STYLE={}; {}",
             if c.ml_kem { ENC_PQ } else { ENC_CLASSIC },
             if c.ml_kem {
                 "post-quantum"
             } else {
                 "not post-quantum"
             },
-            if c.datagram2 { "DATAGRAM2" } else { "DATAGRAM" }
+            if c.datagram2 { "DATAGRAM2" } else { "DATAGRAM" },
+            if c.primary {
+                "a UDP listener's identity is a PRIMARY session whose datagram subsession one \
+                 association at a time uses"
+            } else {
+                "each UDP association has a session of its own"
+            }
         );
         // The default needs no word (the demo's first screen stays short); going without
         // post-quantum is said once.
