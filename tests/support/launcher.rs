@@ -32,7 +32,17 @@ pub fn command<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>, netns: Option
         None => Command::new(bin()),
     };
     c.args(args);
+    // Where `run` and `demo` announce themselves and bare `status`/`b32` look: one
+    // directory per test process, so the instances other test processes run on this
+    // machine meanwhile (other suites, other checkouts) are never found. A test may set
+    // its own after this.
+    c.env("EEPSOCKS_RUNTIME_DIR", runtime_dir());
     c
+}
+
+/// This test process's announce directory (see `command`).
+pub fn runtime_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("eepsocks-test-run-{}", std::process::id()))
 }
 
 /// Run a one-shot subcommand (`status`, `resolve`, `keys ...`) to completion.
