@@ -27,6 +27,9 @@ pub struct Ports {
     /// The SAM bridge the daemon uses (the demo's is on a port of its own).
     #[serde(default)]
     pub sam: Option<String>,
+    /// The exec control socket (`eepsocks exec`), null when none.
+    #[serde(default)]
+    pub control: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +63,11 @@ static ANNOUNCE: AtomicBool = AtomicBool::new(false);
 
 pub fn announce_here() {
     ANNOUNCE.store(true, Ordering::Relaxed);
+}
+
+/// Whether this process announces itself (and so serves `eepsocks exec`).
+pub fn announcing() -> bool {
+    ANNOUNCE.load(Ordering::Relaxed)
 }
 
 /// Where running instances announce themselves, one `<pid>.json` (a copy of the ports
@@ -221,6 +229,7 @@ mod tests {
             automap: None,
             data_dir: None,
             sam: None,
+            control: None,
             pid: std::process::id(),
         };
         // A data directory nothing made yet (`--transient`): created here, private.
@@ -247,6 +256,7 @@ mod tests {
             automap: None,
             data_dir: None,
             sam: None,
+            control: None,
             // Above the kernel's pid_max: no such process.
             pid: 0x7fff_fff0,
         };

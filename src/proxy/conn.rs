@@ -58,6 +58,8 @@ pub struct ListenerContext {
     /// carry its FIN, and a client that closed for good looks the same): a drain does not
     /// wait for them.
     pub finishing: Arc<std::sync::atomic::AtomicUsize>,
+    /// An `eepsocks exec`'s context: what it was refused, for its report.
+    pub exec: Option<Arc<crate::exec::Tally>>,
 }
 
 impl ListenerContext {
@@ -83,6 +85,7 @@ impl ListenerContext {
             udp: None,
             extended_errors: false,
             finishing: Arc::default(),
+            exec: None,
         }
     }
 
@@ -186,10 +189,22 @@ pub async fn serve_transparent<R: Router>(
     stats.transparent.fetch_add(1, Ordering::Relaxed);
     // The transparent port has no login: its connections are the listener's own identity's.
     let name = |d: &SocketAddrV4| ctx.stand_ins.unmap(b"", &Address::Ipv4(*d.ip()));
-    let (dst, name) = match original_destination(&client).map(|d| (d, name(&d))) {
-        Ok((d, Some(n))) => (d, n),
-        Ok(_) | Err(_) => {
+    let (address, port) = match original_destination_any(&client) {
+        Ok(SocketAddr::V4(d)) if name(&d).is_some() => {
+            (Address::Name(name(&d).unwrap_or_default()), d.port())
+        }
+        // exec's namespaces redirect IPv6 too: a GarliCat address is a request (attend
+        // resolves it); anything else is refused below.
+        Ok(SocketAddr::V6(d))
+            if ctx.exec.is_some() && naming::garlicat::bits_of_address(d.ip()).is_some() =>
+        {
+            (Address::Ipv6(*d.ip()), d.port())
+        }
+        other => {
             stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
+            if let Some(t) = &ctx.exec {
+                t.clearnet(other.ok());
+            }
             client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual address");
             return;
         }
@@ -197,11 +212,41 @@ pub async fn serve_transparent<R: Router>(
     let request = Request {
         version: Version::Transparent,
         command: Command::Connect,
-        address: Address::Name(name),
-        port: dst.port(),
+        address,
+        port,
         credentials: None,
     };
     attend(client, peer, &*router, &ctx, request, Vec::new()).await;
+}
+
+/// `original_destination`, for IPv6 connections too (IP6T_SO_ORIGINAL_DST).
+fn original_destination_any(client: &TcpStream) -> std::io::Result<SocketAddr> {
+    use std::os::fd::AsRawFd;
+    if client.local_addr()?.is_ipv4() {
+        return original_destination(client).map(SocketAddr::V4);
+    }
+    const IP6T_SO_ORIGINAL_DST: libc::c_int = 80;
+    // SAFETY: a sockaddr_in6-sized buffer and its length, as the option expects.
+    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            client.as_raw_fd(),
+            libc::SOL_IPV6,
+            IP6T_SO_ORIGINAL_DST,
+            &mut addr as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(SocketAddr::V6(std::net::SocketAddrV6::new(
+        std::net::Ipv6Addr::from(addr.sin6_addr.s6_addr),
+        u16::from_be(addr.sin6_port),
+        0,
+        0,
+    )))
 }
 
 /// Where a redirected connection was going (Linux netfilter's SO_ORIGINAL_DST, set by
