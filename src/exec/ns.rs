@@ -355,7 +355,13 @@ fn run_tool(tool: &str, args: &[&str], stdin: Option<&str>) -> Result<String, St
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let what = format!("{tool} {}", args.join(" "));
-        return Err(step(&what, err.trim()));
+        // One line: the first of the tool's lines say what went wrong.
+        let err: Vec<&str> = err
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        return Err(step(&what, err.join(" / ")));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -410,10 +416,10 @@ fn sockets() -> Result<(Vec<OwnedFd>, u16), String> {
 pub fn ruleset(port: u16) -> String {
     format!(
         "table inet eepsocks {{
-	counter udp {{ }}
-	counter icmp {{ }}
-	counter other {{ }}
-	counter loopback {{ }}
+	counter udp_refused {{ }}
+	counter icmp_refused {{ }}
+	counter other_refused {{ }}
+	counter loopback_refused {{ }}
 	chain nat_out {{
 		type nat hook output priority -100; policy accept;
 		meta l4proto tcp ip daddr != 127.0.0.1 redirect to :{port}
@@ -423,11 +429,11 @@ pub fn ruleset(port: u16) -> String {
 	}}
 	chain filter_out {{
 		type filter hook output priority 0; policy accept;
-		tcp flags & (syn | rst | ack) == rst | ack tcp sequence 0 counter name loopback
+		tcp flags & (syn | rst | ack) == rst | ack tcp sequence 0 counter name loopback_refused
 		fib daddr type local accept
-		meta l4proto udp counter name udp reject
-		meta l4proto {{ icmp, ipv6-icmp }} counter name icmp reject
-		counter name other reject
+		meta l4proto udp counter name udp_refused reject
+		meta l4proto {{ icmp, ipv6-icmp }} counter name icmp_refused reject
+		counter name other_refused reject
 	}}
 }}
 "
@@ -454,10 +460,10 @@ fn counters() -> Option<Counters> {
         };
         let n = k.get("packets").and_then(|p| p.as_u64()).unwrap_or(0);
         match k.get("name").and_then(|n| n.as_str()) {
-            Some("udp") => c.udp = n,
-            Some("icmp") => c.icmp = n,
-            Some("other") => c.other = n,
-            Some("loopback") => c.loopback = n,
+            Some("udp_refused") => c.udp = n,
+            Some("icmp_refused") => c.icmp = n,
+            Some("other_refused") => c.other = n,
+            Some("loopback_refused") => c.loopback = n,
             _ => {}
         }
     }
