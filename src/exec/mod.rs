@@ -100,7 +100,12 @@ impl Report {
             if v.is_empty() {
                 String::new()
             } else {
-                let more = if n > v.len() as u64 { ", ..." } else { "" };
+                // The list stops at REPORT_ITEMS distinct entries; the count goes on.
+                let more = if v.len() >= REPORT_ITEMS && n > v.len() as u64 {
+                    ", ..."
+                } else {
+                    ""
+                };
                 format!(" ({}{more})", v.join(", "))
             }
         };

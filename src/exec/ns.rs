@@ -18,8 +18,8 @@ use std::process::{Command, Stdio};
 
 /// The namespace's own addresses on `lo`: global-scope sources, so connects to any address
 /// take the default route through `lo` (and the firewall) instead of failing unseen.
-/// TEST-NET-1 and a ULA: never routed anywhere, and nothing leaves the namespace anyway.
-pub const SRC_V4: &str = "192.0.2.1";
+/// TEST-NET-2 and a ULA: never routed anywhere, and nothing leaves the namespace anyway.
+pub const SRC_V4: &str = "198.51.100.1";
 pub const SRC_V6: &str = "fd65:6570:7365::1";
 
 /// Descriptors handed to the daemon, in this order.
