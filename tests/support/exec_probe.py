@@ -5,6 +5,7 @@ attempt, "ok" (it got through: a leak), or the error, and how long it took."""
 import json, socket, sys, time
 
 v4, v6 = sys.argv[1], sys.argv[2]
+TIMEOUT = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
 out = {}
 
 def attempt(name, f):
@@ -18,7 +19,7 @@ def attempt(name, f):
 def tcp(fam, addr):
     def f():
         s = socket.socket(fam, socket.SOCK_STREAM)
-        s.settimeout(5)
+        s.settimeout(TIMEOUT)
         s.connect(addr)
         # A redirected connection is accepted then closed: only data proves a way out.
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -36,7 +37,7 @@ def dns_query(name):
 
 def udp_dns():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(5)
+    s.settimeout(TIMEOUT)
     s.sendto(dns_query("example.com"), (v4, 53))
     data, _ = s.recvfrom(512)
     rcode = data[3] & 0xF
@@ -47,7 +48,7 @@ def udp_dns():
 
 def udp_other():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(5)
+    s.settimeout(TIMEOUT)
     s.connect((v4, 443))
     s.send(b"x")
     s.recv(10)
