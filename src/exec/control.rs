@@ -425,6 +425,10 @@ async fn one(
         l.retain(|i| !Arc::ptr_eq(i, &info));
     }
     let report = tally.report(&b32, &ctx.stats);
+    // The session is gone before the launcher hears the end: a next exec with the same
+    // --identity must not meet this one's session at the router (which refuses two).
+    session.close();
+    let _ = tokio::time::timeout(Duration::from_secs(10), session.closed()).await;
     info!(
         "exec {label} ended: {} I2P streams, {} clearnet connections and {} non-I2P names refused",
         report.streams, report.clearnet, report.names
@@ -434,8 +438,6 @@ async fn one(
         serde_json::json!({"event": "report", "report": report}),
     )
     .await;
-    // Streams still open end with the identity.
-    session.close();
     drop(slot);
     Ok(())
 }
