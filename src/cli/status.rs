@@ -220,6 +220,7 @@ mod tests {
             automap: None,
             data_dir: None,
             sam: None,
+            control: None,
             pid: 1,
         };
         assert_eq!(pick(&p, None).unwrap(), "abc.b32.i2p");

@@ -65,12 +65,14 @@ pub async fn run(
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         i
     });
+    // `eepsocks exec` finds announced daemons only: tests' in-process ones serve none.
+    let control = ports::announcing().then(crate::exec::control::socket_path);
     let out = Outputs {
         events,
         notify: &notify,
         data_dir: cfg.data_dir(),
         wrote_ports: std::cell::Cell::new(false),
-        control: std::cell::RefCell::new(None),
+        control: control.clone(),
     };
     let mut shutdown = std::pin::pin!(shutdown);
     let mut reloads = std::pin::pin!(reloads.fuse());
@@ -84,13 +86,10 @@ pub async fn run(
         notify.starting("starting listeners and identities");
         let started = d.apply(&cfg).await?;
         tasks.push(tokio::spawn(identity::reaper(d.pools.clone())));
-        // `eepsocks exec` finds announced daemons only: tests' in-process ones serve none.
-        if ports::announcing() {
-            let path = crate::exec::control::socket_path();
-            let l = crate::exec::control::bind(&path)?;
+        if let Some(path) = &control {
+            let l = crate::exec::control::bind(path)?;
             let serve = crate::exec::control::serve(l, d.exec_host(&cfg)?, exec_stop.clone());
             tasks.push(tokio::spawn(serve));
-            out.control.replace(Some(path));
         }
         let mut status_at = None;
         if let Some(a) = cfg.status_addr()? {
@@ -198,7 +197,7 @@ pub async fn run(
     }
     // Execs end (their launchers get their reports) before the sessions close.
     exec_stop.cancel();
-    if let Some(p) = out.control.borrow().as_ref() {
+    if let Some(p) = &out.control {
         let _ = std::fs::remove_file(p);
     }
     d.drain(Duration::from_secs(current.drain_timeout)).await;
@@ -229,8 +228,8 @@ struct Outputs<'a> {
     notify: &'a Notifier,
     data_dir: std::path::PathBuf,
     wrote_ports: std::cell::Cell<bool>,
-    /// The exec control socket, once bound.
-    control: std::cell::RefCell<Option<std::path::PathBuf>>,
+    /// The exec control socket (bound at start, or the daemon does not start).
+    control: Option<std::path::PathBuf>,
 }
 
 impl Outputs<'_> {
@@ -271,7 +270,7 @@ impl Outputs<'_> {
             pid: std::process::id(),
             data_dir: Some(self.data_dir.clone()),
             sam: Some(cfg.sam.clone()),
-            control: self.control.borrow().clone(),
+            control: self.control.clone(),
         };
         match p.write(&self.data_dir) {
             Ok(()) => self.wrote_ports.set(true),
