@@ -188,6 +188,50 @@ fn exec_end_to_end_as_root() {
 
     support::step("leak probe", || leak_probe(&user, &ns.name, tmp.path()));
 
+    support::step("GarliCat over IPv6", || {
+        // AAAA: the GarliCat address; a connect to it is this exec's stream to the site.
+        let o = exec_until(
+            &user,
+            &ns.name,
+            &["curl", "-6", "-sS", "-m", "60", "http://demo.i2p/"],
+            BODY,
+        );
+        let report = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(
+            count(&report, "clearnet connections refused"),
+            0,
+            "{report}"
+        );
+    });
+
+    support::step("control socket", || {
+        // Hidden inside: the program cannot hand the daemon namespaces of its own.
+        let run = user.runtime.to_str().unwrap().to_string();
+        let o = user.exec(&ns.name, &["sh", "-c", &format!("ls -A {run} | wc -l")]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "0",
+            "{}",
+            ex::show(&o)
+        );
+        // A request without its six descriptors: refused, with the reason.
+        let sock = std::fs::read_dir(&user.runtime)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "sock"))
+            .expect("the control socket");
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        std::io::Write::write_all(&mut c, b"{\"identity\":null}\n").unwrap();
+        let mut answer = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(c), &mut answer).unwrap();
+        assert!(
+            answer.contains("\"error\"") && answer.contains("expected 6 descriptors"),
+            "{answer}"
+        );
+    });
+
     support::step("python", || {
         let script = "import socket\n\
                       s = socket.create_connection(('demo.i2p', 80), timeout=60)\n\

@@ -376,3 +376,82 @@ fn serve(
     }
     Ok(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists keep the first REPORT_ITEMS distinct entries; the counts go on; names are
+    /// cut to NAME_MAX without their trailing dot.
+    #[test]
+    fn tally_lists_are_bounded_and_counts_are_not() {
+        let t = Tally::default();
+        for i in 0..100u16 {
+            t.clearnet(Some(SocketAddr::from(([10, 0, 0, 1], 1000 + i))));
+            t.name("example.com.");
+        }
+        t.name(&"a".repeat(1000));
+        let r = t.report("x.b32.i2p", &crate::proxy::status::Stats::default());
+        assert_eq!(r.clearnet, 100);
+        assert_eq!(r.clearnet_first.len(), REPORT_ITEMS);
+        assert_eq!(r.clearnet_first[0], "10.0.0.1:1000");
+        assert_eq!(r.names, 101);
+        assert_eq!(r.names_first[0], "example.com");
+        assert_eq!(r.names_first[1].len(), NAME_MAX);
+        assert_eq!(r.names_first.len(), 2);
+    }
+
+    #[test]
+    fn quiet_report_only_when_something_was_refused() {
+        let mut r = Report::empty("x.b32.i2p");
+        r.streams = 3;
+        r.counters = Some(ns::Counters::default());
+        assert_eq!(r.text(true), None);
+        let full = r.text(false).unwrap();
+        assert!(full.contains("I2P streams opened: 3"), "{full}");
+        r.counters = Some(ns::Counters {
+            udp: 2,
+            ..ns::Counters::default()
+        });
+        let line = r.text(true).unwrap();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("2 other packets"), "{line}");
+        r.clearnet = 1;
+        r.clearnet_first = vec!["[fd99::1]:80".into()];
+        let full = r.text(false).unwrap();
+        assert!(
+            full.contains("clearnet connections refused: 1 ([fd99::1]:80)"),
+            "{full}"
+        );
+        assert!(full.contains("(UDP 2, ICMP 0, other 0)"), "{full}");
+    }
+
+    #[test]
+    fn identity_names_cannot_walk_the_file_system() {
+        for ok in ["wallet", "a-b_C9", &"x".repeat(64)] {
+            assert!(control::valid_identity(ok), "{ok}");
+        }
+        for bad in ["", "../x", "a/b", ".", "a b", "é", &"x".repeat(65)] {
+            assert!(!control::valid_identity(bad), "{bad}");
+        }
+    }
+
+    /// Descriptors and bytes cross a SEQPACKET pair as one message; more descriptors than
+    /// the receiver takes is an error, not a leak of the extra ones.
+    #[test]
+    fn descriptors_pass_and_excess_is_refused() {
+        use std::os::fd::AsRawFd;
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        sys::send_fds(a.as_raw_fd(), b"OK", &[l.as_raw_fd()]).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, fds) = sys::recv_fds(b.as_raw_fd(), &mut buf, 1, 0).unwrap();
+        assert_eq!(&buf[..n], b"OK");
+        let got = std::net::TcpListener::from(fds.into_iter().next().unwrap());
+        assert_eq!(got.local_addr().unwrap().port(), port);
+        let raw = [l.as_raw_fd(), l.as_raw_fd()];
+        sys::send_fds(a.as_raw_fd(), b"2", &raw).unwrap();
+        assert!(sys::recv_fds(b.as_raw_fd(), &mut buf, 1, 0).is_err());
+    }
+}

@@ -566,3 +566,39 @@ fn run_command(command: &[OsString]) -> ! {
         126
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ruleset's shape: TCP and UDP DNS redirected except for the namespace's own
+    /// loopback, the counters the report reads, and `reject` (fail fast), never `drop`.
+    #[test]
+    fn ruleset_redirects_tcp_and_dns_and_rejects_the_rest() {
+        let r = ruleset(4321);
+        assert!(r.contains("meta l4proto tcp ip daddr != 127.0.0.1 redirect to :4321"));
+        assert!(r.contains("meta l4proto tcp ip6 daddr != ::1 redirect to :4321"));
+        assert!(r.contains("udp dport 53 ip daddr != 127.0.0.1 redirect to :53"));
+        for c in [
+            "udp_refused",
+            "icmp_refused",
+            "other_refused",
+            "loopback_refused",
+        ] {
+            assert!(r.contains(&format!("counter {c} {{ }}")), "{c}");
+        }
+        assert!(!r.contains("drop"));
+        assert!(r.trim_end().ends_with('}'));
+    }
+
+    #[test]
+    fn refusal_names_the_fix() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let m = userns_refused(&e);
+        assert!(
+            m.contains("user.max_user_namespaces") && m.contains("sysctl -w"),
+            "{m}"
+        );
+        assert!(!m.contains('\n'));
+    }
+}
