@@ -144,6 +144,7 @@ impl User {
         c.env("HOME", &self.home)
             .env("EEPSOCKS_RUNTIME_DIR", &self.runtime)
             .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("XDG_DATA_HOME")
             .env("EEPSOCKS_LOG", "info,emissary=warn")
             .current_dir("/");
         c
