@@ -97,15 +97,16 @@ pub struct User {
 }
 
 impl User {
-    /// Root, with a runtime directory under `dir`.
+    /// Root, with a home and runtime directory under `dir`: a daemon someone else runs
+    /// with root's default data directory is not the test's.
     pub fn root(dir: &Path) -> User {
-        let runtime = dir.join("run");
-        std::fs::create_dir_all(&runtime).unwrap();
+        let (home, runtime) = (dir.join("home"), dir.join("run"));
+        for d in [&home, &runtime] {
+            std::fs::create_dir_all(d).unwrap();
+        }
         User {
             uid: None,
-            home: std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or("/root".into()),
+            home,
             runtime,
         }
     }
