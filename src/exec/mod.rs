@@ -161,9 +161,18 @@ fn control_socket(cfg: &crate::config::Config) -> Result<PathBuf> {
              offline eepsocks demo), then run eepsocks exec again"
         )
     })?;
-    match ports.control {
-        Some(p) => Ok(p),
-        None => bail!(
+    if let Some(p) = ports.control {
+        return Ok(p);
+    }
+    // An older daemon with the default data directory: the one announced instance that
+    // serves exec, if there is exactly one (a demo beside it).
+    let serving: Vec<_> = crate::daemon::ports::announced()
+        .into_iter()
+        .filter_map(|p| p.control)
+        .collect();
+    match serving.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => bail!(
             "the running eepsocks (pid {}) has no exec control socket: restart it with \
              eepsocks run (or eepsocks demo)",
             ports.pid
