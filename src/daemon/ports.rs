@@ -116,6 +116,8 @@ pub fn announced() -> Vec<Ports> {
             found.push(ports);
         } else {
             let _ = std::fs::remove_file(&p);
+            // Its exec control socket too (a killed daemon leaves it).
+            let _ = std::fs::remove_file(p.with_extension("sock"));
         }
     }
     found.sort_by_key(|p| p.pid);
@@ -198,7 +200,7 @@ pub fn remove(data_dir: &Path) {
 
 /// Whether process `pid` exists. EPERM (another user's process, e.g. the service user's)
 /// counts as alive: only ESRCH says it is gone.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };

@@ -80,12 +80,30 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent() {
         crate::fsutil::create_private_dir(dir)?;
+        sweep(dir);
     }
     let _ = std::fs::remove_file(path);
     let l = UnixListener::bind(path)
         .with_context(|| format!("cannot create the exec control socket {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(l)
+}
+
+/// Remove the control sockets of daemons that died without removing theirs (killed).
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let pid = p
+            .extension()
+            .filter(|x| *x == "sock")
+            .and_then(|_| p.file_stem()?.to_str()?.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !crate::daemon::ports::alive(pid)) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
 }
 
 /// Serve launchers until `stop`.
