@@ -364,6 +364,27 @@ fn exec_end_to_end_as_root() {
         assert!(!out.contains("FLUSHED"), "{}", ex::show(&o));
     });
 
+    support::step("isolate ipc", || {
+        // A desktop's sockets (here a file standing for one) are hidden with --isolate-ipc.
+        let xdg = tmp.path().join("xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        std::fs::write(xdg.join("bus"), "").unwrap();
+        let ls = |flag: Option<&str>| {
+            let mut args = vec!["exec"];
+            args.extend(flag);
+            args.extend(["--", "sh", "-c", "ls -A \"$XDG_RUNTIME_DIR\""]);
+            let o = user
+                .command(&ns.name, &args)
+                .env("XDG_RUNTIME_DIR", &xdg)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", ex::show(&o));
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        assert_eq!(ls(None), "bus");
+        assert_eq!(ls(Some("--isolate-ipc")), "");
+    });
+
     support::step("exit code", || {
         let o = user.exec(&ns.name, &["--quiet", "sh", "-c", "exit 7"]);
         assert_eq!(o.status.code(), Some(7), "{}", ex::show(&o));
