@@ -500,3 +500,83 @@ fn exec_refusal_without_user_namespaces() {
     );
     assert!(!ran.exists(), "the command ran");
 }
+
+/// The same exec against i2pd (another SAM bridge): `eepsocks run` on the offline i2pd
+/// network, curl to an HTTP eepsite, and two execs at once seen as two b32s (neither the
+/// listener's) by a service that answers its caller's address.
+#[test]
+fn exec_on_the_i2pd_testnet() {
+    use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
+    if support::skip_without_testnet() || skip(&["nft", "python3", "curl"], true) {
+        return;
+    }
+    let net = support::step("i2pd network", || {
+        Testnet::start(
+            2,
+            &[ServiceSpec {
+                name: "web",
+                port: 7002,
+                kind: Kind::Http,
+            }],
+        )
+    });
+    let who = support::services::spawn_whoami(&net, sam_addr(1));
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("eepsocks.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "handshake_timeout = 5\nstream_timeout = 50\n{}",
+            support::consts::ZERO_HOP_OPTIONS
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let (conf, data) = (conf.to_str().unwrap(), data.to_str().unwrap());
+    let user = User::root(tmp.path());
+    let proxy = support::launcher::Eepsocks::spawn_command(user.command(
+        &net.ns,
+        &[
+            "--config",
+            conf,
+            "--data-dir",
+            data,
+            "--sam",
+            &sam_addr(2),
+            "run",
+        ],
+    ));
+    let listener_b32 = proxy.wait_ready().only().b32.clone();
+    let web = format!("http://{}/", net.service("web").b32());
+    let body = support::services::HTTP_BODY.trim();
+    support::step("curl", || {
+        exec_until(
+            &user,
+            &net.ns,
+            &["--data-dir", data, "curl", "-sS", "-m", "60", &web],
+            body,
+        )
+    });
+    support::step("two execs, two b32s", || {
+        let script = format!(
+            "import socket, time\n\
+             for i in range(20):\n\
+             \x20   try:\n\
+             \x20       print(socket.create_connection(('{who}', 80), timeout=60).makefile().readline().strip()); break\n\
+             \x20   except OSError: time.sleep(1)\n\
+             time.sleep(3)\n"
+        );
+        let run = |s: String| {
+            let (u, n, d) = (user.clone(), net.ns.clone(), data.to_string());
+            std::thread::spawn(move || u.exec(&n, &["--data-dir", &d, "python3", "-c", &s]))
+        };
+        let (a, b) = (run(script.clone()), run(script));
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        let seen = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+        assert!(seen(&a).ends_with(".b32.i2p"), "{}", ex::show(&a));
+        assert_eq!(seen(&a), announced_b32(&a));
+        assert_eq!(seen(&b), announced_b32(&b));
+        assert_ne!(seen(&a), seen(&b));
+        assert_ne!(seen(&a), listener_b32);
+    });
+}
