@@ -23,7 +23,10 @@
 //! - automap: HTTP CONNECT vs SOCKS5 handshakes on the same front end (direct TCP connect
 //!   as the floor); answers per second of the DNS port vs a UDP echo (the floor).
 //!
-//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|pq|filter|automap|udp`
+//! - exec: `eepsocks exec` (plain sockets) vs SOCKS5 on the same demo, daemon and site:
+//!   TTFB, bulk, setup/s; and launch to first byte with a warm daemon.
+//!
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|pq|filter|automap|udp|exec`
 //! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
 //! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
 //! adds peers (another eepsocks build, or this one with another config);
@@ -39,6 +42,8 @@
 mod support;
 
 mod clients;
+#[cfg(feature = "embedded")]
+mod exec;
 mod peers;
 mod procfs;
 mod report;
@@ -130,6 +135,10 @@ fn main() {
     #[cfg(feature = "embedded")]
     if part == "all" || part == "pq" {
         post_quantum();
+    }
+    #[cfg(feature = "embedded")]
+    if part == "all" || part == "exec" {
+        exec::exec_vs_socks(quick());
     }
 }
 

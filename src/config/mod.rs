@@ -165,11 +165,11 @@ pub struct AutomapConfig {
     pub quarantine: u64,
 }
 
-fn default_automap_network() -> crate::naming::standins::Network {
+pub(crate) fn default_automap_network() -> crate::naming::standins::Network {
     "127.192.0.0/10".parse().expect("a valid network")
 }
 
-fn default_automap_ttl() -> u32 {
+pub(crate) fn default_automap_ttl() -> u32 {
     60
 }
 

@@ -208,6 +208,30 @@ impl Daemon {
         Ok(())
     }
 
+    /// What `eepsocks exec` gets from this daemon (src/exec/control.rs).
+    pub(super) fn exec_host(&self, cfg: &Config) -> Result<crate::exec::control::Host> {
+        let automap = cfg.automap.as_ref();
+        Ok(crate::exec::control::Host {
+            books: self.books.clone(),
+            template: Template {
+                sam_addr: cfg.sam.clone(),
+                options: cfg.session_options()?,
+                sig_type: cfg.signature_type,
+                create_timeout: Duration::from_secs(cfg.session_timeout),
+                // exec carries TCP and DNS only: no datagram subsession.
+                datagrams: false,
+            },
+            data_dir: self.data_dir.clone(),
+            handshake_timeout: Duration::from_secs(cfg.handshake_timeout),
+            stream_timeout: Duration::from_secs(cfg.stream_timeout),
+            max_clients: cfg.max_clients,
+            network: automap.map_or_else(crate::config::default_automap_network, |a| a.network),
+            ttl: automap.map_or_else(crate::config::default_automap_ttl, |a| a.ttl),
+            budget: self.budget.clone(),
+            infos: self.infos.clone(),
+        })
+    }
+
     /// Address books, then the config (`source` again, with the command line's overrides).
     pub(super) async fn reload(
         &mut self,
@@ -520,7 +544,17 @@ impl Daemon {
         self.running
             .sort_by_key(|r| order.iter().position(|n| *n == r.spec.listener.name));
         if let Ok(mut i) = self.infos.write() {
-            *i = self.running.iter().map(|r| r.info.clone()).collect();
+            // Running execs stay listed (they are no listener of the config).
+            let execs = i
+                .iter()
+                .filter(|l| l.listen == crate::exec::control::EXEC_LISTEN)
+                .cloned();
+            *i = self
+                .running
+                .iter()
+                .map(|r| r.info.clone())
+                .chain(execs)
+                .collect();
         }
         if let Ok(mut p) = self.pools.write() {
             *p = self

@@ -65,11 +65,14 @@ pub async fn run(
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         i
     });
+    // `eepsocks exec` finds announced daemons only: tests' in-process ones serve none.
+    let control = ports::announcing().then(crate::exec::control::socket_path);
     let out = Outputs {
         events,
         notify: &notify,
         data_dir: cfg.data_dir(),
         wrote_ports: std::cell::Cell::new(false),
+        control: control.clone(),
     };
     let mut shutdown = std::pin::pin!(shutdown);
     let mut reloads = std::pin::pin!(reloads.fuse());
@@ -77,11 +80,17 @@ pub async fn run(
     let bootstrap_log = backend.log_bootstrap();
     let mut d = Daemon::new(&cfg)?;
     let mut tasks = Vec::new();
+    let exec_stop = tokio_util::sync::CancellationToken::new();
     let served = async {
         d.subscriptions(&cfg, &mut tasks)?;
         notify.starting("starting listeners and identities");
         let started = d.apply(&cfg).await?;
         tasks.push(tokio::spawn(identity::reaper(d.pools.clone())));
+        if let Some(path) = &control {
+            let l = crate::exec::control::bind(path)?;
+            let serve = crate::exec::control::serve(l, d.exec_host(&cfg)?, exec_stop.clone());
+            tasks.push(tokio::spawn(serve));
+        }
         let mut status_at = None;
         if let Some(a) = cfg.status_addr()? {
             let l = TcpListener::bind(a)
@@ -186,6 +195,11 @@ pub async fn run(
     if out.wrote_ports.get() {
         ports::remove(&out.data_dir);
     }
+    // Execs end (their launchers get their reports) before the sessions close.
+    exec_stop.cancel();
+    if let Some(p) = &out.control {
+        let _ = std::fs::remove_file(p);
+    }
     d.drain(Duration::from_secs(current.drain_timeout)).await;
     for t in tasks {
         t.abort();
@@ -214,6 +228,8 @@ struct Outputs<'a> {
     notify: &'a Notifier,
     data_dir: std::path::PathBuf,
     wrote_ports: std::cell::Cell<bool>,
+    /// The exec control socket (bound at start, or the daemon does not start).
+    control: Option<std::path::PathBuf>,
 }
 
 impl Outputs<'_> {
@@ -255,6 +271,7 @@ impl Outputs<'_> {
             pid: std::process::id(),
             data_dir: Some(self.data_dir.clone()),
             sam: Some(cfg.sam.clone()),
+            control: self.control.clone(),
         };
         match p.write(&self.data_dir) {
             Ok(()) => self.wrote_ports.set(true),

@@ -58,6 +58,8 @@ pub struct ListenerContext {
     /// carry its FIN, and a client that closed for good looks the same): a drain does not
     /// wait for them.
     pub finishing: Arc<std::sync::atomic::AtomicUsize>,
+    /// An `eepsocks exec`'s context: what it was refused, for its report.
+    pub exec: Option<Arc<crate::exec::Tally>>,
 }
 
 impl ListenerContext {
@@ -83,6 +85,7 @@ impl ListenerContext {
             udp: None,
             extended_errors: false,
             finishing: Arc::default(),
+            exec: None,
         }
     }
 
@@ -187,7 +190,8 @@ pub async fn serve_transparent<R: Router>(
     // The transparent port has no login: its connections are the listener's own identity's.
     // IPv4: a virtual address stands for its name. IPv6: a GarliCat address is passed on
     // as one, and `attend` finds its destination as for SOCKS5 ATYP 4 (or refuses it).
-    let target = match original_destination(&client) {
+    let original = original_destination(&client);
+    let target = match &original {
         Ok(SocketAddr::V4(d)) => ctx
             .stand_ins
             .unmap(b"", &Address::Ipv4(*d.ip()))
@@ -199,6 +203,9 @@ pub async fn serve_transparent<R: Router>(
     };
     let Some((address, port)) = target else {
         stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &ctx.exec {
+            t.clearnet(original.ok());
+        }
         client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual or GarliCat address");
         return;
     };
