@@ -24,7 +24,7 @@
 //!   as the floor); answers per second of the DNS port vs a UDP echo (the floor).
 //!
 //! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|pq|filter|automap|udp`
-//! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
+//! runs one part (`callgrind`: instructions per stream, alone); `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
 //! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
 //! adds peers (another eepsocks build, or this one with another config);
 //! `EEPSOCKS_BENCH_ROUNDS`, `EEPSOCKS_BENCH_RATE_SECS`, `EEPSOCKS_BENCH_CLIENTS=1,16`.
@@ -122,6 +122,10 @@ fn main() {
     }
     if part == "all" || part == "router" {
         router();
+    }
+    // Not in "all": it needs valgrind, and takes minutes of its own.
+    if part == "callgrind" {
+        callgrind();
     }
     #[cfg(feature = "embedded")]
     if part == "all" || part == "embedded" {
@@ -521,4 +525,67 @@ fn embedded() {
     );
     drop(site);
     rt.block_on(net.stop());
+}
+
+/// Instructions per stream of eepsocks' own process under callgrind, which counts the
+/// same for the same binary and inputs where wall time on a shared machine does not.
+/// eepsocks (`run --router sam`, the router part's config) runs under valgrind against
+/// the fake SAM bridge of tests/support, which splices each STREAM CONNECT to a local echo;
+/// one client opens streams one after another (SOCKS5 by b32, port 80, 16-byte echo,
+/// close), like the router part's setup rate. Two runs (`n1` and `n2` streams) cancel the
+/// start-up and shutdown: per stream = (total(n2) - total(n1)) / (n2 - n1). The output
+/// files stay in `EEPSOCKS_CALLGRIND_DIR` (default /tmp/eepsocks-callgrind) for
+/// `callgrind_annotate`.
+fn callgrind() {
+    use support::fake_sam::{test_keys, FakeSam};
+    let n1 = env_num("EEPSOCKS_CALLGRIND_N1", 50) as usize;
+    let n2 = env_num("EEPSOCKS_CALLGRIND_N2", 250) as usize;
+    let out = std::path::PathBuf::from(
+        std::env::var("EEPSOCKS_CALLGRIND_DIR")
+            .unwrap_or_else(|_| "/tmp/eepsocks-callgrind".into()),
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let exe = std::env::var("EEPSOCKS_CALLGRIND_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_eepsocks").to_string());
+    let sam = FakeSam::start();
+    let echo = support::services::local_echo();
+    let b32 = test_keys(1).destination().b32();
+    sam.service(&b32, echo);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = peers::eepsocks_variants(dir.path(), &exe).remove(0).2;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut totals = Vec::new();
+    for (k, &n) in [n1, n2].iter().enumerate() {
+        let file = out.join(format!("callgrind.{n}.out"));
+        let mut cmd = std::process::Command::new("valgrind");
+        cmd.arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", file.display()))
+            .arg(&exe)
+            .stderr(std::fs::File::create(out.join(format!("stderr.{n}"))).unwrap());
+        let listen = format!("127.0.0.1:{}", 4490 + k);
+        let child = peers::run_eepsocks(cmd, &listen, &sam.addr(), &cfg);
+        let via = Via::Name(listen.parse().unwrap(), b32.clone(), 80);
+        rt.block_on(async {
+            for i in 0..n {
+                clients::ttfb(&via)
+                    .await
+                    .unwrap_or_else(|e| panic!("stream {i}: {e}"));
+            }
+            // The warm pool's refill after the last stream, and the last close.
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        });
+        let mut child = Proc(child);
+        unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+        let _ = child.0.wait();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let total: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary: ").or(l.strip_prefix("totals: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("callgrind summary line");
+        println!("{n} streams: {total} instructions ({})", file.display());
+        totals.push(total);
+    }
+    let per = (totals[1] as f64 - totals[0] as f64) / (n2 - n1) as f64;
+    println!("\neepsocks instructions per stream (callgrind): {per:.0}");
 }
