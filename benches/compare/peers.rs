@@ -223,12 +223,13 @@ pub fn eepsocks_variants(dir: &Path, exe: &str) -> Vec<(String, String, PathBuf)
         std::fs::write(&p, text).unwrap();
         p
     };
-    let mut variants = vec![
-        (
-            "eepsocks".to_string(),
-            exe.clone(),
-            cfg("eepsocks.toml", base.into()),
-        ),
+    let mut variants = vec![(
+        "eepsocks".to_string(),
+        exe.clone(),
+        cfg("eepsocks.toml", base.into()),
+    )];
+    // EEPSOCKS_BENCH_VARIANTS=0: the measured one and the baselines only (shorter runs).
+    let more = vec![
         (
             // the default until 2026-11-27
             "eepsocks, threads = 0 (one per core)".into(),
@@ -245,6 +246,9 @@ pub fn eepsocks_variants(dir: &Path, exe: &str) -> Vec<(String, String, PathBuf)
             ),
         ),
     ];
+    if crate::env_num("EEPSOCKS_BENCH_VARIANTS", 1) != 0 {
+        variants.extend(more);
+    }
     // Before/after in one run: other eepsocks binaries (e.g. a build of the previous
     // commit), or this one with another config file (`cfg=<path>`); colon-separated.
     for p in std::env::var("EEPSOCKS_BENCH_BASELINE")
