@@ -197,7 +197,11 @@ pub fn run_eepsocks(mut cmd: Command, listen: &str, sam: &str, cfg: &Path) -> Ch
         .args(["--sam", sam])
         .arg("--config")
         .arg(cfg)
-        .env("EEPSOCKS_LOG", "error")
+        // EEPSOCKS_BENCH_LOG=info shows why streams failed (its lines go to stderr).
+        .env(
+            "EEPSOCKS_LOG",
+            std::env::var("EEPSOCKS_BENCH_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -314,7 +318,11 @@ pub fn demo_startup(rt: &tokio::runtime::Runtime) -> (f64, f64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
         .args(["demo", "--listen", &listen.to_string(), "--dir"])
         .arg(dir.path().join("d"))
-        .env("EEPSOCKS_LOG", "error")
+        // EEPSOCKS_BENCH_LOG=info shows why streams failed (its lines go to stderr).
+        .env(
+            "EEPSOCKS_LOG",
+            std::env::var("EEPSOCKS_BENCH_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
