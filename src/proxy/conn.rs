@@ -361,9 +361,11 @@ async fn attend<R: Router>(
 
     // 3. Open the stream. Success is only claimed after the router said OK. A client that
     //    hangs up meanwhile frees its slot at once, and no stream is opened for nobody.
+    // Boxed, like the relay below: a connection's task is copied whole when spawned and
+    // when it ends, and these two futures were most of its size (12 KiB).
     let open = tokio::time::timeout(
         ctx.stream_timeout,
-        router.open(request.credentials.as_ref(), &target, request.port),
+        Box::pin(router.open(request.credentials.as_ref(), &target, request.port)),
     );
     let Some(opened) = unless_hung_up(&client, open).await else {
         debug!(client = %peer, "left before the stream was open");
@@ -448,7 +450,8 @@ async fn attend<R: Router>(
         count: ctx.finishing.clone(),
     };
     stats.streams_active.fetch_add(1, Ordering::Relaxed);
-    match crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer).await {
+    let relay = crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer);
+    match Box::pin(relay).await {
         Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }
