@@ -56,8 +56,8 @@ pub struct ListenerContext {
     pub extended_errors: bool,
     /// Streams that only finish a reply for a client that half-closed (a SAM stream cannot
     /// carry its FIN, and a client that closed for good looks the same): a drain does not
-    /// wait for them.
-    pub finishing: Arc<std::sync::atomic::AtomicUsize>,
+    /// wait for them, and a new client takes the oldest one's slot when none is free.
+    pub finishing: Arc<crate::proxy::finishing::Finishing>,
     /// An `eepsocks exec`'s context: what it was refused, for its report.
     pub exec: Option<Arc<crate::exec::Tally>>,
 }
@@ -133,7 +133,7 @@ impl ListenerContext {
     /// only finish a reply for a half-closed client: what a drain waits for.
     pub fn open(&self) -> usize {
         let connected = self.max_clients - self.slots.available_permits();
-        connected.saturating_sub(self.finishing.load(Ordering::Relaxed))
+        connected.saturating_sub(self.finishing.len())
     }
 }
 
@@ -422,16 +422,21 @@ async fn attend<R: Router>(
     let identity = opened.hold.map(Arc::new);
     // Once the client's FIN is kept from the stream, it only finishes a reply: it no longer
     // keeps its identity busy or a drain waiting.
-    let finishing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Signalled when a new client needs this stream's slot (only once it is finishing).
+    let evicted = Arc::new(tokio::sync::Notify::new());
+    let finishing_key = Arc::new(std::sync::Mutex::new(None::<u64>));
     let on_kept_fin = {
-        let (identity, finishing, count) =
-            (identity.clone(), finishing.clone(), ctx.finishing.clone());
+        let (identity, key, registry, evicted) = (
+            identity.clone(),
+            finishing_key.clone(),
+            ctx.finishing.clone(),
+            evicted.clone(),
+        );
         Box::new(move || {
             if let Some(l) = identity {
                 l.linger();
             }
-            finishing.store(true, Ordering::Relaxed);
-            count.fetch_add(1, Ordering::Relaxed);
+            *key.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.add(evicted));
         }) as Box<dyn FnOnce() + Send + Sync>
     };
     let early = Early {
@@ -446,28 +451,34 @@ async fn attend<R: Router>(
     // 5. Relay until both directions have ended (half-closes passed on).
     // Undone however the relay ends (a panic or an abort included).
     let _finishing = FinishingGuard {
-        set: finishing,
-        count: ctx.finishing.clone(),
+        key: finishing_key,
+        registry: ctx.finishing.clone(),
     };
     stats.streams_active.fetch_add(1, Ordering::Relaxed);
     let relay = crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer);
-    match Box::pin(relay).await {
-        Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
-        Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
+    tokio::select! {
+        r = Box::pin(relay) => match r {
+            Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
+            Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
+        },
+        // Only a finishing stream is ever signalled: its client already sent its FIN.
+        _ = evicted.notified() => {
+            debug!(client = %peer, "stream closed: its client had sent its FIN, and a new client needed the slot");
+        }
     }
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Takes a stream back out of `ListenerContext::finishing` when it ends, if it was in.
 struct FinishingGuard {
-    set: Arc<std::sync::atomic::AtomicBool>,
-    count: Arc<std::sync::atomic::AtomicUsize>,
+    key: Arc<std::sync::Mutex<Option<u64>>>,
+    registry: Arc<crate::proxy::finishing::Finishing>,
 }
 
 impl Drop for FinishingGuard {
     fn drop(&mut self) {
-        if self.set.load(Ordering::Relaxed) {
-            self.count.fetch_sub(1, Ordering::Relaxed);
+        if let Some(k) = *self.key.lock().unwrap_or_else(|e| e.into_inner()) {
+            self.registry.remove(k);
         }
     }
 }

@@ -64,7 +64,7 @@ async fn accept_loop<R: Router>(
             a = accept(&listener) => a,
         };
         let (sock, peer) = accepted;
-        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
+        let Some(permit) = slot(&ctx).await else {
             client_log!(warn, client = %peer, "closed: {} clients already connected (max_clients)", ctx.max_clients);
             drop(sock);
             continue;
@@ -86,6 +86,23 @@ async fn accept_loop<R: Router>(
             drop((permit, budget));
         });
     }
+}
+
+/// A client slot: a free one, or the one of the oldest stream that only finishes a reply
+/// for a client that already sent its FIN (`proxy::finishing`). None when every slot is
+/// held by a client still sending.
+async fn slot(ctx: &ListenerContext) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(p) = ctx.slots.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    if !ctx.finishing.evict_oldest() {
+        return None;
+    }
+    // The evicted stream's task frees its slot as it ends: a moment, bounded.
+    tokio::time::timeout(Duration::from_secs(1), ctx.slots.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// The next connection on `l`. Errors (EMFILE and friends) are transient: logged within
