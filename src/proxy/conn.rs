@@ -133,7 +133,7 @@ impl ListenerContext {
     /// only finish a reply for a half-closed client: what a drain waits for.
     pub fn open(&self) -> usize {
         let connected = self.max_clients - self.slots.available_permits();
-        connected.saturating_sub(self.finishing.len())
+        connected.saturating_sub(self.finishing.count())
     }
 }
 

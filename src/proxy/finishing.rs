@@ -20,7 +20,7 @@ pub struct Finishing {
 
 impl Finishing {
     /// Streams finishing now.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.streams.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
@@ -77,7 +77,7 @@ mod tests {
         let _kb = f.add(b.clone());
         let _kc = f.add(c.clone());
         f.remove(ka);
-        assert_eq!(f.len(), 2);
+        assert_eq!(f.count(), 2);
         assert!(f.evict_oldest());
         // b got the signal (stored: nobody waited yet), c did not.
         tokio::time::timeout(std::time::Duration::from_millis(100), b.notified())
@@ -93,7 +93,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        assert_eq!(f.len(), 1);
+        assert_eq!(f.count(), 1);
         assert!(f.evict_oldest());
         assert!(!f.evict_oldest());
     }
