@@ -505,8 +505,6 @@ fn exec_refusal_without_user_namespaces() {
 /// network, curl to an HTTP eepsite, and two execs at once seen as two b32s (neither the
 /// listener's) by a service that answers its caller's address.
 #[test]
-#[ignore = "not yet seen passing: on the shared build machine the i2pd test network itself \
-            never carried a first stream (Testnet::start, twice); run with --ignored"]
 fn exec_on_the_i2pd_testnet() {
     use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
     if support::skip_without_testnet() || skip(&["nft", "python3", "curl"], true) {

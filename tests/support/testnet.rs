@@ -231,10 +231,13 @@ impl Testnet {
         if let Some(first) = net.services.first() {
             let b32 = first.b32();
             let via = socks_addr(n);
+            // The probe speaks the first service's protocol: an echo probe never got an
+            // answer from an HTTP service, so a net whose first service is HTTP never started.
+            let http = matches!(services[0].kind, Kind::Http);
             // Usually ~25 s. Once, in the runs made while moving the daemon out of main.rs,
             // i2pd's SOCKS had no stream after 180 s (tunnels never built): the routers get
             // one restart (same identities and netDb) before the test gives up.
-            let probe = |net: &Testnet| net.echo_once_via_socks5(&via, &b32).is_ok();
+            let probe = |net: &Testnet| net.first_exchange_via_socks5(&via, &b32, http).is_ok();
             if !net.poll(Duration::from_secs(90), || probe(&net)) {
                 eprintln!("testnet: no first stream after 90 s; restarting the routers once");
                 net.kill_routers();
@@ -534,18 +537,25 @@ profiles = false
         c
     }
 
-    fn echo_once_via_socks5(&self, socks: &str, b32: &str) -> std::io::Result<()> {
+    /// One exchange with the service at `b32` through the SOCKS proxy at `socks`: an HTTP
+    /// request if `http`, else an echo.
+    fn first_exchange_via_socks5(&self, socks: &str, b32: &str, http: bool) -> std::io::Result<()> {
         let mut s = self.connect(socks)?;
         s.set_read_timeout(Some(Duration::from_secs(20)))?;
         let rep = crate::support::client::socks5_connect(&mut s, b32, 80, None)?;
         if rep != 0 {
             return Err(std::io::Error::other(format!("reply {rep}")));
         }
-        s.write_all(b"ping\n")?;
-        let mut got = [0u8; 5];
+        let (send, want): (&[u8], &[u8]) = if http {
+            (b"GET / HTTP/1.0\r\n\r\n", b"HTTP/")
+        } else {
+            (b"ping\n", b"ping\n")
+        };
+        s.write_all(send)?;
+        let mut got = vec![0u8; want.len()];
         s.read_exact(&mut got)?;
-        if &got != b"ping\n" {
-            return Err(std::io::Error::other("echo mismatch"));
+        if got != want {
+            return Err(std::io::Error::other("unexpected first answer"));
         }
         Ok(())
     }
