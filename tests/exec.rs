@@ -117,6 +117,7 @@ fn leak_probe(user: &User, ns: &str, dir: &Path) {
     );
     assert!(report.contains("(example.com"), "{report}");
     assert!(report.contains("UDP 1,"), "{report}");
+    icmp_counted(&results, &report);
     assert!(
         report.contains("loopback connections refused (nothing listening): 1"),
         "{report}"
@@ -145,6 +146,27 @@ fn leak_probe(user: &User, ns: &str, dir: &Path) {
             found.leaks
         );
     }
+}
+
+/// The probe's ICMP: the raw socket is refused its creation (no capability), both echo
+/// sockets are created (ping_group_range inside) and their echo refused at once (the
+/// firewall's reject: EPERM on send, or an ICMP error on recv) and counted.
+fn icmp_counted(results: &serde_json::Map<String, serde_json::Value>, report: &str) {
+    let result = |k: &str| results[k]["result"].as_str().unwrap().to_string();
+    assert!(
+        result("icmp_raw").starts_with("PermissionError"),
+        "{results:?}"
+    );
+    for k in ["ping4", "ping6"] {
+        assert!(
+            ["OSError: send: ", "OSError: recv: "]
+                .iter()
+                .any(|p| result(k).starts_with(p)),
+            "{k}: {}",
+            result(k)
+        );
+    }
+    assert!(report.contains("ICMP 2,"), "{report}");
 }
 
 /// Everything as root on one demo: the leak probe and its capture, the real programs, the
@@ -438,10 +460,12 @@ fn exec_as_an_unprivileged_user() {
         &ns.name,
         &["python3", probe.to_str().unwrap(), SINK_V4, SINK_V6, "3"],
     );
-    for (name, r) in ex::probe_results(&o.stdout) {
+    let results = ex::probe_results(&o.stdout);
+    for (name, r) in &results {
         assert_ne!(r["result"], "ok", "{name} got through: {}", ex::show(&o));
     }
     let report = String::from_utf8_lossy(&o.stderr).to_string();
+    icmp_counted(&results, &report);
     assert_eq!(
         count(&report, "clearnet connections refused"),
         3,

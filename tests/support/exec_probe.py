@@ -63,12 +63,34 @@ def icmp():
     s.sendto(b"\x08\x00\xf7\xff\x00\x00\x00\x00", (v4, 0))
     return None
 
+def ping(fam, proto, echo_type, addr):
+    # An unprivileged ICMP echo socket (what ping uses without a capability). Connected,
+    # so an ICMP error back (a firewall's reject) is reported on recv instead of dropped.
+    # The error names the step: creating the socket (no permission) is not the same
+    # outcome as an echo sent and refused (a firewall's drop is EPERM on send).
+    def f():
+        step = "socket"
+        try:
+            s = socket.socket(fam, socket.SOCK_DGRAM, proto)
+            s.settimeout(TIMEOUT)
+            step = "send"
+            s.connect((addr, 0))
+            s.send(bytes([echo_type]) + b"\x00\x00\x00\x00\x00\x00\x01" + b"probe")
+            step = "recv"
+            s.recv(100)
+        except OSError as e:
+            raise OSError("%s: %s" % (step, e))
+        return None
+    return f
+
 attempt("tcp4", tcp(socket.AF_INET, (v4, 80)))
 attempt("tcp6", tcp(socket.AF_INET6, (v6, 80)))
 attempt("udp_dns", udp_dns)
 attempt("udp_other", udp_other)
 attempt("getaddrinfo", gai)
 attempt("icmp_raw", icmp)
+attempt("ping4", ping(socket.AF_INET, socket.IPPROTO_ICMP, 8, v4))
+attempt("ping6", ping(socket.AF_INET6, socket.IPPROTO_ICMPV6, 128, v6))
 attempt("host_socks", tcp(socket.AF_INET, ("127.0.0.1", 4447)))
 attempt("host_stub", tcp(socket.AF_INET, ("127.0.0.53", 53)))
 print(json.dumps(out))
