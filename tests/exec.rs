@@ -471,6 +471,33 @@ fn exec_as_an_unprivileged_user() {
         3,
         "{report}"
     );
+    // iputils' ping, where installed, fails at once. Debian's carries cap_net_raw=ep as a
+    // file capability, which the kernel refuses to exec with an empty bounding set (EPERM,
+    // "cannot run ping"), so it never reaches the ping socket (docs/exec.md).
+    if ex::missing_tools(&["ping"]).is_empty() {
+        let t = Instant::now();
+        let o = user.exec(&ns.name, &["ping", "-c1", "-W1", SINK_V4]);
+        assert!(!o.status.success(), "{}", ex::show(&o));
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", ex::show(&o));
+        // A copy without the file capability uses the ping socket: refused, counted.
+        let copy = tmp.path().join("ping");
+        std::fs::copy(ex_which("ping"), &copy).unwrap();
+        let o = user.exec(&ns.name, &[copy.to_str().unwrap(), "-c1", "-W1", SINK_V4]);
+        assert!(!o.status.success(), "{}", ex::show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("ICMP 1,"),
+            "{}",
+            ex::show(&o)
+        );
+    }
+}
+
+/// `program`'s path on PATH.
+fn ex_which(program: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} not on PATH"))
 }
 
 /// With no daemon running, one line says how to start one.
