@@ -3,6 +3,7 @@
 //! gets everything ready without touching what runs (keys, sockets, logins), then
 //! `commit` swaps it in, synchronously.
 
+use super::status::ListenerInfo;
 use crate::automap::server::{Dns, DnsLimits};
 use crate::config::{AutomapConfig, Config, ConfigSource, Isolate, Listener};
 use crate::i2p::identity::{self, Mode, Pool, Template};
@@ -12,8 +13,7 @@ use crate::i2p::SamRouter;
 use crate::naming::standins::{Network, StandIns};
 use crate::naming::subscriptions::Subscriptions;
 use crate::naming::Books;
-use crate::proxy::conn::ListenerContext;
-use crate::proxy::status::ListenerInfo;
+use crate::proxy::context::ListenerContext;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -550,7 +550,7 @@ impl Daemon {
                 .and_then(|r| r.ctx.udp.as_ref())
                 .map(|old| old.open.clone())
                 .unwrap_or_default();
-            ctx.udp = Some(crate::proxy::udp::UdpLimits {
+            ctx.udp = Some(crate::proxy::context::UdpLimits {
                 max_payload: u.max_payload,
                 idle: Duration::from_secs(u.idle_timeout),
                 rate: u.rate,
@@ -608,7 +608,7 @@ impl Daemon {
             udp: p.spec.sam_udp.clone(),
             router_timeout: Some(crate::config::router_connect_timeout(p.spec.stream_timeout)),
         });
-        tokio::spawn(crate::proxy::server::serve(
+        tokio::spawn(crate::proxy::server::serve_listener(
             p.socket.clone(),
             router.clone(),
             ctx.clone(),

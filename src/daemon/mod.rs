@@ -9,11 +9,11 @@
 mod listeners;
 pub(crate) mod notify;
 pub mod ports;
+pub mod status;
 
 use crate::config::{Config, ConfigSource};
 use crate::i2p::backend::Backend;
 use crate::i2p::identity;
-use crate::proxy::status;
 use anyhow::{Context, Result};
 use listeners::Daemon;
 use notify::Notifier;
@@ -92,7 +92,7 @@ pub async fn run(
             let at = l.local_addr()?;
             info!("status on http://{at}/status and /metrics");
             status_at = Some(at);
-            let serve = status::serve(l, d.infos.clone(), backend.kind(), cfg.sam.clone());
+            let serve = status::serve_endpoint(l, d.infos.clone(), backend.kind(), cfg.sam.clone());
             tasks.push(tokio::spawn(serve));
         }
         let n = started.sessions.len();

@@ -5,136 +5,25 @@
 //! for a forwarded request: the server's response is the reply) → pipelined bytes both
 //! ways → relay until both sides have closed.
 
-use crate::config::FilterMode;
 use crate::i2p::{OpenError, Router};
-use crate::naming::{self, StandIns, Target};
+use crate::naming::{self, Target};
+use crate::proxy::client::{linger, send_reply, unless_hung_up};
+use crate::proxy::context::ListenerContext;
 use crate::proxy::filter::Filters;
 use crate::proxy::ratelimit::client_log;
 use crate::proxy::relay::Early;
-use crate::proxy::status::Stats;
+use crate::proxy::udp;
 use crate::socks::{
-    Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step, Version,
-    MAX_HANDSHAKE_BYTES,
+    Address, Command, Handshake, HandshakeError, Reply, Request, Step, Version, MAX_HANDSHAKE_BYTES,
 };
-use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 use tracing::{debug, info};
 
-/// Settings and state shared by the connections of a listener.
-pub struct ListenerContext {
-    pub handshake_timeout: Duration,
-    pub stream_timeout: Duration,
-    /// Stand-in addresses handed out by RESOLVE on this listener.
-    pub stand_ins: Arc<StandIns>,
-    /// One identity per SOCKS username: stand-ins are kept apart per username too.
-    pub per_user: bool,
-    /// RFC 1929 login required on this listener.
-    pub auth: Option<AuthCheck>,
-    /// Failed logins by source address (shared by the listeners of the process).
-    pub logins: Arc<crate::proxy::logins::Logins>,
-    /// This listener's counters.
-    pub stats: Arc<Stats>,
-    /// One permit per connected client: at most `max_clients` at a time.
-    pub slots: Arc<Semaphore>,
-    pub max_clients: usize,
-    /// Connections of the whole process (all listeners), from its descriptor limit.
-    pub budget: Arc<Semaphore>,
-    /// Leak filters for this listener's streams, and the HTTP filter's User-Agent.
-    pub filter: FilterMode,
-    pub user_agent: Option<String>,
-    /// The IRC filter replaces `USER` names that are local account names.
-    pub irc_hide_account: bool,
-    /// UDP ASSOCIATE settings; None: refused with 0x07.
-    pub udp: Option<crate::proxy::udp::UdpLimits>,
-    /// Tor's extended SOCKS5 error codes instead of RFC 1928's.
-    pub extended_errors: bool,
-    /// Streams that only finish a reply for a client that half-closed (a SAM stream cannot
-    /// carry its FIN, and a client that closed for good looks the same): a drain does not
-    /// wait for them.
-    pub finishing: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl ListenerContext {
-    pub fn new(
-        handshake_timeout: Duration,
-        stream_timeout: Duration,
-        max_clients: usize,
-    ) -> ListenerContext {
-        ListenerContext {
-            handshake_timeout,
-            stream_timeout,
-            stand_ins: Arc::default(),
-            per_user: false,
-            auth: None,
-            logins: Arc::default(),
-            stats: Arc::default(),
-            slots: Arc::new(Semaphore::new(max_clients)),
-            max_clients,
-            budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-            filter: FilterMode::Auto,
-            user_agent: None,
-            irc_hide_account: true,
-            udp: None,
-            extended_errors: false,
-            finishing: Arc::default(),
-        }
-    }
-
-    /// The login check for a client at `peer`: the listener's, behind the lockouts of
-    /// addresses that failed before (see `logins`).
-    fn login_check(&self, peer: SocketAddr) -> Option<AuthCheck> {
-        let check = self.auth.clone()?;
-        let logins = self.logins.clone();
-        Some(Arc::new(move |c: &crate::socks::Credentials| {
-            logins.attempt(peer.ip(), || check(c))
-        }))
-    }
-
-    /// Whose stand-ins a request sees: its username's on per-username listeners, else the
-    /// listener's (one identity for every client).
-    pub(crate) fn who<'a>(&self, request: &'a Request) -> &'a [u8] {
-        match (&request.credentials, self.per_user) {
-            (Some(c), true) => &c.username,
-            _ => b"",
-        }
-    }
-
-    /// Whether `stand_ins` is automap's table (this is the automap listener; every other
-    /// listener's is RESOLVE's 255/8): UDP replies then name their sender by a virtual
-    /// address, as DNS answers do.
-    pub fn is_automap(&self) -> bool {
-        self.stand_ins.network() != crate::naming::standins::Network::RESOLVE
-    }
-
-    pub(crate) fn open_error_reply(&self, request: &Request, e: &OpenError) -> Reply {
-        self.pick(request, e.reply(), e.extended_reply())
-    }
-
-    /// `extended` where `request` gets Tor's extended codes (SOCKS5 on a listener that
-    /// asks for them), else `plain`.
-    fn pick(&self, request: &Request, plain: Reply, extended: Reply) -> Reply {
-        if self.extended_errors && request.version == Version::V5 {
-            extended
-        } else {
-            plain
-        }
-    }
-
-    /// Clients connected now (handshaking, or with a stream open), but for streams that
-    /// only finish a reply for a half-closed client: what a drain waits for.
-    pub fn open(&self) -> usize {
-        let connected = self.max_clients - self.slots.available_permits();
-        connected.saturating_sub(self.finishing.load(Ordering::Relaxed))
-    }
-}
-
-pub async fn serve<R: Router>(
+pub async fn socks_client<R: Router>(
     mut client: TcpStream,
     peer: SocketAddr,
     router: Arc<R>,
@@ -166,7 +55,7 @@ pub async fn serve<R: Router>(
     // (Only SOCKS5 parses to UdpAssociate.)
     if request.command == Command::UdpAssociate {
         if let Some(limits) = ctx.udp.clone() {
-            crate::proxy::udp::associate(client, peer, request, router, ctx.clone(), limits).await;
+            udp::associate(client, peer, request, router, ctx.clone(), limits).await;
             return;
         }
     }
@@ -175,7 +64,7 @@ pub async fn serve<R: Router>(
 
 /// A connection the firewall redirected to the transparent port: its original destination
 /// (a virtual address) is the request. Anything else is closed, and counted.
-pub async fn serve_transparent<R: Router>(
+pub async fn transparent_client<R: Router>(
     client: TcpStream,
     peer: SocketAddr,
     router: Arc<R>,
@@ -438,22 +327,6 @@ impl Drop for FinishingGuard {
     }
 }
 
-/// A failure reply, then the close. HTTP clients get `why` as the body, and the linger, as
-/// they may have sent more than the head.
-pub(crate) async fn send_reply(
-    client: &mut TcpStream,
-    request: &Request,
-    reply: Reply,
-    why: &str,
-    stats: &Stats,
-) {
-    stats.reply(reply.code());
-    let _ = client.write_all(&request.reply_why(reply, why)).await;
-    if matches!(request.version, Version::Http { .. }) {
-        linger(client).await;
-    }
-}
-
 /// Tor's RESOLVE: check the name, answer with its stand-in address (see naming::StandIns).
 async fn resolve<R: Router>(
     client: &mut TcpStream,
@@ -533,27 +406,6 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
     }
 }
 
-/// `work` (router work for this client), dropped if the client hangs up first: its slot is
-/// freed at once and nothing is opened for nobody. None then.
-pub(crate) async fn unless_hung_up<T>(
-    client: &TcpStream,
-    work: impl Future<Output = T>,
-) -> Option<T> {
-    // Ready when the client closed its side or the socket failed; never while it is merely
-    // quiet or has sent data ahead (pipelined payload stays unread for the relay).
-    let hung_up = async {
-        let mut b = [0u8; 1];
-        match client.peek(&mut b).await {
-            Ok(0) | Err(_) => {}
-            Ok(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        r = work => Some(r),
-        _ = hung_up => None,
-    }
-}
-
 /// Run the codec against the socket. Returns the request and any pipelined payload.
 async fn handshake(
     client: &mut TcpStream,
@@ -591,25 +443,5 @@ async fn handshake(
                 return Err(HsFailure::Refused(error));
             }
         }
-    }
-}
-
-/// After a final reply, close our side and briefly drain the client so the kernel does not
-/// answer its unread request bytes with a reset that would destroy the reply in flight.
-pub(crate) async fn linger(client: &mut TcpStream) {
-    let _ = client.shutdown().await;
-    let mut sink = vec![0u8; 1024];
-    let drain = async {
-        while let Ok(n) = client.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    let timed_out = tokio::time::timeout(Duration::from_secs(2), drain)
-        .await
-        .is_err();
-    if timed_out {
-        debug!("client did not close within 2 s after our HTTP answer");
     }
 }

@@ -21,7 +21,7 @@
 
 use crate::proxy::filter::Filters;
 use crate::proxy::ratelimit::client_log;
-use crate::proxy::status::Stats;
+use crate::proxy::stats::Stats;
 use eepsocks_leakfilter::{Filter, Output};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -246,7 +246,7 @@ pub async fn relay(
         // still sends for a moment, so that closing with unread bytes does not reset the
         // connection and destroy the answer before the client reads it. The stream closes
         // when the caller drops it.
-        crate::proxy::conn::linger(client).await;
+        crate::proxy::client::linger(client).await;
     }
     Ok((up, down))
 }

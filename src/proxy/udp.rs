@@ -9,7 +9,8 @@
 use crate::i2p::sam::datagram::{parse_forwarded, sender_b32};
 use crate::i2p::{DatagramSession, OpenError, Router};
 use crate::naming::{self, Target};
-use crate::proxy::conn::{send_reply, unless_hung_up, ListenerContext};
+use crate::proxy::client::{send_reply, unless_hung_up};
+use crate::proxy::context::{ListenerContext, UdpLimits};
 use crate::proxy::ratelimit::client_log;
 use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
 use crate::socks::{Address, Reply, Request};
@@ -23,18 +24,6 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::debug;
-
-/// A listener's UDP settings (`[udp]`).
-#[derive(Clone, Debug)]
-pub struct UdpLimits {
-    pub max_payload: usize,
-    pub idle: Duration,
-    pub rate: u32,
-    /// Associations open (or being set up) on the listener: a count, not a semaphore, so
-    /// that a reload's new `max_associations` applies to the ones already open.
-    pub open: Arc<AtomicUsize>,
-    pub max_associations: usize,
-}
 
 /// An association's place among its listener's `max_associations`; freed on drop.
 struct Slot(Arc<AtomicUsize>);
@@ -54,55 +43,6 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// UDP counters of a listener (status endpoint).
-#[derive(Default)]
-pub struct UdpStats {
-    pub associations_opened: AtomicU64,
-    pub associations_active: AtomicU64,
-    /// Refused: the listener's association limit, or no datagram session.
-    pub associations_failed: AtomicU64,
-    pub datagrams_up: AtomicU64,
-    pub datagrams_down: AtomicU64,
-    pub bytes_up: AtomicU64,
-    pub bytes_down: AtomicU64,
-    pub dropped_oversize: AtomicU64,
-    pub dropped_fragment: AtomicU64,
-    /// IP literals and clearnet names: never sent.
-    pub dropped_not_i2p: AtomicU64,
-    /// From another address (or port) than the control connection's client.
-    pub dropped_source: AtomicU64,
-    pub dropped_malformed: AtomicU64,
-    pub dropped_rate: AtomicU64,
-    /// Names not found, lookups failed, or the router refused the datagram.
-    pub dropped_unsent: AtomicU64,
-    /// Names to look up: past the lookups or the datagrams an association may have waiting.
-    pub dropped_queue: AtomicU64,
-}
-
-impl UdpStats {
-    /// (name, value) for the status endpoint.
-    pub fn fields(&self) -> [(&'static str, u64); 15] {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        [
-            ("udp_associations_opened", g(&self.associations_opened)),
-            ("udp_associations_active", g(&self.associations_active)),
-            ("udp_associations_failed", g(&self.associations_failed)),
-            ("udp_datagrams_up", g(&self.datagrams_up)),
-            ("udp_datagrams_down", g(&self.datagrams_down)),
-            ("udp_bytes_up", g(&self.bytes_up)),
-            ("udp_bytes_down", g(&self.bytes_down)),
-            ("udp_dropped_oversize", g(&self.dropped_oversize)),
-            ("udp_dropped_fragment", g(&self.dropped_fragment)),
-            ("udp_dropped_not_i2p", g(&self.dropped_not_i2p)),
-            ("udp_dropped_source", g(&self.dropped_source)),
-            ("udp_dropped_malformed", g(&self.dropped_malformed)),
-            ("udp_dropped_rate", g(&self.dropped_rate)),
-            ("udp_dropped_unsent", g(&self.dropped_unsent)),
-            ("udp_dropped_queue", g(&self.dropped_queue)),
-        ]
     }
 }
 

@@ -1,66 +1,13 @@
-//! Counters per listener, and a loopback status endpoint: `/status` (JSON) and `/metrics`
-//! (Prometheus text). Only b32 addresses appear, never keys, targets or usernames.
+//! The status endpoint on loopback: `/status` (JSON) and `/metrics` (Prometheus text),
+//! about the running listeners. Only b32 addresses appear, never keys, targets or
+//! usernames. `json` and `prometheus` are pure: they render the counters of
+//! `proxy::stats` from its one table.
 
+use crate::proxy::stats::{Stats, COUNTERS, UDP_COUNTERS};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-/// Reply codes counted: SOCKS5 0x00..=0x08 (SOCKS4 and HTTP CONNECT replies are counted by
-/// the SOCKS5 code they stand for), Tor's extended codes 0xF0..=0xF7 together, and
-/// handshakes that failed (refused, malformed, timed out, cut).
-pub const CODES: usize = 11;
-const EXTENDED: usize = 9;
-const CLOSED: usize = 10;
-
-#[derive(Default)]
-pub struct Stats {
-    pub connections: AtomicU64,
-    pub streams_opened: AtomicU64,
-    pub streams_active: AtomicU64,
-    pub bytes_up: AtomicU64,
-    pub bytes_down: AtomicU64,
-    /// Streams that ran through a leak filter.
-    pub filtered_streams: AtomicU64,
-    /// Lines or headers the leak filters dropped or rewrote.
-    pub filter_changes: AtomicU64,
-    /// Filtered streams whose filter stood aside (the server accepted a protocol switch).
-    pub filter_stopped: AtomicU64,
-    /// Filtered streams closed because their filter met something it could not parse.
-    pub filter_closed: AtomicU64,
-    /// UDP associations and their datagrams.
-    pub udp: crate::proxy::udp::UdpStats,
-    /// Automap (on the listener that serves it): DNS queries received, and of them those
-    /// answered REFUSED (not an I2P name) and those dropped or answered FORMERR/NOTIMP.
-    pub dns_queries: AtomicU64,
-    pub dns_refused: AtomicU64,
-    pub dns_malformed: AtomicU64,
-    /// Automap DNS queries for new names answered REFUSED past their source's rate.
-    pub dns_rate_limited: AtomicU64,
-    /// Connections on the transparent port, and of them those closed because their
-    /// original destination was no virtual address of this listener.
-    pub transparent: AtomicU64,
-    pub transparent_refused: AtomicU64,
-    replies: [AtomicU64; CODES],
-}
-
-impl Stats {
-    pub fn reply(&self, code: u8) {
-        let i = match code {
-            0..=8 => code as usize,
-            0xF0..=0xF7 => EXTENDED,
-            _ => 1,
-        };
-        self.replies[i].fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn handshake_failed(&self) {
-        self.replies[CLOSED].fetch_add(1, Ordering::Relaxed);
-    }
-    fn get(a: &AtomicU64) -> u64 {
-        a.load(Ordering::Relaxed)
-    }
-}
 
 pub use crate::i2p::identity::SessionView;
 
@@ -75,20 +22,6 @@ pub struct ListenerInfo {
     pub session: Box<dyn Fn() -> SessionView + Send + Sync>,
     pub per_user_identities: Box<dyn Fn() -> usize + Send + Sync>,
 }
-
-const REPLY_NAMES: [&str; CODES] = [
-    "succeeded",
-    "general_failure",
-    "not_allowed",
-    "network_unreachable",
-    "host_unreachable",
-    "connection_refused",
-    "ttl_expired",
-    "command_not_supported",
-    "address_type_not_supported",
-    "extended_error",
-    "handshake_failed",
-];
 
 fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
@@ -114,202 +47,98 @@ pub fn json(listeners: &[Arc<ListenerInfo>], kind: &str, sam: &str) -> String {
         json_str(sam)
     );
     for (k, l) in listeners.iter().enumerate() {
-        let s = &l.stats;
-        let session = (l.session)();
         if k > 0 {
             o.push(',');
         }
-        let _ = write!(
-            o,
-            "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"post_quantum\":{},\"per_user_identities\":{},\
-             \"connections\":{},\"streams_opened\":{},\"streams_active\":{},\"bytes_up\":{},\"bytes_down\":{},\"filtered_streams\":{},\"filter_changes\":{},\"filter_stopped\":{},\"filter_closed\":{},\
-             \"dns_queries\":{},\"dns_refused\":{},\"dns_malformed\":{},\"dns_rate_limited\":{},\"transparent\":{},\"transparent_refused\":{},\"replies\":{{",
-            json_str(&l.name),
-            json_str(&l.listen),
-            json_str(&(l.identity)()),
-            session.is_up(),
-            json_str(session.state),
-            session.since.map_or("null".to_string(), |t| t.to_string()),
-            session.error.as_deref().map_or("null".to_string(), json_str),
-            session.post_quantum.map_or("null".to_string(), |b| b.to_string()),
-            (l.per_user_identities)(),
-            Stats::get(&s.connections),
-            Stats::get(&s.streams_opened),
-            Stats::get(&s.streams_active),
-            Stats::get(&s.bytes_up),
-            Stats::get(&s.bytes_down),
-            Stats::get(&s.filtered_streams),
-            Stats::get(&s.filter_changes),
-            Stats::get(&s.filter_stopped),
-            Stats::get(&s.filter_closed),
-            Stats::get(&s.dns_queries),
-            Stats::get(&s.dns_refused),
-            Stats::get(&s.dns_malformed),
-            Stats::get(&s.dns_rate_limited),
-            Stats::get(&s.transparent),
-            Stats::get(&s.transparent_refused),
-        );
-        for (i, n) in REPLY_NAMES.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            let _ = write!(o, "\"{n}\":{}", Stats::get(&s.replies[i]));
-        }
-        o.push('}');
-        for (n, v) in s.udp.fields() {
-            let _ = write!(o, ",\"{n}\":{v}");
-        }
-        o.push('}');
+        json_listener(&mut o, l);
     }
     o.push_str("]}\n");
     o
 }
 
+fn json_listener(o: &mut String, l: &ListenerInfo) {
+    let s = &l.stats;
+    let session = (l.session)();
+    let null = || "null".to_string();
+    let _ = write!(
+        o,
+        "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"post_quantum\":{},\"per_user_identities\":{}",
+        json_str(&l.name),
+        json_str(&l.listen),
+        json_str(&(l.identity)()),
+        session.is_up(),
+        json_str(session.state),
+        session.since.map_or_else(null, |t| t.to_string()),
+        session.error.as_deref().map_or_else(null, json_str),
+        session.post_quantum.map_or_else(null, |b| b.to_string()),
+        (l.per_user_identities)(),
+    );
+    for c in &COUNTERS {
+        let _ = write!(o, ",\"{}\":{}", c.name, c.get(s));
+    }
+    o.push_str(",\"replies\":{");
+    for (i, (n, v)) in s.replies().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let _ = write!(o, "\"{n}\":{v}");
+    }
+    o.push('}');
+    for c in &UDP_COUNTERS {
+        let _ = write!(o, ",\"{}\":{}", c.name, c.get(s));
+    }
+    o.push('}');
+}
+
 pub fn prometheus(listeners: &[Arc<ListenerInfo>]) -> String {
     let mut o = String::new();
-    let metric = |o: &mut String, name: &str, help: &str, kind: &str| {
+    let mut metric = |name: &str, help: &str, gauge: bool, value: &dyn Fn(&ListenerInfo) -> u64| {
+        let (name, kind) = if gauge {
+            (name.to_string(), "gauge")
+        } else {
+            (format!("{name}_total"), "counter")
+        };
         let _ = writeln!(
             o,
             "# HELP eepsocks_{name} {help}\n# TYPE eepsocks_{name} {kind}"
         );
-    };
-    type Getter = fn(&ListenerInfo) -> u64;
-    let simple: [(&str, &str, &str, Getter); 17] = [
-        (
-            "connections_total",
-            "SOCKS connections accepted",
-            "counter",
-            |l| Stats::get(&l.stats.connections),
-        ),
-        (
-            "streams_opened_total",
-            "I2P streams opened",
-            "counter",
-            |l| Stats::get(&l.stats.streams_opened),
-        ),
-        ("streams_active", "I2P streams open now", "gauge", |l| {
-            Stats::get(&l.stats.streams_active)
-        }),
-        (
-            "bytes_up_total",
-            "bytes from clients into I2P",
-            "counter",
-            |l| Stats::get(&l.stats.bytes_up),
-        ),
-        (
-            "bytes_down_total",
-            "bytes from I2P to clients",
-            "counter",
-            |l| Stats::get(&l.stats.bytes_down),
-        ),
-        (
-            "filtered_streams_total",
-            "streams run through a leak filter",
-            "counter",
-            |l| Stats::get(&l.stats.filtered_streams),
-        ),
-        (
-            "filter_changes_total",
-            "lines or headers the leak filters dropped or rewrote",
-            "counter",
-            |l| Stats::get(&l.stats.filter_changes),
-        ),
-        (
-            "filter_stopped_total",
-            "filtered streams whose filter stood aside after an accepted protocol switch",
-            "counter",
-            |l| Stats::get(&l.stats.filter_stopped),
-        ),
-        (
-            "filter_closed_total",
-            "filtered streams closed because their filter met something it could not parse",
-            "counter",
-            |l| Stats::get(&l.stats.filter_closed),
-        ),
-        (
-            "dns_queries_total",
-            "automap DNS queries received",
-            "counter",
-            |l| Stats::get(&l.stats.dns_queries),
-        ),
-        (
-            "dns_refused_total",
-            "automap DNS queries answered REFUSED (not an I2P name)",
-            "counter",
-            |l| Stats::get(&l.stats.dns_refused),
-        ),
-        (
-            "dns_malformed_total",
-            "automap DNS messages dropped or answered FORMERR/NOTIMP",
-            "counter",
-            |l| Stats::get(&l.stats.dns_malformed),
-        ),
-        (
-            "dns_rate_limited_total",
-            "automap DNS queries for new names refused past their source's rate",
-            "counter",
-            |l| Stats::get(&l.stats.dns_rate_limited),
-        ),
-        (
-            "transparent_total",
-            "connections on the automap transparent port",
-            "counter",
-            |l| Stats::get(&l.stats.transparent),
-        ),
-        (
-            "transparent_refused_total",
-            "transparent connections closed: not to a virtual address of this listener",
-            "counter",
-            |l| Stats::get(&l.stats.transparent_refused),
-        ),
-        (
-            "session_up",
-            "1 when the router session of the listener exists",
-            "gauge",
-            |l| (l.session)().is_up() as u64,
-        ),
-        (
-            "per_user_identities",
-            "per-username identities open",
-            "gauge",
-            |l| (l.per_user_identities)() as u64,
-        ),
-    ];
-    for (name, help, kind, get) in simple {
-        metric(&mut o, name, help, kind);
         for l in listeners {
-            let _ = writeln!(o, "eepsocks_{name}{{listener=\"{}\"}} {}", l.name, get(l));
+            let _ = writeln!(o, "eepsocks_{name}{{listener=\"{}\"}} {}", l.name, value(l));
         }
+    };
+    for c in &COUNTERS {
+        metric(c.name, c.help, c.gauge, &|l| c.get(&l.stats));
     }
-    // UDP: one metric per counter, `_total` for counters; active associations are a gauge.
-    let udp: Vec<_> = listeners.iter().map(|l| l.stats.udp.fields()).collect();
-    if let Some(first) = udp.first() {
-        for (i, (n, _)) in first.iter().enumerate() {
-            let (name, kind) = if *n == "udp_associations_active" {
-                (n.to_string(), "gauge")
-            } else {
-                (format!("{n}_total"), "counter")
-            };
-            metric(&mut o, &name, "UDP ASSOCIATE (docs/protocol.md)", kind);
-            for (l, fields) in listeners.iter().zip(&udp) {
-                let v = fields[i].1;
-                let _ = writeln!(o, "eepsocks_{name}{{listener=\"{}\"}} {v}", l.name);
-            }
-        }
-    }
+    let up = |l: &ListenerInfo| (l.session)().is_up() as u64;
     metric(
-        &mut o,
-        "replies_total",
-        "replies sent, by SOCKS5 reply code",
-        "counter",
+        "session_up",
+        "1 when the router session of the listener exists",
+        true,
+        &up,
+    );
+    let users = |l: &ListenerInfo| (l.per_user_identities)() as u64;
+    metric(
+        "per_user_identities",
+        "per-username identities open",
+        true,
+        &users,
+    );
+    // Not per listener where none runs: the UDP rows stand only beside a listener.
+    if !listeners.is_empty() {
+        for c in &UDP_COUNTERS {
+            metric(c.name, c.help, c.gauge, &|l| c.get(&l.stats));
+        }
+    }
+    let _ = writeln!(
+        o,
+        "# HELP eepsocks_replies_total replies sent, by SOCKS5 reply code\n# TYPE eepsocks_replies_total counter"
     );
     for l in listeners {
-        for (i, n) in REPLY_NAMES.iter().enumerate() {
+        for (n, v) in l.stats.replies() {
             let _ = writeln!(
                 o,
-                "eepsocks_replies_total{{listener=\"{}\",reply=\"{n}\"}} {}",
-                l.name,
-                Stats::get(&l.stats.replies[i])
+                "eepsocks_replies_total{{listener=\"{}\",reply=\"{n}\"}} {v}",
+                l.name
             );
         }
     }
@@ -371,7 +200,7 @@ pub fn check_request(head: &str, port: u16) -> Result<&str, Refused> {
 }
 
 /// Serve `/status` and `/metrics` on a loopback listener.
-pub async fn serve(
+pub async fn serve_endpoint(
     l: TcpListener,
     listeners: Arc<std::sync::RwLock<Vec<Arc<ListenerInfo>>>>,
     kind: &'static str,
@@ -380,7 +209,7 @@ pub async fn serve(
     let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_STATUS_CONNECTIONS));
     loop {
-        let (mut s, _) = crate::proxy::server::accept(&l).await;
+        let (mut s, _) = crate::proxy::client::accept(&l).await;
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             continue;
         };
@@ -443,6 +272,92 @@ async fn read_head(s: &mut tokio::net::TcpStream) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// Every counter a distinct value, so that a swapped row shows.
+    fn sample() -> Vec<Arc<ListenerInfo>> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let s = Stats::default();
+        let all: [&AtomicU64; 30] = [
+            &s.connections,
+            &s.streams_opened,
+            &s.streams_active,
+            &s.bytes_up,
+            &s.bytes_down,
+            &s.filtered_streams,
+            &s.filter_changes,
+            &s.filter_stopped,
+            &s.filter_closed,
+            &s.dns_queries,
+            &s.dns_refused,
+            &s.dns_malformed,
+            &s.dns_rate_limited,
+            &s.transparent,
+            &s.transparent_refused,
+            &s.udp.associations_opened,
+            &s.udp.associations_active,
+            &s.udp.associations_failed,
+            &s.udp.datagrams_up,
+            &s.udp.datagrams_down,
+            &s.udp.bytes_up,
+            &s.udp.bytes_down,
+            &s.udp.dropped_oversize,
+            &s.udp.dropped_fragment,
+            &s.udp.dropped_not_i2p,
+            &s.udp.dropped_source,
+            &s.udp.dropped_malformed,
+            &s.udp.dropped_rate,
+            &s.udp.dropped_unsent,
+            &s.udp.dropped_queue,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            a.store(100 + i as u64, Ordering::Relaxed);
+        }
+        for code in 0..=8u8 {
+            for _ in 0..200 + code {
+                s.reply(code);
+            }
+        }
+        for _ in 0..209 {
+            s.reply(0xF1);
+        }
+        for _ in 0..210 {
+            s.handshake_failed();
+        }
+        let s = Arc::new(s);
+        let info = |name: &str, up: bool| {
+            Arc::new(ListenerInfo {
+                name: name.into(),
+                listen: "127.0.0.1:4447".into(),
+                identity: Box::new(|| "x.b32.i2p".into()),
+                stats: s.clone(),
+                session: Box::new(move || SessionView {
+                    state: if up { "up" } else { "creating" },
+                    since: up.then_some(1_700_000_000),
+                    error: (!up).then(|| "no \"router\"".into()),
+                    post_quantum: up.then_some(false),
+                }),
+                per_user_identities: Box::new(|| 7),
+            })
+        };
+        vec![info("main", true), info("other", false)]
+    }
+
+    /// The output of 0.x (before the counters had one table), byte for byte: scripts and
+    /// dashboards read these names and this order.
+    #[test]
+    fn output_is_unchanged() {
+        let l = sample();
+        assert_eq!(
+            json(&l, "sam", "127.0.0.1:7656"),
+            include_str!("testdata/status.json")
+        );
+        assert_eq!(prometheus(&l), include_str!("testdata/status.prom"));
+        assert_eq!(
+            json(&[], "embedded", ""),
+            "{\"router\":{\"kind\":\"embedded\",\"sam\":\"\"},\"listeners\":[]}\n"
+        );
+    }
 
     #[test]
     fn renders() {
