@@ -23,6 +23,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "embedded")]
 pub mod demo;
+pub mod destination;
 pub mod i2p;
 pub mod naming;
 pub mod proxy;

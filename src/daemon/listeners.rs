@@ -6,6 +6,7 @@
 use super::status::ListenerInfo;
 use crate::automap::server::{Dns, DnsLimits};
 use crate::config::{AutomapConfig, Config, ConfigSource, Isolate, Listener};
+use crate::i2p::feeds::SamFeeds;
 use crate::i2p::identity::{self, Mode, Pool, Template};
 use crate::i2p::keyfile;
 use crate::i2p::sam::{Keys, Session};
@@ -170,11 +171,14 @@ impl Daemon {
         let subs = Subscriptions {
             urls: cfg.subscriptions.clone(),
             dir: cfg.data_dir(),
-            template: Template {
-                sam_addr: cfg.sam.clone(),
-                options: cfg.session_options()?,
-                sig_type: cfg.signature_type,
-                create_timeout: Duration::from_secs(cfg.session_timeout),
+            feeds: SamFeeds {
+                template: Template {
+                    sam_addr: cfg.sam.clone(),
+                    options: cfg.session_options()?,
+                    sig_type: cfg.signature_type,
+                    create_timeout: Duration::from_secs(cfg.session_timeout),
+                },
+                timeout: Duration::from_secs(300),
             },
             books: self.books.clone(),
             delay: Duration::from_secs(cfg.subscription_delay),

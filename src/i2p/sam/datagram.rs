@@ -13,7 +13,7 @@
 
 use super::session::{Session, SessionConfig};
 use super::{generate_keys_on, SamError, SamSocket};
-use crate::i2p::format::Destination;
+use crate::destination::Destination;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

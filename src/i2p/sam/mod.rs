@@ -11,7 +11,7 @@ pub use datagram::{DatagramConfig, DatagramSession};
 pub use session::{Created, Keys, Session, SessionConfig, SessionState, CREATE_TIMEOUT};
 pub use wire::{quote, set_login, ReplyLine, SamLogin, SamSocket, MAX_COMMAND};
 
-use crate::i2p::format::PrivateKeys;
+use crate::destination::PrivateKeys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SamError {

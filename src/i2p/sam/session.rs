@@ -6,7 +6,7 @@
 use super::caps::{self, ENC_CLASSIC, ENC_KEY, ENC_PQ};
 use super::wire::{ReplyLine, SamSocket};
 use super::SamError;
-use crate::i2p::format::{Destination, PrivateKeys};
+use crate::destination::{Destination, PrivateKeys};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
