@@ -3,15 +3,20 @@
 //! gets everything ready without touching what runs (keys, sockets, logins), then
 //! `commit` swaps it in, synchronously.
 
+use super::automap_ports::AutomapPorts;
+use super::identities::{
+    commit_identity, plan_identity, Identity, IdentityKey, IdentityPlan, PENDING,
+};
+use super::listener::{
+    listener_context, listener_info, listener_template, per_user_pool, Carried, IdentityChoice,
+    Running, Shared, Spec,
+};
 use super::status::ListenerInfo;
-use crate::automap::server::{Dns, DnsLimits};
-use crate::config::{AutomapConfig, Config, ConfigSource, Isolate, Listener};
+use crate::config::{Config, ConfigSource, Isolate, Listener};
 use crate::i2p::feeds::SamFeeds;
-use crate::i2p::identity::{self, Mode, Pool, Template};
-use crate::i2p::keyfile;
-use crate::i2p::sam::{Keys, Session};
+use crate::i2p::identity::{Mode, Pool, Template};
+use crate::i2p::sam::Session;
 use crate::i2p::SamRouter;
-use crate::naming::standins::{Network, StandIns};
 use crate::naming::subscriptions::Subscriptions;
 use crate::naming::Books;
 use crate::proxy::context::ListenerContext;
@@ -20,70 +25,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-
-/// What an identity is keyed by across reloads.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum IdentityKey {
-    /// A key file; listeners naming the same file share the identity.
-    File(PathBuf),
-    /// Transient keys of one listener, kept while the listener exists.
-    Transient(String),
-}
-
-/// A listener's own identity: the session that carries it (and knows its keys, once the
-/// router made them for a new identity).
-#[derive(Clone)]
-struct Identity {
-    /// Where new keys are saved (None: transient).
-    save: Option<PathBuf>,
-    template: Template,
-    session: Session,
-}
-
-/// One running listener.
-struct Running {
-    /// Its config and the global values its behaviour depends on; restarted when these change.
-    spec: Spec,
-    socket: Arc<TcpListener>,
-    stop: CancellationToken,
-    ctx: Arc<ListenerContext>,
-    pool: Arc<Pool>,
-    info: Arc<ListenerInfo>,
-    router: Arc<SamRouter>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Spec {
-    listener: Listener,
-    template: Template,
-    handshake_timeout: u64,
-    stream_timeout: u64,
-    max_clients: usize,
-    per_user_dir: Option<PathBuf>,
-    identity: Option<IdentityKey>,
-    /// `[udp]` when this listener accepts UDP ASSOCIATE.
-    udp: Option<crate::config::UdpConfig>,
-    /// Where datagrams go; None when unknown (UDP ASSOCIATE then fails with 0x01).
-    sam_udp: Option<crate::i2p::sam_router::UdpRouter>,
-    /// The automap listener's virtual network; its table is kept while it stays the same
-    /// (a new quarantine applies to the kept table: `start_automap`).
-    automap: Option<Network>,
-}
-
-/// Automap's ports as running: the DNS port (UDP and TCP on one address) and the
-/// transparent port, served for the automap listener.
-struct AutomapPorts {
-    config: AutomapConfig,
-    dns: Option<(Arc<UdpSocket>, Arc<TcpListener>)>,
-    trans: Option<Arc<TcpListener>>,
-    stop: CancellationToken,
-    /// The DNS port's slots, kept across reloads.
-    limits: Arc<DnsLimits>,
-}
 
 /// A listener as the new config wants it, ready to swap in.
 struct Planned {
@@ -92,14 +37,6 @@ struct Planned {
     auth: Option<crate::socks::AuthCheck>,
     /// Unchanged: keep the running one as it is.
     keep: bool,
-}
-
-/// Where a planned fixed identity comes from.
-enum IdentityPlan {
-    Keep(Identity),
-    /// Same keys, new tunnel options: a new session once the old one is closed.
-    Replace(Identity, Template),
-    New(Keys, Template),
 }
 
 struct Plan {
@@ -137,10 +74,8 @@ pub(super) struct Daemon {
     pub(super) draining: Vec<Arc<ListenerContext>>,
     pub(super) infos: Arc<RwLock<Vec<Arc<ListenerInfo>>>>,
     pub(super) pools: Arc<RwLock<Vec<Arc<Pool>>>>,
-    /// Failed logins by source address, for every listener.
-    logins: Arc<crate::proxy::logins::Logins>,
-    /// Client connections of all listeners together, from the descriptor limit.
-    budget: Arc<tokio::sync::Semaphore>,
+    /// The descriptor budget and failed logins, for every listener.
+    shared: Shared,
     automap: Option<AutomapPorts>,
 }
 
@@ -155,8 +90,10 @@ impl Daemon {
             draining: Vec::new(),
             infos: Arc::default(),
             pools: Arc::default(),
-            logins: Arc::default(),
-            budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
+            shared: Shared {
+                budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
+                logins: Arc::default(),
+            },
             automap: None,
         };
         d.books.load(&d.data_dir)?;
@@ -240,54 +177,11 @@ impl Daemon {
         let mut plan = Plan {
             listeners: Vec::new(),
             identities: HashMap::new(),
-            automap: self.plan_automap(cfg).await?,
+            automap: AutomapPorts::plan(cfg, self.automap.as_ref()).await?,
         };
-        let automap_listener = cfg.automap_listener();
         for l in cfg.listeners() {
-            let template = Template {
-                sam_addr: cfg.sam.clone(),
-                options: cfg.listener_options(&l.options)?,
-                sig_type: cfg.signature_type,
-                create_timeout: Duration::from_secs(cfg.session_timeout),
-            };
-            let (identity, per_user_dir) = if l.isolate == Isolate::Username {
-                let dir = l
-                    .persistent_users
-                    .then(|| cfg.data_dir().join("users").join(&l.name));
-                (None, dir)
-            } else {
-                let key = match cfg.listener_key_path(&l) {
-                    Some(p) => IdentityKey::File(p),
-                    None => IdentityKey::Transient(l.name.clone()),
-                };
-                if !plan.identities.contains_key(&key) {
-                    let p = self.plan_identity(&key, &template).await?;
-                    plan.identities.insert(key.clone(), p);
-                }
-                (Some(key), None)
-            };
-            let spec = Spec {
-                listener: l.clone(),
-                template,
-                handshake_timeout: cfg.handshake_timeout,
-                stream_timeout: cfg.stream_timeout,
-                max_clients: cfg.max_clients,
-                per_user_dir,
-                identity,
-                udp: cfg.udp_on(&l).then(|| cfg.udp.clone()),
-                sam_udp: cfg
-                    .sam_udp_addr()
-                    .map(|sam_udp| crate::i2p::sam_router::UdpRouter {
-                        sam_udp,
-                        max_send: cfg.sam_udp_max.unwrap_or(65_507),
-                    }),
-                automap: match &cfg.automap {
-                    Some(a) if automap_listener.as_deref() == Some(l.name.as_str()) => {
-                        Some(a.network)
-                    }
-                    _ => None,
-                },
-            };
+            let id = self.plan_listener_identity(cfg, &l, &mut plan.identities)?;
+            let spec = Spec::from_config(cfg, &l, id)?;
             let auth = l.auth_check()?;
             // The same address keeps its socket: never a moment without a listener, and
             // no EADDRINUSE from a socket that is still closing.
@@ -318,36 +212,36 @@ impl Daemon {
         Ok(plan)
     }
 
-    /// Automap's sockets for `cfg`: those running when the address is the same (no moment
-    /// without them), else bound now. The tasks are (re)started by `commit`.
-    async fn plan_automap(&self, cfg: &Config) -> Result<Option<AutomapPorts>> {
-        let Some(a) = &cfg.automap else {
-            return Ok(None);
+    /// Listener `l`'s identity: one per username, or its key's (planned into `identities`
+    /// once for the listeners that share it).
+    fn plan_listener_identity(
+        &self,
+        cfg: &Config,
+        l: &Listener,
+        identities: &mut HashMap<IdentityKey, IdentityPlan>,
+    ) -> Result<IdentityChoice> {
+        if l.isolate == Isolate::Username {
+            let dir = l
+                .persistent_users
+                .then(|| cfg.data_dir().join("users").join(&l.name));
+            return Ok(IdentityChoice {
+                key: None,
+                per_user_dir: dir,
+            });
+        }
+        let key = match cfg.listener_key_path(l) {
+            Some(p) => IdentityKey::File(p),
+            None => IdentityKey::Transient(l.name.clone()),
         };
-        let old = self.automap.as_ref();
-        let dns = match a.dns_listen {
-            None => None,
-            Some(addr) => match old.filter(|o| o.config.dns_listen == Some(addr)) {
-                Some(o) => o.dns.clone(),
-                None => Some(bind_dns(addr).await?),
-            },
-        };
-        let trans = match a.trans_listen {
-            None => None,
-            Some(addr) => match old.filter(|o| o.config.trans_listen == Some(addr)) {
-                Some(o) => o.trans.clone(),
-                None => Some(Arc::new(TcpListener::bind(addr).await.with_context(
-                    || format!("[automap] cannot listen on {addr} (trans_listen)"),
-                )?)),
-            },
-        };
-        Ok(Some(AutomapPorts {
-            config: a.clone(),
-            dns,
-            trans,
-            stop: CancellationToken::new(),
-            limits: old.map(|o| o.limits.clone()).unwrap_or_default(),
-        }))
+        if !identities.contains_key(&key) {
+            let template = listener_template(cfg, l)?;
+            let p = plan_identity(&key, &template, self.identities.get(&key))?;
+            identities.insert(key.clone(), p);
+        }
+        Ok(IdentityChoice {
+            key: Some(key),
+            per_user_dir: None,
+        })
     }
 
     /// Serve automap's ports for the automap listener as it runs now; the previous tasks
@@ -362,80 +256,8 @@ impl Daemon {
             // validate() makes sure the listener exists.
             return;
         };
-        let a = &ports.config;
-        r.ctx
-            .stand_ins
-            .set_quarantine(Duration::from_secs(a.quarantine));
-        if let Some((udp, tcp)) = &ports.dns {
-            let dns = Dns::new(r.router.clone(), r.ctx.clone(), a.ttl, ports.limits.clone());
-            let stop = ports.stop.clone();
-            tokio::spawn(
-                dns.clone()
-                    .serve_udp(udp.clone(), stop.clone().cancelled_owned()),
-            );
-            tokio::spawn(dns.serve_tcp(tcp.clone(), stop.cancelled_owned()));
-        }
-        if let Some(t) = &ports.trans {
-            tokio::spawn(crate::proxy::server::serve_transparent(
-                t.clone(),
-                r.router.clone(),
-                r.ctx.clone(),
-                ports.stop.clone().cancelled_owned(),
-            ));
-        }
-        if !a.network.is_loopback() {
-            warn!(
-                "automap network {} is not loopback: an application whose connection is not \
-                 redirected to the transparent port connects to that address on the network",
-                a.network
-            );
-        }
-        let show = |x: Option<std::net::SocketAddr>| x.map_or("off".to_string(), |a| a.to_string());
-        info!(
-            "automap for listener {name}: virtual addresses in {}, DNS on {}, transparent port on {}",
-            a.network,
-            show(a.dns_listen),
-            show(a.trans_listen)
-        );
+        ports.serve(&name, &r.router, &r.ctx);
         self.automap = Some(ports);
-    }
-
-    /// The automap ports running now, as the ports file shows them.
-    pub(super) fn automap_ports(&self, cfg: &Config) -> Option<super::ports::PortAutomap> {
-        let a = self.automap.as_ref()?;
-        Some(super::ports::PortAutomap {
-            listener: cfg.automap_listener()?,
-            network: a.config.network.to_string(),
-            dns: a.dns.as_ref().and_then(|(_, t)| t.local_addr().ok()),
-            transparent: a.trans.as_ref().and_then(|t| t.local_addr().ok()),
-        })
-    }
-
-    async fn plan_identity(&self, key: &IdentityKey, template: &Template) -> Result<IdentityPlan> {
-        if let Some(id) = self.identities.get(key) {
-            return Ok(if id.template == *template {
-                IdentityPlan::Keep(id.clone())
-            } else {
-                IdentityPlan::Replace(id.clone(), template.clone())
-            });
-        }
-        // New keys are the session's to ask the router for, under its deadlines: a router
-        // that does not answer must not keep the listener from opening.
-        let fresh = |save: Option<PathBuf>| Keys::New {
-            sig_type: template.sig_type,
-            save,
-        };
-        let keys = match key {
-            IdentityKey::File(p) => match keyfile::load(p)? {
-                Some(k) => {
-                    info!("identity loaded from {}", p.display());
-                    Keys::Ready(k)
-                }
-                None => fresh(Some(p.clone())),
-            },
-            IdentityKey::Transient(_) => fresh(None),
-        };
-        Ok(IdentityPlan::New(keys, template.clone()))
     }
 
     /// Swap the plan in. Synchronous: nothing can fail or be interrupted half-way.
@@ -503,105 +325,12 @@ impl Daemon {
 
     /// Start the accept loop of a planned listener (after stopping `prev`, if any).
     fn start(&mut self, p: Planned, prev: Option<Running>, started: &mut Started) -> Running {
-        let l = &p.spec.listener;
-        let (pool, identity_text) = match &p.spec.identity {
-            Some(key) => {
-                let id = &self.identities[key];
-                started.sessions.push(id.session.clone());
-                let mode = Mode::Fixed(id.session.clone());
-                let pool = Pool::new(&l.name, p.spec.template.clone(), mode);
-                let b32 = match id.session.keys() {
-                    Some(k) => k.destination().b32(),
-                    None => {
-                        let i = started.listeners.len();
-                        started.pending.push((i, id.session.clone()));
-                        PENDING.to_string()
-                    }
-                };
-                (Arc::new(pool), b32)
-            }
-            None => (
-                per_user_pool(&p.spec, prev.as_ref()),
-                "per-username".to_string(),
-            ),
-        };
-        let mut ctx = ListenerContext::new(
-            Duration::from_secs(p.spec.handshake_timeout),
-            Duration::from_secs(p.spec.stream_timeout),
-            p.spec.max_clients,
-        );
-        // Stand-ins are the listener's own; a restarted listener keeps the ones it handed out
-        // while its network stays the same.
-        ctx.budget = self.budget.clone();
-        ctx.logins = self.logins.clone();
-        ctx.stand_ins = match (&prev, p.spec.automap) {
-            (Some(r), a) if r.spec.automap == a => r.ctx.stand_ins.clone(),
-            // The quarantine is set by `start_automap`, right after, in the same commit.
-            (_, Some(net)) => Arc::new(StandIns::new(
-                net,
-                crate::naming::standins::DEFAULT_QUARANTINE,
-            )),
-            (_, None) => Arc::default(),
-        };
-        ctx.extended_errors = l.extended_errors;
-        ctx.per_user = p.spec.identity.is_none();
-        ctx.filter = l.filter;
-        if let Some(u) = &p.spec.udp {
-            // A restarted listener keeps counting its open associations against the
-            // limit, the new one if it changed.
-            let open = prev
-                .as_ref()
-                .and_then(|r| r.ctx.udp.as_ref())
-                .map(|old| old.open.clone())
-                .unwrap_or_default();
-            ctx.udp = Some(crate::proxy::context::UdpLimits {
-                max_payload: u.max_payload,
-                idle: Duration::from_secs(u.idle_timeout),
-                rate: u.rate,
-                open,
-                max_associations: u.max_associations,
-            });
-        }
-        ctx.user_agent = l.user_agent.clone();
-        ctx.irc_hide_account = l.irc_hide_account;
-        ctx.auth = p.auth;
-        if let Some(r) = &prev {
-            ctx.stats = r.ctx.stats.clone();
-        }
-        let ctx = Arc::new(ctx);
-        let (p1, p2) = (pool.clone(), pool.clone());
-        let info = Arc::new(ListenerInfo {
-            name: l.name.clone(),
-            listen: l.listen.to_string(),
-            identity: match &p.spec.identity {
-                Some(key) => {
-                    let s = self.identities[key].session.clone();
-                    let text = identity_text.clone();
-                    Box::new(move || {
-                        s.keys()
-                            .map(|k| k.destination().b32())
-                            .unwrap_or(text.clone())
-                    })
-                }
-                None => Box::new(|| "per-username".to_string()),
-            },
-            stats: ctx.stats.clone(),
-            session: Box::new(move || p1.session_view()),
-            per_user_identities: Box::new(move || p2.users()),
-        });
-        if !l.listen.ip().is_loopback() {
-            warn!(
-                "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can \
-                 use this I2P identity, and the network can see that you use I2P",
-                l.name, l.listen
-            );
-        }
-        let login = if ctx.auth.is_some() {
-            " (login required)"
-        } else {
-            ""
-        };
-        info!("listener {} on {}{login}", l.name, l.listen);
+        let (pool, identity_text) = self.listener_pool(&p.spec, prev.as_ref(), started);
+        let carried = Carried::from_previous(prev.as_ref().map(|r| (&r.spec, &*r.ctx)), &p.spec);
+        let ctx = Arc::new(listener_context(&p.spec, p.auth, carried, &self.shared));
+        let session = (p.spec.identity.as_ref()).map(|k| self.identities[k].session.clone());
+        let info = listener_info(&p.spec, &ctx, &pool, session, identity_text.clone());
+        log_start(&p.spec.listener, &ctx);
         if let Some(r) = prev {
             self.stop(r);
         }
@@ -618,6 +347,7 @@ impl Daemon {
             ctx.clone(),
             stop.clone().cancelled_owned(),
         ));
+        let l = &p.spec.listener;
         started.listeners.push(super::ListenerReady {
             name: l.name.clone(),
             listen: l.listen,
@@ -629,9 +359,41 @@ impl Daemon {
             stop,
             ctx,
             pool,
-            info,
+            info: Arc::new(info),
             router,
         }
+    }
+
+    /// The pool of a listener about to start, and its identity as the `destination` line
+    /// names it: its key's session (whose b32 `started` fills in once the keys are made),
+    /// or per username.
+    fn listener_pool(
+        &self,
+        spec: &Spec,
+        prev: Option<&Running>,
+        started: &mut Started,
+    ) -> (Arc<Pool>, String) {
+        let Some(key) = &spec.identity else {
+            return (per_user_pool(spec, prev), "per-username".to_string());
+        };
+        let id = &self.identities[key];
+        started.sessions.push(id.session.clone());
+        let mode = Mode::Fixed(id.session.clone());
+        let pool = Pool::new(&spec.listener.name, spec.template.clone(), mode);
+        let b32 = match id.session.keys() {
+            Some(k) => k.destination().b32(),
+            None => {
+                let i = started.listeners.len();
+                started.pending.push((i, id.session.clone()));
+                PENDING.to_string()
+            }
+        };
+        (Arc::new(pool), b32)
+    }
+
+    /// The automap ports running now, as the ports file shows them.
+    pub(super) fn automap_ports(&self, cfg: &Config) -> Option<super::ports::PortAutomap> {
+        self.automap.as_ref()?.ports_file(cfg)
     }
 
     /// Stop accepting on `r`; its connected clients carry on and are drained.
@@ -703,18 +465,6 @@ impl Daemon {
     }
 }
 
-/// The DNS port: TCP first, then UDP on the same port (which may have been 0).
-async fn bind_dns(addr: std::net::SocketAddr) -> Result<(Arc<UdpSocket>, Arc<TcpListener>)> {
-    let tcp = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("[automap] cannot listen on {addr} (dns_listen, TCP)"))?;
-    let addr = tcp.local_addr()?;
-    let udp = UdpSocket::bind(addr)
-        .await
-        .with_context(|| format!("[automap] cannot listen on {addr} (dns_listen, UDP)"))?;
-    Ok((Arc::new(udp), Arc::new(tcp)))
-}
-
 /// The connection budget for `cfg` under the current descriptor limit (logged).
 fn budget(cfg: &Config) -> usize {
     let nofile = crate::proxy::budget::nofile();
@@ -752,93 +502,19 @@ fn budget(cfg: &Config) -> usize {
     n
 }
 
-/// The identity `p` plans, its session started if it needs a new one.
-fn commit_identity(key: &IdentityKey, p: IdentityPlan) -> Identity {
-    let save = match key {
-        IdentityKey::File(p) => Some(p.clone()),
-        IdentityKey::Transient(_) => None,
+/// The listener's start in the log, with a warning where the network can reach it.
+fn log_start(l: &Listener, ctx: &ListenerContext) {
+    if !l.listen.ip().is_loopback() {
+        warn!(
+            "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can \
+             use this I2P identity, and the network can see that you use I2P",
+            l.name, l.listen
+        );
+    }
+    let login = if ctx.auth.is_some() {
+        " (login required)"
+    } else {
+        ""
     };
-    match p {
-        IdentityPlan::Keep(id) => id,
-        IdentityPlan::Replace(old, template) => {
-            // Keys the old session never got from the router are asked for again.
-            let keys = match old.session.keys() {
-                Some(k) => Keys::Ready(k.clone()),
-                None => Keys::New {
-                    sig_type: template.sig_type,
-                    save: old.save.clone(),
-                },
-            };
-            info!(
-                "identity {}: new tunnel options; its session is recreated (streams on the old \
-                 one end: routers refuse two sessions with the same keys)",
-                old.session
-                    .keys()
-                    .map(|k| k.destination().b32())
-                    .unwrap_or_else(|| PENDING.into())
-            );
-            let session = identity::fixed_session(
-                &session_name(key),
-                keys,
-                &template,
-                Some(old.session.clone()),
-            );
-            Identity {
-                save,
-                template,
-                session,
-            }
-        }
-        IdentityPlan::New(keys, template) => {
-            let session = identity::fixed_session(&session_name(key), keys, &template, None);
-            Identity {
-                save,
-                template,
-                session,
-            }
-        }
-    }
-}
-
-/// What a listener's identity is called before the router has made its keys.
-const PENDING: &str = "(new identity: keys not made yet)";
-
-/// The per-user pool of a listener: the one it had, when keys and options are unchanged
-/// (users keep their sessions across the reload); else a new one, which for persistent
-/// keys takes over from the old one (whose sessions must close first).
-fn per_user_pool(spec: &Spec, prev: Option<&Running>) -> Arc<Pool> {
-    let prev = prev.filter(|r| r.pool.is_per_user());
-    let unchanged = prev.filter(|r| {
-        r.spec.per_user_dir == spec.per_user_dir
-            && r.spec.template == spec.template
-            && r.spec.listener.idle_timeout == spec.listener.idle_timeout
-            && r.spec.listener.max_identities == spec.listener.max_identities
-    });
-    if let Some(r) = unchanged {
-        return r.pool.clone();
-    }
-    let mode = Mode::PerUser {
-        key_dir: spec.per_user_dir.clone(),
-        idle: Duration::from_secs(spec.listener.idle_timeout),
-        max: spec.listener.max_identities,
-    };
-    let pool = Pool::new(&spec.listener.name, spec.template.clone(), mode);
-    match prev {
-        Some(r) if r.spec.per_user_dir.is_some() => {
-            r.pool.close_all();
-            Arc::new(pool.replacing(r.pool.clone()))
-        }
-        _ => Arc::new(pool),
-    }
-}
-
-fn session_name(key: &IdentityKey) -> String {
-    match key {
-        IdentityKey::File(p) => p
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("eepsocks")
-            .to_string(),
-        IdentityKey::Transient(l) => l.clone(),
-    }
+    info!("listener {} on {}{login}", l.name, l.listen);
 }

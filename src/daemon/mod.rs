@@ -6,6 +6,9 @@
 //! prepared without touching what runs, and only then swapped in, in one synchronous step.
 //! A listener keeps its socket when its address stays, so it never stops listening.
 
+mod automap_ports;
+mod identities;
+mod listener;
 mod listeners;
 pub(crate) mod notify;
 pub mod ports;
