@@ -5,7 +5,7 @@
 //! for a forwarded request: the server's response is the reply) → pipelined bytes both
 //! ways → relay until both sides have closed.
 
-use crate::i2p::{OpenError, Router};
+use crate::i2p::{OpenError, Opened, Router};
 use crate::naming::{self, Target};
 use crate::proxy::client::{linger, send_reply, unless_hung_up};
 use crate::proxy::context::ListenerContext;
@@ -16,6 +16,7 @@ use crate::proxy::udp;
 use crate::socks::{
     Address, Command, Handshake, HandshakeError, Reply, Request, Step, Version, MAX_HANDSHAKE_BYTES,
 };
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -127,72 +128,11 @@ async fn attend<R: Router>(
     request: Request,
     pipelined: Vec<u8>,
 ) {
-    let stats = &ctx.stats;
     // 2. Policy: what is asked, and whether it is an I2P target.
-    if !matches!(
-        request.command,
-        Command::Connect | Command::Resolve | Command::HttpForward
-    ) {
-        client_log!(info, client = %peer, "refused: {:?} is not supported here (reply 0x07)", request.command);
-        let why = "only CONNECT, SOCKS RESOLVE and (where on) SOCKS5 UDP ASSOCIATE are supported";
-        send_reply(
-            &mut client,
-            &request,
-            Reply::CommandNotSupported,
-            why,
-            stats,
-        )
-        .await;
-        return;
-    }
-    // A stand-in address from an earlier RESOLVE or DNS answer stands for its name.
-    let address = match ctx.stand_ins.unmap(ctx.who(&request), &request.address) {
-        Some(name) => std::borrow::Cow::Owned(Address::Name(name)),
-        None => std::borrow::Cow::Borrowed(&request.address),
-    };
-    // A GarliCat address (fd60:db4d:ddb5::/48) stands for a destination this identity
-    // knows; 80 bits alone name none (docs/automap.md, "GarliCat").
-    let address = match &*address {
-        Address::Ipv6(ip) => match naming::garlicat::bits_of_address(ip) {
-            Some(bits) => match router.garlicat_target(request.credentials.as_ref(), &bits) {
-                naming::garlicat::Found::One(b32) => std::borrow::Cow::Owned(Address::Name(b32)),
-                found => {
-                    let name = naming::garlicat::name_of_bits(&bits);
-                    let why = if found == naming::garlicat::Found::Ambiguous {
-                        format!(
-                            "GarliCat address of {name}: ambiguous, two destinations this identity \
-                             knows share its 80 bits (use the name or the b32 address)"
-                        )
-                    } else {
-                        format!(
-                            "GarliCat address of {name}: no destination this identity knows has \
-                             these 80 bits (resolve its name first, or map {name} to it in the address book)"
-                        )
-                    };
-                    let reply = ctx.pick(&request, Reply::HostUnreachable, Reply::HostUnreachable);
-                    // The target stays out of the info log.
-                    let kind = if found == naming::garlicat::Found::Ambiguous {
-                        "ambiguous"
-                    } else {
-                        "unknown"
-                    };
-                    client_log!(info, client = %peer, "refused: an {kind} GarliCat address (EEPSOCKS_LOG=debug shows it; reply {})", code(&request, reply));
-                    debug!(client = %peer, "refused: {why}");
-                    send_reply(&mut client, &request, reply, &why, stats).await;
-                    return;
-                }
-            },
-            None => address,
-        },
-        _ => address,
-    };
-    let target = match naming::classify(&address) {
+    let target = match policy(peer, router, ctx, &request) {
         Ok(t) => t,
-        Err(refusal) => {
-            let reply = ctx.pick(&request, refusal.reply(), refusal.extended_reply());
-            client_log!(info, client = %peer, version = ?request.version, "refused {:?} of a {} (EEPSOCKS_LOG=debug shows the target): {refusal} (reply {})", request.command, refusal.kind(), code(&request, reply));
-            debug!(client = %peer, target = %request.address, "refused target");
-            send_reply(&mut client, &request, reply, &refusal.to_string(), stats).await;
+        Err(Refused { reply, why }) => {
+            send_reply(&mut client, &request, reply, &why, &ctx.stats).await;
             return;
         }
     };
@@ -201,38 +141,10 @@ async fn attend<R: Router>(
         return;
     }
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
-
-    // Whose names the IRC filter hides: looked up while the client waits for its reply,
-    // so its socket (and the uid on it) is surely still there.
-    let account = if request.command != Command::HttpForward
-        && ctx.irc_hide_account
-        && Filters::is_irc(ctx.filter, request.port)
-    {
-        // File reads (/proc/net/tcp, /etc/passwd): off the async threads.
-        let local = client.local_addr().ok();
-        tokio::task::spawn_blocking(move || crate::proxy::filter::account_names(peer, local))
-            .await
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-
-    // 3. Open the stream. Success is only claimed after the router said OK. A client that
-    //    hangs up meanwhile frees its slot at once, and no stream is opened for nobody.
-    let open = tokio::time::timeout(
-        ctx.stream_timeout,
-        router.open(request.credentials.as_ref(), &target, request.port),
-    );
-    let Some(opened) = unless_hung_up(&client, open).await else {
-        debug!(client = %peer, "left before the stream was open");
+    let account = irc_account(&client, peer, ctx, &request).await;
+    // 3. Open the stream.
+    let Some(opened) = open(&client, peer, router, ctx, &request, &target).await else {
         return;
-    };
-    let opened = match opened {
-        Ok(r) => r,
-        Err(_) => Err(OpenError::Timeout(format!(
-            "no stream within {:?}",
-            ctx.stream_timeout
-        ))),
     };
     let opened = match opened {
         Ok(o) => o,
@@ -240,14 +152,163 @@ async fn attend<R: Router>(
             let reply = ctx.open_error_reply(&request, &e);
             client_log!(info, client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
             debug!(client = %peer, target = target.as_str(), "failed target");
-            send_reply(&mut client, &request, reply, &e.to_string(), stats).await;
+            send_reply(&mut client, &request, reply, &e.to_string(), &ctx.stats).await;
             return;
         }
     };
-    let mut stream = opened.stream;
+    // 4-5. Success, then the relay.
+    connected(
+        client, peer, ctx, request, target, pipelined, opened, account,
+    )
+    .await;
+}
 
-    // 4. Success. The bytes each side already sent go through the relay, and its filters.
-    //    A forwarded request gets no reply of ours: the server's response is the reply.
+/// A request refused by the policy: the reply, and why (an HTTP client's body).
+struct Refused {
+    reply: Reply,
+    why: String,
+}
+
+/// Whether `request` may go on, and to which I2P target (logged when not).
+fn policy<R: Router>(
+    peer: SocketAddr,
+    router: &R,
+    ctx: &ListenerContext,
+    request: &Request,
+) -> Result<Target, Refused> {
+    if !matches!(
+        request.command,
+        Command::Connect | Command::Resolve | Command::HttpForward
+    ) {
+        client_log!(info, client = %peer, "refused: {:?} is not supported here (reply 0x07)", request.command);
+        let why = "only CONNECT, SOCKS RESOLVE and (where on) SOCKS5 UDP ASSOCIATE are supported";
+        return Err(Refused {
+            reply: Reply::CommandNotSupported,
+            why: why.into(),
+        });
+    }
+    // A stand-in address from an earlier RESOLVE or DNS answer stands for its name.
+    let address = match ctx.stand_ins.unmap(ctx.who(request), &request.address) {
+        Some(name) => Cow::Owned(Address::Name(name)),
+        None => Cow::Borrowed(&request.address),
+    };
+    let address = match &*address {
+        Address::Ipv6(ip) => match naming::garlicat::bits_of_address(ip) {
+            Some(bits) => garlicat(peer, router, ctx, request, &bits)?,
+            None => address,
+        },
+        _ => address,
+    };
+    naming::classify(&address).map_err(|refusal| {
+        let reply = ctx.pick(request, refusal.reply(), refusal.extended_reply());
+        client_log!(info, client = %peer, version = ?request.version, "refused {:?} of a {} (EEPSOCKS_LOG=debug shows the target): {refusal} (reply {})", request.command, refusal.kind(), code(request, reply));
+        debug!(client = %peer, target = %request.address, "refused target");
+        Refused {
+            reply,
+            why: refusal.to_string(),
+        }
+    })
+}
+
+/// A GarliCat address (fd60:db4d:ddb5::/48) stands for a destination this identity knows;
+/// 80 bits alone name none (docs/automap.md, "GarliCat").
+fn garlicat<R: Router>(
+    peer: SocketAddr,
+    router: &R,
+    ctx: &ListenerContext,
+    request: &Request,
+    bits: &naming::garlicat::Bits,
+) -> Result<Cow<'static, Address>, Refused> {
+    use naming::garlicat::Found;
+    let found = router.garlicat_target(request.credentials.as_ref(), bits);
+    if let Found::One(b32) = found {
+        return Ok(Cow::Owned(Address::Name(b32)));
+    }
+    let name = naming::garlicat::name_of_bits(bits);
+    let (kind, why) = if found == Found::Ambiguous {
+        let why = format!(
+            "GarliCat address of {name}: ambiguous, two destinations this identity \
+             knows share its 80 bits (use the name or the b32 address)"
+        );
+        ("ambiguous", why)
+    } else {
+        let why = format!(
+            "GarliCat address of {name}: no destination this identity knows has \
+             these 80 bits (resolve its name first, or map {name} to it in the address book)"
+        );
+        ("unknown", why)
+    };
+    let reply = ctx.pick(request, Reply::HostUnreachable, Reply::HostUnreachable);
+    // The target stays out of the info log.
+    client_log!(info, client = %peer, "refused: an {kind} GarliCat address (EEPSOCKS_LOG=debug shows it; reply {})", code(request, reply));
+    debug!(client = %peer, "refused: {why}");
+    Err(Refused { reply, why })
+}
+
+/// Whose names the IRC filter hides: looked up while the client waits for its reply, so
+/// its socket (and the uid on it) is surely still there.
+async fn irc_account(
+    client: &TcpStream,
+    peer: SocketAddr,
+    ctx: &ListenerContext,
+    request: &Request,
+) -> Vec<String> {
+    if request.command == Command::HttpForward
+        || !ctx.irc_hide_account
+        || !Filters::is_irc(ctx.filter, request.port)
+    {
+        return Vec::new();
+    }
+    // File reads (/proc/net/tcp, /etc/passwd): off the async threads.
+    let local = client.local_addr().ok();
+    tokio::task::spawn_blocking(move || crate::proxy::filter::account_names(peer, local))
+        .await
+        .unwrap_or_default()
+}
+
+/// Open the stream, under the stream deadline. Success is only claimed after the router
+/// said OK. A client that hangs up meanwhile frees its slot at once, and no stream is
+/// opened for nobody: None then.
+async fn open<R: Router>(
+    client: &TcpStream,
+    peer: SocketAddr,
+    router: &R,
+    ctx: &ListenerContext,
+    request: &Request,
+    target: &Target,
+) -> Option<Result<Opened, OpenError>> {
+    let open = tokio::time::timeout(
+        ctx.stream_timeout,
+        router.open(request.credentials.as_ref(), target, request.port),
+    );
+    let Some(opened) = unless_hung_up(client, open).await else {
+        debug!(client = %peer, "left before the stream was open");
+        return None;
+    };
+    Some(opened.unwrap_or_else(|_| {
+        Err(OpenError::Timeout(format!(
+            "no stream within {:?}",
+            ctx.stream_timeout
+        )))
+    }))
+}
+
+/// Steps 4 and 5 for an open stream: the success reply (none for a forwarded request: the
+/// server's response is the reply), then the relay until both directions have ended. The
+/// bytes each side already sent go through the relay, and its filters.
+#[allow(clippy::too_many_arguments)]
+async fn connected(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    ctx: &ListenerContext,
+    request: Request,
+    target: Target,
+    pipelined: Vec<u8>,
+    opened: Opened,
+    account: Vec<String>,
+) {
+    let stats = &ctx.stats;
+    let mut stream = opened.stream;
     stats.reply(Reply::Succeeded.code());
     stats.streams_opened.fetch_add(1, Ordering::Relaxed);
     let forward = request.command == Command::HttpForward;
@@ -297,9 +358,8 @@ async fn attend<R: Router>(
         on_kept_fin: Some(on_kept_fin),
     };
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
-    drop((request, target));
+    drop((request, target, account));
 
-    // 5. Relay until both directions have ended (half-closes passed on).
     // Undone however the relay ends (a panic or an abort included).
     let _finishing = FinishingGuard {
         set: finishing,
@@ -311,6 +371,7 @@ async fn attend<R: Router>(
         Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
     }
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
+    drop(identity);
 }
 
 /// Takes a stream back out of `ListenerContext::finishing` when it ends, if it was in.
