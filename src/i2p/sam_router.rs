@@ -2,7 +2,7 @@
 //! embedded one): names through the address books, then the router; streams through the
 //! identity that serves the client.
 
-use super::identity::Pool;
+use super::identity::{LeaseError, Pool};
 use super::sam::{DatagramConfig, DatagramSession, SamError, Session};
 use super::{OpenError, Opened, Router};
 use crate::naming::{garlicat, Books, Target};
@@ -103,7 +103,7 @@ impl Router for SamRouter {
 
     async fn resolve(&self, who: Option<&Credentials>, target: &Target) -> Result<(), OpenError> {
         if let Target::Name(name) = target {
-            let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+            let lease = self.pool.lease(who).await.map_err(map_lease)?;
             let found = self.lookup(&lease.session, name).await?;
             self.met(who, &found);
         }
@@ -119,7 +119,7 @@ impl Router for SamRouter {
             Target::B32(b) => b.clone(),
             Target::B33(_) => return Ok(None),
             Target::Name(name) => {
-                let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+                let lease = self.pool.lease(who).await.map_err(map_lease)?;
                 match b32_of(&self.lookup(&lease.session, name).await?) {
                     Some(b) => b,
                     None => return Ok(None),
@@ -152,7 +152,7 @@ impl Router for SamRouter {
         target: &Target,
         port: u16,
     ) -> Result<Opened, OpenError> {
-        let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+        let lease = self.pool.lease(who).await.map_err(map_lease)?;
         let dest = match target {
             // The router resolves hashes itself (a LeaseSet lookup): hand it the name.
             Target::B32(name) | Target::B33(name) => name.clone(),
@@ -194,10 +194,18 @@ impl SamRouter {
     }
 }
 
+/// Why a pool had no session, as an open error.
+fn map_lease(e: LeaseError) -> OpenError {
+    match e {
+        LeaseError::Limit(m) => OpenError::Limit(m),
+        LeaseError::KeyFile(_) => OpenError::Router(e.to_string()),
+        LeaseError::Sam(e) => map_sam(e, false),
+    }
+}
+
 /// SAM results to open errors. `lookup` marks NAMING LOOKUP replies.
 fn map_sam(e: SamError, lookup: bool) -> OpenError {
     match e {
-        SamError::Limit(m) => return OpenError::Limit(m),
         SamError::NotReady(m) => return OpenError::NotReady(m),
         SamError::Unreachable(m) => return OpenError::Unreachable(m),
         _ => {}

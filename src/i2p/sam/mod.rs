@@ -27,9 +27,6 @@ pub enum SamError {
     },
     #[error("the SAM session is not available")]
     NoSession,
-    /// A limit of ours, not the router's: too many identities, key files, ...
-    #[error("limit reached: {0}")]
-    Limit(String),
     /// The session is down (router unreachable or lost); being recreated.
     #[error("the router is unavailable: {0}")]
     Down(String),
