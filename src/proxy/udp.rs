@@ -61,10 +61,6 @@ pub async fn associate<R: Router>(
     limits: UdpLimits,
 ) {
     let st = &ctx.stats.udp;
-    async fn fail(client: &mut TcpStream, ctx: &ListenerContext, request: &Request, reply: Reply) {
-        inc(&ctx.stats.udp.associations_failed);
-        send_reply(client, request, reply, "", &ctx.stats).await;
-    }
     let Some(_slot) = Slot::take(&limits) else {
         client_log!(info, client = %peer, "UDP ASSOCIATE refused: {} associations open on this listener (reply 0x01)", limits.max_associations);
         fail(&mut client, &ctx, &request, Reply::GeneralFailure).await;
@@ -72,36 +68,8 @@ pub async fn associate<R: Router>(
     };
     // RFC 1928 §7: datagrams only from the client; the port too when the request names it.
     let pinned_port = (request.port != 0).then_some(request.port);
-    let relay = match client.local_addr() {
-        Ok(local) => UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await,
-        Err(e) => Err(e),
-    };
-    let relay = match relay.and_then(|r| r.local_addr().map(|a| (r, a))) {
-        Ok(r) => r,
-        Err(e) => {
-            client_log!(info, client = %peer, "UDP ASSOCIATE failed: no relay socket: {e} (reply 0x01)");
-            fail(&mut client, &ctx, &request, Reply::GeneralFailure).await;
-            return;
-        }
-    };
-    let (relay, bound) = relay;
-    let open = tokio::time::timeout(
-        ctx.stream_timeout,
-        router.datagrams(request.credentials.as_ref()),
-    );
-    let Some(dg) = unless_hung_up(&client, open).await else {
-        debug!(client = %peer, "left before the datagram session was up");
+    let Some((relay, bound, dg)) = set_up(&mut client, peer, &request, &*router, &ctx).await else {
         return;
-    };
-    let dg = dg.unwrap_or_else(|_| Err(OpenError::Timeout("no datagram session".into())));
-    let dg = match dg {
-        Ok(d) => d,
-        Err(e) => {
-            let reply = ctx.open_error_reply(&request, &e);
-            client_log!(info, client = %peer, "UDP ASSOCIATE failed: {e} (reply {:#04x})", reply.code());
-            fail(&mut client, &ctx, &request, reply).await;
-            return;
-        }
     };
     if client.write_all(&request.reply_bound(bound)).await.is_err() {
         return;
@@ -132,6 +100,53 @@ pub async fn associate<R: Router>(
     let why = a.run(&mut client).await;
     st.associations_active.fetch_sub(1, Ordering::Relaxed);
     debug!(client = %peer, "UDP association closed: {why}");
+}
+
+/// A refused association: counted, and the reply.
+async fn fail(client: &mut TcpStream, ctx: &ListenerContext, request: &Request, reply: Reply) {
+    inc(&ctx.stats.udp.associations_failed);
+    send_reply(client, request, reply, "", &ctx.stats).await;
+}
+
+/// The association's relay socket (on the address the client reached us at) and its
+/// datagram session, under the stream deadline; None once the client was answered (or
+/// left).
+async fn set_up<R: Router>(
+    client: &mut TcpStream,
+    peer: SocketAddr,
+    request: &Request,
+    router: &R,
+    ctx: &ListenerContext,
+) -> Option<(UdpSocket, SocketAddr, DatagramSession)> {
+    let relay = match client.local_addr() {
+        Ok(local) => UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await,
+        Err(e) => Err(e),
+    };
+    let (relay, bound) = match relay.and_then(|r| r.local_addr().map(|a| (r, a))) {
+        Ok(r) => r,
+        Err(e) => {
+            client_log!(info, client = %peer, "UDP ASSOCIATE failed: no relay socket: {e} (reply 0x01)");
+            fail(client, ctx, request, Reply::GeneralFailure).await;
+            return None;
+        }
+    };
+    let open = tokio::time::timeout(
+        ctx.stream_timeout,
+        router.datagrams(request.credentials.as_ref()),
+    );
+    let Some(dg) = unless_hung_up(client, open).await else {
+        debug!(client = %peer, "left before the datagram session was up");
+        return None;
+    };
+    match dg.unwrap_or_else(|_| Err(OpenError::Timeout("no datagram session".into()))) {
+        Ok(d) => Some((relay, bound, d)),
+        Err(e) => {
+            let reply = ctx.open_error_reply(request, &e);
+            client_log!(info, client = %peer, "UDP ASSOCIATE failed: {e} (reply {:#04x})", reply.code());
+            fail(client, ctx, request, reply).await;
+            None
+        }
+    }
 }
 
 struct Association<R: Router> {
