@@ -60,7 +60,12 @@ impl AutomapPorts {
     }
 
     /// Serve the ports for listener `name` (its router and context) until `stop`.
-    pub(super) fn serve(&self, name: &str, router: &Arc<SamRouter>, ctx: &Arc<ListenerContext>) {
+    pub(super) fn spawn_servers(
+        &self,
+        name: &str,
+        router: &Arc<SamRouter>,
+        ctx: &Arc<ListenerContext>,
+    ) {
         let a = &self.config;
         ctx.stand_ins
             .set_quarantine(Duration::from_secs(a.quarantine));

@@ -256,7 +256,7 @@ impl Daemon {
             // validate() makes sure the listener exists.
             return;
         };
-        ports.serve(&name, &r.router, &r.ctx);
+        ports.spawn_servers(&name, &r.router, &r.ctx);
         self.automap = Some(ports);
     }
 
