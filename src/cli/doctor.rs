@@ -141,7 +141,7 @@ async fn check_bridge(r: &mut Report, router: &Router) -> bool {
     } else {
         format!("router's SAM bridge {sam}")
     };
-    match tokio::time::timeout(Duration::from_secs(5), SamSocket::connect(&sam)).await {
+    match tokio::time::timeout(Duration::from_secs(5), SamSocket::connect(sam)).await {
         Ok(Ok(_)) => {
             r.ok(&format!("{bridge} answers"));
             true
@@ -181,7 +181,7 @@ async fn check_lookup(
         ),
         (Some(b), true) => {
             let what = format!("the router finds {b} (NAMING LOOKUP)");
-            match tokio::time::timeout(LOOKUP_TIMEOUT, router_lookup(&sam, b)).await {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, router_lookup(sam, b)).await {
                 Ok(Ok(Ok(_))) => r.ok(&what),
                 // emissary answers every sessionless lookup so (it looks up only inside a
                 // session); a b32 needs no name lookup to be reached, so the stream check
