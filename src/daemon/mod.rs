@@ -5,6 +5,14 @@
 //! reload is all-or-nothing: everything the new config needs (keys, sockets, logins) is
 //! prepared without touching what runs, and only then swapped in, in one synchronous step.
 //! A listener keeps its socket when its address stays, so it never stops listening.
+//!
+//! - `listeners`: the daemon's state and `apply` (prepare, then commit);
+//! - `listener`: one listener: its `Spec`, what a restart keeps (`Carried`), and the one
+//!   place its `ListenerContext` is built;
+//! - `identities`: the listeners' own identities across reloads;
+//! - `automap_ports`: automap's DNS and transparent ports;
+//! - `status`: the status endpoint (`/status`, `/metrics`), its rendering pure;
+//! - `ports`: the ports file; `notify`: systemd.
 
 mod automap_ports;
 mod identities;

@@ -6,7 +6,9 @@
 //!
 //! Then, for names: `book` (the user's address book and the subscriptions, and their lookup
 //! order before the router's), `standins` (addresses handed out by RESOLVE),
-//! `subscriptions` (hosts.txt feeds fetched through I2P) with its small `http` client.
+//! `subscriptions` (hosts.txt feeds, fetched through the `Feeds` the daemon hands in, so
+//! that naming never speaks SAM) with its small `http` client, `garlicat` (IPv6 addresses
+//! that stand for destinations an identity knows).
 
 pub mod book;
 pub mod garlicat;
