@@ -4,6 +4,7 @@
 //! `commit` swaps it in, synchronously.
 
 use super::automap_ports::AutomapPorts;
+use super::events::ListenerReady;
 use super::identities::{
     commit_identity, plan_identity, Identity, IdentityKey, IdentityPlan, PENDING,
 };
@@ -47,7 +48,7 @@ struct Plan {
 
 /// Listeners started by an `apply`, and the sessions to wait for.
 pub(super) struct Started {
-    pub(super) listeners: Vec<super::ListenerReady>,
+    pub(super) listeners: Vec<ListenerReady>,
     pub(super) sessions: Vec<Session>,
     /// Listeners whose identity's keys the router has yet to make: `listeners[i]` gets
     /// its b32 from the session once it is up (`fill_identities`).
@@ -133,7 +134,7 @@ impl Daemon {
         &mut self,
         current: &Config,
         source: &ConfigSource,
-    ) -> Result<(Config, Vec<super::ListenerReady>)> {
+    ) -> Result<(Config, Vec<ListenerReady>)> {
         match self.books.load(&self.data_dir) {
             Ok(()) => info!("reload: address book reloaded"),
             Err(e) => warn!("reload: address book not reloaded: {e:#}"),
@@ -348,7 +349,7 @@ impl Daemon {
             stop.clone().cancelled_owned(),
         ));
         let l = &p.spec.listener;
-        started.listeners.push(super::ListenerReady {
+        started.listeners.push(ListenerReady {
             name: l.name.clone(),
             listen: l.listen,
             identity: identity_text,

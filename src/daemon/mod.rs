@@ -15,6 +15,7 @@
 //! - `ports`: the ports file; `notify`: systemd.
 
 mod automap_ports;
+mod events;
 mod identities;
 mod listener;
 mod listeners;
@@ -26,6 +27,7 @@ use crate::config::{Config, ConfigSource};
 use crate::i2p::backend::Backend;
 use crate::i2p::identity;
 use anyhow::{Context, Result};
+pub use events::{Event, ListenerReady};
 use listeners::Daemon;
 use notify::Notifier;
 use std::future::Future;
@@ -37,27 +39,6 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_stream::{Stream, StreamExt};
 use tracing::{info, warn};
-
-/// What the daemon reports to its caller (tests) besides stdout and the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Every listener is up and its identity's session exists.
-    Ready(Vec<ListenerReady>),
-    /// A reload finished: the listeners it (re)started, or why nothing changed; and how
-    /// many stopped listeners still have clients connected.
-    Reloaded {
-        result: Result<Vec<ListenerReady>, String>,
-        draining: usize,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerReady {
-    pub name: String,
-    pub listen: SocketAddr,
-    /// The b32 of the listener's identity, or "per-username".
-    pub identity: String,
-}
 
 /// Serve `cfg` (validated; `cfg.sam` is the bridge of `backend`) until `shutdown`, then
 /// drain open connections for up to `drain_timeout`. Each item of `reloads` re-reads the
@@ -360,15 +341,4 @@ fn announce(cfg: &Config, listeners: Vec<ListenerReady>, outputs: &Outputs) -> R
     drop(out);
     outputs.event(Event::Ready(listeners));
     Ok(())
-}
-
-/// The line scripts read: `destination <b32 or per-username> (<name> on <addr>)`.
-impl std::fmt::Display for ListenerReady {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "destination {} ({} on {})",
-            self.identity, self.name, self.listen
-        )
-    }
 }

@@ -2,7 +2,7 @@
 //! binary layout), mode 0600, written atomically and never replaced.
 
 use crate::i2p::sam;
-use crate::i2p::PrivateKeys;
+use crate::destination::PrivateKeys;
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -180,7 +180,7 @@ fn b32_of(found: &str) -> Option<String> {
     if found.ends_with(".b32.i2p") {
         return Some(found.to_ascii_lowercase());
     }
-    crate::i2p::Destination::from_base64(found)
+    crate::destination::Destination::from_base64(found)
         .ok()
         .map(|d| d.b32())
 }
