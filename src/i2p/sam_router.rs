@@ -3,8 +3,8 @@
 //! identity that serves the client.
 
 use super::identity::{LeaseError, Pool};
+use super::router::{OpenError, Opened, Router};
 use super::sam::{DatagramConfig, DatagramSession, SamError, Session};
-use super::{OpenError, Opened, Router};
 use crate::naming::{garlicat, Books, Target};
 use crate::socks::Credentials;
 use std::sync::Arc;

@@ -11,8 +11,10 @@
 //! - emissary reads the SAM UDP port into an 8 KiB buffer and truncates past it, so the
 //!   line plus payload is held to [`DatagramConfig::max_send`].
 
+use super::commands::generate_keys_on;
+use super::error::SamError;
 use super::session::{Session, SessionConfig};
-use super::{generate_keys_on, SamError, SamSocket};
+use super::wire::SamSocket;
 use crate::destination::Destination;
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -134,7 +136,7 @@ impl DatagramSession {
             options: cfg.options.clone(),
             warm_sockets: false,
             datagram_port: Some(inbound.local_addr()?.port()),
-            create_timeout: super::CREATE_TIMEOUT,
+            create_timeout: super::session::CREATE_TIMEOUT,
             on_demand: true,
         });
         // Built before the wait, so that dropping this future (the client left, or the

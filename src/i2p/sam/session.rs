@@ -4,8 +4,8 @@
 //! when the router goes away. Streams open their own connections, from a small warm pool.
 
 use super::caps::{self, ENC_CLASSIC, ENC_KEY, ENC_PQ};
+use super::error::SamError;
 use super::wire::{ReplyLine, SamSocket};
-use super::SamError;
 use crate::destination::{Destination, PrivateKeys};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -543,8 +543,11 @@ async fn obtain_keys<'k>(
         }
     }
     let mut c = SamSocket::connect(&cfg.sam_addr).await?;
-    let new = match tokio::time::timeout(KEYGEN_TIMEOUT, super::generate_keys_on(&mut c, *sig_type))
-        .await
+    let new = match tokio::time::timeout(
+        KEYGEN_TIMEOUT,
+        super::commands::generate_keys_on(&mut c, *sig_type),
+    )
+    .await
     {
         Ok(r) => r?,
         Err(_) => {
