@@ -1,7 +1,7 @@
 //! Address books: the user's (hosts.txt, or i2pd's addresses.csv on import) and the one
 //! merged from subscriptions, and the order names are looked up in.
 
-use super::{classify, Target};
+use super::policy::{classify, Target};
 use crate::fsutil;
 use crate::socks::Address;
 use std::sync::RwLock;

@@ -5,8 +5,9 @@
 //! merged into `subscriptions.txt` (written atomically). A name, once learned, keeps its
 //! destination; names in the user's own book always win at lookup.
 
+use super::book::{AddressBook, Books};
 use super::http::{parse_response, parse_url, Validators};
-use super::{AddressBook, Books, Target};
+use super::policy::Target;
 use crate::fsutil;
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
