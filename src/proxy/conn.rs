@@ -157,10 +157,31 @@ async fn attend<R: Router>(
         }
     };
     // 4-5. Success, then the relay.
-    connected(
-        client, peer, ctx, request, target, pipelined, opened, account,
-    )
-    .await;
+    let filters = filters_for(ctx, &request, &account);
+    drop(account);
+    let asked = Asked {
+        request,
+        target,
+        pipelined,
+    };
+    connected(client, peer, ctx, asked, opened, filters).await;
+}
+
+/// What a client asked for, kept until its stream is open.
+struct Asked {
+    request: Request,
+    target: Target,
+    /// Bytes the client sent after its request.
+    pipelined: Vec<u8>,
+}
+
+/// The leak filters of a stream: a forwarded request's, else by the port and the listener.
+fn filters_for(ctx: &ListenerContext, request: &Request, account: &[String]) -> Filters {
+    if request.command == Command::HttpForward {
+        Filters::forward(ctx.user_agent.as_deref())
+    } else {
+        Filters::for_stream(ctx.filter, request.port, ctx.user_agent.as_deref(), account)
+    }
 }
 
 /// A request refused by the policy: the reply, and why (an HTTP client's body).
@@ -296,17 +317,19 @@ async fn open<R: Router>(
 /// Steps 4 and 5 for an open stream: the success reply (none for a forwarded request: the
 /// server's response is the reply), then the relay until both directions have ended. The
 /// bytes each side already sent go through the relay, and its filters.
-#[allow(clippy::too_many_arguments)]
 async fn connected(
     mut client: TcpStream,
     peer: SocketAddr,
     ctx: &ListenerContext,
-    request: Request,
-    target: Target,
-    pipelined: Vec<u8>,
+    asked: Asked,
     opened: Opened,
-    account: Vec<String>,
+    filters: Filters,
 ) {
+    let Asked {
+        request,
+        target,
+        pipelined,
+    } = asked;
     let stats = &ctx.stats;
     let mut stream = opened.stream;
     stats.reply(Reply::Succeeded.code());
@@ -322,16 +345,6 @@ async fn connected(
         return;
     }
     log_open(peer, &target);
-    let filters = if forward {
-        Filters::forward(ctx.user_agent.as_deref())
-    } else {
-        Filters::for_stream(
-            ctx.filter,
-            request.port,
-            ctx.user_agent.as_deref(),
-            &account,
-        )
-    };
     if !filters.is_none() {
         debug!(client = %peer, filter = filters.kind, "leak filter on");
     }
@@ -358,7 +371,7 @@ async fn connected(
         on_kept_fin: Some(on_kept_fin),
     };
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
-    drop((request, target, account));
+    drop((request, target));
 
     // Undone however the relay ends (a panic or an abort included).
     let _finishing = FinishingGuard {
