@@ -94,6 +94,7 @@ pub async fn start(dir: &Path, mut config: Config) -> Result<Demo> {
         datagram_port: None,
         create_timeout: crate::i2p::sam::CREATE_TIMEOUT,
         on_demand: true,
+        shared_datagrams: None,
     });
     // The proxy's own router joins through the network's reseed file.
     let router = Embedded::start(spec.joiner(&dir.join("router"))).await?;

@@ -11,15 +11,19 @@
 //! 3. `config`: the TOML settings, command-line overrides, importing i2pd / Java I2P
 //!    tunnel configs.
 //! 4. `i2p`: the router behind the `Router` trait: key files, identities and per-user
-//!    pools, the SAM v3 client, the subscriptions' feeds, the choice of backend.
+//!    pools, the SAM v3 client, the subscriptions' feeds, the choice of backend. `ports`
+//!    (the ports file and where running instances announce themselves) stands beside it.
 //! 5. `proxy`: the SOCKS front end (counters, the listener's context, the client socket's
-//!    helpers, relay, UDP ASSOCIATE, one client's life, the accept loops). `demo` (an
-//!    offline I2P network in this process, feature `embedded`) stands beside it.
+//!    helpers, relay, UDP ASSOCIATE, one client's life, the accept loops, an exec's
+//!    tally). `demo` (an offline I2P network in this process, feature `embedded`) stands
+//!    beside it.
 //! 6. `automap`: virtual addresses for I2P names: the DNS port (codec and server); the
 //!    transparent port runs on `proxy`.
-//! 7. `daemon`: the running proxy: listeners built from the config, identities, reload and
+//! 7. `exec`: `eepsocks exec` (a command in namespaces whose only way out is the daemon):
+//!    the launcher, the namespace side, and the control socket the daemon serves.
+//! 8. `daemon`: the running proxy: listeners built from the config, identities, reload and
 //!    drain, the status endpoint, driven by a shutdown future and a stream of reloads.
-//! 8. `cli`: the subcommands; `main.rs` only parses and dispatches.
+//! 9. `cli`: the subcommands; `main.rs` only parses and dispatches.
 
 pub mod automap;
 pub mod cli;
@@ -28,8 +32,10 @@ pub mod daemon;
 #[cfg(feature = "embedded")]
 pub mod demo;
 pub mod destination;
+pub mod exec;
 pub mod i2p;
 pub mod naming;
+pub mod ports;
 pub mod proxy;
 pub mod socks;
 

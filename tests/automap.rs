@@ -1458,3 +1458,81 @@ fn garlicat_addresses() {
         2
     );
 }
+
+/// A plain TCP connection to a GarliCat address, redirected by nftables (IPv6, inside a
+/// namespace of the test's own) to the transparent port, reaches the destination with
+/// those 80 bits once this identity knows it (the same rule as SOCKS5 ATYP 4); before
+/// that, and for any other IPv6 address, it is closed without a stream. Needs root.
+#[test]
+fn garlicat_through_the_transparent_port() {
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: needs root (a network namespace for the nftables redirect)");
+        return;
+    }
+    let ns = support::netns::Own::new("gc");
+    let r = Rig::in_netns(&ns.name);
+    r.fake.name(NAME, &r.service_dest);
+    let ports = support::netns::run(&ns.name, Ports::new);
+    let mut p = r.run(&ports.config(Some("")), &[]);
+    let trans_port = ports.trans.port();
+    // The whole GarliCat /48 and one other IPv6 network are local routes (so a connection
+    // to them leaves connect() for the output hook) and redirected to the transparent port.
+    for net in ["fd60:db4d:ddb5::/48", "fd00:1::/64"] {
+        ns.exec(&["ip", "-6", "route", "add", "local", net, "dev", "lo"]);
+    }
+    ns.exec(&["nft", "add table ip6 gc"]);
+    ns.exec(&[
+        "nft",
+        "add chain ip6 gc out { type nat hook output priority -100 ; }",
+    ]);
+    ns.exec(&[
+        "nft",
+        &format!(
+            "add rule ip6 gc out ip6 daddr {{ fd60:db4d:ddb5::/48, fd00:1::/64 }} tcp dport \
+             1-65535 redirect to :{trans_port}"
+        ),
+    ]);
+    let hash = Sha256::digest(r.service_dest.bytes());
+    let mut want = [0u8; 16];
+    want[..6].copy_from_slice(&[0xfd, 0x60, 0xdb, 0x4d, 0xdd, 0xb5]);
+    want[6..].copy_from_slice(&hash[..10]);
+    let want = std::net::Ipv6Addr::from(want);
+
+    // Reply bytes of a connection to `ip`:80 that sends "ping" (empty: closed by us).
+    let talk = |ip: std::net::Ipv6Addr| -> Vec<u8> {
+        support::netns::run(&ns.name, move || {
+            let mut s = TcpStream::connect((ip, 80)).expect("redirected connect");
+            s.set_read_timeout(Some(ANSWER)).unwrap();
+            s.write_all(b"ping").unwrap();
+            let mut back = Vec::new();
+            let _ = s.take(4).read_to_end(&mut back);
+            back
+        })
+    };
+    let count = |key: &'static str| {
+        let at = ports.status;
+        support::netns::run(&ns.name, move || counter(at, key))
+    };
+
+    // Unknown to this identity: closed, no stream asked of the router.
+    let connects = r.fake.count("STREAM CONNECT");
+    assert_eq!(talk(want), b"", "before the name was resolved");
+    assert_eq!(r.fake.count("STREAM CONNECT"), connects);
+    p.wait_log("refused: an unknown GarliCat address", ANSWER);
+
+    // The DNS port's AAAA makes it known to the listener's identity (as the transparent
+    // port's): the connection now reaches the echo service.
+    let dns = ports.dns;
+    let got = support::netns::run(&ns.name, move || {
+        aaaa_record(&ask(dns, NAME, RecordType::AAAA))
+    });
+    assert_eq!(got, want);
+    assert_eq!(talk(want), b"ping", "after AAAA {NAME}");
+    assert_eq!(count("transparent_refused"), 0);
+
+    // Another IPv6 address on the same redirect: closed and counted, as a direct one is.
+    assert_eq!(talk("fd00:1::7".parse().unwrap()), b"");
+    assert_eq!(count("transparent_refused"), 1);
+    assert_eq!(count("transparent"), 3);
+    p.term();
+}

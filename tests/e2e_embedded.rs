@@ -29,12 +29,27 @@ fn start(args: &[&str]) -> Eepsocks {
     Eepsocks::spawn_logging(args, None, "info,emissary=warn")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Listen here: the kernel picks the port when the socket is bound, and eepsocks announces
+/// it (`ready <addr>`, `listener … on <addr>`). A port picked beforehand could be taken by
+/// one of the demo's routers before the proxy binds it ("Address already in use").
+const ANY_PORT: &str = "127.0.0.1:0";
+
+/// A loopback address that refuses connections and that nothing else can take meanwhile:
+/// a socket bound there but not listening, held while the returned socket lives.
+fn refusing_addr() -> (tokio::net::TcpSocket, String) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let a = s.local_addr().unwrap().to_string();
+    (s, a)
+}
+
+/// The proxy's address as announced on the ready line.
+fn proxy_addr(ready: &Ready) -> String {
+    ready
+        .addrs
+        .first()
+        .cloned()
+        .expect("an address on the ready line")
 }
 
 /// curl through the proxy; retried while the young network settles (emissary's first
@@ -64,11 +79,11 @@ fn curl(args: &[&str], url: &str) -> String {
 }
 
 /// `eepsocks run` with config text `conf`, data in `<tmp>/<name>`, SAM address `sam` and
-/// `extra` run flags, on a free port; returns it and its listen address.
-fn run_proxy(tmp: &Path, name: &str, conf: &str, sam: &str, extra: &[&str]) -> (Eepsocks, String) {
+/// `extra` run flags, on a port of the kernel's choice (see `listening_on`).
+fn run_proxy(tmp: &Path, name: &str, conf: &str, sam: &str, extra: &[&str]) -> Eepsocks {
     let conf_path = tmp.join(format!("{name}.toml"));
     fs::write(&conf_path, conf).unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = ANY_PORT;
     let data = tmp.join(name);
     let mut args = vec![
         "--config",
@@ -79,18 +94,26 @@ fn run_proxy(tmp: &Path, name: &str, conf: &str, sam: &str, extra: &[&str]) -> (
         sam,
         "run",
         "--listen",
-        &listen,
+        listen,
     ];
     args.extend_from_slice(extra);
-    (start(&args), listen)
+    start(&args)
 }
 
-fn start_demo(dir: &Path, port: u16) -> (Eepsocks, Ready) {
-    let listen = format!("127.0.0.1:{port}");
-    let p = start(&["demo", "--listen", &listen, "--dir", dir.to_str().unwrap()]);
+/// The address of `p`'s listener named eepsocks, from its log line (also before `ready`).
+fn listening_on(p: &Eepsocks) -> String {
+    let line = p.wait_log("listener eepsocks on ", Duration::from_secs(30));
+    let at = line.split("listener eepsocks on ").nth(1).unwrap();
+    at.split_whitespace().next().unwrap().to_string()
+}
+
+/// The demo in `dir`, on a port of the kernel's choice; its ready lines and its address.
+fn start_demo(dir: &Path) -> (Eepsocks, Ready, String) {
+    let p = start(&["demo", "--listen", ANY_PORT, "--dir", dir.to_str().unwrap()]);
     let ready = p.wait_ready();
     println!("demo ready in {:.2} s", ready.after.as_secs_f32());
-    (p, ready)
+    let proxy = proxy_addr(&ready);
+    (p, ready, proxy)
 }
 
 #[test]
@@ -98,9 +121,7 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let port = free_port();
-    let proxy = format!("127.0.0.1:{port}");
-    let (mut p, ready) = start_demo(&dir, port);
+    let (mut p, ready, proxy) = start_demo(&dir);
     let site = ready.field("demo.i2p");
     let me = ready.field("destination");
     assert!(site.ends_with(".b32.i2p") && site.len() == 60, "{site}");
@@ -166,7 +187,7 @@ fn demo_serves_curl_by_name_and_b32_and_keeps_identities() {
     assert!(p.term().success());
 
     // Same directory: the same network, site address and proxy identity.
-    let (mut p, ready) = start_demo(&dir, port);
+    let (mut p, ready, proxy) = start_demo(&dir);
     assert_eq!(ready.field("demo.i2p"), site);
     assert_eq!(ready.field("destination"), me);
     curl(&["--socks5-hostname", &proxy], "http://demo.i2p/");
@@ -219,8 +240,7 @@ fn bound_sockets(pid: u32) -> Vec<(&'static str, String, bool)> {
 fn demo_binds_loopback_only() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let (p, ready) = start_demo(&tmp.path().join("demo"), free_port());
-    let _ = ready;
+    let (p, _ready, _) = start_demo(&tmp.path().join("demo"));
     let socks = bound_sockets(p.pid());
     let tcp = socks.iter().filter(|s| s.0 == "tcp").count();
     let udp = socks.len() - tcp;
@@ -240,14 +260,14 @@ fn demo_first_screen_is_short_and_exit_is_quiet() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let listen = format!("127.0.0.1:{}", free_port());
     let mut cmd = support::launcher::command(
-        ["demo", "--listen", &listen, "--dir", dir.to_str().unwrap()],
+        ["demo", "--listen", ANY_PORT, "--dir", dir.to_str().unwrap()],
         None,
     );
     cmd.env_remove("EEPSOCKS_LOG").env_remove("RUST_LOG");
     let mut p = Eepsocks::spawn_command(cmd);
     let ready = p.wait_ready();
+    let listen = proxy_addr(&ready);
     // The screen as the user sees it when told to try curl. A curl while the young network
     // settles may log a failed stream, or emissary's "lease set not found" warning: the
     // network answering, not a fault, so the screen is judged at ready.
@@ -302,14 +322,14 @@ fn demo_first_screen_is_short_and_exit_is_quiet() {
 fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let (demo, ready) = start_demo(&tmp.path().join("demo"), free_port());
+    let (demo, ready, _) = start_demo(&tmp.path().join("demo"));
     let site = ready.field("demo.i2p");
     // "demo: SAM bridges: site router A, proxy router B"
     let l = demo.wait_log("demo: SAM bridges:", Duration::from_secs(5));
     let bridge = l.rsplit(' ').next().unwrap().to_string();
 
     // 1. A bridge answers (emissary's, in the demo): eepsocks uses it over SAM.
-    let (p, listen) = run_proxy(
+    let p = run_proxy(
         tmp.path(),
         "d1",
         "status_listen = \"off\"\nextended_errors = true\n[options]\n\"inbound.length\" = 1\n\
@@ -317,7 +337,7 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
         &bridge,
         &["--router", "auto", "--transient"],
     );
-    p.wait_ready();
+    let listen = proxy_addr(&p.wait_ready());
     p.wait_log(
         &format!("router: SAM bridge at {bridge} (auto: it answered)"),
         Duration::from_secs(1),
@@ -347,14 +367,14 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
     // its bootstrap. It is on the public network (net id 2), which is unreachable here,
     // so it never gets ready; a request meanwhile gets a prompt general failure that says
     // the router is not ready (not a wait for the stream timeout, 0x06).
-    let dead = format!("127.0.0.1:{}", free_port());
+    let (_held, dead) = refusing_addr();
     let seed = tmp.path().join("demo/net/reseed.zip");
     let conf = format!(
         "status_listen = \"off\"\nstream_timeout = 20\n[embedded]\nssu2 = false\n\
          reseed_file = {:?}\n",
         seed.to_str().unwrap()
     );
-    let (p, listen) = run_proxy(tmp.path(), "d2", &conf, &dead, &[]);
+    let p = run_proxy(tmp.path(), "d2", &conf, &dead, &[]);
     let data = tmp.path().join("d2");
     p.wait_log(
         &format!("no SAM bridge answers at {dead} (auto): using the embedded router"),
@@ -365,7 +385,7 @@ fn auto_takes_a_bridge_that_answers_and_embeds_when_none_does() {
         Duration::from_secs(10),
     );
     p.wait_log("reseeded from", Duration::from_secs(1));
-    p.wait_log("listener eepsocks on", Duration::from_secs(10));
+    let listen = listening_on(&p);
     assert!(data.join("router/router.keys").exists());
     let mut s = TcpStream::connect(&listen).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -415,14 +435,13 @@ fn demo_sends_nothing_off_loopback() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cap = Capture::start(&ns, tmp.path());
 
-    let listen = "127.0.0.1:4447";
     let dir = tmp.path().join("demo");
     let mut p = Eepsocks::spawn_logging(
-        ["demo", "--listen", listen, "--dir", dir.to_str().unwrap()],
+        ["demo", "--listen", ANY_PORT, "--dir", dir.to_str().unwrap()],
         Some(&ns),
         "info,emissary=warn",
     );
-    p.wait_ready();
+    let listen = &proxy_addr(&p.wait_ready());
     let curl = |args: &[&str]| {
         Command::new("ip")
             .args(["netns", "exec", &ns, "curl", "-sS", "-m", "30"])
@@ -457,14 +476,12 @@ fn demo_udp_associate_echo() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
     let mut p = Eepsocks::spawn_logging(
-        ["demo", "--listen", &listen, "--dir", dir.to_str().unwrap()],
+        ["demo", "--listen", ANY_PORT, "--dir", dir.to_str().unwrap()],
         None,
         "info,emissary=warn,eepsocks::demo=debug",
     );
-    p.wait_ready();
+    let listen = proxy_addr(&p.wait_ready());
     let echo = p.wait_log("demo: datagram echo ", Duration::from_secs(60));
     let echo = echo
         .split("demo: datagram echo ")
@@ -492,11 +509,20 @@ fn demo_udp_associate_echo() {
     };
     let burst = run(1000, true);
     support::services::assert_udp_burst(&burst, &p.log());
-    // emissary 0.4.0 has ML-KEM: the proxy's session is post-quantum. Its DATAGRAM2
-    // receive path panics (src/i2p/sam/caps.rs), so UDP stays on STYLE=DATAGRAM.
+    // emissary 0.4.0 has ML-KEM: the proxy's session is post-quantum. It has PRIMARY: the
+    // identity is one PRIMARY session, and the first association used its datagram
+    // subsession. Its DATAGRAM2 receive path is broken (src/i2p/sam/caps.rs), so that
+    // subsession is STYLE=DATAGRAM.
     let v = status_json(&status);
     let l = &v["listeners"][0];
     assert_eq!(l["post_quantum"], true, "{v}");
+    assert_eq!(l["session_style"], "PRIMARY", "{v}");
+    assert_eq!(l["udp_subsession"], "DATAGRAM", "{v}");
+    let log = p.log();
+    assert!(
+        !log.contains("refused a PRIMARY") && !log.contains("subsession ("),
+        "{log}"
+    );
     // (The bridge's choice is logged at debug: the default needs no word at info.)
     println!("status: post_quantum {}", l["post_quantum"]);
     // Two at once: each sees only its own datagrams.
@@ -518,9 +544,8 @@ fn demo_udp_associate_echo() {
 fn recipes_clients_fetch_the_demo_page() {
     let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let (_demo, _ready) = start_demo(&tmp.path().join("demo"), port);
-    let proxy = format!("127.0.0.1:{port}");
+    let (_demo, _ready, proxy) = start_demo(&tmp.path().join("demo"));
+    let port = proxy.rsplit(':').next().unwrap().to_string();
     // The network settles first (the same retry as curl's).
     curl(&["--socks5-hostname", &proxy], "http://demo.i2p/");
     let request = "GET / HTTP/1.0\r\nHost: demo.i2p\r\n\r\n";

@@ -501,7 +501,8 @@ fn status(r: &Run) {
     let status = text(&out.stdout);
     assert!(
         status.contains(&r.b32) && status.contains("\"session_up\":true"),
-        "{status}"
+        "{status}{}",
+        text(&out.stderr)
     );
     assert!(
         !status.contains("\"streams_opened\":0,") && !status.contains("\"not_allowed\":0"),

@@ -181,14 +181,13 @@ fn demo_applies_the_config_and_bare_commands_find_it() {
     let home = dir.path().join("home");
     let runtime = dir.path().join("runtime");
     std::fs::create_dir_all(&home).unwrap();
-    let [listen, status, dns] = free_addrs::<3>();
+    // Port 0: the kernel picks when binding, and the demo names what it got (a port
+    // picked beforehand could be taken by one of the demo's routers first).
     let cfg = dir.path().join("demo.toml");
     std::fs::write(
         &cfg,
-        format!(
-            "listen = \"{listen}\"\nstatus_listen = \"{status}\"\nextended_errors = true\n\
-             [automap]\ndns_listen = \"{dns}\"\n"
-        ),
+        "listen = \"127.0.0.1:0\"\nstatus_listen = \"127.0.0.1:0\"\nextended_errors = true\n\
+         [automap]\ndns_listen = \"127.0.0.1:0\"\n",
     )
     .unwrap();
     let mut cmd = command(
@@ -207,15 +206,21 @@ fn demo_applies_the_config_and_bare_commands_find_it() {
         .env("EEPSOCKS_LOG", "info,emissary=warn");
     let mut p = support::launcher::Eepsocks::spawn_command(cmd);
     let ready = p.wait_ready_within(Duration::from_secs(120));
-    assert!(
-        ready.stdout.iter().any(|l| l.contains(&listen.to_string())),
-        "{:?}",
-        ready.stdout
-    );
-    p.wait_log(
-        &format!("status on http://{status}/"),
-        Duration::from_secs(5),
-    );
+    let listen: std::net::SocketAddr = ready.only().addr.parse().unwrap();
+    assert_ne!(listen.port(), 0, "{:?}", ready.stdout);
+    assert_eq!(ready.addrs, [listen.to_string()], "{:?}", ready.stdout);
+    // "status on http://127.0.0.1:PORT/status and /metrics"
+    let status_line = p.wait_log("status on http://", Duration::from_secs(5));
+    assert!(!status_line.contains(":0/"), "{status_line}");
+    // "automap for listener …: …, DNS on 127.0.0.1:PORT, transparent port on off"
+    let automap = p.wait_log("automap for listener", Duration::from_secs(5));
+    let dns: std::net::SocketAddr = automap
+        .split("DNS on ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no DNS address in {automap:?}"));
+    assert_ne!(dns.port(), 0, "{automap}");
     // The DNS port answers a query for demo.i2p (automap) with an A record.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

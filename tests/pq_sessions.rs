@@ -26,6 +26,7 @@ fn config(fake: &FakeSam, seed: u64, options: &[(&str, &str)]) -> SessionConfig 
         datagram_port: None,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
         on_demand: true,
+        shared_datagrams: None,
     }
 }
 

@@ -283,3 +283,42 @@ async fn http_connect_tunnels_and_asks_for_a_login() {
     .await;
     assert_eq!(got, status);
 }
+
+/// A client that closes (its FIN kept from a SAM stream) while the server never closes (an
+/// echo, a keep-alive HTTP server): its stream only finishes a reply, and gives its slot up
+/// to a new client when every slot is taken. Before, it held the slot for the 30 s idle
+/// spell, so a listener took at most max_clients / 30 such streams a second.
+#[test]
+fn finishing_streams_give_their_slots_to_new_clients() {
+    let proxy = Frontend::new(local_echo())
+        .half_close(false)
+        .max_clients(2)
+        .spawn_thread();
+    for round in 0..6 {
+        let mut s = connect(proxy);
+        s.write_all(b"ping").unwrap();
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"ping", "round {round}");
+        // Closed for good: the echo server never closes its side.
+        drop(s);
+    }
+    // A client still sending is never evicted: with both slots held by live clients, a
+    // third is closed without a reply.
+    let mut a = connect(proxy);
+    let mut b = connect(proxy);
+    let mut c = TcpStream::connect(proxy).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = c.write_all(&[5, 1, 0]);
+    let mut buf = [0u8; 2];
+    assert!(
+        matches!(c.read(&mut buf), Ok(0) | Err(_)),
+        "a third live client was served"
+    );
+    for s in [&mut a, &mut b] {
+        s.write_all(b"live").unwrap();
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"live");
+    }
+}

@@ -36,6 +36,7 @@ fn config(fake: &FakeSam, name: &str, seed: u64) -> SessionConfig {
         datagram_port: None,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
         on_demand: true,
+        shared_datagrams: None,
     }
 }
 
@@ -444,6 +445,7 @@ fn template(fake: &FakeSam, quantity: &str) -> Template {
         options: vec![("inbound.quantity".into(), quantity.into())],
         sig_type: 7,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
+        datagrams: false,
     }
 }
 

@@ -26,6 +26,8 @@ async fn endpoint() -> SocketAddr {
             since: None,
             error: None,
             post_quantum: None,
+            style: None,
+            udp_subsession: None,
         }),
         per_user_identities: Box::new(|| 0),
     });

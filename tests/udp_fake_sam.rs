@@ -43,12 +43,26 @@ async fn rig_with(
     max_payload: usize,
     tweak: impl FnOnce(&mut ListenerContext),
 ) -> Rig {
+    rig_full(max_associations, max_payload, tweak, |_| {}, false).await
+}
+
+/// `rig_with` on a bridge set up by `dialect` first; `datagrams`: the identity's session
+/// offers its datagram subsession to associations where the bridge has PRIMARY.
+async fn rig_full(
+    max_associations: usize,
+    max_payload: usize,
+    tweak: impl FnOnce(&mut ListenerContext),
+    dialect: impl FnOnce(&FakeSam),
+    datagrams: bool,
+) -> Rig {
     let fake = FakeSam::start();
+    dialect(&fake);
     let tpl = Template {
         sam_addr: fake.addr(),
         options: vec![],
         sig_type: 7,
         create_timeout: eepsocks::i2p::sam::CREATE_TIMEOUT,
+        datagrams,
     };
     let session = identity::fixed_session("l", test_keys(5).into(), &tpl, None);
     timeout(T, session.usable_id()).await.unwrap().unwrap();
@@ -626,4 +640,130 @@ async fn a_book_name_for_a_b32_is_looked_up_for_the_send_line() {
         assert_eq!(got.last(), Some(&i));
     }
     assert_eq!(r.ctx.stats.udp.dropped_unsent.load(Ordering::Relaxed), 0);
+}
+
+/// Echo `n` tagged datagrams through the association at `relay`; each must come back,
+/// and none of another association's.
+async fn echo_tagged(r: &Rig, u: &UdpSocket, relay: SocketAddr, tag: u8, n: u8) {
+    for i in 0..n {
+        u.send_to(&[header(&r.echo, 9, 0), vec![tag, i]].concat(), relay)
+            .await
+            .unwrap();
+    }
+    let mut got = 0;
+    while let Some(d) = recv(u, Duration::from_millis(500)).await {
+        assert_eq!(d[d.len() - 2], tag, "a datagram of another association");
+        got += 1;
+    }
+    assert_eq!(got, n, "association {}", tag as char);
+}
+
+/// Where the bridge has PRIMARY (a 3.3 bridge with DATAGRAM2; emissary's 3.2), the
+/// listener's identity is one PRIMARY session with a STREAM and a datagram subsession, and
+/// a UDP association uses that subsession: no DEST GENERATE, no session of its own, its
+/// datagrams sent as the identity. A second association meanwhile gets a session of its
+/// own (a router cannot tell two apart on one destination: emissary sends ports 0); once
+/// the first ends, the next one takes the subsession again, and each sees only its own.
+#[tokio::test]
+async fn an_association_uses_its_identitys_datagram_subsession() {
+    for (minor, style) in [(3u8, "DATAGRAM2"), (2, "DATAGRAM")] {
+        let r = rig_full(
+            4,
+            11 * 1024,
+            |_| {},
+            |f| {
+                f.modern(&[]);
+                f.set_max_version(minor);
+            },
+            true,
+        )
+        .await;
+        let identity = test_keys(5).destination().b32();
+        let cmds = r.fake.commands();
+        let has = |p: &str| cmds.iter().any(|c| c.starts_with(p));
+        assert!(has("SESSION CREATE STYLE=PRIMARY"), "3.{minor}: {cmds:?}");
+        assert!(has("SESSION ADD STYLE=STREAM"), "3.{minor}: {cmds:?}");
+        assert!(
+            has(&format!("SESSION ADD STYLE={style} ")),
+            "3.{minor}: {cmds:?}"
+        );
+        let generated = r.fake.count("DEST GENERATE");
+        let sessions = r.fake.count("SESSION CREATE");
+
+        // The first association: the identity's subsession, nothing created for it.
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (ca, rep, ra) = associate(r.socks, a.local_addr().unwrap()).await;
+        assert_eq!(rep, 0);
+        echo_tagged(&r, &a, ra, b'a', 20).await;
+        assert_eq!(r.fake.count("DEST GENERATE"), generated, "3.{minor}");
+        assert_eq!(r.fake.count("SESSION CREATE"), sessions, "3.{minor}");
+        // The echo answered the identity's own destination.
+        let senders: Vec<String> = r
+            .fake
+            .commands()
+            .iter()
+            .filter(|c| c.starts_with("SESSION ADD STYLE=DATAGRAM"))
+            .cloned()
+            .collect();
+        assert_eq!(senders.len(), 1, "{senders:?}");
+        assert!(
+            r.fake
+                .with_state(|s| s.datagram_sessions())
+                .iter()
+                .any(
+                    |(d, _)| eepsocks::i2p::Destination::from_base64(d).unwrap().b32() == identity
+                ),
+            "no datagram subsession as the identity"
+        );
+
+        // A second one meanwhile: a session of its own.
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (_cb, rep, rb) = associate(r.socks, b.local_addr().unwrap()).await;
+        assert_eq!(rep, 0);
+        assert_eq!(r.fake.count("DEST GENERATE"), generated + 1, "3.{minor}");
+        echo_tagged(&r, &a, ra, b'a', 10).await;
+        echo_tagged(&r, &b, rb, b'b', 10).await;
+
+        // The first ends: the identity's session stays, the next takes the subsession.
+        drop(ca);
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let t0 = std::time::Instant::now();
+        let rc = loop {
+            let (cc, rep, rc) = associate(r.socks, c.local_addr().unwrap()).await;
+            assert_eq!(rep, 0);
+            if r.fake.count("DEST GENERATE") == generated + 1 {
+                break (cc, rc);
+            }
+            // The first association's end was not seen yet: that one got its own.
+            assert!(t0.elapsed() < T, "the subsession was never free again");
+            drop(cc);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        echo_tagged(&r, &c, rc.1, b'c', 10).await;
+        echo_tagged(&r, &b, rb, b'b', 5).await;
+        assert!(
+            r.fake.sessions().iter().any(|s| s.b32 == identity),
+            "the identity's session ended with an association"
+        );
+    }
+}
+
+/// A bridge without PRIMARY (a 3.3 bridge without DATAGRAM2: an i2pd older than 2.58)
+/// keeps today's layout: a STREAM session, and a session per association.
+#[tokio::test]
+async fn without_primary_each_association_has_its_own_session() {
+    let r = rig_full(4, 11 * 1024, |_| {}, |_| {}, true).await;
+    let cmds = r.fake.commands();
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("SESSION CREATE STYLE=STREAM")),
+        "{cmds:?}"
+    );
+    assert_eq!(r.fake.count("SESSION ADD"), 0);
+    let generated = r.fake.count("DEST GENERATE");
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (_ca, rep, ra) = associate(r.socks, a.local_addr().unwrap()).await;
+    assert_eq!(rep, 0);
+    assert_eq!(r.fake.count("DEST GENERATE"), generated + 1);
+    echo_tagged(&r, &a, ra, b'a', 10).await;
 }

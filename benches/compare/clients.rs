@@ -423,7 +423,12 @@ pub async fn router_rounds(peers: Vec<Peer>, q: bool, router_pid: u32) -> Router
             };
             let via = &peers[i].1;
             if round < 3 {
-                tp[i].push(bulk(via, bulk_bytes).await.expect("bulk"));
+                // A failed transfer is reported and left out (the median is of the others);
+                // it must not end the run and hide the other peers' figures.
+                match bulk(via, bulk_bytes).await {
+                    Ok(r) => tp[i].push(r),
+                    Err(e) => eprintln!("{}: bulk failed in round {round}: {e}", peers[i].0),
+                }
             }
             for (c, &n) in concurrency.iter().enumerate() {
                 let eep = || peers[i].2.map_or(0.0, cpu_secs);

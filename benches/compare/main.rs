@@ -23,8 +23,11 @@
 //! - automap: HTTP CONNECT vs SOCKS5 handshakes on the same front end (direct TCP connect
 //!   as the floor); answers per second of the DNS port vs a UDP echo (the floor).
 //!
-//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|pq|filter|automap|udp`
-//! runs one part; `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
+//! - exec: `eepsocks exec` (plain sockets) vs SOCKS5 on the same demo, daemon and site:
+//!   TTFB, bulk, setup/s; and launch to first byte with a warm daemon.
+//!
+//! Rounds alternate between peers; tables report medians. `EEPSOCKS_BENCH=frontend|router|embedded|pq|filter|automap|udp|exec`
+//! runs one part (`defaults`: the shipped tunnel defaults on 6 routers; `callgrind`: instructions per stream, alone); `EEPSOCKS_BENCH_QUICK=1` shrinks every size (a smoke run).
 //! Router part, for before/after in one run: `EEPSOCKS_BENCH_BASELINE=<binary>:cfg=<toml>`
 //! adds peers (another eepsocks build, or this one with another config);
 //! `EEPSOCKS_BENCH_ROUNDS`, `EEPSOCKS_BENCH_RATE_SECS`, `EEPSOCKS_BENCH_CLIENTS=1,16`.
@@ -39,6 +42,8 @@
 mod support;
 
 mod clients;
+#[cfg(feature = "embedded")]
+mod exec;
 mod peers;
 mod procfs;
 mod report;
@@ -123,6 +128,13 @@ fn main() {
     if part == "all" || part == "router" {
         router();
     }
+    if part == "all" || part == "defaults" {
+        defaults();
+    }
+    // Not in "all": it needs valgrind, and takes minutes of its own.
+    if part == "callgrind" {
+        callgrind();
+    }
     #[cfg(feature = "embedded")]
     if part == "all" || part == "embedded" {
         embedded();
@@ -130,6 +142,10 @@ fn main() {
     #[cfg(feature = "embedded")]
     if part == "all" || part == "pq" {
         post_quantum();
+    }
+    #[cfg(feature = "embedded")]
+    if part == "all" || part == "exec" {
+        exec::exec_vs_socks(quick());
     }
 }
 
@@ -521,4 +537,195 @@ fn embedded() {
     );
     drop(site);
     rt.block_on(net.stop());
+}
+
+/// Instructions per stream of eepsocks' own process under callgrind, which counts the
+/// same for the same binary and inputs where wall time on a shared machine does not.
+/// eepsocks (`run --router sam`, the router part's config) runs under valgrind against
+/// the fake SAM bridge of tests/support, which splices each STREAM CONNECT to a local echo;
+/// one client opens streams one after another (SOCKS5 by b32, port 80, 16-byte echo,
+/// close), like the router part's setup rate. Two runs (`n1` and `n2` streams) cancel the
+/// start-up and shutdown: per stream = (total(n2) - total(n1)) / (n2 - n1). The output
+/// files stay in `EEPSOCKS_CALLGRIND_DIR` (default /tmp/eepsocks-callgrind) for
+/// `callgrind_annotate`.
+fn callgrind() {
+    use support::fake_sam::{test_keys, FakeSam};
+    let n1 = env_num("EEPSOCKS_CALLGRIND_N1", 50) as usize;
+    let n2 = env_num("EEPSOCKS_CALLGRIND_N2", 250) as usize;
+    let out = std::path::PathBuf::from(
+        std::env::var("EEPSOCKS_CALLGRIND_DIR")
+            .unwrap_or_else(|_| "/tmp/eepsocks-callgrind".into()),
+    );
+    std::fs::create_dir_all(&out).unwrap();
+    let exe = std::env::var("EEPSOCKS_CALLGRIND_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_eepsocks").to_string());
+    let sam = FakeSam::start();
+    let echo = support::services::local_echo();
+    let b32 = test_keys(1).destination().b32();
+    sam.service(&b32, echo);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = peers::eepsocks_variants(dir.path(), &exe).remove(0).2;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut totals = Vec::new();
+    for (k, &n) in [n1, n2].iter().enumerate() {
+        let file = out.join(format!("callgrind.{n}.out"));
+        // EEPSOCKS_CALLGRIND_WRAP="strace -f -c -o FILE" runs the same load under another
+        // tool (no instruction count then).
+        let wrap = std::env::var("EEPSOCKS_CALLGRIND_WRAP").ok();
+        let mut cmd = match &wrap {
+            Some(w) => {
+                let mut w = w.split_whitespace();
+                let mut c = std::process::Command::new(w.next().expect("a wrapper command"));
+                c.args(w);
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new("valgrind");
+                c.arg("--tool=callgrind")
+                    .arg(format!("--callgrind-out-file={}", file.display()));
+                c
+            }
+        };
+        cmd.arg(&exe)
+            .stderr(std::fs::File::create(out.join(format!("stderr.{n}"))).unwrap());
+        let listen = format!("127.0.0.1:{}", 4490 + k);
+        let child = peers::run_eepsocks(cmd, &listen, &sam.addr(), &cfg);
+        let via = Via::Name(listen.parse().unwrap(), b32.clone(), 80);
+        rt.block_on(async {
+            for i in 0..n {
+                clients::ttfb(&via)
+                    .await
+                    .unwrap_or_else(|e| panic!("stream {i}: {e}"));
+            }
+            // The warm pool's refill after the last stream, and the last close.
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        });
+        let mut child = Proc(child);
+        unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+        let _ = child.0.wait();
+        if wrap.is_some() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let total: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary: ").or(l.strip_prefix("totals: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("callgrind summary line");
+        println!("{n} streams: {total} instructions ({})", file.display());
+        totals.push(total);
+    }
+    if totals.len() < 2 {
+        return;
+    }
+    let per = (totals[1] as f64 - totals[0] as f64) / (n2 - n1) as f64;
+    println!("\neepsocks instructions per stream (callgrind): {per:.0}");
+}
+
+/// Tunnel options of the shipped defaults (`config::DEFAULT_OPTIONS`), for the bare SAM peer.
+const DEFAULT_TUNNELS: &[(&str, &str)] = &[
+    ("inbound.length", "3"),
+    ("outbound.length", "3"),
+    ("inbound.quantity", "3"),
+    ("outbound.quantity", "3"),
+];
+
+/// The shipped defaults on a network that can build them: 6 i2pd routers, every tunnel 3
+/// hops × 3 each way (the echo's on r1, i2pd's SOCKS and exploratory tunnels on r6),
+/// eepsocks on r6's SAM with no `[options]` (its defaults), a bare SAM client with those
+/// tunnel options. Session creation: eepsocks from its start to its first stream, the
+/// bare SAM session from SESSION CREATE to its answer, i2pd's SOCKS from the routers' start
+/// to its first stream. Then the router part's TTFB, bulk and setup rates.
+fn defaults() {
+    use std::time::{Duration, Instant};
+    use support::testnet::{sam_addr, socks_addr, Kind, ServiceSpec, Testnet};
+    const N: usize = 6;
+    let net = Testnet::start_tunnels(
+        N,
+        &[ServiceSpec {
+            name: "echo",
+            port: 7001,
+            kind: Kind::Echo,
+        }],
+        3,
+        3,
+    );
+    let i2pd_first = net.first_stream;
+    let echo_b32 = net.service("echo").b32();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("defaults.toml");
+    // EEPSOCKS_BENCH_MAX_CLIENTS raises eepsocks' slots (streams whose client closed hold
+    // one for 30 s; docs/benchmarks.md): the tunnels stay the defaults.
+    let max = std::env::var("EEPSOCKS_BENCH_MAX_CLIENTS")
+        .map(|n| format!("max_clients = {n}\n"))
+        .unwrap_or_default();
+    std::fs::write(&cfg, format!("{max}status_listen = \"off\"\n")).unwrap();
+    let listen = "127.0.0.1:4447";
+    let t0 = Instant::now();
+    let exe = env!("CARGO_BIN_EXE_eepsocks");
+    let child = Proc(peers::run_eepsocks(
+        net.command(exe),
+        listen,
+        &sam_addr(N),
+        &cfg,
+    ));
+    let ready = t0.elapsed();
+    let eep = Via::Name(listen.parse().unwrap(), echo_b32.clone(), 80);
+    let socks = Via::Name(socks_addr(N).parse().unwrap(), echo_b32.clone(), 80);
+    let pid = child.0.id();
+    let router_pid = net.router_pid(N);
+    let q = quick();
+    let (first, created, runs) = support::netns::block_on(&net.ns, move || async move {
+        let first = loop {
+            if clients::ttfb(&eep).await.is_ok() {
+                break t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(300),
+                "eepsocks: no stream"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let sam = sam_addr(N);
+        let t = Instant::now();
+        let (_session, id, _) = peers::sam_session(&sam, "bench-raw", DEFAULT_TUNNELS).await;
+        let created = t.elapsed();
+        let list: Vec<Peer> = vec![
+            ("i2pd SOCKS".to_string(), socks, None),
+            ("eepsocks".to_string(), eep, Some(pid)),
+            (
+                "bare SAM client".into(),
+                Via::Sam(sam.parse().unwrap(), id, echo_b32),
+                None,
+            ),
+        ];
+        (
+            first,
+            created,
+            clients::router_rounds(list, q, router_pid).await,
+        )
+    });
+    println!("## Shipped defaults (3 hops × 3 tunnels) on {N} i2pd routers\n");
+    println!("| session creation, s | |\n|---|---|");
+    println!(
+        "| i2pd SOCKS: routers' start to its first stream | {:.1} |",
+        i2pd_first.as_secs_f64()
+    );
+    println!(
+        "| eepsocks: start to `ready` / to its first stream | {:.1} / {:.1} |",
+        ready.as_secs_f64(),
+        first.as_secs_f64()
+    );
+    println!(
+        "| bare SAM: SESSION CREATE to its answer | {:.1} |\n",
+        created.as_secs_f64()
+    );
+    // The router part's heading names its 0-hop network; this one is not.
+    let table = report::router(runs).replace(
+        "offline test network, 0-hop tunnels",
+        "offline test network of 6 routers, 3-hop × 3 tunnels",
+    );
+    println!("{}", table.replace("Same router (r2)", "Same router (r6)"));
+    drop(child);
+    drop(net);
 }

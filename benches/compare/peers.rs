@@ -202,7 +202,11 @@ pub fn run_eepsocks(mut cmd: Command, listen: &str, sam: &str, cfg: &Path) -> Ch
         .args(["--sam", sam])
         .arg("--config")
         .arg(cfg)
-        .env("EEPSOCKS_LOG", "error")
+        // EEPSOCKS_BENCH_LOG=info shows why streams failed (its lines go to stderr).
+        .env(
+            "EEPSOCKS_LOG",
+            std::env::var("EEPSOCKS_BENCH_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -228,12 +232,13 @@ pub fn eepsocks_variants(dir: &Path, exe: &str) -> Vec<(String, String, PathBuf)
         std::fs::write(&p, text).unwrap();
         p
     };
-    let mut variants = vec![
-        (
-            "eepsocks".to_string(),
-            exe.clone(),
-            cfg("eepsocks.toml", base.into()),
-        ),
+    let mut variants = vec![(
+        "eepsocks".to_string(),
+        exe.clone(),
+        cfg("eepsocks.toml", base.into()),
+    )];
+    // EEPSOCKS_BENCH_VARIANTS=0: the measured one and the baselines only (shorter runs).
+    let more = vec![
         (
             // the default until 2026-11-27
             "eepsocks, threads = 0 (one per core)".into(),
@@ -250,6 +255,9 @@ pub fn eepsocks_variants(dir: &Path, exe: &str) -> Vec<(String, String, PathBuf)
             ),
         ),
     ];
+    if crate::env_num("EEPSOCKS_BENCH_VARIANTS", 1) != 0 {
+        variants.extend(more);
+    }
     // Before/after in one run: other eepsocks binaries (e.g. a build of the previous
     // commit), or this one with another config file (`cfg=<path>`); colon-separated.
     for p in std::env::var("EEPSOCKS_BENCH_BASELINE")
@@ -296,6 +304,7 @@ pub async fn sam_session(
         datagram_port: None,
         create_timeout: sam::CREATE_TIMEOUT,
         on_demand: true,
+        shared_datagrams: None,
     });
     let id = session.wait_until_up().await.unwrap();
     (session, id, b32)
@@ -315,7 +324,11 @@ pub fn demo_startup(rt: &tokio::runtime::Runtime) -> (f64, f64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eepsocks"))
         .args(["demo", "--listen", &listen.to_string(), "--dir"])
         .arg(dir.path().join("d"))
-        .env("EEPSOCKS_LOG", "error")
+        // EEPSOCKS_BENCH_LOG=info shows why streams failed (its lines go to stderr).
+        .env(
+            "EEPSOCKS_LOG",
+            std::env::var("EEPSOCKS_BENCH_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

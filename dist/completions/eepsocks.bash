@@ -28,6 +28,9 @@ _eepsocks() {
             eepsocks,doctor)
                 cmd="eepsocks__subcmd__doctor"
                 ;;
+            eepsocks,exec)
+                cmd="eepsocks__subcmd__exec"
+                ;;
             eepsocks,hash-password)
                 cmd="eepsocks__subcmd__hash__subcmd__password"
                 ;;
@@ -90,6 +93,9 @@ _eepsocks() {
                 ;;
             eepsocks__subcmd__help,doctor)
                 cmd="eepsocks__subcmd__help__subcmd__doctor"
+                ;;
+            eepsocks__subcmd__help,exec)
+                cmd="eepsocks__subcmd__help__subcmd__exec"
                 ;;
             eepsocks__subcmd__help,hash-password)
                 cmd="eepsocks__subcmd__help__subcmd__hash__subcmd__password"
@@ -173,7 +179,7 @@ _eepsocks() {
 
     case "${cmd}" in
         eepsocks)
-            opts="-h -V --config --data-dir --sam --help --version run demo resolve addressbook keys status doctor b32 import-config hash-password help"
+            opts="-h -V --config --data-dir --sam --help --version run demo exec resolve addressbook keys status doctor b32 import-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,6 +508,36 @@ _eepsocks() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        eepsocks__subcmd__exec)
+            opts="-h --identity --quiet --isolate-ipc --config --data-dir --sam --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sam)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         eepsocks__subcmd__hash__subcmd__password)
             opts="-h --config --data-dir --sam --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -529,7 +565,7 @@ _eepsocks() {
             return 0
             ;;
         eepsocks__subcmd__help)
-            opts="run demo resolve addressbook keys status doctor b32 import-config hash-password help"
+            opts="run demo exec resolve addressbook keys status doctor b32 import-config hash-password help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -641,6 +677,20 @@ _eepsocks() {
             return 0
             ;;
         eepsocks__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        eepsocks__subcmd__help__subcmd__exec)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

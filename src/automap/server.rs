@@ -136,7 +136,12 @@ impl<R: Router> Dns<R> {
         let target = match naming::classify(&Address::Name(q.name().to_string())) {
             Ok(t) => t,
             // Not ours to answer: no upstream resolver, no clearnet.
-            Err(Refusal::NotI2p | Refusal::IpLiteral) => return Plan::Now(Answer::Refused),
+            Err(Refusal::NotI2p | Refusal::IpLiteral) => {
+                if let Some(t) = &self.ctx.exec {
+                    t.name(q.name());
+                }
+                return Plan::Now(Answer::Refused);
+            }
             Err(Refusal::Malformed(_) | Refusal::BadHash(_)) => return Plan::Now(Answer::NxDomain),
         };
         match kind {

@@ -3,8 +3,8 @@
 
 use super::resolve::router_lookup;
 use crate::config::Config;
-use crate::daemon::ports::Ports;
 use crate::i2p::sam::SamSocket;
+use crate::ports::Ports;
 use anyhow::Result;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

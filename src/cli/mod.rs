@@ -68,6 +68,26 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run COMMAND with only I2P reachable: in its own user, network, mount and PID
+    /// namespaces, whose only way out is the running eepsocks (names through its DNS, TCP
+    /// through its transparent port), under an identity of its own. Prints a report of
+    /// what was refused at exit; exits with COMMAND's code. docs/exec.md
+    Exec {
+        /// A persistent identity (same b32 every run), kept in <data_dir>/exec/NAME.dat
+        /// [default: a new transient identity per exec]
+        #[arg(long, value_name = "NAME")]
+        identity: Option<String>,
+        /// Only one summary line at exit, and only when something was refused
+        #[arg(long)]
+        quiet: bool,
+        /// Also hide X11, D-Bus and $XDG_RUNTIME_DIR sockets (programs could ask host
+        /// processes to reach the network for them)
+        #[arg(long)]
+        isolate_ipc: bool,
+        /// The program and its arguments
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Print the b32 (and base64, when known) of an I2P name.
     Resolve { name: String },
     /// The address book (hosts.txt format, in the data directory), looked up before the router's.
@@ -153,11 +173,15 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
     let mut cfg = source.read()?;
     match &cli.cmd {
-        Cmd::Run { .. } => crate::daemon::ports::announce_here(),
+        Cmd::Run { .. } => crate::ports::announce_here(),
         #[cfg(feature = "embedded")]
-        Cmd::Demo { .. } => crate::daemon::ports::announce_here(),
+        Cmd::Demo { .. } => crate::ports::announce_here(),
         // Without a flag naming the instance: the one that runs, wherever its data is.
-        Cmd::Status { .. } | Cmd::Doctor { .. } | Cmd::B32 { .. } | Cmd::Resolve { .. }
+        Cmd::Status { .. }
+        | Cmd::Doctor { .. }
+        | Cmd::B32 { .. }
+        | Cmd::Resolve { .. }
+        | Cmd::Exec { .. }
             if source.file.is_none() && !data_dir_flag =>
         {
             find_running(&mut cfg, sam_flag)?
@@ -166,6 +190,23 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
     // Every SAM connection of the process says HELLO with the bridge's login, if any.
     crate::i2p::sam::set_login(&cfg.sam, cfg.sam_login()?);
+    // Before any runtime or thread: the launcher forks.
+    if let Cmd::Exec {
+        identity,
+        quiet,
+        isolate_ipc,
+        command,
+    } = cli.cmd
+    {
+        let opts = crate::exec::Options {
+            identity,
+            quiet,
+            isolate_ipc,
+            command,
+        };
+        let code = crate::exec::run(&cfg, opts)?;
+        std::process::exit(code);
+    }
     let rt = || crate::proxy::server::runtime(cfg.threads).context("tokio runtime");
     match cli.cmd {
         Cmd::Run { .. } => {
@@ -178,6 +219,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             rt()?.block_on(demo::demo(source, dir))
         }
         Cmd::Resolve { name } => rt()?.block_on(resolve::resolve(&cfg, &name)),
+        Cmd::Exec { .. } => unreachable!("handled above"),
         Cmd::Addressbook(c) => addressbook::addressbook(&cfg, c),
         Cmd::Keys(c) => rt()?.block_on(keys::keys(&cfg, c)),
         Cmd::Status { json } => rt()?.block_on(status::status(&cfg, json)),
@@ -192,7 +234,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 /// (`eepsocks demo`, a `run --data-dir`): its data directory, and its SAM bridge unless
 /// --sam was given.
 fn find_running(cfg: &mut crate::config::Config, sam_flag: bool) -> Result<()> {
-    use crate::daemon::ports::{self, Ports};
+    use crate::ports::{self, Ports};
     if Ports::read(&cfg.data_dir()).is_ok() {
         return Ok(());
     }

@@ -2,7 +2,7 @@
 //! listener's b32. Both find the running daemon through its ports file.
 
 use crate::config::Config;
-use crate::daemon::ports::Ports;
+use crate::ports::Ports;
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -91,6 +91,15 @@ fn table(doc: &serde_json::Value, pid: Option<u32>, at: std::net::SocketAddr, no
         if !failed.is_empty() {
             let _ = writeln!(o, "  refused   {}", failed.join(", "));
         }
+        // An `eepsocks exec` (docs/exec.md): what its program was refused so far.
+        if l["listen"] == crate::exec::control::EXEC_LISTEN {
+            let _ = writeln!(
+                o,
+                "  exec      {} clearnet connections refused, {} non-I2P name queries refused",
+                n("transparent_refused"),
+                n("dns_refused")
+            );
+        }
         if let Some(e) = l["session_error"].as_str() {
             let _ = writeln!(o, "  last error {e}");
         }
@@ -176,7 +185,7 @@ fn pick<'a>(ports: &'a Ports, name: Option<&str>) -> Result<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::ports::PortListener;
+    use crate::ports::PortListener;
 
     fn listener(name: &str, identity: &str) -> PortListener {
         PortListener {
@@ -212,6 +221,23 @@ mod tests {
         }
     }
 
+    /// An exec's row says what its program was refused.
+    #[test]
+    fn table_shows_an_execs_refusals() {
+        let doc: serde_json::Value = serde_json::from_str(
+            r#"{"router":{"kind":"sam","sam":"127.0.0.1:7656"},"listeners":[
+            {"name":"exec-3","listen":"exec","identity":"x.b32.i2p","session":"up",
+             "transparent_refused":4,"dns_refused":9,"replies":{}}]}"#,
+        )
+        .unwrap();
+        let t = table(&doc, None, "127.0.0.1:4446".parse().unwrap(), 0);
+        let want = "exec      4 clearnet connections refused, 9 non-I2P name queries refused";
+        assert!(
+            t.contains("listener exec-3 on exec") && t.contains(want),
+            "{t}"
+        );
+    }
+
     #[test]
     fn picks_one_listener() {
         let mut p = Ports {
@@ -220,6 +246,7 @@ mod tests {
             automap: None,
             data_dir: None,
             sam: None,
+            control: None,
             pid: 1,
         };
         assert_eq!(pick(&p, None).unwrap(), "abc.b32.i2p");

@@ -165,11 +165,11 @@ pub struct AutomapConfig {
     pub quarantine: u64,
 }
 
-fn default_automap_network() -> crate::naming::standins::Network {
+pub(crate) fn default_automap_network() -> crate::naming::standins::Network {
     "127.192.0.0/10".parse().expect("a valid network")
 }
 
-fn default_automap_ttl() -> u32 {
+pub(crate) fn default_automap_ttl() -> u32 {
     60
 }
 
@@ -717,7 +717,8 @@ impl Config {
             if !names.insert(l.name.clone()) {
                 bail!("two listeners are named {:?}", l.name);
             }
-            if !addrs.insert(l.listen) {
+            // Port 0: the kernel picks a free port for each, so they never collide.
+            if !addrs.insert(l.listen) && l.listen.port() != 0 {
                 bail!("two listeners listen on {}", l.listen);
             }
             self.listener_options(&l.options)?;
@@ -793,11 +794,14 @@ impl Config {
             if !addr.ip().is_loopback() {
                 bail!("[automap] {key} {addr}: loopback only");
             }
-            if addrs.contains(&addr) {
+            if addr.port() != 0 && addrs.contains(&addr) {
                 bail!("[automap] {key} {addr}: a SOCKS listener has that address");
             }
         }
-        if a.dns_listen.is_some() && a.dns_listen == a.trans_listen {
+        if a.dns_listen.is_some()
+            && a.dns_listen == a.trans_listen
+            && a.dns_listen.is_some_and(|d| d.port() != 0)
+        {
             bail!("[automap] dns_listen and trans_listen must differ");
         }
         if !(1..=3600).contains(&a.ttl) {

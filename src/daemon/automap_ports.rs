@@ -1,10 +1,10 @@
 //! Automap's ports for the automap listener: the DNS port (UDP and TCP on one address)
 //! and the transparent port, kept across reloads while their addresses stay.
 
-use super::ports::PortAutomap;
 use crate::automap::server::{Dns, DnsLimits};
 use crate::config::{AutomapConfig, Config};
 use crate::i2p::SamRouter;
+use crate::ports::PortAutomap;
 use crate::proxy::context::ListenerContext;
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -19,6 +19,9 @@ pub(super) struct AutomapPorts {
     pub(super) config: AutomapConfig,
     dns: Option<(Arc<UdpSocket>, Arc<TcpListener>)>,
     trans: Option<Arc<TcpListener>>,
+    /// The same port on `[::1]` when `trans` is on 127.0.0.1: nftables redirects IPv6
+    /// (GarliCat addresses) to ::1, never to an IPv4 socket.
+    trans6: Option<Arc<TcpListener>>,
     pub(super) stop: CancellationToken,
     /// The DNS port's slots, kept across reloads.
     limits: Arc<DnsLimits>,
@@ -50,10 +53,20 @@ impl AutomapPorts {
                 )?)),
             },
         };
+        let trans6 = match (a.trans_listen, &trans) {
+            (Some(std::net::SocketAddr::V4(v4)), Some(t)) if v4.ip().is_loopback() => {
+                match old.filter(|o| o.config.trans_listen == a.trans_listen) {
+                    Some(o) => o.trans6.clone(),
+                    None => bind_trans6(t).await,
+                }
+            }
+            _ => None,
+        };
         Ok(Some(AutomapPorts {
             config: a.clone(),
             dns,
             trans,
+            trans6,
             stop: CancellationToken::new(),
             limits: old.map(|o| o.limits.clone()).unwrap_or_default(),
         }))
@@ -78,7 +91,7 @@ impl AutomapPorts {
             );
             tokio::spawn(dns.serve_tcp(tcp.clone(), stop.cancelled_owned()));
         }
-        if let Some(t) = &self.trans {
+        for t in self.trans.iter().chain(&self.trans6) {
             tokio::spawn(crate::proxy::server::serve_transparent(
                 t.clone(),
                 router.clone(),
@@ -93,12 +106,15 @@ impl AutomapPorts {
                 a.network
             );
         }
+        // As bound: a port 0 in the config is named by the port the kernel gave.
         let show = |x: Option<std::net::SocketAddr>| x.map_or("off".to_string(), |a| a.to_string());
+        let dns_at = self.dns.as_ref().and_then(|(u, _)| u.local_addr().ok());
+        let trans_at = self.trans.as_ref().and_then(|t| t.local_addr().ok());
         info!(
             "automap for listener {name}: virtual addresses in {}, DNS on {}, transparent port on {}",
             a.network,
-            show(a.dns_listen),
-            show(a.trans_listen)
+            show(dns_at.or(a.dns_listen)),
+            show(trans_at.or(a.trans_listen))
         );
     }
 
@@ -124,4 +140,21 @@ async fn bind_dns(addr: std::net::SocketAddr) -> Result<(Arc<UdpSocket>, Arc<Tcp
         .await
         .with_context(|| format!("[automap] cannot listen on {addr} (dns_listen, UDP)"))?;
     Ok((Arc::new(udp), Arc::new(tcp)))
+}
+
+/// `[::1]` on the port `v4` has (the IPv6 half of the transparent port). Without it only
+/// GarliCat over the transparent port is lost, so a failure is a warning, not a refusal.
+async fn bind_trans6(v4: &TcpListener) -> Option<Arc<TcpListener>> {
+    let port = v4.local_addr().ok()?.port();
+    let addr = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    match TcpListener::bind(addr).await {
+        Ok(l) => Some(Arc::new(l)),
+        Err(e) => {
+            warn!(
+                "[automap] cannot listen on {addr} ({e}): connections to GarliCat addresses \
+                 (IPv6) redirected to the transparent port will fail; IPv4 is unaffected"
+            );
+            None
+        }
+    }
 }

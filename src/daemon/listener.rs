@@ -90,6 +90,8 @@ pub(super) fn listener_template(cfg: &Config, l: &Listener) -> Result<Template> 
         options: cfg.listener_options(&l.options)?,
         sig_type: cfg.signature_type,
         create_timeout: Duration::from_secs(cfg.session_timeout),
+        // with a SAM UDP port to send through, as `sam_udp` below
+        datagrams: cfg.udp_on(l) && cfg.sam_udp_addr().is_some(),
     })
 }
 
@@ -167,10 +169,12 @@ pub(super) fn listener_context(
     ctx
 }
 
-/// What the status endpoint shows of a listener; `identity`: its b32 as known at start
-/// (the session's keys, once made, win).
+/// What the status endpoint shows of a listener; `bound`: its address as bound (a port 0
+/// in the config is the kernel's choice); `identity`: its b32 as known at start (the
+/// session's keys, once made, win).
 pub(super) fn listener_info(
     spec: &Spec,
+    bound: std::net::SocketAddr,
     ctx: &ListenerContext,
     pool: &Arc<Pool>,
     session: Option<crate::i2p::sam::Session>,
@@ -179,7 +183,7 @@ pub(super) fn listener_info(
     let (p1, p2) = (pool.clone(), pool.clone());
     ListenerInfo {
         name: spec.listener.name.clone(),
-        listen: spec.listener.listen.to_string(),
+        listen: bound.to_string(),
         identity: match session {
             Some(s) => Box::new(move || {
                 s.keys()

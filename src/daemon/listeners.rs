@@ -115,6 +115,7 @@ impl Daemon {
                     options: cfg.session_options()?,
                     sig_type: cfg.signature_type,
                     create_timeout: Duration::from_secs(cfg.session_timeout),
+                    datagrams: false,
                 },
                 timeout: Duration::from_secs(300),
             },
@@ -127,6 +128,30 @@ impl Daemon {
             tasks.push(tokio::spawn(subs.run()));
         }
         Ok(())
+    }
+
+    /// What `eepsocks exec` gets from this daemon (src/exec/control.rs).
+    pub(super) fn exec_host(&self, cfg: &Config) -> Result<crate::exec::control::Host> {
+        let automap = cfg.automap.as_ref();
+        Ok(crate::exec::control::Host {
+            books: self.books.clone(),
+            template: Template {
+                sam_addr: cfg.sam.clone(),
+                options: cfg.session_options()?,
+                sig_type: cfg.signature_type,
+                create_timeout: Duration::from_secs(cfg.session_timeout),
+                // exec carries TCP and DNS only: no datagram subsession.
+                datagrams: false,
+            },
+            data_dir: self.data_dir.clone(),
+            handshake_timeout: Duration::from_secs(cfg.handshake_timeout),
+            stream_timeout: Duration::from_secs(cfg.stream_timeout),
+            max_clients: cfg.max_clients,
+            network: automap.map_or_else(crate::config::default_automap_network, |a| a.network),
+            ttl: automap.map_or_else(crate::config::default_automap_ttl, |a| a.ttl),
+            budget: self.shared.budget.clone(),
+            infos: self.infos.clone(),
+        })
     }
 
     /// Address books, then the config (`source` again, with the command line's overrides).
@@ -311,7 +336,17 @@ impl Daemon {
         self.running
             .sort_by_key(|r| order.iter().position(|n| *n == r.spec.listener.name));
         if let Ok(mut i) = self.infos.write() {
-            *i = self.running.iter().map(|r| r.info.clone()).collect();
+            // Running execs stay listed (they are no listener of the config).
+            let execs = i
+                .iter()
+                .filter(|l| l.listen == crate::exec::control::EXEC_LISTEN)
+                .cloned();
+            *i = self
+                .running
+                .iter()
+                .map(|r| r.info.clone())
+                .chain(execs)
+                .collect();
         }
         if let Ok(mut p) = self.pools.write() {
             *p = self
@@ -330,8 +365,11 @@ impl Daemon {
         let carried = Carried::from_previous(prev.as_ref().map(|r| (&r.spec, &*r.ctx)), &p.spec);
         let ctx = Arc::new(listener_context(&p.spec, p.auth, carried, &self.shared));
         let session = (p.spec.identity.as_ref()).map(|k| self.identities[k].session.clone());
-        let info = listener_info(&p.spec, &ctx, &pool, session, identity_text.clone());
-        log_start(&p.spec.listener, &ctx);
+        // What clients must use: `listen = "127.0.0.1:0"` gets a port from the kernel, and
+        // the status, the log and the ready lines name that one.
+        let bound = p.socket.local_addr().unwrap_or(p.spec.listener.listen);
+        let info = listener_info(&p.spec, bound, &ctx, &pool, session, identity_text.clone());
+        log_start(&p.spec.listener, bound, &ctx);
         if let Some(r) = prev {
             self.stop(r);
         }
@@ -351,7 +389,7 @@ impl Daemon {
         let l = &p.spec.listener;
         started.listeners.push(ListenerReady {
             name: l.name.clone(),
-            listen: l.listen,
+            listen: bound,
             identity: identity_text,
         });
         Running {
@@ -393,7 +431,7 @@ impl Daemon {
     }
 
     /// The automap ports running now, as the ports file shows them.
-    pub(super) fn automap_ports(&self, cfg: &Config) -> Option<super::ports::PortAutomap> {
+    pub(super) fn automap_ports(&self, cfg: &Config) -> Option<crate::ports::PortAutomap> {
         self.automap.as_ref()?.ports_file(cfg)
     }
 
@@ -481,8 +519,14 @@ fn budget(cfg: &Config) -> usize {
             // An association holds its control connection (a client permit's two) plus
             // the relay socket, the router-facing sockets in and out and its SAM session's
             // control connection; while it is set up, one short SAM connection more.
+            // Each identity of a UDP listener on a PRIMARY bridge also keeps the socket
+            // its datagram subsession forwards to.
             let udp = if cfg.udp_on(l) {
-                cfg.udp.max_associations as u64 * 4
+                let identities = match l.isolate {
+                    Isolate::Username => l.max_identities as u64,
+                    Isolate::None => 1,
+                };
+                cfg.udp.max_associations as u64 * 4 + identities
             } else {
                 0
             };
@@ -504,7 +548,7 @@ fn budget(cfg: &Config) -> usize {
 }
 
 /// The listener's start in the log, with a warning where the network can reach it.
-fn log_start(l: &Listener, ctx: &ListenerContext) {
+fn log_start(l: &Listener, bound: std::net::SocketAddr, ctx: &ListenerContext) {
     if !l.listen.ip().is_loopback() {
         warn!(
             "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can \
@@ -517,5 +561,5 @@ fn log_start(l: &Listener, ctx: &ListenerContext) {
     } else {
         ""
     };
-    info!("listener {} on {}{login}", l.name, l.listen);
+    info!("listener {} on {bound}{login}", l.name);
 }

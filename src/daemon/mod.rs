@@ -12,7 +12,7 @@
 //! - `identities`: the listeners' own identities across reloads;
 //! - `automap_ports`: automap's DNS and transparent ports;
 //! - `status`: the status endpoint (`/status`, `/metrics`), its rendering pure;
-//! - `ports`: the ports file; `notify`: systemd.
+//! - `notify`: systemd. (The ports file is `crate::ports`, re-exported here.)
 
 mod automap_ports;
 mod events;
@@ -20,7 +20,8 @@ mod identities;
 mod listener;
 mod listeners;
 pub(crate) mod notify;
-pub mod ports;
+/// The ports file (moved below the daemon: `exec` and `cli` read it too).
+pub use crate::ports;
 pub mod status;
 
 use crate::config::{Config, ConfigSource};
@@ -53,11 +54,14 @@ pub async fn run(
     events: Option<UnboundedSender<Event>>,
 ) -> Result<()> {
     let notify = Notifier::from_env();
+    // `eepsocks exec` finds announced daemons only: tests' in-process ones serve none.
+    let control = ports::announcing().then(crate::exec::control::socket_path);
     let out = Outputs {
         events,
         notify: &notify,
         data_dir: cfg.data_dir(),
         wrote_ports: AtomicBool::new(false),
+        control: control.clone(),
     };
     let mut guard = Guard {
         shutdown: std::pin::pin!(shutdown),
@@ -72,10 +76,18 @@ pub async fn run(
     let bootstrap_log = backend.log_bootstrap();
     let mut d = Daemon::new(&cfg)?;
     let mut tasks = Vec::new();
+    let exec_stop = tokio_util::sync::CancellationToken::new();
     // Shutdown and a dead router are seen at any moment, start-up included; the watchdog
     // is fed meanwhile (a first bootstrap can take minutes).
     let started = guard
-        .until_stopped(start(&mut d, &cfg, &backend, &notify, &mut tasks))
+        .until_stopped(start(
+            &mut d,
+            &cfg,
+            &backend,
+            &notify,
+            &mut tasks,
+            (control.as_deref(), &exec_stop),
+        ))
         .await;
     if let Some(t) = bootstrap_log {
         t.abort();
@@ -103,13 +115,34 @@ pub async fn run(
                 .await
         }
     };
-    notify.stopping();
+    let drain = Duration::from_secs(current.drain_timeout);
+    shut_down(d, &out, (tasks, exec_stop), drain, backend).await;
+    result
+}
+
+/// Stop accepting, drain for up to `drain`, then close the sessions and the router.
+async fn shut_down(
+    mut d: Daemon,
+    out: &Outputs<'_>,
+    (tasks, exec_stop): (
+        Vec<tokio::task::JoinHandle<()>>,
+        tokio_util::sync::CancellationToken,
+    ),
+    drain: Duration,
+    backend: Backend,
+) {
+    out.notify.stopping();
     // Nothing accepts from here on: the file must not send anyone to these ports. Only our
     // own: a second instance that failed to start must not remove the running one's.
     if out.wrote_ports.load(Ordering::Relaxed) {
         ports::remove(&out.data_dir);
     }
-    d.drain(Duration::from_secs(current.drain_timeout)).await;
+    // Execs end (their launchers get their reports) before the sessions close.
+    exec_stop.cancel();
+    if let Some(p) = &out.control {
+        let _ = std::fs::remove_file(p);
+    }
+    d.drain(drain).await;
     for t in tasks {
         t.abort();
     }
@@ -117,22 +150,31 @@ pub async fn run(
     // make it log a loss and retry, at exit.
     d.close_sessions().await;
     backend.stop().await;
-    result
 }
 
-/// Start everything `cfg` asks for (subscriptions, listeners, the status endpoint) and wait
-/// for the listeners' sessions. The status endpoint's address, when it runs.
+/// Start everything `cfg` asks for (subscriptions, listeners, the exec control socket at
+/// `exec.0` until `exec.1`, the status endpoint) and wait for the listeners' sessions. The
+/// status endpoint's address, when it runs.
 async fn start(
     d: &mut Daemon,
     cfg: &Config,
     backend: &Backend,
     notify: &Notifier,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    exec: (
+        Option<&std::path::Path>,
+        &tokio_util::sync::CancellationToken,
+    ),
 ) -> Result<(listeners::Started, Option<SocketAddr>)> {
     d.subscriptions(cfg, tasks)?;
     notify.starting("starting listeners and identities");
     let started = d.apply(cfg).await?;
     tasks.push(tokio::spawn(identity::reaper(d.pools.clone())));
+    if let (Some(path), stop) = exec {
+        let l = crate::exec::control::bind(path)?;
+        let serve = crate::exec::control::serve_execs(l, d.exec_host(cfg)?, stop.clone());
+        tasks.push(tokio::spawn(serve));
+    }
     let mut status_at = None;
     if let Some(a) = cfg.status_addr()? {
         let l = TcpListener::bind(a)
@@ -277,6 +319,8 @@ struct Outputs<'a> {
     data_dir: std::path::PathBuf,
     /// Atomic only to be shared across the serving loop's awaits (the future is Send).
     wrote_ports: AtomicBool,
+    /// The exec control socket (bound at start, or the daemon does not start).
+    control: Option<std::path::PathBuf>,
 }
 
 impl Outputs<'_> {
@@ -304,7 +348,8 @@ impl Outputs<'_> {
                 };
                 Some(ports::PortListener {
                     name: l.name.clone(),
-                    listen: l.listen,
+                    // as bound (a port 0 in the config is the kernel's choice)
+                    listen: info.listen.parse().unwrap_or(l.listen),
                     protocols: protocols.iter().map(|p| p.to_string()).collect(),
                     identity: (info.identity)(),
                 })
@@ -317,6 +362,7 @@ impl Outputs<'_> {
             pid: std::process::id(),
             data_dir: Some(self.data_dir.clone()),
             sam: Some(cfg.sam.clone()),
+            control: self.control.clone(),
         };
         match p.write(&self.data_dir) {
             Ok(()) => self.wrote_ports.store(true, Ordering::Relaxed),
@@ -331,10 +377,17 @@ fn announce(cfg: &Config, listeners: Vec<ListenerReady>, outputs: &Outputs) -> R
     for l in &listeners {
         writeln!(out, "{l}")?;
     }
+    // As bound (port 0 in the config becomes the port the kernel gave), in config order.
     let addrs: Vec<String> = cfg
         .listeners()
         .iter()
-        .map(|l| l.listen.to_string())
+        .map(|l| {
+            listeners
+                .iter()
+                .find(|r| r.name == l.name)
+                .map_or(l.listen, |r| r.listen)
+                .to_string()
+        })
         .collect();
     writeln!(out, "ready {}", addrs.join(" "))?;
     out.flush()?;

@@ -3,25 +3,14 @@
 //! usernames. `json` and `prometheus` are pure: they render the counters of
 //! `proxy::stats` from its one table.
 
-use crate::proxy::stats::{Stats, COUNTERS, UDP_COUNTERS};
+use crate::proxy::stats::{COUNTERS, UDP_COUNTERS};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 pub use crate::i2p::identity::SessionView;
-
-/// What the endpoint reports about one listener.
-pub struct ListenerInfo {
-    pub name: String,
-    pub listen: String,
-    /// b32, or "per-username" (a function: a new identity's keys come from the router)
-    pub identity: Box<dyn Fn() -> String + Send + Sync>,
-    pub stats: Arc<Stats>,
-    /// The state of the listener's own session.
-    pub session: Box<dyn Fn() -> SessionView + Send + Sync>,
-    pub per_user_identities: Box<dyn Fn() -> usize + Send + Sync>,
-}
+pub use crate::proxy::stats::ListenerInfo;
 
 fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
@@ -62,7 +51,7 @@ fn json_listener(o: &mut String, l: &ListenerInfo) {
     let null = || "null".to_string();
     let _ = write!(
         o,
-        "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"post_quantum\":{},\"per_user_identities\":{}",
+        "{{\"name\":{},\"listen\":{},\"identity\":{},\"session_up\":{},\"session\":{},\"session_since\":{},\"session_error\":{},\"post_quantum\":{},\"session_style\":{},\"udp_subsession\":{},\"per_user_identities\":{}",
         json_str(&l.name),
         json_str(&l.listen),
         json_str(&(l.identity)()),
@@ -71,6 +60,8 @@ fn json_listener(o: &mut String, l: &ListenerInfo) {
         session.since.map_or_else(null, |t| t.to_string()),
         session.error.as_deref().map_or_else(null, json_str),
         session.post_quantum.map_or_else(null, |b| b.to_string()),
+        session.style.map_or_else(null, json_str),
+        session.udp_subsession.map_or_else(null, json_str),
         (l.per_user_identities)(),
     );
     for c in &COUNTERS {
@@ -272,6 +263,7 @@ async fn read_head(s: &mut tokio::net::TcpStream) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::stats::Stats;
     use std::sync::atomic::Ordering;
 
     /// Every counter a distinct value, so that a swapped row shows.
@@ -336,6 +328,8 @@ mod tests {
                     since: up.then_some(1_700_000_000),
                     error: (!up).then(|| "no \"router\"".into()),
                     post_quantum: up.then_some(false),
+                    style: up.then_some("PRIMARY"),
+                    udp_subsession: up.then_some("DATAGRAM"),
                 }),
                 per_user_identities: Box::new(|| 7),
             })
@@ -343,8 +337,8 @@ mod tests {
         vec![info("main", true), info("other", false)]
     }
 
-    /// The output of 0.x (before the counters had one table), byte for byte: scripts and
-    /// dashboards read these names and this order.
+    /// The output before the counters had one table, byte for byte (with `session_style`
+    /// and `udp_subsession` since): scripts and dashboards read these names and this order.
     #[test]
     fn output_is_unchanged() {
         let l = sample();
@@ -377,6 +371,8 @@ mod tests {
                 since: Some(1_700_000_000),
                 error: None,
                 post_quantum: Some(true),
+                style: Some("PRIMARY"),
+                udp_subsession: Some("DATAGRAM"),
             }),
             per_user_identities: Box::new(|| 0),
         })];
@@ -388,6 +384,10 @@ mod tests {
         );
         assert!(j.contains("\"handshake_failed\":1"));
         assert!(j.contains("\"post_quantum\":true"), "{j}");
+        assert!(
+            j.contains("\"session_style\":\"PRIMARY\",\"udp_subsession\":\"DATAGRAM\""),
+            "{j}"
+        );
         let p = prometheus(&l);
         assert!(
             p.contains("eepsocks_connections_total{listener=\"main\"} 3"),

@@ -23,6 +23,9 @@ pub struct Template {
     pub sig_type: u16,
     /// How long the router may take to create a session (`session_timeout`).
     pub create_timeout: Duration,
+    /// The listener takes UDP ASSOCIATE: its identities' sessions carry a datagram
+    /// subsession where the bridge has PRIMARY (`SessionConfig::shared_datagrams`).
+    pub datagrams: bool,
 }
 
 pub enum Mode {
@@ -89,6 +92,12 @@ pub struct SessionView {
     /// accepted by the router). None: not known yet (never created; per-user sessions on a
     /// bridge not asked yet).
     pub post_quantum: Option<bool>,
+    /// How the router took the session: "STREAM", or "PRIMARY" (stream and datagram
+    /// subsessions on one destination). None: not created yet, or per-user.
+    pub style: Option<&'static str>,
+    /// The style of the identity's datagram subsession that UDP associations borrow
+    /// ("DATAGRAM" or "DATAGRAM2"); None: associations get sessions of their own.
+    pub udp_subsession: Option<&'static str>,
 }
 
 impl SessionView {
@@ -400,6 +409,10 @@ impl Pool {
             create_timeout: self.template.create_timeout,
             // Made for the client asking: it waits for it.
             on_demand: true,
+            shared_datagrams: self
+                .template
+                .datagrams
+                .then(crate::i2p::sam::SharedDatagrams::new),
         };
         Ok(Session::spawn_after(config, previous))
     }
@@ -440,11 +453,17 @@ impl Pool {
                 None => crate::i2p::sam::caps::known(&self.template.sam_addr).map(|c| c.ml_kem),
             },
         };
+        let created = match &self.mode {
+            Mode::Fixed(s) => s.created_with(),
+            Mode::PerUser { .. } => None,
+        };
         let view = |state, since, error| SessionView {
             state,
             since,
             error,
             post_quantum: pq,
+            style: created.as_ref().map(|c| c.style),
+            udp_subsession: created.as_ref().and_then(|c| c.datagram_sub),
         };
         match &self.mode {
             Mode::PerUser { .. } => view("per-user", None, None),
@@ -499,6 +518,9 @@ pub fn fixed_session(
             datagram_port: None,
             create_timeout: template.create_timeout,
             on_demand: false,
+            shared_datagrams: template
+                .datagrams
+                .then(crate::i2p::sam::SharedDatagrams::new),
         },
         previous,
     )

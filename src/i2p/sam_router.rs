@@ -70,6 +70,17 @@ impl Router for SamRouter {
             sig_type: t.sig_type,
             max_send: udp.max_send,
         };
+        // The identity's own datagram subsession where the router has PRIMARY and no other
+        // association holds it; else a session (and destination) for this association.
+        if t.datagrams {
+            let lease = self.pool.lease(who).await.map_err(map_lease)?;
+            if let Some(dg) = DatagramSession::on_identity(&lease.session, &cfg)
+                .await
+                .map_err(|e| map_sam(e, false))?
+            {
+                return Ok(dg);
+            }
+        }
         DatagramSession::create(&cfg)
             .await
             .map_err(|e| map_sam(e, false))

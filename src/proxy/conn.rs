@@ -17,7 +17,7 @@ use crate::socks::{
     Address, Command, Handshake, HandshakeError, Reply, Request, Step, Version, MAX_HANDSHAKE_BYTES,
 };
 use std::borrow::Cow;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,37 +75,56 @@ pub async fn transparent_client<R: Router>(
     stats.connections.fetch_add(1, Ordering::Relaxed);
     stats.transparent.fetch_add(1, Ordering::Relaxed);
     // The transparent port has no login: its connections are the listener's own identity's.
-    let name = |d: &SocketAddrV4| ctx.stand_ins.unmap(b"", &Address::Ipv4(*d.ip()));
-    let (dst, name) = match original_destination(&client).map(|d| (d, name(&d))) {
-        Ok((d, Some(n))) => (d, n),
-        Ok(_) | Err(_) => {
-            stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
-            client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual address");
-            return;
+    // IPv4: a virtual address stands for its name. IPv6: a GarliCat address is passed on
+    // as one, and `attend` finds its destination as for SOCKS5 ATYP 4 (or refuses it).
+    let original = original_destination(&client);
+    let target = match &original {
+        Ok(SocketAddr::V4(d)) => ctx
+            .stand_ins
+            .unmap(b"", &Address::Ipv4(*d.ip()))
+            .map(|n| (Address::Name(n), d.port())),
+        Ok(SocketAddr::V6(d)) if naming::garlicat::is_garlicat(d.ip()) => {
+            Some((Address::Ipv6(*d.ip()), d.port()))
         }
+        Ok(SocketAddr::V6(_)) | Err(_) => None,
+    };
+    let Some((address, port)) = target else {
+        stats.transparent_refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = &ctx.exec {
+            t.clearnet(original.ok());
+        }
+        client_log!(info, client = %peer, "transparent port: closed a connection not redirected to a virtual or GarliCat address");
+        return;
     };
     let request = Request {
         version: Version::Transparent,
         command: Command::Connect,
-        address: Address::Name(name),
-        port: dst.port(),
+        address,
+        port,
         credentials: None,
     };
     attend(client, peer, &*router, &ctx, request, Vec::new()).await;
 }
 
 /// Where a redirected connection was going (Linux netfilter's SO_ORIGINAL_DST, set by
-/// iptables/nftables REDIRECT or DNAT).
-fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddrV4> {
+/// iptables/nftables REDIRECT or DNAT; the IPv6 option for a socket that accepted over IPv6).
+fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddr> {
     use std::os::fd::AsRawFd;
-    // SAFETY: a sockaddr_in-sized buffer and its length, as the option expects.
-    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let v6 = client.local_addr()?.is_ipv6();
+    // SAFETY: a sockaddr_in6 is large enough for either family; its length is passed.
+    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    let (level, option) = if v6 {
+        // IP6T_SO_ORIGINAL_DST has SO_ORIGINAL_DST's number (80), at the IPv6 level.
+        (libc::SOL_IPV6, libc::SO_ORIGINAL_DST)
+    } else {
+        (libc::SOL_IP, libc::SO_ORIGINAL_DST)
+    };
     let rc = unsafe {
         libc::getsockopt(
             client.as_raw_fd(),
-            libc::SOL_IP,
-            libc::SO_ORIGINAL_DST,
+            level,
+            option,
             &mut addr as *mut _ as *mut libc::c_void,
             &mut len,
         )
@@ -113,10 +132,19 @@ fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddrV4> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(SocketAddrV4::new(
-        Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)),
-        u16::from_be(addr.sin_port),
-    ))
+    if v6 {
+        Ok(SocketAddr::from((
+            std::net::Ipv6Addr::from(addr.sin6_addr.s6_addr),
+            u16::from_be(addr.sin6_port),
+        )))
+    } else {
+        // SAFETY: the kernel wrote a sockaddr_in at the start of the buffer.
+        let v4: libc::sockaddr_in = unsafe { std::ptr::read(&addr as *const _ as *const _) };
+        Ok(SocketAddr::from((
+            Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
+            u16::from_be(v4.sin_port),
+        )))
+    }
 }
 
 /// Steps 2-5 for a parsed request: policy, the stream, the reply, the relay.
@@ -300,7 +328,9 @@ async fn open<R: Router>(
 ) -> Option<Result<Opened, OpenError>> {
     let open = tokio::time::timeout(
         ctx.stream_timeout,
-        router.open(request.credentials.as_ref(), target, request.port),
+        // Boxed, like the relay: a connection's task is copied whole when spawned and
+        // when it ends, and these two futures were most of its size (12 KiB).
+        Box::pin(router.open(request.credentials.as_ref(), target, request.port)),
     );
     let Some(opened) = unless_hung_up(client, open).await else {
         debug!(client = %peer, "left before the stream was open");
@@ -352,18 +382,15 @@ async fn connected(
     let identity = opened.hold.map(Arc::new);
     // Once the client's FIN is kept from the stream, it only finishes a reply: it no longer
     // keeps its identity busy or a drain waiting.
-    let finishing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let on_kept_fin = {
-        let (identity, finishing, count) =
-            (identity.clone(), finishing.clone(), ctx.finishing.clone());
-        Box::new(move || {
-            if let Some(l) = identity {
-                l.linger();
-            }
-            finishing.store(true, Ordering::Relaxed);
-            count.fetch_add(1, Ordering::Relaxed);
-        }) as Box<dyn FnOnce() + Send + Sync>
-    };
+    // Signalled when a new client needs this stream's slot (only once it is finishing).
+    let evicted = Arc::new(tokio::sync::Notify::new());
+    let finishing_key = Arc::new(std::sync::Mutex::new(None::<u64>));
+    let on_kept_fin = kept_fin_hook(
+        identity.clone(),
+        finishing_key.clone(),
+        ctx.finishing.clone(),
+        evicted.clone(),
+    );
     let early = Early {
         up: pipelined,
         down: opened.early,
@@ -375,28 +402,52 @@ async fn connected(
 
     // Undone however the relay ends (a panic or an abort included).
     let _finishing = FinishingGuard {
-        set: finishing,
-        count: ctx.finishing.clone(),
+        key: finishing_key,
+        registry: ctx.finishing.clone(),
     };
     stats.streams_active.fetch_add(1, Ordering::Relaxed);
-    match crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer).await {
-        Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
-        Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
+    let relay = crate::proxy::relay::relay(&mut client, &mut stream, early, filters, stats, peer);
+    tokio::select! {
+        r = Box::pin(relay) => match r {
+            Ok((up, down)) => debug!(client = %peer, up, down, "stream closed"),
+            Err(e) => debug!(client = %peer, "stream ended with error: {e}"),
+        },
+        // Only a finishing stream is ever signalled: its client already sent its FIN.
+        _ = evicted.notified() => {
+            debug!(client = %peer, "stream closed: its client had sent its FIN, and a new client needed the slot");
+        }
     }
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
     drop(identity);
 }
 
+/// What runs once the client's FIN is kept from the stream: the identity may close when
+/// idle, and the stream joins the finishing ones (`key`: its place there), whose slots a new
+/// client may take (`evicted` ends it).
+fn kept_fin_hook(
+    identity: Option<Arc<crate::i2p::identity::Lease>>,
+    key: Arc<std::sync::Mutex<Option<u64>>>,
+    registry: Arc<crate::proxy::finishing::Finishing>,
+    evicted: Arc<tokio::sync::Notify>,
+) -> Box<dyn FnOnce() + Send + Sync> {
+    Box::new(move || {
+        if let Some(l) = identity {
+            l.linger();
+        }
+        *key.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.add(evicted));
+    })
+}
+
 /// Takes a stream back out of `ListenerContext::finishing` when it ends, if it was in.
 struct FinishingGuard {
-    set: Arc<std::sync::atomic::AtomicBool>,
-    count: Arc<std::sync::atomic::AtomicUsize>,
+    key: Arc<std::sync::Mutex<Option<u64>>>,
+    registry: Arc<crate::proxy::finishing::Finishing>,
 }
 
 impl Drop for FinishingGuard {
     fn drop(&mut self) {
-        if self.set.load(Ordering::Relaxed) {
-            self.count.fetch_sub(1, Ordering::Relaxed);
+        if let Some(k) = *self.key.lock().unwrap_or_else(|e| e.into_inner()) {
+            self.registry.remove(k);
         }
     }
 }

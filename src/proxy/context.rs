@@ -10,7 +10,7 @@ use crate::proxy::logins::Logins;
 use crate::proxy::stats::Stats;
 use crate::socks::{AuthCheck, Credentials, Reply, Request, Version};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -45,8 +45,10 @@ pub struct ListenerContext {
     pub extended_errors: bool,
     /// Streams that only finish a reply for a client that half-closed (a SAM stream cannot
     /// carry its FIN, and a client that closed for good looks the same): a drain does not
-    /// wait for them.
-    pub finishing: Arc<AtomicUsize>,
+    /// wait for them, and a new client takes the oldest one's slot when none is free.
+    pub finishing: Arc<crate::proxy::finishing::Finishing>,
+    /// An `eepsocks exec`'s context: what it was refused, for its report.
+    pub exec: Option<Arc<crate::proxy::tally::Tally>>,
 }
 
 impl ListenerContext {
@@ -72,6 +74,7 @@ impl ListenerContext {
             udp: None,
             extended_errors: false,
             finishing: Arc::default(),
+            exec: None,
         }
     }
 
@@ -119,7 +122,7 @@ impl ListenerContext {
     /// only finish a reply for a half-closed client: what a drain waits for.
     pub fn open(&self) -> usize {
         let connected = self.max_clients - self.slots.available_permits();
-        connected.saturating_sub(self.finishing.load(Ordering::Relaxed))
+        connected.saturating_sub(self.finishing.count())
     }
 }
 

@@ -7,6 +7,9 @@
 //! - `udp`: UDP ASSOCIATE over I2P datagrams;
 //! - `conn`: the life of one client, top to bottom (CONNECT, RESOLVE, ASSOCIATE);
 //! - `server`: the accept loops;
+//! - `tally`: what an `eepsocks exec` was refused, for its report;
+//! - `finishing`: streams finishing a reply for a client that sent its FIN, which give
+//!   their slots up;
 //! - `ratelimit` (for log lines a client can cause), `budget` (descriptors), `logins`
 //!   (failed logins by address).
 
@@ -15,9 +18,11 @@ pub mod client;
 pub mod conn;
 pub mod context;
 pub mod filter;
+pub mod finishing;
 pub mod logins;
 pub mod ratelimit;
 pub mod relay;
 pub mod server;
 pub mod stats;
+pub mod tally;
 pub mod udp;

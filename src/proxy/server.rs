@@ -7,6 +7,7 @@ use crate::proxy::context::ListenerContext;
 use crate::proxy::ratelimit::client_log;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The runtime the proxy runs on: `threads` workers (`Config::threads`; 0 = one per core).
@@ -65,7 +66,7 @@ async fn accept_loop<R: Router>(
             a = accept(&listener) => a,
         };
         let (sock, peer) = accepted;
-        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
+        let Some(permit) = slot(&ctx).await else {
             client_log!(warn, client = %peer, "closed: {} clients already connected (max_clients)", ctx.max_clients);
             drop(sock);
             continue;
@@ -87,4 +88,21 @@ async fn accept_loop<R: Router>(
             drop((permit, budget));
         });
     }
+}
+
+/// A client slot: a free one, or the one of the oldest stream that only finishes a reply
+/// for a client that already sent its FIN (`proxy::finishing`). None when every slot is
+/// held by a client still sending.
+async fn slot(ctx: &ListenerContext) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(p) = ctx.slots.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    if !ctx.finishing.evict_oldest() {
+        return None;
+    }
+    // The evicted stream's task frees its slot as it ends: a moment, bounded.
+    tokio::time::timeout(Duration::from_secs(1), ctx.slots.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
 }

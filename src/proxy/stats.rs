@@ -2,7 +2,9 @@
 //! (`daemon::status`) renders both its JSON and its Prometheus text from `COUNTERS`,
 //! `UDP_COUNTERS` and `REPLY_NAMES`, so a counter is listed once.
 
+use crate::i2p::identity::SessionView;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Reply codes counted: SOCKS5 0x00..=0x08 (SOCKS4 and HTTP CONNECT replies are counted by
 /// the SOCKS5 code they stand for), Tor's extended codes 0xF0..=0xF7 together, and
@@ -61,6 +63,18 @@ impl Stats {
             .zip(&self.replies)
             .map(|(n, a)| (*n, get(a)))
     }
+}
+
+/// What the status endpoint (`daemon::status`) reports about one listener.
+pub struct ListenerInfo {
+    pub name: String,
+    pub listen: String,
+    /// b32, or "per-username" (a function: a new identity's keys come from the router)
+    pub identity: Box<dyn Fn() -> String + Send + Sync>,
+    pub stats: Arc<Stats>,
+    /// The state of the listener's own session.
+    pub session: Box<dyn Fn() -> SessionView + Send + Sync>,
+    pub per_user_identities: Box<dyn Fn() -> usize + Send + Sync>,
 }
 
 /// UDP counters of a listener (status endpoint).

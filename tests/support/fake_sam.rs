@@ -112,6 +112,11 @@ pub struct State {
     /// LeaseSet encryption types refused with SESSION STATUS I2P_ERROR (a router without
     /// ML-KEM that says so).
     refuse_enc: Vec<String>,
+    /// Takes STYLE=PRIMARY/MASTER and SESSION ADD (SAM 3.3; `modern` turns it on).
+    primary: bool,
+    /// Live subsessions: id -> the id of the PRIMARY session they belong to, and for a
+    /// datagram one the port it listens on.
+    subs: HashMap<String, (String, Option<String>)>,
 }
 
 impl State {
@@ -262,7 +267,13 @@ impl FakeSam {
     pub fn modern(&self, refuse: &[&str]) {
         let mut st = self.shared.lock();
         st.datagram2 = true;
+        st.primary = true;
         st.refuse_enc = refuse.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Take (or, off, refuse as an unknown style) STYLE=PRIMARY and SESSION ADD.
+    pub fn set_primary(&self, on: bool) {
+        self.shared.lock().primary = on;
     }
 
     pub fn set_max_version(&self, minor: u8) {
@@ -474,6 +485,17 @@ impl Drop for LiveSession {
     fn drop(&mut self) {
         let mut st = self.sh.lock();
         st.datagrams.remove(&self.id);
+        // Its subsessions end with it.
+        let subs: Vec<String> = st
+            .subs
+            .iter()
+            .filter(|(_, (primary, _))| *primary == self.id)
+            .map(|(sub, _)| sub.clone())
+            .collect();
+        for sub in subs {
+            st.subs.remove(&sub);
+            st.datagrams.remove(&sub);
+        }
         if let Some((_, token)) = st.live.remove(&self.id) {
             token.cancel();
         }
@@ -672,6 +694,10 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                 }
                 reply
             }
+            (Some("SESSION"), Some("ADD")) => match &session {
+                Some(live) => add_subsession(&sh, &live.id, &p),
+                None => "SESSION STATUS RESULT=I2P_ERROR MESSAGE=\"no session\"\n".to_string(),
+            },
             (Some("NAMING"), Some("LOOKUP")) => {
                 let name = get("NAME");
                 let st = sh.lock();
@@ -708,7 +734,9 @@ async fn serve(tcp: TcpStream, sh: Arc<Shared>, has_session: Arc<AtomicBool>) {
                         dest: to_b32(&dest).unwrap_or_else(|| shorten(&dest)),
                         port,
                     });
-                    let token = st.live.get(&id).map(|(_, t)| t.clone());
+                    // A subsession's streams are its PRIMARY session's.
+                    let owner = st.subs.get(&id).map_or(id.clone(), |(p, _)| p.clone());
+                    let token = st.live.get(&owner).map(|(_, t)| t.clone());
                     let target = to_b32(&dest).and_then(|b| st.services.get(&b).copied());
                     (token, target)
                 };
@@ -779,6 +807,7 @@ fn create_session(
     }
     let forward = match p.get("STYLE").map(String::as_str) {
         Some("STREAM") => None,
+        Some("PRIMARY" | "MASTER") if sh.lock().primary => None,
         Some("DATAGRAM") => match p.get("PORT").and_then(|v| v.parse::<u16>().ok()) {
             Some(port) => Some(port),
             None => return refuse("I2P_ERROR MESSAGE=\"DATAGRAM needs PORT\""),
@@ -851,6 +880,61 @@ fn create_session(
             id: id.clone(),
         }),
     )
+}
+
+/// SESSION ADD on the control connection of PRIMARY session `primary`: a STREAM
+/// subsession, or a DATAGRAM/DATAGRAM2 one forwarded to PORT on 127.0.0.1. Like emissary
+/// 0.4.0, a datagram subsession listens on one port (LISTEN_PORT, else FROM_PORT, else 0)
+/// and a second one on the same port is refused.
+fn add_subsession(sh: &Arc<Shared>, primary: &str, p: &HashMap<String, String>) -> String {
+    let refuse = |m: &str| format!("SESSION STATUS RESULT=I2P_ERROR MESSAGE=\"{m}\"\n");
+    let mut st = sh.lock();
+    if !st.primary || !st.history.iter().any(|h| h.id == primary) {
+        return refuse("not a primary session");
+    }
+    let Some(id) = p.get("ID").filter(|i| !i.is_empty()).cloned() else {
+        return refuse("no ID");
+    };
+    if st.live.contains_key(&id) || st.subs.contains_key(&id) {
+        return "SESSION STATUS RESULT=DUPLICATED_ID\n".to_string();
+    }
+    let dest = st
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.id == primary)
+        .map(|h| h.dest.clone())
+        .unwrap_or_default();
+    match p.get("STYLE").map(String::as_str) {
+        Some("STREAM") => {}
+        Some(style @ ("DATAGRAM" | "DATAGRAM2")) => {
+            if style == "DATAGRAM2" && !st.datagram2 {
+                return refuse("Unknown STYLE");
+            }
+            let Some(port) = p.get("PORT").and_then(|v| v.parse::<u16>().ok()) else {
+                return refuse("only forwarded datagrams are supported");
+            };
+            let listen = p
+                .get("LISTEN_PORT")
+                .or(p.get("FROM_PORT"))
+                .cloned()
+                .unwrap_or_else(|| "0".into());
+            let taken = st
+                .subs
+                .values()
+                .any(|(owner, l)| owner == primary && l.as_ref() == Some(&listen));
+            if taken {
+                return refuse("invalid datagram configuration");
+            }
+            st.datagrams.insert(id.clone(), (dest, port));
+            st.subs
+                .insert(id.clone(), (primary.to_string(), Some(listen)));
+            return format!("SESSION STATUS RESULT=OK ID=\"{id}\" MESSAGE=\"ADD {id}\"\n");
+        }
+        _ => return refuse("Unknown STYLE"),
+    }
+    st.subs.insert(id.clone(), (primary.to_string(), None));
+    format!("SESSION STATUS RESULT=OK ID=\"{id}\" MESSAGE=\"ADD {id}\"\n")
 }
 
 /// The SAM UDP port: `3.x $id $dest[ FROM_PORT=n TO_PORT=n]\n$payload` from a live DATAGRAM

@@ -32,7 +32,18 @@ pub fn command<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>, netns: Option
         None => Command::new(bin()),
     };
     c.args(args);
+    // Where `run` and `demo` announce themselves and bare `status`/`b32` look, and the
+    // default data directory (whose ports file bare commands read first): one of each per
+    // test process, so the instances other processes run on this machine meanwhile (other
+    // suites, other checkouts, benchmarks) are never found. A test may set its own after.
+    c.env("EEPSOCKS_RUNTIME_DIR", runtime_dir());
+    c.env("XDG_DATA_HOME", runtime_dir().join("data-home"));
     c
+}
+
+/// This test process's announce directory (see `command`).
+pub fn runtime_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("eepsocks-test-run-{}", std::process::id()))
 }
 
 /// Run a one-shot subcommand (`status`, `resolve`, `keys ...`) to completion.

@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod client;
 pub mod consts;
+pub mod exec;
 pub mod fake_sam;
 pub mod frontend;
 pub mod launcher;

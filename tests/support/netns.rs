@@ -56,3 +56,54 @@ where
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
+
+/// A network namespace of the test's own with loopback up (IPv4 and ::1), deleted on
+/// drop: firewall rules inside it touch nothing of the host's. Needs root.
+pub struct Own {
+    pub name: String,
+}
+
+impl Own {
+    pub fn new(tag: &str) -> Own {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "eeps{tag}{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &name])
+            .output();
+        let own = Own { name };
+        own.sh(&["ip", "netns", "add", &own.name]);
+        own.exec(&["ip", "link", "set", "lo", "up"]);
+        own
+    }
+
+    /// Run `argv` inside the namespace; it must succeed.
+    pub fn exec(&self, argv: &[&str]) {
+        let mut full = vec!["ip", "netns", "exec", &self.name];
+        full.extend_from_slice(argv);
+        self.sh(&full);
+    }
+
+    fn sh(&self, argv: &[&str]) {
+        let out = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("run {argv:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}

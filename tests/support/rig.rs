@@ -21,6 +21,9 @@ pub struct Rig {
     /// The echo service's destination and its b32.
     pub service_dest: Destination,
     pub service: String,
+    /// The network namespace eepsocks runs in (the fake bridge and the echo service must
+    /// have been started there too: [`Rig::in_netns`]); None: the test's own.
+    pub netns: Option<String>,
 }
 
 impl Rig {
@@ -33,7 +36,16 @@ impl Rig {
             dir: tempfile::tempdir().unwrap(),
             service: service_dest.b32(),
             service_dest,
+            netns: None,
         }
+    }
+
+    /// A rig whose fake bridge, echo service and eepsocks live in namespace `ns`; the test
+    /// reaches them from a thread inside it (`netns::run`).
+    pub fn in_netns(ns: &str) -> Rig {
+        let mut r = crate::support::netns::run(ns, Rig::new);
+        r.netns = Some(ns.to_string());
+        r
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -65,7 +77,7 @@ impl Rig {
             self.config_path().display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut c = launcher::command(args, None);
+        let mut c = launcher::command(args, self.netns.as_deref());
         c.env("EEPSOCKS_LOG", "info");
         c
     }

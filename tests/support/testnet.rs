@@ -59,6 +59,8 @@ pub struct Testnet {
     pub base: PathBuf,
     pub n: usize,
     pub hops: u8,
+    /// Tunnels each way (`start_tunnels`).
+    pub quantity: u8,
     /// From the first router start to the first stream through i2pd's SOCKS proxy.
     pub first_stream: Duration,
     routers: Vec<Child>,
@@ -114,6 +116,14 @@ impl Testnet {
 
     /// The same, with `hops`-hop tunnels for every tunnel of the routers and their SOCKS.
     pub fn start_hops(n: usize, services: &[ServiceSpec], hops: u8) -> Testnet {
+        Testnet::start_tunnels(n, services, hops, 2)
+    }
+
+    /// The same, with `hops`-hop tunnels, `quantity` each way, for every tunnel of the
+    /// routers (exploratory, services, SOCKS). `start_tunnels(6, .., 3, 3)` is eepsocks'
+    /// shipped default (`config::DEFAULT_OPTIONS`) on a network that can build it (2 routers
+    /// cannot: one SESSION CREATE with the defaults was never answered there).
+    pub fn start_tunnels(n: usize, services: &[ServiceSpec], hops: u8, quantity: u8) -> Testnet {
         assert!(
             n >= 2,
             "one router cannot connect two destinations (needs a floodfill other than itself)"
@@ -143,6 +153,7 @@ impl Testnet {
             base,
             n,
             hops,
+            quantity,
             first_stream: Duration::ZERO,
             routers: Vec::new(),
             services: Vec::new(),
@@ -258,13 +269,13 @@ impl Testnet {
     fn write_conf(&self, i: usize, services: &[ServiceSpec]) {
         let d = self.router_dir(i);
         fs::create_dir_all(&d).unwrap();
-        let hops = self.hops;
+        let (hops, quantity) = (self.hops, self.quantity);
         let mut tunnels = String::new();
         for s in services {
             tunnels += &format!(
                 "[{name}]\ntype = server\nhost = 127.0.0.1\nport = {port}\nkeys = {name}.dat\n\
                  inbound.length = {hops}\noutbound.length = {hops}\n\
-                 inbound.quantity = 2\noutbound.quantity = 2\n\n",
+                 inbound.quantity = {quantity}\noutbound.quantity = {quantity}\n\n",
                 name = s.name,
                 port = s.port
             );
@@ -320,8 +331,8 @@ address = 127.0.0.1
 port = {socks}
 inbound.length = {hops}
 outbound.length = {hops}
-inbound.quantity = 2
-outbound.quantity = 2
+inbound.quantity = {quantity}
+outbound.quantity = {quantity}
 outproxy.enabled = false
 
 [sam]
@@ -355,8 +366,8 @@ subscriptions = http://none.invalid/hosts.txt
 [exploratory]
 inbound.length = {hops}
 outbound.length = {hops}
-inbound.quantity = 2
-outbound.quantity = 2
+inbound.quantity = {quantity}
+outbound.quantity = {quantity}
 
 [persist]
 profiles = false

@@ -6,7 +6,8 @@
 //! - The request line and header block are held until the empty line that ends them
 //!   (at most [`MAX_HEAD`] bytes), then forwarded with the leaking headers removed and
 //!   `User-Agent` replaced. Everything else is kept byte for byte and in order (`Host`
-//!   too), with the client's own line endings (CRLF or bare LF). A folded header
+//!   too, except that `name.i2p.alt` loses its `.alt`), with the client's own line endings
+//!   (CRLF or bare LF). A folded header
 //!   (obs-fold: continuation lines starting with SP or HTAB) is one header: removed or
 //!   replaced whole.
 //! - The body is then passed through by length, never looked at: `Content-Length`
@@ -265,13 +266,35 @@ fn header_line_ok(content: &[u8], first_header: bool) -> bool {
 }
 
 /// What happens to a header, by name.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Action {
     Keep,
     Remove,
     ReplaceUserAgent,
     /// Forward mode: `Connection: close`.
     ReplaceConnection,
+    /// `Host: name.i2p.alt[:port]` becomes `Host: name.i2p[:port]`: RFC 9476's `.alt` form
+    /// is ours to accept, and the site knows itself only by its `.i2p` name (Java I2P's
+    /// proxy strips it too).
+    StripAlt(Vec<u8>),
+}
+
+/// The Host value without a trailing `.alt` after `.i2p` (the port kept), or None when
+/// there is none to strip.
+fn host_without_alt(value: &[u8]) -> Option<Vec<u8>> {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        Some(colon) => value.split_at(colon),
+        None => (value, &[][..]),
+    };
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    let cut = host.len().checked_sub(b".i2p.alt".len())?;
+    // a bare `.i2p.alt` is no name; leave it for the proxy to refuse
+    if cut == 0 || !host[cut..].eq_ignore_ascii_case(b".i2p.alt") {
+        return None;
+    }
+    let mut out = host[..host.len() - b".alt".len()].to_vec();
+    out.extend_from_slice(port);
+    Some(out)
 }
 
 fn classify(name: &[u8]) -> Action {
@@ -400,6 +423,14 @@ fn sanitize(headers: &[u8], user_agent: &[u8], close: Option<&[u8]>, out: &mut V
     let mut connection_seen = false;
     for group in groups.by_ref() {
         let mut action = group.name.map_or(Action::Keep, classify);
+        if let Some(name) = group.name.filter(|n| n.eq_ignore_ascii_case(b"host")) {
+            if let Some(host) = host_without_alt(&group.value()) {
+                let mut line = name.to_vec();
+                line.extend_from_slice(b": ");
+                line.extend_from_slice(&host);
+                action = Action::StripAlt(line);
+            }
+        }
         if let (Some(name), Some(_)) = (group.name, close) {
             if name.eq_ignore_ascii_case(b"keep-alive") {
                 action = Action::Remove;
@@ -425,6 +456,11 @@ fn sanitize(headers: &[u8], user_agent: &[u8], close: Option<&[u8]>, out: &mut V
                 if out[start..] != *group.bytes {
                     changed += 1;
                 }
+            }
+            Action::StripAlt(line) => {
+                out.extend_from_slice(&line);
+                out.extend_from_slice(group.first_ending);
+                changed += 1;
             }
             Action::ReplaceUserAgent => {
                 let start = out.len();
@@ -2238,6 +2274,44 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: abc.i2p\r\n{UA}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
         forwarded(input, expected.as_bytes(), 4);
+    }
+
+    #[test]
+    fn forward_host_loses_alt() {
+        // curl http://demo.i2p.alt/ through the HTTP proxy: the site sees its .i2p name
+        let input = b"GET http://demo.i2p.alt/ HTTP/1.1\r\nHost: demo.i2p.alt\r\n\
+            Accept: */*\r\n\r\n";
+        let expected =
+            b"GET / HTTP/1.1\r\nHost: demo.i2p\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+        forwarded(input, expected, 3);
+    }
+
+    #[test]
+    fn host_loses_alt_on_filtered_streams() {
+        // SOCKS to port 80 with the HTTP filter: the same rewrite, port and case kept
+        clean(
+            b"GET / HTTP/1.1\nhost:  Forum.Example.I2P.ALT:8080 \n\n",
+            b"GET / HTTP/1.1\nhost: Forum.Example.I2P:8080\n\n",
+            1,
+        );
+        clean(
+            b"GET / HTTP/1.1\r\nHost: abcd.b32.i2p.alt.\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: abcd.b32.i2p\r\n\r\n",
+            1,
+        );
+        // nothing to strip: byte for byte
+        for host in [
+            &b"demo.i2p"[..],
+            b"x.alt",
+            b".i2p.alt",
+            b"i2p.alt",
+            b"demo.i2p.alt.example",
+        ] {
+            let mut input = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            input.extend_from_slice(host);
+            input.extend_from_slice(b"\r\n\r\n");
+            clean(&input, &input, 0);
+        }
     }
 
     #[test]

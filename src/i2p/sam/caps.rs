@@ -9,9 +9,15 @@
 //!   gets neither;
 //! - one that answers 3.2 to our `MAX=3.3` is emissary's: ML-KEM yes (0.4.0 has it; its
 //!   parser drops types it does not know instead of failing), DATAGRAM2 no: emissary 0.4.0
-//!   takes `STYLE=DATAGRAM2` but its router thread panics on receiving one
-//!   (`sam/protocol/datagram/mod.rs:220`, "slice index starts at 391 but ends at 35"), so
-//!   an echo over it kills the router that receives;
+//!   takes `STYLE=DATAGRAM2` but cannot receive one. `DatagramManager::on_datagram`
+//!   (`sam/protocol/datagram/mod.rs:219-220`) takes the signed data as
+//!   `payload[D .. L - D - S]` (D: its own destination's length, 391 for Ed25519; S: the
+//!   signature's, 64; L: the whole datagram, the sender's destination + 2 flag bytes + our
+//!   n bytes + S) where the spec's range is `payload[D .. L - S]`. So n < D - 2 (389) bytes
+//!   panics ("slice index starts at 391 but ends at 35" for n = 33), and any longer one
+//!   fails its signature check and is dropped ("failed to handle datagram"). That is the
+//!   receiving router's code whatever the sender, its signature type, offline-signature
+//!   flag, SAM version or PRIMARY subsession: no client-side setting avoids it;
 //! - one that answers 3.3 (i2pd, Java I2P) is asked once: `SESSION CREATE STYLE=DATAGRAM2`
 //!   without a DESTINATION. i2pd ≥ 2.58 (the release with ML-KEM and DATAGRAM2) checks the
 //!   style first and answers INVALID_KEY; older ones answer `I2P_ERROR "Unknown STYLE"`.
@@ -40,6 +46,10 @@ pub const ENC_KEY: &str = "i2cp.leaseSetEncType";
 pub struct Caps {
     pub ml_kem: bool,
     pub datagram2: bool,
+    /// SAM 3.3 `STYLE=PRIMARY` with `SESSION ADD` of stream and datagram subsessions:
+    /// emissary 0.4.0 (it answers 3.2 but has them), and the 3.3 bridges with DATAGRAM2
+    /// (i2pd 2.58+, whose MASTER sessions took datagram subsessions then; Java I2P 2.11).
+    pub primary: bool,
 }
 
 /// How long the one-time probe may take (a bridge answers it without building tunnels).
@@ -86,6 +96,7 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
         let c = Caps {
             ml_kem: false,
             datagram2: false,
+            primary: false,
         };
         if remember(addr, c) {
             info!(
@@ -104,8 +115,10 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
             Caps {
                 ml_kem: true,
                 datagram2: false,
+                primary: true,
             },
-            "SAM 3.2: emissary, whose DATAGRAM2 receive path panics in 0.4.0".to_string(),
+            "SAM 3.2: emissary, with PRIMARY; its DATAGRAM2 receive path is broken in 0.4.0"
+                .to_string(),
         )
     } else {
         match probe(addr).await {
@@ -117,6 +130,7 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
                 return Caps {
                     ml_kem: false,
                     datagram2: false,
+                    primary: false,
                 };
             }
         }
@@ -124,14 +138,20 @@ pub async fn for_bridge(addr: &str, minor: u8) -> Caps {
     if remember(addr, c) {
         let line = format!(
             "the SAM bridge at {addr} ({how}): sessions use i2cp.leaseSetEncType={} ({}) and \
-             STYLE={}",
+             STYLE={}; {}",
             if c.ml_kem { ENC_PQ } else { ENC_CLASSIC },
             if c.ml_kem {
                 "post-quantum"
             } else {
                 "not post-quantum"
             },
-            if c.datagram2 { "DATAGRAM2" } else { "DATAGRAM" }
+            if c.datagram2 { "DATAGRAM2" } else { "DATAGRAM" },
+            if c.primary {
+                "a UDP listener's identity is a PRIMARY session whose datagram subsession one \
+                 association at a time uses"
+            } else {
+                "each UDP association has a session of its own"
+            }
         );
         // The default needs no word (the demo's first screen stays short); going without
         // post-quantum is said once.
@@ -150,6 +170,7 @@ pub fn refused_ml_kem(addr: &str, why: &str) {
     let mut c = known(addr).unwrap_or(Caps {
         ml_kem: false,
         datagram2: false,
+        primary: false,
     });
     c.ml_kem = false;
     if remember(addr, c) {
@@ -165,10 +186,28 @@ pub fn refused_datagram2(addr: &str, why: &str) {
     let mut c = known(addr).unwrap_or(Caps {
         ml_kem: false,
         datagram2: false,
+        primary: false,
     });
     c.datagram2 = false;
     if remember(addr, c) {
         warn!("the router at {addr} refused STYLE=DATAGRAM2 ({why}); UDP uses STYLE=DATAGRAM");
+    }
+}
+
+/// The router refused STYLE=PRIMARY or SESSION ADD: later identities get a plain STREAM
+/// session and each UDP association a session of its own.
+pub fn refused_primary(addr: &str, why: &str) {
+    let mut c = known(addr).unwrap_or(Caps {
+        ml_kem: false,
+        datagram2: false,
+        primary: false,
+    });
+    c.primary = false;
+    if remember(addr, c) {
+        warn!(
+            "the router at {addr} refused a PRIMARY session or subsession ({why}); identities \
+             use STYLE=STREAM and UDP associations sessions of their own"
+        );
     }
 }
 
@@ -200,6 +239,7 @@ async fn probe(addr: &str) -> Result<(Caps, String), String> {
     let none = Caps {
         ml_kem: false,
         datagram2: false,
+        primary: false,
     };
     let id = format!(
         "eepsocks-probe-{}-{}",
@@ -230,6 +270,7 @@ async fn probe(addr: &str) -> Result<(Caps, String), String> {
                     Caps {
                         ml_kem: true,
                         datagram2: true,
+                        primary: true,
                     },
                     "SAM 3.3 with DATAGRAM2: i2pd 2.58+ or Java I2P 2.11+".into(),
                 )

@@ -13,7 +13,7 @@
 
 use super::commands::generate_keys_on;
 use super::error::SamError;
-use super::session::{Session, SessionConfig};
+use super::session::{Session, SessionConfig, SharedDatagrams};
 use super::wire::SamSocket;
 use crate::destination::Destination;
 use std::collections::HashMap;
@@ -49,7 +49,11 @@ const SENDERS_MAX: usize = 1024;
 /// socket we send through.
 pub struct DatagramSession {
     session: Session,
-    inbound: UdpSocket,
+    inbound: Arc<UdpSocket>,
+    /// Lent the identity's datagram subsession (PRIMARY): sends name the subsession, and
+    /// the session (the identity's) is not this association's to close. The permit is the
+    /// identity's one slot, given back on drop.
+    shared: Option<(Arc<SharedDatagrams>, tokio::sync::OwnedSemaphorePermit)>,
     outbound: UdpSocket,
     /// Where the router's forwarded datagrams come from (see [`router_source`]): the only
     /// sender taken.
@@ -138,13 +142,15 @@ impl DatagramSession {
             datagram_port: Some(inbound.local_addr()?.port()),
             create_timeout: super::session::CREATE_TIMEOUT,
             on_demand: true,
+            shared_datagrams: None,
         });
         // Built before the wait, so that dropping this future (the client left, or the
         // open timed out) drops it too, and its Drop closes the session: a SESSION CREATE
         // still under way must not live on without an association to bound it.
         let dg = DatagramSession {
             session,
-            inbound,
+            inbound: Arc::new(inbound),
+            shared: None,
             outbound,
             router_src,
             ports,
@@ -157,6 +163,58 @@ impl DatagramSession {
         Ok(dg)
     }
 
+    /// The datagram subsession of the identity whose STREAM session is `identity`, if it
+    /// has one up and no other association holds it (None: make a session of its own with
+    /// [`Self::create`]). The association then sends and receives as that identity.
+    pub async fn on_identity(
+        identity: &Session,
+        cfg: &DatagramConfig,
+    ) -> Result<Option<DatagramSession>, SamError> {
+        let Some(shared) = identity.shared_datagrams().cloned() else {
+            return Ok(None);
+        };
+        let Some(inbound) = shared.inbound() else {
+            return Ok(None);
+        };
+        let Ok(permit) = shared.slot.clone().try_acquire_owned() else {
+            return Ok(None);
+        };
+        let Some(keys) = identity.keys() else {
+            return Ok(None);
+        };
+        // Left over from the previous holder: its peers' late answers are not this
+        // association's to see.
+        let mut junk = [0u8; 1];
+        while inbound.try_recv_from(&mut junk).is_ok() {}
+        let c = SamSocket::connect(&cfg.sam_addr).await?;
+        let ports = c.minor >= 2;
+        drop(c);
+        let router_src = router_source(cfg.sam_udp);
+        let outbound = UdpSocket::bind(match cfg.sam_udp {
+            SocketAddr::V4(_) => "127.0.0.1:0",
+            SocketAddr::V6(_) => "[::1]:0",
+        })
+        .await?;
+        outbound.connect(cfg.sam_udp).await?;
+        Ok(Some(DatagramSession {
+            session: identity.clone(),
+            inbound,
+            own_b32: keys.destination().b32(),
+            shared: Some((shared, permit)),
+            outbound,
+            router_src,
+            ports,
+            max_send: cfg.max_send,
+            cache: Mutex::default(),
+            senders: Mutex::default(),
+        }))
+    }
+
+    /// Whether this association uses its identity's datagram subsession (PRIMARY).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// The SAM session: lookups by the identity that sends.
     pub fn session(&self) -> &Session {
         &self.session
@@ -167,9 +225,12 @@ impl DatagramSession {
         &self.own_b32
     }
 
-    /// Close the session now (the association ended).
+    /// Close the session now (the association ended). A lent subsession stays with its
+    /// identity (the slot is given back when this is dropped).
     pub fn close(&self) {
-        self.session.close();
+        if self.shared.is_none() {
+            self.session.close();
+        }
     }
 
     /// The most payload bytes a datagram to `dest` may carry on this router.
@@ -216,7 +277,12 @@ impl DatagramSession {
         to_port: u16,
         payload: &[u8],
     ) -> Result<(), SamError> {
-        let id = self.session.usable_id().await?;
+        let id = match &self.shared {
+            // The subsession of the identity's live session (a new one after the router
+            // came back).
+            Some((shared, _)) => shared.sub().ok_or(SamError::NoSession)?.0,
+            None => self.session.usable_id().await?,
+        };
         let mut d = Vec::with_capacity(self.line_len(dest) + payload.len());
         d.extend_from_slice(b"3.0 ");
         d.extend_from_slice(id.as_bytes());
@@ -307,7 +373,7 @@ pub async fn echo(dg: DatagramSession) {
 
 impl Drop for DatagramSession {
     fn drop(&mut self) {
-        self.session.close();
+        self.close();
     }
 }
 

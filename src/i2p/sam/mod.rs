@@ -10,7 +10,9 @@ mod session;
 mod wire;
 
 pub use datagram::{DatagramConfig, DatagramSession};
-pub use session::{Created, Keys, Session, SessionConfig, SessionState, CREATE_TIMEOUT};
+pub use session::{
+    Created, Keys, Session, SessionConfig, SessionState, SharedDatagrams, CREATE_TIMEOUT,
+};
 pub use wire::{quote, set_login, ReplyLine, SamLogin, SamSocket, MAX_COMMAND};
 
 pub use commands::{forward, generate_keys, generate_keys_on};

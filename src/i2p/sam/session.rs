@@ -43,6 +43,63 @@ pub struct SessionConfig {
     /// Otherwise (a listener's own identity) streams asked for while it is being created
     /// fail at once with "not ready", and progress is logged at info.
     pub on_demand: bool,
+    /// A STREAM session whose identity also carries UDP associations: where the bridge has
+    /// PRIMARY (`caps`), the session is created as one, with a STREAM subsession for the
+    /// streams and a datagram subsession forwarded to this socket (see [`SharedDatagrams`]).
+    pub shared_datagrams: Option<Arc<SharedDatagrams>>,
+}
+
+/// An identity's datagram subsession (SAM 3.3 PRIMARY), lent to one UDP association at a
+/// time: the association's datagrams then come from the identity's own destination and
+/// tunnels, with no second session. One at a time because a router cannot tell two
+/// associations apart: emissary 0.4.0 sends every datagram with ports 0 and delivers by
+/// destination port, so only one datagram subsession (listening on port 0) ever receives,
+/// and it has no SESSION REMOVE. Further associations meanwhile get sessions of their own.
+pub struct SharedDatagrams {
+    /// Where the router forwards the subsession's datagrams, and its port: bound when the
+    /// first PRIMARY session is made (no descriptor on bridges without PRIMARY), then kept
+    /// across session re-creations (the new subsession forwards to the same port).
+    inbound: std::sync::OnceLock<(Arc<tokio::net::UdpSocket>, u16)>,
+    /// The live subsession's id and style ("DATAGRAM" or "DATAGRAM2"); None while there is
+    /// none (session down, or the router refused the subsession).
+    sub: Mutex<Option<(String, &'static str)>>,
+    /// The one association that holds the subsession.
+    pub(super) slot: Arc<tokio::sync::Semaphore>,
+}
+
+impl SharedDatagrams {
+    pub fn new() -> Arc<SharedDatagrams> {
+        Arc::new(SharedDatagrams {
+            inbound: std::sync::OnceLock::new(),
+            sub: Mutex::new(None),
+            slot: Arc::new(tokio::sync::Semaphore::new(1)),
+        })
+    }
+
+    /// The subsession's socket, bound on first use.
+    async fn socket(&self) -> std::io::Result<u16> {
+        if let Some((_, port)) = self.inbound.get() {
+            return Ok(*port);
+        }
+        let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        let port = s.local_addr()?.port();
+        // Only the session's own task binds it, so there is no race to lose.
+        Ok(self.inbound.get_or_init(|| (Arc::new(s), port)).1)
+    }
+
+    /// The socket datagrams arrive on, once bound.
+    pub(super) fn inbound(&self) -> Option<Arc<tokio::net::UdpSocket>> {
+        self.inbound.get().map(|(s, _)| s.clone())
+    }
+
+    /// The live datagram subsession's id and style, if any.
+    pub fn sub(&self) -> Option<(String, &'static str)> {
+        self.sub.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_sub(&self, sub: Option<(String, &'static str)>) {
+        *self.sub.lock().unwrap_or_else(|e| e.into_inner()) = sub;
+    }
 }
 
 /// The keys a session is created with.
@@ -96,6 +153,7 @@ pub struct Session {
     on_demand: bool,
     /// How the live session was created (see [`Session::created_with`]).
     created: Arc<Mutex<Option<Created>>>,
+    shared_datagrams: Option<Arc<SharedDatagrams>>,
 }
 
 /// What the router accepted for a session.
@@ -105,8 +163,11 @@ pub struct Created {
     pub enc_types: String,
     /// It offers an ML-KEM hybrid (5, 6 or 7).
     pub post_quantum: bool,
-    /// "STREAM", "DATAGRAM" or "DATAGRAM2".
+    /// "STREAM", "DATAGRAM", "DATAGRAM2" or "PRIMARY" (then with a STREAM subsession, and
+    /// a datagram one when `datagram_sub` says so).
     pub style: &'static str,
+    /// The style of the identity's datagram subsession (PRIMARY only), if the router took it.
+    pub datagram_sub: Option<&'static str>,
 }
 
 /// SAM connections that already said HELLO, so opening a stream costs one round trip
@@ -143,6 +204,7 @@ impl Session {
         });
         let (cmds_tx, cmds) = mpsc::channel(64);
         let sam_addr = cfg.sam_addr.clone();
+        let shared_datagrams = cfg.shared_datagrams.clone();
         let warm_sockets = cfg.warm_sockets;
         let on_demand = cfg.on_demand;
         let stop = CancellationToken::new();
@@ -181,7 +243,15 @@ impl Session {
             keys,
             on_demand,
             created,
+            shared_datagrams,
         }
+    }
+
+    /// The identity's datagram subsession, when this session has one up now.
+    pub fn shared_datagrams(&self) -> Option<&Arc<SharedDatagrams>> {
+        self.shared_datagrams
+            .as_ref()
+            .filter(|d| d.sub().is_some() && matches!(self.state(), SessionState::Up(_)))
     }
 
     /// What the router accepted the last time it created this session (None: never yet).
@@ -429,9 +499,15 @@ async fn keep_session(
         };
         match created {
             Ok((conn, how)) => {
+                // Streams go through the STREAM subsession of a PRIMARY session.
+                let stream_id = if how.style == "PRIMARY" {
+                    format!("{id}-s")
+                } else {
+                    id.clone()
+                };
                 *created_with.lock().unwrap_or_else(|e| e.into_inner()) = Some(how);
                 let up_since = tokio::time::Instant::now();
-                let _ = state.send(SessionState::Up(id.clone()));
+                let _ = state.send(SessionState::Up(stream_id));
                 // A datagram session per UDP association: one line each would let a
                 // client that opens them in a loop write the log.
                 if cfg.datagram_port.is_some() {
@@ -440,6 +516,9 @@ async fn keep_session(
                     info!(session = %id, "SAM session up at {}", cfg.sam_addr);
                 }
                 let err = serve_commands(conn, &mut cmds).await;
+                if let Some(d) = &cfg.shared_datagrams {
+                    d.set_sub(None);
+                }
                 if state.is_closed() && cmds.is_closed() {
                     return;
                 }
@@ -596,7 +675,10 @@ async fn create(
         let c = SamSocket::connect(&cfg.sam_addr).await?;
         // A bridge asked for the first time is probed on a connection of its own while
         // this one waits (at most 10 s; bridges keep an idle command connection far longer).
-        let caps = if user_enc.is_none() || cfg.datagram_port.is_some() {
+        let caps = if user_enc.is_none()
+            || cfg.datagram_port.is_some()
+            || cfg.shared_datagrams.is_some()
+        {
             Some(caps::for_bridge(&cfg.sam_addr, c.minor).await)
         } else {
             None
@@ -606,23 +688,40 @@ async fn create(
             (None, Some(c)) if c.ml_kem => ENC_PQ.to_string(),
             (None, _) => ENC_CLASSIC.to_string(),
         };
-        let style = match (cfg.datagram_port, caps) {
-            (None, _) => "STREAM",
-            (Some(_), Some(c)) if c.datagram2 => "DATAGRAM2",
-            (Some(_), _) => "DATAGRAM",
+        let dgram = |c: Option<caps::Caps>| {
+            if c.is_some_and(|c| c.datagram2) {
+                "DATAGRAM2"
+            } else {
+                "DATAGRAM"
+            }
         };
-        let how = Created {
+        let style = match (cfg.datagram_port, caps) {
+            (None, Some(c)) if c.primary && cfg.shared_datagrams.is_some() => "PRIMARY",
+            (None, _) => "STREAM",
+            (Some(_), c) => dgram(c),
+        };
+        let mut how = Created {
             post_quantum: caps::has_ml_kem(&enc),
             enc_types: enc,
             style,
+            datagram_sub: None,
         };
-        match create_once(c, cfg, id, keys, &how).await {
-            Ok(c) => return Ok((c, how)),
+        let made = match create_once(c, cfg, id, keys, &how).await {
+            Ok(c) if style == "PRIMARY" => add_subsessions(c, cfg, id, dgram(caps)).await,
+            other => other.map(|c| (c, None)),
+        };
+        match made {
+            Ok((c, sub)) => {
+                how.datagram_sub = sub;
+                return Ok((c, how));
+            }
             Err(SamError::Refused { result, message }) if result == "I2P_ERROR" && tries < 3 => {
                 let msg = message.clone().unwrap_or_default();
                 // Only our own choices are taken back; a user's setting stays as given.
                 if user_enc.is_none() && how.post_quantum && caps::about_encryption(&msg) {
                     caps::refused_ml_kem(&cfg.sam_addr, &msg);
+                } else if how.style == "PRIMARY" {
+                    caps::refused_primary(&cfg.sam_addr, &msg);
                 } else if how.style == "DATAGRAM2" && caps::about_style(&msg) {
                     caps::refused_datagram2(&cfg.sam_addr, &msg);
                 } else {
@@ -630,6 +729,57 @@ async fn create(
                 }
             }
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// On a PRIMARY session's control connection: the STREAM subsession (`<id>-s`, which
+/// every stream names), then the datagram one (`<id>-d`, forwarded to the identity's
+/// shared socket). A refused STREAM subsession fails the session (it is then made without
+/// PRIMARY); a refused datagram one only leaves associations to sessions of their own.
+async fn add_subsessions(
+    mut c: SamSocket,
+    cfg: &SessionConfig,
+    id: &str,
+    style: &'static str,
+) -> Result<(SamSocket, Option<&'static str>), SamError> {
+    let r = c
+        .command(&format!("SESSION ADD STYLE=STREAM ID={id}-s"))
+        .await?;
+    r.expect("SESSION", "STATUS")?;
+    r.ok()?;
+    let Some(shared) = &cfg.shared_datagrams else {
+        return Ok((c, None));
+    };
+    let sub = format!("{id}-d");
+    let port = match shared.socket().await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!("no socket for the datagram subsession ({e}): UDP associations get sessions of their own");
+            return Ok((c, None));
+        }
+    };
+    // HOST as for a datagram session (i2pd forwards nothing without it).
+    let r = c
+        .command(&format!(
+            "SESSION ADD STYLE={style} ID={sub} PORT={port} HOST=127.0.0.1"
+        ))
+        .await?;
+    r.expect("SESSION", "STATUS")?;
+    match r.ok() {
+        Ok(()) => {
+            shared.set_sub(Some((sub, style)));
+            Ok((c, Some(style)))
+        }
+        Err(e) => {
+            info!(
+                session = id,
+                "the router at {} refused a {style} subsession ({e}): this identity's UDP \
+                 associations get sessions of their own",
+                cfg.sam_addr
+            );
+            shared.set_sub(None);
+            Ok((c, None))
         }
     }
 }

@@ -259,15 +259,17 @@ impl SamSocket {
             if self.buf.len() > MAX_LINE {
                 return Err(SamError::Protocol("reply line too long".into()));
             }
-            let mut chunk = [0u8; 4096];
-            let n = self.tcp.read(&mut chunk).await?;
+            // Straight into the buffer's spare room: a 4 KiB array here would be zeroed on
+            // every read and live in every future that awaits a SAM reply (spawned tasks
+            // are copied whole, several times, when spawned and when done).
+            self.buf.reserve(4096);
+            let n = self.tcp.read_buf(&mut self.buf).await?;
             if n == 0 {
                 return Err(SamError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "SAM bridge closed the connection",
                 )));
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 
@@ -297,6 +299,18 @@ impl SamSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A warm-pool refill is a task of its own per stream: its future is copied whole when
+    /// spawned and when it ends, so it must stay small (it held a 4 KiB read array).
+    #[test]
+    fn connect_future_is_small() {
+        let f = SamSocket::connect("127.0.0.1:1");
+        assert!(
+            std::mem::size_of_val(&f) < 1024,
+            "{} bytes",
+            std::mem::size_of_val(&f)
+        );
+    }
 
     #[test]
     fn parse_replies() {

@@ -27,6 +27,9 @@ pub struct Ports {
     /// The SAM bridge the daemon uses (the demo's is on a port of its own).
     #[serde(default)]
     pub sam: Option<String>,
+    /// The exec control socket (`eepsocks exec`), null when none.
+    #[serde(default)]
+    pub control: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +63,11 @@ static ANNOUNCE: AtomicBool = AtomicBool::new(false);
 
 pub fn announce_here() {
     ANNOUNCE.store(true, Ordering::Relaxed);
+}
+
+/// Whether this process announces itself (and so serves `eepsocks exec`).
+pub fn announcing() -> bool {
+    ANNOUNCE.load(Ordering::Relaxed)
 }
 
 /// Where running instances announce themselves, one `<pid>.json` (a copy of the ports
@@ -108,6 +116,8 @@ pub fn announced() -> Vec<Ports> {
             found.push(ports);
         } else {
             let _ = std::fs::remove_file(&p);
+            // Its exec control socket too (a killed daemon leaves it).
+            let _ = std::fs::remove_file(p.with_extension("sock"));
         }
     }
     found.sort_by_key(|p| p.pid);
@@ -190,7 +200,7 @@ pub fn remove(data_dir: &Path) {
 
 /// Whether process `pid` exists. EPERM (another user's process, e.g. the service user's)
 /// counts as alive: only ESRCH says it is gone.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
@@ -221,6 +231,7 @@ mod tests {
             automap: None,
             data_dir: None,
             sam: None,
+            control: None,
             pid: std::process::id(),
         };
         // A data directory nothing made yet (`--transient`): created here, private.
@@ -247,6 +258,7 @@ mod tests {
             automap: None,
             data_dir: None,
             sam: None,
+            control: None,
             // Above the kernel's pid_max: no such process.
             pid: 0x7fff_fff0,
         };

@@ -1,0 +1,482 @@
+//! The daemon's exec control socket: a pathname Unix socket (0600, in the announce
+//! directory, named in the ports file) over which `eepsocks exec` hands the listening
+//! sockets of its namespace and asks for an identity. The daemon serves them with the
+//! automap DNS and transparent code on a context of their own, streams progress back and,
+//! when the launcher says the command ended, the report.
+//!
+//! Protocol: JSON lines. The launcher's first line carries the six descriptors (see
+//! `ns::FDS`): `{"identity": null | "NAME"}`. The daemon answers `{"event": "building",
+//! "secs": N}` while the session's tunnels are built, then `{"event": "ready", "b32":
+//! ...}` or `{"event": "error", "message": ...}`. The launcher's `{"op": "done"}` (or its
+//! end of the socket closing) ends the exec: `{"event": "report", ...}` comes back.
+
+use super::report::Report;
+use crate::automap::server::{Dns, DnsLimits};
+use crate::i2p::identity::{self, Mode, Pool, Template};
+use crate::i2p::keyfile;
+use crate::i2p::sam::Keys;
+use crate::i2p::SamRouter;
+use crate::naming::standins::{Network, StandIns, DEFAULT_QUARANTINE};
+use crate::naming::Books;
+use crate::proxy::context::ListenerContext;
+use crate::proxy::stats::ListenerInfo;
+use crate::proxy::tally::Tally;
+use anyhow::{Context, Result};
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Execs served at once; the next launcher hears so and exits.
+pub const MAX_EXECS: usize = 32;
+/// Launchers past their first line at once (the rest wait in the kernel's backlog).
+const MAX_PENDING: usize = 8;
+/// The first line must arrive within this, whole, in at most this many bytes.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+const MAX_LINE: usize = 4096;
+/// How often "building" is repeated while the session's tunnels are built.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// The `listen` of the status entries of execs: kept across reloads.
+pub const EXEC_LISTEN: &str = "exec";
+
+/// What every exec gets from the daemon, fixed at start.
+pub struct Host {
+    pub books: Arc<Books>,
+    pub template: Template,
+    pub data_dir: PathBuf,
+    pub handshake_timeout: Duration,
+    pub stream_timeout: Duration,
+    pub max_clients: usize,
+    /// Where virtual addresses come from: the automap network, or its default.
+    pub network: Network,
+    pub ttl: u32,
+    pub budget: Arc<Semaphore>,
+    /// The status endpoint's list: an exec shows there while it runs.
+    pub infos: Arc<RwLock<Vec<Arc<ListenerInfo>>>>,
+}
+
+struct State {
+    host: Host,
+    slots: Arc<Semaphore>,
+    pending: Arc<Semaphore>,
+    named_in_use: Mutex<HashSet<String>>,
+    serial: AtomicU64,
+    uid: u32,
+}
+
+/// Where the control socket of this process goes.
+pub fn socket_path() -> PathBuf {
+    crate::ports::announce_dir().join(format!("{}.sock", std::process::id()))
+}
+
+/// Bind the control socket at `path` (a stale one of a dead process replaced), 0600.
+pub fn bind(path: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        crate::fsutil::create_private_dir(dir)?;
+        sweep(dir);
+    }
+    let _ = std::fs::remove_file(path);
+    let l = UnixListener::bind(path)
+        .with_context(|| format!("cannot create the exec control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+/// Remove the control sockets of daemons that died without removing theirs (killed).
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let pid = p
+            .extension()
+            .filter(|x| *x == "sock")
+            .and_then(|_| p.file_stem()?.to_str()?.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !crate::ports::alive(pid)) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
+/// Serve launchers until `stop`.
+pub async fn serve_execs(l: UnixListener, host: Host, stop: CancellationToken) {
+    let st = Arc::new(State {
+        host,
+        slots: Arc::new(Semaphore::new(MAX_EXECS)),
+        pending: Arc::new(Semaphore::new(MAX_PENDING)),
+        named_in_use: Mutex::default(),
+        serial: AtomicU64::new(0),
+        // SAFETY: a getter.
+        uid: unsafe { libc::geteuid() },
+    });
+    loop {
+        let s = tokio::select! {
+            _ = stop.cancelled() => return,
+            a = l.accept() => match a {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    debug!("exec control: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(pending) = st.pending.clone().try_acquire_owned() else {
+            continue;
+        };
+        let (st, stop) = (st.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = one(s, &st, pending, stop).await {
+                debug!("exec control: {e:#}");
+            }
+        });
+    }
+}
+
+async fn send(s: &mut (impl AsyncWriteExt + Unpin), v: serde_json::Value) -> Result<()> {
+    let mut line = v.to_string();
+    line.push('\n');
+    s.write_all(line.as_bytes()).await?;
+    Ok(())
+}
+
+/// The first line and its descriptors.
+async fn request(s: &UnixStream) -> Result<(serde_json::Value, Vec<OwnedFd>)> {
+    let mut buf = Vec::new();
+    let mut fds = Vec::new();
+    while !buf.contains(&b'\n') {
+        if buf.len() >= MAX_LINE {
+            anyhow::bail!("request longer than {MAX_LINE} bytes");
+        }
+        s.readable().await?;
+        let mut chunk = [0u8; 1024];
+        let got = s.try_io(tokio::io::Interest::READABLE, || {
+            super::sys::recv_fds(
+                s.as_raw_fd(),
+                &mut chunk,
+                super::ns::FDS,
+                libc::MSG_DONTWAIT,
+            )
+        });
+        match got {
+            Ok((0, _)) => anyhow::bail!("closed before its request"),
+            Ok((n, f)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                fds.extend(f);
+                if fds.len() > super::ns::FDS {
+                    anyhow::bail!("too many descriptors");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+    Ok((serde_json::from_slice(line)?, fds))
+}
+
+/// A name for `--identity`: a key file name, nothing that walks the file system.
+pub fn valid_identity(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+async fn one(
+    mut s: UnixStream,
+    st: &State,
+    pending: tokio::sync::OwnedSemaphorePermit,
+    stop: CancellationToken,
+) -> Result<()> {
+    // Only our own user (or root) may hand us a namespace to serve with our identities.
+    let cred = s.peer_cred()?;
+    if cred.uid() != st.uid && cred.uid() != 0 {
+        warn!(
+            "exec control: refused a connection from uid {} (not ours)",
+            cred.uid()
+        );
+        return Ok(());
+    }
+    let (req, fds) = match tokio::time::timeout(REQUEST_DEADLINE, request(&s)).await {
+        Ok(r) => r?,
+        Err(_) => anyhow::bail!("no request within {REQUEST_DEADLINE:?}"),
+    };
+    drop(pending);
+    macro_rules! refuse {
+        ($($t:tt)*) => {{
+            let message = format!($($t)*);
+            info!("exec refused: {message}");
+            send(&mut s, serde_json::json!({"event": "error", "message": message})).await?;
+            return Ok(());
+        }};
+    }
+    if fds.len() != super::ns::FDS {
+        refuse!("expected {} descriptors, got {}", super::ns::FDS, fds.len());
+    }
+    let Ok(slot) = st.slots.clone().try_acquire_owned() else {
+        refuse!("{MAX_EXECS} execs already run (the daemon's limit); wait for one to end");
+    };
+    let named = match req.get("identity").and_then(|v| v.as_str()) {
+        None => None,
+        Some(n) if valid_identity(n) => Some(n.to_string()),
+        Some(_) => refuse!("--identity: 1 to 64 letters, digits, '-' or '_'"),
+    };
+    let n = st.serial.fetch_add(1, Ordering::Relaxed) + 1;
+    let host = &st.host;
+    // Guards the name until this exec ends: routers refuse two sessions with one key.
+    let _name_guard = match &named {
+        Some(name) => {
+            let fresh = st
+                .named_in_use
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.clone());
+            if !fresh {
+                refuse!("identity {name} is in use by another exec");
+            }
+            Some(NameGuard(&st.named_in_use, name.clone()))
+        }
+        None => None,
+    };
+    let keys = match &named {
+        Some(name) => {
+            let p = host.data_dir.join("exec").join(format!("{name}.dat"));
+            match keyfile::load(&p) {
+                Ok(Some(k)) => Keys::Ready(k),
+                Ok(None) => {
+                    if let Some(dir) = p.parent() {
+                        crate::fsutil::create_private_dir(dir)?;
+                    }
+                    Keys::New {
+                        sig_type: host.template.sig_type,
+                        save: Some(p),
+                    }
+                }
+                Err(e) => refuse!("identity {name}: {e:#}"),
+            }
+        }
+        None => Keys::New {
+            sig_type: host.template.sig_type,
+            save: None,
+        },
+    };
+    let label = match &named {
+        Some(name) => format!("exec-{name}"),
+        None => format!("exec-{n}"),
+    };
+    let session = identity::fixed_session(&label, keys, &host.template, None);
+    let pool = Arc::new(Pool::new(
+        &label,
+        host.template.clone(),
+        Mode::Fixed(session.clone()),
+    ));
+    let router = Arc::new(SamRouter {
+        pool: pool.clone(),
+        book: host.books.clone(),
+        udp: None,
+        router_timeout: Some(crate::config::router_connect_timeout(
+            host.stream_timeout.as_secs(),
+        )),
+    });
+    let tally = Arc::new(Tally::default());
+    let mut ctx = ListenerContext::new(
+        host.handshake_timeout,
+        host.stream_timeout,
+        host.max_clients,
+    );
+    ctx.budget = host.budget.clone();
+    ctx.stand_ins = Arc::new(StandIns::new(host.network, DEFAULT_QUARANTINE));
+    ctx.exec = Some(tally.clone());
+    let ctx = Arc::new(ctx);
+
+    // Tunnels first: the command starts once its identity can reach anything.
+    let t0 = tokio::time::Instant::now();
+    let (rd, mut wr) = s.into_split();
+    let mut lines = BufReader::new(rd).lines();
+    let up = {
+        let mut wait = std::pin::pin!(tokio::time::timeout(
+            host.template.create_timeout,
+            session.wait_until_up()
+        ));
+        let mut tick = tokio::time::interval_at(t0 + PROGRESS_EVERY, PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                r = &mut wait => break r,
+                _ = tick.tick() => {
+                    let secs = t0.elapsed().as_secs();
+                    send(&mut wr, serde_json::json!({"event": "building", "secs": secs})).await?;
+                }
+                // The launcher gave up (^C, killed).
+                l = lines.next_line() => if !matches!(l, Ok(Some(_))) {
+                    session.close();
+                    return Ok(());
+                },
+                _ = stop.cancelled() => {
+                    session.close();
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let b32 = match up {
+        Ok(Ok(_)) => session
+            .keys()
+            .map(|k| k.destination().b32())
+            .unwrap_or_default(),
+        Ok(Err(e)) => {
+            session.close();
+            let message = format!("the identity's session failed: {e}");
+            send(
+                &mut wr,
+                serde_json::json!({"event": "error", "message": message}),
+            )
+            .await?;
+            return Ok(());
+        }
+        Err(_) => {
+            session.close();
+            let message = format!(
+                "the router did not build the identity's tunnels within {} s (session_timeout)",
+                host.template.create_timeout.as_secs()
+            );
+            send(
+                &mut wr,
+                serde_json::json!({"event": "error", "message": message}),
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    info!(
+        "exec {label}: identity {b32} up in {:.1} s",
+        t0.elapsed().as_secs_f32()
+    );
+
+    let serving = CancellationToken::new();
+    let mut it = fds.into_iter();
+    let mut next = || it.next().expect("six descriptors");
+    let tcp = |fd: OwnedFd| -> std::io::Result<Arc<tokio::net::TcpListener>> {
+        let l = std::net::TcpListener::from(fd);
+        l.set_nonblocking(true)?;
+        Ok(Arc::new(tokio::net::TcpListener::from_std(l)?))
+    };
+    let udp = |fd: OwnedFd| -> std::io::Result<Arc<tokio::net::UdpSocket>> {
+        let u = std::net::UdpSocket::from(fd);
+        u.set_nonblocking(true)?;
+        Ok(Arc::new(tokio::net::UdpSocket::from_std(u)?))
+    };
+    let sockets = (|| -> std::io::Result<_> {
+        Ok((
+            tcp(next())?,
+            tcp(next())?,
+            udp(next())?,
+            tcp(next())?,
+            udp(next())?,
+            tcp(next())?,
+        ))
+    })();
+    let (t4, t6, u4, d4, u6, d6) = match sockets {
+        Ok(x) => x,
+        Err(e) => {
+            session.close();
+            let message = format!("the namespace's sockets are unusable: {e}");
+            send(
+                &mut wr,
+                serde_json::json!({"event": "error", "message": message}),
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+    for t in [t4, t6] {
+        tokio::spawn(crate::proxy::server::serve_transparent(
+            t,
+            router.clone(),
+            ctx.clone(),
+            serving.clone().cancelled_owned(),
+        ));
+    }
+    let dns = Dns::new(
+        router.clone(),
+        ctx.clone(),
+        host.ttl,
+        Arc::new(DnsLimits::default()),
+    );
+    for (u, t) in [(u4, d4), (u6, d6)] {
+        tokio::spawn(dns.clone().serve_udp(u, serving.clone().cancelled_owned()));
+        tokio::spawn(dns.clone().serve_tcp(t, serving.clone().cancelled_owned()));
+    }
+    let info = Arc::new(ListenerInfo {
+        name: label.clone(),
+        listen: EXEC_LISTEN.to_string(),
+        identity: {
+            let b = b32.clone();
+            Box::new(move || b.clone())
+        },
+        stats: ctx.stats.clone(),
+        session: {
+            let p = pool.clone();
+            Box::new(move || p.session_view())
+        },
+        per_user_identities: Box::new(|| 0),
+    });
+    if let Ok(mut l) = host.infos.write() {
+        l.push(info.clone());
+    }
+    send(&mut wr, serde_json::json!({"event": "ready", "b32": b32})).await?;
+
+    // Until the launcher says done or goes away, or the daemon stops.
+    tokio::select! {
+        _ = async { while let Ok(Some(l)) = lines.next_line().await { if l.contains("done") { break; } } } => {}
+        _ = stop.cancelled() => {}
+    }
+    serving.cancel();
+    if let Ok(mut l) = host.infos.write() {
+        l.retain(|i| !Arc::ptr_eq(i, &info));
+    }
+    let report = tally.report(&b32, &ctx.stats);
+    // The session is gone before the launcher hears the end: a next exec with the same
+    // --identity must not meet this one's session at the router (which refuses two).
+    session.close();
+    let _ = tokio::time::timeout(Duration::from_secs(10), session.closed()).await;
+    info!(
+        "exec {label} ended: {} I2P streams, {} clearnet connections and {} non-I2P names refused",
+        report.streams, report.clearnet, report.names
+    );
+    let _ = send(
+        &mut wr,
+        serde_json::json!({"event": "report", "report": report}),
+    )
+    .await;
+    drop(slot);
+    Ok(())
+}
+
+struct NameGuard<'a>(&'a Mutex<HashSet<String>>, String);
+
+impl Drop for NameGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
+}
+
+impl Report {
+    pub fn empty(b32: &str) -> Report {
+        Report {
+            b32: b32.to_string(),
+            ..Report::default()
+        }
+    }
+}
