@@ -102,24 +102,7 @@ pub async fn start(dir: &Path, mut config: Config) -> Result<Demo> {
     info!("demo: SAM bridges: site router {site_sam}, proxy router {sam}");
     // A datagram echo beside the site, for UDP ASSOCIATE (every datagram back to its
     // sender). It runs in the forward's task, so stopping the site stops it too.
-    let echo_cfg = site_udp.map(|sam_udp| crate::i2p::sam::DatagramConfig {
-        sam_addr: site_sam.clone(),
-        sam_udp,
-        name: "demo-echo".into(),
-        options: opts(),
-        sig_type: 7,
-        max_send: EMISSARY_UDP_MAX,
-    });
-    let echo = async move {
-        let Some(cfg) = echo_cfg else { return };
-        match crate::i2p::sam::DatagramSession::create(&cfg).await {
-            Ok(dg) => {
-                debug!("demo: datagram echo {}", dg.b32());
-                crate::i2p::sam::datagram::echo(dg).await;
-            }
-            Err(e) => warn!("demo: datagram echo not started: {e}"),
-        }
-    };
+    let echo = datagram_echo(site_udp.map(|sam_udp| (site_sam.clone(), sam_udp)));
     let id = site.wait_until_up().await?;
     let fwd = crate::i2p::sam::forward(&site_sam, &id, port, false)
         .await
@@ -134,12 +117,57 @@ pub async fn start(dir: &Path, mut config: Config) -> Result<Demo> {
     });
 
     let data = dir.join("eepsocks");
-    crate::fsutil::create_private_dir(&data)?;
-    let mut book = AddressBook::default();
-    book.insert(SITE_NAME, &site_dest.to_base64())
-        .map_err(anyhow::Error::msg)?;
-    book.save(&data.join("addressbook.txt"))?;
+    write_book(&data, &site_dest)?;
+    proxy_config(&mut config, &router, sam, data);
+    Ok(Demo {
+        net,
+        router,
+        site_b32,
+        config,
+        site,
+        forward,
+    })
+}
 
+/// The demo's datagram echo on the site's router (`bridges`: its SAM TCP and UDP
+/// addresses), every datagram back to its sender; nothing without a SAM UDP port.
+async fn datagram_echo(bridges: Option<(String, std::net::SocketAddr)>) {
+    let Some((sam_addr, sam_udp)) = bridges else {
+        return;
+    };
+    let cfg = crate::i2p::sam::DatagramConfig {
+        sam_addr,
+        sam_udp,
+        name: "demo-echo".into(),
+        options: opts(),
+        sig_type: 7,
+        max_send: EMISSARY_UDP_MAX,
+    };
+    match crate::i2p::sam::DatagramSession::create(&cfg).await {
+        Ok(dg) => {
+            debug!("demo: datagram echo {}", dg.b32());
+            crate::i2p::sam::datagram::echo(dg).await;
+        }
+        Err(e) => warn!("demo: datagram echo not started: {e}"),
+    }
+}
+
+/// The proxy's data directory, with an address book that names the site.
+fn write_book(data: &Path, site: &crate::destination::Destination) -> Result<()> {
+    crate::fsutil::create_private_dir(data)?;
+    let mut book = AddressBook::default();
+    book.insert(SITE_NAME, &site.to_base64())
+        .map_err(anyhow::Error::msg)?;
+    book.save(&data.join("addressbook.txt"))
+}
+
+/// The user's config on the demo's router: its SAM bridge, `data`, the demo's tunnel options.
+fn proxy_config(
+    config: &mut Config,
+    router: &Embedded,
+    sam: std::net::SocketAddr,
+    data: std::path::PathBuf,
+) {
     config.sam = sam.to_string();
     config.sam_udp = router.sam_udp.map(|a| a.to_string());
     config.sam_udp_max = Some(EMISSARY_UDP_MAX);
@@ -150,14 +178,6 @@ pub async fn start(dir: &Path, mut config: Config) -> Result<Demo> {
             .options
             .insert(k.to_string(), toml::Value::String(v.to_string()));
     }
-    Ok(Demo {
-        net,
-        router,
-        site_b32,
-        config,
-        site,
-        forward,
-    })
 }
 
 fn opts() -> Vec<(String, String)> {

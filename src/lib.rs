@@ -1,21 +1,29 @@
 //! eepsocks: a SOCKS 4a/5 proxy into I2P, and nothing else.
 //!
-//! Layout, one folder per concept:
-//! - `automap`: virtual addresses for I2P names: the DNS port (its codec and server); the
-//!   transparent port runs on `proxy`.
-//! - `socks`: the sans-IO SOCKS 4a/5 handshake codec (bytes in, bytes to send out).
-//! - `naming`: which targets are I2P targets (policy), address books and their lookup
-//!   order, RESOLVE stand-ins, subscriptions and their small HTTP client.
-//! - `i2p`: the router behind the `Router` trait: I2P formats, key files, identities and
-//!   per-user pools, the SAM v3 client, and the choice of backend (SAM or embedded).
-//! - `proxy`: the accept loop, the life of one connection (`proxy/conn.rs`), the relay,
-//!   the status endpoint.
-//! - `config`: the TOML settings, command-line overrides, and importing i2pd / Java I2P
-//!   tunnel configs.
-//! - `daemon`: the running proxy: listeners, identities, reload and drain, driven by a
-//!   shutdown future and a stream of reloads.
-//! - `cli`: the subcommands; `main.rs` only parses and dispatches.
-//! - `demo`: an offline I2P network in this process (feature `embedded`).
+//! Layout, one folder per concept, in layers: a file imports only from its own layer's
+//! lower files or from layers below it (ground first):
+//!
+//! 1. `socks` (the sans-IO SOCKS 4a/5 and HTTP CONNECT codec) and `destination` (I2P
+//!    destinations, keys, base64/b32): they import nothing of ours.
+//! 2. `naming`: which targets are I2P targets (policy), address books and their lookup
+//!    order, RESOLVE stand-ins, GarliCat, subscriptions (which fetch through a `Feeds` the
+//!    daemon hands in: naming speaks no SAM).
+//! 3. `config`: the TOML settings, command-line overrides, importing i2pd / Java I2P
+//!    tunnel configs.
+//! 4. `i2p`: the router behind the `Router` trait: key files, identities and per-user
+//!    pools, the SAM v3 client, the subscriptions' feeds, the choice of backend. `ports`
+//!    (the ports file and where running instances announce themselves) stands beside it.
+//! 5. `proxy`: the SOCKS front end (counters, the listener's context, the client socket's
+//!    helpers, relay, UDP ASSOCIATE, one client's life, the accept loops, an exec's
+//!    tally). `demo` (an offline I2P network in this process, feature `embedded`) stands
+//!    beside it.
+//! 6. `automap`: virtual addresses for I2P names: the DNS port (codec and server); the
+//!    transparent port runs on `proxy`.
+//! 7. `exec`: `eepsocks exec` (a command in namespaces whose only way out is the daemon):
+//!    the launcher, the namespace side, and the control socket the daemon serves.
+//! 8. `daemon`: the running proxy: listeners built from the config, identities, reload and
+//!    drain, the status endpoint, driven by a shutdown future and a stream of reloads.
+//! 9. `cli`: the subcommands; `main.rs` only parses and dispatches.
 
 pub mod automap;
 pub mod cli;
@@ -23,9 +31,11 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "embedded")]
 pub mod demo;
+pub mod destination;
 pub mod exec;
 pub mod i2p;
 pub mod naming;
+pub mod ports;
 pub mod proxy;
 pub mod socks;
 

@@ -516,7 +516,7 @@ impl eepsocks::i2p::Router for SlowRouter {
 /// stream is not opened for nobody (the router's work is dropped).
 #[tokio::test(start_paused = true)]
 async fn client_leaving_during_setup_frees_its_slot() {
-    use eepsocks::proxy::conn::ListenerContext;
+    use eepsocks::proxy::context::ListenerContext;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let ctx = Arc::new(ListenerContext::new(
@@ -528,7 +528,7 @@ async fn client_leaving_during_setup_frees_its_slot() {
     let router = Arc::new(SlowRouter {
         finished: finished.clone(),
     });
-    tokio::spawn(eepsocks::proxy::server::serve(
+    tokio::spawn(eepsocks::proxy::server::serve_listener(
         Arc::new(l),
         router,
         ctx.clone(),

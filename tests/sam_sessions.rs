@@ -8,7 +8,7 @@
 
 mod support;
 
-use eepsocks::i2p::identity::{self, Mode, Pool, Template};
+use eepsocks::i2p::identity::{self, LeaseError, Mode, Pool, Template};
 use eepsocks::i2p::sam::{SamError, Session, SessionConfig, SessionState};
 use eepsocks::i2p::{OpenError, Router, SamRouter};
 use eepsocks::naming::{AddressBook, Books, Target};
@@ -466,7 +466,7 @@ async fn per_user_identities_are_capped() {
         .unwrap()
         .err()
         .expect("a third identity while two are busy");
-    assert!(matches!(e, SamError::Limit(_)), "{e}");
+    assert!(matches!(e, LeaseError::Limit(_)), "{e}");
     // Bob's stream ends: his identity is the idle one to go.
     let (tcp, early) = timeout(T, bob.session.connect(&svc, 80, None))
         .await
@@ -779,6 +779,6 @@ async fn per_user_key_files_are_capped() {
         .unwrap()
         .err()
         .expect("a new key file past the cap");
-    assert!(matches!(e, SamError::Limit(_)), "{e}");
+    assert!(matches!(e, LeaseError::Limit(_)), "{e}");
     lease_for(&pool, "known").await;
 }

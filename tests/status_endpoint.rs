@@ -4,7 +4,7 @@
 
 mod support;
 
-use eepsocks::proxy::status::{self, ListenerInfo, MAX_STATUS_CONNECTIONS};
+use eepsocks::daemon::status::{self, ListenerInfo, MAX_STATUS_CONNECTIONS};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -32,7 +32,12 @@ async fn endpoint() -> SocketAddr {
         per_user_identities: Box::new(|| 0),
     });
     let infos = Arc::new(RwLock::new(vec![info]));
-    tokio::spawn(status::serve(l, infos, "sam", "127.0.0.1:7656".into()));
+    tokio::spawn(status::serve_endpoint(
+        l,
+        infos,
+        "sam",
+        "127.0.0.1:7656".into(),
+    ));
     addr
 }
 

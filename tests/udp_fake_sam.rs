@@ -11,8 +11,8 @@ use eepsocks::i2p::SamRouter;
 use eepsocks::naming::standins::Network;
 use eepsocks::naming::Books;
 use eepsocks::naming::StandIns;
-use eepsocks::proxy::conn::ListenerContext;
-use eepsocks::proxy::udp::UdpLimits;
+use eepsocks::proxy::context::ListenerContext;
+use eepsocks::proxy::context::UdpLimits;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -88,7 +88,7 @@ async fn rig_full(
     let ctx = Arc::new(ctx);
     let l = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
     let socks = l.local_addr().unwrap();
-    tokio::spawn(eepsocks::proxy::server::serve(
+    tokio::spawn(eepsocks::proxy::server::serve_listener(
         l,
         router,
         ctx.clone(),

@@ -31,7 +31,7 @@ pub fn serve_direct(listen: SocketAddr, target: SocketAddr) {
     let rt = eepsocks::proxy::server::runtime(threads).unwrap();
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind(listen).await.unwrap();
-        let ctx = eepsocks::proxy::conn::ListenerContext::new(
+        let ctx = eepsocks::proxy::context::ListenerContext::new(
             Duration::from_secs(30),
             Duration::from_secs(30),
             100_000,
@@ -40,8 +40,13 @@ pub fn serve_direct(listen: SocketAddr, target: SocketAddr) {
             addr: target,
             half_close: true,
         });
-        eepsocks::proxy::server::serve(Arc::new(l), router, Arc::new(ctx), std::future::pending())
-            .await;
+        eepsocks::proxy::server::serve_listener(
+            Arc::new(l),
+            router,
+            Arc::new(ctx),
+            std::future::pending(),
+        )
+        .await;
     });
 }
 
@@ -54,7 +59,7 @@ pub fn serve_dns(listen: SocketAddr) {
     let rt = eepsocks::proxy::server::runtime(threads).unwrap();
     rt.block_on(async move {
         let sock = tokio::net::UdpSocket::bind(listen).await.unwrap();
-        let mut ctx = eepsocks::proxy::conn::ListenerContext::new(
+        let mut ctx = eepsocks::proxy::context::ListenerContext::new(
             Duration::from_secs(30),
             Duration::from_secs(30),
             100,

@@ -5,7 +5,7 @@
 use super::dns::{self, Answer, Kind, Parsed, Query};
 use crate::i2p::{OpenError, Router};
 use crate::naming::{self, Refusal, Target};
-use crate::proxy::conn::ListenerContext;
+use crate::proxy::context::ListenerContext;
 use crate::proxy::ratelimit::client_log;
 use crate::socks::Address;
 use std::collections::HashMap;
@@ -324,7 +324,7 @@ impl<R: Router> Dns<R> {
             let (sock, peer) = tokio::select! {
                 biased;
                 _ = &mut stop => return,
-                a = crate::proxy::server::accept(&l) => a,
+                a = crate::proxy::client::accept(&l) => a,
             };
             let Ok(permit) = self.limits.tcp.clone().try_acquire_owned() else {
                 client_log!(warn, client = %peer, "DNS: closed: {MAX_DNS_TCP} TCP connections already open");

@@ -1,6 +1,5 @@
 //! `eepsocks addressbook ...`: the user's address book (hosts.txt format).
 
-use super::{book_path, load_book};
 use crate::config::Config;
 use crate::naming::AddressBook;
 use anyhow::{bail, Context, Result};
@@ -71,4 +70,13 @@ pub fn addressbook(cfg: &Config, c: BookCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The user's address book file.
+pub(super) fn book_path(cfg: &crate::config::Config) -> PathBuf {
+    crate::naming::book::user_book_path(&cfg.data_dir())
+}
+
+pub(super) fn load_book(cfg: &crate::config::Config) -> Result<crate::naming::AddressBook> {
+    crate::naming::AddressBook::load_logged(&book_path(cfg))
 }

@@ -5,7 +5,7 @@
 //! another router, or another data directory, cannot apply: the demo refuses it, saying
 //! so, instead of ignoring it.
 
-use super::run::{serve, Signals};
+use super::run::{run_with_signals, Signals};
 use crate::config::{ConfigSource, Overrides};
 use crate::i2p::backend::Backend;
 use anyhow::{bail, Context, Result};
@@ -140,7 +140,7 @@ async fn demo_in(dir: &Path, mut source: ConfigSource) -> Result<()> {
     // A reload re-reads the file with the demo's router, data directory and options.
     source.overrides.sam = Some(config.sam.clone());
     source.overrides.router = Some(crate::config::RouterKind::Sam);
-    let r = serve(config, source, Backend::Embedded(router), signals).await;
+    let r = run_with_signals(config, source, Backend::Embedded(router), signals).await;
     crate::demo::Demo::stop_site(site, forward).await;
     net.stop().await;
     r

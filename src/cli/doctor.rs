@@ -3,8 +3,8 @@
 
 use super::resolve::router_lookup;
 use crate::config::Config;
-use crate::daemon::ports::Ports;
 use crate::i2p::sam::SamSocket;
+use crate::ports::Ports;
 use anyhow::Result;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,8 +39,36 @@ impl Report {
 
 pub async fn doctor(cfg: &Config, name: Option<&str>) -> Result<()> {
     let mut r = Report::default();
+    let ports = check_running(&mut r, cfg);
+    // The status endpoint says which router the daemon uses and whether its sessions are up.
+    let mut router = Router {
+        sam: cfg.sam.clone(),
+        embedded: false,
+    };
+    if let Some(p) = &ports {
+        check_sessions(&mut r, p, &mut router).await;
+    }
+    let bridge_up = check_bridge(&mut r, &router).await;
+    check_lookup(&mut r, ports.as_ref(), name, &router, bridge_up).await;
+    if let Some(n) = name {
+        stream_check(&mut r, ports.as_ref(), n).await;
+    }
+    if r.failed > 0 {
+        anyhow::bail!("{} of {} checks failed", r.failed, r.total);
+    }
+    Ok(())
+}
+
+/// The router the daemon uses, as its status endpoint tells (else the config's).
+struct Router {
+    sam: String,
+    embedded: bool,
+}
+
+/// Whether eepsocks runs: its ports file.
+fn check_running(r: &mut Report, cfg: &Config) -> Option<Ports> {
     let data = cfg.data_dir();
-    let ports = match Ports::read(&data) {
+    match Ports::read(&data) {
         Ok(p) => {
             r.ok(&format!(
                 "eepsocks runs (pid {}, data directory {})",
@@ -58,76 +86,87 @@ pub async fn doctor(cfg: &Config, name: Option<&str>) -> Result<()> {
             );
             None
         }
-    };
+    }
+}
 
-    // The status endpoint says which router the daemon uses and whether its sessions are up.
-    let mut sam = cfg.sam.clone();
-    let mut embedded = false;
-    if let Some(p) = &ports {
-        match p.status {
-            None => r.skip(
-                "status endpoint",
-                "off (status_listen = \"off\"), so sessions are not checked",
-            ),
-            Some(a) => match status_json(a).await {
-                Ok(v) => {
-                    r.ok(&format!("status endpoint answers on http://{a}/status"));
-                    if let Some(s) = v["router"]["sam"].as_str() {
-                        sam = s.to_string();
-                    }
-                    embedded = v["router"]["kind"] == "embedded";
-                    for l in v["listeners"].as_array().into_iter().flatten() {
-                        let what = format!(
-                            "listener {} on {}: session",
-                            l["name"].as_str().unwrap_or("?"),
-                            l["listen"].as_str().unwrap_or("?")
+/// The status endpoint, and each listener's session.
+async fn check_sessions(r: &mut Report, p: &Ports, router: &mut Router) {
+    match p.status {
+        None => r.skip(
+            "status endpoint",
+            "off (status_listen = \"off\"), so sessions are not checked",
+        ),
+        Some(a) => match status_json(a).await {
+            Ok(v) => {
+                r.ok(&format!("status endpoint answers on http://{a}/status"));
+                if let Some(s) = v["router"]["sam"].as_str() {
+                    router.sam = s.to_string();
+                }
+                router.embedded = v["router"]["kind"] == "embedded";
+                for l in v["listeners"].as_array().into_iter().flatten() {
+                    let what = format!(
+                        "listener {} on {}: session",
+                        l["name"].as_str().unwrap_or("?"),
+                        l["listen"].as_str().unwrap_or("?")
+                    );
+                    if l["session_up"] == true {
+                        r.ok(&format!("{what} up"));
+                    } else {
+                        r.fail(
+                            &what,
+                            "down",
+                            &format!(
+                                "the router (SAM bridge {}) has no session for it: is \
+                                 the router running? see the checks below and eepsocks' log",
+                                router.sam
+                            ),
                         );
-                        if l["session_up"] == true {
-                            r.ok(&format!("{what} up"));
-                        } else {
-                            r.fail(
-                                &what,
-                                "down",
-                                &format!(
-                                    "the router (SAM bridge {sam}) has no session for it: is \
-                                     the router running? see the checks below and eepsocks' log"
-                                ),
-                            );
-                        }
                     }
                 }
-                Err(e) => r.fail(
-                    "status endpoint",
-                    &format!("{e:#}"),
-                    "is another program on that port? see eepsocks' log",
-                ),
-            },
-        }
+            }
+            Err(e) => r.fail(
+                "status endpoint",
+                &format!("{e:#}"),
+                "is another program on that port? see eepsocks' log",
+            ),
+        },
     }
+}
 
+/// Whether the SAM bridge answers HELLO.
+async fn check_bridge(r: &mut Report, router: &Router) -> bool {
+    let (sam, embedded) = (&router.sam, router.embedded);
     let bridge = if embedded {
         format!("embedded router's SAM bridge {sam}")
     } else {
         format!("router's SAM bridge {sam}")
     };
-    let bridge_up =
-        match tokio::time::timeout(Duration::from_secs(5), SamSocket::connect(&sam)).await {
-            Ok(Ok(_)) => {
-                r.ok(&format!("{bridge} answers"));
-                true
-            }
-            Ok(Err(e)) => {
-                r.fail(&bridge, &e.to_string(), bridge_hint(embedded));
-                false
-            }
-            Err(_) => {
-                r.fail(&bridge, "no HELLO reply within 5 s", bridge_hint(embedded));
-                false
-            }
-        };
+    match tokio::time::timeout(Duration::from_secs(5), SamSocket::connect(sam)).await {
+        Ok(Ok(_)) => {
+            r.ok(&format!("{bridge} answers"));
+            true
+        }
+        Ok(Err(e)) => {
+            r.fail(&bridge, &e.to_string(), bridge_hint(embedded));
+            false
+        }
+        Err(_) => {
+            r.fail(&bridge, "no HELLO reply within 5 s", bridge_hint(embedded));
+            false
+        }
+    }
+}
 
-    // A b32 lookup asks the router to find a LeaseSet: its tunnels and netDb work.
-    let own = ports.as_ref().and_then(|p| {
+/// A b32 lookup asks the router to find a LeaseSet: its tunnels and netDb work.
+async fn check_lookup(
+    r: &mut Report,
+    ports: Option<&Ports>,
+    name: Option<&str>,
+    router: &Router,
+    bridge_up: bool,
+) {
+    let (sam, embedded) = (&router.sam, router.embedded);
+    let own = ports.and_then(|p| {
         p.listeners
             .iter()
             .map(|l| l.identity.as_str())
@@ -142,7 +181,7 @@ pub async fn doctor(cfg: &Config, name: Option<&str>) -> Result<()> {
         ),
         (Some(b), true) => {
             let what = format!("the router finds {b} (NAMING LOOKUP)");
-            match tokio::time::timeout(LOOKUP_TIMEOUT, router_lookup(&sam, b)).await {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, router_lookup(sam, b)).await {
                 Ok(Ok(Ok(_))) => r.ok(&what),
                 // emissary answers every sessionless lookup so (it looks up only inside a
                 // session); a b32 needs no name lookup to be reached, so the stream check
@@ -172,15 +211,6 @@ pub async fn doctor(cfg: &Config, name: Option<&str>) -> Result<()> {
         ),
         (_, false) => r.skip("name lookup", "the SAM bridge does not answer"),
     }
-
-    if let Some(n) = name {
-        stream_check(&mut r, ports.as_ref(), n).await;
-    }
-
-    if r.failed > 0 {
-        anyhow::bail!("{} of {} checks failed", r.failed, r.total);
-    }
-    Ok(())
 }
 
 fn bridge_hint(embedded: bool) -> &'static str {

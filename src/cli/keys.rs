@@ -41,7 +41,7 @@ pub async fn keys(cfg: &Config, c: KeysCmd) -> Result<()> {
             }
             let k = crate::i2p::sam::generate_keys(&cfg.sam, cfg.signature_type)
                 .await
-                .map_err(|e| super::sam_error(&cfg.sam, e))?;
+                .map_err(|e| super::errors::sam_error(&cfg.sam, e))?;
             keyfile::store_new(&file, &k)?;
             show(&k);
         }

@@ -4,6 +4,7 @@ mod addressbook;
 #[cfg(feature = "embedded")]
 mod demo;
 mod doctor;
+mod errors;
 mod hash_password;
 mod import_config;
 mod keys;
@@ -16,6 +17,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+pub use errors::one_line;
 
 #[derive(Parser)]
 #[command(
@@ -170,9 +173,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
     let mut cfg = source.read()?;
     match &cli.cmd {
-        Cmd::Run { .. } => crate::daemon::ports::announce_here(),
+        Cmd::Run { .. } => crate::ports::announce_here(),
         #[cfg(feature = "embedded")]
-        Cmd::Demo { .. } => crate::daemon::ports::announce_here(),
+        Cmd::Demo { .. } => crate::ports::announce_here(),
         // Without a flag naming the instance: the one that runs, wherever its data is.
         Cmd::Status { .. }
         | Cmd::Doctor { .. }
@@ -231,7 +234,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 /// (`eepsocks demo`, a `run --data-dir`): its data directory, and its SAM bridge unless
 /// --sam was given.
 fn find_running(cfg: &mut crate::config::Config, sam_flag: bool) -> Result<()> {
-    use crate::daemon::ports::{self, Ports};
+    use crate::ports::{self, Ports};
     if Ports::read(&cfg.data_dir()).is_ok() {
         return Ok(());
     }
@@ -263,66 +266,4 @@ fn find_running(cfg: &mut crate::config::Config, sam_flag: bool) -> Result<()> {
         cfg.sam = sam.clone();
     }
     Ok(())
-}
-
-/// The user's address book file.
-fn book_path(cfg: &crate::config::Config) -> PathBuf {
-    crate::naming::book::user_book_path(&cfg.data_dir())
-}
-
-fn load_book(cfg: &crate::config::Config) -> Result<crate::naming::AddressBook> {
-    crate::naming::AddressBook::load_logged(&book_path(cfg))
-}
-
-/// An error as one line: each cause once. A cause whose text the line already holds (an
-/// error that prints its source in its own message) is not repeated.
-pub fn one_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if text.is_empty() || line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
-}
-
-/// What to do when no SAM bridge answers at `sam`: the line every command that needs the
-/// router ends with.
-pub(crate) fn sam_hint(sam: &str) -> String {
-    format!(
-        "no SAM bridge answers at {sam}: start an I2P router with SAM enabled (i2pd has it \
-         on by default; Java I2P: enable \"SAM application bridge\" at \
-         http://127.0.0.1:7657/configclients), give its address with --sam ADDR, or try \
-         the offline demo: eepsocks demo"
-    )
-}
-
-/// `e` from talking to the SAM bridge at `sam`, with the hint when it could not be
-/// reached at all.
-pub(crate) fn sam_error(sam: &str, e: crate::i2p::sam::SamError) -> anyhow::Error {
-    match e {
-        crate::i2p::sam::SamError::Io(io) => anyhow::anyhow!("{} ({io})", sam_hint(sam)),
-        e => anyhow::Error::new(e).context(format!("the SAM bridge at {sam}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_line_says_each_cause_once() {
-        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let e = anyhow::Error::new(crate::i2p::sam::SamError::Io(io)).context("resolve x.i2p");
-        let line = one_line(&e);
-        let io_text = std::io::Error::from(std::io::ErrorKind::ConnectionRefused).to_string();
-        assert_eq!(line.matches(&io_text).count(), 1, "{line}");
-        assert!(line.starts_with("resolve x.i2p: cannot reach"), "{line}");
-        assert!(!line.contains('\n'), "{line}");
-    }
 }

@@ -1,6 +1,6 @@
 //! `eepsocks resolve NAME`: the user's address book, then the router's (sessionless).
 
-use super::{book_path, load_book};
+use super::addressbook::{book_path, load_book};
 use crate::config::Config;
 use crate::i2p::sam::SamSocket;
 use crate::naming::{self, Target};
@@ -54,7 +54,7 @@ pub(super) async fn router_lookup(
 ) -> Result<std::result::Result<crate::i2p::Destination, String>> {
     let mut c = SamSocket::connect(sam)
         .await
-        .map_err(|e| super::sam_error(sam, e))?;
+        .map_err(|e| super::errors::sam_error(sam, e))?;
     // A b32 needs a LeaseSet lookup on the network: seconds, rarely a minute.
     let limit = std::time::Duration::from_secs(60);
     let r = tokio::time::timeout(limit, c.command(&format!("NAMING LOOKUP NAME={name}")))

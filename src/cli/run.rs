@@ -17,11 +17,11 @@ pub async fn run(mut cfg: Config, source: ConfigSource) -> Result<()> {
         b = notify.feeding(backend::choose(&mut cfg)) => b?,
         _ = signals.shutdown() => return Ok(()),
     };
-    serve(cfg, source, backend, signals).await
+    run_with_signals(cfg, source, backend, signals).await
 }
 
 /// Serve with a backend already started (`run`, and `demo` with its embedded router).
-pub async fn serve(
+pub async fn run_with_signals(
     cfg: Config,
     source: ConfigSource,
     backend: Backend,

@@ -2,7 +2,7 @@
 //! listener's b32. Both find the running daemon through its ports file.
 
 use crate::config::Config;
-use crate::daemon::ports::Ports;
+use crate::ports::Ports;
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -185,7 +185,7 @@ fn pick<'a>(ports: &'a Ports, name: Option<&str>) -> Result<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::ports::PortListener;
+    use crate::ports::PortListener;
 
     fn listener(name: &str, identity: &str) -> PortListener {
         PortListener {

@@ -241,27 +241,8 @@ pub fn from_i2pd_tunnels(text: &str) -> Imported {
 
 /// Java I2P i2ptunnel.config (or a file of i2ptunnel.config.d): `sockstunnel` tunnels.
 pub fn from_java(text: &str) -> Imported {
-    let mut tunnels: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let Some(rest) = k.trim().strip_prefix("tunnel.") else {
-            continue;
-        };
-        if let Some((n, key)) = rest.split_once('.') {
-            tunnels
-                .entry(n.to_string())
-                .or_default()
-                .insert(key.to_string(), v.trim().to_string());
-        }
-    }
     let mut out = Imported::default();
-    for (n, t) in tunnels {
+    for (n, t) in java_tunnels(text) {
         let ty = t.get("type").map(String::as_str).unwrap_or("");
         if ty != "sockstunnel" && ty != "socksirctunnel" {
             continue;
@@ -290,55 +271,96 @@ pub fn from_java(text: &str) -> Imported {
             ));
         }
         l.insert("listen".into(), format!("127.0.0.1:{port}").into());
-        let persistent = t.get("option.persistentClientKey").map(String::as_str) == Some("true");
-        let shared = t.get("sharedClient").map(String::as_str) != Some("false");
-        match (persistent, t.get("privKeyFile")) {
-            (true, Some(f)) => {
-                l.insert("keys".into(), f.clone().into());
-                notes.push(format!(
-                    "{name}: keys {f}: copy it from the I2P config directory with `eepsocks keys import {f} --name {}`",
-                    clean_name(&name)
-                ));
-            }
-            _ if shared => {
-                l.insert("shared".into(), true.into());
-                notes.push(format!(
-                    "{name}: was on Java's shared-clients destination; now shares eepsocks' shared.dat with other shared listeners"
-                ));
-            }
-            _ => {
-                l.insert("keys".into(), "transient".into());
-            }
-        }
-        let mut opts = toml::Table::new();
-        for (k, v) in &t {
-            match k.as_str() {
-                "type" | "name" | "interface" | "listenPort" | "sharedClient" | "privKeyFile"
-                | "startOnLoad" | "description" | "i2cpHost" | "i2cpPort"
-                | "option.persistentClientKey" => {}
-                "proxyList" | "option.outproxyType" | "option.i2ptunnel.useLocalOutproxy" => {
-                    notes.push(format!("{name}: {k} = {v} dropped: no outproxy, by design"))
-                }
-                k if k.starts_with("option.i2ptunnel.socks.proxy.") => {
-                    notes.push(format!("{name}: {k} dropped: no outproxy, by design"))
-                }
-                k if k.starts_with("option.proxy.auth.") || k == "option.proxyAuth" => notes.push(format!(
-                    "{name}: {k}: Java's password digests (user:realm:password) cannot be converted; set [proxy.auth] by hand"
-                )),
-                k => match k.strip_prefix("option.") {
-                    Some(o) if passes_through(o) => {
-                        opts.insert(o.to_string(), v.clone().into());
-                    }
-                    _ => notes.push(format!("{name}: {k} = {v} has no eepsocks equivalent")),
-                },
-            }
-        }
+        java_keys(&name, &t, &mut l, notes);
+        let opts = java_options(&name, &t, notes);
         if !opts.is_empty() {
             l.insert("options".into(), toml::Value::Table(opts));
         }
         out.listeners.push(l);
     }
     out
+}
+
+/// The `tunnel.N.key=value` lines, by tunnel number.
+fn java_tunnels(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut tunnels: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let Some(rest) = k.trim().strip_prefix("tunnel.") else {
+            continue;
+        };
+        if let Some((n, key)) = rest.split_once('.') {
+            tunnels
+                .entry(n.to_string())
+                .or_default()
+                .insert(key.to_string(), v.trim().to_string());
+        }
+    }
+    tunnels
+}
+
+/// Where a Java tunnel's keys were: its own file (persistent), the shared clients'
+/// destination, or transient.
+fn java_keys(
+    name: &str,
+    t: &BTreeMap<String, String>,
+    l: &mut toml::Table,
+    notes: &mut Vec<String>,
+) {
+    let persistent = t.get("option.persistentClientKey").map(String::as_str) == Some("true");
+    let shared = t.get("sharedClient").map(String::as_str) != Some("false");
+    match (persistent, t.get("privKeyFile")) {
+        (true, Some(f)) => {
+            l.insert("keys".into(), f.clone().into());
+            notes.push(format!(
+                "{name}: keys {f}: copy it from the I2P config directory with `eepsocks keys import {f} --name {}`",
+                clean_name(name)
+            ));
+        }
+        _ if shared => {
+            l.insert("shared".into(), true.into());
+            notes.push(format!(
+                "{name}: was on Java's shared-clients destination; now shares eepsocks' shared.dat with other shared listeners"
+            ));
+        }
+        _ => {
+            l.insert("keys".into(), "transient".into());
+        }
+    }
+}
+
+/// A Java tunnel's `option.*` settings that mean the same to eepsocks; a note for the rest.
+fn java_options(name: &str, t: &BTreeMap<String, String>, notes: &mut Vec<String>) -> toml::Table {
+    let mut opts = toml::Table::new();
+    for (k, v) in t {
+        match k.as_str() {
+            "type" | "name" | "interface" | "listenPort" | "sharedClient" | "privKeyFile"
+            | "startOnLoad" | "description" | "i2cpHost" | "i2cpPort"
+            | "option.persistentClientKey" => {}
+            "proxyList" | "option.outproxyType" | "option.i2ptunnel.useLocalOutproxy" => {
+                notes.push(format!("{name}: {k} = {v} dropped: no outproxy, by design"))
+            }
+            k if k.starts_with("option.i2ptunnel.socks.proxy.") => {
+                notes.push(format!("{name}: {k} dropped: no outproxy, by design"))
+            }
+            k if k.starts_with("option.proxy.auth.") || k == "option.proxyAuth" => notes.push(format!(
+                "{name}: {k}: Java's password digests (user:realm:password) cannot be converted; set [proxy.auth] by hand"
+            )),
+            k => match k.strip_prefix("option.") {
+                Some(o) if passes_through(o) => {
+                    opts.insert(o.to_string(), v.clone().into());
+                }
+                _ => notes.push(format!("{name}: {k} = {v} has no eepsocks equivalent")),
+            },
+        }
+    }
+    opts
 }
 
 /// Pick the format from the text.

@@ -672,53 +672,48 @@ impl Config {
         Ok(m.into_iter().collect())
     }
 
+    /// The whole config, one section after the other; the first mistake found is the error.
     pub fn validate(&self) -> Result<()> {
+        self.check_signature_type()?;
+        self.sam_login()?;
+        let addrs = self.check_listeners()?;
+        self.check_sam_address()?;
+        self.check_status_listen()?;
+        if let Some(a) = &self.automap {
+            self.check_automap(a, &addrs)?;
+        }
+        self.check_subscriptions()?;
+        if self.max_clients == 0 {
+            bail!("max_clients must be at least 1");
+        }
+        self.check_udp()?;
+        self.check_timeouts()?;
+        self.check_key_files()?;
+        self.session_options()?;
+        Ok(())
+    }
+
+    fn check_signature_type(&self) -> Result<()> {
         // Java I2P and i2pd read SAM commands of at most 8 KiB: ML-DSA-65/87 keys alone
         // make SESSION CREATE longer than that.
         match self.signature_type {
             0..=8 | 11 | 12 => {}
             13 | 14 => bail!(
                 "signature_type {}: its private keys make SESSION CREATE longer than the 8 KiB \
-                 command line SAM bridges accept; use 7 (EdDSA, the default) or 12",
+             command line SAM bridges accept; use 7 (EdDSA, the default) or 12",
                 self.signature_type
             ),
             t => bail!("signature_type {t}: not an I2P signature type (7 = EdDSA is the default)"),
         }
-        self.sam_login()?;
+        Ok(())
+    }
+
+    /// Each listener on its own, and their names and addresses apart. The addresses.
+    fn check_listeners(&self) -> Result<std::collections::HashSet<SocketAddr>> {
         let mut names = std::collections::HashSet::new();
         let mut addrs = std::collections::HashSet::new();
         for l in self.listeners() {
-            if !l.listen.ip().is_loopback() && l.auth.is_empty() {
-                bail!(
-                    "refusing to listen on {} without [proxy.auth]: a SOCKS port reachable \
-                     from the network lets anyone use your I2P identity; listen on 127.0.0.1 \
-                     or ::1, or require a login",
-                    l.listen
-                );
-            }
-            if l.name.is_empty()
-                || l.name.len() > 32
-                || !l
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                bail!(
-                    "listener name {:?}: 1-32 letters, digits, '-' or '_'",
-                    l.name
-                );
-            }
-            if let Some(ua) = &l.user_agent {
-                // It goes into a header line as is: no control bytes, nothing that could
-                // start another header.
-                if ua.is_empty() || ua.len() > 256 || !ua.bytes().all(|b| (0x20..0x7f).contains(&b))
-                {
-                    bail!(
-                        "listener {}: user_agent {ua:?}: 1-256 printable ASCII characters",
-                        l.name
-                    );
-                }
-            }
+            check_listener(&l)?;
             if !names.insert(l.name.clone()) {
                 bail!("two listeners are named {:?}", l.name);
             }
@@ -726,21 +721,13 @@ impl Config {
             if !addrs.insert(l.listen) && l.listen.port() != 0 {
                 bail!("two listeners listen on {}", l.listen);
             }
-            if l.keys.is_some() && l.shared {
-                bail!(
-                    "listener {}: give either keys or shared = true, not both",
-                    l.name
-                );
-            }
-            if l.isolate == Isolate::Username && l.idle_timeout == 0 {
-                bail!(
-                    "listener {}: idle_timeout must be at least 1 second",
-                    l.name
-                );
-            }
             self.listener_options(&l.options)?;
             l.auth_check()?;
         }
+        Ok(addrs)
+    }
+
+    fn check_sam_address(&self) -> Result<()> {
         // SESSION CREATE carries the private keys in cleartext.
         let sam_local = match self.sam.rsplit_once(':') {
             Some(("localhost", _)) => true,
@@ -757,96 +744,122 @@ impl Config {
                 self.sam
             );
         }
+        Ok(())
+    }
+
+    fn check_status_listen(&self) -> Result<()> {
         if let Some(a) = self.status_addr()? {
             if !a.ip().is_loopback() {
                 bail!("status_listen {a}: loopback only");
             }
         }
-        if let Some(a) = &self.automap {
-            let net = a.network;
-            // The other listeners' RESOLVE stand-ins live there (and what tells the
-            // automap listener from the others is that its table is not over it).
-            let resolve = crate::naming::standins::Network::RESOLVE;
-            if net.overlaps(resolve) {
-                bail!("[automap] network {net} overlaps {resolve}, which RESOLVE's stand-ins use");
+        Ok(())
+    }
+
+    /// `[automap]`: its network, its listener, and its ports; `addrs`: the listeners'.
+    fn check_automap(
+        &self,
+        a: &AutomapConfig,
+        addrs: &std::collections::HashSet<SocketAddr>,
+    ) -> Result<()> {
+        let net = a.network;
+        // The other listeners' RESOLVE stand-ins live there (and what tells the
+        // automap listener from the others is that its table is not over it).
+        let resolve = crate::naming::standins::Network::RESOLVE;
+        if net.overlaps(resolve) {
+            bail!("[automap] network {net} overlaps {resolve}, which RESOLVE's stand-ins use");
+        }
+        let name = self.automap_listener().unwrap_or_default();
+        let Some(listener) = self.listeners().into_iter().find(|l| l.name == name) else {
+            bail!("[automap] listener {name:?}: no such listener");
+        };
+        // DNS and redirected connections carry no login: they would use the identity
+        // without one.
+        if !listener.auth.is_empty() {
+            bail!(
+                "[automap] listener {name:?} requires a login ([proxy.auth]); the DNS and \
+                 transparent ports carry none: give automap a listener without one"
+            );
+        }
+        self.check_automap_network(a, addrs)?;
+        if matches!(a.trans_listen, Some(std::net::SocketAddr::V6(_))) {
+            bail!("[automap] trans_listen: an IPv4 loopback address (virtual addresses are IPv4)");
+        }
+        for (key, addr) in [
+            ("dns_listen", a.dns_listen),
+            ("trans_listen", a.trans_listen),
+        ] {
+            let Some(addr) = addr else { continue };
+            // No login on these ports: anyone who can reach them uses the identity.
+            if !addr.ip().is_loopback() {
+                bail!("[automap] {key} {addr}: loopback only");
             }
-            let name = self.automap_listener().unwrap_or_default();
-            let Some(listener) = self.listeners().into_iter().find(|l| l.name == name) else {
-                bail!("[automap] listener {name:?}: no such listener");
-            };
-            // DNS and redirected connections carry no login: they would use the identity
-            // without one.
-            if !listener.auth.is_empty() {
-                bail!(
-                    "[automap] listener {name:?} requires a login ([proxy.auth]); the DNS and \
-                     transparent ports carry none: give automap a listener without one"
-                );
-            }
-            // A virtual address must never be one something answers at: the resolver
-            // stub, this machine's own services, eepsocks' ports.
-            let mut taken: Vec<std::net::IpAddr> = vec![
-                std::net::Ipv4Addr::new(127, 0, 0, 1).into(),
-                std::net::Ipv4Addr::new(127, 0, 0, 53).into(),
-            ];
-            taken.extend(addrs.iter().map(|a: &SocketAddr| a.ip()));
-            taken.extend(a.dns_listen.iter().chain(&a.trans_listen).map(|s| s.ip()));
-            taken.extend(self.status_addr()?.map(|s| s.ip()));
-            for ip in taken {
-                if let std::net::IpAddr::V4(v4) = ip {
-                    if net.contains(v4) {
-                        bail!(
-                            "[automap] network {net} contains {v4}, an address in use \
-                             (127.192.0.0/10, the default, is safe)"
-                        );
-                    }
-                }
-            }
-            if matches!(a.trans_listen, Some(std::net::SocketAddr::V6(_))) {
-                bail!(
-                    "[automap] trans_listen: an IPv4 loopback address (virtual addresses are IPv4)"
-                );
-            }
-            for (key, addr) in [
-                ("dns_listen", a.dns_listen),
-                ("trans_listen", a.trans_listen),
-            ] {
-                let Some(addr) = addr else { continue };
-                // No login on these ports: anyone who can reach them uses the identity.
-                if !addr.ip().is_loopback() {
-                    bail!("[automap] {key} {addr}: loopback only");
-                }
-                if addr.port() != 0 && addrs.contains(&addr) {
-                    bail!("[automap] {key} {addr}: a SOCKS listener has that address");
-                }
-            }
-            if a.dns_listen.is_some()
-                && a.dns_listen == a.trans_listen
-                && a.dns_listen.is_some_and(|d| d.port() != 0)
-            {
-                bail!("[automap] dns_listen and trans_listen must differ");
-            }
-            if !(1..=3600).contains(&a.ttl) {
-                bail!("[automap] ttl = {}: 1 to 3600 seconds", a.ttl);
-            }
-            // A resolver may keep an answer for its TTL: the address must not change
-            // meaning while it does.
-            if a.quarantine < u64::from(a.ttl) || a.quarantine > 7 * 24 * 3600 {
-                bail!(
-                    "[automap] quarantine = {}: at least ttl ({}) and at most a week",
-                    a.quarantine,
-                    a.ttl
-                );
+            if addr.port() != 0 && addrs.contains(&addr) {
+                bail!("[automap] {key} {addr}: a SOCKS listener has that address");
             }
         }
+        if a.dns_listen.is_some()
+            && a.dns_listen == a.trans_listen
+            && a.dns_listen.is_some_and(|d| d.port() != 0)
+        {
+            bail!("[automap] dns_listen and trans_listen must differ");
+        }
+        if !(1..=3600).contains(&a.ttl) {
+            bail!("[automap] ttl = {}: 1 to 3600 seconds", a.ttl);
+        }
+        // A resolver may keep an answer for its TTL: the address must not change
+        // meaning while it does.
+        if a.quarantine < u64::from(a.ttl) || a.quarantine > 7 * 24 * 3600 {
+            bail!(
+                "[automap] quarantine = {}: at least ttl ({}) and at most a week",
+                a.quarantine,
+                a.ttl
+            );
+        }
+
+        Ok(())
+    }
+
+    /// A virtual address must never be one something answers at.
+    fn check_automap_network(
+        &self,
+        a: &AutomapConfig,
+        addrs: &std::collections::HashSet<SocketAddr>,
+    ) -> Result<()> {
+        let net = a.network;
+        // A virtual address must never be one something answers at: the resolver
+        // stub, this machine's own services, eepsocks' ports.
+        let mut taken: Vec<std::net::IpAddr> = vec![
+            std::net::Ipv4Addr::new(127, 0, 0, 1).into(),
+            std::net::Ipv4Addr::new(127, 0, 0, 53).into(),
+        ];
+        taken.extend(addrs.iter().map(|a: &SocketAddr| a.ip()));
+        taken.extend(a.dns_listen.iter().chain(&a.trans_listen).map(|s| s.ip()));
+        taken.extend(self.status_addr()?.map(|s| s.ip()));
+        for ip in taken {
+            if let std::net::IpAddr::V4(v4) = ip {
+                if net.contains(v4) {
+                    bail!(
+                        "[automap] network {net} contains {v4}, an address in use \
+                         (127.192.0.0/10, the default, is safe)"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_subscriptions(&self) -> Result<()> {
         for u in &self.subscriptions {
             crate::naming::http::parse_url(u)?;
         }
         if self.subscription_interval < 10 && !self.subscriptions.is_empty() {
             bail!("subscription_interval must be at least 10 seconds");
         }
-        if self.max_clients == 0 {
-            bail!("max_clients must be at least 1");
-        }
+        Ok(())
+    }
+
+    fn check_udp(&self) -> Result<()> {
         let u = &self.udp;
         if u.max_payload == 0 || u.max_payload > UDP_HARD_MAX_PAYLOAD {
             bail!("[udp] max_payload from 1 to {UDP_HARD_MAX_PAYLOAD} bytes");
@@ -864,6 +877,10 @@ impl Config {
             a.parse::<SocketAddr>()
                 .with_context(|| format!("sam_udp {a:?}: an address like 127.0.0.1:7655"))?;
         }
+        Ok(())
+    }
+
+    fn check_timeouts(&self) -> Result<()> {
         if self.handshake_timeout == 0 || self.stream_timeout == 0 || self.session_timeout == 0 {
             bail!("timeouts must be at least 1 second");
         }
@@ -885,6 +902,12 @@ impl Config {
                 bail!("{name} = {v}: at most {max} seconds");
             }
         }
+        Ok(())
+    }
+
+    /// Per-listener identity limits, and key files shared only on purpose.
+    fn check_key_files(&self) -> Result<()> {
+        let day = 24 * 3600;
         // Key file -> (listener, whether it named the file on purpose).
         let mut key_files: std::collections::HashMap<PathBuf, (String, bool)> = Default::default();
         for l in self.listeners() {
@@ -919,9 +942,55 @@ impl Config {
             }
             key_files.insert(path, (l.name.clone(), explicit));
         }
-        self.session_options()?;
         Ok(())
     }
+}
+
+/// One listener's own settings.
+fn check_listener(l: &Listener) -> Result<()> {
+    if !l.listen.ip().is_loopback() && l.auth.is_empty() {
+        bail!(
+            "refusing to listen on {} without [proxy.auth]: a SOCKS port reachable \
+             from the network lets anyone use your I2P identity; listen on 127.0.0.1 \
+             or ::1, or require a login",
+            l.listen
+        );
+    }
+    if l.name.is_empty()
+        || l.name.len() > 32
+        || !l
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!(
+            "listener name {:?}: 1-32 letters, digits, '-' or '_'",
+            l.name
+        );
+    }
+    if let Some(ua) = &l.user_agent {
+        // It goes into a header line as is: no control bytes, nothing that could
+        // start another header.
+        if ua.is_empty() || ua.len() > 256 || !ua.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            bail!(
+                "listener {}: user_agent {ua:?}: 1-256 printable ASCII characters",
+                l.name
+            );
+        }
+    }
+    if l.keys.is_some() && l.shared {
+        bail!(
+            "listener {}: give either keys or shared = true, not both",
+            l.name
+        );
+    }
+    if l.isolate == Isolate::Username && l.idle_timeout == 0 {
+        bail!(
+            "listener {}: idle_timeout must be at least 1 second",
+            l.name
+        );
+    }
+    Ok(())
 }
 
 /// `a/./b/../c` as `a/c`, without touching the file system: two spellings of one key file
@@ -946,6 +1015,50 @@ fn normalize(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One row per section of `validate`: a config with one mistake there, and the words
+    /// its error must carry. A valid base first, so each row fails for its own reason.
+    #[test]
+    fn each_section_refuses_its_own_mistake() {
+        let base = "[[proxy]]\nname = \"a\"\nlisten = \"127.0.0.1:4447\"\n";
+        let ok: Config = toml::from_str(base).unwrap();
+        ok.validate().unwrap();
+        let rows: [(&str, &str); 22] = [
+            ("signature_type = 13\n", "signature_type 13"),
+            ("signature_type = 9\n", "not an I2P signature type"),
+            ("[[proxy]]\nname = \"b\"\nlisten = \"0.0.0.0:1\"\n", "without [proxy.auth]"),
+            ("[[proxy]]\nname = \"b c\"\nlisten = \"127.0.0.1:1\"\n", "listener name \"b c\""),
+            ("[[proxy]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\n", "two listeners are named"),
+            ("[[proxy]]\nname = \"b\"\nlisten = \"127.0.0.1:4447\"\n", "two listeners listen on"),
+            ("[[proxy]]\nname = \"b\"\nlisten = \"127.0.0.1:1\"\nuser_agent = \"\"\n", "user_agent"),
+            ("[[proxy]]\nname = \"b\"\nlisten = \"127.0.0.1:1\"\nkeys = \"k.dat\"\nshared = true\n", "not both"),
+            ("sam = \"10.1.1.1:7656\"\n", "not a loopback address"),
+            ("status_listen = \"0.0.0.0:4446\"\n", "status_listen 0.0.0.0:4446: loopback only"),
+            ("[automap]\nnetwork = \"255.0.0.0/8\"\n", "overlaps"),
+            ("[automap]\nlistener = \"zz\"\n", "no such listener"),
+            ("[automap]\nnetwork = \"127.0.0.0/8\"\n", "an address in use"),
+            ("[automap]\ndns_listen = \"127.0.0.1:4447\"\n", "a SOCKS listener has that address"),
+            ("[automap]\nttl = 0\n", "ttl = 0"),
+            ("[automap]\nttl = 60\nquarantine = 10\n", "quarantine = 10"),
+            ("subscriptions = [\"ftp://x.i2p/\"]\n", "only http:// URLs inside I2P"),
+            ("max_clients = 0\n", "max_clients"),
+            ("[udp]\nmax_associations = 0\n", "[udp] max_associations"),
+            ("stream_timeout = 0\n", "timeouts must be at least 1 second"),
+            ("drain_timeout = 9999999\n", "drain_timeout = 9999999"),
+            ("[[proxy]]\nname = \"b\"\nlisten = \"127.0.0.1:1\"\nmax_identities = 0\n", "max_identities from 1 to 4096"),
+        ];
+        for (extra, words) in rows {
+            // Top-level keys before the tables, tables after.
+            let text = if extra.starts_with('[') {
+                format!("{base}{extra}")
+            } else {
+                format!("{extra}{base}")
+            };
+            let c: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let e = format!("{:#}", c.validate().expect_err(&text));
+            assert!(e.contains(words), "{text}\n-> {e}\n(expected {words:?})");
+        }
+    }
 
     /// The README's example config is a config eepsocks accepts, and means what its
     /// comments say (a key after a `[table]` header would silently land in that table).

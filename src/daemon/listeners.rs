@@ -3,106 +3,33 @@
 //! gets everything ready without touching what runs (keys, sockets, logins), then
 //! `commit` swaps it in, synchronously.
 
-use crate::automap::server::{Dns, DnsLimits};
-use crate::config::{AutomapConfig, Config, ConfigSource, Isolate, Listener};
-use crate::i2p::identity::{self, Mode, Pool, Template};
-use crate::i2p::keyfile;
-use crate::i2p::sam::{Keys, Session};
+use super::automap_ports::AutomapPorts;
+use super::events::ListenerReady;
+use super::identities::{
+    commit_identity, plan_identity, Identity, IdentityKey, IdentityPlan, PENDING,
+};
+use super::listener::{
+    listener_context, listener_info, listener_template, per_user_pool, Carried, IdentityChoice,
+    Running, Shared, Spec,
+};
+use super::status::ListenerInfo;
+use crate::config::{Config, ConfigSource, Isolate, Listener};
+use crate::i2p::feeds::SamFeeds;
+use crate::i2p::identity::{Mode, Pool, Template};
+use crate::i2p::sam::Session;
 use crate::i2p::SamRouter;
-use crate::naming::standins::{Network, StandIns};
 use crate::naming::subscriptions::Subscriptions;
 use crate::naming::Books;
-use crate::proxy::conn::ListenerContext;
-use crate::proxy::status::ListenerInfo;
+use crate::proxy::context::ListenerContext;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-
-/// What an identity is keyed by across reloads.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum IdentityKey {
-    /// A key file; listeners naming the same file share the identity.
-    File(PathBuf),
-    /// Transient keys of one listener, kept while the listener exists.
-    Transient(String),
-}
-
-/// A listener's own identity: the session that carries it (and knows its keys, once the
-/// router made them for a new identity).
-#[derive(Clone)]
-struct Identity {
-    /// Where new keys are saved (None: transient).
-    save: Option<PathBuf>,
-    template: Template,
-    session: Session,
-}
-
-/// One running listener.
-struct Running {
-    /// Its config and the global values its behaviour depends on; restarted when these change.
-    spec: Spec,
-    socket: Arc<TcpListener>,
-    stop: CancellationToken,
-    ctx: Arc<ListenerContext>,
-    pool: Arc<Pool>,
-    info: Arc<ListenerInfo>,
-    router: Arc<SamRouter>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Spec {
-    listener: Listener,
-    template: Template,
-    handshake_timeout: u64,
-    stream_timeout: u64,
-    max_clients: usize,
-    per_user_dir: Option<PathBuf>,
-    identity: Option<IdentityKey>,
-    /// `[udp]` when this listener accepts UDP ASSOCIATE.
-    udp: Option<crate::config::UdpConfig>,
-    /// Where datagrams go; None when unknown (UDP ASSOCIATE then fails with 0x01).
-    sam_udp: Option<crate::i2p::sam_router::UdpRouter>,
-    /// The automap listener's virtual network; its table is kept while it stays the same
-    /// (a new quarantine applies to the kept table: `start_automap`).
-    automap: Option<Network>,
-}
-
-/// `[::1]` on the port `v4` has (the IPv6 half of the transparent port). Without it only
-/// GarliCat over the transparent port is lost, so a failure is a warning, not a refusal.
-async fn bind_trans6(v4: &TcpListener) -> Option<Arc<TcpListener>> {
-    let port = v4.local_addr().ok()?.port();
-    let addr = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
-    match TcpListener::bind(addr).await {
-        Ok(l) => Some(Arc::new(l)),
-        Err(e) => {
-            warn!(
-                "[automap] cannot listen on {addr} ({e}): connections to GarliCat addresses \
-                 (IPv6) redirected to the transparent port will fail; IPv4 is unaffected"
-            );
-            None
-        }
-    }
-}
-
-/// Automap's ports as running: the DNS port (UDP and TCP on one address) and the
-/// transparent port, served for the automap listener.
-struct AutomapPorts {
-    config: AutomapConfig,
-    dns: Option<(Arc<UdpSocket>, Arc<TcpListener>)>,
-    trans: Option<Arc<TcpListener>>,
-    /// The same port on `[::1]` when `trans` is on 127.0.0.1: nftables redirects IPv6
-    /// (GarliCat addresses) to ::1, never to an IPv4 socket.
-    trans6: Option<Arc<TcpListener>>,
-    stop: CancellationToken,
-    /// The DNS port's slots, kept across reloads.
-    limits: Arc<DnsLimits>,
-}
 
 /// A listener as the new config wants it, ready to swap in.
 struct Planned {
@@ -113,14 +40,6 @@ struct Planned {
     keep: bool,
 }
 
-/// Where a planned fixed identity comes from.
-enum IdentityPlan {
-    Keep(Identity),
-    /// Same keys, new tunnel options: a new session once the old one is closed.
-    Replace(Identity, Template),
-    New(Keys, Template),
-}
-
 struct Plan {
     listeners: Vec<Planned>,
     identities: HashMap<IdentityKey, IdentityPlan>,
@@ -129,7 +48,7 @@ struct Plan {
 
 /// Listeners started by an `apply`, and the sessions to wait for.
 pub(super) struct Started {
-    pub(super) listeners: Vec<super::ListenerReady>,
+    pub(super) listeners: Vec<ListenerReady>,
     pub(super) sessions: Vec<Session>,
     /// Listeners whose identity's keys the router has yet to make: `listeners[i]` gets
     /// its b32 from the session once it is up (`fill_identities`).
@@ -156,10 +75,8 @@ pub(super) struct Daemon {
     pub(super) draining: Vec<Arc<ListenerContext>>,
     pub(super) infos: Arc<RwLock<Vec<Arc<ListenerInfo>>>>,
     pub(super) pools: Arc<RwLock<Vec<Arc<Pool>>>>,
-    /// Failed logins by source address, for every listener.
-    logins: Arc<crate::proxy::logins::Logins>,
-    /// Client connections of all listeners together, from the descriptor limit.
-    budget: Arc<tokio::sync::Semaphore>,
+    /// The descriptor budget and failed logins, for every listener.
+    shared: Shared,
     automap: Option<AutomapPorts>,
 }
 
@@ -174,8 +91,10 @@ impl Daemon {
             draining: Vec::new(),
             infos: Arc::default(),
             pools: Arc::default(),
-            logins: Arc::default(),
-            budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
+            shared: Shared {
+                budget: Arc::new(tokio::sync::Semaphore::new(budget(cfg))),
+                logins: Arc::default(),
+            },
             automap: None,
         };
         d.books.load(&d.data_dir)?;
@@ -190,12 +109,15 @@ impl Daemon {
         let subs = Subscriptions {
             urls: cfg.subscriptions.clone(),
             dir: cfg.data_dir(),
-            template: Template {
-                sam_addr: cfg.sam.clone(),
-                options: cfg.session_options()?,
-                sig_type: cfg.signature_type,
-                create_timeout: Duration::from_secs(cfg.session_timeout),
-                datagrams: false,
+            feeds: SamFeeds {
+                template: Template {
+                    sam_addr: cfg.sam.clone(),
+                    options: cfg.session_options()?,
+                    sig_type: cfg.signature_type,
+                    create_timeout: Duration::from_secs(cfg.session_timeout),
+                    datagrams: false,
+                },
+                timeout: Duration::from_secs(300),
             },
             books: self.books.clone(),
             delay: Duration::from_secs(cfg.subscription_delay),
@@ -227,7 +149,7 @@ impl Daemon {
             max_clients: cfg.max_clients,
             network: automap.map_or_else(crate::config::default_automap_network, |a| a.network),
             ttl: automap.map_or_else(crate::config::default_automap_ttl, |a| a.ttl),
-            budget: self.budget.clone(),
+            budget: self.shared.budget.clone(),
             infos: self.infos.clone(),
         })
     }
@@ -237,7 +159,7 @@ impl Daemon {
         &mut self,
         current: &Config,
         source: &ConfigSource,
-    ) -> Result<(Config, Vec<super::ListenerReady>)> {
+    ) -> Result<(Config, Vec<ListenerReady>)> {
         match self.books.load(&self.data_dir) {
             Ok(()) => info!("reload: address book reloaded"),
             Err(e) => warn!("reload: address book not reloaded: {e:#}"),
@@ -281,56 +203,11 @@ impl Daemon {
         let mut plan = Plan {
             listeners: Vec::new(),
             identities: HashMap::new(),
-            automap: self.plan_automap(cfg).await?,
+            automap: AutomapPorts::plan(cfg, self.automap.as_ref()).await?,
         };
-        let automap_listener = cfg.automap_listener();
         for l in cfg.listeners() {
-            let template = Template {
-                sam_addr: cfg.sam.clone(),
-                options: cfg.listener_options(&l.options)?,
-                sig_type: cfg.signature_type,
-                create_timeout: Duration::from_secs(cfg.session_timeout),
-                // with a SAM UDP port to send through, as `sam_udp` below
-                datagrams: cfg.udp_on(&l) && cfg.sam_udp_addr().is_some(),
-            };
-            let (identity, per_user_dir) = if l.isolate == Isolate::Username {
-                let dir = l
-                    .persistent_users
-                    .then(|| cfg.data_dir().join("users").join(&l.name));
-                (None, dir)
-            } else {
-                let key = match cfg.listener_key_path(&l) {
-                    Some(p) => IdentityKey::File(p),
-                    None => IdentityKey::Transient(l.name.clone()),
-                };
-                if !plan.identities.contains_key(&key) {
-                    let p = self.plan_identity(&key, &template).await?;
-                    plan.identities.insert(key.clone(), p);
-                }
-                (Some(key), None)
-            };
-            let spec = Spec {
-                listener: l.clone(),
-                template,
-                handshake_timeout: cfg.handshake_timeout,
-                stream_timeout: cfg.stream_timeout,
-                max_clients: cfg.max_clients,
-                per_user_dir,
-                identity,
-                udp: cfg.udp_on(&l).then(|| cfg.udp.clone()),
-                sam_udp: cfg
-                    .sam_udp_addr()
-                    .map(|sam_udp| crate::i2p::sam_router::UdpRouter {
-                        sam_udp,
-                        max_send: cfg.sam_udp_max.unwrap_or(65_507),
-                    }),
-                automap: match &cfg.automap {
-                    Some(a) if automap_listener.as_deref() == Some(l.name.as_str()) => {
-                        Some(a.network)
-                    }
-                    _ => None,
-                },
-            };
+            let id = self.plan_listener_identity(cfg, &l, &mut plan.identities)?;
+            let spec = Spec::from_config(cfg, &l, id)?;
             let auth = l.auth_check()?;
             // The same address keeps its socket: never a moment without a listener, and
             // no EADDRINUSE from a socket that is still closing.
@@ -361,46 +238,36 @@ impl Daemon {
         Ok(plan)
     }
 
-    /// Automap's sockets for `cfg`: those running when the address is the same (no moment
-    /// without them), else bound now. The tasks are (re)started by `commit`.
-    async fn plan_automap(&self, cfg: &Config) -> Result<Option<AutomapPorts>> {
-        let Some(a) = &cfg.automap else {
-            return Ok(None);
+    /// Listener `l`'s identity: one per username, or its key's (planned into `identities`
+    /// once for the listeners that share it).
+    fn plan_listener_identity(
+        &self,
+        cfg: &Config,
+        l: &Listener,
+        identities: &mut HashMap<IdentityKey, IdentityPlan>,
+    ) -> Result<IdentityChoice> {
+        if l.isolate == Isolate::Username {
+            let dir = l
+                .persistent_users
+                .then(|| cfg.data_dir().join("users").join(&l.name));
+            return Ok(IdentityChoice {
+                key: None,
+                per_user_dir: dir,
+            });
+        }
+        let key = match cfg.listener_key_path(l) {
+            Some(p) => IdentityKey::File(p),
+            None => IdentityKey::Transient(l.name.clone()),
         };
-        let old = self.automap.as_ref();
-        let dns = match a.dns_listen {
-            None => None,
-            Some(addr) => match old.filter(|o| o.config.dns_listen == Some(addr)) {
-                Some(o) => o.dns.clone(),
-                None => Some(bind_dns(addr).await?),
-            },
-        };
-        let trans = match a.trans_listen {
-            None => None,
-            Some(addr) => match old.filter(|o| o.config.trans_listen == Some(addr)) {
-                Some(o) => o.trans.clone(),
-                None => Some(Arc::new(TcpListener::bind(addr).await.with_context(
-                    || format!("[automap] cannot listen on {addr} (trans_listen)"),
-                )?)),
-            },
-        };
-        let trans6 = match (a.trans_listen, &trans) {
-            (Some(std::net::SocketAddr::V4(v4)), Some(t)) if v4.ip().is_loopback() => {
-                match old.filter(|o| o.config.trans_listen == a.trans_listen) {
-                    Some(o) => o.trans6.clone(),
-                    None => bind_trans6(t).await,
-                }
-            }
-            _ => None,
-        };
-        Ok(Some(AutomapPorts {
-            config: a.clone(),
-            dns,
-            trans,
-            trans6,
-            stop: CancellationToken::new(),
-            limits: old.map(|o| o.limits.clone()).unwrap_or_default(),
-        }))
+        if !identities.contains_key(&key) {
+            let template = listener_template(cfg, l)?;
+            let p = plan_identity(&key, &template, self.identities.get(&key))?;
+            identities.insert(key.clone(), p);
+        }
+        Ok(IdentityChoice {
+            key: Some(key),
+            per_user_dir: None,
+        })
     }
 
     /// Serve automap's ports for the automap listener as it runs now; the previous tasks
@@ -415,83 +282,8 @@ impl Daemon {
             // validate() makes sure the listener exists.
             return;
         };
-        let a = &ports.config;
-        r.ctx
-            .stand_ins
-            .set_quarantine(Duration::from_secs(a.quarantine));
-        if let Some((udp, tcp)) = &ports.dns {
-            let dns = Dns::new(r.router.clone(), r.ctx.clone(), a.ttl, ports.limits.clone());
-            let stop = ports.stop.clone();
-            tokio::spawn(
-                dns.clone()
-                    .serve_udp(udp.clone(), stop.clone().cancelled_owned()),
-            );
-            tokio::spawn(dns.serve_tcp(tcp.clone(), stop.cancelled_owned()));
-        }
-        for t in ports.trans.iter().chain(&ports.trans6) {
-            tokio::spawn(crate::proxy::server::serve_transparent(
-                t.clone(),
-                r.router.clone(),
-                r.ctx.clone(),
-                ports.stop.clone().cancelled_owned(),
-            ));
-        }
-        if !a.network.is_loopback() {
-            warn!(
-                "automap network {} is not loopback: an application whose connection is not \
-                 redirected to the transparent port connects to that address on the network",
-                a.network
-            );
-        }
-        // As bound: a port 0 in the config is named by the port the kernel gave.
-        let show = |x: Option<std::net::SocketAddr>| x.map_or("off".to_string(), |a| a.to_string());
-        let dns_at = ports.dns.as_ref().and_then(|(u, _)| u.local_addr().ok());
-        let trans_at = ports.trans.as_ref().and_then(|t| t.local_addr().ok());
-        info!(
-            "automap for listener {name}: virtual addresses in {}, DNS on {}, transparent port on {}",
-            a.network,
-            show(dns_at.or(a.dns_listen)),
-            show(trans_at.or(a.trans_listen))
-        );
+        ports.spawn_servers(&name, &r.router, &r.ctx);
         self.automap = Some(ports);
-    }
-
-    /// The automap ports running now, as the ports file shows them.
-    pub(super) fn automap_ports(&self, cfg: &Config) -> Option<super::ports::PortAutomap> {
-        let a = self.automap.as_ref()?;
-        Some(super::ports::PortAutomap {
-            listener: cfg.automap_listener()?,
-            network: a.config.network.to_string(),
-            dns: a.dns.as_ref().and_then(|(_, t)| t.local_addr().ok()),
-            transparent: a.trans.as_ref().and_then(|t| t.local_addr().ok()),
-        })
-    }
-
-    async fn plan_identity(&self, key: &IdentityKey, template: &Template) -> Result<IdentityPlan> {
-        if let Some(id) = self.identities.get(key) {
-            return Ok(if id.template == *template {
-                IdentityPlan::Keep(id.clone())
-            } else {
-                IdentityPlan::Replace(id.clone(), template.clone())
-            });
-        }
-        // New keys are the session's to ask the router for, under its deadlines: a router
-        // that does not answer must not keep the listener from opening.
-        let fresh = |save: Option<PathBuf>| Keys::New {
-            sig_type: template.sig_type,
-            save,
-        };
-        let keys = match key {
-            IdentityKey::File(p) => match keyfile::load(p)? {
-                Some(k) => {
-                    info!("identity loaded from {}", p.display());
-                    Keys::Ready(k)
-                }
-                None => fresh(Some(p.clone())),
-            },
-            IdentityKey::Transient(_) => fresh(None),
-        };
-        Ok(IdentityPlan::New(keys, template.clone()))
     }
 
     /// Swap the plan in. Synchronous: nothing can fail or be interrupted half-way.
@@ -569,108 +361,15 @@ impl Daemon {
 
     /// Start the accept loop of a planned listener (after stopping `prev`, if any).
     fn start(&mut self, p: Planned, prev: Option<Running>, started: &mut Started) -> Running {
-        let l = &p.spec.listener;
-        let (pool, identity_text) = match &p.spec.identity {
-            Some(key) => {
-                let id = &self.identities[key];
-                started.sessions.push(id.session.clone());
-                let mode = Mode::Fixed(id.session.clone());
-                let pool = Pool::new(&l.name, p.spec.template.clone(), mode);
-                let b32 = match id.session.keys() {
-                    Some(k) => k.destination().b32(),
-                    None => {
-                        let i = started.listeners.len();
-                        started.pending.push((i, id.session.clone()));
-                        PENDING.to_string()
-                    }
-                };
-                (Arc::new(pool), b32)
-            }
-            None => (
-                per_user_pool(&p.spec, prev.as_ref()),
-                "per-username".to_string(),
-            ),
-        };
-        let mut ctx = ListenerContext::new(
-            Duration::from_secs(p.spec.handshake_timeout),
-            Duration::from_secs(p.spec.stream_timeout),
-            p.spec.max_clients,
-        );
-        // Stand-ins are the listener's own; a restarted listener keeps the ones it handed out
-        // while its network stays the same.
-        ctx.budget = self.budget.clone();
-        ctx.logins = self.logins.clone();
-        ctx.stand_ins = match (&prev, p.spec.automap) {
-            (Some(r), a) if r.spec.automap == a => r.ctx.stand_ins.clone(),
-            // The quarantine is set by `start_automap`, right after, in the same commit.
-            (_, Some(net)) => Arc::new(StandIns::new(
-                net,
-                crate::naming::standins::DEFAULT_QUARANTINE,
-            )),
-            (_, None) => Arc::default(),
-        };
-        ctx.extended_errors = l.extended_errors;
-        ctx.per_user = p.spec.identity.is_none();
-        ctx.filter = l.filter;
-        if let Some(u) = &p.spec.udp {
-            // A restarted listener keeps counting its open associations against the
-            // limit, the new one if it changed.
-            let open = prev
-                .as_ref()
-                .and_then(|r| r.ctx.udp.as_ref())
-                .map(|old| old.open.clone())
-                .unwrap_or_default();
-            ctx.udp = Some(crate::proxy::udp::UdpLimits {
-                max_payload: u.max_payload,
-                idle: Duration::from_secs(u.idle_timeout),
-                rate: u.rate,
-                open,
-                max_associations: u.max_associations,
-            });
-        }
-        ctx.user_agent = l.user_agent.clone();
-        ctx.irc_hide_account = l.irc_hide_account;
-        ctx.auth = p.auth;
-        if let Some(r) = &prev {
-            ctx.stats = r.ctx.stats.clone();
-        }
-        let ctx = Arc::new(ctx);
-        let (p1, p2) = (pool.clone(), pool.clone());
+        let (pool, identity_text) = self.listener_pool(&p.spec, prev.as_ref(), started);
+        let carried = Carried::from_previous(prev.as_ref().map(|r| (&r.spec, &*r.ctx)), &p.spec);
+        let ctx = Arc::new(listener_context(&p.spec, p.auth, carried, &self.shared));
+        let session = (p.spec.identity.as_ref()).map(|k| self.identities[k].session.clone());
         // What clients must use: `listen = "127.0.0.1:0"` gets a port from the kernel, and
         // the status, the log and the ready lines name that one.
-        let bound = p.socket.local_addr().unwrap_or(l.listen);
-        let info = Arc::new(ListenerInfo {
-            name: l.name.clone(),
-            listen: bound.to_string(),
-            identity: match &p.spec.identity {
-                Some(key) => {
-                    let s = self.identities[key].session.clone();
-                    let text = identity_text.clone();
-                    Box::new(move || {
-                        s.keys()
-                            .map(|k| k.destination().b32())
-                            .unwrap_or(text.clone())
-                    })
-                }
-                None => Box::new(|| "per-username".to_string()),
-            },
-            stats: ctx.stats.clone(),
-            session: Box::new(move || p1.session_view()),
-            per_user_identities: Box::new(move || p2.users()),
-        });
-        if !l.listen.ip().is_loopback() {
-            warn!(
-                "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can \
-                 use this I2P identity, and the network can see that you use I2P",
-                l.name, l.listen
-            );
-        }
-        let login = if ctx.auth.is_some() {
-            " (login required)"
-        } else {
-            ""
-        };
-        info!("listener {} on {bound}{login}", l.name);
+        let bound = p.socket.local_addr().unwrap_or(p.spec.listener.listen);
+        let info = listener_info(&p.spec, bound, &ctx, &pool, session, identity_text.clone());
+        log_start(&p.spec.listener, bound, &ctx);
         if let Some(r) = prev {
             self.stop(r);
         }
@@ -681,13 +380,14 @@ impl Daemon {
             udp: p.spec.sam_udp.clone(),
             router_timeout: Some(crate::config::router_connect_timeout(p.spec.stream_timeout)),
         });
-        tokio::spawn(crate::proxy::server::serve(
+        tokio::spawn(crate::proxy::server::serve_listener(
             p.socket.clone(),
             router.clone(),
             ctx.clone(),
             stop.clone().cancelled_owned(),
         ));
-        started.listeners.push(super::ListenerReady {
+        let l = &p.spec.listener;
+        started.listeners.push(ListenerReady {
             name: l.name.clone(),
             listen: bound,
             identity: identity_text,
@@ -698,9 +398,41 @@ impl Daemon {
             stop,
             ctx,
             pool,
-            info,
+            info: Arc::new(info),
             router,
         }
+    }
+
+    /// The pool of a listener about to start, and its identity as the `destination` line
+    /// names it: its key's session (whose b32 `started` fills in once the keys are made),
+    /// or per username.
+    fn listener_pool(
+        &self,
+        spec: &Spec,
+        prev: Option<&Running>,
+        started: &mut Started,
+    ) -> (Arc<Pool>, String) {
+        let Some(key) = &spec.identity else {
+            return (per_user_pool(spec, prev), "per-username".to_string());
+        };
+        let id = &self.identities[key];
+        started.sessions.push(id.session.clone());
+        let mode = Mode::Fixed(id.session.clone());
+        let pool = Pool::new(&spec.listener.name, spec.template.clone(), mode);
+        let b32 = match id.session.keys() {
+            Some(k) => k.destination().b32(),
+            None => {
+                let i = started.listeners.len();
+                started.pending.push((i, id.session.clone()));
+                PENDING.to_string()
+            }
+        };
+        (Arc::new(pool), b32)
+    }
+
+    /// The automap ports running now, as the ports file shows them.
+    pub(super) fn automap_ports(&self, cfg: &Config) -> Option<crate::ports::PortAutomap> {
+        self.automap.as_ref()?.ports_file(cfg)
     }
 
     /// Stop accepting on `r`; its connected clients carry on and are drained.
@@ -772,18 +504,6 @@ impl Daemon {
     }
 }
 
-/// The DNS port: TCP first, then UDP on the same port (which may have been 0).
-async fn bind_dns(addr: std::net::SocketAddr) -> Result<(Arc<UdpSocket>, Arc<TcpListener>)> {
-    let tcp = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("[automap] cannot listen on {addr} (dns_listen, TCP)"))?;
-    let addr = tcp.local_addr()?;
-    let udp = UdpSocket::bind(addr)
-        .await
-        .with_context(|| format!("[automap] cannot listen on {addr} (dns_listen, UDP)"))?;
-    Ok((Arc::new(udp), Arc::new(tcp)))
-}
-
 /// The connection budget for `cfg` under the current descriptor limit (logged).
 fn budget(cfg: &Config) -> usize {
     let nofile = crate::proxy::budget::nofile();
@@ -827,93 +547,19 @@ fn budget(cfg: &Config) -> usize {
     n
 }
 
-/// The identity `p` plans, its session started if it needs a new one.
-fn commit_identity(key: &IdentityKey, p: IdentityPlan) -> Identity {
-    let save = match key {
-        IdentityKey::File(p) => Some(p.clone()),
-        IdentityKey::Transient(_) => None,
+/// The listener's start in the log, with a warning where the network can reach it.
+fn log_start(l: &Listener, bound: std::net::SocketAddr, ctx: &ListenerContext) {
+    if !l.listen.ip().is_loopback() {
+        warn!(
+            "LISTENER {} IS REACHABLE FROM THE NETWORK ({}): anyone with the login can \
+             use this I2P identity, and the network can see that you use I2P",
+            l.name, l.listen
+        );
+    }
+    let login = if ctx.auth.is_some() {
+        " (login required)"
+    } else {
+        ""
     };
-    match p {
-        IdentityPlan::Keep(id) => id,
-        IdentityPlan::Replace(old, template) => {
-            // Keys the old session never got from the router are asked for again.
-            let keys = match old.session.keys() {
-                Some(k) => Keys::Ready(k.clone()),
-                None => Keys::New {
-                    sig_type: template.sig_type,
-                    save: old.save.clone(),
-                },
-            };
-            info!(
-                "identity {}: new tunnel options; its session is recreated (streams on the old \
-                 one end: routers refuse two sessions with the same keys)",
-                old.session
-                    .keys()
-                    .map(|k| k.destination().b32())
-                    .unwrap_or_else(|| PENDING.into())
-            );
-            let session = identity::fixed_session(
-                &session_name(key),
-                keys,
-                &template,
-                Some(old.session.clone()),
-            );
-            Identity {
-                save,
-                template,
-                session,
-            }
-        }
-        IdentityPlan::New(keys, template) => {
-            let session = identity::fixed_session(&session_name(key), keys, &template, None);
-            Identity {
-                save,
-                template,
-                session,
-            }
-        }
-    }
-}
-
-/// What a listener's identity is called before the router has made its keys.
-const PENDING: &str = "(new identity: keys not made yet)";
-
-/// The per-user pool of a listener: the one it had, when keys and options are unchanged
-/// (users keep their sessions across the reload); else a new one, which for persistent
-/// keys takes over from the old one (whose sessions must close first).
-fn per_user_pool(spec: &Spec, prev: Option<&Running>) -> Arc<Pool> {
-    let prev = prev.filter(|r| r.pool.is_per_user());
-    let unchanged = prev.filter(|r| {
-        r.spec.per_user_dir == spec.per_user_dir
-            && r.spec.template == spec.template
-            && r.spec.listener.idle_timeout == spec.listener.idle_timeout
-            && r.spec.listener.max_identities == spec.listener.max_identities
-    });
-    if let Some(r) = unchanged {
-        return r.pool.clone();
-    }
-    let mode = Mode::PerUser {
-        key_dir: spec.per_user_dir.clone(),
-        idle: Duration::from_secs(spec.listener.idle_timeout),
-        max: spec.listener.max_identities,
-    };
-    let pool = Pool::new(&spec.listener.name, spec.template.clone(), mode);
-    match prev {
-        Some(r) if r.spec.per_user_dir.is_some() => {
-            r.pool.close_all();
-            Arc::new(pool.replacing(r.pool.clone()))
-        }
-        _ => Arc::new(pool),
-    }
-}
-
-fn session_name(key: &IdentityKey) -> String {
-    match key {
-        IdentityKey::File(p) => p
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("eepsocks")
-            .to_string(),
-        IdentityKey::Transient(l) => l.clone(),
-    }
+    info!("listener {} on {bound}{login}", l.name);
 }

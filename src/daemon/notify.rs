@@ -7,7 +7,7 @@
 //! The daemon drives it from its events: `event` for Ready/Reloaded, and `starting`,
 //! `reloading`, `stopping`, `watchdog` at the moments that have no event.
 
-use super::Event;
+use super::events::Event;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;

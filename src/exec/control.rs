@@ -10,7 +10,7 @@
 //! ...}` or `{"event": "error", "message": ...}`. The launcher's `{"op": "done"}` (or its
 //! end of the socket closing) ends the exec: `{"event": "report", ...}` comes back.
 
-use super::{Report, Tally};
+use super::report::Report;
 use crate::automap::server::{Dns, DnsLimits};
 use crate::i2p::identity::{self, Mode, Pool, Template};
 use crate::i2p::keyfile;
@@ -18,8 +18,9 @@ use crate::i2p::sam::Keys;
 use crate::i2p::SamRouter;
 use crate::naming::standins::{Network, StandIns, DEFAULT_QUARANTINE};
 use crate::naming::Books;
-use crate::proxy::conn::ListenerContext;
-use crate::proxy::status::ListenerInfo;
+use crate::proxy::context::ListenerContext;
+use crate::proxy::stats::ListenerInfo;
+use crate::proxy::tally::Tally;
 use anyhow::{Context, Result};
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -72,7 +73,7 @@ struct State {
 
 /// Where the control socket of this process goes.
 pub fn socket_path() -> PathBuf {
-    crate::daemon::ports::announce_dir().join(format!("{}.sock", std::process::id()))
+    crate::ports::announce_dir().join(format!("{}.sock", std::process::id()))
 }
 
 /// Bind the control socket at `path` (a stale one of a dead process replaced), 0600.
@@ -100,14 +101,14 @@ fn sweep(dir: &Path) {
             .extension()
             .filter(|x| *x == "sock")
             .and_then(|_| p.file_stem()?.to_str()?.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !crate::daemon::ports::alive(pid)) {
+        if pid.is_some_and(|pid| !crate::ports::alive(pid)) {
             let _ = std::fs::remove_file(&p);
         }
     }
 }
 
 /// Serve launchers until `stop`.
-pub async fn serve(l: UnixListener, host: Host, stop: CancellationToken) {
+pub async fn serve_execs(l: UnixListener, host: Host, stop: CancellationToken) {
     let st = Arc::new(State {
         host,
         slots: Arc::new(Semaphore::new(MAX_EXECS)),

@@ -4,147 +4,23 @@
 //! - `ns`: the namespace side (firewall, DNS files, sockets, PID 1, COMMAND).
 //! - `control`: the daemon's control socket, serving an exec's sockets and identity.
 //! - `sys`: descriptor passing and capabilities.
-//! - here: the launcher (between the two) and the report.
+//! - `report`: what the exec was refused, as it is told at exit.
+//! - here: the launcher (between the two).
 
 pub mod control;
 pub mod ns;
+mod report;
 pub mod sys;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-/// Entries each list of the report keeps (the counts go on).
-pub const REPORT_ITEMS: usize = 8;
-/// Longest name kept in the report (DNS names are at most 253 characters).
-const NAME_MAX: usize = 253;
-
-/// What an exec was refused, as the daemon saw it (the firewall's counters are the
-/// namespace's).
-#[derive(Default)]
-pub struct Tally {
-    clearnet: AtomicU64,
-    clearnet_first: Mutex<Vec<String>>,
-    names: AtomicU64,
-    names_first: Mutex<Vec<String>>,
-}
-
-impl Tally {
-    /// A TCP connection to an address that is no virtual address of this exec.
-    pub fn clearnet(&self, dst: Option<SocketAddr>) {
-        self.clearnet.fetch_add(1, Ordering::Relaxed);
-        let text = dst.map_or("(unknown)".to_string(), |d| d.to_string());
-        keep(&self.clearnet_first, text);
-    }
-
-    /// A DNS query for a name that is not an I2P name.
-    pub fn name(&self, name: &str) {
-        self.names.fetch_add(1, Ordering::Relaxed);
-        let name: String = name.trim_end_matches('.').chars().take(NAME_MAX).collect();
-        keep(&self.names_first, name);
-    }
-
-    pub fn report(&self, b32: &str, stats: &crate::proxy::status::Stats) -> Report {
-        let get = |m: &Mutex<Vec<String>>| m.lock().map(|v| v.clone()).unwrap_or_default();
-        Report {
-            b32: b32.to_string(),
-            streams: stats.streams_opened.load(Ordering::Relaxed),
-            clearnet: self.clearnet.load(Ordering::Relaxed),
-            clearnet_first: get(&self.clearnet_first),
-            names: self.names.load(Ordering::Relaxed),
-            names_first: get(&self.names_first),
-            counters: None,
-        }
-    }
-}
-
-/// The first `REPORT_ITEMS` distinct entries.
-fn keep(list: &Mutex<Vec<String>>, item: String) {
-    let mut l = list.lock().unwrap_or_else(|e| e.into_inner());
-    if l.len() < REPORT_ITEMS && !l.contains(&item) {
-        l.push(item);
-    }
-}
-
-/// The exit report.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct Report {
-    pub b32: String,
-    pub streams: u64,
-    pub clearnet: u64,
-    pub clearnet_first: Vec<String>,
-    /// DNS queries for names that are not I2P names, and the first distinct names.
-    pub names: u64,
-    pub names_first: Vec<String>,
-    /// The namespace's firewall (None: could not be read).
-    #[serde(default)]
-    pub counters: Option<ns::Counters>,
-}
-
-impl Report {
-    fn refused(&self) -> u64 {
-        let c = self.counters.clone().unwrap_or_default();
-        self.clearnet + self.names + c.udp + c.icmp + c.other + c.loopback
-    }
-
-    /// The report for stderr; `quiet`: one line, only when something was refused.
-    pub fn text(&self, quiet: bool) -> Option<String> {
-        let list = |v: &[String], n: u64| {
-            if v.is_empty() {
-                String::new()
-            } else {
-                // The list stops at REPORT_ITEMS distinct entries; the count goes on.
-                let more = if v.len() >= REPORT_ITEMS && n > v.len() as u64 {
-                    ", ..."
-                } else {
-                    ""
-                };
-                format!(" ({}{more})", v.join(", "))
-            }
-        };
-        let c = self.counters.clone().unwrap_or_default();
-        let other = c.udp + c.icmp + c.other;
-        if quiet {
-            if self.refused() == 0 {
-                return None;
-            }
-            return Some(format!(
-                "eepsocks exec: refused {} clearnet connections{}, {} non-I2P name queries{}, {} other packets, {} loopback connections (identity {})",
-                self.clearnet,
-                list(&self.clearnet_first, self.clearnet),
-                self.names,
-                list(&self.names_first, self.names),
-                other,
-                c.loopback,
-                self.b32
-            ));
-        }
-        let counters = match &self.counters {
-            Some(_) => format!(
-                "{other} (UDP {}, ICMP {}, other {}); loopback connections refused (nothing listening): {}",
-                c.udp, c.icmp, c.other, c.loopback
-            ),
-            None => "unknown (the firewall's counters could not be read)".into(),
-        };
-        Some(format!(
-            "eepsocks exec: report\n  identity: {}\n  I2P streams opened: {}\n  clearnet connections refused: {}{}\n  non-I2P name queries refused: {}{}\n  other packets refused: {}",
-            self.b32,
-            self.streams,
-            self.clearnet,
-            list(&self.clearnet_first, self.clearnet),
-            self.names,
-            list(&self.names_first, self.names),
-            counters
-        ))
-    }
-}
+pub use crate::proxy::tally::{Tally, REPORT_ITEMS};
+pub use report::Report;
 
 pub struct Options {
     pub identity: Option<String>,
@@ -155,7 +31,7 @@ pub struct Options {
 
 /// The control socket of the daemon the CLI would talk to (`cfg` as `find_running` set it).
 fn control_socket(cfg: &crate::config::Config) -> Result<PathBuf> {
-    let ports = crate::daemon::ports::Ports::read(&cfg.data_dir()).map_err(|_| {
+    let ports = crate::ports::Ports::read(&cfg.data_dir()).map_err(|_| {
         anyhow::anyhow!(
             "no eepsocks daemon is running for this user: start one (eepsocks run, or the \
              offline eepsocks demo), then run eepsocks exec again"
@@ -166,7 +42,7 @@ fn control_socket(cfg: &crate::config::Config) -> Result<PathBuf> {
     }
     // An older daemon with the default data directory: the one announced instance that
     // serves exec, if there is exactly one (a demo beside it).
-    let serving: Vec<_> = crate::daemon::ports::announced()
+    let serving: Vec<_> = crate::ports::announced()
         .into_iter()
         .filter_map(|p| p.control)
         .collect();
@@ -220,7 +96,7 @@ pub fn run(cfg: &crate::config::Config, opts: Options) -> Result<i32> {
 fn launch(cfg: &crate::config::Config, opts: Options, scratch: &std::path::Path) -> Result<i32> {
     let mut hide = vec![
         // The daemon's control socket: only the launcher talks to it.
-        crate::daemon::ports::announce_dir(),
+        crate::ports::announce_dir(),
         PathBuf::from("/run/nscd"),
         PathBuf::from("/var/run/nscd"),
         PathBuf::from("/run/systemd/resolve"),
@@ -280,7 +156,7 @@ fn launch(cfg: &crate::config::Config, opts: Options, scratch: &std::path::Path)
         ns::wait_code(pid);
         bail!("the namespace's setup ended without its sockets");
     }
-    let code = match serve(cfg, &opts, fd, pid, fds) {
+    let code = match hand_over_to_daemon(cfg, &opts, fd, pid, fds) {
         Ok(code) => code,
         Err(e) => {
             drop(ours);
@@ -291,7 +167,9 @@ fn launch(cfg: &crate::config::Config, opts: Options, scratch: &std::path::Path)
     Ok(code)
 }
 
-fn serve(
+/// The namespace's sockets to the daemon's control socket, then wait for COMMAND and the
+/// report.
+fn hand_over_to_daemon(
     cfg: &crate::config::Config,
     opts: &Options,
     fd: std::os::fd::RawFd,
@@ -389,6 +267,8 @@ fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::tally::NAME_MAX;
+    use std::net::SocketAddr;
 
     /// The lists keep the first REPORT_ITEMS distinct entries; the counts go on; names are
     /// cut to NAME_MAX without their trailing dot.
@@ -400,7 +280,7 @@ mod tests {
             t.name("example.com.");
         }
         t.name(&"a".repeat(1000));
-        let r = t.report("x.b32.i2p", &crate::proxy::status::Stats::default());
+        let r = t.report("x.b32.i2p", &crate::proxy::stats::Stats::default());
         assert_eq!(r.clearnet, 100);
         assert_eq!(r.clearnet_first.len(), REPORT_ITEMS);
         assert_eq!(r.clearnet_first[0], "10.0.0.1:1000");

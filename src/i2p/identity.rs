@@ -50,6 +50,20 @@ struct UserSlot {
     last_used: Mutex<Instant>,
 }
 
+/// Why a pool has no session for a client.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// A limit of ours, not the router's (max_identities, per-user key files): the router
+    /// was not asked.
+    #[error("limit reached: {0}")]
+    Limit(String),
+    /// The user's key file exists but cannot be read.
+    #[error("per-user key file: {0:#}")]
+    KeyFile(anyhow::Error),
+    #[error(transparent)]
+    Sam(#[from] SamError),
+}
+
 pub struct Pool {
     listener: String,
     template: Template,
@@ -256,8 +270,8 @@ impl Pool {
     }
 
     /// The session for a client with these credentials.
-    pub async fn lease(&self, creds: Option<&Credentials>) -> Result<Lease, SamError> {
-        let key_dir = match &self.mode {
+    pub async fn lease(&self, creds: Option<&Credentials>) -> Result<Lease, LeaseError> {
+        let (key_dir, max) = match &self.mode {
             Mode::Fixed(s) => {
                 return Ok(Lease {
                     session: s.clone(),
@@ -266,133 +280,141 @@ impl Pool {
             }
             Mode::PerUser { key_dir, max, .. } => (key_dir, *max),
         };
-        let (key_dir, max) = key_dir;
         let username = creds.map(|c| c.username.as_slice()).unwrap_or(b"");
         let hash = user_hash(&self.listener, &self.salt, username);
-        let slot = {
-            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-            if !users.contains_key(&hash) && users.len() >= max {
-                // Make room: the least recently used identity with no stream open.
-                let idle = users
-                    .iter()
-                    .filter(|(_, s)| s.active.load(Ordering::Acquire) == 0)
-                    .min_by_key(|(_, s)| *s.last_used.lock().unwrap_or_else(|e| e.into_inner()))
-                    .map(|(k, _)| *k);
-                match idle {
-                    Some(k) => {
-                        // Closed, not only forgotten: a stream still finishing a reply
-                        // for a half-closed client would otherwise keep it alive past
-                        // `max`.
-                        if let Some(s) = users.remove(&k).and_then(|s| s.session.get().cloned()) {
-                            s.close();
-                        }
-                    }
-                    None => {
-                        return Err(SamError::Limit(format!(
-                            "{max} per-user identities in use on listener {} (max_identities)",
-                            self.listener
-                        )))
-                    }
-                }
-            }
-            let slot = users.entry(hash).or_insert_with(|| {
-                Arc::new(UserSlot {
-                    tag: hex(&hash[..4]),
-                    session: OnceCell::new(),
-                    active: AtomicUsize::new(0),
-                    last_used: Mutex::new(Instant::now()),
-                })
-            });
-            // Counted before the first await so the reaper never closes a session in setup.
-            slot.active.fetch_add(1, Ordering::AcqRel);
-            slot.clone()
-        };
+        let slot = self.user_slot(hash, max)?;
         let active = Active(slot.clone());
         let session = slot
             .session
-            .get_or_try_init(|| async {
-                let source = match key_dir {
-                    Some(d) => {
-                        let path = d.join(format!("{}.dat", hex(&hash)));
-                        // A key file from before salts: renamed once, same identity.
-                        let old = d.join(format!(
-                            "{}.dat",
-                            hex(&unsalted_user_hash(&self.listener, username))
-                        ));
-                        if !path.exists() && old.exists() {
-                            if let Err(e) = std::fs::rename(&old, &path) {
-                                warn!("renaming {}: {e}", old.display());
-                            }
-                        }
-                        if !path.exists() && key_files(d) >= MAX_USER_KEY_FILES {
-                            return Err(SamError::Limit(format!(
-                                "{MAX_USER_KEY_FILES} per-user key files in {} (remove old ones \
-                                 to let new usernames in)",
-                                d.display()
-                            )));
-                        }
-                        KeySource::File(path)
-                    }
-                    None => KeySource::Transient,
-                };
-                // New keys are made by the session's task under its deadlines: a silent
-                // router then fails this client at once instead of holding it.
-                let fresh = |save| Keys::New {
-                    sig_type: self.template.sig_type,
-                    save,
-                };
-                let keys = match source {
-                    KeySource::File(path) => match keyfile::load(&path)
-                        .map_err(|e| SamError::Protocol(format!("{e:#}")))?
-                    {
-                        Some(k) => Keys::Ready(k),
-                        None => fresh(Some(path)),
-                    },
-                    KeySource::Transient => fresh(None),
-                };
-                // Which username is which identity stays out of the info log.
-                info!(listener = %self.listener, "new per-user identity");
-                if let Keys::Ready(k) = &keys {
-                    debug!(
-                        listener = %self.listener,
-                        user = %slot.tag,
-                        "per-user identity {}",
-                        k.destination().b32()
-                    );
-                }
-                // Same keys as the replaced pool's session for this user (persistent keys):
-                // the router needs that one gone first.
-                let previous = key_dir.as_ref().and_then(|_| {
-                    let prev = self.previous.lock().unwrap_or_else(|e| e.into_inner());
-                    prev.as_ref().and_then(|p| p.user_session(&hash))
-                });
-                let session = Session::spawn_after(
-                    SessionConfig {
-                        sam_addr: self.template.sam_addr.clone(),
-                        name: format!("eepsocks-{}-{}", self.listener, slot.tag),
-                        keys,
-                        options: self.template.options.clone(),
-                        // Idle per-user identities may be many: no warm sockets.
-                        warm_sockets: false,
-                        datagram_port: None,
-                        create_timeout: self.template.create_timeout,
-                        // Made for the client asking: it waits for it.
-                        on_demand: true,
-                        shared_datagrams: self
-                            .template
-                            .datagrams
-                            .then(crate::i2p::sam::SharedDatagrams::new),
-                    },
-                    previous,
-                );
-                Ok::<_, SamError>(session)
-            })
+            .get_or_try_init(|| self.new_user_session(&slot, hash, key_dir.as_deref(), username))
             .await?
             .clone();
         Ok(Lease {
             session,
             active: std::sync::Mutex::new(Some(active)),
         })
+    }
+
+    /// The slot of the user with `hash`, made if new (room made by closing the least
+    /// recently used identity with no stream open, up to `max`), counted active.
+    fn user_slot(&self, hash: [u8; 32], max: usize) -> Result<Arc<UserSlot>, LeaseError> {
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if !users.contains_key(&hash) && users.len() >= max {
+            let idle = users
+                .iter()
+                .filter(|(_, s)| s.active.load(Ordering::Acquire) == 0)
+                .min_by_key(|(_, s)| *s.last_used.lock().unwrap_or_else(|e| e.into_inner()))
+                .map(|(k, _)| *k);
+            let Some(k) = idle else {
+                return Err(LeaseError::Limit(format!(
+                    "{max} per-user identities in use on listener {} (max_identities)",
+                    self.listener
+                )));
+            };
+            // Closed, not only forgotten: a stream still finishing a reply for a
+            // half-closed client would otherwise keep it alive past `max`.
+            if let Some(s) = users.remove(&k).and_then(|s| s.session.get().cloned()) {
+                s.close();
+            }
+        }
+        let slot = users.entry(hash).or_insert_with(|| {
+            Arc::new(UserSlot {
+                tag: hex(&hash[..4]),
+                session: OnceCell::new(),
+                active: AtomicUsize::new(0),
+                last_used: Mutex::new(Instant::now()),
+            })
+        });
+        // Counted before the first await so the reaper never closes a session in setup.
+        slot.active.fetch_add(1, Ordering::AcqRel);
+        Ok(slot.clone())
+    }
+
+    /// Where a user's keys are: a key file under `key_dir` (persistent), else transient.
+    fn user_key_source(
+        &self,
+        hash: [u8; 32],
+        key_dir: Option<&std::path::Path>,
+        username: &[u8],
+    ) -> Result<KeySource, LeaseError> {
+        let Some(d) = key_dir else {
+            return Ok(KeySource::Transient);
+        };
+        let path = d.join(format!("{}.dat", hex(&hash)));
+        // A key file from before salts: renamed once, same identity.
+        let old = d.join(format!(
+            "{}.dat",
+            hex(&unsalted_user_hash(&self.listener, username))
+        ));
+        if !path.exists() && old.exists() {
+            if let Err(e) = std::fs::rename(&old, &path) {
+                warn!("renaming {}: {e}", old.display());
+            }
+        }
+        if !path.exists() && key_files(d) >= MAX_USER_KEY_FILES {
+            return Err(LeaseError::Limit(format!(
+                "{MAX_USER_KEY_FILES} per-user key files in {} (remove old ones \
+                 to let new usernames in)",
+                d.display()
+            )));
+        }
+        Ok(KeySource::File(path))
+    }
+
+    /// A new session for the user of `slot` (the first client with that username).
+    async fn new_user_session(
+        &self,
+        slot: &UserSlot,
+        hash: [u8; 32],
+        key_dir: Option<&std::path::Path>,
+        username: &[u8],
+    ) -> Result<Session, LeaseError> {
+        // New keys are made by the session's task under its deadlines: a silent router
+        // then fails this client at once instead of holding it.
+        let fresh = |save| Keys::New {
+            sig_type: self.template.sig_type,
+            save,
+        };
+        let keys = match self.user_key_source(hash, key_dir, username)? {
+            KeySource::File(path) => match keyfile::load(&path).map_err(LeaseError::KeyFile)? {
+                Some(k) => Keys::Ready(k),
+                None => fresh(Some(path)),
+            },
+            KeySource::Transient => fresh(None),
+        };
+        // Which username is which identity stays out of the info log.
+        info!(listener = %self.listener, "new per-user identity");
+        if let Keys::Ready(k) = &keys {
+            debug!(
+                listener = %self.listener,
+                user = %slot.tag,
+                "per-user identity {}",
+                k.destination().b32()
+            );
+        }
+        // Same keys as the replaced pool's session for this user (persistent keys): the
+        // router needs that one gone first.
+        let previous = key_dir.and_then(|_| {
+            let prev = self.previous.lock().unwrap_or_else(|e| e.into_inner());
+            prev.as_ref().and_then(|p| p.user_session(&hash))
+        });
+        let config = SessionConfig {
+            sam_addr: self.template.sam_addr.clone(),
+            name: format!("eepsocks-{}-{}", self.listener, slot.tag),
+            keys,
+            options: self.template.options.clone(),
+            // Idle per-user identities may be many: no warm sockets.
+            warm_sockets: false,
+            datagram_port: None,
+            create_timeout: self.template.create_timeout,
+            // Made for the client asking: it waits for it.
+            on_demand: true,
+            shared_datagrams: self
+                .template
+                .datagrams
+                .then(crate::i2p::sam::SharedDatagrams::new),
+        };
+        Ok(Session::spawn_after(config, previous))
     }
 
     /// Close per-user sessions that have had no stream for the idle time. Returns how many.

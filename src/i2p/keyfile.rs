@@ -1,8 +1,8 @@
 //! Persistent identity: the destination's private keys in a key file (i2pd / Java I2P
 //! binary layout), mode 0600, written atomically and never replaced.
 
+use crate::destination::PrivateKeys;
 use crate::i2p::sam;
-use crate::i2p::PrivateKeys;
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

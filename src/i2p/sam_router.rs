@@ -2,9 +2,9 @@
 //! embedded one): names through the address books, then the router; streams through the
 //! identity that serves the client.
 
-use super::identity::Pool;
+use super::identity::{LeaseError, Pool};
+use super::router::{OpenError, Opened, Router};
 use super::sam::{DatagramConfig, DatagramSession, SamError, Session};
-use super::{OpenError, Opened, Router};
 use crate::naming::{garlicat, Books, Target};
 use crate::socks::Credentials;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ impl Router for SamRouter {
         // The identity's own datagram subsession where the router has PRIMARY and no other
         // association holds it; else a session (and destination) for this association.
         if t.datagrams {
-            let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+            let lease = self.pool.lease(who).await.map_err(map_lease)?;
             if let Some(dg) = DatagramSession::on_identity(&lease.session, &cfg)
                 .await
                 .map_err(|e| map_sam(e, false))?
@@ -114,7 +114,7 @@ impl Router for SamRouter {
 
     async fn resolve(&self, who: Option<&Credentials>, target: &Target) -> Result<(), OpenError> {
         if let Target::Name(name) = target {
-            let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+            let lease = self.pool.lease(who).await.map_err(map_lease)?;
             let found = self.lookup(&lease.session, name).await?;
             self.met(who, &found);
         }
@@ -130,7 +130,7 @@ impl Router for SamRouter {
             Target::B32(b) => b.clone(),
             Target::B33(_) => return Ok(None),
             Target::Name(name) => {
-                let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+                let lease = self.pool.lease(who).await.map_err(map_lease)?;
                 match b32_of(&self.lookup(&lease.session, name).await?) {
                     Some(b) => b,
                     None => return Ok(None),
@@ -163,7 +163,7 @@ impl Router for SamRouter {
         target: &Target,
         port: u16,
     ) -> Result<Opened, OpenError> {
-        let lease = self.pool.lease(who).await.map_err(|e| map_sam(e, false))?;
+        let lease = self.pool.lease(who).await.map_err(map_lease)?;
         let dest = match target {
             // The router resolves hashes itself (a LeaseSet lookup): hand it the name.
             Target::B32(name) | Target::B33(name) => name.clone(),
@@ -191,7 +191,7 @@ fn b32_of(found: &str) -> Option<String> {
     if found.ends_with(".b32.i2p") {
         return Some(found.to_ascii_lowercase());
     }
-    crate::i2p::Destination::from_base64(found)
+    crate::destination::Destination::from_base64(found)
         .ok()
         .map(|d| d.b32())
 }
@@ -205,10 +205,18 @@ impl SamRouter {
     }
 }
 
+/// Why a pool had no session, as an open error.
+fn map_lease(e: LeaseError) -> OpenError {
+    match e {
+        LeaseError::Limit(m) => OpenError::Limit(m),
+        LeaseError::KeyFile(_) => OpenError::Router(e.to_string()),
+        LeaseError::Sam(e) => map_sam(e, false),
+    }
+}
+
 /// SAM results to open errors. `lookup` marks NAMING LOOKUP replies.
 fn map_sam(e: SamError, lookup: bool) -> OpenError {
     match e {
-        SamError::Limit(m) => return OpenError::Limit(m),
         SamError::NotReady(m) => return OpenError::NotReady(m),
         SamError::Unreachable(m) => return OpenError::Unreachable(m),
         _ => {}

@@ -1,7 +1,7 @@
 //! Address books: the user's (hosts.txt, or i2pd's addresses.csv on import) and the one
 //! merged from subscriptions, and the order names are looked up in.
 
-use super::{classify, Target};
+use super::policy::{classify, Target};
 use crate::fsutil;
 use crate::socks::Address;
 use std::sync::RwLock;
@@ -18,7 +18,7 @@ pub struct AddressBook {
 /// `addresses.csv` keeps `name,b32`), which the router resolves with a LeaseSet lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Dest(crate::i2p::Destination),
+    Dest(crate::destination::Destination),
     B32(String),
 }
 
@@ -129,7 +129,7 @@ impl AddressBook {
             }
         } else {
             Entry::Dest(
-                crate::i2p::Destination::from_base64(dest_b64)
+                crate::destination::Destination::from_base64(dest_b64)
                     .map_err(|e| format!("{name}: destination is {e}"))?,
             )
         };
@@ -242,7 +242,7 @@ mod tests {
     fn dest_b64(fill: u8) -> String {
         let mut v = vec![fill; 384];
         v.extend_from_slice(&[5, 0, 4, 0, 7, 0, 4]);
-        crate::i2p::format::base64_encode(&v)
+        crate::destination::base64_encode(&v)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The small HTTP/1.x client subscriptions need: an `http://` URL inside I2P, and a whole
 //! response read until close (conditional GET validators, chunked bodies).
 
-use super::{classify, Target};
+use super::policy::{classify, Target};
 use crate::socks::Address;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;

@@ -1,21 +1,21 @@
 //! Address-book subscriptions: hosts.txt files at URLs inside I2P, fetched through
-//! eepsocks' own router connection (a separate, transient identity, so refreshing the book
-//! is not linked to any listener's traffic), with conditional GET (ETag / Last-Modified),
+//! `Feeds` (the daemon hands in its router connection: a separate, transient identity each
+//! round, so refreshing the book is not linked to any listener's traffic; naming itself
+//! speaks no router protocol), with conditional GET (ETag / Last-Modified),
 //! merged into `subscriptions.txt` (written atomically). A name, once learned, keeps its
 //! destination; names in the user's own book always win at lookup.
 
+use super::book::{AddressBook, Books};
 use super::http::{parse_response, parse_url, Validators};
-use super::{AddressBook, Books, Target};
+use super::policy::Target;
 use crate::fsutil;
-use crate::i2p::identity::{self, Template};
-use crate::i2p::keyfile::{self, KeySource};
-use crate::i2p::sam::Session;
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{info, warn};
 
 /// Largest hosts.txt accepted (the main registries' are a few MB).
@@ -77,17 +77,42 @@ fn expire(
     gone
 }
 
-pub struct Subscriptions {
+/// How the feeds are reached: one `FeedRound` per round of fetches.
+pub trait Feeds: Send + Sync + 'static {
+    type Round: FeedRound;
+    /// Ready to fetch (a new transient identity, up): each round its own, so that rounds
+    /// cannot be linked to each other.
+    fn round(&self) -> impl Future<Output = Result<Self::Round>> + Send;
+}
+
+/// One round's way into I2P.
+pub trait FeedRound: Send + Sync {
+    /// The destination (base64) the router's naming service gives `name`.
+    fn lookup(&self, name: &str) -> impl Future<Output = Result<String>> + Send;
+    /// A stream to `dest` (a b32 name or a base64 destination) on `port`, and the bytes
+    /// that came with the router's answer.
+    fn connect(
+        &self,
+        dest: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<(Box<dyn FeedStream>, Vec<u8>)>> + Send;
+}
+
+/// A byte stream to a feed's server.
+pub trait FeedStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> FeedStream for T {}
+
+pub struct Subscriptions<F: Feeds> {
     pub urls: Vec<String>,
     pub dir: PathBuf,
-    pub template: Template,
+    pub feeds: F,
     pub books: Arc<Books>,
     pub delay: Duration,
     pub interval: Duration,
     pub timeout: Duration,
 }
 
-impl Subscriptions {
+impl<F: Feeds> Subscriptions<F> {
     fn book_path(&self) -> PathBuf {
         super::book::subscribed_book_path(&self.dir)
     }
@@ -116,22 +141,9 @@ impl Subscriptions {
         }
     }
 
-    /// One round: a transient session, a conditional GET per URL, merge, store.
+    /// One round: a transient identity, a conditional GET per URL, merge, store.
     pub async fn refresh(&self) -> Result<usize> {
-        let keys = keyfile::obtain(
-            &KeySource::Transient,
-            &self.template.sam_addr,
-            self.template.sig_type,
-        )
-        .await?;
-        let session =
-            identity::fixed_session("eepsocks-subscriptions", keys.into(), &self.template, None);
-        // A listener-style session fails streams at once while it is created: wait for it.
-        match tokio::time::timeout(self.timeout, session.wait_until_up()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => bail!("no session for the subscriptions: {e}"),
-            Err(_) => bail!("no session for the subscriptions within {:?}", self.timeout),
-        }
+        let session = self.feeds.round().await?;
         let mut state: State = std::fs::read_to_string(self.state_path())
             .ok()
             .and_then(|t| toml::from_str(&t).ok())
@@ -252,7 +264,7 @@ impl Subscriptions {
     /// GET with validators. `None` when not modified.
     async fn fetch(
         &self,
-        session: &Session,
+        session: &F::Round,
         url: &str,
         v: &Validators,
     ) -> Result<Option<(String, Validators)>> {
@@ -263,10 +275,10 @@ impl Subscriptions {
             // word, which could redirect this feed.
             Target::Name(n) => match self.books.user(n) {
                 Some(d) => d.sam_dest(),
-                None => session.lookup(n).await?.to_base64(),
+                None => session.lookup(n).await?,
             },
         };
-        let (mut s, early) = session.connect(&dest, u.port, None).await?;
+        let (mut s, early) = session.connect(&dest, u.port).await?;
         let mut req = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: eepsocks\r\nAccept-Encoding: identity\r\nConnection: close\r\n",
             u.path,
@@ -300,12 +312,128 @@ impl Subscriptions {
 mod tests {
     use super::*;
 
+    /// A feed server in memory: answers each GET with `answer(request)`, and notes what
+    /// was asked (destination and request head).
+    #[derive(Clone, Default)]
+    struct FakeFeeds {
+        asked: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+        looked_up: Arc<std::sync::Mutex<Vec<String>>>,
+        body: String,
+    }
+
+    impl Feeds for FakeFeeds {
+        type Round = FakeFeeds;
+        async fn round(&self) -> Result<FakeFeeds> {
+            Ok(self.clone())
+        }
+    }
+
+    impl FeedRound for FakeFeeds {
+        async fn lookup(&self, name: &str) -> Result<String> {
+            self.looked_up.lock().unwrap().push(name.to_string());
+            Ok(dest(9))
+        }
+        async fn connect(&self, dest: &str, _port: u16) -> Result<(Box<dyn FeedStream>, Vec<u8>)> {
+            let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+            let (asked, body, dest) = (self.asked.clone(), self.body.clone(), dest.to_string());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = theirs.read(&mut b).await.unwrap();
+                    head.extend_from_slice(&b[..n]);
+                }
+                let head = String::from_utf8(head).unwrap();
+                let answer = if head.contains("If-None-Match: \"v1\"") {
+                    "HTTP/1.1 304 Not Modified\r\n\r\n".to_string()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                asked.lock().unwrap().push((dest, head));
+                theirs.write_all(answer.as_bytes()).await.unwrap();
+            });
+            Ok((Box::new(ours), Vec::new()))
+        }
+    }
+
+    fn dest(fill: u8) -> String {
+        let mut v = vec![fill; 384];
+        v.extend_from_slice(&[5, 0, 4, 0, 7, 0, 4]);
+        crate::destination::base64_encode(&v)
+    }
+
+    #[tokio::test]
+    async fn a_round_merges_the_feed_then_asks_with_its_etag() {
+        let dir = tempfile::tempdir().unwrap();
+        let feeds = FakeFeeds {
+            body: format!("a.i2p={}\nb.i2p={}\nbad line\n", dest(1), dest(2)),
+            ..FakeFeeds::default()
+        };
+        let books = Arc::new(Books::default());
+        // The user's book names the second feed's host: no router lookup for it.
+        let mine = crate::destination::Destination::from_base64(&dest(3)).unwrap();
+        books
+            .user
+            .write()
+            .unwrap()
+            .add_new("mine.i2p", &super::super::book::Entry::Dest(mine));
+        let subs = Subscriptions {
+            urls: vec![
+                "http://reg.i2p/hosts.txt".into(),
+                "http://mine.i2p/h.txt".into(),
+            ],
+            dir: dir.path().to_path_buf(),
+            feeds: feeds.clone(),
+            books: books.clone(),
+            delay: Duration::ZERO,
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(5),
+        };
+        assert_eq!(subs.refresh().await.unwrap(), 2, "a.i2p and b.i2p, once");
+        assert!(books.subscribed("a.i2p").is_some() && books.subscribed("b.i2p").is_some());
+        assert_eq!(
+            *feeds.looked_up.lock().unwrap(),
+            ["reg.i2p"],
+            "mine.i2p from the user's book"
+        );
+        {
+            let asked = feeds.asked.lock().unwrap();
+            assert_eq!(asked.len(), 2);
+            assert_eq!(asked[0].0, dest(9), "the router's answer for reg.i2p");
+            assert_eq!(asked[1].0, dest(3), "the user's entry for mine.i2p");
+            assert!(
+                asked[0]
+                    .1
+                    .starts_with("GET /hosts.txt HTTP/1.1\r\nHost: reg.i2p\r\n"),
+                "{}",
+                asked[0].1
+            );
+            assert!(!asked[0].1.contains("If-None-Match"));
+        }
+        let saved = AddressBook::load(&super::super::book::subscribed_book_path(dir.path()))
+            .unwrap()
+            .0;
+        assert!(saved.get("a.i2p").is_some(), "written to subscriptions.txt");
+        // The next round sends the ETag it was given, hears 304, and keeps the names.
+        assert_eq!(subs.refresh().await.unwrap(), 0);
+        let asked = feeds.asked.lock().unwrap();
+        assert!(
+            asked[2].1.contains("If-None-Match: \"v1\"\r\n"),
+            "{}",
+            asked[2].1
+        );
+        assert!(books.subscribed("a.i2p").is_some());
+    }
+
     #[test]
     fn names_no_feed_lists_expire() {
         let d = |fill: u8| {
             let mut v = vec![fill; 384];
             v.extend_from_slice(&[5, 0, 4, 0, 7, 0, 4]);
-            crate::i2p::format::base64_encode(&v)
+            crate::destination::base64_encode(&v)
         };
         let (mut book, _) = AddressBook::parse(&format!(
             "old.i2p={}\nfresh.i2p={}\nlegacy.i2p={}\n",

@@ -5,139 +5,26 @@
 //! for a forwarded request: the server's response is the reply) → pipelined bytes both
 //! ways → relay until both sides have closed.
 
-use crate::config::FilterMode;
-use crate::i2p::{OpenError, Router};
-use crate::naming::{self, StandIns, Target};
+use crate::i2p::{OpenError, Opened, Router};
+use crate::naming::{self, Target};
+use crate::proxy::client::{linger, send_reply, unless_hung_up};
+use crate::proxy::context::ListenerContext;
 use crate::proxy::filter::Filters;
 use crate::proxy::ratelimit::client_log;
 use crate::proxy::relay::Early;
-use crate::proxy::status::Stats;
+use crate::proxy::udp;
 use crate::socks::{
-    Address, AuthCheck, Command, Handshake, HandshakeError, Reply, Request, Step, Version,
-    MAX_HANDSHAKE_BYTES,
+    Address, Command, Handshake, HandshakeError, Reply, Request, Step, Version, MAX_HANDSHAKE_BYTES,
 };
-use std::future::Future;
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 use tracing::{debug, info};
 
-/// Settings and state shared by the connections of a listener.
-pub struct ListenerContext {
-    pub handshake_timeout: Duration,
-    pub stream_timeout: Duration,
-    /// Stand-in addresses handed out by RESOLVE on this listener.
-    pub stand_ins: Arc<StandIns>,
-    /// One identity per SOCKS username: stand-ins are kept apart per username too.
-    pub per_user: bool,
-    /// RFC 1929 login required on this listener.
-    pub auth: Option<AuthCheck>,
-    /// Failed logins by source address (shared by the listeners of the process).
-    pub logins: Arc<crate::proxy::logins::Logins>,
-    /// This listener's counters.
-    pub stats: Arc<Stats>,
-    /// One permit per connected client: at most `max_clients` at a time.
-    pub slots: Arc<Semaphore>,
-    pub max_clients: usize,
-    /// Connections of the whole process (all listeners), from its descriptor limit.
-    pub budget: Arc<Semaphore>,
-    /// Leak filters for this listener's streams, and the HTTP filter's User-Agent.
-    pub filter: FilterMode,
-    pub user_agent: Option<String>,
-    /// The IRC filter replaces `USER` names that are local account names.
-    pub irc_hide_account: bool,
-    /// UDP ASSOCIATE settings; None: refused with 0x07.
-    pub udp: Option<crate::proxy::udp::UdpLimits>,
-    /// Tor's extended SOCKS5 error codes instead of RFC 1928's.
-    pub extended_errors: bool,
-    /// Streams that only finish a reply for a client that half-closed (a SAM stream cannot
-    /// carry its FIN, and a client that closed for good looks the same): a drain does not
-    /// wait for them, and a new client takes the oldest one's slot when none is free.
-    pub finishing: Arc<crate::proxy::finishing::Finishing>,
-    /// An `eepsocks exec`'s context: what it was refused, for its report.
-    pub exec: Option<Arc<crate::exec::Tally>>,
-}
-
-impl ListenerContext {
-    pub fn new(
-        handshake_timeout: Duration,
-        stream_timeout: Duration,
-        max_clients: usize,
-    ) -> ListenerContext {
-        ListenerContext {
-            handshake_timeout,
-            stream_timeout,
-            stand_ins: Arc::default(),
-            per_user: false,
-            auth: None,
-            logins: Arc::default(),
-            stats: Arc::default(),
-            slots: Arc::new(Semaphore::new(max_clients)),
-            max_clients,
-            budget: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
-            filter: FilterMode::Auto,
-            user_agent: None,
-            irc_hide_account: true,
-            udp: None,
-            extended_errors: false,
-            finishing: Arc::default(),
-            exec: None,
-        }
-    }
-
-    /// The login check for a client at `peer`: the listener's, behind the lockouts of
-    /// addresses that failed before (see `logins`).
-    fn login_check(&self, peer: SocketAddr) -> Option<AuthCheck> {
-        let check = self.auth.clone()?;
-        let logins = self.logins.clone();
-        Some(Arc::new(move |c: &crate::socks::Credentials| {
-            logins.attempt(peer.ip(), || check(c))
-        }))
-    }
-
-    /// Whose stand-ins a request sees: its username's on per-username listeners, else the
-    /// listener's (one identity for every client).
-    pub(crate) fn who<'a>(&self, request: &'a Request) -> &'a [u8] {
-        match (&request.credentials, self.per_user) {
-            (Some(c), true) => &c.username,
-            _ => b"",
-        }
-    }
-
-    /// Whether `stand_ins` is automap's table (this is the automap listener; every other
-    /// listener's is RESOLVE's 255/8): UDP replies then name their sender by a virtual
-    /// address, as DNS answers do.
-    pub fn is_automap(&self) -> bool {
-        self.stand_ins.network() != crate::naming::standins::Network::RESOLVE
-    }
-
-    pub(crate) fn open_error_reply(&self, request: &Request, e: &OpenError) -> Reply {
-        self.pick(request, e.reply(), e.extended_reply())
-    }
-
-    /// `extended` where `request` gets Tor's extended codes (SOCKS5 on a listener that
-    /// asks for them), else `plain`.
-    fn pick(&self, request: &Request, plain: Reply, extended: Reply) -> Reply {
-        if self.extended_errors && request.version == Version::V5 {
-            extended
-        } else {
-            plain
-        }
-    }
-
-    /// Clients connected now (handshaking, or with a stream open), but for streams that
-    /// only finish a reply for a half-closed client: what a drain waits for.
-    pub fn open(&self) -> usize {
-        let connected = self.max_clients - self.slots.available_permits();
-        connected.saturating_sub(self.finishing.count())
-    }
-}
-
-pub async fn serve<R: Router>(
+pub async fn socks_client<R: Router>(
     mut client: TcpStream,
     peer: SocketAddr,
     router: Arc<R>,
@@ -169,7 +56,7 @@ pub async fn serve<R: Router>(
     // (Only SOCKS5 parses to UdpAssociate.)
     if request.command == Command::UdpAssociate {
         if let Some(limits) = ctx.udp.clone() {
-            crate::proxy::udp::associate(client, peer, request, router, ctx.clone(), limits).await;
+            udp::associate(client, peer, request, router, ctx.clone(), limits).await;
             return;
         }
     }
@@ -178,7 +65,7 @@ pub async fn serve<R: Router>(
 
 /// A connection the firewall redirected to the transparent port: its original destination
 /// (a virtual address) is the request. Anything else is closed, and counted.
-pub async fn serve_transparent<R: Router>(
+pub async fn transparent_client<R: Router>(
     client: TcpStream,
     peer: SocketAddr,
     router: Arc<R>,
@@ -269,72 +156,11 @@ async fn attend<R: Router>(
     request: Request,
     pipelined: Vec<u8>,
 ) {
-    let stats = &ctx.stats;
     // 2. Policy: what is asked, and whether it is an I2P target.
-    if !matches!(
-        request.command,
-        Command::Connect | Command::Resolve | Command::HttpForward
-    ) {
-        client_log!(info, client = %peer, "refused: {:?} is not supported here (reply 0x07)", request.command);
-        let why = "only CONNECT, SOCKS RESOLVE and (where on) SOCKS5 UDP ASSOCIATE are supported";
-        send_reply(
-            &mut client,
-            &request,
-            Reply::CommandNotSupported,
-            why,
-            stats,
-        )
-        .await;
-        return;
-    }
-    // A stand-in address from an earlier RESOLVE or DNS answer stands for its name.
-    let address = match ctx.stand_ins.unmap(ctx.who(&request), &request.address) {
-        Some(name) => std::borrow::Cow::Owned(Address::Name(name)),
-        None => std::borrow::Cow::Borrowed(&request.address),
-    };
-    // A GarliCat address (fd60:db4d:ddb5::/48) stands for a destination this identity
-    // knows; 80 bits alone name none (docs/automap.md, "GarliCat").
-    let address = match &*address {
-        Address::Ipv6(ip) => match naming::garlicat::bits_of_address(ip) {
-            Some(bits) => match router.garlicat_target(request.credentials.as_ref(), &bits) {
-                naming::garlicat::Found::One(b32) => std::borrow::Cow::Owned(Address::Name(b32)),
-                found => {
-                    let name = naming::garlicat::name_of_bits(&bits);
-                    let why = if found == naming::garlicat::Found::Ambiguous {
-                        format!(
-                            "GarliCat address of {name}: ambiguous, two destinations this identity \
-                             knows share its 80 bits (use the name or the b32 address)"
-                        )
-                    } else {
-                        format!(
-                            "GarliCat address of {name}: no destination this identity knows has \
-                             these 80 bits (resolve its name first, or map {name} to it in the address book)"
-                        )
-                    };
-                    let reply = ctx.pick(&request, Reply::HostUnreachable, Reply::HostUnreachable);
-                    // The target stays out of the info log.
-                    let kind = if found == naming::garlicat::Found::Ambiguous {
-                        "ambiguous"
-                    } else {
-                        "unknown"
-                    };
-                    client_log!(info, client = %peer, "refused: an {kind} GarliCat address (EEPSOCKS_LOG=debug shows it; reply {})", code(&request, reply));
-                    debug!(client = %peer, "refused: {why}");
-                    send_reply(&mut client, &request, reply, &why, stats).await;
-                    return;
-                }
-            },
-            None => address,
-        },
-        _ => address,
-    };
-    let target = match naming::classify(&address) {
+    let target = match policy(peer, router, ctx, &request) {
         Ok(t) => t,
-        Err(refusal) => {
-            let reply = ctx.pick(&request, refusal.reply(), refusal.extended_reply());
-            client_log!(info, client = %peer, version = ?request.version, "refused {:?} of a {} (EEPSOCKS_LOG=debug shows the target): {refusal} (reply {})", request.command, refusal.kind(), code(&request, reply));
-            debug!(client = %peer, target = %request.address, "refused target");
-            send_reply(&mut client, &request, reply, &refusal.to_string(), stats).await;
+        Err(Refused { reply, why }) => {
+            send_reply(&mut client, &request, reply, &why, &ctx.stats).await;
             return;
         }
     };
@@ -343,40 +169,10 @@ async fn attend<R: Router>(
         return;
     }
     debug!(client = %peer, target = target.as_str(), port = request.port, "connecting");
-
-    // Whose names the IRC filter hides: looked up while the client waits for its reply,
-    // so its socket (and the uid on it) is surely still there.
-    let account = if request.command != Command::HttpForward
-        && ctx.irc_hide_account
-        && Filters::is_irc(ctx.filter, request.port)
-    {
-        // File reads (/proc/net/tcp, /etc/passwd): off the async threads.
-        let local = client.local_addr().ok();
-        tokio::task::spawn_blocking(move || crate::proxy::filter::account_names(peer, local))
-            .await
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-
-    // 3. Open the stream. Success is only claimed after the router said OK. A client that
-    //    hangs up meanwhile frees its slot at once, and no stream is opened for nobody.
-    // Boxed, like the relay below: a connection's task is copied whole when spawned and
-    // when it ends, and these two futures were most of its size (12 KiB).
-    let open = tokio::time::timeout(
-        ctx.stream_timeout,
-        Box::pin(router.open(request.credentials.as_ref(), &target, request.port)),
-    );
-    let Some(opened) = unless_hung_up(&client, open).await else {
-        debug!(client = %peer, "left before the stream was open");
+    let account = irc_account(&client, peer, ctx, &request).await;
+    // 3. Open the stream.
+    let Some(opened) = open(&client, peer, router, ctx, &request, &target).await else {
         return;
-    };
-    let opened = match opened {
-        Ok(r) => r,
-        Err(_) => Err(OpenError::Timeout(format!(
-            "no stream within {:?}",
-            ctx.stream_timeout
-        ))),
     };
     let opened = match opened {
         Ok(o) => o,
@@ -384,14 +180,188 @@ async fn attend<R: Router>(
             let reply = ctx.open_error_reply(&request, &e);
             client_log!(info, client = %peer, "stream failed: {e} (reply {})", code(&request, reply));
             debug!(client = %peer, target = target.as_str(), "failed target");
-            send_reply(&mut client, &request, reply, &e.to_string(), stats).await;
+            send_reply(&mut client, &request, reply, &e.to_string(), &ctx.stats).await;
             return;
         }
     };
-    let mut stream = opened.stream;
+    // 4-5. Success, then the relay.
+    let filters = filters_for(ctx, &request, &account);
+    drop(account);
+    let asked = Asked {
+        request,
+        target,
+        pipelined,
+    };
+    connected(client, peer, ctx, asked, opened, filters).await;
+}
 
-    // 4. Success. The bytes each side already sent go through the relay, and its filters.
-    //    A forwarded request gets no reply of ours: the server's response is the reply.
+/// What a client asked for, kept until its stream is open.
+struct Asked {
+    request: Request,
+    target: Target,
+    /// Bytes the client sent after its request.
+    pipelined: Vec<u8>,
+}
+
+/// The leak filters of a stream: a forwarded request's, else by the port and the listener.
+fn filters_for(ctx: &ListenerContext, request: &Request, account: &[String]) -> Filters {
+    if request.command == Command::HttpForward {
+        Filters::forward(ctx.user_agent.as_deref())
+    } else {
+        Filters::for_stream(ctx.filter, request.port, ctx.user_agent.as_deref(), account)
+    }
+}
+
+/// A request refused by the policy: the reply, and why (an HTTP client's body).
+struct Refused {
+    reply: Reply,
+    why: String,
+}
+
+/// Whether `request` may go on, and to which I2P target (logged when not).
+fn policy<R: Router>(
+    peer: SocketAddr,
+    router: &R,
+    ctx: &ListenerContext,
+    request: &Request,
+) -> Result<Target, Refused> {
+    if !matches!(
+        request.command,
+        Command::Connect | Command::Resolve | Command::HttpForward
+    ) {
+        client_log!(info, client = %peer, "refused: {:?} is not supported here (reply 0x07)", request.command);
+        let why = "only CONNECT, SOCKS RESOLVE and (where on) SOCKS5 UDP ASSOCIATE are supported";
+        return Err(Refused {
+            reply: Reply::CommandNotSupported,
+            why: why.into(),
+        });
+    }
+    // A stand-in address from an earlier RESOLVE or DNS answer stands for its name.
+    let address = match ctx.stand_ins.unmap(ctx.who(request), &request.address) {
+        Some(name) => Cow::Owned(Address::Name(name)),
+        None => Cow::Borrowed(&request.address),
+    };
+    let address = match &*address {
+        Address::Ipv6(ip) => match naming::garlicat::bits_of_address(ip) {
+            Some(bits) => garlicat(peer, router, ctx, request, &bits)?,
+            None => address,
+        },
+        _ => address,
+    };
+    naming::classify(&address).map_err(|refusal| {
+        let reply = ctx.pick(request, refusal.reply(), refusal.extended_reply());
+        client_log!(info, client = %peer, version = ?request.version, "refused {:?} of a {} (EEPSOCKS_LOG=debug shows the target): {refusal} (reply {})", request.command, refusal.kind(), code(request, reply));
+        debug!(client = %peer, target = %request.address, "refused target");
+        Refused {
+            reply,
+            why: refusal.to_string(),
+        }
+    })
+}
+
+/// A GarliCat address (fd60:db4d:ddb5::/48) stands for a destination this identity knows;
+/// 80 bits alone name none (docs/automap.md, "GarliCat").
+fn garlicat<R: Router>(
+    peer: SocketAddr,
+    router: &R,
+    ctx: &ListenerContext,
+    request: &Request,
+    bits: &naming::garlicat::Bits,
+) -> Result<Cow<'static, Address>, Refused> {
+    use naming::garlicat::Found;
+    let found = router.garlicat_target(request.credentials.as_ref(), bits);
+    if let Found::One(b32) = found {
+        return Ok(Cow::Owned(Address::Name(b32)));
+    }
+    let name = naming::garlicat::name_of_bits(bits);
+    let (kind, why) = if found == Found::Ambiguous {
+        let why = format!(
+            "GarliCat address of {name}: ambiguous, two destinations this identity \
+             knows share its 80 bits (use the name or the b32 address)"
+        );
+        ("ambiguous", why)
+    } else {
+        let why = format!(
+            "GarliCat address of {name}: no destination this identity knows has \
+             these 80 bits (resolve its name first, or map {name} to it in the address book)"
+        );
+        ("unknown", why)
+    };
+    let reply = ctx.pick(request, Reply::HostUnreachable, Reply::HostUnreachable);
+    // The target stays out of the info log.
+    client_log!(info, client = %peer, "refused: an {kind} GarliCat address (EEPSOCKS_LOG=debug shows it; reply {})", code(request, reply));
+    debug!(client = %peer, "refused: {why}");
+    Err(Refused { reply, why })
+}
+
+/// Whose names the IRC filter hides: looked up while the client waits for its reply, so
+/// its socket (and the uid on it) is surely still there.
+async fn irc_account(
+    client: &TcpStream,
+    peer: SocketAddr,
+    ctx: &ListenerContext,
+    request: &Request,
+) -> Vec<String> {
+    if request.command == Command::HttpForward
+        || !ctx.irc_hide_account
+        || !Filters::is_irc(ctx.filter, request.port)
+    {
+        return Vec::new();
+    }
+    // File reads (/proc/net/tcp, /etc/passwd): off the async threads.
+    let local = client.local_addr().ok();
+    tokio::task::spawn_blocking(move || crate::proxy::filter::account_names(peer, local))
+        .await
+        .unwrap_or_default()
+}
+
+/// Open the stream, under the stream deadline. Success is only claimed after the router
+/// said OK. A client that hangs up meanwhile frees its slot at once, and no stream is
+/// opened for nobody: None then.
+async fn open<R: Router>(
+    client: &TcpStream,
+    peer: SocketAddr,
+    router: &R,
+    ctx: &ListenerContext,
+    request: &Request,
+    target: &Target,
+) -> Option<Result<Opened, OpenError>> {
+    let open = tokio::time::timeout(
+        ctx.stream_timeout,
+        // Boxed, like the relay: a connection's task is copied whole when spawned and
+        // when it ends, and these two futures were most of its size (12 KiB).
+        Box::pin(router.open(request.credentials.as_ref(), target, request.port)),
+    );
+    let Some(opened) = unless_hung_up(client, open).await else {
+        debug!(client = %peer, "left before the stream was open");
+        return None;
+    };
+    Some(opened.unwrap_or_else(|_| {
+        Err(OpenError::Timeout(format!(
+            "no stream within {:?}",
+            ctx.stream_timeout
+        )))
+    }))
+}
+
+/// Steps 4 and 5 for an open stream: the success reply (none for a forwarded request: the
+/// server's response is the reply), then the relay until both directions have ended. The
+/// bytes each side already sent go through the relay, and its filters.
+async fn connected(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    ctx: &ListenerContext,
+    asked: Asked,
+    opened: Opened,
+    filters: Filters,
+) {
+    let Asked {
+        request,
+        target,
+        pipelined,
+    } = asked;
+    let stats = &ctx.stats;
+    let mut stream = opened.stream;
     stats.reply(Reply::Succeeded.code());
     stats.streams_opened.fetch_add(1, Ordering::Relaxed);
     let forward = request.command == Command::HttpForward;
@@ -405,16 +375,6 @@ async fn attend<R: Router>(
         return;
     }
     log_open(peer, &target);
-    let filters = if forward {
-        Filters::forward(ctx.user_agent.as_deref())
-    } else {
-        Filters::for_stream(
-            ctx.filter,
-            request.port,
-            ctx.user_agent.as_deref(),
-            &account,
-        )
-    };
     if !filters.is_none() {
         debug!(client = %peer, filter = filters.kind, "leak filter on");
     }
@@ -425,20 +385,12 @@ async fn attend<R: Router>(
     // Signalled when a new client needs this stream's slot (only once it is finishing).
     let evicted = Arc::new(tokio::sync::Notify::new());
     let finishing_key = Arc::new(std::sync::Mutex::new(None::<u64>));
-    let on_kept_fin = {
-        let (identity, key, registry, evicted) = (
-            identity.clone(),
-            finishing_key.clone(),
-            ctx.finishing.clone(),
-            evicted.clone(),
-        );
-        Box::new(move || {
-            if let Some(l) = identity {
-                l.linger();
-            }
-            *key.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.add(evicted));
-        }) as Box<dyn FnOnce() + Send + Sync>
-    };
+    let on_kept_fin = kept_fin_hook(
+        identity.clone(),
+        finishing_key.clone(),
+        ctx.finishing.clone(),
+        evicted.clone(),
+    );
     let early = Early {
         up: pipelined,
         down: opened.early,
@@ -448,7 +400,6 @@ async fn attend<R: Router>(
     // Nothing from the handshake is needed any more: free it before a possibly long idle life.
     drop((request, target));
 
-    // 5. Relay until both directions have ended (half-closes passed on).
     // Undone however the relay ends (a panic or an abort included).
     let _finishing = FinishingGuard {
         key: finishing_key,
@@ -467,6 +418,24 @@ async fn attend<R: Router>(
         }
     }
     stats.streams_active.fetch_sub(1, Ordering::Relaxed);
+    drop(identity);
+}
+
+/// What runs once the client's FIN is kept from the stream: the identity may close when
+/// idle, and the stream joins the finishing ones (`key`: its place there), whose slots a new
+/// client may take (`evicted` ends it).
+fn kept_fin_hook(
+    identity: Option<Arc<crate::i2p::identity::Lease>>,
+    key: Arc<std::sync::Mutex<Option<u64>>>,
+    registry: Arc<crate::proxy::finishing::Finishing>,
+    evicted: Arc<tokio::sync::Notify>,
+) -> Box<dyn FnOnce() + Send + Sync> {
+    Box::new(move || {
+        if let Some(l) = identity {
+            l.linger();
+        }
+        *key.lock().unwrap_or_else(|e| e.into_inner()) = Some(registry.add(evicted));
+    })
 }
 
 /// Takes a stream back out of `ListenerContext::finishing` when it ends, if it was in.
@@ -480,22 +449,6 @@ impl Drop for FinishingGuard {
         if let Some(k) = *self.key.lock().unwrap_or_else(|e| e.into_inner()) {
             self.registry.remove(k);
         }
-    }
-}
-
-/// A failure reply, then the close. HTTP clients get `why` as the body, and the linger, as
-/// they may have sent more than the head.
-pub(crate) async fn send_reply(
-    client: &mut TcpStream,
-    request: &Request,
-    reply: Reply,
-    why: &str,
-    stats: &Stats,
-) {
-    stats.reply(reply.code());
-    let _ = client.write_all(&request.reply_why(reply, why)).await;
-    if matches!(request.version, Version::Http { .. }) {
-        linger(client).await;
     }
 }
 
@@ -578,27 +531,6 @@ fn log_handshake_error(peer: SocketAddr, e: &HsFailure) {
     }
 }
 
-/// `work` (router work for this client), dropped if the client hangs up first: its slot is
-/// freed at once and nothing is opened for nobody. None then.
-pub(crate) async fn unless_hung_up<T>(
-    client: &TcpStream,
-    work: impl Future<Output = T>,
-) -> Option<T> {
-    // Ready when the client closed its side or the socket failed; never while it is merely
-    // quiet or has sent data ahead (pipelined payload stays unread for the relay).
-    let hung_up = async {
-        let mut b = [0u8; 1];
-        match client.peek(&mut b).await {
-            Ok(0) | Err(_) => {}
-            Ok(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        r = work => Some(r),
-        _ = hung_up => None,
-    }
-}
-
 /// Run the codec against the socket. Returns the request and any pipelined payload.
 async fn handshake(
     client: &mut TcpStream,
@@ -636,25 +568,5 @@ async fn handshake(
                 return Err(HsFailure::Refused(error));
             }
         }
-    }
-}
-
-/// After a final reply, close our side and briefly drain the client so the kernel does not
-/// answer its unread request bytes with a reset that would destroy the reply in flight.
-pub(crate) async fn linger(client: &mut TcpStream) {
-    let _ = client.shutdown().await;
-    let mut sink = vec![0u8; 1024];
-    let drain = async {
-        while let Ok(n) = client.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    let timed_out = tokio::time::timeout(Duration::from_secs(2), drain)
-        .await
-        .is_err();
-    if timed_out {
-        debug!("client did not close within 2 s after our HTTP answer");
     }
 }

@@ -21,7 +21,7 @@
 
 use crate::proxy::filter::Filters;
 use crate::proxy::ratelimit::client_log;
-use crate::proxy::status::Stats;
+use crate::proxy::stats::Stats;
 use eepsocks_leakfilter::{Filter, Output};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -148,6 +148,41 @@ impl HalfClose {
     }
 }
 
+/// The reads of one direction: each wake-up reads until the socket runs dry into a
+/// buffer taken for that wake-up only, which grows (×4 up to `MAX_BUF`) after a read that
+/// filled it and stays grown for the next wake-ups: a stream that moved bulk data once
+/// likely will again. Both pumps read through this.
+struct Reads {
+    size: usize,
+}
+
+impl Reads {
+    fn new() -> Reads {
+        Reads { size: MIN_BUF }
+    }
+
+    /// A buffer for one wake-up. Not zeroed: `try_read_buf` fills spare capacity, so a
+    /// wake-up for a few bytes (or the EOF) does not pay for clearing it.
+    fn buffer(&self) -> Vec<u8> {
+        Vec::with_capacity(self.size)
+    }
+
+    /// The next read of this wake-up into `buf`: Some(bytes read, 0 at EOF), or None once
+    /// the socket ran dry.
+    fn next(&mut self, from: &ReadHalf<'_>, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+        if buf.len() == self.size && self.size < MAX_BUF {
+            self.size *= 4;
+            *buf = Vec::with_capacity(self.size);
+        }
+        buf.clear();
+        match from.try_read_buf(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Relay until both directions have ended (or a filter refused the stream). Returns bytes
 /// (client→stream, stream→client).
 pub async fn relay(
@@ -165,90 +200,112 @@ pub async fn relay(
         on_kept: std::sync::Mutex::new(early.on_kept_fin.take()),
     };
     if filters.is_none() {
-        if !early.down.is_empty() {
-            client.write_all(&early.down).await?;
-        }
-        if !early.up.is_empty() {
-            stream.write_all(&early.up).await?;
-        }
-        drop(early);
-        let (cr, cw) = client.split();
-        let (sr, sw) = stream.split();
-        let up = pump(cr, sw, &stats.bytes_up, &half, true);
-        let down = pump(sr, cw, &stats.bytes_down, &half, false);
-        if half.pass_on {
-            return tokio::try_join!(up, down);
-        }
-        // The server's EOF on a SAM stream means the router closed it both ways: nothing
-        // the client still sends can arrive, so its side is not waited for (a client that
-        // ignores our FIN would otherwise hold its slot for ever).
-        tokio::pin!(up, down);
-        let mut sent_up = None;
-        loop {
-            tokio::select! {
-                r = &mut up, if sent_up.is_none() => sent_up = Some(r?),
-                r = &mut down => return Ok((sent_up.unwrap_or(0), r?)),
-            }
-        }
+        return relay_plain(client, stream, early, &half, stats).await;
     }
     stats.filtered_streams.fetch_add(1, Ordering::Relaxed);
-    let refused = {
-        let (cr, cw) = client.split();
-        let (sr, sw) = stream.split();
-        let (cw, sw) = (Mutex::new(cw), Mutex::new(sw));
-        let answered = tokio::sync::Notify::new();
-        let up = Direction {
-            to: &sw,
-            back: &cw,
-            counter: &stats.bytes_up,
-            stats,
-            peer,
-            half: &half,
-            upstream: true,
-            answered: &answered,
-        };
-        let down = Direction {
-            to: &cw,
-            back: &sw,
-            counter: &stats.bytes_down,
-            stats,
-            peer,
-            half: &half,
-            upstream: false,
-            answered: &answered,
-        };
-        let up_f = up.pump(cr, filters.up, early.up);
-        let down_f = down.pump(sr, filters.down, early.down);
-        tokio::pin!(up_f, down_f);
-        // Both to their end, unless one refuses: then the other is dropped mid-wait.
-        let (mut up_end, mut down_end) = (None, None);
-        loop {
-            tokio::select! {
-                r = &mut up_f, if up_end.is_none() => up_end = Some(r?),
-                r = &mut down_f, if down_end.is_none() => down_end = Some(r?),
-            }
-            let refused = matches!(up_end, Some(End::Refused(_)))
-                || matches!(down_end, Some(End::Refused(_)));
-            // As above: a SAM stream the server ended needs nothing more from the client.
-            let server_done = !half.pass_on && matches!(down_end, Some(End::Eof(_)));
-            if refused || server_done || (up_end.is_some() && down_end.is_some()) {
-                break (
-                    refused,
-                    up_end.as_ref().map_or(0, End::bytes),
-                    down_end.as_ref().map_or(0, End::bytes),
-                );
-            }
-        }
-    };
-    let (refused, up, down) = refused;
+    let (refused, up, down) =
+        relay_filtered(client, stream, early, filters, &half, stats, peer).await?;
     if refused {
         // The client has its answer (if any): end its side with a FIN, and read what it
         // still sends for a moment, so that closing with unread bytes does not reset the
         // connection and destroy the answer before the client reads it. The stream closes
         // when the caller drops it.
-        crate::proxy::conn::linger(client).await;
+        crate::proxy::client::linger(client).await;
     }
     Ok((up, down))
+}
+
+/// A stream without filters: the early bytes, then both pumps.
+async fn relay_plain(
+    client: &mut TcpStream,
+    stream: &mut TcpStream,
+    early: Early,
+    half: &HalfClose,
+    stats: &Stats,
+) -> std::io::Result<(u64, u64)> {
+    if !early.down.is_empty() {
+        client.write_all(&early.down).await?;
+    }
+    if !early.up.is_empty() {
+        stream.write_all(&early.up).await?;
+    }
+    drop(early);
+    let (cr, cw) = client.split();
+    let (sr, sw) = stream.split();
+    let up = pump(cr, sw, &stats.bytes_up, half, true);
+    let down = pump(sr, cw, &stats.bytes_down, half, false);
+    if half.pass_on {
+        return tokio::try_join!(up, down);
+    }
+    // The server's EOF on a SAM stream means the router closed it both ways: nothing
+    // the client still sends can arrive, so its side is not waited for (a client that
+    // ignores our FIN would otherwise hold its slot for ever).
+    tokio::pin!(up, down);
+    let mut sent_up = None;
+    loop {
+        tokio::select! {
+            r = &mut up, if sent_up.is_none() => sent_up = Some(r?),
+            r = &mut down => return Ok((sent_up.unwrap_or(0), r?)),
+        }
+    }
+}
+
+/// A filtered stream: both directions through their filters, to their end unless one
+/// refuses (then the other is dropped mid-wait). Whether one refused, and the bytes.
+async fn relay_filtered(
+    client: &mut TcpStream,
+    stream: &mut TcpStream,
+    early: Early,
+    filters: Filters,
+    half: &HalfClose,
+    stats: &Stats,
+    peer: SocketAddr,
+) -> std::io::Result<(bool, u64, u64)> {
+    let (cr, cw) = client.split();
+    let (sr, sw) = stream.split();
+    let (cw, sw) = (Mutex::new(cw), Mutex::new(sw));
+    let answered = tokio::sync::Notify::new();
+    let up = Direction {
+        to: &sw,
+        back: &cw,
+        counter: &stats.bytes_up,
+        stats,
+        peer,
+        half,
+        upstream: true,
+        answered: &answered,
+    };
+    let down = Direction {
+        to: &cw,
+        back: &sw,
+        counter: &stats.bytes_down,
+        stats,
+        peer,
+        half,
+        upstream: false,
+        answered: &answered,
+    };
+    let up_f = up.pump(cr, filters.up, early.up);
+    let down_f = down.pump(sr, filters.down, early.down);
+    tokio::pin!(up_f, down_f);
+    let (mut up_end, mut down_end) = (None, None);
+    loop {
+        tokio::select! {
+            r = &mut up_f, if up_end.is_none() => up_end = Some(r?),
+            r = &mut down_f, if down_end.is_none() => down_end = Some(r?),
+        }
+        let refused =
+            matches!(up_end, Some(End::Refused(_))) || matches!(down_end, Some(End::Refused(_)));
+        // As in relay_plain: a SAM stream the server ended needs nothing more from the client.
+        let server_done = !half.pass_on && matches!(down_end, Some(End::Eof(_)));
+        if refused || server_done || (up_end.is_some() && down_end.is_some()) {
+            return Ok((
+                refused,
+                up_end.as_ref().map_or(0, End::bytes),
+                down_end.as_ref().map_or(0, End::bytes),
+            ));
+        }
+    }
 }
 
 async fn pump(
@@ -259,8 +316,7 @@ async fn pump(
     upstream: bool,
 ) -> std::io::Result<u64> {
     let mut total = 0u64;
-    // Remembered across wake-ups: a stream that moved bulk data once likely will again.
-    let mut size = MIN_BUF;
+    let mut reads = Reads::new();
     let mut quiet_since = Instant::now();
     loop {
         if upstream {
@@ -268,37 +324,24 @@ async fn pump(
         } else if !half.readable(&from, &mut quiet_since).await? {
             return Ok(total);
         }
-        // Not zeroed: try_read_buf fills spare capacity, so a wake-up for a few bytes (or
-        // the EOF) does not pay for clearing the buffer.
-        let mut buf = Vec::with_capacity(size);
-        loop {
-            if buf.len() == size && size < MAX_BUF {
-                size *= 4;
-                buf = Vec::with_capacity(size);
-            }
-            buf.clear();
-            match from.try_read_buf(&mut buf) {
-                Ok(0) => {
-                    if upstream && !half.pass_on {
-                        // Kept from a stream that would end at it (module docs).
-                        half.keep();
-                        return Ok(total);
-                    }
-                    // Peer finished sending: pass the half-close on. A peer that already
-                    // went away (NotConnected) is not an error for the other direction.
-                    match to.shutdown().await {
-                        Err(e) if e.kind() != ErrorKind::NotConnected => return Err(e),
-                        _ => return Ok(total),
-                    }
+        let mut buf = reads.buffer();
+        while let Some(n) = reads.next(&from, &mut buf)? {
+            if n == 0 {
+                if upstream && !half.pass_on {
+                    // Kept from a stream that would end at it (module docs).
+                    half.keep();
+                    return Ok(total);
                 }
-                Ok(n) => {
-                    to.write_all(&buf[..n]).await?;
-                    total += n as u64;
-                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                // Peer finished sending: pass the half-close on. A peer that already
+                // went away (NotConnected) is not an error for the other direction.
+                match to.shutdown().await {
+                    Err(e) if e.kind() != ErrorKind::NotConnected => return Err(e),
+                    _ => return Ok(total),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
             }
+            to.write_all(&buf[..n]).await?;
+            total += n as u64;
+            counter.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 }
@@ -340,7 +383,7 @@ impl Direction<'_, '_> {
             self.answered.notify_one();
         }
         drop(early);
-        let mut size = MIN_BUF;
+        let mut reads = Reads::new();
         let mut quiet_since = Instant::now();
         loop {
             if self.upstream {
@@ -359,49 +402,48 @@ impl Direction<'_, '_> {
             } else if !self.half.readable(&from, &mut quiet_since).await? {
                 return Ok(End::Eof(total));
             }
-            let mut buf = Vec::with_capacity(size);
-            loop {
-                if buf.len() == size && size < MAX_BUF {
-                    size *= 4;
-                    buf = Vec::with_capacity(size);
+            let mut buf = reads.buffer();
+            while let Some(n) = reads.next(&from, &mut buf)? {
+                if n == 0 {
+                    return self.eof(&mut filter, &mut out, total).await;
                 }
-                buf.clear();
-                match from.try_read_buf(&mut buf) {
-                    Ok(0) => {
-                        // An incomplete last line is still decided by the filter.
-                        if let Some(f) = filter.as_mut() {
-                            out.clear();
-                            f.finish(&mut out);
-                            total += self.send(&mut out).await?;
-                            if self.refused(&out) {
-                                return Ok(End::Refused(total));
-                            }
-                        }
-                        if self.upstream && !self.half.pass_on {
-                            // Kept from a stream that would end at it (module docs).
-                            self.half.keep();
-                            return Ok(End::Eof(total));
-                        }
-                        match self.to.lock().await.shutdown().await {
-                            Err(e) if e.kind() != ErrorKind::NotConnected => return Err(e),
-                            _ => return Ok(End::Eof(total)),
-                        }
-                    }
-                    Ok(_) => {
-                        if self
-                            .deliver(&mut filter, &buf, &mut out, &mut total)
-                            .await?
-                        {
-                            return Ok(End::Refused(total));
-                        }
-                        if !self.upstream {
-                            self.answered.notify_one();
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
+                if self
+                    .deliver(&mut filter, &buf, &mut out, &mut total)
+                    .await?
+                {
+                    return Ok(End::Refused(total));
+                }
+                if !self.upstream {
+                    self.answered.notify_one();
                 }
             }
+        }
+    }
+
+    /// The side this direction reads from finished sending: an incomplete last line is
+    /// still decided by the filter, then the half-close is passed on (or kept).
+    async fn eof(
+        &self,
+        filter: &mut Option<Box<dyn Filter>>,
+        out: &mut Output,
+        mut total: u64,
+    ) -> std::io::Result<End> {
+        if let Some(f) = filter.as_mut() {
+            out.clear();
+            f.finish(out);
+            total += self.send(out).await?;
+            if self.refused(out) {
+                return Ok(End::Refused(total));
+            }
+        }
+        if self.upstream && !self.half.pass_on {
+            // Kept from a stream that would end at it (module docs).
+            self.half.keep();
+            return Ok(End::Eof(total));
+        }
+        match self.to.lock().await.shutdown().await {
+            Err(e) if e.kind() != ErrorKind::NotConnected => Err(e),
+            _ => Ok(End::Eof(total)),
         }
     }
 

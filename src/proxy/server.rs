@@ -1,7 +1,9 @@
 //! The accept loop: one task per client, at most `max_clients` at a time.
 
 use crate::i2p::Router;
-use crate::proxy::conn::{self, ListenerContext};
+use crate::proxy::client::accept;
+use crate::proxy::conn;
+use crate::proxy::context::ListenerContext;
 use crate::proxy::ratelimit::client_log;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 /// Accept clients on `listener` until `stop` resolves, one task per client, at most
 /// `ctx.max_clients` at a time. Clients already connected carry on after `stop`; they hold
 /// their slot in `ctx.slots` until they end, so the caller can drain them.
-pub async fn serve<R: Router>(
+pub async fn serve_listener<R: Router>(
     listener: Arc<TcpListener>,
     router: Arc<R>,
     ctx: Arc<ListenerContext>,
@@ -29,7 +31,7 @@ pub async fn serve<R: Router>(
     accept_loop(listener, router, ctx, stop, Front::Socks).await
 }
 
-/// `serve` for automap's transparent port: connections redirected by the firewall, which
+/// `serve_listener` for automap's transparent port: connections redirected by the firewall, which
 /// share the listener's slots, budget and counters.
 pub async fn serve_transparent<R: Router>(
     listener: Arc<TcpListener>,
@@ -80,8 +82,8 @@ async fn accept_loop<R: Router>(
         let ctx = ctx.clone();
         tokio::spawn(async move {
             match front {
-                Front::Socks => conn::serve(sock, peer, router, ctx).await,
-                Front::Transparent => conn::serve_transparent(sock, peer, router, ctx).await,
+                Front::Socks => conn::socks_client(sock, peer, router, ctx).await,
+                Front::Transparent => conn::transparent_client(sock, peer, router, ctx).await,
             }
             drop((permit, budget));
         });
@@ -103,18 +105,4 @@ async fn slot(ctx: &ListenerContext) -> Option<tokio::sync::OwnedSemaphorePermit
         .await
         .ok()?
         .ok()
-}
-
-/// The next connection on `l`. Errors (EMFILE and friends) are transient: logged within
-/// the rate limit and retried after a pause, never a spin nor the end of the loop.
-pub async fn accept(l: &TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
-    loop {
-        match l.accept().await {
-            Ok(x) => return x,
-            Err(e) => {
-                client_log!(error, "accept failed on {:?}: {e}", l.local_addr().ok());
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
 }

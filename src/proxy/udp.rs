@@ -6,11 +6,13 @@
 //! one talking to the same destination: routers do not carry datagram ports reliably
 //! (docs/protocol.md), so ports could not tell them apart.
 
-use crate::i2p::sam::datagram::{parse_forwarded, sender_b32};
+use crate::i2p::sam::datagram::Datagram;
 use crate::i2p::{DatagramSession, OpenError, Router};
 use crate::naming::{self, Target};
-use crate::proxy::conn::{send_reply, unless_hung_up, ListenerContext};
+use crate::proxy::client::{send_reply, unless_hung_up};
+use crate::proxy::context::{ListenerContext, UdpLimits};
 use crate::proxy::ratelimit::client_log;
+use crate::proxy::stats::UdpStats;
 use crate::socks::udp::{parse_udp_header, write_udp_header, ReplySource};
 use crate::socks::{Address, Reply, Request};
 use std::collections::HashMap;
@@ -23,18 +25,6 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::debug;
-
-/// A listener's UDP settings (`[udp]`).
-#[derive(Clone, Debug)]
-pub struct UdpLimits {
-    pub max_payload: usize,
-    pub idle: Duration,
-    pub rate: u32,
-    /// Associations open (or being set up) on the listener: a count, not a semaphore, so
-    /// that a reload's new `max_associations` applies to the ones already open.
-    pub open: Arc<AtomicUsize>,
-    pub max_associations: usize,
-}
 
 /// An association's place among its listener's `max_associations`; freed on drop.
 struct Slot(Arc<AtomicUsize>);
@@ -57,55 +47,6 @@ impl Drop for Slot {
     }
 }
 
-/// UDP counters of a listener (status endpoint).
-#[derive(Default)]
-pub struct UdpStats {
-    pub associations_opened: AtomicU64,
-    pub associations_active: AtomicU64,
-    /// Refused: the listener's association limit, or no datagram session.
-    pub associations_failed: AtomicU64,
-    pub datagrams_up: AtomicU64,
-    pub datagrams_down: AtomicU64,
-    pub bytes_up: AtomicU64,
-    pub bytes_down: AtomicU64,
-    pub dropped_oversize: AtomicU64,
-    pub dropped_fragment: AtomicU64,
-    /// IP literals and clearnet names: never sent.
-    pub dropped_not_i2p: AtomicU64,
-    /// From another address (or port) than the control connection's client.
-    pub dropped_source: AtomicU64,
-    pub dropped_malformed: AtomicU64,
-    pub dropped_rate: AtomicU64,
-    /// Names not found, lookups failed, or the router refused the datagram.
-    pub dropped_unsent: AtomicU64,
-    /// Names to look up: past the lookups or the datagrams an association may have waiting.
-    pub dropped_queue: AtomicU64,
-}
-
-impl UdpStats {
-    /// (name, value) for the status endpoint.
-    pub fn fields(&self) -> [(&'static str, u64); 15] {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        [
-            ("udp_associations_opened", g(&self.associations_opened)),
-            ("udp_associations_active", g(&self.associations_active)),
-            ("udp_associations_failed", g(&self.associations_failed)),
-            ("udp_datagrams_up", g(&self.datagrams_up)),
-            ("udp_datagrams_down", g(&self.datagrams_down)),
-            ("udp_bytes_up", g(&self.bytes_up)),
-            ("udp_bytes_down", g(&self.bytes_down)),
-            ("udp_dropped_oversize", g(&self.dropped_oversize)),
-            ("udp_dropped_fragment", g(&self.dropped_fragment)),
-            ("udp_dropped_not_i2p", g(&self.dropped_not_i2p)),
-            ("udp_dropped_source", g(&self.dropped_source)),
-            ("udp_dropped_malformed", g(&self.dropped_malformed)),
-            ("udp_dropped_rate", g(&self.dropped_rate)),
-            ("udp_dropped_unsent", g(&self.dropped_unsent)),
-            ("udp_dropped_queue", g(&self.dropped_queue)),
-        ]
-    }
-}
-
 fn inc(a: &AtomicU64) {
     a.fetch_add(1, Ordering::Relaxed);
 }
@@ -120,10 +61,6 @@ pub async fn associate<R: Router>(
     limits: UdpLimits,
 ) {
     let st = &ctx.stats.udp;
-    async fn fail(client: &mut TcpStream, ctx: &ListenerContext, request: &Request, reply: Reply) {
-        inc(&ctx.stats.udp.associations_failed);
-        send_reply(client, request, reply, "", &ctx.stats).await;
-    }
     let Some(_slot) = Slot::take(&limits) else {
         client_log!(info, client = %peer, "UDP ASSOCIATE refused: {} associations open on this listener (reply 0x01)", limits.max_associations);
         fail(&mut client, &ctx, &request, Reply::GeneralFailure).await;
@@ -131,36 +68,8 @@ pub async fn associate<R: Router>(
     };
     // RFC 1928 §7: datagrams only from the client; the port too when the request names it.
     let pinned_port = (request.port != 0).then_some(request.port);
-    let relay = match client.local_addr() {
-        Ok(local) => UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await,
-        Err(e) => Err(e),
-    };
-    let relay = match relay.and_then(|r| r.local_addr().map(|a| (r, a))) {
-        Ok(r) => r,
-        Err(e) => {
-            client_log!(info, client = %peer, "UDP ASSOCIATE failed: no relay socket: {e} (reply 0x01)");
-            fail(&mut client, &ctx, &request, Reply::GeneralFailure).await;
-            return;
-        }
-    };
-    let (relay, bound) = relay;
-    let open = tokio::time::timeout(
-        ctx.stream_timeout,
-        router.datagrams(request.credentials.as_ref()),
-    );
-    let Some(dg) = unless_hung_up(&client, open).await else {
-        debug!(client = %peer, "left before the datagram session was up");
+    let Some((relay, bound, dg)) = set_up(&mut client, peer, &request, &*router, &ctx).await else {
         return;
-    };
-    let dg = dg.unwrap_or_else(|_| Err(OpenError::Timeout("no datagram session".into())));
-    let dg = match dg {
-        Ok(d) => d,
-        Err(e) => {
-            let reply = ctx.open_error_reply(&request, &e);
-            client_log!(info, client = %peer, "UDP ASSOCIATE failed: {e} (reply {:#04x})", reply.code());
-            fail(&mut client, &ctx, &request, reply).await;
-            return;
-        }
     };
     if client.write_all(&request.reply_bound(bound)).await.is_err() {
         return;
@@ -191,6 +100,53 @@ pub async fn associate<R: Router>(
     let why = a.run(&mut client).await;
     st.associations_active.fetch_sub(1, Ordering::Relaxed);
     debug!(client = %peer, "UDP association closed: {why}");
+}
+
+/// A refused association: counted, and the reply.
+async fn fail(client: &mut TcpStream, ctx: &ListenerContext, request: &Request, reply: Reply) {
+    inc(&ctx.stats.udp.associations_failed);
+    send_reply(client, request, reply, "", &ctx.stats).await;
+}
+
+/// The association's relay socket (on the address the client reached us at) and its
+/// datagram session, under the stream deadline; None once the client was answered (or
+/// left).
+async fn set_up<R: Router>(
+    client: &mut TcpStream,
+    peer: SocketAddr,
+    request: &Request,
+    router: &R,
+    ctx: &ListenerContext,
+) -> Option<(UdpSocket, SocketAddr, DatagramSession)> {
+    let relay = match client.local_addr() {
+        Ok(local) => UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await,
+        Err(e) => Err(e),
+    };
+    let (relay, bound) = match relay.and_then(|r| r.local_addr().map(|a| (r, a))) {
+        Ok(r) => r,
+        Err(e) => {
+            client_log!(info, client = %peer, "UDP ASSOCIATE failed: no relay socket: {e} (reply 0x01)");
+            fail(client, ctx, request, Reply::GeneralFailure).await;
+            return None;
+        }
+    };
+    let open = tokio::time::timeout(
+        ctx.stream_timeout,
+        router.datagrams(request.credentials.as_ref()),
+    );
+    let Some(dg) = unless_hung_up(client, open).await else {
+        debug!(client = %peer, "left before the datagram session was up");
+        return None;
+    };
+    match dg.unwrap_or_else(|_| Err(OpenError::Timeout("no datagram session".into()))) {
+        Ok(d) => Some((relay, bound, d)),
+        Err(e) => {
+            let reply = ctx.open_error_reply(request, &e);
+            client_log!(info, client = %peer, "UDP ASSOCIATE failed: {e} (reply {:#04x})", reply.code());
+            fail(client, ctx, request, reply).await;
+            None
+        }
+    }
 }
 
 struct Association<R: Router> {
@@ -225,8 +181,6 @@ struct Association<R: Router> {
 /// One destination, as an association knows it.
 #[derive(Default)]
 struct Peer {
-    /// Its b32, once a datagram came from it (decoded and hashed once per sender).
-    b32: Option<String>,
     /// The client sent to it. On the automap listener only such destinations get a new
     /// virtual address for their replies: any other sender is named by an address it
     /// already has, or its b32, so that remote peers cannot fill the identity's table.
@@ -295,8 +249,8 @@ impl<R: Router> Association<R> {
                     }
                 }
                 r = self.dg.recv(&mut down) => {
-                    let Ok(n) = r else { return "datagram session failed" };
-                    if self.i2p_datagram(&down[..n]).await {
+                    let Ok(d) = r else { return "datagram session failed" };
+                    if self.i2p_datagram(d).await {
                         idle.as_mut().reset(Instant::now() + self.limits.idle);
                     }
                 }
@@ -330,54 +284,24 @@ impl<R: Router> Association<R> {
     /// One datagram from the client side of the relay. True when it was sent, or waits
     /// for its name's lookup.
     async fn client_datagram(&mut self, d: &[u8], from: SocketAddr) -> bool {
-        let st = &self.ctx.stats.udp;
-        let pinned = self.client_addr.map(|a| a.port()).or(self.pinned_port);
-        if from.ip() != self.peer || pinned.is_some_and(|p| p != from.port()) {
-            inc(&st.dropped_source);
-            return false;
-        }
-        let h = match parse_udp_header(d) {
-            Ok(h) => h,
-            Err(_) => {
-                inc(&st.dropped_malformed);
-                return false;
-            }
+        let client = Client {
+            ip: self.peer,
+            port: self.client_addr.map(|a| a.port()).or(self.pinned_port),
         };
-        if h.frag != 0 {
-            inc(&st.dropped_fragment);
-            return false;
-        }
-        let payload = &d[h.header_len..];
-        if payload.len() > self.limits.max_payload {
-            inc(&st.dropped_oversize);
-            return false;
-        }
-        // A virtual address (automap's DNS, or Tor RESOLVE) stands for its name; other IP
-        // literals are never sent.
-        let mut via = None;
-        let address = match h.address {
-            Address::Ipv4(ip) => match self.ctx.stand_ins.unmap(&self.who, &h.address) {
-                Some(name) => {
-                    via = Some(ip);
-                    Address::Name(name)
-                }
-                None => h.address,
-            },
-            a => a,
-        };
-        let target = match &address {
-            Address::Name(_) => match naming::classify(&address) {
-                Ok(t) => t,
-                Err(_) => {
-                    inc(&st.dropped_not_i2p);
+        let unmap = |a: &Address| self.ctx.stand_ins.unmap(&self.who, a);
+        let (target, port, payload, via) =
+            match upward(d, from, client, self.limits.max_payload, unmap) {
+                Upward::Send {
+                    target,
+                    port,
+                    payload,
+                    via,
+                } => (target, port, payload, via),
+                Upward::Drop(why) => {
+                    inc(why.counter(&self.ctx.stats.udp));
                     return false;
                 }
-            },
-            Address::Ipv4(_) | Address::Ipv6(_) => {
-                inc(&st.dropped_not_i2p);
-                return false;
-            }
-        };
+            };
         if !self.allow_rate() {
             inc(&self.ctx.stats.udp.dropped_rate);
             return false;
@@ -386,10 +310,10 @@ impl<R: Router> Association<R> {
         // Behind datagrams still waiting for this name's lookup, to keep their order.
         if !self.waiting.contains_key(target.as_str()) {
             if let Some(dest) = self.dg.cached(target.as_str()) {
-                return self.send(&dest, h.port, payload, via).await;
+                return self.send(&dest, port, payload, via).await;
             }
         }
-        self.wait_for_lookup(target, payload, h.port, via)
+        self.wait_for_lookup(target, payload, port, via)
     }
 
     /// Queue a datagram to a name not known yet, starting its lookup unless one runs.
@@ -402,12 +326,19 @@ impl<R: Router> Association<R> {
     ) -> bool {
         let st = &self.ctx.stats.udp;
         let name = target.as_str().to_string();
-        let queue_full = self.n_waiting >= MAX_WAITING;
-        let new_lookup = !self.waiting.contains_key(&name);
-        if queue_full || (new_lookup && self.lookups.len() >= MAX_LOOKUPS) {
-            inc(&st.dropped_queue);
-            return false;
-        }
+        let queued = queue(
+            self.n_waiting,
+            self.waiting.contains_key(&name),
+            self.lookups.len(),
+        );
+        let new_lookup = match queued {
+            Queue::Drop => {
+                inc(&st.dropped_queue);
+                return false;
+            }
+            Queue::NewLookup => true,
+            Queue::BehindLookup => false,
+        };
         if new_lookup {
             let (router, dg) = (self.router.clone(), self.dg.clone());
             let name = name.clone();
@@ -487,10 +418,11 @@ impl<R: Router> Association<R> {
         }
     }
 
-    /// One datagram the router forwarded. True when it reached the client.
-    async fn i2p_datagram(&mut self, d: &[u8]) -> bool {
+    /// One datagram the router forwarded (None: it did not parse). True when it reached
+    /// the client.
+    async fn i2p_datagram(&mut self, d: Option<Datagram<'_>>) -> bool {
         let st = &self.ctx.stats.udp;
-        let Some(r) = parse_forwarded(d) else {
+        let Some(r) = d else {
             inc(&st.dropped_malformed);
             return false;
         };
@@ -504,19 +436,8 @@ impl<R: Router> Association<R> {
         } else {
             peer(&mut self.peers, &Arc::from(r.dest))
         };
-        if peer.b32.is_none() {
-            let Some(b32) = sender_b32(r.dest) else {
-                inc(&st.dropped_malformed);
-                return false;
-            };
-            peer.b32 = Some(b32);
-        }
-        let Peer {
-            b32,
-            contacted,
-            via,
-        } = &*peer;
-        let b32 = b32.as_deref().unwrap_or_default();
+        let Peer { contacted, via } = &*peer;
+        let b32 = &*r.b32;
         // On the automap listener the sender is named by a virtual address (some clients
         // reject domain sources): the one the client sent to, else the b32's own (a new
         // one only for a destination the client sent to). When there is none, the b32 as
@@ -543,5 +464,235 @@ impl<R: Router> Association<R> {
         st.bytes_down
             .fetch_add(r.payload.len() as u64, Ordering::Relaxed);
         true
+    }
+}
+
+/// The client of an association: its address, and its port once known (pinned by the
+/// request, or by its first datagram).
+#[derive(Clone, Copy)]
+struct Client {
+    ip: IpAddr,
+    port: Option<u16>,
+}
+
+/// What becomes of one datagram from the client side, before rate and queue.
+#[derive(Debug, PartialEq)]
+enum Upward<'a> {
+    /// To `target` on `port`; `via`: the virtual address the client sent it to.
+    Send {
+        target: Target,
+        port: u16,
+        payload: &'a [u8],
+        via: Option<Ipv4Addr>,
+    },
+    Drop(Dropped),
+}
+
+/// Why a datagram from the client was dropped: each its own counter.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Dropped {
+    /// Not from the client (address, or port once known).
+    Source,
+    Malformed,
+    /// Fragments (FRAG ≠ 0) are not reassembled.
+    Fragment,
+    Oversize,
+    /// An IP literal that is no stand-in, or a name outside I2P.
+    NotI2p,
+}
+
+impl Dropped {
+    fn counter(self, st: &UdpStats) -> &AtomicU64 {
+        match self {
+            Dropped::Source => &st.dropped_source,
+            Dropped::Malformed => &st.dropped_malformed,
+            Dropped::Fragment => &st.dropped_fragment,
+            Dropped::Oversize => &st.dropped_oversize,
+            Dropped::NotI2p => &st.dropped_not_i2p,
+        }
+    }
+}
+
+/// The decision on datagram `d` from `from`: where it goes, or why it is dropped.
+/// `unmap`: the name a virtual address (automap's DNS, or Tor RESOLVE) stands for.
+fn upward(
+    d: &[u8],
+    from: SocketAddr,
+    client: Client,
+    max_payload: usize,
+    unmap: impl Fn(&Address) -> Option<String>,
+) -> Upward<'_> {
+    if from.ip() != client.ip || client.port.is_some_and(|p| p != from.port()) {
+        return Upward::Drop(Dropped::Source);
+    }
+    let Ok(h) = parse_udp_header(d) else {
+        return Upward::Drop(Dropped::Malformed);
+    };
+    if h.frag != 0 {
+        return Upward::Drop(Dropped::Fragment);
+    }
+    let payload = &d[h.header_len..];
+    if payload.len() > max_payload {
+        return Upward::Drop(Dropped::Oversize);
+    }
+    // A virtual address stands for its name; other IP literals are never sent.
+    let (address, via) = match h.address {
+        Address::Ipv4(ip) => match unmap(&h.address) {
+            Some(name) => (Address::Name(name), Some(ip)),
+            None => return Upward::Drop(Dropped::NotI2p),
+        },
+        Address::Ipv6(_) => return Upward::Drop(Dropped::NotI2p),
+        a @ Address::Name(_) => (a, None),
+    };
+    match naming::classify(&address) {
+        Ok(target) => Upward::Send {
+            target,
+            port: h.port,
+            payload,
+            via,
+        },
+        Err(_) => Upward::Drop(Dropped::NotI2p),
+    }
+}
+
+/// Where a datagram to a name not known yet goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Queue {
+    /// Behind the lookup of its name, already running.
+    BehindLookup,
+    /// A lookup of its own starts.
+    NewLookup,
+    /// Past `MAX_WAITING` datagrams, or `MAX_LOOKUPS` lookups for a new name.
+    Drop,
+}
+
+fn queue(waiting: usize, name_looked_up: bool, lookups: usize) -> Queue {
+    if waiting >= MAX_WAITING {
+        Queue::Drop
+    } else if name_looked_up {
+        Queue::BehindLookup
+    } else if lookups >= MAX_LOOKUPS {
+        Queue::Drop
+    } else {
+        Queue::NewLookup
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B32: &str = "ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p";
+
+    fn client() -> Client {
+        Client {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: Some(5000),
+        }
+    }
+
+    fn from(port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+    }
+
+    /// A SOCKS5 UDP header for a domain, then the payload.
+    fn to_name(frag: u8, name: &str, port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut d = vec![0, 0, frag, 3, name.len() as u8];
+        d.extend_from_slice(name.as_bytes());
+        d.extend_from_slice(&port.to_be_bytes());
+        d.extend_from_slice(payload);
+        d
+    }
+
+    /// 10.0.0.7 stands for the b32; nothing else is a stand-in.
+    fn unmap(a: &Address) -> Option<String> {
+        (*a == Address::Ipv4(Ipv4Addr::new(10, 0, 0, 7))).then(|| B32.to_string())
+    }
+
+    fn decide(d: &[u8], port: u16) -> Upward<'_> {
+        upward(d, from(port), client(), 100, unmap)
+    }
+
+    #[test]
+    fn a_datagram_to_a_name_or_a_stand_in_is_sent() {
+        let d = to_name(0, B32, 53, b"hi");
+        let Upward::Send {
+            target,
+            port,
+            payload,
+            via,
+        } = decide(&d, 5000)
+        else {
+            panic!("{:?}", decide(&d, 5000));
+        };
+        assert_eq!(
+            (target.as_str(), port, payload, via),
+            (B32, 53, &b"hi"[..], None)
+        );
+        // RSV RSV FRAG ATYP=1 10.0.0.7 port 9, payload "x".
+        let d = [0, 0, 0, 1, 10, 0, 0, 7, 0, 9, b'x'];
+        let Upward::Send { target, via, .. } = decide(&d, 5000) else {
+            panic!("{:?}", decide(&d, 5000));
+        };
+        assert_eq!(target.as_str(), B32);
+        assert_eq!(
+            via,
+            Some(Ipv4Addr::new(10, 0, 0, 7)),
+            "replies come from it"
+        );
+    }
+
+    #[test]
+    fn each_drop_has_its_counter() {
+        let ok = to_name(0, B32, 53, b"hi");
+        let rows: [(&[u8], u16, Dropped); 8] = [
+            // Another port than the client's.
+            (&ok, 5001, Dropped::Source),
+            (&[0, 0, 0], 5000, Dropped::Malformed),
+            (&[0, 0, 0, 9, 1, 2, 3, 4, 0, 1], 5000, Dropped::Malformed),
+            (&to_name(1, B32, 53, b"hi"), 5000, Dropped::Fragment),
+            (&to_name(0, B32, 53, &[7; 101]), 5000, Dropped::Oversize),
+            // An IP literal that stands for nothing, an IPv6 literal, a clearnet name.
+            (&[0, 0, 0, 1, 8, 8, 8, 8, 0, 53, 1], 5000, Dropped::NotI2p),
+            (
+                &[&[0u8, 0, 0, 4][..], &[0; 16], &[0, 53]].concat(),
+                5000,
+                Dropped::NotI2p,
+            ),
+            (&to_name(0, "example.com", 53, b"hi"), 5000, Dropped::NotI2p),
+        ];
+        for (d, port, why) in rows {
+            assert_eq!(decide(d, port), Upward::Drop(why), "{d:?}");
+        }
+        // From another address: dropped whatever it holds.
+        let other = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 5000);
+        assert_eq!(
+            upward(&ok, other, client(), 100, unmap),
+            Upward::Drop(Dropped::Source)
+        );
+        // Before the client's port is known (DST.PORT 0), any port of its address.
+        let unpinned = Client {
+            port: None,
+            ..client()
+        };
+        assert!(matches!(
+            upward(&ok, from(6000), unpinned, 100, unmap),
+            Upward::Send { .. }
+        ));
+        // At the size limit exactly: sent.
+        let d = to_name(0, B32, 53, &[7; 100]);
+        assert!(matches!(decide(&d, 5000), Upward::Send { .. }));
+    }
+
+    #[test]
+    fn lookups_and_waiting_datagrams_are_bounded() {
+        assert_eq!(queue(0, false, 0), Queue::NewLookup);
+        assert_eq!(queue(3, true, MAX_LOOKUPS), Queue::BehindLookup);
+        assert_eq!(queue(3, false, MAX_LOOKUPS), Queue::Drop);
+        assert_eq!(queue(MAX_WAITING, true, 0), Queue::Drop);
+        assert_eq!(
+            queue(MAX_WAITING - 1, false, MAX_LOOKUPS - 1),
+            Queue::NewLookup
+        );
     }
 }

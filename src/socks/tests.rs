@@ -1264,7 +1264,7 @@ fn http_reply_codes() {
             0x07 | 0x08 => 501,
             _ => 502,
         };
-        assert_eq!(super::http::status(code).0, want, "code {code:#04x}");
+        assert_eq!(super::http_answer::status(code).0, want, "code {code:#04x}");
     }
     for (reply, head) in [
         (Reply::GeneralFailure, "502 Bad Gateway"),

@@ -12,7 +12,7 @@
 //! ignored on input (RFC 1928 says "reserved", clients send zeros) and written as zeros.
 //! FRAG is returned, not judged: dropping fragments is the relay's policy.
 
-use super::{name_from_bytes, Address};
+use super::request::{name_from_bytes, Address};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Why a datagram's header could not be parsed. The relay drops and counts these.

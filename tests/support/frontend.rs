@@ -1,4 +1,4 @@
-//! The in-process front end: eepsocks' own accept loop (`proxy::server::serve`) and
+//! The in-process front end: eepsocks' own accept loop (`proxy::server::serve_listener`) and
 //! connection handling, with a router that opens plain TCP instead of I2P streams. For
 //! what the i2pd network cannot show or would make slow: exact relay behaviour, malformed
 //! clients, timeouts under tokio's paused clock.
@@ -6,7 +6,7 @@
 use eepsocks::config::FilterMode;
 use eepsocks::i2p::{OpenError, Opened, Router};
 use eepsocks::naming::Target;
-use eepsocks::proxy::conn::ListenerContext;
+use eepsocks::proxy::context::ListenerContext;
 use eepsocks::socks::{AuthCheck, Credentials};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -141,7 +141,7 @@ impl Frontend {
             half_close: self.half_close,
         });
         // Serves until the runtime goes away.
-        eepsocks::proxy::server::serve(l, router, Arc::new(ctx), std::future::pending())
+        eepsocks::proxy::server::serve_listener(l, router, Arc::new(ctx), std::future::pending())
     }
 
     /// Serve as a task on the current tokio runtime (call from inside one). With paused

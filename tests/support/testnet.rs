@@ -8,7 +8,7 @@
 //! 2.45.1 crashes) are in docs/testing.md.
 #![allow(dead_code)]
 
-use eepsocks::i2p::format::base64_encode;
+use eepsocks::destination::base64_encode;
 use eepsocks::i2p::PrivateKeys;
 use sha2::{Digest, Sha256};
 use std::fs;

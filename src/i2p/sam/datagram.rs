@@ -11,9 +11,11 @@
 //! - emissary reads the SAM UDP port into an 8 KiB buffer and truncates past it, so the
 //!   line plus payload is held to [`DatagramConfig::max_send`].
 
+use super::commands::generate_keys_on;
+use super::error::SamError;
 use super::session::{Session, SessionConfig, SharedDatagrams};
-use super::{generate_keys_on, SamError, SamSocket};
-use crate::i2p::format::Destination;
+use super::wire::SamSocket;
+use crate::destination::Destination;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -40,6 +42,8 @@ pub const EMISSARY_UDP_MAX: usize = 8192;
 
 /// Names (b32 or address-book names) already looked up by this session.
 const CACHE_MAX: usize = 256;
+/// Senders whose b32 this session remembers (for memory's sake; forgotten all at once).
+const SENDERS_MAX: usize = 1024;
 
 /// One datagram identity: its SAM session, the socket the router forwards to, and the
 /// socket we send through.
@@ -59,6 +63,19 @@ pub struct DatagramSession {
     max_send: usize,
     own_b32: String,
     cache: Mutex<HashMap<String, Arc<str>>>,
+    /// Senders' b32 by destination: a known sender costs no decoding or hashing.
+    senders: Mutex<HashMap<Box<str>, Arc<str>>>,
+}
+
+/// One datagram the router forwarded, with its sender's b32 (`recv`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    /// The sender's full destination, base64.
+    pub dest: &'a str,
+    pub b32: Arc<str>,
+    pub from_port: u16,
+    pub to_port: u16,
+    pub payload: &'a [u8],
 }
 
 /// One datagram the router forwarded to us.
@@ -123,7 +140,7 @@ impl DatagramSession {
             options: cfg.options.clone(),
             warm_sockets: false,
             datagram_port: Some(inbound.local_addr()?.port()),
-            create_timeout: super::CREATE_TIMEOUT,
+            create_timeout: super::session::CREATE_TIMEOUT,
             on_demand: true,
             shared_datagrams: None,
         });
@@ -140,6 +157,7 @@ impl DatagramSession {
             max_send: cfg.max_send,
             own_b32,
             cache: Mutex::default(),
+            senders: Mutex::default(),
         };
         dg.session.usable_id().await?;
         Ok(dg)
@@ -188,6 +206,7 @@ impl DatagramSession {
             ports,
             max_send: cfg.max_send,
             cache: Mutex::default(),
+            senders: Mutex::default(),
         }))
     }
 
@@ -280,17 +299,45 @@ impl DatagramSession {
     }
 
     /// Wait for the next datagram the router forwards; `buf` must hold a destination line
-    /// plus the largest payload (64 KiB is always enough). Returns its length. Datagrams
+    /// plus the largest payload (64 KiB is always enough). None: one that does not parse
+    /// (no line, or no destination on it). Datagrams
     /// from anyone but the router's SAM UDP socket (exact address and port) are skipped:
     /// any local process could send to this socket, and a forged `$dest` line would pass
     /// for that destination's datagram.
-    pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, SamError> {
-        loop {
+    pub async fn recv<'b>(&self, buf: &'b mut [u8]) -> Result<Option<Datagram<'b>>, SamError> {
+        let n = loop {
             let (n, from) = self.inbound.recv_from(buf).await?;
             if from == self.router_src {
-                return Ok(n);
+                break n;
             }
+        };
+        let Some(r) = parse_forwarded(&buf[..n]) else {
+            return Ok(None);
+        };
+        let Some(b32) = self.sender_b32(r.dest) else {
+            return Ok(None);
+        };
+        Ok(Some(Datagram {
+            dest: r.dest,
+            b32,
+            from_port: r.from_port,
+            to_port: r.to_port,
+            payload: r.payload,
+        }))
+    }
+
+    /// `dest`'s b32 (None when it does not parse), remembered for the next datagrams.
+    fn sender_b32(&self, dest: &str) -> Option<Arc<str>> {
+        let mut senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = senders.get(dest) {
+            return Some(b.clone());
         }
+        let b32: Arc<str> = sender_b32(dest)?.into();
+        if senders.len() >= SENDERS_MAX {
+            senders.clear();
+        }
+        senders.insert(dest.into(), b32.clone());
+        Some(b32)
     }
 }
 
@@ -317,8 +364,8 @@ pub fn router_source(sam_udp: SocketAddr) -> SocketAddr {
 /// to its sender, ports swapped. Runs until the session fails.
 pub async fn echo(dg: DatagramSession) {
     let mut buf = vec![0u8; 65_536];
-    while let Ok(n) = dg.recv(&mut buf).await {
-        if let Some(r) = parse_forwarded(&buf[..n]) {
+    while let Ok(d) = dg.recv(&mut buf).await {
+        if let Some(r) = d {
             let _ = dg.send(r.dest, r.to_port, r.from_port, r.payload).await;
         }
     }
@@ -331,7 +378,7 @@ impl Drop for DatagramSession {
 }
 
 /// The b32 of a forwarded datagram's sender, None when the destination does not parse.
-pub fn sender_b32(dest: &str) -> Option<String> {
+fn sender_b32(dest: &str) -> Option<String> {
     Destination::from_base64(dest).ok().map(|d| d.b32())
 }
 

@@ -4,9 +4,9 @@
 //! when the router goes away. Streams open their own connections, from a small warm pool.
 
 use super::caps::{self, ENC_CLASSIC, ENC_KEY, ENC_PQ};
+use super::error::SamError;
 use super::wire::{ReplyLine, SamSocket};
-use super::SamError;
-use crate::i2p::format::{Destination, PrivateKeys};
+use crate::destination::{Destination, PrivateKeys};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -515,7 +515,7 @@ async fn keep_session(
                 } else {
                     info!(session = %id, "SAM session up at {}", cfg.sam_addr);
                 }
-                let err = serve(conn, &mut cmds).await;
+                let err = serve_commands(conn, &mut cmds).await;
                 if let Some(d) = &cfg.shared_datagrams {
                     d.set_sub(None);
                 }
@@ -523,24 +523,7 @@ async fn keep_session(
                     return;
                 }
                 let _ = state.send(SessionState::Down(err.to_string()));
-                // Only a session that stayed up resets the backoff: a router that accepts
-                // every session and drops it at once must not get one SESSION CREATE per
-                // round trip.
-                if up_since.elapsed() >= STABLE {
-                    attempt = 0;
-                    warn!(session = %id, "SAM session lost: {err}; recreating");
-                } else {
-                    attempt += 1;
-                    let wait = backoff(attempt);
-                    warn!(
-                        session = %id,
-                        "SAM session lost {:.1} s after it came up: {err}; retrying in {:.1} s",
-                        up_since.elapsed().as_secs_f32(),
-                        wait.as_secs_f32()
-                    );
-                    fail_queued(&mut cmds);
-                    tokio::time::sleep(wait).await;
-                }
+                attempt = after_loss(&id, &err, up_since, attempt, &mut cmds).await;
             }
             // The session this one replaces (same keys) may linger on the router for a
             // moment after its control connection closed: retry soon, still Starting, so
@@ -555,30 +538,67 @@ async fn keep_session(
             }
             Err(e) => {
                 attempt += 1;
-                let wait = backoff(attempt);
-                warn!(
-                    "SAM session at {} not created: {e}; retrying in {:.1} s",
-                    cfg.sam_addr,
-                    wait.as_secs_f32()
-                );
-                // A router that answered nothing to SESSION CREATE works but is slow to
-                // build tunnels: its clients hear "not ready", not "unavailable", while it
-                // is tried again.
-                let next = match (&e, state.borrow().clone()) {
-                    (SamError::Deadline(_), SessionState::Starting { since }) => {
-                        SessionState::Starting { since }
-                    }
-                    _ => SessionState::Down(e.to_string()),
-                };
-                let _ = state.send(next);
-                fail_queued(&mut cmds);
-                tokio::time::sleep(wait).await;
+                not_created(&cfg, &e, attempt, state, &mut cmds).await;
             }
         }
         if state.is_closed() && cmds.is_closed() {
             return;
         }
     }
+}
+
+/// A session that was up is lost with `err`. Only one that stayed up resets the backoff:
+/// a router that accepts every session and drops it at once must not get one SESSION
+/// CREATE per round trip. The attempt count from here.
+async fn after_loss(
+    id: &str,
+    err: &SamError,
+    up_since: tokio::time::Instant,
+    attempt: u32,
+    cmds: &mut mpsc::Receiver<Cmd>,
+) -> u32 {
+    if up_since.elapsed() >= STABLE {
+        warn!(session = %id, "SAM session lost: {err}; recreating");
+        return 0;
+    }
+    let attempt = attempt + 1;
+    let wait = backoff(attempt);
+    warn!(
+        session = %id,
+        "SAM session lost {:.1} s after it came up: {err}; retrying in {:.1} s",
+        up_since.elapsed().as_secs_f32(),
+        wait.as_secs_f32()
+    );
+    fail_queued(cmds);
+    tokio::time::sleep(wait).await;
+    attempt
+}
+
+/// SESSION CREATE failed with `e` (try `attempt`): the state clients see, then the backoff.
+async fn not_created(
+    cfg: &SessionConfig,
+    e: &SamError,
+    attempt: u32,
+    state: &watch::Sender<SessionState>,
+    cmds: &mut mpsc::Receiver<Cmd>,
+) {
+    let wait = backoff(attempt);
+    warn!(
+        "SAM session at {} not created: {e}; retrying in {:.1} s",
+        cfg.sam_addr,
+        wait.as_secs_f32()
+    );
+    // A router that answered nothing to SESSION CREATE works but is slow to build
+    // tunnels: its clients hear "not ready", not "unavailable", while it is tried again.
+    let next = match (e, state.borrow().clone()) {
+        (SamError::Deadline(_), SessionState::Starting { since }) => {
+            SessionState::Starting { since }
+        }
+        _ => SessionState::Down(e.to_string()),
+    };
+    let _ = state.send(next);
+    fail_queued(cmds);
+    tokio::time::sleep(wait).await;
 }
 
 /// The session's keys: known already, or new ones from the router, saved if asked.
@@ -602,8 +622,11 @@ async fn obtain_keys<'k>(
         }
     }
     let mut c = SamSocket::connect(&cfg.sam_addr).await?;
-    let new = match tokio::time::timeout(KEYGEN_TIMEOUT, super::generate_keys_on(&mut c, *sig_type))
-        .await
+    let new = match tokio::time::timeout(
+        KEYGEN_TIMEOUT,
+        super::commands::generate_keys_on(&mut c, *sig_type),
+    )
+    .await
     {
         Ok(r) => r?,
         Err(_) => {
@@ -830,7 +853,7 @@ async fn create_once(
 }
 
 /// Serve lookups and PINGs on the control connection until it fails.
-async fn serve(mut c: SamSocket, cmds: &mut mpsc::Receiver<Cmd>) -> SamError {
+async fn serve_commands(mut c: SamSocket, cmds: &mut mpsc::Receiver<Cmd>) -> SamError {
     loop {
         tokio::select! {
             cmd = cmds.recv() => {

@@ -1,6 +1,6 @@
 //! The SAM v3 line protocol: reply lines and a command-mode socket.
 
-use super::SamError;
+use super::error::SamError;
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
