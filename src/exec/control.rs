@@ -14,7 +14,7 @@ use super::report::Report;
 use crate::automap::server::{Dns, DnsLimits};
 use crate::i2p::identity::{self, Mode, Pool, Template};
 use crate::i2p::keyfile;
-use crate::i2p::sam::Keys;
+use crate::i2p::sam::{Keys, Session};
 use crate::i2p::SamRouter;
 use crate::naming::standins::{Network, StandIns, DEFAULT_QUARANTINE};
 use crate::naming::Books;
@@ -28,8 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, UdpSocket, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -191,19 +192,15 @@ pub fn valid_identity(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// One launcher's connection: admit it, bring its identity up, serve its namespace until
+/// it says done, then send the report.
 async fn one(
     mut s: UnixStream,
     st: &State,
     pending: tokio::sync::OwnedSemaphorePermit,
     stop: CancellationToken,
 ) -> Result<()> {
-    // Only our own user (or root) may hand us a namespace to serve with our identities.
-    let cred = s.peer_cred()?;
-    if cred.uid() != st.uid && cred.uid() != 0 {
-        warn!(
-            "exec control: refused a connection from uid {} (not ours)",
-            cred.uid()
-        );
+    if !peer_is_ours(&s, st.uid)? {
         return Ok(());
     }
     let (req, fds) = match tokio::time::timeout(REQUEST_DEADLINE, request(&s)).await {
@@ -211,224 +208,35 @@ async fn one(
         Err(_) => anyhow::bail!("no request within {REQUEST_DEADLINE:?}"),
     };
     drop(pending);
-    macro_rules! refuse {
-        ($($t:tt)*) => {{
-            let message = format!($($t)*);
+    let Admitted { held, label, keys } = match admit(st, &req, fds.len())? {
+        Ok(a) => a,
+        Err(message) => {
             info!("exec refused: {message}");
-            send(&mut s, serde_json::json!({"event": "error", "message": message})).await?;
-            return Ok(());
-        }};
-    }
-    if fds.len() != super::ns::FDS {
-        refuse!("expected {} descriptors, got {}", super::ns::FDS, fds.len());
-    }
-    let Ok(slot) = st.slots.clone().try_acquire_owned() else {
-        refuse!("{MAX_EXECS} execs already run (the daemon's limit); wait for one to end");
+            return send_error(&mut s, message).await;
+        }
     };
-    let named = match req.get("identity").and_then(|v| v.as_str()) {
-        None => None,
-        Some(n) if valid_identity(n) => Some(n.to_string()),
-        Some(_) => refuse!("--identity: 1 to 64 letters, digits, '-' or '_'"),
-    };
-    let n = st.serial.fetch_add(1, Ordering::Relaxed) + 1;
     let host = &st.host;
-    // Guards the name until this exec ends: routers refuse two sessions with one key.
-    let _name_guard = match &named {
-        Some(name) => {
-            let fresh = st
-                .named_in_use
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(name.clone());
-            if !fresh {
-                refuse!("identity {name} is in use by another exec");
-            }
-            Some(NameGuard(&st.named_in_use, name.clone()))
-        }
-        None => None,
-    };
-    let keys = match &named {
-        Some(name) => {
-            let p = host.data_dir.join("exec").join(format!("{name}.dat"));
-            match keyfile::load(&p) {
-                Ok(Some(k)) => Keys::Ready(k),
-                Ok(None) => {
-                    if let Some(dir) = p.parent() {
-                        crate::fsutil::create_private_dir(dir)?;
-                    }
-                    Keys::New {
-                        sig_type: host.template.sig_type,
-                        save: Some(p),
-                    }
-                }
-                Err(e) => refuse!("identity {name}: {e:#}"),
-            }
-        }
-        None => Keys::New {
-            sig_type: host.template.sig_type,
-            save: None,
-        },
-    };
-    let label = match &named {
-        Some(name) => format!("exec-{name}"),
-        None => format!("exec-{n}"),
-    };
-    let session = identity::fixed_session(&label, keys, &host.template, None);
-    let pool = Arc::new(Pool::new(
-        &label,
-        host.template.clone(),
-        Mode::Fixed(session.clone()),
-    ));
-    let router = Arc::new(SamRouter {
-        pool: pool.clone(),
-        book: host.books.clone(),
-        udp: None,
-        router_timeout: Some(crate::config::router_connect_timeout(
-            host.stream_timeout.as_secs(),
-        )),
-    });
-    let tally = Arc::new(Tally::default());
-    let mut ctx = ListenerContext::new(
-        host.handshake_timeout,
-        host.stream_timeout,
-        host.max_clients,
-    );
-    ctx.budget = host.budget.clone();
-    ctx.stand_ins = Arc::new(StandIns::new(host.network, DEFAULT_QUARANTINE));
-    ctx.exec = Some(tally.clone());
-    let ctx = Arc::new(ctx);
-
-    // Tunnels first: the command starts once its identity can reach anything.
-    let t0 = tokio::time::Instant::now();
+    let ex = Exec::new(host, &label, keys);
     let (rd, mut wr) = s.into_split();
     let mut lines = BufReader::new(rd).lines();
-    let up = {
-        let mut wait = std::pin::pin!(tokio::time::timeout(
-            host.template.create_timeout,
-            session.wait_until_up()
-        ));
-        let mut tick = tokio::time::interval_at(t0 + PROGRESS_EVERY, PROGRESS_EVERY);
-        loop {
-            tokio::select! {
-                r = &mut wait => break r,
-                _ = tick.tick() => {
-                    let secs = t0.elapsed().as_secs();
-                    send(&mut wr, serde_json::json!({"event": "building", "secs": secs})).await?;
-                }
-                // The launcher gave up (^C, killed).
-                l = lines.next_line() => if !matches!(l, Ok(Some(_))) {
-                    session.close();
-                    return Ok(());
-                },
-                _ = stop.cancelled() => {
-                    session.close();
-                    return Ok(());
-                }
-            }
-        }
-    };
-    let b32 = match up {
-        Ok(Ok(_)) => session
-            .keys()
-            .map(|k| k.destination().b32())
-            .unwrap_or_default(),
-        Ok(Err(e)) => {
-            session.close();
-            let message = format!("the identity's session failed: {e}");
-            send(
-                &mut wr,
-                serde_json::json!({"event": "error", "message": message}),
-            )
-            .await?;
-            return Ok(());
-        }
-        Err(_) => {
-            session.close();
-            let message = format!(
-                "the router did not build the identity's tunnels within {} s (session_timeout)",
-                host.template.create_timeout.as_secs()
-            );
-            send(
-                &mut wr,
-                serde_json::json!({"event": "error", "message": message}),
-            )
-            .await?;
-            return Ok(());
-        }
+    let t0 = tokio::time::Instant::now();
+    let Some(b32) = build_tunnels(&ex.session, host, &mut wr, &mut lines, &stop).await? else {
+        return Ok(());
     };
     info!(
         "exec {label}: identity {b32} up in {:.1} s",
         t0.elapsed().as_secs_f32()
     );
-
-    let serving = CancellationToken::new();
-    let mut it = fds.into_iter();
-    let mut next = || it.next().expect("six descriptors");
-    let tcp = |fd: OwnedFd| -> std::io::Result<Arc<tokio::net::TcpListener>> {
-        let l = std::net::TcpListener::from(fd);
-        l.set_nonblocking(true)?;
-        Ok(Arc::new(tokio::net::TcpListener::from_std(l)?))
-    };
-    let udp = |fd: OwnedFd| -> std::io::Result<Arc<tokio::net::UdpSocket>> {
-        let u = std::net::UdpSocket::from(fd);
-        u.set_nonblocking(true)?;
-        Ok(Arc::new(tokio::net::UdpSocket::from_std(u)?))
-    };
-    let sockets = (|| -> std::io::Result<_> {
-        Ok((
-            tcp(next())?,
-            tcp(next())?,
-            udp(next())?,
-            tcp(next())?,
-            udp(next())?,
-            tcp(next())?,
-        ))
-    })();
-    let (t4, t6, u4, d4, u6, d6) = match sockets {
+    let sockets = match namespace_sockets(fds) {
         Ok(x) => x,
         Err(e) => {
-            session.close();
+            ex.session.close();
             let message = format!("the namespace's sockets are unusable: {e}");
-            send(
-                &mut wr,
-                serde_json::json!({"event": "error", "message": message}),
-            )
-            .await?;
-            return Ok(());
+            return send_error(&mut wr, message).await;
         }
     };
-    for t in [t4, t6] {
-        tokio::spawn(crate::proxy::server::serve_transparent(
-            t,
-            router.clone(),
-            ctx.clone(),
-            serving.clone().cancelled_owned(),
-        ));
-    }
-    let dns = Dns::new(
-        router.clone(),
-        ctx.clone(),
-        host.ttl,
-        Arc::new(DnsLimits::default()),
-    );
-    for (u, t) in [(u4, d4), (u6, d6)] {
-        tokio::spawn(dns.clone().serve_udp(u, serving.clone().cancelled_owned()));
-        tokio::spawn(dns.clone().serve_tcp(t, serving.clone().cancelled_owned()));
-    }
-    let info = Arc::new(ListenerInfo {
-        name: label.clone(),
-        listen: EXEC_LISTEN.to_string(),
-        identity: {
-            let b = b32.clone();
-            Box::new(move || b.clone())
-        },
-        stats: ctx.stats.clone(),
-        session: {
-            let p = pool.clone();
-            Box::new(move || p.session_view())
-        },
-        per_user_identities: Box::new(|| 0),
-    });
+    let serving = ex.serve(sockets, host.ttl);
+    let info = ex.listed(&label, &b32);
     if let Ok(mut l) = host.infos.write() {
         l.push(info.clone());
     }
@@ -443,22 +251,308 @@ async fn one(
     if let Ok(mut l) = host.infos.write() {
         l.retain(|i| !Arc::ptr_eq(i, &info));
     }
-    let report = tally.report(&b32, &ctx.stats);
-    // The session is gone before the launcher hears the end: a next exec with the same
-    // --identity must not meet this one's session at the router (which refuses two).
-    session.close();
-    let _ = tokio::time::timeout(Duration::from_secs(10), session.closed()).await;
-    info!(
-        "exec {label} ended: {} I2P streams, {} clearnet connections and {} non-I2P names refused",
-        report.streams, report.clearnet, report.names
-    );
-    let _ = send(
-        &mut wr,
-        serde_json::json!({"event": "report", "report": report}),
-    )
-    .await;
-    drop(slot);
+    ex.finish(&label, &b32, &mut wr).await;
+    // The slot and the name are free again only once the session is closed.
+    drop(held);
     Ok(())
+}
+
+/// Only our own user (or root) may hand us a namespace to serve with our identities.
+fn peer_is_ours(s: &UnixStream, uid: u32) -> Result<bool> {
+    let cred = s.peer_cred()?;
+    if cred.uid() != uid && cred.uid() != 0 {
+        warn!(
+            "exec control: refused a connection from uid {} (not ours)",
+            cred.uid()
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn send_error(s: &mut (impl AsyncWriteExt + Unpin), message: String) -> Result<()> {
+    send(s, serde_json::json!({"event": "error", "message": message})).await
+}
+
+/// An exec the daemon took on: what it holds until it ends, its label and its keys.
+struct Admitted<'a> {
+    held: Held<'a>,
+    label: String,
+    keys: Keys,
+}
+
+/// Freed when the exec ends: its slot among MAX_EXECS and its identity's name.
+struct Held<'a> {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _name: Option<NameGuard<'a>>,
+}
+
+/// Whether the daemon takes this request on; `Ok(Err(message))` is a refusal for the
+/// launcher to show.
+fn admit<'a>(
+    st: &'a State,
+    req: &serde_json::Value,
+    fds: usize,
+) -> Result<std::result::Result<Admitted<'a>, String>> {
+    if fds != super::ns::FDS {
+        return Ok(Err(format!(
+            "expected {} descriptors, got {}",
+            super::ns::FDS,
+            fds
+        )));
+    }
+    let Ok(slot) = st.slots.clone().try_acquire_owned() else {
+        return Ok(Err(format!(
+            "{MAX_EXECS} execs already run (the daemon's limit); wait for one to end"
+        )));
+    };
+    let named = match req.get("identity").and_then(|v| v.as_str()) {
+        None => None,
+        Some(n) if valid_identity(n) => Some(n.to_string()),
+        Some(_) => return Ok(Err("--identity: 1 to 64 letters, digits, '-' or '_'".into())),
+    };
+    let n = st.serial.fetch_add(1, Ordering::Relaxed) + 1;
+    let Some(name) = named else {
+        return Ok(Ok(Admitted {
+            held: Held {
+                _slot: slot,
+                _name: None,
+            },
+            label: format!("exec-{n}"),
+            keys: Keys::New {
+                sig_type: st.host.template.sig_type,
+                save: None,
+            },
+        }));
+    };
+    // Guards the name until this exec ends: routers refuse two sessions with one key.
+    let fresh = st
+        .named_in_use
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.clone());
+    if !fresh {
+        return Ok(Err(format!("identity {name} is in use by another exec")));
+    }
+    let guard = NameGuard(&st.named_in_use, name.clone());
+    let keys = match named_keys(&st.host, &name)? {
+        Ok(k) => k,
+        Err(message) => return Ok(Err(message)),
+    };
+    Ok(Ok(Admitted {
+        held: Held {
+            _slot: slot,
+            _name: Some(guard),
+        },
+        label: format!("exec-{name}"),
+        keys,
+    }))
+}
+
+/// A persistent identity's keys: loaded from its file, or made and saved there once up.
+fn named_keys(host: &Host, name: &str) -> Result<std::result::Result<Keys, String>> {
+    let p = host.data_dir.join("exec").join(format!("{name}.dat"));
+    match keyfile::load(&p) {
+        Ok(Some(k)) => Ok(Ok(Keys::Ready(k))),
+        Ok(None) => {
+            if let Some(dir) = p.parent() {
+                crate::fsutil::create_private_dir(dir)?;
+            }
+            Ok(Ok(Keys::New {
+                sig_type: host.template.sig_type,
+                save: Some(p),
+            }))
+        }
+        Err(e) => Ok(Err(format!("identity {name}: {e:#}"))),
+    }
+}
+
+/// Wait for the session's tunnels, telling the launcher every PROGRESS_EVERY: the command
+/// starts once its identity can reach anything. `None`: the exec ends here (the launcher
+/// went away, the daemon stops, or the session failed and the launcher was told).
+async fn build_tunnels(
+    session: &Session,
+    host: &Host,
+    wr: &mut OwnedWriteHalf,
+    lines: &mut Lines<BufReader<OwnedReadHalf>>,
+    stop: &CancellationToken,
+) -> Result<Option<String>> {
+    let t0 = tokio::time::Instant::now();
+    let up = {
+        let mut wait = std::pin::pin!(tokio::time::timeout(
+            host.template.create_timeout,
+            session.wait_until_up()
+        ));
+        let mut tick = tokio::time::interval_at(t0 + PROGRESS_EVERY, PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                r = &mut wait => break r,
+                _ = tick.tick() => {
+                    let secs = t0.elapsed().as_secs();
+                    send(wr, serde_json::json!({"event": "building", "secs": secs})).await?;
+                }
+                // The launcher gave up (^C, killed).
+                l = lines.next_line() => if !matches!(l, Ok(Some(_))) {
+                    session.close();
+                    return Ok(None);
+                },
+                _ = stop.cancelled() => {
+                    session.close();
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    let message = match up {
+        Ok(Ok(_)) => {
+            let b32 = session.keys().map(|k| k.destination().b32());
+            return Ok(Some(b32.unwrap_or_default()));
+        }
+        Ok(Err(e)) => format!("the identity's session failed: {e}"),
+        Err(_) => format!(
+            "the router did not build the identity's tunnels within {} s (session_timeout)",
+            host.template.create_timeout.as_secs()
+        ),
+    };
+    session.close();
+    send_error(wr, message).await?;
+    Ok(None)
+}
+
+/// The namespace's listeners, in `ns::FDS` order: transparent TCP v4 and v6, then DNS
+/// over UDP and TCP for v4, then for v6.
+type Sockets = (
+    Arc<TcpListener>,
+    Arc<TcpListener>,
+    Arc<UdpSocket>,
+    Arc<TcpListener>,
+    Arc<UdpSocket>,
+    Arc<TcpListener>,
+);
+
+fn namespace_sockets(fds: Vec<OwnedFd>) -> std::io::Result<Sockets> {
+    let mut it = fds.into_iter();
+    let mut next = || it.next().expect("six descriptors");
+    let tcp = |fd: OwnedFd| -> std::io::Result<Arc<TcpListener>> {
+        let l = std::net::TcpListener::from(fd);
+        l.set_nonblocking(true)?;
+        Ok(Arc::new(TcpListener::from_std(l)?))
+    };
+    let udp = |fd: OwnedFd| -> std::io::Result<Arc<UdpSocket>> {
+        let u = std::net::UdpSocket::from(fd);
+        u.set_nonblocking(true)?;
+        Ok(Arc::new(UdpSocket::from_std(u)?))
+    };
+    Ok((
+        tcp(next())?,
+        tcp(next())?,
+        udp(next())?,
+        tcp(next())?,
+        udp(next())?,
+        tcp(next())?,
+    ))
+}
+
+/// One exec's identity and the context its namespace is served on: its own stand-ins
+/// and tally, the daemon's budget.
+struct Exec {
+    session: Session,
+    pool: Arc<Pool>,
+    router: Arc<SamRouter>,
+    tally: Arc<Tally>,
+    ctx: Arc<ListenerContext>,
+}
+
+impl Exec {
+    fn new(host: &Host, label: &str, keys: Keys) -> Exec {
+        let session = identity::fixed_session(label, keys, &host.template, None);
+        let pool = Arc::new(Pool::new(
+            label,
+            host.template.clone(),
+            Mode::Fixed(session.clone()),
+        ));
+        let router = Arc::new(SamRouter {
+            pool: pool.clone(),
+            book: host.books.clone(),
+            udp: None,
+            router_timeout: Some(crate::config::router_connect_timeout(
+                host.stream_timeout.as_secs(),
+            )),
+        });
+        let tally = Arc::new(Tally::default());
+        let mut ctx = ListenerContext::new(
+            host.handshake_timeout,
+            host.stream_timeout,
+            host.max_clients,
+        );
+        ctx.budget = host.budget.clone();
+        ctx.stand_ins = Arc::new(StandIns::new(host.network, DEFAULT_QUARANTINE));
+        ctx.exec = Some(tally.clone());
+        Exec {
+            session,
+            pool,
+            router,
+            tally,
+            ctx: Arc::new(ctx),
+        }
+    }
+
+    /// Serve the namespace's transparent and DNS sockets until the returned token is
+    /// cancelled.
+    fn serve(&self, (t4, t6, u4, d4, u6, d6): Sockets, ttl: u32) -> CancellationToken {
+        let serving = CancellationToken::new();
+        for t in [t4, t6] {
+            tokio::spawn(crate::proxy::server::serve_transparent(
+                t,
+                self.router.clone(),
+                self.ctx.clone(),
+                serving.clone().cancelled_owned(),
+            ));
+        }
+        let dns = Dns::new(
+            self.router.clone(),
+            self.ctx.clone(),
+            ttl,
+            Arc::new(DnsLimits::default()),
+        );
+        for (u, t) in [(u4, d4), (u6, d6)] {
+            tokio::spawn(dns.clone().serve_udp(u, serving.clone().cancelled_owned()));
+            tokio::spawn(dns.clone().serve_tcp(t, serving.clone().cancelled_owned()));
+        }
+        serving
+    }
+
+    /// Its entry on the status endpoint while it runs.
+    fn listed(&self, label: &str, b32: &str) -> Arc<ListenerInfo> {
+        Arc::new(ListenerInfo {
+            name: label.to_string(),
+            listen: EXEC_LISTEN.to_string(),
+            identity: {
+                let b = b32.to_string();
+                Box::new(move || b.clone())
+            },
+            stats: self.ctx.stats.clone(),
+            session: {
+                let p = self.pool.clone();
+                Box::new(move || p.session_view())
+            },
+            per_user_identities: Box::new(|| 0),
+        })
+    }
+
+    /// Close the session, then send the report.
+    async fn finish(self, label: &str, b32: &str, wr: &mut OwnedWriteHalf) {
+        let report = self.tally.report(b32, &self.ctx.stats);
+        // The session is gone before the launcher hears the end: a next exec with the same
+        // --identity must not meet this one's session at the router (which refuses two).
+        self.session.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.session.closed()).await;
+        info!(
+            "exec {label} ended: {} I2P streams, {} clearnet connections and {} non-I2P names refused",
+            report.streams, report.clearnet, report.names
+        );
+        let _ = send(wr, serde_json::json!({"event": "report", "report": report})).await;
+    }
 }
 
 struct NameGuard<'a>(&'a Mutex<HashSet<String>>, String);

@@ -189,7 +189,29 @@ fn hand_over_to_daemon(
         .context("handing the namespace to the daemon")?;
     drop(fds);
     let mut lines = BufReader::new(ctl.try_clone()?).lines();
-    let b32 = loop {
+    let b32 = await_ready(&mut lines)?;
+    if !opts.quiet {
+        let kind = match &opts.identity {
+            Some(n) => format!("persistent identity {n}"),
+            None => "new transient identity".into(),
+        };
+        say(&format!("{b32} ({kind}); only I2P is reachable"));
+    }
+    sys::send_fds(fd, b"G", &[]).context("starting the command")?;
+    let (code, counters) = await_command(fd, pid);
+    let _ = ctl.write_all(b"{\"op\":\"done\"}\n");
+    let mut report = read_report(&mut lines, &b32);
+    report.counters = counters;
+    if let Some(text) = report.text(opts.quiet) {
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+    Ok(code)
+}
+
+/// The daemon's answers until the identity is up: its b32, or why not. Progress is shown
+/// because a first session's tunnels can take a minute.
+fn await_ready(lines: &mut std::io::Lines<BufReader<UnixStream>>) -> Result<String> {
+    loop {
         let Some(Ok(line)) = lines.next() else {
             bail!("the daemon closed the exec control connection");
         };
@@ -202,11 +224,11 @@ fn hand_over_to_daemon(
                 ));
             }
             Some("ready") => {
-                break v
+                return Ok(v
                     .get("b32")
                     .and_then(|b| b.as_str())
                     .unwrap_or("")
-                    .to_string()
+                    .to_string())
             }
             Some("error") => bail!(
                 "the daemon refused: {}",
@@ -214,23 +236,19 @@ fn hand_over_to_daemon(
             ),
             _ => {}
         }
-    };
-    if !opts.quiet {
-        let kind = match &opts.identity {
-            Some(n) => format!("persistent identity {n}"),
-            None => "new transient identity".into(),
-        };
-        say(&format!("{b32} ({kind}); only I2P is reachable"));
     }
-    sys::send_fds(fd, b"G", &[]).context("starting the command")?;
-    // COMMAND runs; the namespace's PID 1 says when it ended.
+}
+
+/// COMMAND runs; the namespace's PID 1 says when it ended: its exit code and the
+/// namespace's counters, or (if it could not say) the code of the namespace itself.
+fn await_command(fd: std::os::fd::RawFd, pid: libc::pid_t) -> (i32, Option<ns::Counters>) {
     let mut buf = vec![0u8; 16 * 1024];
     let ended = match sys::recv_fds(fd, &mut buf, 0, 0) {
         Ok((n, _)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
         Err(_) => String::new(),
     };
     let status = ns::wait_code(pid);
-    let (code, counters) = if let Some(j) = ended.strip_prefix("END ") {
+    if let Some(j) = ended.strip_prefix("END ") {
         match serde_json::from_str::<ns::Ended>(j) {
             Ok(e) => (e.code, e.counters),
             Err(_) => (status, None),
@@ -240,28 +258,24 @@ fn hand_over_to_daemon(
             say(why);
         }
         (status, None)
-    };
-    let _ = ctl.write_all(b"{\"op\":\"done\"}\n");
-    let mut report = Report::empty(&b32);
+    }
+}
+
+/// The daemon's report after "done"; an empty one if it never comes (the daemon stopped),
+/// so the user still hears the identity.
+fn read_report(lines: &mut std::io::Lines<BufReader<UnixStream>>, b32: &str) -> Report {
     while let Some(Ok(line)) = lines.next() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
         if v.get("event").and_then(|e| e.as_str()) == Some("report") {
-            if let Some(r) = v
+            return v
                 .get("report")
                 .and_then(|r| serde_json::from_value(r.clone()).ok())
-            {
-                report = r;
-            }
-            break;
+                .unwrap_or_else(|| Report::empty(b32));
         }
     }
-    report.counters = counters;
-    if let Some(text) = report.text(opts.quiet) {
-        let _ = writeln!(std::io::stderr(), "{text}");
-    }
-    Ok(code)
+    Report::empty(b32)
 }
 
 #[cfg(test)]
