@@ -2,7 +2,7 @@
 //! its config) through a network of 6 i2pd routers whose own tunnels (services, i2pd's
 //! SOCKS, exploratory) are built the same way. Every other end-to-end test runs 0-hop
 //! tunnels on 2 routers, which cannot build these: this is the one that checks what a user
-//! gets by default (issue 28). Few steps, to keep its CI time modest.
+//! gets by default. Few steps, to keep its CI time modest.
 //!
 //! Needs root and i2pd (without them the test says `skipped`).
 
