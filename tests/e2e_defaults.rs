@@ -8,10 +8,8 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-use support::client::socks5_connect;
-use support::consts::{IO_TIMEOUT, SETTLE_TIMEOUT};
+use support::consts::SETTLE_TIMEOUT;
 use support::services::HTTP_BODY;
 use support::step;
 use support::testnet::{sam_addr, Kind, ServiceSpec, Testnet};
@@ -64,25 +62,16 @@ fn shipped_defaults_on_six_routers() {
     });
     let echo = net.service("echo").b32();
     step("first stream", || {
-        let mut last = String::new();
-        while t0.elapsed() < SETTLE_TIMEOUT {
-            match echo_once(&net, &echo) {
-                Ok(()) => {
-                    eprintln!(
-                        "first stream with the defaults {:.1} s after eepsocks started",
-                        t0.elapsed().as_secs_f32()
-                    );
-                    return;
-                }
-                Err(e) => last = e.to_string(),
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        panic!("no stream with the default tunnels within {SETTLE_TIMEOUT:?}: {last}");
+        net.wait_echo(SOCKS, &echo);
+        eprintln!(
+            "first stream with the defaults {:.1} s after eepsocks started",
+            t0.elapsed().as_secs_f32()
+        );
     });
     step("ten echoes in a row", || {
         for i in 0..10 {
-            echo_once(&net, &echo).unwrap_or_else(|e| panic!("echo {i}: {e}"));
+            net.echo_once(SOCKS, &echo)
+                .unwrap_or_else(|e| panic!("echo {i}: {e}"));
         }
     });
     step("curl through 3 hops each way", || {
@@ -105,18 +94,4 @@ fn shipped_defaults_on_six_routers() {
         }
     });
     drop(proxy);
-}
-
-fn echo_once(net: &Testnet, host: &str) -> std::io::Result<()> {
-    let mut s = net.connect(SOCKS)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    let rep = socks5_connect(&mut s, host, 7, None)?;
-    if rep != 0 {
-        return Err(std::io::Error::other(format!("SOCKS5 reply {rep:#04x}")));
-    }
-    s.write_all(b"ping\n")?;
-    let mut b = [0u8; 5];
-    s.read_exact(&mut b)?;
-    assert_eq!(&b, b"ping\n");
-    Ok(())
 }

@@ -732,36 +732,11 @@ fn corrupted_key_file(r: &Run) {
 
 /// Connect through eepsocks with SOCKS5, retrying while the network is still settling.
 fn wait_stream(net: &Testnet, host: &str) {
-    let t0 = Instant::now();
-    let mut last = String::new();
-    while t0.elapsed() < SETTLE_TIMEOUT {
-        match echo_once(net, host) {
-            Ok(()) => {
-                eprintln!(
-                    "first stream via eepsocks after {:.1} s",
-                    t0.elapsed().as_secs_f32()
-                );
-                return;
-            }
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    panic!("no stream through eepsocks to {host} within {SETTLE_TIMEOUT:?}: {last}");
-}
-
-fn echo_once(net: &Testnet, host: &str) -> std::io::Result<()> {
-    let mut s = net.connect(SOCKS)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    let rep = socks5_connect(&mut s, host, 7, None)?;
-    if rep != 0 {
-        return Err(std::io::Error::other(format!("SOCKS5 reply {rep:#04x}")));
-    }
-    s.write_all(b"ping\n")?;
-    let mut b = [0u8; 5];
-    s.read_exact(&mut b)?;
-    assert_eq!(&b, b"ping\n");
-    Ok(())
+    let took = net.wait_echo(SOCKS, host);
+    eprintln!(
+        "first stream via eepsocks after {:.1} s",
+        took.as_secs_f32()
+    );
 }
 
 fn socks(net: &Testnet) -> TcpStream {

@@ -499,6 +499,44 @@ profiles = false
         self.in_ns(move || TcpStream::connect_timeout(&addr, Duration::from_secs(5)))
     }
 
+    /// One SOCKS5 stream through `socks` to the echo service at `host` (port 7): a line out,
+    /// the same line back.
+    #[allow(dead_code)]
+    pub fn echo_once(&self, socks: &str, host: &str) -> std::io::Result<()> {
+        let mut s = self.connect(socks)?;
+        s.set_read_timeout(Some(super::consts::IO_TIMEOUT))?;
+        let rep = super::client::socks5_connect(&mut s, host, 7, None)?;
+        if rep != 0 {
+            return Err(std::io::Error::other(format!("SOCKS5 reply {rep:#04x}")));
+        }
+        s.write_all(b"ping\n")?;
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b)?;
+        if &b != b"ping\n" {
+            return Err(std::io::Error::other(format!("echo answered {b:?}")));
+        }
+        Ok(())
+    }
+
+    /// `echo_once`, retried while the network settles (a new destination's LeaseSet is
+    /// still being published), up to SETTLE_TIMEOUT; returns how long it took.
+    #[allow(dead_code)]
+    pub fn wait_echo(&self, socks: &str, host: &str) -> Duration {
+        let t0 = Instant::now();
+        let mut last = String::new();
+        while t0.elapsed() < super::consts::SETTLE_TIMEOUT {
+            match self.echo_once(socks, host) {
+                Ok(()) => return t0.elapsed(),
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "no stream through {socks} to {host} within {:?}: {last}",
+            super::consts::SETTLE_TIMEOUT
+        );
+    }
+
     pub fn listen(&self, addr: &str) -> TcpListener {
         let addr: SocketAddr = addr.parse().unwrap();
         self.in_ns(move || TcpListener::bind(addr))
