@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines, Take};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, UdpSocket, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
@@ -42,6 +42,8 @@ const MAX_PENDING: usize = 8;
 /// The first line must arrive within this, whole, in at most this many bytes.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 const MAX_LINE: usize = 4096;
+/// What a launcher may send after its request ("done" is 14 bytes).
+const LATER_LINES: usize = 4096;
 /// How often "building" is repeated while the session's tunnels are built.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// The `listen` of the status entries of execs: kept across reloads.
@@ -120,6 +122,15 @@ pub async fn serve_execs(l: UnixListener, host: Host, stop: CancellationToken) {
         uid: unsafe { libc::geteuid() },
     });
     loop {
+        // A pending slot before accepting: past MAX_PENDING, launchers wait in the kernel's
+        // backlog instead of being accepted and dropped (which they would read as an error).
+        let pending = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = st.pending.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let s = tokio::select! {
             _ = stop.cancelled() => return,
             a = l.accept() => match a {
@@ -130,9 +141,6 @@ pub async fn serve_execs(l: UnixListener, host: Host, stop: CancellationToken) {
                     continue;
                 }
             },
-        };
-        let Ok(pending) = st.pending.clone().try_acquire_owned() else {
-            continue;
         };
         let (st, stop) = (st.clone(), stop.clone());
         tokio::spawn(async move {
@@ -218,7 +226,9 @@ async fn one(
     let host = &st.host;
     let ex = Exec::new(host, &label, keys);
     let (rd, mut wr) = s.into_split();
-    let mut lines = BufReader::new(rd).lines();
+    // After its request a launcher sends one short line ("done"): whatever it sends is
+    // bounded, and past the bound it reads as the launcher gone.
+    let mut lines = BufReader::new(rd.take(LATER_LINES as u64)).lines();
     let t0 = tokio::time::Instant::now();
     let Some(b32) = build_tunnels(&ex.session, host, &mut wr, &mut lines, &stop).await? else {
         return Ok(());
@@ -230,7 +240,7 @@ async fn one(
     let sockets = match namespace_sockets(fds) {
         Ok(x) => x,
         Err(e) => {
-            ex.session.close();
+            close_session(&ex.session).await;
             let message = format!("the namespace's sockets are unusable: {e}");
             return send_error(&mut wr, message).await;
         }
@@ -240,12 +250,16 @@ async fn one(
     if let Ok(mut l) = host.infos.write() {
         l.push(info.clone());
     }
-    send(&mut wr, serde_json::json!({"event": "ready", "b32": b32})).await?;
-
-    // Until the launcher says done or goes away, or the daemon stops.
-    tokio::select! {
-        _ = async { while let Ok(Some(l)) = lines.next_line().await { if l.contains("done") { break; } } } => {}
-        _ = stop.cancelled() => {}
+    // A launcher gone before it heard "ready" ends the exec here, with the same clean-up.
+    if send(&mut wr, serde_json::json!({"event": "ready", "b32": b32}))
+        .await
+        .is_ok()
+    {
+        // Until the launcher says done or goes away, or the daemon stops.
+        tokio::select! {
+            _ = async { while let Ok(Some(l)) = lines.next_line().await { if l.contains("done") { break; } } } => {}
+            _ = stop.cancelled() => {}
+        }
     }
     serving.cancel();
     if let Ok(mut l) = host.infos.write() {
@@ -374,7 +388,7 @@ async fn build_tunnels(
     session: &Session,
     host: &Host,
     wr: &mut OwnedWriteHalf,
-    lines: &mut Lines<BufReader<OwnedReadHalf>>,
+    lines: &mut Lines<BufReader<Take<OwnedReadHalf>>>,
     stop: &CancellationToken,
 ) -> Result<Option<String>> {
     let t0 = tokio::time::Instant::now();
@@ -389,15 +403,19 @@ async fn build_tunnels(
                 r = &mut wait => break r,
                 _ = tick.tick() => {
                     let secs = t0.elapsed().as_secs();
-                    send(wr, serde_json::json!({"event": "building", "secs": secs})).await?;
+                    if send(wr, serde_json::json!({"event": "building", "secs": secs})).await.is_err() {
+                        // The launcher is gone: nobody to build the identity for.
+                        close_session(session).await;
+                        return Ok(None);
+                    }
                 }
                 // The launcher gave up (^C, killed).
                 l = lines.next_line() => if !matches!(l, Ok(Some(_))) {
-                    session.close();
+                    close_session(session).await;
                     return Ok(None);
                 },
                 _ = stop.cancelled() => {
-                    session.close();
+                    close_session(session).await;
                     return Ok(None);
                 }
             }
@@ -414,9 +432,17 @@ async fn build_tunnels(
             host.template.create_timeout.as_secs()
         ),
     };
-    session.close();
+    close_session(session).await;
     send_error(wr, message).await?;
     Ok(None)
+}
+
+/// Closes an exec's session and waits, bounded, until it is gone: its name is free again
+/// only then, and a next exec with the same --identity must not meet it at the router
+/// (which refuses two sessions of one destination).
+async fn close_session(session: &Session) {
+    session.close();
+    let _ = tokio::time::timeout(Duration::from_secs(10), session.closed()).await;
 }
 
 /// The namespace's listeners, in `ns::FDS` order: transparent TCP v4 and v6, then DNS
@@ -543,10 +569,8 @@ impl Exec {
     /// Close the session, then send the report.
     async fn finish(self, label: &str, b32: &str, wr: &mut OwnedWriteHalf) {
         let report = self.tally.report(b32, &self.ctx.stats);
-        // The session is gone before the launcher hears the end: a next exec with the same
-        // --identity must not meet this one's session at the router (which refuses two).
-        self.session.close();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.session.closed()).await;
+        // The session is gone before the launcher hears the end.
+        close_session(&self.session).await;
         info!(
             "exec {label} ended: {} I2P streams, {} clearnet connections and {} non-I2P names refused",
             report.streams, report.clearnet, report.names

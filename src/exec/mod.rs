@@ -188,6 +188,9 @@ fn hand_over_to_daemon(
     sys::send_fds(ctl.as_raw_fd(), format!("{req}\n").as_bytes(), &raw)
         .context("handing the namespace to the daemon")?;
     drop(fds);
+    // The daemon says "building" every 5 s until the identity is up: a silence of 30 s is a
+    // daemon that stopped answering, not a slow router.
+    ctl.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     let mut lines = BufReader::new(ctl.try_clone()?).lines();
     let b32 = await_ready(&mut lines)?;
     if !opts.quiet {
@@ -212,8 +215,12 @@ fn hand_over_to_daemon(
 /// because a first session's tunnels can take a minute.
 fn await_ready(lines: &mut std::io::Lines<BufReader<UnixStream>>) -> Result<String> {
     loop {
-        let Some(Ok(line)) = lines.next() else {
-            bail!("the daemon closed the exec control connection");
+        let line = match lines.next() {
+            Some(Ok(line)) => line,
+            Some(Err(e)) => {
+                bail!("the daemon stopped answering on the exec control connection: {e}")
+            }
+            None => bail!("the daemon closed the exec control connection"),
         };
         let v: serde_json::Value = serde_json::from_str(&line).context("the daemon's answer")?;
         match v.get("event").and_then(|e| e.as_str()) {

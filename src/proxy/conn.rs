@@ -110,16 +110,19 @@ pub async fn transparent_client<R: Router>(
 /// iptables/nftables REDIRECT or DNAT; the IPv6 option for a socket that accepted over IPv6).
 fn original_destination(client: &TcpStream) -> std::io::Result<SocketAddr> {
     use std::os::fd::AsRawFd;
-    let v6 = client.local_addr()?.is_ipv6();
+    // A v4-mapped peer on a dual-stack socket was redirected by the IPv4 table.
+    let v6 = match client.local_addr()? {
+        SocketAddr::V6(a) => a.ip().to_ipv4_mapped().is_none(),
+        SocketAddr::V4(_) => false,
+    };
     // SAFETY: a sockaddr_in6 is large enough for either family; its length is passed.
     let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    let (level, option) = if v6 {
-        // IP6T_SO_ORIGINAL_DST has SO_ORIGINAL_DST's number (80), at the IPv6 level.
-        (libc::SOL_IPV6, libc::SO_ORIGINAL_DST)
-    } else {
-        (libc::SOL_IP, libc::SO_ORIGINAL_DST)
-    };
+    // IP6T_SO_ORIGINAL_DST has SO_ORIGINAL_DST's number (80), at the IPv6 level.
+    let (level, option) = (
+        if v6 { libc::SOL_IPV6 } else { libc::SOL_IP },
+        libc::SO_ORIGINAL_DST,
+    );
     let rc = unsafe {
         libc::getsockopt(
             client.as_raw_fd(),

@@ -66,10 +66,17 @@ async fn accept_loop<R: Router>(
             a = accept(&listener) => a,
         };
         let (sock, peer) = accepted;
-        let Some(permit) = slot(&ctx).await else {
-            client_log!(warn, client = %peer, "closed: {} clients already connected (max_clients)", ctx.max_clients);
-            drop(sock);
-            continue;
+        // A free slot, or the one of the oldest stream that only finishes a reply for a
+        // client that already sent its FIN (`proxy::finishing`): that slot is taken in the
+        // client's task, so the loop goes on accepting meanwhile.
+        let permit = match ctx.slots.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) if ctx.finishing.evict_oldest() => None,
+            Err(_) => {
+                client_log!(warn, client = %peer, "closed: {} clients already connected (max_clients)", ctx.max_clients);
+                drop(sock);
+                continue;
+            }
         };
         // The process-wide budget: descriptors are shared by every listener.
         let Ok(budget) = ctx.budget.clone().try_acquire_owned() else {
@@ -81,6 +88,9 @@ async fn accept_loop<R: Router>(
         let router = router.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
+            let Some(permit) = evicted_slot(permit, &ctx, peer).await else {
+                return;
+            };
             match front {
                 Front::Socks => conn::socks_client(sock, peer, router, ctx).await,
                 Front::Transparent => conn::transparent_client(sock, peer, router, ctx).await,
@@ -90,19 +100,21 @@ async fn accept_loop<R: Router>(
     }
 }
 
-/// A client slot: a free one, or the one of the oldest stream that only finishes a reply
-/// for a client that already sent its FIN (`proxy::finishing`). None when every slot is
-/// held by a client still sending.
-async fn slot(ctx: &ListenerContext) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    if let Ok(p) = ctx.slots.clone().try_acquire_owned() {
-        return Some(p);
+/// The slot a client was given, or the one an evicted finishing stream frees as its task
+/// ends: a moment, bounded (1 s; past it the client is closed, as at `max_clients`).
+async fn evicted_slot(
+    given: Option<tokio::sync::OwnedSemaphorePermit>,
+    ctx: &ListenerContext,
+    peer: std::net::SocketAddr,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if given.is_some() {
+        return given;
     }
-    if !ctx.finishing.evict_oldest() {
-        return None;
+    match tokio::time::timeout(Duration::from_secs(1), ctx.slots.clone().acquire_owned()).await {
+        Ok(Ok(p)) => Some(p),
+        _ => {
+            client_log!(warn, client = %peer, "closed: {} clients already connected (max_clients), and the stream closed for this one did not free its slot within 1 s", ctx.max_clients);
+            None
+        }
     }
-    // The evicted stream's task frees its slot as it ends: a moment, bounded.
-    tokio::time::timeout(Duration::from_secs(1), ctx.slots.clone().acquire_owned())
-        .await
-        .ok()?
-        .ok()
 }

@@ -186,9 +186,9 @@ impl DatagramSession {
         // association's to see.
         let mut junk = [0u8; 1];
         while inbound.try_recv_from(&mut junk).is_ok() {}
-        let c = SamSocket::connect(&cfg.sam_addr).await?;
-        let ports = c.minor >= 2;
-        drop(c);
+        // A datagram subsession exists only on a bridge with PRIMARY, which is SAM ≥ 3.2
+        // (sam::caps): its datagrams carry ports, and no HELLO is needed to know it.
+        let ports = true;
         let router_src = router_source(cfg.sam_udp);
         let outbound = UdpSocket::bind(match cfg.sam_udp {
             SocketAddr::V4(_) => "127.0.0.1:0",

@@ -707,7 +707,19 @@ async fn create(
             datagram_sub: None,
         };
         let made = match create_once(c, cfg, id, keys, &how).await {
-            Ok(c) if style == "PRIMARY" => add_subsessions(c, cfg, id, dgram(caps)).await,
+            // SESSION ADD is bounded as SESSION CREATE is: a router that never answers
+            // must not leave the identity "creating" for good.
+            Ok(c) if style == "PRIMARY" => {
+                let add = add_subsessions(c, cfg, id, dgram(caps));
+                match tokio::time::timeout(cfg.create_timeout, add).await {
+                    Ok(r) => r,
+                    Err(_) => Err(SamError::Deadline(format!(
+                        "SESSION ADD at {} unanswered for {} s (session_timeout)",
+                        cfg.sam_addr,
+                        cfg.create_timeout.as_secs()
+                    ))),
+                }
+            }
             other => other.map(|c| (c, None)),
         };
         match made {
